@@ -1,0 +1,128 @@
+"""Per-stage statistics from per-second records (pure).
+
+A stage's measured window is its whole seconds after the warm-up. Throughput is requests
+completed in the window divided by its length (seconds without completions count too: a
+stalled endpoint shows as low throughput, not as a shorter stage). Latency percentiles are
+read from the merged histograms of the window's successful requests, measured from the
+intended send time (coordinated-omission corrected) unless asked otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommender import histograms
+from recommender.plan import RampPlan, Slo
+
+REPORTED_STATS = ("p50", "p90", "p95", "p99")
+# Achieved below this share of offered, while the endpoint kept within the SLO, means the
+# generator (not the endpoint) set the pace.
+GENERATOR_SHORTFALL = 0.95
+
+
+@dataclass(frozen=True)
+class StageStats:
+    index: int
+    offered_rps: float
+    achieved_rps: float
+    seconds: int
+    requests: int
+    successes: int
+    error_rate: float
+    errors_by_kind: dict[str, int]
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    p95_uncorrected_ms: float | None
+    slo_values_ms: dict[str, float | None]
+    score: float  # worst SLO term as observed / limit: <= 1 passes
+    passed: bool
+    cpu_percent_max: float | None
+    generator_limited: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        d["score"] = None if math.isinf(self.score) else self.score
+        return d
+
+
+def measured_window(plan: RampPlan, index: int) -> range:
+    """Whole seconds of stage `index` that count: after warm-up, before the stage ends."""
+    start, end = plan.stage_bounds()[index]
+    return range(math.ceil(start + plan.warmup_seconds), math.floor(end))
+
+
+def stage_stats(
+    records: Sequence[dict[str, Any]],
+    plan: RampPlan,
+    slo: Slo,
+    corrected: bool = True,
+) -> list[StageStats]:
+    """One StageStats per stage with at least one measured second."""
+    by_second = {int(r["second"]): r for r in records}
+    last = max(by_second, default=-1)
+    key = "latency_co_us" if corrected else "latency_us"
+    out = []
+    for i, stage in enumerate(plan.stages):
+        window = [s for s in measured_window(plan, i) if s <= last]
+        if not window:
+            continue
+        recs = [by_second[s] for s in window if s in by_second]
+        requests = sum(r["requests"] for r in recs)
+        ok = sum(r["ok"] for r in recs)
+        kinds: Counter[str] = Counter()
+        for r in recs:
+            kinds.update(r["errors"])
+        hist = histograms.merge(r[key] for r in recs)
+        raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
+        error_rate = (requests - ok) / requests if requests else 0.0
+        slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
+        score = _score(slo_values, error_rate, slo, ok)
+        achieved = requests / len(window)
+        cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
+        out.append(
+            StageStats(
+                index=i,
+                offered_rps=stage.rps,
+                achieved_rps=achieved,
+                seconds=len(window),
+                requests=requests,
+                successes=ok,
+                error_rate=error_rate,
+                errors_by_kind=dict(kinds.most_common()),
+                p50_ms=histograms.percentile_ms(hist, 0.50),
+                p90_ms=histograms.percentile_ms(hist, 0.90),
+                p95_ms=histograms.percentile_ms(hist, 0.95),
+                p99_ms=histograms.percentile_ms(hist, 0.99),
+                mean_ms=histograms.mean_ms(hist),
+                p95_uncorrected_ms=histograms.percentile_ms(raw, 0.95),
+                slo_values_ms=slo_values,
+                score=score,
+                passed=score <= 1.0,
+                cpu_percent_max=max(cpus) if cpus else None,
+                generator_limited=score <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+            )
+        )
+    return out
+
+
+def _score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:
+    """The worst ratio of observed to allowed over the SLO's terms and its error budget."""
+    if ok == 0:
+        return math.inf
+    ratios = [
+        (v if v is not None else math.inf) / t.limit_ms
+        for t, v in zip(slo.terms, values.values(), strict=True)
+    ]
+    if slo.max_error_rate > 0:
+        ratios.append(error_rate / slo.max_error_rate)
+    elif error_rate > 0:
+        ratios.append(math.inf)
+    return max(ratios)

@@ -1,0 +1,51 @@
+"""One tree of errors; third-party exceptions are mapped to it at the edges.
+
+    RecommenderError             every error the CLI turns into "Error: <what> (<fix>)"
+    ├── ConfigError              bad flags, plan files, SLO strings, payload files
+    ├── EndpointError            the endpoint cannot be reached or rejects the payload
+    ├── LoadTestError            the Locust subprocess failed or produced no data
+    ├── RunDirError              a run directory is missing, incomplete or of another schema
+    └── InsufficientDataError    the measurements cannot support a capacity estimate
+
+Each error carries a `hint` (how to fix it) kept apart from the message, so the CLI can
+print one line and tests can check both halves.
+"""
+
+from __future__ import annotations
+
+
+class RecommenderError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        return " ".join(text.split())
+
+
+class ConfigError(RecommenderError):
+    """The user's input is invalid; nothing was started."""
+
+    exit_code = 2
+
+
+class EndpointError(RecommenderError):
+    """The endpoint is unreachable or refuses our requests."""
+
+
+class LoadTestError(RecommenderError):
+    """The load generator failed."""
+
+
+class RunDirError(RecommenderError):
+    """A run directory cannot be read."""
+
+
+class InsufficientDataError(RecommenderError):
+    """The run does not hold enough data to answer."""

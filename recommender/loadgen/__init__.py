@@ -1,0 +1,5 @@
+"""Everything that touches Locust. Analysis code never imports from here.
+
+Modules that import locust (`harness`, `users`, the locustfiles) run only inside the Locust
+subprocess; `shape`, `payloads`, `recorder` and `runner` are plain Python and safe anywhere.
+"""

@@ -1,0 +1,103 @@
+"""Per-request measurements folded into per-second, mergeable histograms.
+
+One record per second of the run (by completion time) holds the count of requests,
+successes, errors by kind, and two latency histograms of the successful requests: from the
+actual send (`latency_us`) and from the intended send (`latency_co_us`, corrected for
+coordinated omission). Memory is one or two open seconds whatever the run length; each
+finished second is handed to `sink` (a JSON-lines appender) and forgotten.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from recommender import histograms
+from recommender.loadgen.shape import Timeline
+from recommender.plan import RampPlan
+
+
+@dataclass
+class _Second:
+    requests: int = 0
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    hist: HdrHistogram = field(default_factory=histograms.new)
+    hist_co: HdrHistogram = field(default_factory=histograms.new)
+
+
+class Recorder:
+    """Folds requests into seconds; `flush(now)` emits every second that has ended."""
+
+    def __init__(
+        self,
+        t0: float,
+        plan: RampPlan,
+        sink: Callable[[dict[str, Any]], None],
+        sample_cpu: Callable[[], float] | None = None,
+    ) -> None:
+        self.t0 = t0
+        self.timeline = Timeline(plan)
+        self.sink = sink
+        self.sample_cpu = sample_cpu
+        self._open: dict[int, _Second] = {}
+
+    def record(
+        self,
+        end_time: float,
+        latency_ms: float,
+        intended: float | None,
+        error: str | None,
+    ) -> None:
+        """One finished request. `intended` is its scheduled send time (epoch seconds)."""
+        second = int(end_time - self.t0)
+        bucket = self._open.get(second)
+        if bucket is None:
+            bucket = self._open[second] = _Second()
+        bucket.requests += 1
+        if error is not None:
+            bucket.errors[error] += 1
+            return
+        bucket.ok += 1
+        histograms.record_ms(bucket.hist, latency_ms)
+        if intended is not None:
+            # The wait for a free user or a late timer counts as latency too.
+            late_ms = max(0.0, (end_time - intended) * 1000.0 - latency_ms)
+            histograms.record_ms(bucket.hist_co, latency_ms + late_ms)
+        else:
+            histograms.record_ms(bucket.hist_co, latency_ms)
+
+    def flush(self, now: float | None = None) -> int:
+        """Emit seconds that ended before `now` (all of them when None); returns how many."""
+        limit = None if now is None else int(now - self.t0)
+        done = sorted(s for s in self._open if limit is None or s < limit)
+        cpu = self.sample_cpu() if (self.sample_cpu and done) else None
+        for s in done:
+            b = self._open.pop(s)
+            stage = self.timeline.stage_at(s)
+            self.sink(
+                {
+                    "second": s,
+                    "stage": stage,
+                    "requests": b.requests,
+                    "ok": b.ok,
+                    "errors": dict(b.errors),
+                    "latency_us": histograms.encode(b.hist) if b.ok else "",
+                    "latency_co_us": histograms.encode(b.hist_co) if b.ok else "",
+                    "cpu_percent": cpu,
+                }
+            )
+        return len(done)
+
+
+def error_kind(exception: BaseException | None, status: int | None) -> str | None:
+    """A short, stable name for a failure: "HTTP 503", "ConnectionRefusedError", ..."""
+    if exception is None:
+        return None
+    if status:
+        return f"HTTP {status}"
+    return type(exception).__name__

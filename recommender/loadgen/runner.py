@@ -1,0 +1,300 @@
+"""Runs a load test: preflight, Locust as a subprocess, and the run directory around it.
+
+Locust monkey-patches the process with gevent on import, so it never runs in ours: we
+start `python -m locust` headless with our harness and the user's locustfile, hand it the
+plan through a config file in the run directory, and read back what it recorded.
+Ctrl-C (or SIGTERM) stops Locust gracefully; everything measured so far stays, and the
+run is marked `interrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from recommender import __version__, runs
+from recommender.analysis.stages import stage_stats
+from recommender.errors import ConfigError, EndpointError, LoadTestError
+from recommender.loadgen import payloads as payloads_mod
+from recommender.plan import RampPlan, Slo, Target
+
+HERE = Path(__file__).resolve().parent
+ENTRY = HERE / "entry.py"
+DEFAULT_LOCUSTFILE = HERE / "locustfile.py"
+GRACE_SECONDS = 60  # beyond the plan's duration before Locust is stopped by force
+
+
+@dataclass(frozen=True)
+class LoadTestSpec:
+    target: Target
+    plan: RampPlan
+    slo: Slo
+    payload: Path | None = None
+    locustfile: Path | None = None
+    out: Path = Path("reports")
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadTestResult:
+    run_dir: Path
+    status: str
+    totals: dict[str, Any]
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """("http://host:port", "/path") of an invocation URL; ConfigError when it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"not an http(s) URL: {url!r}",
+            "pass e.g. --url http://127.0.0.1:8080/invocations",
+        )
+    base = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path or "/invocations"
+    return base, path + (f"?{parts.query}" if parts.query else "")
+
+
+def preflight(target: Target, body: bytes, timeout: float = 10.0) -> None:
+    """Fail fast, before any load: is the endpoint there, and does it accept the payload?"""
+    parts = urlsplit(target.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise EndpointError(
+            f"cannot reach {target.url}: {reason}", "is the endpoint running? check --url"
+        ) from exc
+    request = urllib.request.Request(
+        target.url, data=body, method="POST", headers=dict(_headers(target))
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        detail = " ".join(exc.read(300).decode("utf-8", "replace").split())
+        if exc.code in (429, 503):
+            return  # busy, not wrong: the ramp will measure it
+        raise EndpointError(
+            f"the endpoint answered the first payload with HTTP {exc.code}: {detail}",
+            "check --payload and --content-type against what the model expects",
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise EndpointError(
+            f"cannot invoke {target.url}: {getattr(exc, 'reason', exc)}", "check --url"
+        ) from exc
+
+
+def _headers(target: Target) -> Iterator[tuple[str, str]]:
+    yield "Content-Type", target.content_type or "application/json"
+    if target.accept:
+        yield "Accept", target.accept
+    yield from target.headers.items()
+
+
+def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> LoadTestResult:
+    base, path = split_url(spec.target.url)
+    if spec.locustfile is not None and not spec.locustfile.is_file():
+        raise ConfigError(f"locustfile not found: {spec.locustfile}", "check --locustfile")
+    bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type)
+    spec = replace(spec, target=replace(spec.target, content_type=bodies.content_type))
+    preflight(spec.target, bodies.bodies[0])
+
+    started = time.time()
+    run_dir = runs.make_run_dir(
+        spec.out, spec.target.name, datetime.fromtimestamp(started, timezone.utc)
+    )
+    # Latency budget for sizing the user pool: a few SLO limits, at least a second.
+    budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
+    users = spec.plan.pool_size(budget_s)
+    meta: dict[str, Any] = {
+        "schema_version": runs.SCHEMA_VERSION,
+        "tool": {"name": "recommender", "version": __version__},
+        "name": spec.target.name,
+        "status": "running",
+        "created_at": runs.iso(started),
+        "target": spec.target.to_dict(),
+        "plan": spec.plan.to_dict(),
+        "slo": spec.slo.to_dict(),
+        "payload": {"source": bodies.source, "bodies": len(bodies.bodies)},
+        "locustfile": str(spec.locustfile or DEFAULT_LOCUSTFILE),
+        "files": {"latency": runs.LATENCY_FILE},
+    }
+    runs.write_json(run_dir / runs.RUN_FILE, meta)
+    config_path = run_dir / "loadgen.json"
+    config_path.write_text(
+        json.dumps(
+            {
+                "run_dir": str(run_dir),
+                "plan": spec.plan.to_dict(),
+                "path": path,
+                "headers": dict(_headers(spec.target)),
+                "payload": bodies.source,
+                "users": users,
+                "seed": spec.seed,
+            }
+        )
+    )
+    locustfile = spec.locustfile or DEFAULT_LOCUSTFILE
+    cmd = [
+        sys.executable, "-m", "locust",
+        "-f", f"{ENTRY},{locustfile.resolve()}",
+        "--headless", "--host", base,
+        "--loglevel", "WARNING", "--only-summary",
+        "--exit-code-on-error", "0",
+    ]  # fmt: skip
+    env = dict(os.environ, RECOMMENDER_CONFIG=str(config_path))
+    echo(
+        f"Load test: {len(spec.plan.stages)} stages, {spec.plan.stages[0].rps:g} -> "
+        f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s, {users} users -> {spec.target.url}"
+    )
+    status, returncode = "complete", 0
+    with (run_dir / "locust.log").open("w") as log, _sigterm_as_interrupt():
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            returncode = _watch(proc, run_dir, spec, started, echo)
+            if returncode != 0:
+                status = "stopped"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            echo("Interrupted: stopping the load and keeping what was measured...")
+            _stop(proc)
+        except _Overrun:
+            status = "stopped"
+            echo("Locust ran past the plan; stopped it.")
+            _stop(proc)
+    records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
+    gen = _read_json(run_dir / "generator.json")
+    t0 = float(gen.get("t0", started))
+    ended = time.time()
+    meta.update(
+        status=status,
+        started_at=runs.iso(t0),
+        ended_at=runs.iso(ended),
+        stages=[
+            {
+                "index": i,
+                "rps": s.rps,
+                "seconds": s.seconds,
+                "start": runs.iso(t0 + a),
+                "end": runs.iso(t0 + b),
+            }
+            for i, (s, (a, b)) in enumerate(zip(spec.plan.stages, spec.plan.stage_bounds()))
+        ],
+        generator={
+            "tool": "locust",
+            "locust_returncode": returncode,
+            "users": users,
+            "processes": 1,
+            "host": socket.gethostname(),
+            "cpu_count": os.cpu_count(),
+            "arrivals": spec.plan.arrivals,
+        },
+        totals=runs.totals(records),
+    )
+    runs.write_json(run_dir / runs.RUN_FILE, meta)
+    config_path.unlink(missing_ok=True)  # it holds the request headers and bodies
+    if not records and status != "interrupted":
+        tail = (run_dir / "locust.log").read_text()[-2000:].strip().splitlines()
+        raise LoadTestError(
+            f"Locust recorded no requests (exit {returncode}): "
+            f"{tail[-1] if tail else 'no output'}",
+            f"see {run_dir / 'locust.log'}",
+        )
+    return LoadTestResult(run_dir, status, meta["totals"])
+
+
+class _Overrun(Exception):
+    pass
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    run_dir: Path,
+    spec: LoadTestSpec,
+    started: float,
+    echo: Callable[[str], None],
+) -> int:
+    """Wait for Locust, printing each stage's result as it completes."""
+    deadline = started + spec.plan.duration + GRACE_SECONDS
+    shown = 0
+    while True:
+        try:
+            return proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        if time.time() > deadline:
+            raise _Overrun()
+        shown = _progress(run_dir, spec, shown, echo)
+
+
+def _progress(run_dir: Path, spec: LoadTestSpec, shown: int, echo: Callable[[str], None]) -> int:
+    records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
+    if not records:
+        return shown
+    current = records[-1].get("stage")
+    done = len(spec.plan.stages) if current is None else int(current)
+    if done <= shown:
+        return shown
+    for s in stage_stats(records, spec.plan, spec.slo):
+        if shown <= s.index < done:
+            p95 = f"{s.p95_ms:.1f}" if s.p95_ms is not None else "-"
+            echo(
+                f"  stage {s.index + 1}/{len(spec.plan.stages)}: offered {s.offered_rps:g} rps, "
+                f"achieved {s.achieved_rps:.1f}, p95 {p95} ms, errors {s.error_rate:.1%}"
+                f" -> {'pass' if s.passed else 'FAIL'}"
+            )
+    return done
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets Locust fire its stop events, which flush the last seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}

@@ -1,0 +1,51 @@
+"""Locust users that send the plan's open-loop load. Subclass them in your own locustfile.
+
+`InvocationsUser.invoke()` is the one request; override it to send something else. The
+pacing (`paced`) takes intended send times from the run's arrival schedule, so every
+subclass gets the plan's offered rate and coordinated-omission-corrected latency.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, constant, task
+
+from recommender.loadgen import harness
+
+
+class InvocationsUser(FastHttpUser):
+    """POSTs the run's payloads to its invocation path at the plan's rate."""
+
+    abstract = True
+    wait_time = constant(0)
+    network_timeout = 60.0
+    connection_timeout = 10.0
+    _intended: float | None = None
+
+    def context(self) -> dict[str, Any]:
+        # Read by the recorder from each request event: when this request should have gone.
+        return {"intended": self._intended}
+
+    @task
+    def paced(self) -> None:
+        ticket = harness.take_ticket()
+        if ticket is None:
+            gevent.sleep(0.2)  # before the start or after the end of the plan
+            return
+        intended, _stage = ticket
+        delay = intended - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        self._intended = intended
+        self.invoke()
+
+    def invoke(self) -> None:
+        self.client.post(
+            harness.STATE.path,
+            data=harness.next_body(),
+            headers=harness.STATE.headers,
+            name="invocations",
+        )

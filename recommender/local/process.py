@@ -1,0 +1,67 @@
+"""Start `recommender serve` as a real subprocess and stop it cleanly (demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from recommender.errors import EndpointError
+from recommender.local.server import ServerConfig
+
+READY = re.compile(r"Listening on (http://\S+)")
+
+
+@contextmanager
+def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]:
+    """Yield the base URL of a server started with `config`; stop it on exit."""
+    cmd = [
+        sys.executable, "-m", "recommender", "serve",
+        "--host", config.host, "--port", str(config.port),
+        "--instances", str(config.instances), "--concurrency", str(config.concurrency),
+        "--service-time-ms", str(config.service_time_ms), "--model", config.model,
+        "--max-queue", str(config.max_queue),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        yield _wait_ready(proc, timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=0.5):
+                if proc.poll() is not None:
+                    break
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.strip())
+            match = READY.search(line)
+            if match:
+                return match.group(1)
+    last = seen[-1] if seen else "no output"
+    raise EndpointError(f"the local model server did not start: {last}")

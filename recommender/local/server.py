@@ -1,0 +1,359 @@
+"""A SageMaker-contract model server whose saturation capacity is known by construction.
+
+It stands in for an endpoint so that a capacity estimate can be checked against the truth.
+N worker processes ("instances") accept on one port through SO_REUSEPORT, so the kernel
+spreads connections across them the way the endpoint's load balancer spreads them across
+instances. Each instance has C slots; a request holds a slot for exactly S seconds (model
+work, then a sleep that pads it to S), so an instance completes at most C/S requests per
+second and the whole server saturates at
+
+    capacity_rps = N * C / S
+
+Below that, latency stays near S; at it, requests wait for a slot and latency climbs; once
+`max_queue` requests wait on an instance it answers 503 at once, like an overloaded container.
+
+The bound is exact only while CPU is not the bottleneck: each request also costs roughly
+0.2-0.5 ms of CPython time (HTTP handling, inference), so keep C/S per instance well below
+~2000 requests/s and give every instance a core, or the measured capacity falls short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from types import FrameType
+from typing import Any
+
+from aiohttp import web
+
+from recommender.errors import ConfigError, RecommenderError
+
+MODELS = ("sklearn", "sleep")
+N_FEATURES = 4
+STARTUP_TIMEOUT_S = 120.0  # importing scikit-learn takes seconds on a busy, small machine
+STOP_TIMEOUT_S = 5.0
+EXPECTED = (
+    f"expected rows of {N_FEATURES} numbers (sepal length, sepal width, petal length, "
+    'petal width), e.g. {"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+)
+
+Prediction = dict[str, Any]
+Predictor = Callable[[list[list[float]]], list[Prediction]]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0 = pick a free port
+    instances: int = 1  # N worker processes, each one "instance"
+    concurrency: int = 4  # C: requests one instance works on at once; the rest queue
+    service_time_ms: float = 20.0  # S: time each request occupies a slot (model work included)
+    model: str = "sklearn"  # "sklearn" | "sleep"
+    max_queue: int = 100  # requests waiting for a slot per instance; beyond -> 503
+
+    @property
+    def capacity_rps(self) -> float:
+        if self.service_time_ms <= 0:
+            return math.inf
+        return self.instances * self.concurrency / (self.service_time_ms / 1000.0)
+
+
+def validate(config: ServerConfig) -> None:
+    """Raise ConfigError naming the first bad option and how to fix it."""
+
+    def bad(option: str, rule: str, got: object, hint: str) -> ConfigError:
+        return ConfigError(f"--{option} must be {rule} (got {got!r})", hint)
+
+    c = config
+    if not c.host:
+        raise bad("host", "an address to bind", c.host, "e.g. --host 127.0.0.1")
+    if not 0 <= c.port <= 65535:
+        raise bad("port", "between 0 and 65535", c.port, "use --port 0 to pick a free port")
+    if c.instances < 1:
+        raise bad("instances", ">= 1", c.instances, "it is the number of simulated instances")
+    if c.concurrency < 1:
+        raise bad("concurrency", ">= 1", c.concurrency, "e.g. --concurrency 4 slots per instance")
+    if not (math.isfinite(c.service_time_ms) and c.service_time_ms > 0):
+        raise bad("service-time-ms", "a positive number", c.service_time_ms, "e.g. 20")
+    if c.max_queue < 0:
+        raise bad("max-queue", ">= 0", c.max_queue, "0 rejects whatever finds every slot busy")
+    if c.model not in MODELS:
+        raise bad("model", " or ".join(MODELS), c.model, "sklearn serves a real iris classifier")
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("the local server needs SO_REUSEPORT", "run it on Linux")
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse_rows(body: bytes, content_type: str) -> list[list[float]]:
+    """Decode a request body into feature rows, or raise _Reject with a 4xx answer."""
+    if content_type == "application/json":
+        try:
+            doc = json.loads(body)
+        except ValueError:  # includes bad UTF-8
+            raise _Reject(400, f"body is not valid JSON; {EXPECTED}") from None
+        if isinstance(doc, dict):
+            if "instances" not in doc:
+                raise _Reject(400, f'JSON object has no "instances" key; {EXPECTED}')
+            doc = doc["instances"]
+        if not isinstance(doc, list) or not doc:
+            raise _Reject(400, f"no rows in the body; {EXPECTED}")
+        rows: list[Any] = doc if isinstance(doc[0], list) else [doc]
+        return [_to_row(n, row, from_csv=False) for n, row in enumerate(rows, 1)]
+    if content_type == "text/csv":
+        try:
+            lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise _Reject(400, f"CSV body is not UTF-8 text; {EXPECTED}") from None
+        if not lines:
+            raise _Reject(400, f"empty CSV body; {EXPECTED}, one row per line")
+        return [_to_row(n, line.split(","), from_csv=True) for n, line in enumerate(lines, 1)]
+    supported = "application/json or text/csv"
+    raise _Reject(415, f"unsupported Content-Type {content_type!r}; send {supported}")
+
+
+def _to_row(n: int, row: object, from_csv: bool) -> list[float]:
+    if not isinstance(row, list) or len(row) != N_FEATURES:
+        got = f"{len(row)} values" if isinstance(row, list) else f"a {type(row).__name__}"
+        raise _Reject(400, f"row {n} has {got}; {EXPECTED}")
+    values = []
+    for v in row:
+        # JSON must carry real numbers; CSV cells are text by nature.
+        ok = isinstance(v, str) if from_csv else type(v) in (int, float)
+        try:
+            x = float(v) if ok else math.nan
+        except (ValueError, OverflowError):
+            x = math.nan
+        if not math.isfinite(x):
+            raise _Reject(400, f"row {n} has {v!r}, which is not a finite number; {EXPECTED}")
+        values.append(x)
+    return values
+
+
+def _train_iris() -> Predictor:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    model = LogisticRegression(max_iter=1000).fit(iris.data, iris.target)
+    names = [str(name) for name in iris.target_names]
+
+    def predict(rows: list[list[float]]) -> list[Prediction]:
+        out = []
+        for probs in model.predict_proba(rows):
+            cls = int(model.classes_[int(probs.argmax())])
+            out.append({"label": names[cls], "class": cls, "probabilities": probs.tolist()})
+        return out
+
+    predict([[5.1, 3.5, 1.4, 0.2]])  # the first call pays lazy imports; keep it off the clock
+    return predict
+
+
+class _Instance:
+    def __init__(self, index: int, config: ServerConfig, predict: Predictor | None) -> None:
+        self.index, self.config, self.predict = index, config, predict
+        self.slots = asyncio.Semaphore(config.concurrency)
+        self.service_time_s = config.service_time_ms / 1000.0
+        self.waiting = self.served = self.rejected_503 = self.bad_request = 0
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"instance": self.index, "pid": os.getpid(), "served": self.served,
+             "rejected_503": self.rejected_503, "bad_request": self.bad_request}
+        )
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        rows: list[list[float]] = []
+        if self.predict is not None:
+            try:  # validation is cheap, so bad requests never take a slot
+                rows = parse_rows(body, request.content_type)
+            except _Reject as exc:
+                self.bad_request += 1
+                return web.json_response({"error": exc.message}, status=exc.status)
+        if self.slots.locked() and self.waiting >= self.config.max_queue:
+            self.rejected_503 += 1
+            error = f"instance overloaded: queue full (max_queue={self.config.max_queue})"
+            return web.json_response({"error": error}, status=503)
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        loop = asyncio.get_running_loop()
+        try:
+            start = loop.time()
+            predictions = self.predict(rows) if self.predict is not None else None
+            # Pad to S so the slot's occupancy, hence capacity, does not depend on the CPU.
+            await asyncio.sleep(max(0.0, self.service_time_s - (loop.time() - start)))
+        finally:
+            self.slots.release()
+        self.served += 1
+        if predictions is None:
+            return web.json_response({"ok": True})
+        if "text/csv" in request.headers.get("Accept", ""):
+            labels = "".join(f"{p['label']}\n" for p in predictions)
+            return web.Response(text=labels, content_type="text/csv")
+        return web.json_response({"predictions": predictions})
+
+
+def _bind(host: str, port: int, reuse_port: bool = True) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart over TIME_WAIT
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    try:
+        # Probe without SO_REUSEPORT first: with it we could share the port with another
+        # server (a forgotten earlier run) and silently split the traffic with it.
+        probe = _bind(host, port, reuse_port=False)
+        port = probe.getsockname()[1]
+        probe.close()
+        return _bind(host, port)  # bound, never listening: holds the port for the workers
+    except OSError as exc:
+        raise ConfigError(
+            f"--port {port} on {host} is not available ({exc.strerror})",
+            "pick another --port, or --port 0 for a free one",
+        ) from exc
+
+
+def _worker(config: ServerConfig, index: int, port: int, parent: int, conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C hits the group; serve() stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not serve()'s handler, inherited by fork
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1  # die with serve()'s process even if it is SIGKILLed
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    try:
+        asyncio.run(_run_worker(config, index, port, conn))
+    except Exception as exc:
+        with contextlib.suppress(OSError):  # serve() may be gone already
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        sys.exit(1)
+
+
+async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connection) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    instance = _Instance(index, config, _train_iris() if config.model == "sklearn" else None)
+    app = web.Application()
+    app.router.add_get("/ping", instance.ping)
+    app.router.add_get("/stats", instance.stats)
+    app.router.add_post("/invocations", instance.invoke)
+    app.router.add_post("/endpoints/{endpoint}/invocations", instance.invoke)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT_S / 2)
+    await runner.setup()
+    sock = _bind(config.host, port)
+    # aiohttp sets TCP_NODELAY per connection; accepted sockets also inherit it from the
+    # listener, so Nagle cannot add ~40 ms to responses even if that ever changes.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    await web.SockSite(runner, sock, backlog=1024).start()
+    conn.send(("ready", index))
+    await stop.wait()
+    await runner.cleanup()
+
+
+def serve(config: ServerConfig, ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; call ready(base_url) once every instance accepts."""
+    validate(config)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Signal handlers can only be set from the main thread; elsewhere the caller's own
+    # shutdown (process exit) takes the daemon workers down.
+    in_main = threading.current_thread() is threading.main_thread()
+    stop_signals = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+    previous = {s: signal.signal(s, on_signal) for s in stop_signals}
+    workers: list[multiprocessing.process.BaseProcess] = []
+    readers: dict[Connection, int] = {}
+    reserved: socket.socket | None = None
+    try:
+        reserved = _reserve_port(config.host, config.port)
+        port = reserved.getsockname()[1]
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        # fork, not spawn: spawn re-runs the caller's __main__ in every worker, which breaks
+        # scripts without a main guard. Call serve() before starting threads of your own.
+        ctx = multiprocessing.get_context("fork")
+        for i in range(config.instances):
+            reader, writer = ctx.Pipe(duplex=False)
+            worker = ctx.Process(target=_worker, args=(config, i, port, os.getpid(), writer),
+                                 name=f"recommender-instance-{i}", daemon=True)
+            worker.start()
+            writer.close()  # so that a worker dying early reads as EOF here
+            workers.append(worker)
+            readers[reader] = i
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        pending = dict(readers)
+        while pending and not stopping:
+            if time.monotonic() > deadline:
+                raise RecommenderError(f"local server not ready after {STARTUP_TIMEOUT_S:.0f} s")
+            for done in wait(list(pending), timeout=0.2):
+                assert isinstance(done, Connection)
+                i = pending.pop(done)
+                try:
+                    kind, detail = done.recv()
+                except EOFError:
+                    kind, detail = "error", "exited during startup"
+                if kind != "ready":
+                    raise RecommenderError(f"local server instance {i} failed: {detail}")
+        if not stopping and ready is not None:
+            ready(f"http://{host}:{port}")
+        while not stopping:
+            if wait([w.sentinel for w in workers], timeout=0.2) and not stopping:
+                codes = [w.exitcode for w in workers if not w.is_alive()]
+                raise RecommenderError(f"local server instance exited unexpectedly ({codes})")
+    finally:
+        _stop(workers)
+        for reader in readers:
+            reader.close()
+        if reserved is not None:
+            reserved.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(workers: list[multiprocessing.process.BaseProcess]) -> None:
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()  # SIGTERM: the worker finishes in-flight requests, then exits
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()

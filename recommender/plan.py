@@ -1,0 +1,289 @@
+"""What to measure: the ramp, the SLO and the target, as frozen, validated data.
+
+Everything here is parsed from user input (flags, plan files) and raises ConfigError with a
+one-line message that names the bad value and how to fix it. The plan is written into the
+run directory, so `analyze` can re-read it without the original flags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import ConfigError
+
+ARRIVALS = ("uniform", "poisson")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the ramp: an offered arrival rate held for a duration."""
+
+    rps: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RampPlan:
+    """A staged, open-loop ramp.
+
+    `warmup_seconds` at the start of each stage are measured but left out of the analysis:
+    queues need time to settle after the rate changes. `users` is the size of the Locust
+    user pool; it must exceed rate x latency or the load silently turns closed-loop.
+    """
+
+    stages: tuple[Stage, ...]
+    warmup_seconds: float = 2.0
+    arrivals: str = "uniform"
+    users: int = 0  # 0 = size from the highest rate (see `pool_size`)
+
+    @property
+    def duration(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    @property
+    def max_rps(self) -> float:
+        return max(s.rps for s in self.stages)
+
+    def stage_bounds(self) -> list[tuple[float, float]]:
+        """(start, end) of each stage in seconds from the start of the run."""
+        bounds, t = [], 0.0
+        for s in self.stages:
+            bounds.append((t, t + s.seconds))
+            t += s.seconds
+        return bounds
+
+    def pool_size(self, latency_budget_s: float) -> int:
+        """Users needed to keep the highest rate open-loop while responses take up to
+        `latency_budget_s` (Little's law: in flight = rate x latency), plus slack."""
+        if self.users:
+            return self.users
+        return max(10, math.ceil(self.max_rps * latency_budget_s * 1.2))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RampPlan:
+        return cls(
+            stages=tuple(Stage(float(s["rps"]), float(s["seconds"])) for s in data["stages"]),
+            warmup_seconds=float(data.get("warmup_seconds", 2.0)),
+            arrivals=str(data.get("arrivals", "uniform")),
+            users=int(data.get("users", 0)),
+        )
+
+
+def linear_ramp(
+    start_rps: float,
+    max_rps: float,
+    stages: int,
+    stage_seconds: float,
+    warmup_seconds: float | None = None,
+    arrivals: str = "uniform",
+    users: int = 0,
+) -> RampPlan:
+    """`stages` equally spaced rates from `start_rps` to `max_rps`, inclusive."""
+    if start_rps <= 0:
+        raise ConfigError(f"--start-rps must be > 0 (got {start_rps:g})")
+    if max_rps < start_rps:
+        raise ConfigError(
+            f"--max-rps ({max_rps:g}) is below --start-rps ({start_rps:g})",
+            "pass a --max-rps at least as large as --start-rps",
+        )
+    if stages < 1:
+        raise ConfigError(f"--stages must be >= 1 (got {stages})")
+    if stages == 1 or max_rps == start_rps:
+        rates = [start_rps] * stages
+    else:
+        step = (max_rps - start_rps) / (stages - 1)
+        rates = [round(start_rps + i * step, 3) for i in range(stages)]
+    if warmup_seconds is None:
+        warmup_seconds = min(5.0, stage_seconds * 0.2)
+    return validate_plan(
+        RampPlan(
+            stages=tuple(Stage(r, stage_seconds) for r in rates),
+            warmup_seconds=warmup_seconds,
+            arrivals=arrivals,
+            users=users,
+        )
+    )
+
+
+def validate_plan(plan: RampPlan) -> RampPlan:
+    if not plan.stages:
+        raise ConfigError("the plan has no stages", "give at least one stage")
+    for i, s in enumerate(plan.stages, 1):
+        if not s.rps > 0 or not math.isfinite(s.rps):
+            raise ConfigError(f"stage {i}: rps must be a positive number (got {s.rps:g})")
+        if s.seconds < 1:
+            raise ConfigError(f"stage {i}: seconds must be >= 1 (got {s.seconds:g})")
+        if plan.warmup_seconds >= s.seconds:
+            raise ConfigError(
+                f"warm-up ({plan.warmup_seconds:g}s) is not shorter than stage {i} "
+                f"({s.seconds:g}s)",
+                "lengthen the stages or shorten --warmup-seconds",
+            )
+    if plan.warmup_seconds < 0:
+        raise ConfigError(f"--warmup-seconds must be >= 0 (got {plan.warmup_seconds:g})")
+    if plan.arrivals not in ARRIVALS:
+        raise ConfigError(
+            f"unknown arrivals {plan.arrivals!r}", f"use one of: {', '.join(ARRIVALS)}"
+        )
+    if plan.users < 0:
+        raise ConfigError(f"--users must be >= 0 (got {plan.users})")
+    return plan
+
+
+def load_plan_file(path: Path) -> RampPlan:
+    """Read a plan from YAML or JSON.
+
+    Either explicit stages::
+
+        stages: [{rps: 50, seconds: 20}, {rps: 100, seconds: 20}]
+        warmup_seconds: 3
+
+    or the parameters of a linear ramp (start_rps, max_rps, stages, stage_seconds).
+    """
+    if not path.is_file():
+        raise ConfigError(f"plan file not found: {path}", "check the --plan path")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml  # YAML is a superset of JSON, so this also reads JSON without suffix
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error is the user's file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot parse plan file {path}: {first}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"plan file {path} must hold a mapping (stages: [...])")
+    try:
+        if isinstance(data.get("stages"), list):
+            return validate_plan(RampPlan.from_dict(data))
+        return linear_ramp(
+            float(data["start_rps"]),
+            float(data["max_rps"]),
+            int(data["stages"]),
+            float(data.get("stage_seconds", 30)),
+            None if data.get("warmup_seconds") is None else float(data["warmup_seconds"]),
+            str(data.get("arrivals", "uniform")),
+            int(data.get("users", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"plan file {path} is missing or has a bad value for {exc}",
+            "give `stages: [{rps: .., seconds: ..}]` or start_rps, max_rps, stages",
+        ) from exc
+
+
+# --- SLO -------------------------------------------------------------------------------
+
+_SLO_RE = re.compile(
+    r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|mean|avg|max)\s*(?P<op><=|<)\s*"
+    r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>us|µs|ms|s)\s*$",
+    re.IGNORECASE,
+)
+_UNIT_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class SloTerm:
+    """One latency objective, e.g. p95 <= 300 ms. `quantile` is None for the mean."""
+
+    stat: str  # "p95", "p99.9", "mean"
+    limit_ms: float
+
+    @property
+    def quantile(self) -> float | None:
+        return None if self.stat == "mean" else float(self.stat[1:]) / 100.0
+
+    def __str__(self) -> str:
+        return f"{self.stat}<={self.limit_ms:g}ms"
+
+
+@dataclass(frozen=True)
+class Slo:
+    """All terms must hold, and the error rate must stay within `max_error_rate`."""
+
+    terms: tuple[SloTerm, ...]
+    max_error_rate: float = 0.01
+
+    def __str__(self) -> str:
+        parts = [str(t) for t in self.terms] + [f"errors<={self.max_error_rate:.2%}"]
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terms": [{"stat": t.stat, "limit_ms": t.limit_ms} for t in self.terms],
+            "max_error_rate": self.max_error_rate,
+            "text": str(self),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Slo:
+        return cls(
+            tuple(SloTerm(str(t["stat"]), float(t["limit_ms"])) for t in data["terms"]),
+            float(data.get("max_error_rate", 0.01)),
+        )
+
+
+def parse_slo_term(text: str) -> SloTerm:
+    m = _SLO_RE.match(text)
+    if not m:
+        raise ConfigError(
+            f"cannot read SLO {text!r}",
+            'write it like "p95<=300ms", "p99<=1s" or "mean<=200ms"',
+        )
+    stat = m["stat"].lower()
+    stat = "mean" if stat in ("mean", "avg") else stat
+    if stat == "max":
+        stat = "p100"
+    if stat.startswith("p"):
+        q = float(stat[1:])
+        if not 0 < q <= 100:
+            raise ConfigError(f"SLO percentile must be in (0, 100] (got {q:g} in {text!r})")
+    limit_ms = float(m["value"]) * _UNIT_MS[m["unit"].lower()]
+    if limit_ms <= 0:
+        raise ConfigError(f"SLO limit must be > 0 (got {text!r})")
+    return SloTerm(stat, limit_ms)
+
+
+def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
+    if not texts:
+        raise ConfigError("no SLO given", 'pass --slo "p95<=300ms"')
+    if not 0 <= max_error_rate < 1:
+        raise ConfigError(
+            f"--max-error-rate must be in [0, 1) (got {max_error_rate:g})",
+            "give a fraction, e.g. 0.01 for 1%",
+        )
+    # A comma also separates terms, so --slo "p95<=300ms,p99<=1s" works.
+    terms = [parse_slo_term(part) for t in texts for part in t.split(",") if part.strip()]
+    return Slo(tuple(terms), max_error_rate)
+
+
+# --- target ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is being load-tested. `url` is the full invocation URL."""
+
+    url: str
+    name: str
+    instances: int = 1
+    instance_type: str | None = None
+    content_type: str | None = None  # None: what the payload's file suffix implies
+    accept: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["headers"] = dict(self.headers)
+        return d

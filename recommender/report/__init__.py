@@ -1,0 +1,1 @@
+"""Renderers: each returns text; only the CLI (the edge) prints or writes it."""

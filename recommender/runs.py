@@ -1,0 +1,143 @@
+"""The run directory: the contract between measuring and analysing.
+
+    <out>/<utc-stamp>-<name>/
+      run.json        what was run and how it ended (schema_version, plan, SLO, target, stages,
+                      generator, totals, status); rewritten atomically as the run progresses
+      latency.jsonl   one line per second of the run: counts, errors, latency histograms
+      generator.json  written by the Locust process at start (its clock origin t0)
+      locust.log      Locust's own output
+      analysis.json, report.md   written by `analyze` / `run`
+
+`analyze`, `report` and `compare` read only this directory, never the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import RunDirError
+from recommender.plan import RampPlan, Slo
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+LATENCY_FILE = "latency.jsonl"
+ANALYSIS_FILE = "analysis.json"
+STATUSES = ("running", "complete", "stopped", "interrupted")
+
+
+def utc_stamp(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def make_run_dir(out: Path, name: str, now: datetime) -> Path:
+    """Create `<out>/<utc-stamp>-<name>`, adding -2, -3... if it exists already."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+    base = out / f"{utc_stamp(now)}-{safe}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create {out}: {exc.strerror}", "pass a writable --out") from exc
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunDirError(f"too many runs named {base}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_seconds(path: Path) -> list[dict[str, Any]]:
+    """Per-second records; a torn last line (the run was killed mid-write) is skipped."""
+    if not path.exists():
+        return []
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    requests = ok = 0
+    kinds: Counter[str] = Counter()
+    for r in records:
+        requests += r["requests"]
+        ok += r["ok"]
+        kinds.update(r["errors"])
+    return {
+        "requests": requests,
+        "successes": ok,
+        "errors": requests - ok,
+        "errors_by_kind": dict(kinds.most_common()),
+    }
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run directory read back: its metadata and its per-second records."""
+
+    path: Path
+    meta: dict[str, Any]
+    seconds: list[dict[str, Any]]
+
+    @property
+    def plan(self) -> RampPlan:
+        return RampPlan.from_dict(self.meta["plan"])
+
+    @property
+    def slo(self) -> Slo:
+        return Slo.from_dict(self.meta["slo"])
+
+    @property
+    def instances(self) -> int:
+        return int(self.meta["target"].get("instances") or 1)
+
+
+def load_run(path: Path) -> RunData:
+    run_file = path / RUN_FILE
+    if not run_file.is_file():
+        raise RunDirError(
+            f"{path} is not a run directory (no {RUN_FILE})",
+            "pass a directory made by `recommender run` or `recommender loadtest`",
+        )
+    try:
+        meta = json.loads(run_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{run_file} is not valid JSON: {exc.msg}") from exc
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise RunDirError(
+            f"{run_file} has schema_version {version!r}; this tool reads {SCHEMA_VERSION}",
+            "re-analyse with the recommender version that made it",
+        )
+    return RunData(path, meta, read_seconds(path / LATENCY_FILE))
