@@ -11,8 +11,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+
+# Typer (>= 0.29) vendors click; its usage errors are only importable from there.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
@@ -64,7 +66,8 @@ def serve(
     ),
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
-    from recommender.local.server import ServerConfig, serve as run_server, validate
+    from recommender.local.server import ServerConfig, validate
+    from recommender.local.server import serve as run_server
 
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
                           max_queue)  # fmt: skip
@@ -164,6 +167,8 @@ def loadtest_command(
         echo("")
         echo(format_summary(result.analysis).rstrip())
         echo(f"\nRun directory: {result.loadtest.run_dir}")
+        if result.loadtest.status == "interrupted":
+            raise typer.Exit(130)
         if result.analysis.recommendation is None:
             raise typer.Exit(1)
     else:
@@ -172,6 +177,8 @@ def loadtest_command(
         lt = run_loadtest(spec, echo)
         t = lt.totals
         echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
+        if lt.status == "interrupted":
+            raise typer.Exit(130)
 
 
 def _name_from_url(url: str) -> str:
@@ -187,9 +194,7 @@ def _name_from_url(url: str) -> str:
 app.command(
     "loadtest", help="Drive a staged, open-loop load ramp with Locust; write a run directory."
 )(loadtest_command)
-app.command(
-    "run", help="loadtest + analyze + report.md in one command."
-)(loadtest_command)
+app.command("run", help="loadtest + analyze + report.md in one command.")(loadtest_command)
 
 
 @app.command()
@@ -210,7 +215,9 @@ def analyze(
     if slo or max_error_rate is not None:
         base = runs.load_run(run_dir).slo
         texts = slo or [str(t) for t in base.terms]
-        the_slo = parse_slo(texts, base.max_error_rate if max_error_rate is None else max_error_rate)
+        the_slo = parse_slo(
+            texts, base.max_error_rate if max_error_rate is None else max_error_rate
+        )
     analysis = analyze_dir(run_dir, the_slo, safety_factor)
     echo(format_summary(analysis).rstrip())
     if analysis.recommendation is None:
@@ -231,10 +238,11 @@ def demo(
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
-    if a.capacity.rps_per_instance:
+    estimate = a.capacity.rps_per_instance
+    if estimate:
         echo(
             f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
-            f"{a.capacity.rps_per_instance:.1f} ({a.capacity.rps_per_instance / result.true_capacity:.0%})"
+            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.recommendation is None:
@@ -254,14 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     except RecommenderError as exc:
         typer.echo(f"Error: {exc.one_line()}", err=True)
         return exc.exit_code
-    except click.UsageError as exc:
+    except NoArgsIsHelpError:
+        typer.echo(command.get_help(typer.Context(command)))
+        return 0
+    except UsageError as exc:
         where = f"{exc.ctx.command_path} --help" if exc.ctx else "recommender --help"
         message = " ".join(exc.format_message().split())
         typer.echo(f"Error: {message} (see {where})", err=True)
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("Aborted.", err=True)
         return 130
     return result if isinstance(result, int) else 0

@@ -52,8 +52,13 @@ def running_server(stop: signal.Signals = signal.SIGTERM, **options: Any) -> Ite
         "from recommender.local.server import ServerConfig, serve; "
         f"serve(ServerConfig(port=0{args}), ready=lambda u: print(u, flush=True))"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     try:
         readable, _, _ = select.select([proc.stdout], [], [], 60)
@@ -135,7 +140,7 @@ def test_csv_in_csv_out_on_runtime_path(iris_url: str) -> None:
 def test_iris_sample_is_valid_package_data(iris_url: str) -> None:
     lines = (resources.files("recommender.local") / "iris_sample.jsonl").read_text().splitlines()
     assert len(lines) == 20
-    labels = set()
+    labels: set[str] = set()
     for line in lines:
         status, body = call(iris_url, body=line)
         assert status == 200, body
@@ -213,9 +218,11 @@ def test_full_queue_answers_503() -> None:
         assert statuses.count(200) >= 3 and statuses.count(503) >= 1, statuses
         assert statuses.count(200) + statuses.count(503) == 8
         for status, body in results:
-            expected = {"ok": True} if status == 200 else {
-                "error": "instance overloaded: queue full (max_queue=2)"
-            }
+            expected = (
+                {"ok": True}
+                if status == 200
+                else {"error": "instance overloaded: queue full (max_queue=2)"}
+            )
             assert json.loads(body) == expected
         counts = stats(url)
         assert (counts["served"], counts["rejected_503"]) == (
@@ -244,10 +251,13 @@ def test_instances_share_the_port_and_stop_on_sigint() -> None:
 def test_workers_die_with_a_killed_server() -> None:
     code = (
         "from recommender.local.server import ServerConfig, serve; "
-        "serve(ServerConfig(port=0, model='sleep', instances=2), ready=lambda u: print(u, flush=True))"
+        "serve(ServerConfig(port=0, model='sleep', instances=2), "
+        "ready=lambda u: print(u, flush=True))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     try:
         assert proc.stdout.readline().startswith("http://")

@@ -49,10 +49,10 @@ def analyze_run(
     check_safety_factor(safety_factor)
     slo = slo or run.slo
     plan = run.plan
-    stages = stage_stats(run.seconds, plan, slo)
+    status = str(run.meta.get("status", "complete"))
+    stages = stage_stats(run.seconds, plan, slo, partial_last=status != "complete")
     capacity = capacity_at_slo(stages, run.instances)
     rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
-    status = str(run.meta.get("status", "complete"))
     warnings = check(stages, capacity, slo, status, len(plan.stages))
     summary = {
         "dir": str(run.path),

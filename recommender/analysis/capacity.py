@@ -57,9 +57,7 @@ def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
     if first_fail is None:
         best = max(stages, key=lambda s: s.achieved_rps)
         rps = best.achieved_rps
-        return Capacity(
-            "lower_bound", instances, rps, rps / instances, None, best.index, None
-        )
+        return Capacity("lower_bound", instances, rps, rps / instances, None, best.index, None)
     ok, bad = stages[first_fail - 1], stages[first_fail]
     rps = interpolate_crossing(ok.achieved_rps, ok.score, bad.achieved_rps, bad.score)
     hi = max(bad.achieved_rps, ok.achieved_rps)

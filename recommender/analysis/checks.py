@@ -29,7 +29,10 @@ def check(
     stages: Sequence[StageStats], capacity: Capacity, slo: Slo, status: str, planned: int
 ) -> list[Warning]:
     out: list[Warning] = []
-    add = lambda code, msg: out.append(Warning(code, msg))  # noqa: E731
+
+    def add(code: str, message: str) -> None:
+        out.append(Warning(code, message))
+
     if status != "complete":
         add(
             "incomplete_run",

@@ -64,10 +64,15 @@ def stage_stats(
     plan: RampPlan,
     slo: Slo,
     corrected: bool = True,
+    partial_last: bool = False,
 ) -> list[StageStats]:
-    """One StageStats per stage with at least one measured second."""
+    """One StageStats per stage with at least one measured second.
+
+    `partial_last`: the run was cut short, so its last recorded second is incomplete and
+    would understate throughput; leave it out.
+    """
     by_second = {int(r["second"]): r for r in records}
-    last = max(by_second, default=-1)
+    last = max(by_second, default=-1) - (1 if partial_last else 0)
     key = "latency_co_us" if corrected else "latency_us"
     out = []
     for i, stage in enumerate(plan.stages):

@@ -197,7 +197,9 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
                 "start": runs.iso(t0 + a),
                 "end": runs.iso(t0 + b),
             }
-            for i, (s, (a, b)) in enumerate(zip(spec.plan.stages, spec.plan.stage_bounds()))
+            for i, (s, (a, b)) in enumerate(
+                zip(spec.plan.stages, spec.plan.stage_bounds(), strict=True)
+            )
         ],
         generator={
             "tool": "locust",
@@ -215,8 +217,7 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
     if not records and status != "interrupted":
         tail = (run_dir / "locust.log").read_text()[-2000:].strip().splitlines()
         raise LoadTestError(
-            f"Locust recorded no requests (exit {returncode}): "
-            f"{tail[-1] if tail else 'no output'}",
+            f"Locust recorded no requests (exit {returncode}): {tail[-1] if tail else 'no output'}",
             f"see {run_dir / 'locust.log'}",
         )
     return LoadTestResult(run_dir, status, meta["totals"])

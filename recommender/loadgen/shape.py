@@ -49,17 +49,26 @@ class ArrivalSchedule:
         self.plan = plan
         self.start = start
         self.share = share
-        self.timeline = Timeline(plan)
-        self._next = start
+        self._bounds = plan.stage_bounds()
+        self._stage = 0
+        self._k = 0  # tickets handed out in the current stage
+        self._t = 0.0  # time of the last Poisson arrival, from the start of the run
         self._rng = random.Random(seed)
 
     def take(self) -> tuple[float, int] | None:
         """The next intended send time and its stage, or None when the plan is over."""
-        t = self._next
-        stage = self.timeline.stage_at(t - self.start)
-        if stage is None:
-            return None
-        rate = self.plan.stages[stage].rps * self.share
-        gap = self._rng.expovariate(rate) if self.plan.arrivals == "poisson" else 1.0 / rate
-        self._next = t + gap
-        return t, stage
+        while self._stage < len(self._bounds):
+            begin, end = self._bounds[self._stage]
+            rate = self.plan.stages[self._stage].rps * self.share
+            if self.plan.arrivals == "poisson":
+                t = max(self._t, begin) + self._rng.expovariate(rate)
+            else:
+                # From the stage start, not by adding gaps: no drift, exact counts.
+                t = begin + self._k / rate
+            if t < end:
+                self._k += 1
+                self._t = t
+                return self.start + t, self._stage
+            self._stage += 1
+            self._k = 0
+        return None

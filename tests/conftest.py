@@ -1,0 +1,93 @@
+"""Shared fixtures: synthetic run data for the pure parts, a real server for the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from recommender import histograms, runs
+from recommender.plan import RampPlan, Slo, Stage, parse_slo
+
+
+def synthetic_records(
+    plan: RampPlan,
+    latency_ms: Sequence[float],
+    error_rate: Sequence[float] | None = None,
+    achieved: Sequence[float] | None = None,
+    seed: int = 1,
+) -> list[dict[str, Any]]:
+    """Per-second records as the recorder writes them: stage i completes `achieved[i]`
+    requests a second (default: its offered rate) with latencies around `latency_ms[i]`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, ((start, end), stage) in enumerate(zip(plan.stage_bounds(), plan.stages, strict=True)):
+        rate = achieved[i] if achieved else stage.rps
+        err = error_rate[i] if error_rate else 0.0
+        for second in range(int(start), int(end)):
+            n = int(round(rate))
+            errors = int(round(n * err))
+            hist = histograms.new()
+            for v in rng.gamma(16.0, latency_ms[i] / 16.0, size=n - errors):
+                histograms.record_ms(hist, float(v))
+            enc = histograms.encode(hist) if n - errors else ""
+            out.append(
+                {
+                    "second": second,
+                    "stage": i,
+                    "requests": n,
+                    "ok": n - errors,
+                    "errors": {"HTTP 503": errors} if errors else {},
+                    "latency_us": enc,
+                    "latency_co_us": enc,
+                    "cpu_percent": 20.0,
+                }
+            )
+    return out
+
+
+def write_run(
+    path: Path,
+    plan: RampPlan,
+    records: list[dict[str, Any]],
+    slo: Slo | None = None,
+    instances: int = 1,
+    status: str = "complete",
+) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    slo = slo or parse_slo(["p95<=100ms"])
+    meta = {
+        "schema_version": runs.SCHEMA_VERSION,
+        "name": "synthetic",
+        "status": status,
+        "target": {"url": "http://127.0.0.1:1/invocations", "instances": instances},
+        "plan": plan.to_dict(),
+        "slo": slo.to_dict(),
+        "totals": runs.totals(records),
+    }
+    runs.write_json(path / runs.RUN_FILE, meta)
+    with (path / runs.LATENCY_FILE).open("w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return path
+
+
+@pytest.fixture
+def ramp() -> RampPlan:
+    return RampPlan(tuple(Stage(r, 5) for r in (20, 40, 60, 80, 100)), warmup_seconds=1)
+
+
+@pytest.fixture
+def demo_server() -> Iterator[str]:
+    """A real `recommender serve` subprocess: 1 instance, 2 slots, 20 ms -> 100 req/s."""
+    from recommender.local.process import running_server
+    from recommender.local.server import ServerConfig
+
+    config = ServerConfig(port=0, concurrency=2, service_time_ms=20.0, model="sklearn",
+                          max_queue=20)  # fmt: skip
+    with running_server(config) as url:
+        yield url

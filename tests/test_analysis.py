@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from recommender import runs
+from recommender.analysis import analyze_run
+from recommender.analysis.capacity import capacity_at_slo, interpolate_crossing
+from recommender.analysis.recommend import recommend, target_value
+from recommender.analysis.stages import measured_window, stage_stats
+from recommender.errors import ConfigError, RunDirError
+from recommender.plan import RampPlan, parse_slo
+from tests.conftest import synthetic_records, write_run
+
+SLO = parse_slo(["p95<=100ms"])
+
+
+def test_target_is_aws_formula() -> None:
+    assert target_value(200.0, 0.5) == 6000.0
+    rec = recommend(187.4, 0.5)
+    assert rec.metric == "SageMakerVariantInvocationsPerInstance"
+    assert rec.target_value == pytest.approx(187.4 * 0.5 * 60)
+    assert "187.40 x 0.5 x 60 = 5622.0" in rec.formula
+
+
+@pytest.mark.parametrize("factor", [0, -0.5, 1.5])
+def test_safety_factor_is_checked(factor: float) -> None:
+    with pytest.raises(ConfigError, match="--safety-factor"):
+        recommend(100, factor)
+
+
+def test_interpolation_crosses_at_score_one() -> None:
+    assert interpolate_crossing(100, 0.5, 200, 1.5) == 150
+    assert interpolate_crossing(100, 0.9, 110, math.inf) == 100
+    assert interpolate_crossing(100, 0.5, 90, 3.0) == 100  # failing stage did less work
+    assert interpolate_crossing(100, 1.0, 200, 5.0) == 100
+
+
+def test_measured_window_drops_warmup(ramp: RampPlan) -> None:
+    assert list(measured_window(ramp, 0)) == [1, 2, 3, 4]
+    assert list(measured_window(ramp, 2)) == [11, 12, 13, 14]
+
+
+def test_stage_table_and_interpolated_capacity(ramp: RampPlan) -> None:
+    records = synthetic_records(ramp, [20, 30, 60, 200, 400])
+    stages = stage_stats(records, ramp, SLO)
+    assert [s.passed for s in stages] == [True, True, True, False, False]
+    assert [s.achieved_rps for s in stages] == [20, 40, 60, 80, 100]
+    assert stages[0].requests == 80 and stages[0].seconds == 4
+    assert stages[1].p50_ms == pytest.approx(30, rel=0.1)
+    cap = capacity_at_slo(stages, instances=2)
+    assert cap.method == "interpolated"
+    assert cap.passing_stage == 2 and cap.failing_stage == 3
+    assert 60 < cap.rps < 80  # type: ignore[operator]
+    assert cap.rps_per_instance == pytest.approx(cap.rps / 2)  # type: ignore[operator]
+    assert cap.interval_rps_per_instance == (30, 40)
+
+
+def test_errors_fail_a_stage(ramp: RampPlan) -> None:
+    records = synthetic_records(ramp, [20] * 5, error_rate=[0, 0, 0.005, 0.05, 0.2])
+    stages = stage_stats(records, ramp, SLO)
+    assert [s.passed for s in stages] == [True, True, True, False, False]
+    assert stages[3].errors_by_kind == {"HTTP 503": 16}
+    assert stages[3].error_rate == pytest.approx(0.05)
+
+
+def test_no_failing_stage_is_a_lower_bound_with_a_warning(tmp_path: Path, ramp: RampPlan) -> None:
+    run = runs.load_run(write_run(tmp_path / "r", ramp, synthetic_records(ramp, [10] * 5)))
+    a = analyze_run(run)
+    assert a.capacity.method == "lower_bound"
+    assert a.capacity.rps_per_instance == 100
+    assert "no_failing_stage" in [w.code for w in a.warnings]
+    assert "Raise --max-rps" in a.warnings[0].message
+
+
+def test_first_stage_failing_gives_no_recommendation(tmp_path: Path, ramp: RampPlan) -> None:
+    run = runs.load_run(write_run(tmp_path / "r", ramp, synthetic_records(ramp, [500] * 5)))
+    a = analyze_run(run)
+    assert a.capacity.method == "none" and a.recommendation is None
+    assert any("Lower --start-rps" in w.message for w in a.warnings)
+    assert a.to_dict()["recommendation"] is None
+
+
+def test_generator_shortfall_is_flagged(tmp_path: Path, ramp: RampPlan) -> None:
+    records = synthetic_records(ramp, [10, 10, 10, 10, 200], achieved=[20, 40, 45, 80, 90])
+    a = analyze_run(runs.load_run(write_run(tmp_path / "r", ramp, records)))
+    limited = [s.index for s in a.stages if s.generator_limited]
+    assert limited == [2]
+    assert any(w.code == "generator_limited" and "Stage 3" in w.message for w in a.warnings)
+
+
+def test_analysis_json_has_the_contract(tmp_path: Path, ramp: RampPlan) -> None:
+    run = runs.load_run(
+        write_run(tmp_path / "r", ramp, synthetic_records(ramp, [20, 30, 60, 200, 400]))
+    )
+    d = analyze_run(run, safety_factor=0.4).to_dict()
+    stage_keys = {"offered_rps", "achieved_rps", "requests", "successes", "p50_ms", "p90_ms",
+                  "p95_ms", "p99_ms", "error_rate", "passed"}  # fmt: skip
+    assert stage_keys <= set(d["stages"][0])
+    assert {"rps", "instances", "rps_per_instance", "method"} <= set(d["capacity"])
+    rec = d["recommendation"]
+    assert rec["target_value"] == pytest.approx(d["capacity"]["rps_per_instance"] * 0.4 * 60)
+    assert rec["safety_factor"] == 0.4 and "x 60" in rec["formula"]
+    assert isinstance(d["warnings"], list)
+
+
+def test_another_slo_reanalyses_for_free(tmp_path: Path, ramp: RampPlan) -> None:
+    run = runs.load_run(
+        write_run(tmp_path / "r", ramp, synthetic_records(ramp, [20, 30, 60, 200, 400]))
+    )
+    strict = analyze_run(run, parse_slo(["p95<=40ms"]))
+    loose = analyze_run(run)
+    assert strict.capacity.rps < loose.capacity.rps  # type: ignore[operator]
+
+
+def test_interrupted_run_uses_measured_stages(tmp_path: Path, ramp: RampPlan) -> None:
+    records = [r for r in synthetic_records(ramp, [20, 30, 60, 200, 400]) if r["second"] < 13]
+    run = runs.load_run(write_run(tmp_path / "r", ramp, records, status="interrupted"))
+    a = analyze_run(run)
+    # Second 12 is the torn last one: stage 3 keeps second 11 only.
+    assert len(a.stages) == 3 and a.stages[-1].seconds == 1
+    assert a.warnings[0].code == "incomplete_run"
+
+
+def test_run_dir_errors(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="not a run directory"):
+        runs.load_run(tmp_path)
+    (tmp_path / "run.json").write_text('{"schema_version": 99}')
+    with pytest.raises(RunDirError, match="schema_version 99"):
+        runs.load_run(tmp_path)
+
+
+def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    f = tmp_path / "latency.jsonl"
+    f.write_text('{"second": 0}\n{"second": 1}\n{"seco')
+    assert runs.read_seconds(f) == [{"second": 0}, {"second": 1}]

@@ -1,0 +1,141 @@
+"""Real parts end to end: `recommender serve` subprocess, Locust subprocess, run directory.
+
+Every load loop here is bounded by its plan (seconds x rate) and the runner's deadline,
+and talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from recommender import runs
+from recommender.cli import main
+
+
+def server_stats(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/stats", timeout=5) as r:
+        data: dict[str, int] = json.loads(r.read())
+        return data
+
+
+def only_run_dir(out: Path) -> Path:
+    (run_dir,) = list(out.iterdir())
+    return run_dir
+
+
+def test_run_estimates_known_capacity(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Server capacity: 1 instance x 2 slots / 20 ms = 100 requests/s.
+    code = main([
+        "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms",
+        "--start-rps", "30", "--max-rps", "130", "--stages", "5", "--stage-seconds", "4",
+        "--warmup-seconds", "1", "--out", str(tmp_path), "--name", "it",
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run_dir = only_run_dir(tmp_path)
+    assert run_dir.name.endswith("-it")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["schema_version"] == 1
+    assert [s["rps"] for s in meta["stages"]] == [30, 55, 80, 105, 130]
+    assert meta["generator"]["users"] >= 130
+    totals = meta["totals"]
+    assert totals["requests"] == totals["successes"] + totals["errors"]
+    assert totals["requests"] > 0.9 * (30 + 55 + 80 + 105 + 130) * 4
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    cap = analysis["capacity"]["rps_per_instance"]
+    assert 70 <= cap <= 102, analysis["stages"]
+    rec = analysis["recommendation"]
+    assert rec["target_value"] == pytest.approx(cap * 0.5 * 60)
+    # Offered and achieved agree below capacity: the generator kept up.
+    first = analysis["stages"][0]
+    assert first["achieved_rps"] == pytest.approx(30, rel=0.05) and first["passed"]
+    assert (run_dir / "report.md").read_text().startswith("# Sizing report: it")
+    assert not (run_dir / "loadgen.json").exists()
+    # Every request we counted reached the server (which also saw the preflight one).
+    stats = server_stats(demo_server)
+    assert stats["served"] + stats["rejected_503"] >= totals["requests"] + 1
+    assert "stage 1/5: offered 30 rps" in out and "Recommended target value" in out
+
+
+def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
+         "--start-rps", "20", "--max-rps", "40", "--stages", "3", "--stage-seconds", "10",
+         "--out", str(tmp_path), "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        dirs = list(tmp_path.iterdir())
+        if dirs and len(runs.read_seconds(dirs[0] / "latency.jsonl")) >= 4:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    run_dir = only_run_dir(tmp_path)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["totals"]["requests"] >= 4 * 20 * 0.8
+    assert "interrupted" in out
+    # And it analyses.
+    code = main(["analyze", str(run_dir)])
+    assert code in (0, 1)
+    assert json.loads((run_dir / "analysis.json").read_text())["warnings"][0]["code"] == (
+        "incomplete_run"
+    )
+
+
+def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) -> None:
+    locustfile = tmp_path / "mine.py"
+    locustfile.write_text(
+        "from recommender.loadgen.users import InvocationsUser\n"
+        "class Mine(InvocationsUser):\n"
+        "    def invoke(self):\n"
+        "        self.client.post('/endpoints/my-endpoint/invocations', data=b'5.1,3.5,1.4,0.2',\n"
+        "                         headers={'Content-Type': 'text/csv'}, name='mine')\n"
+    )
+    payload = tmp_path / "rows.csv"
+    payload.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    out = tmp_path / "out"
+    code = main([
+        "loadtest", "--url", f"{demo_server}/endpoints/my-endpoint/invocations",
+        "--payload", str(payload), "--locustfile", str(locustfile),
+        "--start-rps", "20", "--max-rps", "20", "--stages", "2", "--stage-seconds", "3",
+        "--warmup-seconds", "1", "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    run_dir = only_run_dir(out)
+    assert run_dir.name.endswith("-my-endpoint")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["target"]["content_type"] == "text/csv"
+    assert meta["totals"]["errors"] == 0 and meta["totals"]["requests"] >= 100
+
+
+def test_rejected_payload_is_caught_before_the_load(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = tmp_path / "bad.jsonl"
+    payload.write_text('{"instances": [[1, 2, 3]]}\n')
+    code = main([
+        "loadtest", "--url", f"{demo_server}/invocations", "--payload", str(payload),
+        "--max-rps", "10", "--out", str(tmp_path / "out"),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("Error: the endpoint answered the first payload with HTTP 400")
+    assert err.rstrip().endswith(
+        "(check --payload and --content-type against what the model expects)"
+    )
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from recommender import histograms
+from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.plan import RampPlan, Stage
+
+
+def make() -> tuple[Recorder, list[dict[str, Any]]]:
+    out: list[dict[str, Any]] = []
+    plan = RampPlan((Stage(10, 2), Stage(20, 2)), warmup_seconds=0.5)
+    return Recorder(100.0, plan, out.append, lambda: 12.5), out
+
+
+def test_requests_fold_into_the_second_they_complete() -> None:
+    rec, out = make()
+    rec.record(100.2, 10.0, 100.19, None)
+    rec.record(100.9, 20.0, 100.88, None)
+    rec.record(101.1, 5.0, None, "HTTP 503")
+    assert rec.flush(101.5) == 1  # second 1 is still open
+    assert out[0]["second"] == 0 and out[0]["requests"] == 2 and out[0]["ok"] == 2
+    assert out[0]["stage"] == 0 and out[0]["cpu_percent"] == 12.5
+    rec.flush()
+    assert out[1] == {
+        "second": 1, "stage": 0, "requests": 1, "ok": 0, "errors": {"HTTP 503": 1},
+        "latency_us": "", "latency_co_us": "", "cpu_percent": 12.5,
+    }  # fmt: skip
+
+
+def test_latency_from_intended_send_includes_the_delay() -> None:
+    rec, out = make()
+    # Sent 250 ms late (no free user), answered in 30 ms.
+    rec.record(102.53, 30.0, 102.25, None)
+    rec.flush()
+    actual = histograms.decode(out[0]["latency_us"])
+    corrected = histograms.decode(out[0]["latency_co_us"])
+    assert abs(histograms.percentile_ms(actual, 1.0) - 30.0) < 0.3  # type: ignore[operator]
+    assert abs(histograms.percentile_ms(corrected, 1.0) - 280.0) < 2.8  # type: ignore[operator]
+    assert out[0]["stage"] == 1
+
+
+def test_memory_stays_bounded_by_open_seconds() -> None:
+    rec, out = make()
+    for i in range(5000):
+        t = 100.0 + i * 0.01
+        rec.record(t, 1.0, t, None)
+        rec.flush(t)
+        assert len(rec._open) <= 2
+    rec.flush()
+    assert sum(r["requests"] for r in out) == 5000
+
+
+def test_error_kind() -> None:
+    assert error_kind(None, 200) is None
+    assert error_kind(RuntimeError("x"), 503) == "HTTP 503"
+    assert error_kind(ConnectionRefusedError(), None) == "ConnectionRefusedError"
