@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -15,10 +16,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 import pytest
 
@@ -141,10 +144,10 @@ def test_iris_sample_is_valid_package_data(iris_url: str) -> None:
     lines = (resources.files("recommender.local") / "iris_sample.jsonl").read_text().splitlines()
     assert len(lines) == 20
     labels: set[str] = set()
-    for line in lines:
-        status, body = call(iris_url, body=line)
-        assert status == 200, body
-        labels.update(p["label"] for p in json.loads(body)["predictions"])
+    with ThreadPoolExecutor(4) as pool:  # the server's 4 slots at 100 ms each
+        for status, body in pool.map(lambda line: call(iris_url, body=line), lines):
+            assert status == 200, body
+            labels.update(p["label"] for p in json.loads(body)["predictions"])
     assert labels == {"setosa", "versicolor", "virginica"}
 
 
@@ -229,6 +232,32 @@ def test_full_queue_answers_503() -> None:
             statuses.count(200),
             statuses.count(503),
         )
+
+
+async def _saturate(url: str, clients: int, warmup: float, measure: float) -> float:
+    """Completions per second over `measure` s, after `warmup` s, of `clients` keep-alive loops."""
+    loop = asyncio.get_running_loop()
+    done: list[float] = []
+    start = loop.time()
+    stop = start + warmup + measure
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+
+        async def client() -> None:
+            while loop.time() < stop:
+                async with session.post(f"{url}/invocations", data=b"{}") as response:
+                    await response.read()
+                    assert response.status == 200
+                done.append(loop.time())
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return sum(start + warmup <= t < stop for t in done) / measure
+
+
+def test_saturated_instance_serves_its_capacity() -> None:
+    config = ServerConfig(concurrency=4, service_time_ms=20)
+    with running_server(model="sleep", concurrency=4, service_time_ms=20) as url:
+        rps = asyncio.run(_saturate(url, clients=64, warmup=0.5, measure=1.5))
+    assert 0.95 * config.capacity_rps <= rps <= 1.02 * config.capacity_rps, rps
 
 
 def test_instances_share_the_port_and_stop_on_sigint() -> None:
