@@ -19,7 +19,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.errors import ConfigError, RecommenderError
-from recommender.plan import RampPlan, Target, linear_ramp, load_plan_file, parse_slo
+from recommender.plan import RampPlan, Slo, Target, linear_ramp, load_plan_file, parse_slo
 
 app = typer.Typer(
     add_completion=False,
@@ -64,13 +64,35 @@ def serve(
     max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
         100
     ),
+    publish_metrics: Annotated[
+        bool, typer.Option(help="Publish SageMaker's CloudWatch metrics (needs --endpoint-name).")
+    ] = False,
+    endpoint_name: Annotated[str | None, typer.Option(help="EndpointName dimension.")] = None,
+    variant: Annotated[str, typer.Option(help="VariantName dimension.")] = "AllTraffic",
+    metrics_period: Annotated[int, typer.Option(help="Seconds per published datapoint.")] = 60,
+    region: Annotated[str | None, typer.Option(help="Region for CloudWatch.")] = None,
+    aws_endpoint_url: Annotated[
+        str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
+    ] = None,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
+    from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
 
+    publish = None
+    if publish_metrics:
+        if not endpoint_name:
+            raise ConfigError("--publish-metrics needs --endpoint-name", "name the endpoint")
+        if metrics_period not in (1, 5, 10, 30) and metrics_period % 60:
+            raise ConfigError(
+                f"--metrics-period {metrics_period} is not a CloudWatch period",
+                "use 1, 5, 10, 30 or a multiple of 60",
+            )
+        publish = PublishConfig(endpoint_name, variant, metrics_period,
+                                region or "us-east-1", aws_endpoint_url)  # fmt: skip
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue)  # fmt: skip
+                          max_queue, publish)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
@@ -100,7 +122,33 @@ def _plan(
 # One function serves `loadtest` and `run`; `run` also analyses and writes report.md.
 def loadtest_command(
     ctx: typer.Context,
-    url: Annotated[str, typer.Option(help="Invocation URL, e.g. http://host:8080/invocations.")],
+    url: Annotated[
+        str | None, typer.Option(help="Invocation URL, e.g. http://host:8080/invocations.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="SageMaker endpoint name (signed InvokeEndpoint).")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="Production variant to size.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the endpoint.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="Override the SageMaker runtime URL.")
+    ] = None,
+    aws_endpoint_url: Annotated[
+        str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
+    ] = None,
+    custom_attributes: Annotated[
+        str | None, typer.Option(help="X-Amzn-SageMaker-Custom-Attributes.")
+    ] = None,
+    target_variant: Annotated[
+        str | None, typer.Option(help="X-Amzn-SageMaker-Target-Variant.")
+    ] = None,
+    cloudwatch_period: Annotated[
+        int | None, typer.Option(help="CloudWatch period in s (default 60, shorter stages less).")
+    ] = None,
+    cloudwatch_wait: Annotated[
+        float | None, typer.Option(help="Longest wait for late CloudWatch data, s.")
+    ] = None,
     slo: Annotated[
         list[str], typer.Option(help='Latency objective, e.g. "p95<=300ms"; repeatable.')
     ] = ["p95<=300ms"],  # noqa: B006 - typer reads the default, never mutates it
@@ -108,7 +156,10 @@ def loadtest_command(
     start_rps: Annotated[float, typer.Option(help="Offered rate of the first stage.")] = 10.0,
     max_rps: Annotated[float | None, typer.Option(help="Offered rate of the last stage.")] = None,
     stages: Annotated[int, typer.Option(help="Number of stages, evenly spaced.")] = 8,
-    stage_seconds: Annotated[float, typer.Option(help="Length of each stage.")] = 30.0,
+    stage_seconds: Annotated[
+        float | None,
+        typer.Option(help="Length of each stage [30; 180 on AWS: two whole CloudWatch minutes]."),
+    ] = None,
     warmup_seconds: Annotated[
         float | None, typer.Option(help="Seconds left out at each stage start [20%, <=5].")
     ] = None,
@@ -123,7 +174,9 @@ def loadtest_command(
     header: Annotated[list[str], typer.Option(help='Extra header "Name: value".')] = [],  # noqa: B006
     locustfile: Annotated[Path | None, typer.Option(help="Your own locustfile.")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: from the URL).")] = None,
-    instances: Annotated[int, typer.Option(help="Instances serving the endpoint.")] = 1,
+    instances: Annotated[
+        int | None, typer.Option(help="Instances serving it [1; an endpoint's: its count].")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("reports"),
     safety_factor: Annotated[
         float, typer.Option(help="Share of capacity to target (run only).")
@@ -132,38 +185,61 @@ def loadtest_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
 ) -> None:
     from recommender.loadgen.runner import LoadTestSpec, split_url
+    from recommender.pipeline import CloudWatchOptions
 
-    split_url(url)
-    if instances < 1:
+    if (url is None) == (endpoint is None):
+        raise ConfigError("give either --url or --endpoint", "--url for a container, "
+                          "--endpoint for a SageMaker endpoint")  # fmt: skip
+    if instances is not None and instances < 1:
         raise ConfigError(f"--instances must be >= 1 (got {instances})")
     the_slo = parse_slo(slo, max_error_rate)
+    on_aws = endpoint is not None and endpoint_url is None
+    if stage_seconds is None:
+        # CloudWatch data is per minute: on AWS each stage should hold two whole minutes.
+        stage_seconds = 180.0 if on_aws else 30.0
     the_plan = _plan(plan, start_rps, max_rps, stages, stage_seconds, warmup_seconds,
                      arrivals, users)  # fmt: skip
-    headers = {}
-    for h in header:
-        key, sep, value = h.partition(":")
-        if not sep or not key.strip():
-            raise ConfigError(f"bad --header {h!r}", 'write it as "Name: value"')
-        headers[key.strip()] = value.strip()
-    target = Target(
-        url=url,
-        name=name or _name_from_url(url),
-        instances=instances,
-        content_type=content_type,
-        accept=accept,
-        headers=headers,
-    )
-    spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed)
-    _confirm(
-        f"Send up to {sum(s.rps * s.seconds for s in the_plan.stages):.0f} requests to {url} "
-        f"over {the_plan.duration:.0f}s?",
-        yes,
-    )
+    headers = _parse_headers(header)
+    if custom_attributes:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+    if target_variant:
+        headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
+    cloudwatch = None
+    align = 1
+    if endpoint is not None:
+        from recommender.aws import AwsClient
+        from recommender.loadgen.sigv4 import Credentials
+        from recommender.metrics import default_period
+        from recommender.pipeline import sagemaker_target
+
+        aws = AwsClient.create(region, profile, aws_endpoint_url)
+        target = sagemaker_target(aws, endpoint, variant, endpoint_url, name=name,
+                                  instances=instances, content_type=content_type,
+                                  accept=accept, headers=headers)  # fmt: skip
+
+        def credentials() -> Credentials:
+            return Credentials(*aws.frozen_credentials())
+
+        align = cloudwatch_period or default_period(min(s.seconds for s in the_plan.stages))
+        cloudwatch = CloudWatchOptions(aws, align, cloudwatch_wait)
+        echo(f"Endpoint {endpoint}: InService, variant {target.variant}, "
+             f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
+    else:
+        assert url is not None
+        split_url(url)
+        target = Target(url=url, name=name or _name_from_url(url), instances=instances or 1,
+                        content_type=content_type, accept=accept, headers=headers)  # fmt: skip
+    spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed,
+                        credentials if endpoint else None, align)  # fmt: skip
+    requests = sum(s.rps * s.seconds for s in the_plan.stages)
+    echo(f"The test takes {the_plan.duration / 60:.1f} min and sends about {requests:,.0f} "
+         f"requests to {target.url}.")  # fmt: skip
+    _confirm("Start?", yes)
     if ctx.info_name == "run":
         from recommender.pipeline import run_pipeline
         from recommender.report.render import format_summary
 
-        result = run_pipeline(spec, safety_factor, echo)
+        result = run_pipeline(spec, safety_factor, echo, cloudwatch)
         echo("")
         echo(format_summary(result.analysis).rstrip())
         echo(f"\nRun directory: {result.loadtest.run_dir}")
@@ -172,13 +248,44 @@ def loadtest_command(
         if result.analysis.recommendation is None:
             raise typer.Exit(1)
     else:
-        from recommender.loadgen.runner import run_loadtest
+        from recommender.pipeline import measure
 
-        lt = run_loadtest(spec, echo)
+        lt = measure(spec, echo, cloudwatch)
         t = lt.totals
         echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
         if lt.status == "interrupted":
             raise typer.Exit(130)
+
+
+def _parse_headers(header: list[str]) -> dict[str, str]:
+    headers = {}
+    for h in header:
+        key, sep, value = h.partition(":")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --header {h!r}", 'write it as "Name: value"')
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+@app.command()
+def collect(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made with --endpoint.")],
+    period: Annotated[int | None, typer.Option(help="CloudWatch period, s.")] = None,
+    wait: Annotated[float | None, typer.Option(help="Longest wait for late data, s.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    aws_endpoint_url: Annotated[str | None, typer.Option(help="AWS API URL override.")] = None,
+) -> None:
+    """(Re-)collect a run's CloudWatch metrics; they arrive minutes late."""
+    from recommender import runs
+    from recommender.aws import AwsClient
+    from recommender.collect import collect_run
+
+    region = (runs.load_run(run_dir).meta.get("target") or {}).get("region")
+    aws = AwsClient.create(region, profile, aws_endpoint_url)
+    got = collect_run(run_dir, aws, period, wait, echo)
+    echo(f"{got.rows} datapoints at {got.period}s -> {got.path}")
+    for w in got.warnings:
+        echo(f"warning: {w}")
 
 
 def _name_from_url(url: str) -> str:
@@ -194,7 +301,44 @@ def _name_from_url(url: str) -> str:
 app.command(
     "loadtest", help="Drive a staged, open-loop load ramp with Locust; write a run directory."
 )(loadtest_command)
-app.command("run", help="loadtest + analyze + report.md in one command.")(loadtest_command)
+app.command("run", help="loadtest + analyze + reports (html, md) in one command.")(loadtest_command)
+
+
+# Options shared by `simulate` and `analyze --safety-factor auto`: the traffic to replay and
+# the policy's bounds (recommender.traffic, recommender.simulate).
+SafetyFactorOpt = Annotated[
+    str, typer.Option(help='Share of capacity to target, or "auto" (simulate: needs traffic).')
+]
+TrafficOpt = Annotated[
+    Path | None,
+    typer.Option("--traffic", help="CSV of timestamp,requests per minute or second "
+                 "(CloudWatch Invocations Sum exports too)."),  # fmt: skip
+]
+PatternOpt = Annotated[str | None, typer.Option(help="Synthetic traffic: diurnal, spike, step.")]
+PeakRpsOpt = Annotated[float | None, typer.Option(help="Pattern's peak requests/s.")]
+MinRpsOpt = Annotated[float | None, typer.Option(help="Pattern's low requests/s [peak/10].")]
+RampOpt = Annotated[
+    float | None, typer.Option(help="Pattern's rise from min to peak, minutes [120/5/0].")
+]
+DaysOpt = Annotated[int | None, typer.Option(help="Days of pattern [1].")]
+MinCapOpt = Annotated[int | None, typer.Option(help="MinCapacity [2].")]
+MaxCapOpt = Annotated[int | None, typer.Option(help="MaxCapacity [instances at peak x 1.5].")]
+ProvisionOpt = Annotated[int, typer.Option(help="Minutes a new instance takes to serve.")]
+BudgetOpt = Annotated[int, typer.Option(help="SLO-violating minutes auto may allow.")]
+
+
+def _safety_factor(text: str) -> float | None:
+    """A number, or None for "auto"."""
+    from recommender.analysis.recommend import check_safety_factor
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--safety-factor must be a number or auto (got {text!r})",
+                          "e.g. 0.5, or auto with --traffic or --pattern") from None  # fmt: skip
+    return check_safety_factor(value)
 
 
 @app.command()
@@ -202,25 +346,192 @@ def analyze(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
     max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
+    safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
+    traffic: TrafficOpt = None,
+    pattern: PatternOpt = None,
+    peak_rps: PeakRpsOpt = None,
+    min_rps: MinRpsOpt = None,
+    ramp_minutes: RampOpt = None,
+    days: DaysOpt = None,
+    min_capacity: MinCapOpt = None,
+    max_capacity: MaxCapOpt = None,
+    provision_minutes: ProvisionOpt = 6,
+    violation_budget: BudgetOpt = 0,
+) -> None:
+    """Analyse a run directory: stage table, capacity per instance, target value."""
+    from recommender.pipeline import analyze_dir
+    from recommender.report.render import format_summary
+
+    factor = _safety_factor(safety_factor)
+    the_slo = _slo_override(run_dir, slo, max_error_rate)
+    if factor is None:
+        from recommender.replay import analyze_with_choice, choose_for_run
+        from recommender.report.simulation import format_choice
+        from recommender.simulate import PolicyOptions
+        from recommender.traffic import load_traffic
+
+        if traffic is None and pattern is None:
+            raise ConfigError("--safety-factor auto needs traffic to simulate",
+                              "pass --traffic FILE or --pattern diurnal|spike|step "
+                              "with --peak-rps")  # fmt: skip
+        options = PolicyOptions(min_capacity, max_capacity,
+                                provision_minutes=provision_minutes).check()  # fmt: skip
+        series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
+        choice = choose_for_run(run_dir, series, options, slo=the_slo,
+                                violation_budget=violation_budget)  # fmt: skip
+        echo(format_choice(choice))
+        analysis = analyze_with_choice(run_dir, the_slo, choice).analysis
+    else:
+        if traffic is not None or pattern is not None:
+            raise ConfigError(
+                "--traffic and --pattern are for --safety-factor auto",
+                "add --safety-factor auto, or use `recommender simulate`",
+            )
+        analysis = analyze_dir(run_dir, the_slo, factor)
+    echo(format_summary(analysis).rstrip())
+    if analysis.recommendation is None:
+        raise typer.Exit(1)
+
+
+def _slo_override(run_dir: Path, slo: list[str] | None, max_error_rate: float | None) -> Slo | None:
+    """The run's SLO with the terms or error budget given on the command line, if any."""
+    if not slo and max_error_rate is None:
+        return None
+    from recommender import runs
+
+    base = runs.load_run(run_dir).slo
+    texts = slo or [str(t) for t in base.terms]
+    return parse_slo(texts, base.max_error_rate if max_error_rate is None else max_error_rate)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    format_: Annotated[
+        list[str], typer.Option("--format", help="html, md, json (analysis.json); comma-separate.")
+    ] = ["html,md,json"],  # noqa: B006 - typer reads the default, never mutates it
+    peak_rps: Annotated[float | None, typer.Option(help="Expected peak requests/s.")] = None,
+    min_rps: Annotated[float | None, typer.Option(help="Expected lowest requests/s.")] = None,
+    instance_price: Annotated[
+        float | None, typer.Option(help="USD per instance-hour (default: built-in table).")
+    ] = None,
+    instance_type: Annotated[
+        str | None, typer.Option(help="For the price look-up (default: the run's).")
+    ] = None,
+    min_capacity_floor: Annotated[
+        int, typer.Option(help="Lowest MinCapacity: 2 spreads over zones, 1 for dev.")
+    ] = 2,
+    slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
+    max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
     safety_factor: Annotated[float, typer.Option(help="Share of capacity to target.")] = (
         DEFAULT_SAFETY_FACTOR
     ),
 ) -> None:
-    """Analyse a run directory: stage table, capacity per instance, target value."""
-    from recommender import runs
-    from recommender.pipeline import analyze_dir
-    from recommender.report.render import format_summary
+    """Write the sizing report (report.html, report.md, analysis.json) into a run directory."""
+    from recommender.pipeline import REPORT_FORMATS, write_reports
+    from recommender.report.sizing import Traffic
 
-    the_slo = None
-    if slo or max_error_rate is not None:
-        base = runs.load_run(run_dir).slo
-        texts = slo or [str(t) for t in base.terms]
-        the_slo = parse_slo(
-            texts, base.max_error_rate if max_error_rate is None else max_error_rate
-        )
-    analysis = analyze_dir(run_dir, the_slo, safety_factor)
-    echo(format_summary(analysis).rstrip())
-    if analysis.recommendation is None:
+    formats = [f.strip().lower() for text in format_ for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"unknown --format {(bad or [''])[0]!r}", "use html, md and/or json")
+    traffic = Traffic(peak_rps, min_rps, instance_type, instance_price, min_capacity_floor)
+    result = write_reports(
+        run_dir, _slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
+    )
+    rec = result.analysis.recommendation
+    if rec is None:
+        echo("No recommendation: no stage passed the SLO.")
+    else:
+        echo(f"Recommended target value: {rec.target_value:.0f} ({rec.metric})")
+    if result.sizing is not None:
+        z = result.sizing
+        echo(f"Sizing: {z.instances_at_peak} instance(s) at {z.peak_rps:g} rps; "
+             f"MinCapacity {z.min_capacity}, MaxCapacity {z.max_capacity}")  # fmt: skip
+    elif peak_rps is not None:
+        echo("No sizing: there is no target value to size with.")
+    for path in result.written:
+        echo(f"Wrote {path}")
+    if rec is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    base_run: Annotated[Path, typer.Argument(help="The run to compare against.")],
+    new_run: Annotated[Path, typer.Argument(help="The run under test.")],
+    max_regression: Annotated[
+        str, typer.Option(help='Capacity drop allowed beyond the runs\' intervals: "10%" or 0.1.')
+    ] = "10%",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compare two runs; exit 1 if capacity per instance regressed beyond the noise."""
+    import json
+
+    from recommender import runs
+    from recommender.compare import compare_runs, format_comparison, parse_threshold
+
+    threshold = parse_threshold(max_regression)
+    result = compare_runs(runs.load_run(base_run), runs.load_run(new_run), threshold)
+    if json_output:
+        echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        echo(format_comparison(result).rstrip())
+    if result.regression:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    traffic: TrafficOpt = None,
+    pattern: PatternOpt = None,
+    peak_rps: PeakRpsOpt = None,
+    min_rps: MinRpsOpt = None,
+    ramp_minutes: RampOpt = None,
+    days: DaysOpt = None,
+    min_capacity: MinCapOpt = None,
+    max_capacity: MaxCapOpt = None,
+    safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
+    target_value: Annotated[
+        float | None, typer.Option(help="Simulate this target value instead (today's policy).")
+    ] = None,
+    scale_out_datapoints: Annotated[int, typer.Option(help="High alarm's datapoints.")] = 3,
+    scale_in_datapoints: Annotated[int, typer.Option(help="Low alarm's datapoints.")] = 15,
+    scale_in_ratio: Annotated[float, typer.Option(help="Low alarm at this x target.")] = 0.9,
+    scale_out_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
+    scale_in_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
+    provision_minutes: ProvisionOpt = 6,
+    disable_scale_in: Annotated[
+        bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
+    ] = False,
+    instance_price: Annotated[float | None, typer.Option(help="USD per instance-hour.")] = None,
+    violation_budget: BudgetOpt = 0,
+    slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
+    max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
+) -> None:
+    """Replay traffic through the target-tracking policy before applying it; exit 1 when
+    SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
+    from recommender.replay import simulate_run
+    from recommender.report.simulation import format_choice, format_simulation
+    from recommender.simulate import PolicyOptions
+    from recommender.traffic import load_traffic
+
+    factor = _safety_factor(safety_factor)
+    options = PolicyOptions(min_capacity, max_capacity, scale_out_datapoints, scale_in_datapoints,
+                            scale_in_ratio, scale_out_cooldown, scale_in_cooldown,
+                            provision_minutes, disable_scale_in).check()  # fmt: skip
+    series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
+    result = simulate_run(run_dir, series, options, safety_factor=factor,
+                          target_value=target_value,
+                          slo=_slo_override(run_dir, slo, max_error_rate),
+                          instance_price=instance_price,
+                          violation_budget=violation_budget)  # fmt: skip
+    if result.choice is not None:
+        echo(format_choice(result.choice))
+    echo(format_simulation(result.simulation).rstrip())
+    echo(f"Wrote {result.path}")
+    if not result.budget_met:
         raise typer.Exit(1)
 
 

@@ -3,6 +3,7 @@
     RecommenderError             every error the CLI turns into "Error: <what> (<fix>)"
     ├── ConfigError              bad flags, plan files, SLO strings, payload files
     ├── EndpointError            the endpoint cannot be reached or rejects the payload
+    ├── AwsError                 an AWS API call failed (credentials, region, permissions)
     ├── LoadTestError            the Locust subprocess failed or produced no data
     ├── RunDirError              a run directory is missing, incomplete or of another schema
     └── InsufficientDataError    the measurements cannot support a capacity estimate
@@ -49,3 +50,7 @@ class RunDirError(RecommenderError):
 
 class InsufficientDataError(RecommenderError):
     """The run does not hold enough data to answer."""
+
+
+class AwsError(RecommenderError):
+    """An AWS call failed: credentials, region, permissions, throttling, a missing resource."""

@@ -273,7 +273,12 @@ def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
 
 @dataclass(frozen=True)
 class Target:
-    """What is being load-tested. `url` is the full invocation URL."""
+    """What is being load-tested. `url` is the full invocation URL.
+
+    With `endpoint` set, it is a SageMaker endpoint: requests are signed with SigV4 for
+    `region`, with credentials from boto3's chain (`profile`). No secret is ever held here:
+    this is written to run.json.
+    """
 
     url: str
     name: str
@@ -282,6 +287,14 @@ class Target:
     content_type: str | None = None  # None: what the payload's file suffix implies
     accept: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    endpoint: str | None = None
+    variant: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.endpoint is not None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

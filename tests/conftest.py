@@ -91,3 +91,30 @@ def demo_server() -> Iterator[str]:
                           max_queue=20)  # fmt: skip
     with running_server(config) as url:
         yield url
+
+
+def update_run_meta(path: Path, **changes: Any) -> Path:
+    """Merge keys into a run directory's run.json (`target` is merged key by key), as a
+    run against a real endpoint would have recorded them."""
+    run_file = path / runs.RUN_FILE
+    meta = json.loads(run_file.read_text())
+    target = changes.pop("target", None)
+    if target:
+        meta["target"] = {**meta["target"], **target}
+    meta.update(changes)
+    runs.write_json(run_file, meta)
+    return path
+
+
+def step_run(
+    path: Path,
+    passing_up_to: float,
+    rates: Sequence[float] = tuple(range(40, 140, 10)),
+    seed: int = 1,
+) -> Path:
+    """A run whose latency steps from ~30 ms to ~200 ms (p95 <= 100 ms breaks) above
+    `passing_up_to` requests/s: its capacity lies between the last passing and first
+    failing stage."""
+    plan = RampPlan(tuple(Stage(r, 4) for r in rates), warmup_seconds=1)
+    latency = [30.0 if r <= passing_up_to else 200.0 for r in rates]
+    return write_run(path, plan, synthetic_records(plan, latency, seed=seed))

@@ -53,7 +53,7 @@ URL = "http://127.0.0.1:9/invocations"
         ),
         (["loadtest", "--url", "ftp://x/y", "--max-rps", "10"], 2, "Error: not an http(s) URL"),
         (["loadtest", "--url", URL], 2, "Error: no ramp given (pass --max-rps"),
-        (["loadtest", "--max-rps", "10"], 2, "Error: Missing option '--url'"),
+        (["loadtest", "--max-rps", "10"], 2, "Error: give either --url or --endpoint"),
         (
             ["run", "--url", URL, "--max-rps", "10", "--header", "nocolon"],
             2,

@@ -103,14 +103,14 @@ def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) 
         "from recommender.loadgen.users import InvocationsUser\n"
         "class Mine(InvocationsUser):\n"
         "    def invoke(self):\n"
-        "        self.client.post('/endpoints/my-endpoint/invocations', data=b'5.1,3.5,1.4,0.2',\n"
+        "        self.client.post('/invocations', data=b'5.1,3.5,1.4,0.2',\n"
         "                         headers={'Content-Type': 'text/csv'}, name='mine')\n"
     )
     payload = tmp_path / "rows.csv"
     payload.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     out = tmp_path / "out"
     code = main([
-        "loadtest", "--url", f"{demo_server}/endpoints/my-endpoint/invocations",
+        "loadtest", "--url", f"{demo_server}/invocations", "--name", "my-endpoint",
         "--payload", str(payload), "--locustfile", str(locustfile),
         "--start-rps", "20", "--max-rps", "20", "--stages", "2", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--out", str(out),

@@ -132,12 +132,23 @@ def test_json_predictions(iris_url: str, payload: Any) -> None:
 
 
 def test_csv_in_csv_out_on_runtime_path(iris_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from recommender.loadgen.sigv4 import Credentials, SigV4Signer
+
     body = "\n".join(",".join(map(str, row)) for row in (SETOSA, VERSICOLOR, VIRGINICA))
-    status, answer = call(
-        iris_url, "/endpoints/my-endpoint/invocations", body, "text/csv", accept="text/csv"
-    )
-    assert status == 200
-    assert answer.decode().splitlines() == ["setosa", "versicolor", "virginica"]
+    path = "/endpoints/my-endpoint/invocations"
+    # Like SageMaker's runtime, the runtime path refuses unsigned calls.
+    status, answer = call(iris_url, path, body, "text/csv", accept="text/csv")
+    assert (status, json.loads(answer)) == (403, {"message": "Missing Authentication Token"})
+    signed = SigV4Signer("us-east-1", lambda: Credentials("AKID", "secret")).sign(
+        "POST", urlsplit(iris_url).netloc, path, body.encode(),
+        {"Content-Type": "text/csv", "Accept": "text/csv"},
+    )  # fmt: skip
+    request = urllib.request.Request(iris_url + path, data=body.encode(), headers=signed)
+    with OPENER.open(request, timeout=10) as response:
+        assert response.status == 200
+        assert response.read().decode().splitlines() == ["setosa", "versicolor", "virginica"]
 
 
 def test_iris_sample_is_valid_package_data(iris_url: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.analysis.capacity import Capacity, capacity_at_slo
@@ -13,6 +13,7 @@ from recommender.analysis.recommend import (
     check_safety_factor,
     recommend,
 )
+from recommender.analysis.server import server_view
 from recommender.analysis.stages import StageStats, stage_stats
 from recommender.plan import Slo
 from recommender.runs import RunData
@@ -28,6 +29,7 @@ class Analysis:
     recommendation: Recommendation | None
     warnings: list[Warning]
     run: dict[str, Any]
+    server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,7 +37,9 @@ class Analysis:
             "run": self.run,
             "slo": self.slo.to_dict(),
             "latency_basis": "intended send time (coordinated-omission corrected)",
-            "stages": [s.to_dict() for s in self.stages],
+            "stages": [
+                {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
+            ],
             "capacity": self.capacity.to_dict(),
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
@@ -54,6 +58,8 @@ def analyze_run(
     capacity = capacity_at_slo(stages, run.instances)
     rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
     warnings = check(stages, capacity, slo, status, len(plan.stages))
+    server, server_warnings = server_view(run, stages)
+    warnings += server_warnings
     summary = {
         "dir": str(run.path),
         "name": run.meta.get("name"),
@@ -63,4 +69,4 @@ def analyze_run(
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
     }
-    return Analysis(slo, stages, capacity, rec, warnings, summary)
+    return Analysis(slo, stages, capacity, rec, warnings, summary, server)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from locust import LoadTestShape, events
 from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.recorder import Recorder, error_kind
 from recommender.loadgen.shape import ArrivalSchedule
+from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan
 
 CONFIG_ENV = "RECOMMENDER_CONFIG"
@@ -43,11 +45,23 @@ class _State:
         )
         self.headers: dict[str, str] = dict(self.config["headers"])
         self.path: str = self.config["path"]
+        self.host: str = self.config["host"]
+        self.signer: SigV4Signer | None = None
+        if self.config.get("sigv4"):
+            self.signer = _signer(self.config["sigv4"])
         self.t0: float | None = None
         self.schedule: ArrivalSchedule | None = None
         self.recorder: Recorder | None = None
         self.out: IO[str] | None = None
         self.process = psutil.Process()
+
+
+def _signer(options: dict[str, Any]) -> SigV4Signer:
+    # Imported here, after Locust's gevent patching: boto3 imported before it breaks.
+    from recommender.aws import credentials_provider
+
+    frozen = credentials_provider(options.get("profile"))
+    return SigV4Signer(options["region"], lambda: Credentials(*frozen()))
 
 
 STATE = _State()
@@ -60,6 +74,15 @@ def take_ticket() -> tuple[float, int] | None:
 
 def next_body() -> bytes:
     return next(STATE.bodies)
+
+
+def headers_for(path: str, body: bytes, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The run's headers (or `headers`), SigV4-signed for this body when the target is a
+    SageMaker endpoint. The signature covers the Host header, so it is sent explicitly."""
+    base = STATE.headers if headers is None else headers
+    if STATE.signer is None:
+        return base
+    return STATE.signer.sign("POST", STATE.host, path, body, {**base, "Host": STATE.host})
 
 
 def _write(record: dict[str, Any]) -> None:
@@ -83,7 +106,10 @@ def _flusher() -> None:
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     if STATE.t0 is not None:
         return
-    STATE.t0 = time.time()
+    # Start on the next whole multiple of align_seconds (after spawning has had a moment),
+    # so the run's seconds coincide with CloudWatch's periods. Users wait for it.
+    align = max(1, int(STATE.config.get("align_seconds", 1)))
+    STATE.t0 = math.ceil((time.time() + 0.5) / align) * align
     STATE.schedule = ArrivalSchedule(STATE.plan, STATE.t0, seed=STATE.config.get("seed"))
     STATE.out = (STATE.run_dir / LATENCY_FILE).open("a", encoding="utf-8")
     _cpu()  # the first psutil sample only primes the counter

@@ -31,6 +31,7 @@ from recommender import __version__, runs
 from recommender.analysis.stages import stage_stats
 from recommender.errors import ConfigError, EndpointError, LoadTestError
 from recommender.loadgen import payloads as payloads_mod
+from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, Slo, Target
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +49,11 @@ class LoadTestSpec:
     locustfile: Path | None = None
     out: Path = Path("reports")
     seed: int | None = None
+    # Signs the preflight request of a SageMaker target (the Locust process resolves its own).
+    credentials: Callable[[], Credentials] | None = None
+    # The run starts on a multiple of this many seconds (epoch), so its seconds line up
+    # with CloudWatch's periods and a stage can hold whole periods.
+    align_seconds: int = 1
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,26 @@ def split_url(url: str) -> tuple[str, str]:
     return base, path + (f"?{parts.query}" if parts.query else "")
 
 
-def preflight(target: Target, body: bytes, timeout: float = 10.0) -> None:
+def request_headers(
+    target: Target, body: bytes, credentials: Callable[[], Credentials] | None
+) -> dict[str, str]:
+    """The headers of one invocation; SigV4-signed when the target is a SageMaker endpoint."""
+    headers = dict(_headers(target))
+    if not target.signed:
+        return headers
+    if credentials is None or target.region is None:
+        raise ConfigError("a SageMaker target needs credentials and a region to sign with")
+    parts = urlsplit(target.url)
+    signer = SigV4Signer(target.region, credentials)
+    return signer.sign("POST", parts.netloc, parts.path, body, headers)
+
+
+def preflight(
+    target: Target,
+    body: bytes,
+    credentials: Callable[[], Credentials] | None = None,
+    timeout: float = 10.0,
+) -> None:
     """Fail fast, before any load: is the endpoint there, and does it accept the payload?"""
     parts = urlsplit(target.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -82,7 +107,7 @@ def preflight(target: Target, body: bytes, timeout: float = 10.0) -> None:
             f"cannot reach {target.url}: {reason}", "is the endpoint running? check --url"
         ) from exc
     request = urllib.request.Request(
-        target.url, data=body, method="POST", headers=dict(_headers(target))
+        target.url, data=body, method="POST", headers=request_headers(target, body, credentials)
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -114,7 +139,7 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         raise ConfigError(f"locustfile not found: {spec.locustfile}", "check --locustfile")
     bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type)
     spec = replace(spec, target=replace(spec.target, content_type=bodies.content_type))
-    preflight(spec.target, bodies.bodies[0])
+    preflight(spec.target, bodies.bodies[0], spec.credentials)
 
     started = time.time()
     run_dir = runs.make_run_dir(
@@ -144,10 +169,18 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
                 "run_dir": str(run_dir),
                 "plan": spec.plan.to_dict(),
                 "path": path,
+                "host": urlsplit(base).netloc,
                 "headers": dict(_headers(spec.target)),
                 "payload": bodies.source,
                 "users": users,
                 "seed": spec.seed,
+                "align_seconds": spec.align_seconds,
+                # Where to sign for; the Locust process resolves credentials itself.
+                "sigv4": (
+                    {"region": spec.target.region, "profile": spec.target.profile}
+                    if spec.target.signed
+                    else None
+                ),
             }
         )
     )
@@ -235,7 +268,7 @@ def _watch(
     echo: Callable[[str], None],
 ) -> int:
     """Wait for Locust, printing each stage's result as it completes."""
-    deadline = started + spec.plan.duration + GRACE_SECONDS
+    deadline = started + spec.align_seconds + spec.plan.duration + GRACE_SECONDS
     shown = 0
     while True:
         try:

@@ -43,9 +43,10 @@ class InvocationsUser(FastHttpUser):
         self.invoke()
 
     def invoke(self) -> None:
+        path, body = harness.STATE.path, harness.next_body()
         self.client.post(
-            harness.STATE.path,
-            data=harness.next_body(),  # type: ignore[arg-type]  # bytes work; hints lag
-            headers=harness.STATE.headers,
+            path,
+            data=body,  # type: ignore[arg-type]  # bytes work; the hints lag
+            headers=harness.headers_for(path, body),
             name="invocations",
         )

@@ -1,4 +1,9 @@
-"""`recommender demo`: the whole pipeline against a local server of known capacity.
+"""`recommender demo`: the whole pipeline on the embedded default, through the AWS code path.
+
+It starts the AWS emulator, registers an endpoint there (CreateModel, CreateEndpointConfig,
+CreateEndpoint), starts the local model server publishing SageMaker's CloudWatch metrics to
+the emulator, and runs the same code `recommender run --endpoint` runs against AWS: the
+DescribeEndpoint check, SigV4-signed InvokeEndpoint load, CloudWatch collection.
 
 The server (1 instance, 4 slots, 20 ms per request) saturates at exactly 200 requests/s;
 the ramp crosses that, and the SLO (p95 <= 150 ms) is met well below it and broken just
@@ -7,20 +12,29 @@ above, so the estimate can be read against the truth.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recommender.analysis import Analysis
+from recommender.aws import AwsClient
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec
+from recommender.loadgen.sigv4 import Credentials
+from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.process import running_server
+from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
-from recommender.pipeline import run_pipeline
-from recommender.plan import Target, linear_ramp, parse_slo
+from recommender.metrics import default_period
+from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target
+from recommender.plan import linear_ramp, parse_slo
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
 DEMO_SLO = "p95<=150ms"
+DEMO_ENDPOINT = "recommender-demo"
+DEMO_VARIANT = "AllTraffic"
+DEMO_INSTANCE_TYPE = "ml.m5.large"
 
 
 @dataclass(frozen=True)
@@ -32,9 +46,27 @@ class DemoResult:
 
 def run_demo(out: Path, echo: Callable[[str], None] = print) -> DemoResult:
     plan = linear_ramp(start_rps=60, max_rps=235, stages=8, stage_seconds=10, warmup_seconds=2)
-    echo(f"Starting the demo model server (true capacity {DEMO_SERVER.capacity_rps:g} rps)...")
-    with running_server(DEMO_SERVER) as base:
-        target = Target(url=f"{base}/invocations", name="demo", instances=1)
-        spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out)
-        result = run_pipeline(spec, 0.5, echo)
-    return DemoResult(result.loadtest, result.analysis, DEMO_SERVER.capacity_rps)
+    period = default_period(min(s.seconds for s in plan.stages))
+    # The emulator's throwaway credentials, for this process and the ones it starts: the
+    # demo must never sign with, or send, a user's real ones.
+    os.environ.update(EMULATOR_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    echo("Starting the AWS emulator...")
+    with running_emulator() as emulator:
+        aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
+        aws.create_endpoint(DEMO_ENDPOINT, DEMO_VARIANT, DEMO_INSTANCE_TYPE, 1,
+                            image="local/recommender-demo:latest")  # fmt: skip
+        publish = PublishConfig(DEMO_ENDPOINT, DEMO_VARIANT, period, aws.region, emulator)
+        server = replace(DEMO_SERVER, publish=publish)
+        echo(f"Starting the demo model server (true capacity {server.capacity_rps:g} rps)...")
+        with running_server(server) as base:
+            target = sagemaker_target(aws, DEMO_ENDPOINT, DEMO_VARIANT, endpoint_url=base,
+                                      name="demo")  # fmt: skip
+
+            def credentials() -> Credentials:
+                return Credentials(*aws.frozen_credentials())
+
+            spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out,
+                                credentials=credentials, align_seconds=period)  # fmt: skip
+            result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0))
+    return DemoResult(result.loadtest, result.analysis, server.capacity_rps)

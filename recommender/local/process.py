@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,11 +30,20 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         "--service-time-ms", str(config.service_time_ms), "--model", config.model,
         "--max-queue", str(config.max_queue),
     ]  # fmt: skip
+    if config.publish is not None:
+        p = config.publish
+        cmd += ["--publish-metrics", "--endpoint-name", p.endpoint, "--variant", p.variant,
+                "--metrics-period", str(p.period), "--region", p.region]  # fmt: skip
+        if p.aws_endpoint_url:
+            cmd += ["--aws-endpoint-url", p.aws_endpoint_url]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        yield _wait_ready(proc, timeout)
+        url = _wait_ready(proc, timeout)
+        # Keep reading its output, or a chatty server would block on a full pipe.
+        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        yield url
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -43,6 +54,13 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
                 proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+def _drain(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    with contextlib.suppress(ValueError, OSError):  # closed at exit
+        for line in proc.stdout:
+            sys.stderr.write(f"[serve] {line}")
 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:

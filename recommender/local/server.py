@@ -39,9 +39,11 @@ from multiprocessing.connection import Connection, wait
 from types import FrameType
 from typing import Any
 
+import psutil
 from aiohttp import web
 
 from recommender.errors import ConfigError, RecommenderError
+from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
 
 MODELS = ("sklearn", "sleep")
 N_FEATURES = 4
@@ -65,6 +67,7 @@ class ServerConfig:
     service_time_ms: float = 20.0  # S: time each request occupies a slot (model work included)
     model: str = "sklearn"  # "sklearn" | "sleep"
     max_queue: int = 100  # requests waiting for a slot per instance; beyond -> 503
+    publish: PublishConfig | None = None  # report to CloudWatch as SageMaker hosting does
 
     @property
     def capacity_rps(self) -> float:
@@ -177,6 +180,17 @@ class _Instance:
         self.free_at = collections.deque([-math.inf] * config.concurrency)  # idle slots' due ends
         self.service_time_s = config.service_time_ms / 1000.0
         self.waiting = self.served = self.rejected_503 = self.bad_request = 0
+        self.unsigned_403 = 0
+        self.metrics = (
+            MetricBuckets(config.publish, config.instances) if config.publish else None
+        )
+
+    def _record(self, status: int, arrived: float, queued: float | None = None) -> None:
+        """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead."""
+        if self.metrics is not None:
+            now = asyncio.get_running_loop().time()
+            queued = now if queued is None else queued
+            self.metrics.record(time.time(), status, (now - queued) * 1e6, (queued - arrived) * 1e6)
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -189,10 +203,17 @@ class _Instance:
                 "served": self.served,
                 "rejected_503": self.rejected_503,
                 "bad_request": self.bad_request,
+                "unsigned_403": self.unsigned_403,
             }
         )
 
     async def invoke(self, request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        received = loop.time()
+        if "endpoint" in request.match_info and not _looks_signed(request):
+            # SageMaker's runtime refuses unsigned calls before any instance sees them.
+            self.unsigned_403 += 1
+            return web.json_response({"message": "Missing Authentication Token"}, status=403)
         body = await request.read()
         rows: list[list[float]] = []
         if self.predict is not None:
@@ -200,12 +221,13 @@ class _Instance:
                 rows = parse_rows(body, request.content_type)
             except _Reject as exc:
                 self.bad_request += 1
+                self._record(exc.status, received)
                 return web.json_response({"error": exc.message}, status=exc.status)
         if self.slots.locked() and self.waiting >= self.config.max_queue:
             self.rejected_503 += 1
+            self._record(503, received)
             error = f"instance overloaded: queue full (max_queue={self.config.max_queue})"
             return web.json_response({"error": error}, status=503)
-        loop = asyncio.get_running_loop()
         arrived = loop.time()
         self.waiting += 1
         try:
@@ -227,12 +249,20 @@ class _Instance:
             self.free_at.append(min(end, loop.time()))
             self.slots.release()
         self.served += 1
+        self._record(200, received, arrived)
         if predictions is None:
             return web.json_response({"ok": True})
         if "text/csv" in request.headers.get("Accept", ""):
             labels = "".join(f"{p['label']}\n" for p in predictions)
             return web.Response(text=labels, content_type="text/csv")
         return web.json_response({"predictions": predictions})
+
+
+def _looks_signed(request: web.Request) -> bool:
+    """A SigV4 Authorization header and its date (the signature itself is not checked:
+    the local server has no secret to check it with)."""
+    auth = request.headers.get("Authorization", "")
+    return auth.startswith("AWS4-HMAC-SHA256 Credential=") and "X-Amz-Date" in request.headers
 
 
 def _bind(host: str, port: int, reuse_port: bool = True) -> socket.socket:
@@ -298,9 +328,20 @@ async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connect
     # listener, so Nagle cannot add ~40 ms to responses even if that ever changes.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     await web.SockSite(runner, sock, backlog=1024).start()
+    publisher = None
+    if instance.metrics is not None:
+        process = psutil.Process()
+        process.cpu_percent(None)
+
+        def usage() -> tuple[float, float]:
+            return float(process.cpu_percent(None)), float(process.memory_percent())
+
+        publisher = asyncio.create_task(publish_forever(instance.metrics, usage, stop))
     conn.send(("ready", index))
     await stop.wait()
     await runner.cleanup()
+    if publisher is not None:
+        await publisher
 
 
 def serve(config: ServerConfig, ready: Callable[[str], None] | None = None) -> None:

@@ -1,10 +1,24 @@
-"""Text renderings of an analysis: the terminal summary and the Markdown report."""
+"""Text renderings of an analysis: the terminal summary, the Markdown and the HTML report.
+
+The pieces both reports show (verdict, stage rows, sizing rows, the test's facts and the
+`aws application-autoscaling` commands) are built once here; the Markdown report lays them
+out as text, the HTML report hands them to its Jinja2 template with the plots.
+"""
 
 from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
 from recommender import __version__
 from recommender.analysis import Analysis
 from recommender.analysis.stages import StageStats
+from recommender.plan import RampPlan
+from recommender.report.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing, default_capacity_range
 
 
 def _ms(v: float | None) -> str:
@@ -56,13 +70,191 @@ def format_summary(a: Analysis) -> str:
     return "\n".join(parts) + "\n"
 
 
-def format_markdown(a: Analysis) -> str:
-    """The report for a pull request or a sign-off: verdict, stage table, warnings, facts."""
+# --- the policy and the commands that apply it ------------------------------------------
+
+# The name that makes the SageMaker console show the policy as its built-in one.
+POLICY_NAME = "SageMakerEndpointInvocationScalingPolicy"
+POLICY_FILE = "target_tracking_scaling_policy.json"
+DEFAULT_VARIANT = "AllTraffic"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+COOLDOWN_SECONDS = 300  # SageMaker's default for variants, in and out
+
+
+@dataclass(frozen=True)
+class PolicyCommands:
+    endpoint: str
+    variant: str
+    target_value: float
+    min_capacity: int
+    max_capacity: int
+    sized: bool  # False: min/max are placeholders, no expected traffic was given
+
+    @property
+    def resource_id(self) -> str:
+        return f"endpoint/{self.endpoint}/variant/{self.variant}"
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "TargetValue": round(self.target_value, 1),
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "ScaleInCooldown": COOLDOWN_SECONDS,
+            "ScaleOutCooldown": COOLDOWN_SECONDS,
+        }
+
+
+def endpoint_of(target: Mapping[str, Any]) -> tuple[str, str]:
+    """(endpoint name, variant) of a run's `target`: its own keys when the run recorded
+    them, else the run's name and SageMaker's default variant."""
+    endpoint = target.get("endpoint") or target.get("name") or "ENDPOINT_NAME"
+    return str(endpoint), str(target.get("variant") or DEFAULT_VARIANT)
+
+
+def policy_commands(
+    a: Analysis,
+    target: Mapping[str, Any] | None = None,
+    sizing: Sizing | None = None,
+    min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR,
+) -> PolicyCommands | None:
+    """The policy to apply, or None when the run gives no recommendation."""
+    if a.recommendation is None:
+        return None
+    endpoint, variant = endpoint_of(target if target is not None else a.run.get("target") or {})
+    if sizing is not None:
+        lo, hi = sizing.min_capacity, sizing.max_capacity
+    else:
+        lo, hi = default_capacity_range(a.capacity.instances, min_capacity_floor)
+    return PolicyCommands(endpoint, variant, a.recommendation.target_value, lo, hi,
+                          sizing is not None)  # fmt: skip
+
+
+def format_policy_commands(p: PolicyCommands) -> str:
+    """Shell commands that register the variant and put the policy, copy-paste ready."""
+    q = shlex.quote
+    common = [
+        "--service-namespace sagemaker",
+        f"--resource-id {q(p.resource_id)}",
+        f"--scalable-dimension {SCALABLE_DIMENSION}",
+    ]
+    register = ["aws application-autoscaling register-scalable-target", *common,
+                f"--min-capacity {p.min_capacity}", f"--max-capacity {p.max_capacity}"]  # fmt: skip
+    put = ["aws application-autoscaling put-scaling-policy", f"--policy-name {POLICY_NAME}",
+           *common, "--policy-type TargetTrackingScaling",
+           f"--target-tracking-scaling-policy-configuration file://{POLICY_FILE}"]  # fmt: skip
+    config = json.dumps(p.configuration(), indent=2)
+    return "\n".join(
+        [
+            " \\\n  ".join(register),
+            "",
+            f"cat > {POLICY_FILE} <<'EOF'",
+            config,
+            "EOF",
+            "",
+            " \\\n  ".join(put),
+        ]
+    ) + "\n"
+
+
+def policy_note(p: PolicyCommands) -> str:
+    if p.sized:
+        return "MinCapacity and MaxCapacity come from the sizing above."
+    return (
+        f"MinCapacity {p.min_capacity} and MaxCapacity {p.max_capacity} are placeholders "
+        "(the instances tested, at least 2, and 1.5x that): pass --peak-rps (and --min-rps) "
+        "to size them from your traffic."
+    )
+
+
+# --- sizing and the test's facts, as (label, value) rows ---------------------------------
+
+
+def _usd(v: float | None) -> str:
+    return "-" if v is None else f"${v:,.2f}" if v >= 1 else f"${v:.4g}"
+
+
+def sizing_rows(z: Sizing) -> list[tuple[str, str]]:
+    t = z.target_value
+    rows = [
+        ("Expected peak", f"{z.peak_rps:g} requests/s"),
+        ("Instances at peak", f"{z.instances_at_peak} (ceil({z.peak_rps:g} x 60 / {t:.1f}))"),
+    ]
+    if z.min_rps is not None:
+        rows.append(("Expected minimum", f"{z.min_rps:g} requests/s "
+                     f"({z.instances_at_min_rps or 0} instance(s) at the target)"))  # fmt: skip
+    rows += [
+        ("MinCapacity", f"{z.min_capacity} (at least {z.min_capacity_floor}"
+         + (" for availability across zones" if z.min_capacity_floor > 1 else "")
+         + (", and enough for the expected minimum)" if z.min_rps is not None else ")")),
+        ("MaxCapacity", f"{z.max_capacity} (instances at peak x {z.headroom:g}, rounded up)"),
+    ]  # fmt: skip
+    if z.price is None:
+        rows.append(("Cost", f"no price known for {z.instance_type or 'this instance type'}: "
+                     "pass --instance-price USD_PER_HOUR"))  # fmt: skip
+    else:
+        rows += [
+            ("Price per instance", f"{_usd(z.price.usd_per_hour)}/hour ({z.price.source})"),
+            ("Cost at MinCapacity", f"{_usd(z.cost_per_hour_min)}/hour"),
+            ("Cost at peak", f"{_usd(z.cost_per_hour_peak)}/hour"),
+            ("Cost per million requests", f"{_usd(z.cost_per_million_requests)} "
+             f"(each instance at the target, {t / 60:.1f} requests/s)"),
+        ]  # fmt: skip
+    return rows
+
+
+def facts(a: Analysis, meta: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """What was tested and how, from run.json (or the analysis' summary of it)."""
+    meta = meta if meta is not None else a.run
+    target = meta.get("target") or {}
+    endpoint, variant = endpoint_of(target)
+    totals = meta.get("totals") or {}
+    rows = [
+        ("Endpoint", f"{endpoint} (variant {variant})"),
+        ("URL", str(target.get("url"))),
+        ("Instances", f"{target.get('instances') or 1} x "
+         f"{target.get('instance_type') or 'instance type not recorded'}"),
+    ]  # fmt: skip
+    if meta.get("plan"):
+        plan = RampPlan.from_dict(meta["plan"])
+        secs = sorted({s.seconds for s in plan.stages})
+        rows.append(("Plan", f"{len(plan.stages)} stages, {plan.stages[0].rps:g} -> "
+                     f"{plan.max_rps:g} requests/s offered, "
+                     f"{'/'.join(f'{x:g}' for x in secs)} s each, {plan.warmup_seconds:g} s "
+                     f"warm-up left out, {plan.arrivals} arrivals"))  # fmt: skip
+        rows.append(("Duration", f"{plan.duration:g} s planned"))
+    rows += [
+        ("Run", f"{meta.get('status')}, {meta.get('started_at') or '?'} to "
+         f"{meta.get('ended_at') or '?'}"),
+        ("Requests", f"{totals.get('requests', 0)} sent, {totals.get('successes', 0)} "
+         f"succeeded, {totals.get('errors', 0)} failed"),
+        ("SLO", str(a.slo)),
+    ]  # fmt: skip
+    measured_by = (meta.get("tool") or {}).get("version")
+    tool = f"recommender {__version__}"
+    if measured_by and measured_by != __version__:
+        tool += f" (measured with {measured_by})"
+    rows.append(("Tool", tool))
+    return rows
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+def format_markdown(
+    a: Analysis,
+    sizing: Sizing | None = None,
+    meta: Mapping[str, Any] | None = None,
+    min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR,
+) -> str:
+    """The report for a pull request or a sign-off: verdict, sizing, stage table, warnings,
+    the commands that apply the policy, and the test's facts. `meta` is run.json."""
     run = a.run
-    target = run.get("target") or {}
     out = [f"# Sizing report: {run.get('name')}", ""]
     out += ["## Verdict", ""] + [line.strip() if i else f"**{line}**"
                                  for i, line in enumerate(_verdict(a))]  # fmt: skip
+    if sizing is not None:
+        out += ["", "## Sizing", "", "| | |", "|---|---|"]
+        out += [f"| {k} | {v} |" for k, v in sizing_rows(sizing)]
     out += ["", "## Stages", ""]
     out.append("| " + " | ".join(HEADER) + " |")
     out.append("|" + "---:|" * len(HEADER))
@@ -74,17 +266,83 @@ def format_markdown(a: Analysis) -> str:
     ]
     if a.warnings:
         out += ["", "## Warnings", ""] + [f"- {w.message}" for w in a.warnings]
-    totals = run.get("totals") or {}
-    out += [
-        "",
-        "## The test",
-        "",
-        f"- Target: `{target.get('url')}` ({target.get('instances')} instance(s))",
-        f"- SLO: {a.slo}",
-        f"- Run: {run.get('status')}, {run.get('started_at')} to {run.get('ended_at')}",
-        f"- Requests: {totals.get('requests', 0)} sent, {totals.get('successes', 0)} "
-        f"succeeded, {totals.get('errors', 0)} failed",
-        f"- Tool: recommender {__version__}",
-        "",
-    ]
+    target = (meta or run).get("target") or {}
+    policy = policy_commands(a, target, sizing, min_capacity_floor)
+    if policy is not None:
+        out += ["", "## Apply the policy", "", policy_note(policy), "", "```sh"]
+        out += [format_policy_commands(policy).rstrip("\n"), "```"]
+    out += ["", "## The test", ""] + [f"- {k}: {v}" for k, v in facts(a, meta)] + [""]
     return "\n".join(out)
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+
+def _utc_minute(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _stage_cells(stages: Sequence[StageStats]) -> list[dict[str, Any]]:
+    return [{"cells": _row(s), "passed": s.passed} for s in stages]
+
+
+def format_html(
+    a: Analysis,
+    meta: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    sizing: Sizing | None = None,
+    cloudwatch: Sequence[tuple[str, str]] = (),
+    min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR,
+) -> str:
+    """One self-contained HTML page: styles inline, plots as inline SVG, no fetches.
+
+    `meta` is run.json, `records` latency.jsonl's lines, `cloudwatch` (file name, text) of
+    any CloudWatch CSVs in the run directory.
+    """
+    # Imported here: matplotlib costs about a second that the terminal summary need not pay.
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    from recommender.report import plots
+
+    plan = RampPlan.from_dict(meta["plan"])
+    figures = []
+    if a.stages:
+        figures += [
+            ("Throughput and latency", "curve",
+             plots.throughput_latency_svg(a.stages, a.slo, a.capacity)),
+            ("Offered and achieved rate", "rates", plots.offered_achieved_svg(a.stages)),
+        ]  # fmt: skip
+    if records:
+        tl = plots.timeline(records)
+        figures.append(("Latency and errors over time", "timeline",
+                        plots.timeline_svg(tl, plan, a.slo)))  # fmt: skip
+    cw = None
+    for name, text in cloudwatch[:1]:
+        cw = plots.cloudwatch_comparison(name, text, records, meta.get("started_at"))
+    cw_svg = Markup(plots.cloudwatch_svg(cw)) if cw is not None and cw.note is None else None
+    policy = policy_commands(a, meta.get("target") or {}, sizing, min_capacity_floor)
+    env = Environment(
+        loader=PackageLoader("recommender.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ms"] = _ms
+    env.filters["utc"] = _utc_minute
+    return env.get_template("report.html").render(
+        name=a.run.get("name"),
+        a=a,
+        verdict=_verdict(a),
+        sizing=sizing_rows(sizing) if sizing else None,
+        header=HEADER,
+        stages=_stage_cells(a.stages),
+        figures={key: (title, Markup(svg)) for title, key, svg in figures},
+        policy=policy,
+        policy_note=policy_note(policy) if policy else None,
+        commands=format_policy_commands(policy) if policy else None,
+        facts=facts(a, meta),
+        cloudwatch=cw,
+        cloudwatch_svg=cw_svg,
+        version=__version__,
+    )

@@ -1,0 +1,310 @@
+"""The one AWS boundary: the only module that imports boto3.
+
+A typed client over a boto3 session (injected, so tests can point it at the AWS emulator
+or wrap it in botocore's Stubber) for SageMaker, CloudWatch and Application Auto Scaling.
+Every botocore exception is turned into an AwsError whose hint says how to fix it, in one
+place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+import botocore.exceptions as bexc
+from botocore.config import Config
+
+from recommender.errors import AwsError, EndpointError
+
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
+                 read_timeout=30)  # fmt: skip
+# For calls whose failure we tolerate (percentile statistics): fail fast instead.
+BEST_EFFORT = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=10,
+                     read_timeout=30)  # fmt: skip
+MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    instance_type: str | None
+    current_instance_count: int | None
+    desired_instance_count: int | None
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    name: str
+    status: str
+    config_name: str
+    variants: tuple[Variant, ...]
+
+    def variant(self, name: str | None) -> Variant:
+        """The named variant, or the only one; EndpointError when that is ambiguous."""
+        names = [v.name for v in self.variants]
+        if name is None:
+            if len(self.variants) == 1:
+                return self.variants[0]
+            raise EndpointError(
+                f"endpoint {self.name} has variants {', '.join(names)}", "pass --variant"
+            )
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise EndpointError(
+            f"endpoint {self.name} has no variant {name!r} (it has {', '.join(names)})",
+            "check --variant",
+        )
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One CloudWatch series: namespace/metric/dimensions at a statistic and period."""
+
+    id: str
+    namespace: str
+    metric: str
+    stat: str
+    dimensions: tuple[tuple[str, str], ...]
+    period: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": self.namespace,
+                    "MetricName": self.metric,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+                },
+                "Period": self.period,
+                "Stat": self.stat,
+            },
+            "ReturnData": True,
+        }
+
+
+@dataclass(frozen=True)
+class Datapoint:
+    query: MetricQuery
+    timestamp: datetime
+    value: float
+
+
+@contextmanager
+def _calling(what: str) -> Iterator[None]:
+    """Map botocore's exceptions to ours, with the fix in the hint."""
+    try:
+        yield
+    except bexc.NoRegionError as exc:
+        raise AwsError("No region", "pass --region or set AWS_DEFAULT_REGION") from exc
+    except (bexc.NoCredentialsError, bexc.PartialCredentialsError) as exc:
+        raise AwsError(
+            f"No AWS credentials for {what}",
+            "set AWS_PROFILE or pass --profile, or export AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
+        ) from exc
+    except bexc.ProfileNotFound as exc:
+        raise AwsError(str(exc), "check --profile against ~/.aws/config") from exc
+    except (
+        bexc.TokenRetrievalError,
+        bexc.SSOTokenLoadError,
+        bexc.UnauthorizedSSOTokenError,
+    ) as exc:
+        raise AwsError(f"AWS SSO session expired ({what})", "run `aws sso login`") from exc
+    except bexc.EndpointConnectionError as exc:
+        raise AwsError(
+            f"cannot connect to AWS for {what}: {exc}", "check the network and --region"
+        ) from exc
+    except bexc.ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, message = str(err.get("Code", "Error")), " ".join(str(err.get("Message", "")).split())
+        if message.startswith("<"):  # an HTML error page (a proxy, or the emulator's 500)
+            message = f"HTTP {exc.response.get('ResponseMetadata', {}).get('HTTPStatusCode')}"
+        raise AwsError(f"{what} failed: {code}: {message}", _hint(code)) from exc
+    except bexc.BotoCoreError as exc:
+        raise AwsError(f"{what} failed: {exc}") from exc
+
+
+def _hint(code: str) -> str | None:
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        return "the credentials lack this permission: check the IAM policy"
+    if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
+        return "the credentials expired: refresh them (e.g. `aws sso login`)"
+    if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
+        return "AWS is throttling: wait and retry"
+    if code in ("ValidationException", "ValidationError", "InvalidParameterValue"):
+        return "check the names and values passed"
+    if code in ("UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch"):
+        return "the credentials are not valid for this account/region"
+    return None
+
+
+class AwsClient:
+    """SageMaker, CloudWatch and Application Auto Scaling over one boto3 session."""
+
+    def __init__(self, session: boto3.session.Session, endpoint_url: str | None = None) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    @classmethod
+    def create(
+        cls,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> AwsClient:
+        """boto3's standard credential chain (env, profile, SSO, instance role)."""
+        with _calling("the AWS session"):
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        if session.region_name is None:
+            raise AwsError("No region", "pass --region or set AWS_DEFAULT_REGION")
+        return cls(session, endpoint_url)
+
+    @property
+    def region(self) -> str:
+        return str(self.session.region_name)
+
+    def client(self, service: str, best_effort: bool = False) -> Any:
+        key = f"{service}:{best_effort}"
+        if key not in self._clients:
+            with _calling(f"the {service} client"):
+                self._clients[key] = self.session.client(
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    config=BEST_EFFORT if best_effort else RETRIES,
+                )
+        return self._clients[key]
+
+    def frozen_credentials(self) -> tuple[str, str, str | None]:
+        """Resolve credentials now, so a missing one fails before any load is sent."""
+        with _calling("signing InvokeEndpoint"):
+            creds = self.session.get_credentials()
+            if creds is None:
+                raise bexc.NoCredentialsError()
+            frozen = creds.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
+
+    # --- SageMaker -------------------------------------------------------------------
+
+    def describe_endpoint(self, name: str) -> EndpointInfo:
+        sm = self.client("sagemaker")
+        try:
+            with _calling(f"DescribeEndpoint {name}"):
+                ep = sm.describe_endpoint(EndpointName=name)
+        except AwsError as exc:
+            if "ValidationException" in exc.message and "not find" in exc.message.lower():
+                raise EndpointError(
+                    f"no endpoint named {name!r} in {self.region}", "check --endpoint and --region"
+                ) from exc
+            raise
+        with _calling(f"DescribeEndpointConfig {ep['EndpointConfigName']}"):
+            config = sm.describe_endpoint_config(EndpointConfigName=ep["EndpointConfigName"])
+        types = {v["VariantName"]: v.get("InstanceType") for v in config["ProductionVariants"]}
+        variants = tuple(
+            Variant(
+                v["VariantName"],
+                types.get(v["VariantName"]),
+                v.get("CurrentInstanceCount"),
+                v.get("DesiredInstanceCount"),
+            )
+            for v in ep.get("ProductionVariants", [])
+        )
+        return EndpointInfo(name, ep["EndpointStatus"], ep["EndpointConfigName"], variants)
+
+    def create_endpoint(
+        self, name: str, variant: str, instance_type: str, instances: int, image: str
+    ) -> None:
+        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration)."""
+        sm = self.client("sagemaker")
+        with _calling(f"creating endpoint {name}"):
+            sm.create_model(
+                ModelName=f"{name}-model",
+                ExecutionRoleArn="arn:aws:iam::123456789012:role/recommender-demo",
+                PrimaryContainer={"Image": image},
+            )
+            sm.create_endpoint_config(
+                EndpointConfigName=f"{name}-config",
+                ProductionVariants=[
+                    {
+                        "VariantName": variant,
+                        "ModelName": f"{name}-model",
+                        "InitialInstanceCount": instances,
+                        "InstanceType": instance_type,
+                    }
+                ],
+            )
+            sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+    # --- CloudWatch ------------------------------------------------------------------
+
+    def get_metric_data(
+        self,
+        queries: Sequence[MetricQuery],
+        start: datetime,
+        end: datetime,
+        best_effort: bool = False,
+    ) -> list[Datapoint]:
+        """All datapoints of `queries` in [start, end), following NextToken pages."""
+        cw = self.client("cloudwatch", best_effort)
+        by_id = {q.id: q for q in queries}
+        out: list[Datapoint] = []
+        for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
+            batch = [q.to_api() for q in queries[i : i + MAX_QUERIES_PER_CALL]]
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "MetricDataQueries": batch,
+                    "StartTime": start,
+                    "EndTime": end,
+                    "ScanBy": "TimestampAscending",
+                }
+                if token:
+                    kwargs["NextToken"] = token
+                with _calling("CloudWatch GetMetricData"):
+                    page = cw.get_metric_data(**kwargs)
+                for result in page["MetricDataResults"]:
+                    q = by_id[result["Id"]]
+                    for ts, value in zip(result["Timestamps"], result["Values"], strict=True):
+                        out.append(Datapoint(q, ts.astimezone(timezone.utc), float(value)))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return out
+
+    def put_metric_data(self, namespace: str, data: Sequence[Mapping[str, Any]]) -> None:
+        cw = self.client("cloudwatch")
+        for i in range(0, len(data), 1000):  # PutMetricData takes up to 1000 items
+            with _calling("CloudWatch PutMetricData"):
+                cw.put_metric_data(Namespace=namespace, MetricData=list(data[i : i + 1000]))
+
+
+def credentials_provider(profile: str | None) -> Callable[[], tuple[str, str, str | None]]:
+    """Resolve credentials once through boto3's chain and return a cheap getter.
+
+    botocore's RefreshableCredentials renew themselves shortly before they expire, so
+    calling the getter per request always yields valid (access key, secret, token).
+    """
+    with _calling("resolving AWS credentials"):
+        creds = boto3.session.Session(profile_name=profile).get_credentials()
+        if creds is None:
+            raise bexc.NoCredentialsError()
+
+    def frozen() -> tuple[str, str, str | None]:
+        f = creds.get_frozen_credentials()
+        return f.access_key, f.secret_key, f.token
+
+    return frozen
+
+
+def aligned(ts: float, period: int, up: bool = False) -> datetime:
+    """`ts` (epoch seconds) rounded down (or up) to a multiple of `period`, in UTC:
+    CloudWatch buckets start on period boundaries, so queries should too."""
+    f = math.ceil if up else math.floor
+    return datetime.fromtimestamp(f(ts / period) * period, timezone.utc)

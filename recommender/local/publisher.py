@@ -1,0 +1,173 @@
+"""Makes the local model server report to CloudWatch the way SageMaker hosting does.
+
+Each instance folds its requests into period buckets (by completion time, on period
+boundaries) and, once a bucket has ended, publishes it with PutMetricData under the same
+namespaces, names, dimensions and units as SageMaker: AWS/SageMaker Invocations,
+InvocationsPerInstance, Invocation4XXErrors, Invocation5XXErrors (Count), ModelLatency and
+OverheadLatency (Microseconds, as statistic sets), and /aws/sagemaker/Endpoints
+CPUUtilization and MemoryUtilization (Percent). Several instances publish into the same
+series and CloudWatch adds them up, as it does for a real variant.
+
+Invocations counts requests that reached the model, answered or not (as SageMaker counts
+them); requests refused with 503 because the instance's queue was full stand for
+SageMaker's front end refusing an overloaded instance, and count only as
+Invocation5XXErrors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+SAGEMAKER_NS = "AWS/SageMaker"
+ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    endpoint: str
+    variant: str = "AllTraffic"
+    period: int = 60
+    region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+
+
+@dataclass
+class _Stats:
+    """A CloudWatch statistic set (SampleCount, Sum, Minimum, Maximum)."""
+
+    count: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+
+    def to_api(self) -> dict[str, float]:
+        return {"SampleCount": self.count, "Sum": self.total, "Minimum": self.low,
+                "Maximum": self.high}  # fmt: skip
+
+
+@dataclass
+class _Bucket:
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    model_us: _Stats = field(default_factory=_Stats)
+    overhead_us: _Stats = field(default_factory=_Stats)
+
+
+class MetricBuckets:
+    """Per-period counters of one instance (pure; the clock is passed in)."""
+
+    def __init__(self, config: PublishConfig, instances: int) -> None:
+        self.config = config
+        self.instances = instances
+        self._buckets: dict[int, _Bucket] = {}
+        self._filled: int | None = None  # the latest period start drain() has filled to
+
+    def _bucket(self, now: float) -> _Bucket:
+        key = int(now // self.config.period) * self.config.period
+        return self._buckets.setdefault(key, _Bucket())
+
+    def record(self, now: float, status: int, model_us: float, overhead_us: float) -> None:
+        b = self._bucket(now)
+        if 400 <= status < 500:
+            b.errors_4xx += 1
+        elif status >= 500:
+            b.errors_5xx += 1
+        if status != 503:  # a full queue refuses before the model sees the request
+            b.invocations += 1
+        if status < 400:
+            b.model_us.add(model_us)
+            b.overhead_us.add(overhead_us)
+
+    def drain(self, now: float, cpu: float, memory: float) -> list[tuple[str, dict[str, Any]]]:
+        """(namespace, MetricDatum) for every bucket that ended before `now`."""
+        # Idle periods still report zeros, as SageMaker does.
+        period = self.config.period
+        current = int(now // period) * period
+        first = current if self._filled is None else self._filled
+        for start in range(first, current + period, period):
+            self._buckets.setdefault(start, _Bucket())
+        self._filled = current
+        out: list[tuple[str, dict[str, Any]]] = []
+        for start in sorted(k for k in self._buckets if k + self.config.period <= now):
+            b = self._buckets.pop(start)
+            ts = datetime.fromtimestamp(start, timezone.utc)
+            out += [(SAGEMAKER_NS, d) for d in self._sagemaker(b, ts)]
+            out.append((ENDPOINTS_NS, self._datum("CPUUtilization", ts, "Percent", cpu)))
+            out.append((ENDPOINTS_NS, self._datum("MemoryUtilization", ts, "Percent", memory)))
+        return out
+
+    def _sagemaker(self, b: _Bucket, ts: datetime) -> list[dict[str, Any]]:
+        data = [
+            self._datum("Invocations", ts, "Count", b.invocations),
+            self._datum("InvocationsPerInstance", ts, "Count", b.invocations / self.instances),
+            self._datum("Invocation4XXErrors", ts, "Count", b.errors_4xx),
+            self._datum("Invocation5XXErrors", ts, "Count", b.errors_5xx),
+        ]
+        for name, stats in (("ModelLatency", b.model_us), ("OverheadLatency", b.overhead_us)):
+            if stats.count:
+                d = self._datum(name, ts, "Microseconds", None)
+                d["StatisticValues"] = stats.to_api()
+                data.append(d)
+        return data
+
+    def _datum(self, name: str, ts: datetime, unit: str, value: float | None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "MetricName": name,
+            "Dimensions": [
+                {"Name": "EndpointName", "Value": self.config.endpoint},
+                {"Name": "VariantName", "Value": self.config.variant},
+            ],
+            "Timestamp": ts,
+            "Unit": unit,
+            # Periods under a minute need high-resolution storage to be queryable.
+            "StorageResolution": 1 if self.config.period < 60 else 60,
+        }
+        if value is not None:
+            d["Value"] = float(value)
+        return d
+
+
+async def publish_forever(
+    buckets: MetricBuckets, usage: Callable[[], tuple[float, float]], stop: asyncio.Event
+) -> None:
+    """Publish each bucket shortly after it ends, until `stop`; then publish what is left."""
+    from recommender.aws import AwsClient  # boto3 only in processes that publish
+
+    config = buckets.config
+    aws = AwsClient.create(config.region, endpoint_url=config.aws_endpoint_url)
+    warned = False
+    while True:
+        now = time.time()
+        wake = (now // config.period + 1) * config.period + 0.2 - now
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=wake)
+        except asyncio.TimeoutError:
+            pass
+        final = stop.is_set()
+        cpu, memory = usage()
+        data = buckets.drain(time.time() + (config.period if final else 0), cpu, memory)
+        for namespace in {ns for ns, _ in data}:
+            try:
+                await asyncio.to_thread(
+                    aws.put_metric_data, namespace, [d for ns, d in data if ns == namespace]
+                )
+            except Exception as exc:  # noqa: BLE001 - serving matters more than metrics
+                if not warned:
+                    print(f"warning: cannot publish metrics: {exc}", file=sys.stderr)
+                    warned = True
+        if final:
+            return

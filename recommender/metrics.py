@@ -1,0 +1,181 @@
+"""Which CloudWatch metrics to collect for a run, and how they line up with its stages (pure).
+
+SageMaker publishes per variant (dimensions EndpointName, VariantName), 1-minute data, about
+two minutes late. ModelLatency and OverheadLatency are in MICROseconds. Client latency =
+network + OverheadLatency + ModelLatency.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from recommender.aws import Datapoint, MetricQuery
+from recommender.errors import RunDirError
+
+SAGEMAKER_NS = "AWS/SageMaker"
+ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
+COUNTS = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
+          "Invocation5XXErrors", "InvocationModelErrors")  # fmt: skip
+LATENCIES = ("ModelLatency", "OverheadLatency")
+LATENCY_STATS = ("Average", "Maximum", "SampleCount")
+PERCENTILE_STATS = ("p50", "p90", "p99")
+UTILIZATION = ("CPUUtilization", "MemoryUtilization", "GPUUtilization",
+               "GPUMemoryUtilization", "DiskUtilization")  # fmt: skip
+UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES},
+         **{m: "Percent" for m in UTILIZATION}}  # fmt: skip
+CSV_FILE = "cloudwatch.csv"
+CSV_COLUMNS = ("metric", "stat", "timestamp", "value", "unit", "period")
+
+
+def queries(
+    endpoint: str, variant: str, period: int
+) -> tuple[list[MetricQuery], list[MetricQuery]]:
+    """(plain statistics, percentile statistics). Percentiles go in calls of their own:
+    some services (and the AWS emulator) refuse them, which must not cost the rest."""
+    dims = (("EndpointName", endpoint), ("VariantName", variant))
+    plain: list[tuple[str, str, str]] = [(SAGEMAKER_NS, m, "Sum") for m in COUNTS]
+    plain += [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in LATENCY_STATS]
+    plain += [(ENDPOINTS_NS, m, s) for m in UTILIZATION for s in ("Average", "Maximum")]
+    pct = [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in PERCENTILE_STATS]
+
+    def build(specs: list[tuple[str, str, str]], prefix: str) -> list[MetricQuery]:
+        return [MetricQuery(f"{prefix}{i}", ns, m, s, dims, period)
+                for i, (ns, m, s) in enumerate(specs)]  # fmt: skip
+
+    return build(plain, "q"), build(pct, "p")
+
+
+def rows(points: Iterable[Datapoint]) -> list[dict[str, Any]]:
+    """Datapoints as table rows, in time then metric order."""
+    out = [
+        {
+            "metric": p.query.metric,
+            "stat": p.query.stat,
+            "timestamp": p.timestamp.astimezone(timezone.utc).isoformat(),
+            "value": p.value,
+            "unit": UNITS.get(p.query.metric, "None"),
+            "period": p.query.period,
+        }
+        for p in points
+    ]
+    return sorted(out, key=lambda r: (r["timestamp"], r["metric"], r["stat"]))
+
+
+def to_csv(table: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    return buf.getvalue()
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a cloudwatch.csv; RunDirError naming the file when it is not ours."""
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        try:
+            return [
+                {
+                    **r,
+                    "value": float(r["value"]),
+                    "period": int(r["period"]),
+                    "epoch": datetime.fromisoformat(r["timestamp"]).timestamp(),
+                }
+                for r in csv.DictReader(f)
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(
+                f"{path} is not a CloudWatch table ({type(exc).__name__}: {exc})",
+                f"re-collect it with `recommender collect {path.parent}`",
+            ) from exc
+
+
+@dataclass(frozen=True)
+class ServerStage:
+    """A stage seen from CloudWatch: only periods wholly inside the stage count."""
+
+    periods: int
+    seconds: int
+    invocations: float | None
+    invocations_rps: float | None
+    errors_4xx: float | None
+    errors_5xx: float | None
+    model_latency_ms: float | None  # mean over the stage, weighted by sample count
+    overhead_latency_ms: float | None
+    model_latency_max_ms: float | None
+    cpu_percent: float | None
+    start: float  # epoch of the first period counted
+    end: float
+
+
+def join_stages(
+    table: Sequence[dict[str, Any]], windows: Sequence[tuple[float, float]]
+) -> list[ServerStage | None]:
+    """Per stage window (epoch start, end): the CloudWatch periods that lie wholly inside.
+
+    A period straddling two stages carries load from both, so it is attributed to neither.
+    """
+    out: list[ServerStage | None] = []
+    for start, end in windows:
+        inside = [r for r in table if r["epoch"] >= start and r["epoch"] + r["period"] <= end]
+        out.append(_stage_view(inside) if inside else None)
+    return out
+
+
+def _values(rows: Sequence[dict[str, Any]], metric: str, stat: str) -> list[float]:
+    return [r["value"] for r in rows if r["metric"] == metric and r["stat"] == stat]
+
+
+def _weighted_ms(rows: Sequence[dict[str, Any]], metric: str) -> float | None:
+    """Mean latency over several periods: each period's Average weighted by its SampleCount."""
+    by_ts: dict[float, dict[str, float]] = {}
+    for r in rows:
+        if r["metric"] == metric:
+            by_ts.setdefault(r["epoch"], {})[r["stat"]] = r["value"]
+    pairs = [(d["Average"], d["SampleCount"]) for d in by_ts.values() if d.get("SampleCount")
+             and "Average" in d]  # fmt: skip
+    n = sum(c for _, c in pairs)
+    return sum(a * c for a, c in pairs) / n / 1000.0 if n else None
+
+
+def _stage_view(inside: Sequence[dict[str, Any]]) -> ServerStage:
+    stamps = sorted({r["epoch"] for r in inside})
+    period = int(inside[0]["period"])
+    seconds = len(stamps) * period
+
+    def total(metric: str) -> float | None:
+        vals = _values(inside, metric, "Sum")
+        return float(sum(vals)) if vals else None
+
+    inv = total("Invocations")
+    peaks = _values(inside, "ModelLatency", "Maximum")
+    cpu = _values(inside, "CPUUtilization", "Average")
+    return ServerStage(
+        periods=len(stamps),
+        seconds=seconds,
+        invocations=inv,
+        invocations_rps=inv / seconds if inv is not None else None,
+        errors_4xx=total("Invocation4XXErrors"),
+        errors_5xx=total("Invocation5XXErrors"),
+        model_latency_ms=_weighted_ms(inside, "ModelLatency"),
+        overhead_latency_ms=_weighted_ms(inside, "OverheadLatency"),
+        model_latency_max_ms=max(peaks) / 1000.0 if peaks else None,
+        cpu_percent=sum(cpu) / len(cpu) if cpu else None,
+        start=stamps[0],
+        end=stamps[-1] + period,
+    )
+
+
+def default_period(stage_seconds: float) -> int:
+    """60 s on AWS; shorter (high resolution) only when stages are too short for minutes."""
+    for p in (60, 30, 10, 5, 1):
+        if stage_seconds >= 2 * p + p:  # room for two whole periods whatever the offset
+            return p
+    return 1

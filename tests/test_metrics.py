@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from recommender import metrics
+from recommender.aws import Datapoint, MetricQuery
+from recommender.local.publisher import MetricBuckets, PublishConfig
+
+DIMS = (("EndpointName", "e"), ("VariantName", "v"))
+
+
+def point(metric: str, stat: str, epoch: float, value: float, period: int = 10) -> Datapoint:
+    q = MetricQuery("x", "AWS/SageMaker", metric, stat, DIMS, period)
+    return Datapoint(q, datetime.fromtimestamp(epoch, timezone.utc), value)
+
+
+def test_csv_round_trip_and_stage_join(tmp_path: Path) -> None:
+    pts = []
+    for t in range(1000, 1100, 10):  # ten 10 s periods
+        pts += [point("Invocations", "Sum", t, 100), point("ModelLatency", "Average", t, 20_000),
+                point("ModelLatency", "SampleCount", t, 100)]  # fmt: skip
+    pts.append(point("ModelLatency", "Average", 1000, 50_000))  # odd one, weight 0
+    path = tmp_path / metrics.CSV_FILE
+    path.write_text(metrics.to_csv(metrics.rows(pts)))
+    table = metrics.read_csv(path)
+    # Stage A: 1000-1045 holds 4 whole periods; stage B: 1045-1100, 5 (1050..1090);
+    # the period 1040-1050 straddles both and belongs to neither.
+    a, b, c = metrics.join_stages(table, [(1000, 1045), (1045, 1100), (2000, 2010)])
+    assert a is not None and b is not None and c is None
+    assert (a.periods, a.invocations, a.invocations_rps) == (4, 400, 10.0)
+    assert (b.periods, b.start, b.end) == (5, 1050, 1100)
+    assert b.model_latency_ms == pytest.approx(20.0)
+
+
+def test_default_period_keeps_two_whole_periods_per_stage() -> None:
+    assert metrics.default_period(180) == 60
+    assert metrics.default_period(60) == 10
+    assert metrics.default_period(10) == 1
+
+
+def test_buckets_emulate_sagemaker_metrics() -> None:
+    b = MetricBuckets(PublishConfig("e", "v", period=10), instances=2)
+    b.record(1001, 200, 20_000, 100)
+    b.record(1002, 200, 30_000, 100)
+    b.record(1003, 400, 0, 50)
+    b.record(1004, 503, 0, 10)
+    b.record(1011, 200, 10_000, 100)
+    data = dict(
+        ((d["MetricName"], d["Timestamp"].timestamp()), d) for _, d in b.drain(1015, 5.0, 1.0)
+    )
+    assert data[("Invocations", 1000)]["Value"] == 3  # the 503 never reached the model
+    assert data[("InvocationsPerInstance", 1000)]["Value"] == 1.5
+    assert data[("Invocation4XXErrors", 1000)]["Value"] == 1
+    assert data[("Invocation5XXErrors", 1000)]["Value"] == 1
+    assert data[("ModelLatency", 1000)]["StatisticValues"] == {
+        "SampleCount": 2, "Sum": 50_000, "Minimum": 20_000, "Maximum": 30_000}  # fmt: skip
+    assert data[("ModelLatency", 1000)]["Unit"] == "Microseconds"
+    assert data[("CPUUtilization", 1000)]["StorageResolution"] == 1
+    assert ("Invocations", 1010) not in data  # not over yet
+    rest = b.drain(1030, 5.0, 1.0)
+    assert {d["Timestamp"].timestamp() for _, d in rest} == {1010, 1020}  # 1020: an idle zero
+
+
+def test_a_foreign_cloudwatch_file_is_a_warning_not_a_crash(tmp_path: Path) -> None:
+    from recommender import runs
+    from recommender.analysis import analyze_run
+    from recommender.plan import RampPlan, Stage
+    from tests.conftest import synthetic_records, write_run
+
+    plan = RampPlan((Stage(10, 5), Stage(20, 5)), warmup_seconds=1)
+    run_dir = write_run(tmp_path / "r", plan, synthetic_records(plan, [10, 20]))
+    meta = runs.load_run(run_dir).meta
+    meta["started_at"] = "2026-11-23T12:00:00+00:00"
+    runs.write_json(run_dir / "run.json", meta)
+    (run_dir / "cloudwatch.csv").write_text("metric,stat,timestamp,value,unit\nX,Sum,bad,1,None\n")
+    a = analyze_run(runs.load_run(run_dir))
+    (w,) = [w for w in a.warnings if w.code == "bad_cloudwatch_file"]
+    assert "is not a CloudWatch table" in w.message and "recommender collect" in w.message

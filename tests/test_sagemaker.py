@@ -1,0 +1,160 @@
+"""The SageMaker path end to end, locally: the AWS emulator as a real HTTP server, the model
+server publishing SageMaker's metrics to it, and `run --endpoint` through signed requests."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from recommender import metrics
+from recommender.aws import AwsClient
+from recommender.cli import main
+from recommender.local.emulator import running_emulator
+from recommender.local.process import running_server
+from recommender.local.publisher import PublishConfig
+from recommender.local.server import ServerConfig
+
+# Unique fake credentials, so any leak into files is found by a plain search.
+ACCESS_KEY = "AKIALEAKCHECK0000001"
+SECRET_KEY = "leakcheck/SECRET/0123456789abcdefghijklmn"
+TOKEN = "leakcheckSESSIONTOKEN//0123456789=="
+
+
+@pytest.fixture
+def emulator() -> Iterator[str]:
+    # One per test: it starts in well under a second, and a long-lived one slows down as
+    # it accumulates high-resolution datapoints.
+    with running_emulator() as url:
+        yield url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def endpoint(emulator: str, aws_env: None) -> Iterator[tuple[str, str]]:
+    """An endpoint registered in the emulator, served by a local server publishing to it.
+    1 instance x 2 slots / 20 ms = 100 requests/s."""
+    aws = AwsClient.create("us-east-1", endpoint_url=emulator)
+    name = f"ep-{len(aws.client('sagemaker').list_endpoints()['Endpoints'])}"
+    aws.create_endpoint(name, "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest")
+    publish = PublishConfig(name, "AllTraffic", 1, "us-east-1", emulator)
+    server = ServerConfig(port=0, concurrency=2, service_time_ms=20.0, max_queue=20)
+    config = replace(server, publish=publish)
+    with running_server(config) as base:
+        yield name, base
+
+
+def test_run_against_an_endpoint_collects_cloudwatch(
+    endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, base = endpoint
+    code = main([
+        "run", "--endpoint", name, "--variant", "AllTraffic", "--region", "us-east-1",
+        "--endpoint-url", base, "--aws-endpoint-url", emulator, "--slo", "p95<=100ms",
+        "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
+        "--warmup-seconds", "1", "--out", str(tmp_path),
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert f"Endpoint {name}: InService, variant AllTraffic, 1 x ml.c5.xlarge" in out
+    (run_dir,) = tmp_path.iterdir()
+    meta = json.loads((run_dir / "run.json").read_text())
+    target = meta["target"]
+    assert (target["endpoint"], target["variant"], target["instance_type"]) == (
+        name, "AllTraffic", "ml.c5.xlarge")  # fmt: skip
+    assert target["url"] == f"{base}/endpoints/{name}/invocations"
+    assert meta["cloudwatch"]["period"] == 1 and meta["cloudwatch"]["rows"] > 0
+    # The emulator refuses percentile statistics: the rest is collected, with a warning.
+    assert any("percentile" in w for w in meta["cloudwatch"]["warnings"])
+    table = metrics.read_csv(run_dir / "cloudwatch.csv")
+    invocations = sum(r["value"] for r in table if r["metric"] == "Invocations")
+    successes = meta["totals"]["successes"]
+    assert abs(invocations - successes) <= 0.02 * successes
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    server = analysis["stages"][0]["server"]
+    assert server["periods"] == 4 and server["invocations"] == server["client_successes"]
+    assert 19 <= server["model_latency_ms"] <= 30
+    assert not [w for w in analysis["warnings"] if w["code"] == "client_server_mismatch"]
+    assert 70 <= analysis["capacity"]["rps_per_instance"] <= 102
+    # No credential reaches the run directory.
+    for f in run_dir.iterdir():
+        text = f.read_text(errors="replace")
+        for secret in (ACCESS_KEY, SECRET_KEY, TOKEN, "AWS4-HMAC-SHA256", "Authorization"):
+            assert secret not in text, f"{secret!r} in {f.name}"
+    for secret in (SECRET_KEY, TOKEN, "AWS4-HMAC-SHA256"):
+        assert secret not in out + err
+
+
+def test_unsigned_runtime_requests_are_refused(endpoint: tuple[str, str]) -> None:
+    name, base = endpoint
+    request = urllib.request.Request(
+        f"{base}/endpoints/{name}/invocations", data=b"[5.1, 3.5, 1.4, 0.2]",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 403
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--endpoint", "no-such-endpoint"],
+         "Error: no endpoint named 'no-such-endpoint' in us-east-1 (check --endpoint and"),
+        (["--endpoint", "{ep}", "--variant", "Blue"],
+         "Error: endpoint {ep} has no variant 'Blue' (it has AllTraffic) (check --variant)"),
+        (["--endpoint", "{ep}", "--url", "http://127.0.0.1:1/invocations"],
+         "Error: give either --url or --endpoint"),
+    ],
+)  # fmt: skip
+def test_endpoint_errors_are_one_line(
+    endpoint: tuple[str, str],
+    emulator: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    name, base = endpoint
+    argv = ["loadtest", *[a.format(ep=name) for a in args], "--aws-endpoint-url", emulator,
+            "--endpoint-url", base, "--max-rps", "10", "--out", str(tmp_path)]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith(message.format(ep=name)) and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_collect_again_and_refuses_url_runs(
+    endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, base = endpoint
+    assert main([
+        "loadtest", "--endpoint", name, "--endpoint-url", base, "--aws-endpoint-url", emulator,
+        "--start-rps", "20", "--max-rps", "20", "--stages", "1", "--stage-seconds", "4",
+        "--warmup-seconds", "1", "--out", str(tmp_path),
+    ]) == 0  # fmt: skip
+    (run_dir,) = tmp_path.iterdir()
+    (run_dir / "cloudwatch.csv").unlink()
+    capsys.readouterr()
+    assert main(["collect", str(run_dir), "--aws-endpoint-url", emulator, "--wait", "5"]) == 0
+    assert "datapoints at 1s" in capsys.readouterr().out
+    assert (run_dir / "cloudwatch.csv").exists()
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["target"]["endpoint"] = None
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    assert main(["collect", str(run_dir)]) == 2
+    assert "is not a run against a SageMaker endpoint" in capsys.readouterr().err
