@@ -284,6 +284,114 @@ class AwsClient:
             with _calling("CloudWatch PutMetricData"):
                 cw.put_metric_data(Namespace=namespace, MetricData=list(data[i : i + 1000]))
 
+    # --- Application Auto Scaling (recommender.apply plans the requests) ----------------
+
+    def describe_endpoint_config_facts(self, config_name: str) -> EndpointConfigFacts:
+        """What decides which scalable kind an endpoint is: async, serverless variants."""
+        with _calling(f"DescribeEndpointConfig {config_name}"):
+            c = self.client("sagemaker").describe_endpoint_config(EndpointConfigName=config_name)
+        serverless = {
+            str(v["VariantName"]): dict(v["ServerlessConfig"])
+            for v in c.get("ProductionVariants", [])
+            if v.get("ServerlessConfig")
+        }
+        return EndpointConfigFacts(config_name, bool(c.get("AsyncInferenceConfig")), serverless)
+
+    def describe_inference_component(self, name: str) -> InferenceComponentInfo:
+        try:
+            with _calling(f"DescribeInferenceComponent {name}"):
+                ic = self.client("sagemaker").describe_inference_component(
+                    InferenceComponentName=name
+                )
+        except AwsError as exc:
+            if "ValidationException" in exc.message and "not find" in exc.message.lower():
+                raise EndpointError(
+                    f"no inference component named {name!r} in {self.region}",
+                    "check --inference-component and --region",
+                ) from exc
+            raise
+        copies = (ic.get("RuntimeConfig") or {}).get("CurrentCopyCount")
+        return InferenceComponentInfo(
+            name,
+            str(ic.get("InferenceComponentStatus")),
+            str(ic.get("EndpointName")),
+            ic.get("VariantName"),
+            copies,
+        )
+
+    def describe_scalable_targets(
+        self, namespace: str, resource_id: str, dimension: str
+    ) -> list[dict[str, Any]]:
+        aas = self.client("application-autoscaling")
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"ServiceNamespace": namespace, "ResourceIds": [resource_id],
+                                  "ScalableDimension": dimension}  # fmt: skip
+        while True:
+            with _calling(f"DescribeScalableTargets {resource_id}"):
+                page = aas.describe_scalable_targets(**kwargs)
+            out += page.get("ScalableTargets", [])
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    def describe_scaling_policies(
+        self, namespace: str, resource_id: str, dimension: str
+    ) -> list[dict[str, Any]]:
+        aas = self.client("application-autoscaling")
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"ServiceNamespace": namespace, "ResourceId": resource_id,
+                                  "ScalableDimension": dimension}  # fmt: skip
+        while True:
+            with _calling(f"DescribeScalingPolicies {resource_id}"):
+                page = aas.describe_scaling_policies(**kwargs)
+            out += page.get("ScalingPolicies", [])
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    def register_scalable_target(self, params: Mapping[str, Any]) -> None:
+        with _calling(f"RegisterScalableTarget {params.get('ResourceId')}"):
+            self.client("application-autoscaling").register_scalable_target(**params)
+
+    def deregister_scalable_target(self, params: Mapping[str, Any]) -> None:
+        with _calling(f"DeregisterScalableTarget {params.get('ResourceId')}"):
+            self.client("application-autoscaling").deregister_scalable_target(**params)
+
+    def put_scaling_policy(self, params: Mapping[str, Any]) -> str:
+        """Put (create or replace) a scaling policy; its ARN."""
+        with _calling(f"PutScalingPolicy {params.get('PolicyName')}"):
+            out = self.client("application-autoscaling").put_scaling_policy(**params)
+        return str(out["PolicyARN"])
+
+    def delete_scaling_policy(self, params: Mapping[str, Any]) -> None:
+        with _calling(f"DeleteScalingPolicy {params.get('PolicyName')}"):
+            self.client("application-autoscaling").delete_scaling_policy(**params)
+
+    def put_metric_alarm(self, params: Mapping[str, Any]) -> None:
+        with _calling(f"PutMetricAlarm {params.get('AlarmName')}"):
+            self.client("cloudwatch").put_metric_alarm(**params)
+
+    def describe_alarms(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The metric alarms of these names (DescribeAlarms takes up to 100 at a time)."""
+        out: list[dict[str, Any]] = []
+        cw = self.client("cloudwatch")
+        for i in range(0, len(names), 100):
+            kwargs: dict[str, Any] = {"AlarmNames": list(names[i : i + 100])}
+            while True:
+                with _calling("CloudWatch DescribeAlarms"):
+                    page = cw.describe_alarms(**kwargs)
+                out += page.get("MetricAlarms", [])
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        return out
+
+    def delete_alarms(self, names: Sequence[str]) -> None:
+        cw = self.client("cloudwatch")
+        for i in range(0, len(names), 100):
+            with _calling("CloudWatch DeleteAlarms"):
+                cw.delete_alarms(AlarmNames=list(names[i : i + 100]))
+
 
 def credentials_provider(profile: str | None) -> Callable[[], tuple[str, str, str | None]]:
     """Resolve credentials once through boto3's chain and return a cheap getter.
@@ -308,3 +416,21 @@ def aligned(ts: float, period: int, up: bool = False) -> datetime:
     CloudWatch buckets start on period boundaries, so queries should too."""
     f = math.ceil if up else math.floor
     return datetime.fromtimestamp(f(ts / period) * period, timezone.utc)
+
+
+@dataclass(frozen=True)
+class EndpointConfigFacts:
+    """An endpoint config's facts that decide how its variants scale."""
+
+    name: str
+    async_inference: bool
+    serverless: Mapping[str, Mapping[str, Any]]  # variant -> its ServerlessConfig
+
+
+@dataclass(frozen=True)
+class InferenceComponentInfo:
+    name: str
+    status: str
+    endpoint: str
+    variant: str | None
+    copies: int | None

@@ -19,7 +19,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.errors import ConfigError, RecommenderError
-from recommender.plan import RampPlan, Slo, Target, linear_ramp, load_plan_file, parse_slo
+from recommender.plan import Slo, Target, parse_slo
+from recommender.policy import POLICY_NAME, Kind, Metric, PolicyRequest
+from recommender.search import abort_factor, describe_cost, load_plan
 
 app = typer.Typer(
     add_completion=False,
@@ -101,22 +103,9 @@ def serve(
     run_server(config, ready)
 
 
-def _plan(
-    plan_file: Path | None,
-    start_rps: float,
-    max_rps: float | None,
-    stages: int,
-    stage_seconds: float,
-    warmup_seconds: float | None,
-    arrivals: Arrivals,
-    users: int,
-) -> RampPlan:
-    if plan_file is not None:
-        return load_plan_file(plan_file)
-    if max_rps is None:
-        raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
-    return linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds,
-                       arrivals.value, users)  # fmt: skip
+class Search(str, Enum):
+    adaptive = "adaptive"
+    fixed = "fixed"
 
 
 # One function serves `loadtest` and `run`; `run` also analyses and writes report.md.
@@ -163,7 +152,25 @@ def loadtest_command(
     warmup_seconds: Annotated[
         float | None, typer.Option(help="Seconds left out at each stage start [20%, <=5].")
     ] = None,
-    plan: Annotated[Path | None, typer.Option(help="Plan file (YAML/JSON) instead.")] = None,
+    plan: Annotated[
+        Path | None, typer.Option(help="Plan file (YAML/JSON): a fixed ramp of your own.")
+    ] = None,
+    search: Annotated[
+        Search, typer.Option(help="adaptive: grow, then bisect to --precision; fixed: the ramp.")
+    ] = Search.adaptive,
+    precision: Annotated[
+        float, typer.Option(help="Adaptive: stop when the bracket is this narrow.")
+    ] = 0.05,
+    max_duration: Annotated[
+        float | None, typer.Option(help="Adaptive: test time budget, s [1800; 7200 on AWS].")
+    ] = None,
+    max_requests: Annotated[int | None, typer.Option(help="Adaptive: request budget.")] = None,
+    abort_error_rate: Annotated[
+        float, typer.Option(help="End a stage at once above this error rate.")
+    ] = 0.10,
+    abort_latency: Annotated[
+        str, typer.Option(help='End a stage at once above this latency: "3x" the SLO or "900ms".')
+    ] = "3x",
     arrivals: Annotated[Arrivals, typer.Option(help="Spacing of arrivals.")] = Arrivals.uniform,
     users: Annotated[int, typer.Option(help="Locust users; 0 sizes from the rate.")] = 0,
     payload: Annotated[
@@ -182,6 +189,11 @@ def loadtest_command(
         float, typer.Option(help="Share of capacity to target (run only).")
     ] = DEFAULT_SAFETY_FACTOR,
     seed: Annotated[int | None, typer.Option(help="Seed for Poisson arrivals.")] = None,
+    apply_policy: Annotated[
+        bool, typer.Option("--apply", help="run: then apply the recommended policy.")
+    ] = False,
+    min_capacity: Annotated[int | None, typer.Option(help="--apply: MinCapacity.")] = None,
+    max_capacity: Annotated[int | None, typer.Option(help="--apply: MaxCapacity.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
 ) -> None:
     from recommender.loadgen.runner import LoadTestSpec, split_url
@@ -192,13 +204,20 @@ def loadtest_command(
                           "--endpoint for a SageMaker endpoint")  # fmt: skip
     if instances is not None and instances < 1:
         raise ConfigError(f"--instances must be >= 1 (got {instances})")
+    if apply_policy:  # before any load is sent: a bad bound must not cost a whole test
+        _check_apply_after_run(ctx.info_name, endpoint, variant, min_capacity, max_capacity)
     the_slo = parse_slo(slo, max_error_rate)
     on_aws = endpoint is not None and endpoint_url is None
     if stage_seconds is None:
         # CloudWatch data is per minute: on AWS each stage should hold two whole minutes.
         stage_seconds = 180.0 if on_aws else 30.0
-    the_plan = _plan(plan, start_rps, max_rps, stages, stage_seconds, warmup_seconds,
-                     arrivals, users)  # fmt: skip
+    if max_duration is None:
+        max_duration = 7200.0 if on_aws else 1800.0
+    the_plan = load_plan(
+        plan, search.value, start_rps, max_rps, stages, stage_seconds, warmup_seconds,
+        precision, max_duration, max_requests, abort_error_rate,
+        abort_factor(abort_latency, the_slo),
+    )  # fmt: skip
     headers = _parse_headers(header)
     if custom_attributes:
         headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
@@ -220,7 +239,7 @@ def loadtest_command(
         def credentials() -> Credentials:
             return Credentials(*aws.frozen_credentials())
 
-        align = cloudwatch_period or default_period(min(s.seconds for s in the_plan.stages))
+        align = cloudwatch_period or default_period(stage_seconds)
         cloudwatch = CloudWatchOptions(aws, align, cloudwatch_wait)
         echo(f"Endpoint {endpoint}: InService, variant {target.variant}, "
              f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
@@ -230,10 +249,9 @@ def loadtest_command(
         target = Target(url=url, name=name or _name_from_url(url), instances=instances or 1,
                         content_type=content_type, accept=accept, headers=headers)  # fmt: skip
     spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed,
-                        credentials if endpoint else None, align)  # fmt: skip
-    requests = sum(s.rps * s.seconds for s in the_plan.stages)
-    echo(f"The test takes {the_plan.duration / 60:.1f} min and sends about {requests:,.0f} "
-         f"requests to {target.url}.")  # fmt: skip
+                        credentials if endpoint else None, align, abort_error_rate,
+                        abort_factor(abort_latency, the_slo), arrivals.value, users)  # fmt: skip
+    echo(describe_cost(the_plan, target.url))
     _confirm("Start?", yes)
     if ctx.info_name == "run":
         from recommender.pipeline import run_pipeline
@@ -247,6 +265,11 @@ def loadtest_command(
             raise typer.Exit(130)
         if result.analysis.recommendation is None:
             raise typer.Exit(1)
+        if apply_policy:
+            echo("")
+            _apply(result.loadtest.run_dir, PolicyRequest(min_capacity=min_capacity,
+                   max_capacity=max_capacity), region=region, profile=profile,
+                   aws_endpoint_url=aws_endpoint_url, yes=yes)  # fmt: skip
     else:
         from recommender.pipeline import measure
 
@@ -558,6 +581,213 @@ def demo(
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.recommendation is None:
         raise typer.Exit(1)
+
+
+# --- applying the policy: recommender.policy plans it, recommender.apply executes it ----------
+
+RegionOpt = Annotated[str | None, typer.Option(help="AWS region [the run's].")]
+ProfileOpt = Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")]
+AwsUrlOpt = Annotated[
+    str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")]
+StateFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="The saved state before each change [RUN_DIR/autoscaling_state.json, "
+                 "else ./autoscaling_state.json]."),  # fmt: skip
+]
+
+
+def _state_path(run_dir: Path | None, state_file: Path | None) -> Path:
+    from recommender.policy import STATE_FILE
+
+    if state_file is not None:
+        return state_file
+    return run_dir / STATE_FILE if run_dir is not None else Path(STATE_FILE)
+
+
+def _check_apply_after_run(
+    command: str | None,
+    endpoint: str | None,
+    variant: str | None,
+    min_capacity: int | None,
+    max_capacity: int | None,
+) -> None:
+    from recommender.policy import build_plan
+
+    if command != "run":
+        raise ConfigError("--apply is for `recommender run`",
+                          "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
+    if endpoint is None:
+        raise ConfigError("--apply needs --endpoint", "a policy scales a SageMaker endpoint")
+    # The bounds, checked with a stand-in target value: the real one comes from the run.
+    build_plan(PolicyRequest(endpoint=endpoint, variant=variant, target_value=1.0,
+                             min_capacity=min_capacity, max_capacity=max_capacity))  # fmt: skip
+
+
+def _apply(
+    run_dir: Path | None,
+    request: PolicyRequest,
+    *,
+    dry_run: bool = False,
+    state_file: Path | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    aws_endpoint_url: str | None = None,
+    yes: bool = False,
+) -> None:
+    import shlex
+
+    from recommender.apply import apply_prepared, load_run_facts, prepare_apply, write_policy_files
+    from recommender.aws import AwsClient
+    from recommender.policy import (
+        build_plan,
+        format_changes,
+        format_commands,
+        format_plan,
+        format_state,
+    )
+
+    run = load_run_facts(run_dir) if run_dir is not None else None
+    plan = build_plan(request, run)
+    aws = AwsClient.create(region or (run.target.get("region") if run else None), profile,
+                           aws_endpoint_url)  # fmt: skip
+    prepared = prepare_apply(aws, plan)
+    echo(prepared.subject)
+    echo(format_plan(plan).rstrip())
+    for name in prepared.others:
+        echo(f"note: policy {name} is on {plan.resource_id} too and stays; with several "
+             "policies AWS scales out when any asks and in only when all agree")  # fmt: skip
+    echo(format_changes(prepared.changes).rstrip())
+    if dry_run:
+        where = run_dir if run_dir is not None else Path(".")
+        files = ", ".join(str(p) for p in write_policy_files(plan, where))
+        echo(f"\nDry run: nothing was changed. These commands apply the plan; they read {files}."
+             "\n")  # fmt: skip
+        echo(format_commands(plan.calls(), str(where)).rstrip())
+        return
+    if not prepared.changes:
+        return
+    path = _state_path(run_dir, state_file)
+    undo = (f"recommender rollback {shlex.quote(str(run_dir))}"
+            if run_dir is not None and state_file is None
+            else f"recommender rollback --state-file {shlex.quote(str(path))}")  # fmt: skip
+    _confirm("Apply these changes?", yes)
+    applied = apply_prepared(aws, prepared, path, f"run `{undo}`")
+    echo("\nApplied. Read back:")
+    echo(format_state(applied.state, applied.alarms).rstrip())
+    echo(f"The state before the change is saved in {path}; undo it with `{undo}`.")
+
+
+@app.command()
+def apply(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="A run directory: its endpoint and recommendation.")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint [the run's].")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Production variant [the run's, else AllTraffic].")
+    ] = None,
+    inference_component: Annotated[
+        str | None, typer.Option(help="Inference component name (--kind inference-component).")
+    ] = None,
+    kind: Annotated[Kind, typer.Option(help="What scales.")] = Kind.VARIANT,
+    metric: Annotated[
+        Metric | None,
+        typer.Option(help="invocations [default], or concurrency (high-resolution; target by "
+                     "Little's law from the run)."),  # fmt: skip
+    ] = None,
+    target_value: Annotated[
+        str | None, typer.Option(help="Target value [from the run's recommendation].")
+    ] = None,
+    min_capacity: Annotated[
+        int | None, typer.Option(help="MinCapacity [the run's sizing: report --peak-rps].")
+    ] = None,
+    max_capacity: Annotated[
+        int | None, typer.Option(help="MaxCapacity [the run's sizing: report --peak-rps].")
+    ] = None,
+    policy_name: Annotated[
+        str, typer.Option(help="Policy name; another than the default shows as a custom "
+                          "policy in the SageMaker console.")  # fmt: skip
+    ] = POLICY_NAME,
+    scale_in_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
+    scale_out_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
+    disable_scale_in: Annotated[
+        bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
+    ] = False,
+    scale_from_zero: Annotated[
+        bool,
+        typer.Option("--scale-from-zero", help="async: also a step policy and its CloudWatch "
+                     "alarm on HasBacklogWithoutCapacity, adding one instance."),  # fmt: skip
+    ] = False,
+    peak_rps: Annotated[
+        float | None, typer.Option(help="Expected peak requests/s: warn if MaxCapacity is short.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply from a run whose capacity is not trustworthy.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the changes and the aws commands; apply none.")
+    ] = False,
+    state_file: StateFileOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    aws_endpoint_url: AwsUrlOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Apply the target-tracking policy with Application Auto Scaling: check, show the
+    changes, save what was there, apply, read back (--dry-run: show the aws commands)."""
+    if run_dir is None and endpoint is None and inference_component is None:
+        raise ConfigError("nothing to apply to", "pass a run directory, or --endpoint NAME "
+                          "with --target-value")  # fmt: skip
+    request = PolicyRequest(kind, metric, endpoint, variant, inference_component, target_value,
+                            min_capacity, max_capacity, policy_name, scale_in_cooldown,
+                            scale_out_cooldown, disable_scale_in, scale_from_zero, peak_rps,
+                            force)  # fmt: skip
+    _apply(run_dir, request, dry_run=dry_run, state_file=state_file, region=region,
+           profile=profile, aws_endpoint_url=aws_endpoint_url, yes=yes)  # fmt: skip
+
+
+@app.command()
+def rollback(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="The run directory the policy was applied from.")
+    ] = None,
+    state_file: StateFileOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the changes and the aws commands; make none.")
+    ] = False,
+    region: Annotated[str | None, typer.Option(help="AWS region [the saved state's].")] = None,
+    profile: ProfileOpt = None,
+    aws_endpoint_url: AwsUrlOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Restore the autoscaling state saved by the last `apply` (one apply per rollback),
+    down to "there was no policy" (deregister)."""
+    from recommender.apply import last_saved, prepare_rollback, rollback_prepared
+    from recommender.aws import AwsClient
+    from recommender.policy import format_changes, format_commands, format_state
+
+    path = _state_path(run_dir, state_file)
+    entry, _ = last_saved(path)
+    aws = AwsClient.create(region or entry.get("region"), profile, aws_endpoint_url)
+    prepared = prepare_rollback(aws, path)
+    echo(f"Restoring {prepared.saved.scope.resource_id} as it was at {prepared.saved_at} "
+         f"(saved in {path})")  # fmt: skip
+    echo(format_changes(prepared.changes, "the saved state").rstrip())
+    if dry_run:
+        if prepared.calls:
+            echo("\nDry run: nothing was changed. These commands restore it:\n")
+            echo(format_commands(prepared.calls).rstrip())
+        return
+    if prepared.calls:
+        _confirm("Roll back?", yes)
+    state = rollback_prepared(aws, prepared)
+    echo("\nRolled back. Read back:")
+    echo(format_state(state).rstrip())
+    if prepared.remaining:
+        echo(f"{prepared.remaining} earlier saved state(s) remain in {path}: roll back again "
+             "to go further back.")  # fmt: skip
 
 
 @app.command()

@@ -60,3 +60,21 @@ def stat_ms(hist: HdrHistogram, stat: str) -> float | None:
     if stat == "mean":
         return mean_ms(hist)
     return percentile_ms(hist, float(stat[1:]) / 100.0)
+
+
+def count_at_or_below_ms(hist: HdrHistogram, limit_ms: float) -> int:
+    """Recorded values whose whole bucket lies at or below `limit_ms` (the same rounding
+    up as the percentiles read from the histogram, so the two agree on pass/fail)."""
+    limit_us = limit_ms * 1000.0
+    total = 0
+    for item in hist.get_recorded_iterator():
+        if hist.get_highest_equivalent_value(item.value_iterated_to) > limit_us:
+            break
+        total += item.count_at_value_iterated_to
+    return total
+
+
+def stddev_ms(hist: HdrHistogram) -> float | None:
+    if hist.get_total_count() == 0:
+        return None
+    return float(hist.get_stddev()) / 1000.0

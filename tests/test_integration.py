@@ -36,7 +36,7 @@ def test_run_estimates_known_capacity(
 ) -> None:
     # Server capacity: 1 instance x 2 slots / 20 ms = 100 requests/s.
     code = main([
-        "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms",
+        "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms", "--search", "fixed",
         "--start-rps", "30", "--max-rps", "130", "--stages", "5", "--stage-seconds", "4",
         "--warmup-seconds", "1", "--out", str(tmp_path), "--name", "it",
     ])  # fmt: skip
@@ -64,13 +64,38 @@ def test_run_estimates_known_capacity(
     # Every request we counted reached the server (which also saw the preflight one).
     stats = server_stats(demo_server)
     assert stats["served"] + stats["rejected_503"] >= totals["requests"] + 1
-    assert "stage 1/5: offered 30 rps" in out and "Recommended target value" in out
+    assert "stage 1 at 30 rps: PASS" in out and "Recommended target value" in out
+
+
+def test_adaptive_search_brackets_capacity(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Capacity 100 requests/s; the search grows 30 -> 60 -> 120, then bisects to 10%.
+    code = main([
+        "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms",
+        "--start-rps", "30", "--max-rps", "160", "--stage-seconds", "4",
+        "--warmup-seconds", "1", "--precision", "0.1", "--out", str(tmp_path),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    meta = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
+    decisions = meta["search"]["decisions"]
+    assert meta["search"]["mode"] == "adaptive"
+    assert [d["rps"] for d in decisions[:3]] == [30, 60, 120]
+    assert decisions[-1]["action"] == "stop" and "wide" in decisions[-1]["why"]
+    # Every decision says why; overloaded stages are followed by a rest (rate 0).
+    assert all(d["reason"] and d["why"] for d in decisions)
+    rates = [s["rps"] for s in meta["stages"]]
+    assert 0 in rates and rates[rates.index(0) - 1] >= 100
+    analysis = json.loads((only_run_dir(tmp_path) / "analysis.json").read_text())
+    assert 85 <= analysis["capacity"]["rps_per_instance"] <= 102, out
 
 
 def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
          "--start-rps", "20", "--max-rps", "40", "--stages", "3", "--stage-seconds", "10",
+         "--search", "fixed",
          "--out", str(tmp_path), "--yes"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -111,7 +136,7 @@ def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) 
     out = tmp_path / "out"
     code = main([
         "loadtest", "--url", f"{demo_server}/invocations", "--name", "my-endpoint",
-        "--payload", str(payload), "--locustfile", str(locustfile),
+        "--payload", str(payload), "--locustfile", str(locustfile), "--search", "fixed",
         "--start-rps", "20", "--max-rps", "20", "--stages", "2", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--out", str(out),
     ])  # fmt: skip

@@ -4,13 +4,14 @@ from typing import Any
 
 from recommender import histograms
 from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.shape import Timeline
 from recommender.plan import RampPlan, Stage
 
 
 def make() -> tuple[Recorder, list[dict[str, Any]]]:
     out: list[dict[str, Any]] = []
     plan = RampPlan((Stage(10, 2), Stage(20, 2)), warmup_seconds=0.5)
-    return Recorder(100.0, plan, out.append, lambda: 12.5), out
+    return Recorder(100.0, Timeline(plan).stage_at, out.append, lambda: 12.5), out
 
 
 def test_requests_fold_into_the_second_they_complete() -> None:

@@ -159,7 +159,8 @@ cat > target_tracking_scaling_policy.json <<'EOF'
     "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
   },
   "ScaleInCooldown": 300,
-  "ScaleOutCooldown": 300
+  "ScaleOutCooldown": 300,
+  "DisableScaleIn": false
 }
 EOF
 

@@ -64,6 +64,7 @@ def test_run_against_an_endpoint_collects_cloudwatch(
     code = main([
         "run", "--endpoint", name, "--variant", "AllTraffic", "--region", "us-east-1",
         "--endpoint-url", base, "--aws-endpoint-url", emulator, "--slo", "p95<=100ms",
+        "--search", "fixed",
         "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path),
     ])  # fmt: skip
@@ -145,6 +146,7 @@ def test_collect_again_and_refuses_url_runs(
     assert main([
         "loadtest", "--endpoint", name, "--endpoint-url", base, "--aws-endpoint-url", emulator,
         "--start-rps", "20", "--max-rps", "20", "--stages", "1", "--stage-seconds", "4",
+        "--search", "fixed",
         "--warmup-seconds", "1", "--out", str(tmp_path),
     ]) == 0  # fmt: skip
     (run_dir,) = tmp_path.iterdir()

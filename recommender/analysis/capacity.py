@@ -1,7 +1,8 @@
 """Highest throughput within the SLO (pure).
 
-Method "interpolated": the stages are taken in ramp order; the capacity lies between the
-last stage that passed and the first that failed. Each stage's SLO score (worst observed /
+Method "interpolated": the stages are taken in order of offered rate (a fixed ramp plays
+them so; the adaptive search jumps about); the capacity lies between the highest-rate stage
+that passed below the lowest-rate stage that failed. Each stage's SLO score (worst observed /
 allowed ratio, 1.0 at the boundary) is interpolated linearly against achieved throughput
 to where it crosses 1.0. The bracket [last passing, first failing] is reported as the
 interval the true value lies in, assuming latency grows with load.
@@ -49,6 +50,7 @@ def interpolate_crossing(x0: float, s0: float, x1: float, s1: float) -> float:
 
 
 def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
+    stages = sorted(stages, key=lambda s: s.offered_rps)  # stable: replays keep their order
     if not stages:
         return Capacity("none", instances, None, None, None, None, None)
     first_fail = next((k for k, s in enumerate(stages) if not s.passed), None)

@@ -76,7 +76,14 @@ def stage_stats(
     key = "latency_co_us" if corrected else "latency_us"
     out = []
     for i, stage in enumerate(plan.stages):
+        if stage.rps <= 0:
+            continue  # a rest between stages (adaptive search), not a measurement
         window = [s for s in measured_window(plan, i) if s <= last]
+        if not window:
+            # A stage cut short (aborted) before its warm-up ended still tells that it
+            # failed: judge it on all of its whole seconds.
+            start, end = plan.stage_bounds()[i]
+            window = [s for s in range(math.ceil(start), math.floor(end)) if s <= last]
         if not window:
             continue
         recs = [by_second[s] for s in window if s in by_second]

@@ -19,18 +19,22 @@ from pathlib import Path
 from typing import IO, Any
 
 import gevent
+import scipy.stats  # noqa: F401 - imported now: a second-long import mid-run would stall the load
+from gevent.queue import Queue
 import psutil
 from locust import LoadTestShape, events
 
 from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.recorder import Recorder, error_kind
-from recommender.loadgen.shape import ArrivalSchedule
+from recommender.loadgen.driver import Driver
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
-from recommender.plan import RampPlan
+from recommender.plan import RampPlan, Slo
+from recommender.search import AdaptiveSearch, Controller, FixedRamp, SearchSettings
 
 CONFIG_ENV = "RECOMMENDER_CONFIG"
 LATENCY_FILE = "latency.jsonl"
 GENERATOR_FILE = "generator.json"
+SEARCH_FILE = "search.json"
 
 
 class _State:
@@ -38,7 +42,6 @@ class _State:
 
     def __init__(self) -> None:
         self.config: dict[str, Any] = json.loads(Path(os.environ[CONFIG_ENV]).read_text())
-        self.plan = RampPlan.from_dict(self.config["plan"])
         self.run_dir = Path(self.config["run_dir"])
         self.bodies: Iterator[bytes] = itertools.cycle(
             load_payloads(Path(self.config["payload"])).bodies
@@ -50,10 +53,20 @@ class _State:
         if self.config.get("sigv4"):
             self.signer = _signer(self.config["sigv4"])
         self.t0: float | None = None
-        self.schedule: ArrivalSchedule | None = None
+        self.driver: Driver | None = None
+        self.tickets: Queue[tuple[float, int]] = Queue()
         self.recorder: Recorder | None = None
         self.out: IO[str] | None = None
         self.process = psutil.Process()
+
+
+def _controller(config: dict[str, Any]) -> Controller:
+    slo = Slo.from_dict(config["slo"])
+    spec = config["controller"]
+    if spec["mode"] == "adaptive":
+        return AdaptiveSearch(SearchSettings(**spec["settings"]), slo)
+    return FixedRamp(RampPlan.from_dict(spec["plan"]), slo, spec["abort_error_rate"],
+                     spec["abort_latency_factor"])  # fmt: skip
 
 
 def _signer(options: dict[str, Any]) -> SigV4Signer:
@@ -67,9 +80,11 @@ def _signer(options: dict[str, Any]) -> SigV4Signer:
 STATE = _State()
 
 
-def take_ticket() -> tuple[float, int] | None:
-    """Next intended send time for a paced user; None before the start or after the end."""
-    return STATE.schedule.take() if STATE.schedule else None
+def next_ticket() -> tuple[float, int]:
+    """Block until a send is due: (intended epoch time, stage). Tickets queue up while
+    every user is busy, keeping their intended times (coordinated omission)."""
+    ticket: tuple[float, int] = STATE.tickets.get()
+    return ticket
 
 
 def next_body() -> bytes:
@@ -89,6 +104,44 @@ def _write(record: dict[str, Any]) -> None:
     assert STATE.out is not None
     STATE.out.write(json.dumps(record, separators=(",", ":")) + "\n")
     STATE.out.flush()
+    if STATE.driver is not None:
+        STATE.driver.on_second(record)
+
+
+def _flush(now: float) -> None:
+    if STATE.recorder is not None:
+        STATE.recorder.flush(now)
+
+
+def _save_search() -> None:
+    """The stages as played and every decision, rewritten at each decision, so an
+    interrupted run keeps them."""
+    assert STATE.driver is not None
+    controller = STATE.driver.controller
+    data = {
+        "mode": STATE.config["controller"]["mode"],
+        "stages": [{"rps": r, "start": a, "end": b} for r, a, b in controller.stages],
+        "decisions": [d.to_dict() for d in controller.decisions],
+        "done": controller.done,
+    }
+    tmp = STATE.run_dir / f".{SEARCH_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(STATE.run_dir / SEARCH_FILE)
+
+
+def _dispatcher() -> None:
+    """The arrival process: releases each ticket into the queue at its intended time."""
+    driver = STATE.driver
+    assert driver is not None
+    while not driver.done:
+        now = time.time()
+        for ticket in driver.due(now):
+            STATE.tickets.put(ticket)
+        nxt = driver.next_time(time.time())
+        if nxt is None:
+            break
+        # Wake at least every 0.25 s: an abort can move the stage's end earlier.
+        gevent.sleep(max(0.0, min(nxt - time.time(), 0.25)))
 
 
 def _cpu() -> float:
@@ -110,10 +163,18 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     # so the run's seconds coincide with CloudWatch's periods. Users wait for it.
     align = max(1, int(STATE.config.get("align_seconds", 1)))
     STATE.t0 = math.ceil((time.time() + 0.5) / align) * align
-    STATE.schedule = ArrivalSchedule(STATE.plan, STATE.t0, seed=STATE.config.get("seed"))
+    STATE.driver = Driver(
+        _controller(STATE.config),
+        STATE.t0,
+        arrivals=STATE.config.get("arrivals", "uniform"),
+        seed=STATE.config.get("seed"),
+        flush=_flush,
+        on_decision=_save_search,
+    )
     STATE.out = (STATE.run_dir / LATENCY_FILE).open("a", encoding="utf-8")
     _cpu()  # the first psutil sample only primes the counter
-    STATE.recorder = Recorder(STATE.t0, STATE.plan, _write, _cpu)
+    STATE.recorder = Recorder(STATE.t0, STATE.driver.stage_at, _write, _cpu)
+    _save_search()
     (STATE.run_dir / GENERATOR_FILE).write_text(
         json.dumps(
             {
@@ -126,6 +187,7 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         )
     )
     gevent.spawn(_flusher)
+    gevent.spawn(_dispatcher)
 
 
 @events.request.add_listener
@@ -161,14 +223,14 @@ events.quitting.add_listener(_finish)
 
 
 class RampShape(LoadTestShape):
-    """Holds the user pool for the plan's duration, then ends the test.
+    """Holds the user pool until the stage controller stops, then ends the test.
 
-    The rate is not set here: users take send times from the arrival schedule. The pool is
-    spawned in about a second; warm-up seconds absorb the start.
+    The rate is not set here: users take send times from the dispatcher's queue. The pool
+    is spawned before the run's first second (t0 waits for it).
     """
 
     def tick(self) -> tuple[int, float] | None:
         users = int(STATE.config["users"])
-        if STATE.t0 is not None and time.time() - STATE.t0 >= STATE.plan.duration:
+        if STATE.driver is not None and STATE.driver.done:
             return None
         return users, float(max(users, 1))

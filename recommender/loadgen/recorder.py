@@ -17,8 +17,6 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from recommender import histograms
-from recommender.loadgen.shape import Timeline
-from recommender.plan import RampPlan
 
 
 @dataclass
@@ -36,12 +34,12 @@ class Recorder:
     def __init__(
         self,
         t0: float,
-        plan: RampPlan,
+        stage_of: Callable[[int], int | None],
         sink: Callable[[dict[str, Any]], None],
         sample_cpu: Callable[[], float] | None = None,
     ) -> None:
         self.t0 = t0
-        self.timeline = Timeline(plan)
+        self.stage_of = stage_of
         self.sink = sink
         self.sample_cpu = sample_cpu
         self._open: dict[int, _Second] = {}
@@ -78,7 +76,7 @@ class Recorder:
         cpu = self.sample_cpu() if (self.sample_cpu and done) else None
         for s in done:
             b = self._open.pop(s)
-            stage = self.timeline.stage_at(s)
+            stage = self.stage_of(s)
             self.sink(
                 {
                     "second": s,

@@ -10,6 +10,7 @@ run is marked `interrupted`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -28,12 +29,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from recommender import __version__, runs
-from recommender.analysis.stages import stage_stats
 from recommender.errors import ConfigError, EndpointError, LoadTestError
 from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
-from recommender.plan import RampPlan, Slo, Target
+from recommender.plan import RampPlan, Slo, Stage, Target
+from recommender.search import SearchSettings
 
+SEARCH_FILE = "search.json"  # written by the harness: stages as played, decisions
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
 DEFAULT_LOCUSTFILE = HERE / "locustfile.py"
@@ -42,8 +44,10 @@ GRACE_SECONDS = 60  # beyond the plan's duration before Locust is stopped by for
 
 @dataclass(frozen=True)
 class LoadTestSpec:
+    """`plan`: a fixed staged ramp, or the settings of the adaptive search."""
+
     target: Target
-    plan: RampPlan
+    plan: RampPlan | SearchSettings
     slo: Slo
     payload: Path | None = None
     locustfile: Path | None = None
@@ -54,6 +58,27 @@ class LoadTestSpec:
     # The run starts on a multiple of this many seconds (epoch), so its seconds line up
     # with CloudWatch's periods and a stage can hold whole periods.
     align_seconds: int = 1
+    # Stop a fixed ramp when a stage endangers the endpoint (the search has its own).
+    abort_error_rate: float = 0.10
+    abort_latency_factor: float = 3.0
+    arrivals: str = "uniform"
+    users: int = 0  # 0: sized from the top rate and the SLO (Little's law)
+
+    @property
+    def max_rps(self) -> float:
+        return self.plan.max_rps
+
+    @property
+    def max_duration(self) -> float:
+        return self.plan.duration if isinstance(self.plan, RampPlan) else self.plan.max_duration
+
+    def controller(self) -> dict[str, Any]:
+        """How the Locust process picks each stage's rate (see recommender.search)."""
+        if isinstance(self.plan, RampPlan):
+            return {"mode": "fixed", "plan": self.plan.to_dict(),
+                    "abort_error_rate": self.abort_error_rate,
+                    "abort_latency_factor": self.abort_latency_factor}  # fmt: skip
+        return {"mode": "adaptive", "settings": self.plan.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -145,9 +170,10 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
     run_dir = runs.make_run_dir(
         spec.out, spec.target.name, datetime.fromtimestamp(started, timezone.utc)
     )
-    # Latency budget for sizing the user pool: a few SLO limits, at least a second.
+    # Users needed to keep the top rate open-loop while responses take up to a few SLO
+    # limits (Little's law: in flight = rate x latency), plus slack.
     budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
-    users = spec.plan.pool_size(budget_s)
+    users = spec.users or max(10, math.ceil(spec.max_rps * budget_s * 1.2))
     meta: dict[str, Any] = {
         "schema_version": runs.SCHEMA_VERSION,
         "tool": {"name": "recommender", "version": __version__},
@@ -156,6 +182,7 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         "created_at": runs.iso(started),
         "target": spec.target.to_dict(),
         "plan": spec.plan.to_dict(),
+        "search": spec.controller(),
         "slo": spec.slo.to_dict(),
         "payload": {"source": bodies.source, "bodies": len(bodies.bodies)},
         "locustfile": str(spec.locustfile or DEFAULT_LOCUSTFILE),
@@ -167,7 +194,9 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         json.dumps(
             {
                 "run_dir": str(run_dir),
-                "plan": spec.plan.to_dict(),
+                "controller": spec.controller(),
+                "slo": spec.slo.to_dict(),
+                "arrivals": spec.arrivals,
                 "path": path,
                 "host": urlsplit(base).netloc,
                 "headers": dict(_headers(spec.target)),
@@ -193,10 +222,13 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         "--exit-code-on-error", "0",
     ]  # fmt: skip
     env = dict(os.environ, RECOMMENDER_CONFIG=str(config_path))
-    echo(
-        f"Load test: {len(spec.plan.stages)} stages, {spec.plan.stages[0].rps:g} -> "
-        f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s, {users} users -> {spec.target.url}"
-    )
+    if isinstance(spec.plan, RampPlan):
+        shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
+        shape += f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s"
+    else:
+        shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
+        shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
+    echo(f"Load test: {shape}, {users} users -> {spec.target.url}")
     status, returncode = "complete", 0
     with (run_dir / "locust.log").open("w") as log, _sigterm_as_interrupt():
         proc = subprocess.Popen(
@@ -214,26 +246,32 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
             status = "stopped"
             echo("Locust ran past the plan; stopped it.")
             _stop(proc)
+        except BaseException:
+            _stop(proc)  # never leave load running behind an error of ours
+            raise
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     gen = _read_json(run_dir / "generator.json")
     t0 = float(gen.get("t0", started))
     ended = time.time()
+    search = _read_json(run_dir / SEARCH_FILE)
+    played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), ended - t0))
+              for x in search.get("stages", [])]  # fmt: skip
+    played = [(r, a, b) for r, a, b in played if b > a]
+    warmup = spec.plan.warmup_seconds
+    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, users)
     meta.update(
         status=status,
         started_at=runs.iso(t0),
         ended_at=runs.iso(ended),
+        # The stages as played: for a fixed ramp the plan (cut short if it was stopped),
+        # for the search the rates it chose. The analysis reads this.
+        plan=plan.to_dict(),
+        search={**spec.controller(), "decisions": search.get("decisions", [])},
         stages=[
-            {
-                "index": i,
-                "rps": s.rps,
-                "seconds": s.seconds,
-                "start": runs.iso(t0 + a),
-                "end": runs.iso(t0 + b),
-            }
-            for i, (s, (a, b)) in enumerate(
-                zip(spec.plan.stages, spec.plan.stage_bounds(), strict=True)
-            )
-        ],
+            {"index": i, "rps": r, "seconds": b - a, "start": runs.iso(t0 + a),
+             "end": runs.iso(t0 + b)}
+            for i, (r, a, b) in enumerate(played)
+        ],  # fmt: skip
         generator={
             "tool": "locust",
             "locust_returncode": returncode,
@@ -241,7 +279,7 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
             "processes": 1,
             "host": socket.gethostname(),
             "cpu_count": os.cpu_count(),
-            "arrivals": spec.plan.arrivals,
+            "arrivals": spec.arrivals,
         },
         totals=runs.totals(records),
     )
@@ -268,11 +306,13 @@ def _watch(
     echo: Callable[[str], None],
 ) -> int:
     """Wait for Locust, printing each stage's result as it completes."""
-    deadline = started + spec.align_seconds + spec.plan.duration + GRACE_SECONDS
+    deadline = started + spec.align_seconds + spec.max_duration + GRACE_SECONDS
     shown = 0
     while True:
         try:
-            return proc.wait(timeout=1.0)
+            code = proc.wait(timeout=1.0)
+            _progress(run_dir, spec, shown, echo)  # the last decisions
+            return code
         except subprocess.TimeoutExpired:
             pass
         if time.time() > deadline:
@@ -281,22 +321,16 @@ def _watch(
 
 
 def _progress(run_dir: Path, spec: LoadTestSpec, shown: int, echo: Callable[[str], None]) -> int:
-    records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
-    if not records:
-        return shown
-    current = records[-1].get("stage")
-    done = len(spec.plan.stages) if current is None else int(current)
-    if done <= shown:
-        return shown
-    for s in stage_stats(records, spec.plan, spec.slo):
-        if shown <= s.index < done:
-            p95 = f"{s.p95_ms:.1f}" if s.p95_ms is not None else "-"
-            echo(
-                f"  stage {s.index + 1}/{len(spec.plan.stages)}: offered {s.offered_rps:g} rps, "
-                f"achieved {s.achieved_rps:.1f}, p95 {p95} ms, errors {s.error_rate:.1%}"
-                f" -> {'pass' if s.passed else 'FAIL'}"
-            )
-    return done
+    """Print the controller's decisions not shown yet; returns how many are shown."""
+    decisions = _read_json(run_dir / SEARCH_FILE).get("decisions", [])
+    for d in decisions[shown:]:
+        if d["action"] == "next":
+            action = f"next {d['next_rps']:g} rps ({d['why']})"
+        else:
+            action = f"{d['action']}: {d['why']}"
+        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} rps: {d['outcome'].upper()} "
+             f"[{d['reason']}] -> {action}")  # fmt: skip
+    return len(decisions)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

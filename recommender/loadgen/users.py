@@ -7,10 +7,8 @@ subclass gets the plan's offered rate and coordinated-omission-corrected latency
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import gevent
 from locust import FastHttpUser, constant, task
 
 from recommender.loadgen import harness
@@ -31,14 +29,7 @@ class InvocationsUser(FastHttpUser):
 
     @task
     def paced(self) -> None:
-        ticket = harness.take_ticket()
-        if ticket is None:
-            gevent.sleep(0.2)  # before the start or after the end of the plan
-            return
-        intended, _stage = ticket
-        delay = intended - time.time()
-        if delay > 0:
-            gevent.sleep(delay)
+        intended, _stage = harness.next_ticket()  # due now, or overdue
         self._intended = intended
         self.invoke()
 

@@ -6,7 +6,7 @@ the emulator, and runs the same code `recommender run --endpoint` runs against A
 DescribeEndpoint check, SigV4-signed InvokeEndpoint load, CloudWatch collection.
 
 The server (1 instance, 4 slots, 20 ms per request) saturates at exactly 200 requests/s;
-the ramp crosses that, and the SLO (p95 <= 150 ms) is met well below it and broken just
+the search crosses that, and the SLO (p95 <= 150 ms) is met well below it and broken just
 above, so the estimate can be read against the truth.
 """
 
@@ -27,7 +27,8 @@ from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
 from recommender.metrics import default_period
 from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target
-from recommender.plan import linear_ramp, parse_slo
+from recommender.plan import parse_slo
+from recommender.search import SearchSettings
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
@@ -45,8 +46,10 @@ class DemoResult:
 
 
 def run_demo(out: Path, echo: Callable[[str], None] = print) -> DemoResult:
-    plan = linear_ramp(start_rps=60, max_rps=235, stages=8, stage_seconds=10, warmup_seconds=2)
-    period = default_period(min(s.seconds for s in plan.stages))
+    # The adaptive search (the default): grow from 50 rps, then bisect to 5%.
+    plan = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_seconds=2,
+                          max_duration=120)  # fmt: skip
+    period = default_period(plan.stage_seconds)
     # The emulator's throwaway credentials, for this process and the ones it starts: the
     # demo must never sign with, or send, a user's real ones.
     os.environ.update(EMULATOR_ENV)

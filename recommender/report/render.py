@@ -7,10 +7,7 @@ out as text, the HTML report hands them to its Jinja2 template with the plots.
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +15,22 @@ from recommender import __version__
 from recommender.analysis import Analysis
 from recommender.analysis.stages import StageStats
 from recommender.plan import RampPlan
-from recommender.report.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing, default_capacity_range
+
+# The policy and its `aws application-autoscaling` commands are planned and rendered in one
+# place, recommender.policy, for `recommender apply` and these reports alike: the report
+# shows exactly what `apply` does. Re-exported for the reports' callers.
+from recommender.policy import (
+    POLICY_FILE,
+    POLICY_NAME,
+    PolicyCommands,
+    endpoint_of,
+    format_policy_commands,
+    policy_commands,
+    policy_note,
+)
+from recommender.report.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing
+
+__all__ = ["POLICY_FILE", "POLICY_NAME", "PolicyCommands", "format_policy_commands"]
 
 
 def _ms(v: float | None) -> str:
@@ -68,102 +80,6 @@ def format_summary(a: Analysis) -> str:
     if a.warnings:
         parts += [""] + [f"warning: {w.message}" for w in a.warnings]
     return "\n".join(parts) + "\n"
-
-
-# --- the policy and the commands that apply it ------------------------------------------
-
-# The name that makes the SageMaker console show the policy as its built-in one.
-POLICY_NAME = "SageMakerEndpointInvocationScalingPolicy"
-POLICY_FILE = "target_tracking_scaling_policy.json"
-DEFAULT_VARIANT = "AllTraffic"
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-COOLDOWN_SECONDS = 300  # SageMaker's default for variants, in and out
-
-
-@dataclass(frozen=True)
-class PolicyCommands:
-    endpoint: str
-    variant: str
-    target_value: float
-    min_capacity: int
-    max_capacity: int
-    sized: bool  # False: min/max are placeholders, no expected traffic was given
-
-    @property
-    def resource_id(self) -> str:
-        return f"endpoint/{self.endpoint}/variant/{self.variant}"
-
-    def configuration(self) -> dict[str, Any]:
-        return {
-            "TargetValue": round(self.target_value, 1),
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
-            "ScaleInCooldown": COOLDOWN_SECONDS,
-            "ScaleOutCooldown": COOLDOWN_SECONDS,
-        }
-
-
-def endpoint_of(target: Mapping[str, Any]) -> tuple[str, str]:
-    """(endpoint name, variant) of a run's `target`: its own keys when the run recorded
-    them, else the run's name and SageMaker's default variant."""
-    endpoint = target.get("endpoint") or target.get("name") or "ENDPOINT_NAME"
-    return str(endpoint), str(target.get("variant") or DEFAULT_VARIANT)
-
-
-def policy_commands(
-    a: Analysis,
-    target: Mapping[str, Any] | None = None,
-    sizing: Sizing | None = None,
-    min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR,
-) -> PolicyCommands | None:
-    """The policy to apply, or None when the run gives no recommendation."""
-    if a.recommendation is None:
-        return None
-    endpoint, variant = endpoint_of(target if target is not None else a.run.get("target") or {})
-    if sizing is not None:
-        lo, hi = sizing.min_capacity, sizing.max_capacity
-    else:
-        lo, hi = default_capacity_range(a.capacity.instances, min_capacity_floor)
-    return PolicyCommands(endpoint, variant, a.recommendation.target_value, lo, hi,
-                          sizing is not None)  # fmt: skip
-
-
-def format_policy_commands(p: PolicyCommands) -> str:
-    """Shell commands that register the variant and put the policy, copy-paste ready."""
-    q = shlex.quote
-    common = [
-        "--service-namespace sagemaker",
-        f"--resource-id {q(p.resource_id)}",
-        f"--scalable-dimension {SCALABLE_DIMENSION}",
-    ]
-    register = ["aws application-autoscaling register-scalable-target", *common,
-                f"--min-capacity {p.min_capacity}", f"--max-capacity {p.max_capacity}"]  # fmt: skip
-    put = ["aws application-autoscaling put-scaling-policy", f"--policy-name {POLICY_NAME}",
-           *common, "--policy-type TargetTrackingScaling",
-           f"--target-tracking-scaling-policy-configuration file://{POLICY_FILE}"]  # fmt: skip
-    config = json.dumps(p.configuration(), indent=2)
-    return "\n".join(
-        [
-            " \\\n  ".join(register),
-            "",
-            f"cat > {POLICY_FILE} <<'EOF'",
-            config,
-            "EOF",
-            "",
-            " \\\n  ".join(put),
-        ]
-    ) + "\n"
-
-
-def policy_note(p: PolicyCommands) -> str:
-    if p.sized:
-        return "MinCapacity and MaxCapacity come from the sizing above."
-    return (
-        f"MinCapacity {p.min_capacity} and MaxCapacity {p.max_capacity} are placeholders "
-        "(the instances tested, at least 2, and 1.5x that): pass --peak-rps (and --min-rps) "
-        "to size them from your traffic."
-    )
 
 
 # --- sizing and the test's facts, as (label, value) rows ---------------------------------

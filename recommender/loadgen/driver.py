@@ -1,0 +1,179 @@
+"""Turns a stage controller into intended send times, and feeds it what each stage measured.
+
+Plain Python (no Locust, no gevent): the harness calls `due(now)` from its dispatcher
+greenlet and `on_second(record)` for every second the recorder flushes; tests call them
+with a fake clock. Stage boundaries are crossed only when the clock reaches them, so a
+decision always sees the whole stage.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from recommender import histograms
+from recommender.plan import Slo
+from recommender.search import Controller, StageSummary
+
+ABORT_WINDOW = 3  # seconds of the running stage the abort check looks at
+
+
+@dataclass
+class _Acc:
+    requests: int = 0
+    ok: int = 0
+    seconds: int = 0
+    hist: HdrHistogram = field(default_factory=histograms.new)
+    cpu_max: float | None = None
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.requests += record["requests"]
+        self.ok += record["ok"]
+        self.seconds += 1
+        if record.get("latency_co_us"):
+            self.hist.add(histograms.decode(record["latency_co_us"]))
+        cpu = record.get("cpu_percent")
+        if cpu is not None:
+            self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
+
+
+def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
+    return StageSummary(
+        rps=rps,
+        seconds=acc.seconds,
+        requests=acc.requests,
+        successes=acc.ok,
+        within={t.stat: histograms.count_at_or_below_ms(acc.hist, t.limit_ms) for t in slo.terms},
+        stat_ms={t.stat: histograms.stat_ms(acc.hist, t.stat) for t in slo.terms},
+        mean_ms=histograms.mean_ms(acc.hist),
+        stddev_ms=histograms.stddev_ms(acc.hist),
+        cpu_percent_max=acc.cpu_max,
+    )
+
+
+class Driver:
+    """`t0` is the epoch second the run starts; times given to the controller are relative."""
+
+    def __init__(
+        self,
+        controller: Controller,
+        t0: float,
+        arrivals: str = "uniform",
+        share: float = 1.0,
+        seed: int | None = None,
+        flush: Callable[[float], None] | None = None,
+        on_decision: Callable[[], None] | None = None,
+    ) -> None:
+        self.controller = controller
+        self.t0 = t0
+        self.arrivals = arrivals
+        self.share = share
+        self.flush = flush
+        self.on_decision = on_decision
+        self._rng = random.Random(seed)
+        self._k = 0  # tickets issued in the running stage
+        self._t = 0.0  # last Poisson arrival (relative)
+        self._next: float | None = None  # relative time of the next ticket
+        self._measured: dict[int, _Acc] = {}
+        self._recent: deque[dict[str, Any]] = deque(maxlen=ABORT_WINDOW)
+        self._aborted: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.controller.done
+
+    def stage_at(self, second: int) -> int | None:
+        return self.controller.stage_at(second + 0.5)
+
+    def summary(self, index: int) -> StageSummary:
+        rps = self.controller.stages[index][0]
+        return summarize(self._measured.get(index, _Acc()), rps, self.controller.slo)
+
+    def on_second(self, record: dict[str, Any]) -> None:
+        """A flushed second: count it toward its stage's measurement and check for abort."""
+        s = int(record["second"])
+        index = self.controller.stage_at(s + 0.5)
+        if index is None:
+            return
+        rps, start, end = self.controller.stages[index]
+        if s >= start + self.controller.warmup_seconds and s + 1 <= end:
+            self._measured.setdefault(index, _Acc()).add(record)
+        current = self.controller.current()
+        if current is None or current[0] != index or self._aborted:
+            return
+        self._recent.append(record)
+        if len(self._recent) < ABORT_WINDOW:
+            return  # one slow second (a hiccup, the last stage's backlog) is no reason
+        window = _Acc()
+        for r in self._recent:
+            window.add(r)
+        reason = self.controller.abort(s + 1.0, summarize(window, rps, self.controller.slo))
+        if reason is not None:
+            self._aborted = reason
+
+    def _stage_rate(self) -> tuple[float, float, float] | None:
+        cur = self.controller.current()
+        return None if cur is None else (cur[1] * self.share, cur[2], cur[3])
+
+    def _advance_stage(self, now_rel: float) -> None:
+        cur = self.controller.current()
+        assert cur is not None
+        if self.flush is not None:
+            self.flush(self.t0 + now_rel)
+        index, _, _, end = cur
+        aborted, self._aborted = self._aborted, None
+        self.controller.advance(end, self.summary(index), aborted)
+        self._recent.clear()
+        new = self.controller.current()
+        if new is not None and new[0] != index:
+            self._k = 0
+        if self.on_decision is not None:
+            self.on_decision()
+
+    def _peek(self, now_rel: float) -> float | None:
+        """Relative time of the next ticket; crosses stage boundaries the clock has passed."""
+        while self._next is None:
+            stage = self._stage_rate()
+            if stage is None:
+                return None
+            rate, start, end = stage
+            if rate <= 0:  # a rest: no tickets until it ends
+                if now_rel < end:
+                    return end
+                self._advance_stage(now_rel)
+                continue
+            if self.arrivals == "poisson":
+                t = max(self._t, start) + self._rng.expovariate(rate)
+            else:
+                t = start + self._k / rate  # from the stage start: no drift, exact counts
+            if t < end:
+                self._next = t
+            elif now_rel >= end:
+                self._advance_stage(now_rel)
+            else:
+                return end  # nothing more in this stage; decide when the clock gets there
+        return self._next
+
+    def due(self, now: float) -> list[tuple[float, int]]:
+        """Tickets (epoch intended time, stage) due by `now`."""
+        now_rel = now - self.t0
+        out: list[tuple[float, int]] = []
+        while True:
+            t = self._peek(now_rel)
+            if t is None or t > now_rel or self._next is None:
+                return out
+            index = len(self.controller.stages) - 1
+            out.append((self.t0 + t, index))
+            self._k += 1
+            self._t = t
+            self._next = None
+
+    def next_time(self, now: float) -> float | None:
+        """Epoch time of the next event (ticket or stage boundary), None when done."""
+        t = self._peek(now - self.t0)
+        return None if t is None else self.t0 + t

@@ -1,0 +1,120 @@
+"""The `simulate` command's library side, and `analyze --safety-factor auto`'s: read the run
+directory, replay the traffic through the policy (recommender.simulate), write the result.
+
+    <run dir>/simulation.json   the simulated policy: totals, scaling events, the per-minute
+                                table by column, and the safety-factor sweep when `auto`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from recommender import runs
+from recommender.analysis import analyze_run
+from recommender.errors import ConfigError
+from recommender.pipeline import ReportResult, write_reports
+from recommender.plan import Slo
+from recommender.report.sizing import lookup_price
+from recommender.simulate import (
+    PolicyOptions,
+    SafetyFactorChoice,
+    Simulation,
+    StagedLatencyModel,
+    choose_safety_factor,
+    model_from_analysis,
+    simulate,
+    simulate_factor,
+)
+from recommender.traffic import TrafficSeries
+
+SIMULATION_FILE = "simulation.json"
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    simulation: Simulation
+    choice: SafetyFactorChoice | None  # the sweep, when the safety factor was `auto`
+    path: Path
+    budget_met: bool  # violating minutes within --violation-budget
+
+
+def _endpoint(
+    run_dir: Path, slo: Slo | None, instance_price: float | None
+) -> tuple[StagedLatencyModel, float | None]:
+    """The run's latency model and the instance price (given, else the built-in table's)."""
+    run = runs.load_run(run_dir)
+    model = model_from_analysis(analyze_run(run, slo))
+    price = lookup_price((run.meta.get("target") or {}).get("instance_type"), instance_price)
+    return model, price.usd_per_hour if price else None
+
+
+def simulate_run(
+    run_dir: Path,
+    traffic: TrafficSeries,
+    options: PolicyOptions,
+    *,
+    safety_factor: float | None,
+    target_value: float | None = None,
+    slo: Slo | None = None,
+    instance_price: float | None = None,
+    violation_budget: int = 0,
+) -> ReplayResult:
+    """Simulate the run's endpoint under a policy and write simulation.json into the run.
+
+    `safety_factor` None means `auto`: sweep, keep the chosen factor's simulation (or, when
+    none keeps within the budget, the one with the fewest violating minutes).
+    `target_value` simulates that exact target instead (e.g. the policy in place today).
+    """
+    options.check()
+    if violation_budget < 0:
+        raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
+    if target_value is not None and safety_factor is None:
+        raise ConfigError("give --target-value or --safety-factor auto, not both")
+    model, price = _endpoint(run_dir, slo, instance_price)
+    choice = None
+    if target_value is not None:
+        if not target_value > 0:
+            raise ConfigError(f"--target-value must be > 0 (got {target_value:g})")
+        policy = options.for_target(target_value, traffic)
+        sim = simulate(traffic, model, policy, instance_price=price)
+    elif safety_factor is None:
+        choice = choose_safety_factor(traffic, model, options, violation_budget=violation_budget,
+                                      instance_price=price)  # fmt: skip
+        best = choice.chosen or min(choice.rows, key=lambda r: r.violating_minutes)
+        sim = simulate_factor(traffic, model, options, best.safety_factor, price)
+    else:
+        sim = simulate_factor(traffic, model, options, safety_factor, price)
+    data = sim.to_dict()
+    data["endpoint"]["model"] = model.to_dict()
+    data["run_dir"] = str(run_dir)
+    if choice is not None:
+        data["safety_factor_choice"] = choice.to_dict()
+    path = run_dir / SIMULATION_FILE
+    runs.write_json(path, data)
+    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
+
+
+def choose_for_run(
+    run_dir: Path,
+    traffic: TrafficSeries,
+    options: PolicyOptions,
+    *,
+    slo: Slo | None = None,
+    instance_price: float | None = None,
+    violation_budget: int = 0,
+) -> SafetyFactorChoice:
+    """The `--safety-factor auto` sweep on a run's endpoint (nothing written)."""
+    options.check()
+    model, price = _endpoint(run_dir, slo, instance_price)
+    return choose_safety_factor(traffic, model, options, violation_budget=violation_budget,
+                                instance_price=price)  # fmt: skip
+
+
+def analyze_with_choice(
+    run_dir: Path, slo: Slo | None, choice: SafetyFactorChoice
+) -> ReportResult:
+    """`analyze` with the chosen safety factor; the sweep goes into analysis.json under
+    `safety_factor_choice`. Raises InsufficientDataError when nothing kept within budget."""
+    return write_reports(run_dir, slo, choice.safety_factor,
+                         extra={"safety_factor_choice": choice.to_dict()})  # fmt: skip

@@ -1,0 +1,446 @@
+"""Which rate to offer next: the stage controllers (pure; the Locust process drives them).
+
+`FixedRamp` plays the plan's stages in order. `AdaptiveSearch` finds capacity the way a
+careful person would, only faster: it grows the offered rate geometrically until a stage
+fails the SLO, then bisects between the highest passing and the lowest failing rate until
+the bracket is narrower than the precision asked for, or the time/request budget is spent.
+
+Each stage is judged with its uncertainty in mind (`judge`): for a percentile objective
+"p95 <= L", the share of requests within L must be at least 0.95, and the Wilson interval
+on that share (scipy's binomtest) must lie wholly above (pass) or below (fail) 0.95.
+Otherwise the stage is undecided and extends itself, up to `max_extensions` times, before
+its point estimate decides. Requests within a second are correlated, so the interval is
+narrower than it should be; it guards against thin stages, not against everything.
+
+Both controllers also stop a stage at once when it endangers the endpoint (errors above
+`abort_error_rate`, or latency above `abort_latency_factor` x the SLO), as Inference
+Recommender's ModelLatencyThresholds and k6's abortOnFail do; every decision carries why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import ConfigError
+from recommender.plan import RampPlan, Slo, linear_ramp, load_plan_file, parse_slo_term
+
+PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
+CONFIDENCE = 0.95
+GENERATOR_SHORTFALL = 0.95
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """What one stage measured so far (its seconds after warm-up)."""
+
+    rps: float
+    seconds: int
+    requests: int
+    successes: int
+    within: dict[str, int]  # SLO stat -> successes within its limit (percentile terms)
+    stat_ms: dict[str, float | None]  # SLO stat -> observed value
+    mean_ms: float | None = None
+    stddev_ms: float | None = None
+    cpu_percent_max: float | None = None
+
+    @property
+    def achieved_rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # pass | fail | undecided
+    reason: str
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (scipy.stats.binomtest)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def judge(s: StageSummary, slo: Slo) -> Verdict:
+    """Pass, fail or undecided, with the statistic that decided it."""
+    if s.requests == 0 or s.successes == 0:
+        return Verdict(FAIL, "no successful requests")
+    outcomes: list[Verdict] = []
+    errors = s.requests - s.successes
+    rate = errors / s.requests
+    lo, hi = wilson(errors, s.requests)
+    if lo > slo.max_error_rate:
+        outcomes.append(Verdict(FAIL, f"errors {rate:.2%} > {slo.max_error_rate:.2%}"))
+    elif errors == 0 or hi <= slo.max_error_rate:
+        outcomes.append(Verdict(PASS, f"errors {rate:.2%}"))
+    else:
+        outcomes.append(Verdict(UNDECIDED, f"errors {rate:.2%} ~ {slo.max_error_rate:.2%}"))
+    for term in slo.terms:
+        value = s.stat_ms.get(term.stat)
+        shown = "-" if value is None else f"{value:.1f}ms"
+        q = term.quantile
+        if q is None or q >= 1.0:  # mean, max: a normal-theory interval on the mean
+            if term.stat == "mean" and s.mean_ms is not None and s.stddev_ms is not None:
+                half = 1.96 * s.stddev_ms / math.sqrt(s.successes)
+                low, high = s.mean_ms - half, s.mean_ms + half
+            else:
+                low = high = value if value is not None else math.inf
+            if low > term.limit_ms:
+                outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+            elif high <= term.limit_ms:
+                outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+            else:
+                outcomes.append(Verdict(UNDECIDED, f"{term.stat} {shown} ~ {term.limit_ms:g}ms"))
+            continue
+        lo, hi = wilson(s.within.get(term.stat, 0), s.successes)
+        if hi < q:
+            outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+        elif lo >= q:
+            outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+        else:
+            share = s.within.get(term.stat, 0) / s.successes
+            outcomes.append(
+                Verdict(
+                    UNDECIDED,
+                    f"{term.stat} {shown} ~ {term.limit_ms:g}ms "
+                    f"({share:.1%} within, CI {lo:.1%}-{hi:.1%})",
+                )  # fmt: skip
+            )
+    for outcome in (FAIL, UNDECIDED, PASS):
+        hits = [v.reason for v in outcomes if v.outcome == outcome]
+        if hits:
+            return Verdict(outcome, "; ".join(hits))
+    raise AssertionError("unreachable")
+
+
+def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
+    """The decision on point estimates alone (for a stage still undecided at its limit)."""
+    bad = [f"{t.stat} {v:.1f}ms > {t.limit_ms:g}ms" for t in slo.terms
+           if (v := s.stat_ms.get(t.stat)) is None or v > t.limit_ms]  # fmt: skip
+    rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
+    if rate > slo.max_error_rate:
+        bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
+    if bad:
+        return Verdict(FAIL, "; ".join(bad) + " (point estimate)")
+    return Verdict(PASS, "within the SLO (point estimate)")
+
+
+def abort_reason(
+    s: StageSummary, slo: Slo, abort_error_rate: float, abort_latency_factor: float
+) -> str | None:
+    """Why the stage must stop at once to protect the endpoint, or None."""
+    if s.requests >= 20:
+        rate = (s.requests - s.successes) / s.requests
+        if rate > abort_error_rate:
+            return f"error rate {rate:.1%} above --abort-error-rate {abort_error_rate:.0%}"
+    term = slo.terms[0]
+    value = s.stat_ms.get(term.stat)
+    if s.successes >= 20 and value is not None and value > abort_latency_factor * term.limit_ms:
+        return (
+            f"{term.stat} {value:.0f}ms above --abort-latency "
+            f"({abort_latency_factor:g} x {term.limit_ms:g}ms)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    start_rps: float
+    max_rps: float
+    stage_seconds: float
+    warmup_seconds: float
+    precision: float = 0.05
+    growth: float = 2.0
+    max_duration: float = 1800.0
+    max_requests: int | None = None
+    max_extensions: int = 2
+    abort_error_rate: float = 0.10
+    abort_latency_factor: float = 3.0
+
+    @property
+    def duration(self) -> float:
+        return self.max_duration
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Decision:
+    """One controller decision, as written to run.json."""
+
+    at: float  # seconds since the start of the run
+    stage: int
+    rps: float
+    outcome: str  # pass | fail | undecided | aborted | generator_limited
+    reason: str
+    action: str  # extend | next | stop
+    next_rps: float | None = None
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Controller:
+    """Common state: the stages played so far and the decisions taken."""
+
+    slo: Slo
+    warmup_seconds: float
+    abort_error_rate: float
+    abort_latency_factor: float
+    stages: list[tuple[float, float, float]] = field(default_factory=list)  # rps, start, end
+    decisions: list[Decision] = field(default_factory=list)
+    done: bool = False
+
+    def current(self) -> tuple[int, float, float, float] | None:
+        """(index, rps, start, end) of the running stage, None once stopped."""
+        if self.done or not self.stages:
+            return None
+        rps, start, end = self.stages[-1]
+        return len(self.stages) - 1, rps, start, end
+
+    def stage_at(self, t: float) -> int | None:
+        for i, (_, start, end) in enumerate(self.stages):
+            if start <= t < end:
+                return i
+        return None
+
+    def abort(self, t: float, s: StageSummary) -> str | None:
+        """Cut the running stage short at `t` if it endangers the endpoint."""
+        cur = self.current()
+        if cur is None:
+            return None
+        reason = abort_reason(s, self.slo, self.abort_error_rate, self.abort_latency_factor)
+        if reason is not None:
+            i, rps, start, _ = cur
+            self.stages[i] = (rps, start, t)
+        return reason
+
+    def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
+        """The running stage ended at `t` having measured `s`: decide what comes next."""
+        raise NotImplementedError
+
+    def _start(self, rps: float, at: float, seconds: float) -> None:
+        self.stages.append((rps, at, at + seconds))
+
+    def _extend(self, seconds: float) -> None:
+        rps, start, end = self.stages[-1]
+        self.stages[-1] = (rps, start, end + seconds)
+
+    def realized_plan(self, arrivals: str = "uniform", users: int = 0) -> RampPlan:
+        """The stages as played (for the run directory and the analysis)."""
+        from recommender.plan import Stage
+
+        return RampPlan(
+            tuple(Stage(rps, end - start) for rps, start, end in self.stages if end > start),
+            self.warmup_seconds,
+            arrivals,
+            users,
+        )
+
+
+class FixedRamp(Controller):
+    def __init__(self, plan: RampPlan, slo: Slo, abort_error_rate: float = 0.10,
+                 abort_latency_factor: float = 3.0) -> None:  # fmt: skip
+        super().__init__(slo, plan.warmup_seconds, abort_error_rate, abort_latency_factor)
+        self.plan = plan
+        self._start(plan.stages[0].rps, 0.0, plan.stages[0].seconds)
+
+    def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
+        """The running stage ended at `t`: play the next one, or stop."""
+        i, rps, _, _ = self.current() or (0, 0.0, 0.0, 0.0)
+        verdict = Verdict(FAIL, aborted) if aborted else point_verdict(s, self.slo)
+        outcome = "aborted" if aborted else verdict.outcome
+        if aborted:
+            # Later stages offer more: the endpoint would only suffer more.
+            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
+                                           why="aborted: the ramp stops here"))  # fmt: skip
+            self.done = True
+            return
+        if i + 1 >= len(self.plan.stages):
+            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
+                                           why="the plan is complete"))  # fmt: skip
+            self.done = True
+            return
+        nxt = self.plan.stages[i + 1]
+        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt.rps,
+                                       "the plan's next stage"))  # fmt: skip
+        self._start(nxt.rps, t, nxt.seconds)
+
+
+class AdaptiveSearch(Controller):
+    def __init__(self, settings: SearchSettings, slo: Slo) -> None:
+        super().__init__(slo, settings.warmup_seconds, settings.abort_error_rate,
+                         settings.abort_latency_factor)  # fmt: skip
+        self.settings = settings
+        self.lo: float | None = None  # highest passing rate
+        self.hi: float | None = None  # lowest failing rate
+        self.extensions = 0
+        self.requests = 0
+        self._pending: float | None = None  # the rate to offer after a rest
+        self._start(min(settings.start_rps, settings.max_rps), 0.0, settings.stage_seconds)
+
+    @property
+    def rest_seconds(self) -> float:
+        """Idle time after an overloaded stage, so its queue drains before the next one
+        (otherwise the backlog makes a lower rate look like a failure too)."""
+        return max(3.0, self.settings.warmup_seconds)
+
+    def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
+        cfg = self.settings
+        i, rps, start, _ = self.current() or (0, 0.0, 0.0, 0.0)
+        if rps == 0 and self._pending is not None:  # a rest is over
+            nxt, self._pending = self._pending, None
+            self._start(nxt, t, cfg.stage_seconds)
+            return
+        if aborted:
+            verdict, outcome = Verdict(FAIL, aborted), "aborted"
+        else:
+            verdict = judge(s, self.slo)
+            outcome = verdict.outcome
+            limited = s.achieved_rps < GENERATOR_SHORTFALL * rps and verdict.outcome != FAIL
+            if limited:
+                self.decisions.append(Decision(
+                    t, i, rps, "generator_limited", verdict.reason, "stop",
+                    why=f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
+                    "the load generator cannot drive more; add --workers"))  # fmt: skip
+                self.done = True
+                return
+        budget_left = cfg.max_duration - t
+        if outcome == UNDECIDED:
+            ext = cfg.stage_seconds / 2
+            if self.extensions < cfg.max_extensions and budget_left >= ext:
+                self.extensions += 1
+                self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "extend",
+                                               rps, f"undecided: +{ext:g}s"))  # fmt: skip
+                self._extend(ext)
+                return
+            verdict = point_verdict(s, self.slo)
+            outcome = verdict.outcome
+        self.extensions = 0
+        self.requests += s.requests
+        if outcome == PASS:
+            self.lo = max(self.lo or 0.0, rps)
+        else:
+            self.hi = min(self.hi if self.hi is not None else math.inf, rps)
+        nxt, why = self._next_rate(rps)
+        if nxt is not None:
+            cost = nxt * cfg.stage_seconds
+            if budget_left < cfg.stage_seconds:
+                nxt, why = None, f"--max-duration spent ({t:.0f}s of {cfg.max_duration:g}s)"
+            elif cfg.max_requests is not None and self.requests + cost > cfg.max_requests:
+                nxt, why = None, f"--max-requests would be exceeded ({cfg.max_requests})"
+        if nxt is None:
+            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop", None, why))
+            self.done = True
+            return
+        if outcome == PASS:
+            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why))
+            self._start(nxt, t, cfg.stage_seconds)
+            return
+        why += f"; after {self.rest_seconds:g}s without load to drain the queue"
+        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why))
+        self._pending = nxt
+        self._start(0.0, t, self.rest_seconds)
+
+    def _next_rate(self, rps: float) -> tuple[float | None, str]:
+        cfg = self.settings
+        lo, hi = self.lo, self.hi
+        if hi is None:  # still growing
+            if lo is not None and lo >= cfg.max_rps:
+                return None, f"--max-rps {cfg.max_rps:g} passed: capacity is at least that"
+            nxt = min(rps * cfg.growth, cfg.max_rps)
+            return nxt, f"passed: grow x{cfg.growth:g}"
+        if lo is None:  # failing from the start: come down
+            nxt = rps / cfg.growth
+            if nxt < cfg.start_rps / cfg.growth**3:
+                return None, f"fails even at {rps:g} rps: lower --start-rps or relax --slo"
+            return nxt, f"failed without a passing rate: divide by {cfg.growth:g}"
+        width = (hi - lo) / lo
+        if width <= cfg.precision:
+            return None, f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
+        return round((lo + hi) / 2, 3), f"bisect {lo:g}-{hi:g} ({width:.1%} wide)"
+
+
+def load_plan(
+    plan_file: Path | None,
+    mode: str,
+    start_rps: float,
+    max_rps: float | None,
+    stages: int,
+    stage_seconds: float,
+    warmup_seconds: float | None,
+    precision: float,
+    max_duration: float,
+    max_requests: int | None,
+    abort_error_rate: float,
+    abort_latency_factor: float,
+) -> RampPlan | SearchSettings:
+    """The load plan from the command line: a plan file or a linear ramp (fixed), or the
+    adaptive search's settings. Raises ConfigError naming the bad option."""
+    if plan_file is not None:
+        return load_plan_file(plan_file)
+    if max_rps is None:
+        raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
+    ramp = linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds)
+    if mode == "fixed":
+        return ramp
+    if not 0 < precision < 1:
+        raise ConfigError(f"--precision must be in (0, 1) (got {precision:g})", "e.g. 0.05")
+    if max_duration < stage_seconds:
+        raise ConfigError(
+            f"--max-duration ({max_duration:g}s) is shorter than one stage ({stage_seconds:g}s)"
+        )
+    if max_requests is not None and max_requests < 1:
+        raise ConfigError(f"--max-requests must be >= 1 (got {max_requests})")
+    if not 0 < abort_error_rate <= 1:
+        raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
+    return SearchSettings(
+        start_rps=start_rps,
+        max_rps=max_rps,
+        stage_seconds=stage_seconds,
+        warmup_seconds=ramp.warmup_seconds,
+        precision=precision,
+        max_duration=max_duration,
+        max_requests=max_requests,
+        abort_error_rate=abort_error_rate,
+        abort_latency_factor=abort_latency_factor,
+    )
+
+
+def abort_factor(text: str, slo: Slo) -> float:
+    """--abort-latency as a multiple of the SLO's first limit: "3x" or a duration "900ms"."""
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("x"):
+            factor = float(raw[:-1])
+        else:
+            factor = parse_slo_term(f"p50<={raw}").limit_ms / slo.terms[0].limit_ms
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError(
+            f"cannot read --abort-latency {text!r}", 'write a multiple of the SLO ("3x") or a '
+            'latency ("900ms")'
+        ) from exc  # fmt: skip
+    if factor <= 1:
+        raise ConfigError(
+            f"--abort-latency {text!r} is not above the SLO", "abort only well past the SLO"
+        )
+    return factor
+
+
+def describe_cost(plan: RampPlan | SearchSettings, url: str) -> str:
+    """What the test will cost the endpoint, said before it starts."""
+    if isinstance(plan, RampPlan):
+        requests = sum(s.rps * s.seconds for s in plan.stages)
+        return (f"The test takes {plan.duration / 60:.1f} min and sends about "
+                f"{requests:,.0f} requests to {url}.")  # fmt: skip
+    cap = f"{plan.max_requests:,} requests" if plan.max_requests else (
+        f"{plan.max_rps * plan.max_duration:,.0f} requests at the very most")  # fmt: skip
+    return (f"The adaptive search takes at most {plan.max_duration / 60:.0f} min (usually a "
+            f"few stages of {plan.stage_seconds:g}s) and sends at most {cap} to {url}.")  # fmt: skip

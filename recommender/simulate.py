@@ -1,0 +1,603 @@
+"""Replay traffic through a target-tracking policy, minute by minute, before applying it (pure).
+
+The policy is simulated as Application Auto Scaling runs target tracking on
+SageMakerVariantInvocationsPerInstance, as its user guide ("Target tracking scaling policies
+for Application Auto Scaling") and CloudWatch's ("Using Amazon CloudWatch alarms") describe it:
+
+- The metric is CloudWatch's per-minute InvocationsPerInstance: the minute's invocations
+  divided by the instances in service (new instances still starting do not count).
+- Target tracking creates two alarms. The high alarm goes off when the metric is above the
+  target for `scale_out_datapoints` consecutive 1-minute datapoints (3 by default), the low
+  alarm when it is below `scale_in_ratio` x target (90%) for `scale_in_datapoints` (15). These
+  are the alarms AWS documents target tracking creating for SageMaker, NOT guarantees: AWS
+  may change them, so read your policy's real alarms back (DescribeScalingPolicies ->
+  Alarms) and pass their datapoints here. An alarm with an Auto Scaling action invokes it
+  every minute it stays in ALARM, not only when it changes state.
+- The new desired capacity is target tracking's proportional rule,
+  ceil(current x metric / target), bounded by MinCapacity and MaxCapacity. With `current`
+  the instances in service (the metric's denominator) this is ceil(requests / target):
+  capacity already starting counts towards the next scale-out, as AWS describes for a
+  scale-out during the cooldown, so a rising metric adds only what is still missing.
+- Cooldowns: during the scale-out cooldown another scale-out happens only if it asks for
+  more than the current desired capacity; a scale-out may happen during the scale-in
+  cooldown; a scale-in waits for both cooldowns to end.
+- A new instance serves only `provision_minutes` after the scale-out (default 6: SageMaker
+  instances take minutes to start; measure yours in the endpoint's events and fold in the
+  ~2 minutes CloudWatch datapoints arrive late). A scale-in takes instances out at once.
+
+Timing: an alarm is evaluated at the end of minute m on datapoints up to m; a scale-out
+there puts its instances in service from minute m + 1 + provision_minutes, a scale-in takes
+effect from minute m + 1. Load is assumed even over the minute and over the instances.
+
+The endpoint comes from a LatencyModel: load per instance above its capacity (the highest
+throughput within the SLO) makes the minute SLO-violating; above the highest throughput the
+run measured, the excess requests count as erroring (dropped).
+
+Cost counts every instance from its launch (billed while starting) to its removal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from recommender.analysis import Analysis
+from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor, target_value
+from recommender.errors import ConfigError, InsufficientDataError
+from recommender.report.sizing import capacity_range, instances_for
+from recommender.traffic import TrafficSeries
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+# Target tracking's alarms for SageMaker variants as AWS documents them (see module doc).
+DEFAULT_SCALE_OUT_DATAPOINTS = 3
+DEFAULT_SCALE_IN_DATAPOINTS = 15
+DEFAULT_SCALE_IN_RATIO = 0.9
+DEFAULT_COOLDOWN_SECONDS = 300  # SageMaker variants' default, in and out
+DEFAULT_PROVISION_MINUTES = 6
+DEFAULT_MIN_CAPACITY = 2  # the report's floor: SageMaker spreads 2+ instances over zones
+# The sweep of `--safety-factor auto`: 0.30 to 0.95 in steps of 0.05.
+SWEEP_FACTORS = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))
+# Float noise (600 * 5 / 600.0000001) must not add or remove a whole instance.
+_EPS = 1e-9
+
+ASSUMPTIONS = (
+    "alarm datapoints and the 90% scale-in threshold are AWS's documented target-tracking "
+    "defaults for SageMaker, not guarantees; read your policy's alarms back "
+    "(describe-scaling-policies) and pass theirs"
+)
+
+
+class LatencyModel(Protocol):
+    """What the simulation needs to know about one instance of the endpoint.
+
+    `latency_ms` gives the SLO's statistic at a load per instance (requests/s); NaN where
+    the model cannot say (above `max_rps`). `capacity_rps`: the highest load per instance
+    within the SLO. `max_rps`: the highest load per instance the endpoint is known to serve;
+    requests above it are counted as erroring. `stat`: what latency_ms is ("p95").
+    """
+
+    @property
+    def capacity_rps(self) -> float: ...
+
+    @property
+    def max_rps(self) -> float: ...
+
+    @property
+    def stat(self) -> str: ...
+
+    def latency_ms(self, rps_per_instance: FloatArray) -> FloatArray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class StagedLatencyModel:
+    """Latency per instance interpolated between a run's stages.
+
+    Method: the stages' (achieved throughput per instance, SLO statistic) points, sorted by
+    throughput, made non-decreasing (a running maximum: latency is taken to grow with load,
+    as the capacity estimate assumes too), joined by straight lines (numpy.interp, which is
+    monotone on such points); below the lowest stage the lowest stage's latency.
+    """
+
+    rps: FloatArray  # achieved throughput per instance, increasing
+    latency: FloatArray  # the SLO statistic at those loads, ms, non-decreasing
+    capacity_rps: float
+    max_rps: float
+    stat: str
+    capacity_method: str
+
+    def latency_ms(self, rps_per_instance: FloatArray) -> FloatArray:
+        x = np.asarray(rps_per_instance, dtype=np.float64)
+        out = np.interp(x, self.rps, self.latency)
+        return np.where(x > self.max_rps * (1 + _EPS), np.nan, out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "staged",
+            "method": "linear interpolation between stages (running max), numpy.interp",
+            "stat": self.stat,
+            "capacity_rps_per_instance": self.capacity_rps,
+            "capacity_method": self.capacity_method,
+            "max_rps_per_instance": self.max_rps,
+            "points": [[round(float(a), 3), round(float(b), 3)]
+                       for a, b in zip(self.rps, self.latency, strict=True)],  # fmt: skip
+        }
+
+
+def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
+    """The endpoint of an analysed run: its stage table and its capacity per instance."""
+    cap = analysis.capacity
+    if cap.rps_per_instance is None:
+        raise InsufficientDataError(
+            "no stage passed the SLO, so there is no capacity to simulate with",
+            "re-run the test starting from a lower rate",
+        )
+    # The SLO's first term is the latency shown; capacity already accounts for every term.
+    stat = analysis.slo.terms[0].stat
+    pts = sorted(
+        (s.achieved_rps / cap.instances, v)
+        for s in analysis.stages
+        if (v := s.slo_values_ms.get(stat)) is not None and s.achieved_rps > 0
+    )
+    if not pts:
+        raise InsufficientDataError("the run's stages hold no latency to simulate with")
+    x = np.array([p[0] for p in pts])
+    y = np.maximum.accumulate(np.array([p[1] for p in pts]))
+    # np.interp wants increasing x; equal throughputs keep the higher (later) latency.
+    keep = np.append(np.diff(x) > 0, True)
+    return StagedLatencyModel(
+        rps=x[keep],
+        latency=y[keep],
+        capacity_rps=float(cap.rps_per_instance),
+        max_rps=float(max(x.max(), cap.rps_per_instance)),
+        stat=stat,
+        capacity_method=cap.method,
+    )
+
+
+# --- the policy ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    """The policy as the user gives it; capacities left None are sized from the traffic."""
+
+    min_capacity: int | None = None
+    max_capacity: int | None = None
+    scale_out_datapoints: int = DEFAULT_SCALE_OUT_DATAPOINTS
+    scale_in_datapoints: int = DEFAULT_SCALE_IN_DATAPOINTS
+    scale_in_ratio: float = DEFAULT_SCALE_IN_RATIO
+    scale_out_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
+    scale_in_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
+    provision_minutes: int = DEFAULT_PROVISION_MINUTES
+    disable_scale_in: bool = False
+
+    def check(self) -> PolicyOptions:
+        lo, hi = self.min_capacity, self.max_capacity
+        if lo is not None and lo < 1:
+            raise ConfigError(
+                f"--min-capacity must be >= 1 (got {lo})",
+                "real-time variants keep at least one instance",
+            )
+        if hi is not None and hi < 1:
+            raise ConfigError(f"--max-capacity must be >= 1 (got {hi})")
+        if lo is not None and hi is not None and lo > hi:
+            raise ConfigError(
+                f"--min-capacity ({lo}) is above --max-capacity ({hi})",
+                "MinCapacity <= MaxCapacity: lower --min-capacity or raise --max-capacity",
+            )
+        for flag, n in (("--scale-out-datapoints", self.scale_out_datapoints),
+                        ("--scale-in-datapoints", self.scale_in_datapoints)):  # fmt: skip
+            if n < 1:
+                raise ConfigError(f"{flag} must be >= 1 (got {n})")
+        if not 0 < self.scale_in_ratio <= 1:
+            raise ConfigError(f"--scale-in-ratio must be in (0, 1] (got {self.scale_in_ratio:g})")
+        for flag, s in (("--scale-out-cooldown", self.scale_out_cooldown_s),
+                        ("--scale-in-cooldown", self.scale_in_cooldown_s),
+                        ("--provision-minutes", self.provision_minutes)):  # fmt: skip
+            if s < 0:
+                raise ConfigError(f"{flag} must be >= 0 (got {s})")
+        return self
+
+    def for_target(self, target: float, traffic: TrafficSeries) -> Policy:
+        """The concrete policy for a target value: MinCapacity defaults to 2 (and enough for
+        the lowest minute); MaxCapacity to the instances at peak x 1.5, as the report sizes."""
+        self.check()
+        at_min = instances_for(traffic.min_rps, target) if traffic.min_rps > 0 else 1
+        lo = self.min_capacity or max(DEFAULT_MIN_CAPACITY, at_min)
+        if self.max_capacity is not None:
+            lo = min(lo, self.max_capacity)
+            hi = self.max_capacity
+        else:
+            hi = capacity_range(instances_for(traffic.peak_rps, target), lo, lo)[1]
+        d = asdict(self)
+        d.update(min_capacity=lo, max_capacity=hi)
+        return Policy(target_value=target, **d)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One target-tracking policy to simulate (defaults and their sources: module doc)."""
+
+    target_value: float  # invocations per instance per minute
+    min_capacity: int
+    max_capacity: int
+    scale_out_datapoints: int = DEFAULT_SCALE_OUT_DATAPOINTS
+    scale_in_datapoints: int = DEFAULT_SCALE_IN_DATAPOINTS
+    scale_in_ratio: float = DEFAULT_SCALE_IN_RATIO
+    scale_out_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
+    scale_in_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
+    provision_minutes: int = DEFAULT_PROVISION_MINUTES
+    disable_scale_in: bool = False
+
+    def check(self) -> Policy:
+        if not self.target_value > 0:
+            raise ConfigError(f"the target value must be > 0 (got {self.target_value:g})")
+        PolicyOptions(**{k: v for k, v in asdict(self).items() if k != "target_value"}).check()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScalingEvent:
+    minute: int  # the alarm acted at the end of this minute
+    kind: str  # "out" | "in"
+    from_desired: int
+    to_desired: int
+    invocations_per_instance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Totals:
+    minutes: int
+    violating_minutes: int  # load per instance above the capacity within the SLO
+    requests: float
+    requests_outside_slo: float  # served, but in a violating minute
+    requests_erroring: float  # above the highest throughput the run measured
+    instance_hours: float
+    cost_usd: float | None
+    scale_out_events: int
+    scale_in_events: int
+    capped_minutes: int  # minutes the proportional rule wanted more than MaxCapacity
+    in_service_min: int
+    in_service_max: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """A policy replayed over traffic: per-minute arrays, the scaling events, the totals."""
+
+    policy: Policy
+    safety_factor: float | None  # None when a target value was given directly
+    capacity_rps: float
+    max_rps: float
+    latency_stat: str
+    traffic: TrafficSeries
+    in_service: IntArray
+    desired: IntArray
+    latency_ms: FloatArray  # NaN above the highest measured throughput
+    violating: BoolArray
+    erroring: FloatArray  # requests dropped in each minute
+    events: tuple[ScalingEvent, ...]
+    totals: Totals
+    instance_price: float | None
+
+    @property
+    def requests(self) -> FloatArray:
+        return self.traffic.requests_per_minute
+
+    @property
+    def invocations_per_instance(self) -> FloatArray:
+        return self.requests / self.in_service
+
+    @property
+    def rps_per_instance(self) -> FloatArray:
+        return self.invocations_per_instance / 60.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the per-minute table is by column (pandas.DataFrame(d["per_minute"]))."""
+        lat = [None if math.isnan(v) else round(v, 2) for v in self.latency_ms.tolist()]
+        return {
+            "schema_version": 1,
+            "policy": self.policy.to_dict(),
+            "safety_factor": self.safety_factor,
+            "endpoint": {
+                "capacity_rps_per_instance": self.capacity_rps,
+                "max_rps_per_instance": self.max_rps,
+                "latency_stat": self.latency_stat,
+            },
+            "traffic": self.traffic.to_dict(),
+            "instance_price_usd_per_hour": self.instance_price,
+            "assumptions": [ASSUMPTIONS],
+            "totals": self.totals.to_dict(),
+            "events": [e.to_dict() for e in self.events],
+            "per_minute": {
+                "minute": list(range(self.traffic.minutes)),
+                "requests": [round(v, 2) for v in self.requests.tolist()],
+                "in_service": self.in_service.tolist(),
+                "desired": self.desired.tolist(),
+                "invocations_per_instance": [
+                    round(v, 2) for v in self.invocations_per_instance.tolist()
+                ],
+                "rps_per_instance": [round(v, 3) for v in self.rps_per_instance.tolist()],
+                f"{self.latency_stat}_ms": lat,
+                "slo_violating": self.violating.tolist(),
+                "erroring_requests": [round(v, 2) for v in self.erroring.tolist()],
+            },
+        }
+
+
+def _bounded(n: int, policy: Policy) -> int:
+    return min(policy.max_capacity, max(policy.min_capacity, n))
+
+
+def simulate(
+    traffic: TrafficSeries,
+    model: LatencyModel,
+    policy: Policy,
+    *,
+    safety_factor: float | None = None,
+    initial_instances: int | None = None,
+    instance_price: float | None = None,
+) -> Simulation:
+    """Replay `traffic` through `policy` on an endpoint described by `model` (module doc).
+
+    The fleet starts where target tracking would have settled for the first minute,
+    ceil(requests / target) within the bounds, unless `initial_instances` is given.
+    """
+    policy.check()
+    req = traffic.requests_per_minute
+    n = traffic.minutes
+    target = policy.target_value
+    low = policy.scale_in_ratio * target
+    out_cd = math.ceil(policy.scale_out_cooldown_s / 60)
+    in_cd = math.ceil(policy.scale_in_cooldown_s / 60)
+    # The proportional rule for every minute at once: it depends on the requests only.
+    wanted = np.ceil(req / target - _EPS).astype(np.int64)
+    proposal = np.clip(wanted, policy.min_capacity, policy.max_capacity).tolist()
+    r = req.tolist()
+
+    desired = _bounded(int(wanted[0]), policy) if initial_instances is None else initial_instances
+    if not policy.min_capacity <= desired <= policy.max_capacity:
+        raise ConfigError(f"the initial instances ({desired}) are outside Min/MaxCapacity")
+    serving = desired
+    pending: deque[list[int]] = deque()  # [minute it serves from, instances], oldest first
+    in_service = [0] * n
+    desired_at = [0] * n
+    events: list[ScalingEvent] = []
+    high_run = low_run = 0
+    out_until = in_until = -1  # the first minute-end at which the cooldown no longer holds
+
+    # Plain Python over lists: the state (instances in service) feeds back into the metric,
+    # so this cannot be one numpy expression; a week of minutes takes milliseconds.
+    for m in range(n):
+        while pending and pending[0][0] <= m:
+            serving += pending.popleft()[1]
+        in_service[m] = serving
+        desired_at[m] = desired
+        metric = r[m] / serving
+        high_run = high_run + 1 if metric > target else 0
+        low_run = low_run + 1 if metric < low else 0
+        if high_run >= policy.scale_out_datapoints:
+            want = proposal[m]
+            # Within the scale-out cooldown only a larger desired capacity goes through.
+            # Outside it the same test holds, because the proposal already counts the
+            # instances still starting: so the scale-out cooldown only holds scale-in back.
+            if want > desired:
+                pending.append([m + 1 + policy.provision_minutes, want - desired])
+                events.append(ScalingEvent(m, "out", desired, want, metric))
+                desired, out_until = want, m + out_cd
+        elif (
+            low_run >= policy.scale_in_datapoints
+            and not policy.disable_scale_in
+            and m >= out_until
+            and m >= in_until
+        ):
+            want = proposal[m]
+            if want < desired:
+                events.append(ScalingEvent(m, "in", desired, want, metric))
+                remove = desired - want
+                # Instances still starting go first: they serve nothing yet.
+                while remove and pending:
+                    take = min(remove, pending[-1][1])
+                    pending[-1][1] -= take
+                    remove -= take
+                    if not pending[-1][1]:
+                        pending.pop()
+                serving -= remove
+                desired, in_until = want, m + in_cd
+
+    serving_a = np.array(in_service, dtype=np.int64)
+    desired_a = np.array(desired_at, dtype=np.int64)
+    per_instance = req / serving_a / 60.0
+    violating = per_instance > model.capacity_rps * (1 + _EPS)
+    servable = model.max_rps * 60.0 * serving_a
+    erroring = np.maximum(req - servable, 0.0)
+    outside = float(np.where(violating, req - erroring, 0.0).sum())
+    # Billed from launch: desired counts instances still starting.
+    instance_hours = float(desired_a.sum()) / 60.0
+    totals = Totals(
+        minutes=n,
+        violating_minutes=int(violating.sum()),
+        requests=float(req.sum()),
+        requests_outside_slo=outside,
+        requests_erroring=float(erroring.sum()),
+        instance_hours=instance_hours,
+        cost_usd=instance_hours * instance_price if instance_price is not None else None,
+        scale_out_events=sum(e.kind == "out" for e in events),
+        scale_in_events=sum(e.kind == "in" for e in events),
+        capped_minutes=int((wanted > policy.max_capacity).sum()),
+        in_service_min=int(serving_a.min()),
+        in_service_max=int(serving_a.max()),
+    )
+    return Simulation(
+        policy=policy,
+        safety_factor=safety_factor,
+        capacity_rps=model.capacity_rps,
+        max_rps=model.max_rps,
+        latency_stat=model.stat,
+        traffic=traffic,
+        in_service=serving_a,
+        desired=desired_a,
+        latency_ms=model.latency_ms(per_instance),
+        violating=violating,
+        erroring=erroring,
+        events=tuple(events),
+        totals=totals,
+        instance_price=instance_price,
+    )
+
+
+def simulate_factor(
+    traffic: TrafficSeries,
+    model: LatencyModel,
+    options: PolicyOptions,
+    safety_factor: float,
+    instance_price: float | None = None,
+) -> Simulation:
+    """The policy AWS's formula gives for `safety_factor` on this endpoint, simulated."""
+    target = target_value(model.capacity_rps, check_safety_factor(safety_factor))
+    policy = options.for_target(target, traffic)
+    return simulate(traffic, model, policy, safety_factor=safety_factor,
+                    instance_price=instance_price)  # fmt: skip
+
+
+# --- choosing the safety factor ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    safety_factor: float
+    target_value: float
+    min_capacity: int
+    max_capacity: int
+    violating_minutes: int
+    requests_outside_slo: float
+    requests_erroring: float
+    instance_hours: float
+    cost_usd: float | None
+    scale_out_events: int
+    scale_in_events: int
+
+    @classmethod
+    def of(cls, sim: Simulation) -> SweepRow:
+        t, p = sim.totals, sim.policy
+        return cls(float(sim.safety_factor or 0.0), p.target_value, p.min_capacity,
+                   p.max_capacity, t.violating_minutes, t.requests_outside_slo,
+                   t.requests_erroring, t.instance_hours, t.cost_usd, t.scale_out_events,
+                   t.scale_in_events)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SafetyFactorChoice:
+    """The sweep behind `--safety-factor auto` and what it chose."""
+
+    rows: tuple[SweepRow, ...]
+    violation_budget: int
+    chosen: SweepRow | None  # None: no factor kept within the budget
+    aws_default: SweepRow  # AWS's recommended 0.5, for comparison
+    explanation: str
+
+    @property
+    def safety_factor(self) -> float:
+        if self.chosen is None:
+            raise InsufficientDataError(self.explanation, _NO_CHOICE_HINT)
+        return self.chosen.safety_factor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": (
+                "highest safety factor whose simulated SLO-violating minutes stay within "
+                "the budget (recommender.simulate.choose_safety_factor)"
+            ),
+            "violation_budget_minutes": self.violation_budget,
+            "chosen": self.chosen.safety_factor if self.chosen else None,
+            "target_value": self.chosen.target_value if self.chosen else None,
+            "explanation": self.explanation,
+            "assumptions": [ASSUMPTIONS],
+            "sweep": [r.to_dict() for r in self.rows],
+        }
+
+
+_NO_CHOICE_HINT = (
+    "raise --max-capacity, shorten --provision-minutes if yours start faster, or allow a "
+    "--violation-budget"
+)
+
+
+def choose_safety_factor(
+    traffic: TrafficSeries,
+    model: LatencyModel,
+    options: PolicyOptions,
+    *,
+    violation_budget: int = 0,
+    factors: Sequence[float] = SWEEP_FACTORS,
+    instance_price: float | None = None,
+) -> SafetyFactorChoice:
+    """Sweep the safety factor; choose the highest (cheapest) whose simulated SLO-violating
+    minutes stay within `violation_budget`, and compare it with AWS's recommended 0.5."""
+    if violation_budget < 0:
+        raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
+    if not factors:
+        raise ConfigError("no safety factors to sweep")
+    sims = {f: simulate_factor(traffic, model, options, f, instance_price) for f in factors}
+    if DEFAULT_SAFETY_FACTOR not in sims:
+        sims[DEFAULT_SAFETY_FACTOR] = simulate_factor(
+            traffic, model, options, DEFAULT_SAFETY_FACTOR, instance_price
+        )
+    rows = tuple(SweepRow.of(sims[f]) for f in sorted(factors))
+    ok = [r for r in rows if r.violating_minutes <= violation_budget]
+    chosen = max(ok, key=lambda r: r.safety_factor) if ok else None
+    aws = SweepRow.of(sims[DEFAULT_SAFETY_FACTOR])
+    return SafetyFactorChoice(rows, violation_budget, chosen, aws,
+                              explain_choice(chosen, aws, rows, violation_budget))  # fmt: skip
+
+
+def _minutes(n: int) -> str:
+    return f"{n} violating minute{'s' if n != 1 else ''}"
+
+
+def explain_choice(
+    chosen: SweepRow | None, aws: SweepRow, rows: Sequence[SweepRow], budget: int
+) -> str:
+    """One line: the choice, its violations, and AWS's 0.5 beside it."""
+    if chosen is None:
+        best = min(rows, key=lambda r: (r.violating_minutes, -r.safety_factor))
+        return (
+            f"auto: no safety factor from {rows[0].safety_factor:.2f} to "
+            f"{rows[-1].safety_factor:.2f} keeps within {_minutes(budget)} "
+            f"(fewest: {best.safety_factor:.2f} with {_minutes(best.violating_minutes)})"
+        )
+    head = (
+        f"auto: {chosen.safety_factor:.2f} (target {chosen.target_value:.0f}/min): "
+        f"{_minutes(chosen.violating_minutes)}"
+    )
+    if chosen.safety_factor == aws.safety_factor:
+        return f"{head}; the same as AWS's 0.5"
+    if aws.violating_minutes > budget:
+        return (
+            f"{head}; AWS's 0.5 would have {_minutes(aws.violating_minutes)} "
+            f"({aws.requests_outside_slo:,.0f} requests outside the SLO)"
+        )
+    more = (aws.instance_hours - chosen.instance_hours) / chosen.instance_hours
+    word = "more" if more >= 0 else "fewer"
+    return f"{head}; AWS's 0.5 would cost {abs(more):.0%} {word} instance-hours"

@@ -1,0 +1,329 @@
+"""The target-tracking simulation: hand-computed policy behaviour, the safety-factor sweep,
+the latency model from a run, and the `simulate` command."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recommender import runs
+from recommender.analysis import analyze_run
+from recommender.cli import main
+from recommender.errors import ConfigError, InsufficientDataError
+from recommender.plan import RampPlan, Stage
+from recommender.simulate import (
+    LatencyModel,
+    Policy,
+    PolicyOptions,
+    ScalingEvent,
+    choose_safety_factor,
+    model_from_analysis,
+    simulate,
+)
+from recommender.traffic import from_counts, synthetic_traffic
+from tests.conftest import synthetic_records, write_run
+
+TARGET = 600.0  # invocations per instance per minute: 10 rps
+
+
+@dataclass(frozen=True)
+class FlatModel:
+    """An instance that serves 20 rps within the SLO and 30 rps at most."""
+
+    capacity_rps: float = 20.0
+    max_rps: float = 30.0
+    stat: str = "p95"
+
+    def latency_ms(self, rps_per_instance: np.ndarray) -> np.ndarray:
+        return np.where(rps_per_instance > self.max_rps, np.nan, 10.0 + rps_per_instance)
+
+
+MODEL: LatencyModel = FlatModel()
+
+
+def policy(**kw: object) -> Policy:
+    base: dict[str, object] = {"target_value": TARGET, "min_capacity": 2, "max_capacity": 10}
+    return Policy(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def run_policy(counts: list[float], **kw: object) -> tuple[np.ndarray, list[ScalingEvent]]:
+    sim = simulate(from_counts(counts), MODEL, policy(**kw))
+    return sim.in_service, list(sim.events)
+
+
+# --- hand-computed policy behaviour ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("datapoints", "provision"), [(3, 6), (1, 0), (5, 10)])
+def test_step_scales_out_after_the_alarm_period_plus_provisioning(
+    datapoints: int, provision: int
+) -> None:
+    # 1000/min on 2 instances (500 each, under 600), then 3000/min from minute 10: the metric
+    # is 1500 from minute 10, the alarm acts at the end of minute 10 + datapoints - 1, and
+    # ceil(3000 / 600) = 5 instances serve from minute 10 + datapoints + provision.
+    counts = [1000.0] * 10 + [3000.0] * 40
+    p = policy(scale_out_datapoints=datapoints, provision_minutes=provision)
+    sim = simulate(from_counts(counts), MODEL, p)
+    ready = 10 + datapoints + provision
+    assert sim.events[0] == ScalingEvent(10 + datapoints - 1, "out", 2, 5, 1500.0)
+    assert sim.in_service[ready - 1] == 2 and sim.in_service[ready] == 5
+    assert sim.desired[10 + datapoints] == 5
+    # 25 rps per instance (over the 20 within the SLO) until the new instances serve.
+    assert np.nonzero(sim.violating)[0].tolist() == list(range(10, ready))
+    assert sim.totals.violating_minutes == ready - 10
+    assert sim.totals.requests_outside_slo == 3000.0 * (ready - 10)
+    assert sim.totals.requests_erroring == 0.0
+
+
+def test_flat_traffic_under_target_never_scales() -> None:
+    # 95% of target on 3 instances: above the scale-in threshold (90%), below the target.
+    in_service, events = run_policy([0.95 * TARGET * 3] * 240, min_capacity=1)
+    assert events == []
+    assert set(in_service.tolist()) == {3}
+
+
+def test_max_capacity_caps_and_the_excess_errors() -> None:
+    counts = [1000.0] * 5 + [12000.0] * 30
+    sim = simulate(from_counts(counts), MODEL, policy(max_capacity=4))
+    assert sim.in_service.max() == 4 and sim.desired.max() == 4
+    assert sim.totals.capped_minutes == 30
+    # 12000/min on 4 instances is 50 rps each: over the 30 the run reached, so 20 rps each
+    # (4800/min) error and every minute violates.
+    assert sim.totals.violating_minutes == 30
+    assert sim.erroring[-1] == pytest.approx(12000 - 4 * 30 * 60)
+    assert np.isnan(sim.latency_ms[-1])
+
+
+def drop_traffic() -> list[float]:
+    """10 instances' worth, then half, then a tenth: two scale-ins, 10 -> 5 -> 1."""
+    return [6000.0] * 10 + [3000.0] * 15 + [600.0] * 30
+
+
+def test_cooldown_delays_a_second_scale_in() -> None:
+    # The low alarm (metric 300 < 540) has its 15th datapoint at minute 24: 10 -> 5. Still
+    # low afterwards, but the 300 s scale-in cooldown holds the next one to minute 29.
+    in_service, events = run_policy(drop_traffic(), min_capacity=1, max_capacity=20)
+    assert [(e.minute, e.kind, e.from_desired, e.to_desired) for e in events] == [
+        (24, "in", 10, 5), (29, "in", 5, 1)]  # fmt: skip
+    assert in_service[24] == 10 and in_service[25] == 5
+    assert in_service[29] == 5 and in_service[30] == 1
+
+
+def test_without_cooldown_the_second_scale_in_follows_at_once() -> None:
+    _, events = run_policy(drop_traffic(), min_capacity=1, max_capacity=20,
+                           scale_in_cooldown_s=0, scale_out_cooldown_s=0)  # fmt: skip
+    assert [e.minute for e in events] == [24, 25]
+
+
+def test_disable_scale_in_never_scales_in() -> None:
+    in_service, events = run_policy(drop_traffic(), min_capacity=1, max_capacity=20,
+                                    disable_scale_in=True)  # fmt: skip
+    assert events == []
+    assert set(in_service.tolist()) == {10}
+
+
+def test_scale_in_waits_for_the_scale_out_cooldown() -> None:
+    # Scale out at minute 7 (to 3), then traffic collapses: a 1-datapoint low alarm wants
+    # 1 instance from minute 8, but the 600 s scale-out cooldown holds it to minute 17.
+    counts = [600.0] * 5 + [1800.0] * 3 + [60.0] * 20
+    in_service, events = run_policy(counts, min_capacity=1, scale_in_datapoints=1,
+                                    scale_out_cooldown_s=600)  # fmt: skip
+    assert [(e.minute, e.kind, e.to_desired) for e in events] == [(7, "out", 3), (17, "in", 1)]
+    assert in_service[14] == 3 and in_service[18] == 1
+
+
+def test_scale_out_may_happen_during_the_scale_in_cooldown() -> None:
+    counts = [6000.0] * 10 + [3000.0] * 15 + [6000.0] * 20
+    _, events = run_policy(counts, min_capacity=1, max_capacity=20)
+    # In at minute 24 (10 -> 5); the metric is 1200 from minute 25: out at minute 27,
+    # inside the scale-in cooldown (to minute 29).
+    assert [(e.minute, e.kind, e.to_desired) for e in events] == [(24, "in", 5), (27, "out", 10)]
+
+
+def test_bad_policies_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match=r"--min-capacity \(5\) is above --max-capacity \(2\)"):
+        PolicyOptions(min_capacity=5, max_capacity=2).check()
+    with pytest.raises(ConfigError, match="--min-capacity must be >= 1"):
+        PolicyOptions(min_capacity=0).check()
+    with pytest.raises(ConfigError, match="target value must be > 0"):
+        simulate(from_counts([1.0]), MODEL, policy(target_value=0.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.floats(0, 20000, allow_nan=False), min_size=1, max_size=200),
+    lo=st.integers(1, 4),
+    extra=st.integers(0, 8),
+    provision=st.integers(0, 20),
+)
+def test_invariants(counts: list[float], lo: int, extra: int, provision: int) -> None:
+    p = policy(min_capacity=lo, max_capacity=lo + extra, provision_minutes=provision)
+    sim = simulate(from_counts(counts), MODEL, p)
+    assert sim.in_service.min() >= lo and sim.desired.max() <= lo + extra
+    assert np.all(sim.desired >= sim.in_service)  # in service never exceeds what is asked
+    assert sim.totals.instance_hours == pytest.approx(sim.desired.sum() / 60)
+    assert sim.totals.requests_outside_slo + sim.totals.requests_erroring <= sum(counts) + 1e-6
+    json.dumps(sim.to_dict(), allow_nan=False)
+
+
+# --- the endpoint from a run, and the sweep -------------------------------------------------
+
+RATES = tuple(range(20, 140, 10))
+
+
+def ramp_run(path: Path) -> Path:
+    """A run whose p95 grows past 100 ms above ~100 rps (capacity ~99.5 rps)."""
+    plan = RampPlan(tuple(Stage(r, 4) for r in RATES), warmup_seconds=1)
+    latency = [30 + max(0, r - 90) * 4 for r in RATES]
+    return write_run(path, plan, synthetic_records(plan, latency))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ramp_run(tmp_path_factory.mktemp("sim") / "run")
+
+
+@pytest.fixture(scope="module")
+def model(run_dir: Path) -> LatencyModel:
+    return model_from_analysis(analyze_run(runs.load_run(run_dir)))
+
+
+def test_model_from_the_runs_stages(run_dir: Path, model: LatencyModel) -> None:
+    analysis = analyze_run(runs.load_run(run_dir))
+    assert model.capacity_rps == analysis.capacity.rps_per_instance
+    assert model.max_rps == pytest.approx(max(s.achieved_rps for s in analysis.stages))
+    assert model.stat == "p95"
+    lat = model.latency_ms(np.linspace(0, model.max_rps, 50))
+    assert np.all(np.diff(lat) >= 0)  # monotone
+    # Around 100 ms (the SLO's limit) at the capacity; unknown above what the run reached.
+    assert model.latency_ms(np.array([model.capacity_rps]))[0] == pytest.approx(100, rel=0.2)
+    assert np.isnan(model.latency_ms(np.array([model.max_rps * 1.1]))[0])
+
+
+def test_no_passing_stage_gives_no_model(tmp_path: Path) -> None:
+    plan = RampPlan(tuple(Stage(r, 4) for r in (20, 40)), warmup_seconds=1)
+    path = write_run(tmp_path / "r", plan, synthetic_records(plan, [500.0, 600.0]))
+    with pytest.raises(InsufficientDataError, match="no stage passed the SLO"):
+        model_from_analysis(analyze_run(runs.load_run(path)))
+
+
+@pytest.mark.parametrize("ramp", [60.0, 240.0])
+def test_auto_target_has_no_violations_but_one_and_a_half_times_it_has(
+    model: LatencyModel, ramp: float
+) -> None:
+    traffic = synthetic_traffic("diurnal", 800, 50, ramp)
+    options = PolicyOptions()
+    choice = choose_safety_factor(traffic, model, options)
+    assert choice.chosen is not None and choice.chosen.violating_minutes == 0
+    target = choice.chosen.target_value
+    at = simulate(traffic, model, options.for_target(target, traffic))
+    assert at.totals.violating_minutes == 0
+    over = simulate(traffic, model, options.for_target(1.5 * target, traffic))
+    assert over.totals.violating_minutes > 0
+
+
+def test_auto_picks_a_lower_target_on_a_fast_morning_ramp(model: LatencyModel) -> None:
+    options = PolicyOptions()
+    fast = choose_safety_factor(synthetic_traffic("diurnal", 800, 50, 60), model, options)
+    slow = choose_safety_factor(synthetic_traffic("diurnal", 800, 50, 240), model, options)
+    assert fast.chosen is not None and slow.chosen is not None
+    assert fast.chosen.target_value < slow.chosen.target_value
+    assert slow.explanation.startswith(f"auto: {slow.chosen.safety_factor:.2f} (target ")
+    assert "AWS's 0.5 would cost" in slow.explanation and "more instance-hours" in slow.explanation
+
+
+def test_auto_with_no_safe_factor_says_so(model: LatencyModel) -> None:
+    traffic = synthetic_traffic("spike", 800, 50, 1)
+    choice = choose_safety_factor(traffic, model, PolicyOptions(max_capacity=3))
+    assert choice.chosen is None
+    assert choice.explanation.startswith("auto: no safety factor from 0.30 to 0.95 keeps within")
+    with pytest.raises(InsufficientDataError):
+        _ = choice.safety_factor
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ramp_run(tmp_path / "run")
+    code, out, err = cli(capsys, "simulate", str(run), "--pattern", "diurnal", "--peak-rps",
+                         "400", "--min-rps", "40", "--instance-price", "0.5")  # fmt: skip
+    assert (code, err) == (0, "")
+    assert out.startswith("Simulated 1 day of traffic (diurnal pattern: 40 to 400 rps, ramp "
+                          "120 min, 1 day) through target tracking:\n")  # fmt: skip
+    assert "SLO-violating minutes: 0 of 1440 (over 99.5 rps per instance" in out
+    assert "not guarantees" in out
+    assert out.endswith(f"Wrote {run / 'simulation.json'}\n")
+    data = json.loads((run / "simulation.json").read_text())
+    assert len(data["per_minute"]["in_service"]) == 1440
+    assert data["totals"]["cost_usd"] == pytest.approx(data["totals"]["instance_hours"] * 0.5)
+    assert data["policy"]["scale_in_datapoints"] == 15
+
+
+def test_simulate_auto_and_violations_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ramp_run(tmp_path / "run")
+    code, out, _ = cli(capsys, "simulate", str(run), "--pattern", "diurnal", "--peak-rps",
+                       "800", "--min-rps", "50", "--ramp-minutes", "60",
+                       "--safety-factor", "auto")  # fmt: skip
+    assert code == 0
+    assert "auto: 0.45 (target 2687/min): 0 violating minutes; AWS's 0.5 would have" in out
+    written = json.loads((run / "simulation.json").read_text())
+    assert written["safety_factor_choice"]["chosen"] == 0.45
+    code, out, _ = cli(capsys, "simulate", str(run), "--pattern", "spike", "--peak-rps", "800",
+                       "--max-capacity", "3")  # fmt: skip
+    assert code == 1 and "MaxCapacity 3 held the fleet back" in out
+
+
+def test_analyze_auto_records_the_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ramp_run(tmp_path / "run")
+    code, out, _ = cli(capsys, "analyze", str(run), "--safety-factor", "auto", "--pattern",
+                       "diurnal", "--peak-rps", "800", "--min-rps", "50",
+                       "--ramp-minutes", "240")  # fmt: skip
+    assert code == 0
+    data = json.loads((run / runs.ANALYSIS_FILE).read_text())
+    choice = data["safety_factor_choice"]
+    assert data["recommendation"]["safety_factor"] == choice["chosen"] == 0.85
+    assert len(choice["sweep"]) == 14
+    assert choice["explanation"] in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "{run}", "--traffic", "/nonexistent/traffic.csv"],
+         "Error: traffic file not found: /nonexistent/traffic.csv (check the --traffic path)"),
+        (["simulate", "{run}", "--pattern", "weekly", "--peak-rps", "5"],
+         "Error: unknown --pattern 'weekly' (use diurnal, spike or step)"),
+        (["simulate", "{run}", "--pattern", "step", "--peak-rps", "5", "--min-capacity", "5",
+          "--max-capacity", "2"],
+         "Error: --min-capacity (5) is above --max-capacity (2) (MinCapacity <= MaxCapacity: "
+         "lower --min-capacity or raise --max-capacity)"),
+        (["simulate", "{run}"], "Error: no traffic given (pass --traffic FILE"),
+        (["analyze", "{run}", "--safety-factor", "auto"],
+         "Error: --safety-factor auto needs traffic to simulate (pass --traffic FILE"),
+        (["analyze", "{run}", "--safety-factor", "half"],
+         "Error: --safety-factor must be a number or auto (got 'half')"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    run = ramp_run(tmp_path / "run")
+    code, out, err = cli(capsys, *[a.format(run=run) for a in args])
+    assert code == 2
+    assert err.startswith(message)
+    assert err.count("\n") == 1
