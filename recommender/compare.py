@@ -124,6 +124,8 @@ def equal_load(base: Analysis, new: Analysis, safety_factor: float) -> tuple[flo
 def _bounds(a: Analysis) -> tuple[float, float]:
     """(lowest, highest) capacity per instance the run is consistent with."""
     cap = a.capacity
+    if cap.ci_rps_per_instance:
+        return cap.ci_rps_per_instance
     if cap.interval_rps_per_instance:
         return cap.interval_rps_per_instance
     if cap.method == "lower_bound" and cap.rps_per_instance is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -78,3 +79,41 @@ def stddev_ms(hist: HdrHistogram) -> float | None:
     if hist.get_total_count() == 0:
         return None
     return float(hist.get_stddev()) / 1000.0
+
+
+# --- as arrays, for resampling many times (the bootstrap) ------------------------------
+
+_BUCKET_VALUES: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def bucket_values_us() -> tuple[np.ndarray, np.ndarray]:
+    """(highest, median) equivalent value of every counts-array index, in microseconds:
+    what HdrHistogram reports for a percentile falling in that bucket, and what it uses
+    for the mean."""
+    global _BUCKET_VALUES
+    if _BUCKET_VALUES is None:
+        h = new()
+        raw = [h.get_value_from_index(i) for i in range(h.counts_len)]
+        hi = np.array([h.get_highest_equivalent_value(v) for v in raw], dtype=np.float64)
+        mid = np.array([h._hdr_median_equiv_value(v) for v in raw], dtype=np.float64)
+        _BUCKET_VALUES = (hi, mid)
+    return _BUCKET_VALUES
+
+
+def counts(hist: HdrHistogram) -> np.ndarray:
+    """The histogram's bucket counts as an int64 array (a copy)."""
+    return np.ctypeslib.as_array(hist.counts).astype(np.int64)
+
+
+def stat_ms_from_counts(c: np.ndarray, stat: str) -> float | None:
+    """`stat_ms` over a counts array, the same way HdrHistogram computes it."""
+    total = int(c.sum())
+    if total == 0:
+        return None
+    hi, mid = bucket_values_us()
+    if stat == "mean":
+        return float((c * mid).sum() / total) / 1000.0
+    q = float(stat[1:]) / 100.0
+    target = max(1, int(q * total + 0.5))
+    index = int(np.searchsorted(np.cumsum(c), target))
+    return float(hi[index]) / 1000.0

@@ -119,8 +119,11 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
 
 def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
     """The decision on point estimates alone (for a stage still undecided at its limit)."""
-    bad = [f"{t.stat} {v:.1f}ms > {t.limit_ms:g}ms" for t in slo.terms
-           if (v := s.stat_ms.get(t.stat)) is None or v > t.limit_ms]  # fmt: skip
+    bad = []
+    for t in slo.terms:
+        v = s.stat_ms.get(t.stat)
+        if v is None or v > t.limit_ms:
+            bad.append(f"{t.stat} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
     rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
     if rate > slo.max_error_rate:
         bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
@@ -296,8 +299,8 @@ class AdaptiveSearch(Controller):
         cfg = self.settings
         i, rps, start, _ = self.current() or (0, 0.0, 0.0, 0.0)
         if rps == 0 and self._pending is not None:  # a rest is over
-            nxt, self._pending = self._pending, None
-            self._start(nxt, t, cfg.stage_seconds)
+            pending, self._pending = self._pending, None
+            self._start(pending, t, cfg.stage_seconds)
             return
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
@@ -440,7 +443,9 @@ def describe_cost(plan: RampPlan | SearchSettings, url: str) -> str:
         requests = sum(s.rps * s.seconds for s in plan.stages)
         return (f"The test takes {plan.duration / 60:.1f} min and sends about "
                 f"{requests:,.0f} requests to {url}.")  # fmt: skip
-    cap = f"{plan.max_requests:,} requests" if plan.max_requests else (
-        f"{plan.max_rps * plan.max_duration:,.0f} requests at the very most")  # fmt: skip
-    return (f"The adaptive search takes at most {plan.max_duration / 60:.0f} min (usually a "
-            f"few stages of {plan.stage_seconds:g}s) and sends at most {cap} to {url}.")  # fmt: skip
+    budget = f", {plan.max_requests:,} requests" if plan.max_requests else ""
+    return (
+        f"The adaptive search plays {plan.stage_seconds:g}s stages from {plan.start_rps:g} rps "
+        f"(never above {plan.max_rps:g} rps) until capacity is bracketed to "
+        f"{plan.precision:.0%}, within {plan.max_duration / 60:.0f} min{budget}, against {url}."
+    )

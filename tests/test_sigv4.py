@@ -83,3 +83,21 @@ def test_signing_key_is_cached_per_day_and_follows_rotation() -> None:
 
 def test_credentials_repr_hides_the_secret() -> None:
     assert "SECRET" not in repr(Credentials("AKIAEXAMPLE", "SECRET", "TOKEN"))
+
+
+def test_signatures_are_reused_within_a_second_only() -> None:
+    signer = SigV4Signer("us-east-1", lambda: Credentials("AKID", "secret"))
+    with mock.patch("recommender.loadgen.sigv4.time.time", return_value=1_795_000_000.2):
+        a = signer.sign("POST", "h", "/p", b"body", {"Content-Type": "text/csv"})
+        b = signer.sign("POST", "h", "/p", b"body", {"Content-Type": "text/csv"})
+        c = signer.sign("POST", "h", "/p", b"other", {"Content-Type": "text/csv"})
+    with mock.patch("recommender.loadgen.sigv4.time.time", return_value=1_795_000_001.0):
+        d = signer.sign("POST", "h", "/p", b"body", {"Content-Type": "text/csv"})
+    assert a == b and a is not b  # callers get their own copy
+    assert a["Authorization"] != c["Authorization"]
+    assert a["X-Amz-Date"] == "20261118T110640Z" and d["X-Amz-Date"] == "20261118T110641Z"
+    fresh = SigV4Signer("us-east-1", lambda: Credentials("AKID", "secret")).sign(
+        "POST", "h", "/p", b"body", {"Content-Type": "text/csv"},
+        datetime(2026, 11, 18, 11, 6, 41, tzinfo=timezone.utc),
+    )  # fmt: skip
+    assert d == fresh

@@ -29,12 +29,14 @@ class Capacity:
     interval_rps_per_instance: tuple[float, float] | None
     passing_stage: int | None
     failing_stage: int | None
+    # 95% confidence interval: sampling noise (block bootstrap) and stage resolution.
+    ci_rps_per_instance: tuple[float, float] | None = None
+    ci_method: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["interval_rps_per_instance"] = (
-            list(self.interval_rps_per_instance) if self.interval_rps_per_instance else None
-        )
+        for key in ("interval_rps_per_instance", "ci_rps_per_instance"):
+            d[key] = list(d[key]) if d[key] else None
         return d
 
 

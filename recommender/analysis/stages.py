@@ -96,7 +96,7 @@ def stage_stats(
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
         slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
-        score = _score(slo_values, error_rate, slo, ok)
+        score_ = score(slo_values, error_rate, slo, ok)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
         out.append(
@@ -116,16 +116,16 @@ def stage_stats(
                 mean_ms=histograms.mean_ms(hist),
                 p95_uncorrected_ms=histograms.percentile_ms(raw, 0.95),
                 slo_values_ms=slo_values,
-                score=score,
-                passed=score <= 1.0,
+                score=score_,
+                passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
             )
         )
     return out
 
 
-def _score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:
+def score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:
     """The worst ratio of observed to allowed over the SLO's terms and its error budget."""
     if ok == 0:
         return math.inf

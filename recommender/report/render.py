@@ -46,7 +46,10 @@ def _verdict(a: Analysis) -> list[str]:
         f"  capacity: {cap.rps_per_instance:.1f} rps per instance within {a.slo} "
         f"({cap.method}; {cap.instances} instance(s), {cap.rps:.1f} rps in all)",
     ]
-    if cap.interval_rps_per_instance:
+    if cap.ci_rps_per_instance:
+        lo, hi = cap.ci_rps_per_instance
+        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per instance ({cap.ci_method})")
+    elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
         lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per instance (bracketing stages)")
     lines.append(f"  {rec.formula}")

@@ -1,0 +1,76 @@
+"""Confidence interval on capacity by block bootstrap over seconds (pure).
+
+Seconds within a stage are correlated (a queue carries over from one second to the next),
+so resampling single seconds would understate the spread. Each stage's measured seconds are
+cut into blocks of `block` consecutive seconds; a replicate draws that many blocks with
+replacement per stage (the moving-block bootstrap of Kunsch 1989), rebuilds every stage's
+statistics from the drawn blocks' histograms, and recomputes capacity exactly as the point
+estimate is computed. The interval is the replicates' 2.5th and 97.5th percentiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from recommender import histograms
+from recommender.analysis.capacity import capacity_at_slo
+from recommender.analysis.stages import StageStats, measured_window, score
+from recommender.plan import RampPlan, Slo
+
+REPLICATES = 200
+BLOCK_SECONDS = 3
+
+
+def capacity_interval(
+    records: Sequence[dict[str, Any]],
+    plan: RampPlan,
+    slo: Slo,
+    stages: Sequence[StageStats],
+    instances: int,
+    replicates: int = REPLICATES,
+    block: int = BLOCK_SECONDS,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """95% interval on rps_per_instance; None when fewer than half the replicates give a
+    capacity (too little data to say)."""
+    by_second = {int(r["second"]): r for r in records}
+    data = []  # per stage: (block count arrays, block requests, block successes, seconds)
+    for s in stages:
+        window = [t for t in measured_window(plan, s.index) if t in by_second]
+        if not window:
+            window = [t for t in by_second if by_second[t].get("stage") == s.index]
+        blocks = [window[i : i + block] for i in range(0, len(window), block)]
+        if not blocks:
+            return None
+        counts = np.stack([
+            sum((histograms.counts(histograms.decode(by_second[t]["latency_co_us"]))
+                 for t in b if by_second[t]["latency_co_us"]),
+                np.zeros(len(histograms.bucket_values_us()[0]), dtype=np.int64))
+            for b in blocks
+        ])  # fmt: skip
+        requests = np.array([sum(by_second[t]["requests"] for t in b) for b in blocks])
+        ok = np.array([sum(by_second[t]["ok"] for t in b) for b in blocks])
+        seconds = np.array([len(b) for b in blocks])
+        data.append((counts, requests, ok, seconds))
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(replicates):
+        resampled = []
+        for s, (counts, requests, ok, seconds) in zip(stages, data, strict=True):
+            pick = rng.integers(0, len(seconds), len(seconds))
+            c = counts[pick].sum(axis=0)
+            n, k, secs = int(requests[pick].sum()), int(ok[pick].sum()), int(seconds[pick].sum())
+            values = {t.stat: histograms.stat_ms_from_counts(c, t.stat) for t in slo.terms}
+            sc = score(values, (n - k) / n if n else 0.0, slo, k)
+            resampled.append(replace(s, achieved_rps=n / secs, score=sc, passed=sc <= 1.0))
+        cap = capacity_at_slo(resampled, instances)
+        if cap.method == "interpolated" and cap.rps_per_instance is not None:
+            estimates.append(cap.rps_per_instance)
+    if len(estimates) < replicates / 2:
+        return None
+    lo, hi = np.percentile(estimates, [2.5, 97.5])
+    return float(lo), float(hi)

@@ -1,0 +1,214 @@
+"""The stage controllers, the driver that turns them into send times, the fit and the
+bootstrap, on synthetic data with known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recommender import runs
+from recommender.analysis import analyze_run
+from recommender.analysis.fit import fit_latency
+from recommender.analysis.stages import stage_stats
+from recommender.loadgen.driver import Driver
+from recommender.plan import RampPlan, Stage, parse_slo
+from recommender.search import (
+    FAIL,
+    PASS,
+    UNDECIDED,
+    AdaptiveSearch,
+    FixedRamp,
+    SearchSettings,
+    StageSummary,
+    judge,
+)
+from tests.conftest import synthetic_records, write_run
+
+SLO = parse_slo(["p95<=100ms"])
+
+
+def summary(rps: float, n: int, within: int, p95: float, errors: int = 0) -> StageSummary:
+    seconds = max(1, round((n + errors) / rps)) if rps else 10  # achieved = offered
+    return StageSummary(rps, seconds, n + errors, n, {"p95": within}, {"p95": p95})
+
+
+def test_judge_uses_the_interval_on_the_share_within_the_slo() -> None:
+    assert judge(summary(100, 2000, 1990, 50), SLO).outcome == PASS
+    assert judge(summary(100, 2000, 1500, 300), SLO).outcome == FAIL
+    # 95.5% within from 200 requests: the interval spans 95%, so it cannot say yet.
+    verdict = judge(summary(100, 200, 191, 99), SLO)
+    assert verdict.outcome == UNDECIDED and "CI" in verdict.reason
+    assert judge(summary(100, 2000, 2000, 10, errors=200), SLO).outcome == FAIL
+    assert judge(summary(100, 0, 0, 10, errors=5), SLO).reason == "no successful requests"
+
+
+def endpoint(capacity: float):  # type: ignore[no-untyped-def]
+    """A fake endpoint: within the SLO below `capacity`, far outside above it."""
+
+    def measure(rps: float) -> StageSummary:
+        ok = rps <= capacity
+        n = int(rps * 10)
+        return summary(rps, n, n if ok else n // 2, 30 if ok else 500)
+
+    return measure
+
+
+def run_search(search: AdaptiveSearch, measure) -> None:  # type: ignore[no-untyped-def]
+    t = 0.0
+    while (cur := search.current()) is not None:
+        _, rps, start, end = cur
+        t = end
+        search.advance(t, measure(rps) if rps else summary(0, 0, 0, 0))
+
+
+def settings_(**kw: float) -> SearchSettings:
+    base = {"start_rps": 30, "max_rps": 1000, "stage_seconds": 10, "warmup_seconds": 2}
+    return SearchSettings(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("capacity", [47.0, 100.0, 333.0, 999.0])
+def test_search_brackets_capacity_to_the_precision(capacity: float) -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    run_search(search, endpoint(capacity))
+    assert search.lo is not None and search.hi is not None
+    assert search.lo <= capacity < search.hi
+    assert (search.hi - search.lo) / search.lo <= 0.05
+    assert search.decisions[-1].action == "stop" and "wide" in search.decisions[-1].why
+    # Every failed stage is followed by a rest, and rates never repeat.
+    played = [rps for rps, _, _ in search.stages if rps]
+    assert len(played) == len(set(played))
+    for i, (rps, _, _) in enumerate(search.stages[:-1]):
+        if rps > capacity:
+            assert search.stages[i + 1][0] == 0
+
+
+def test_search_stops_at_max_rps_and_on_budget() -> None:
+    search = AdaptiveSearch(settings_(max_rps=100), SLO)
+    run_search(search, endpoint(1e9))
+    assert [r for r, _, _ in search.stages] == [30, 60, 100]
+    assert "capacity is at least that" in search.decisions[-1].why
+    search = AdaptiveSearch(settings_(max_duration=35), SLO)
+    run_search(search, endpoint(1e9))
+    assert "--max-duration spent" in search.decisions[-1].why
+    search = AdaptiveSearch(settings_(max_requests=1000), SLO)
+    run_search(search, endpoint(1e9))
+    assert "--max-requests" in search.decisions[-1].why
+
+
+def test_undecided_stage_extends_then_decides_on_the_point_estimate() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    for _ in range(2):
+        search.advance(search.stages[-1][2], summary(30, 200, 191, 99))
+        assert search.decisions[-1].action == "extend"
+    assert search.stages == [(30, 0.0, 20.0)]
+    search.advance(20.0, summary(30, 200, 191, 99))
+    assert search.decisions[-1].outcome == PASS and "point estimate" in search.decisions[-1].reason
+
+
+def test_generator_shortfall_stops_the_search() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    short = StageSummary(30, 10, 200, 200, {"p95": 200}, {"p95": 20})  # 20 of 30 rps
+    search.advance(10, short)
+    assert search.done and search.decisions[-1].outcome == "generator_limited"
+    assert "add --workers" in search.decisions[-1].why
+
+
+def test_fixed_ramp_plays_the_plan_and_stops_on_abort() -> None:
+    plan = RampPlan((Stage(10, 5), Stage(20, 5), Stage(30, 5)), 1)
+    ramp = FixedRamp(plan, SLO)
+    ramp.advance(5, summary(10, 50, 50, 10))
+    assert ramp.current() == (1, 20, 5, 10)
+    assert ramp.abort(7, summary(20, 40, 10, 900)) is not None
+    assert ramp.stages[1] == (20, 5, 7)
+    ramp.advance(7, summary(20, 40, 10, 900), aborted="p95 900ms")
+    assert ramp.done and ramp.decisions[-1].outcome == "aborted"
+
+
+def test_driver_offers_the_planned_arrivals_and_decides_at_boundaries() -> None:
+    plan = RampPlan((Stage(10, 3), Stage(25, 2)), 0)
+    decided: list[int] = []
+    ramp = FixedRamp(plan, SLO)
+    driver = Driver(ramp, t0=1000.0, on_decision=lambda: decided.append(len(ramp.decisions)))
+    tickets = driver.due(1002.99)
+    assert len(tickets) == 30 and tickets[0] == (1000.0, 0) and not decided
+    assert driver.next_time(1002.99) == 1003.0  # the boundary, not yet crossed
+    for s in range(3):
+        driver.on_second({"second": s, "requests": 10, "ok": 10, "latency_co_us": ""})
+    tickets = driver.due(1004.99)
+    assert decided == [1] and len(tickets) == 50 and {st for _, st in tickets} == {1}
+    assert driver.summary(0).requests == 30
+    assert driver.due(1010) == [] and driver.done
+
+
+def test_driver_rest_stage_sends_nothing() -> None:
+    search = AdaptiveSearch(settings_(stage_seconds=2, warmup_seconds=0), SLO)
+    driver = Driver(search, t0=0.0)
+    assert len(driver.due(1.99)) == 60
+    search.stages[-1] = (30, 0.0, 2.0)
+    search.advance(2.0, summary(30, 60, 10, 500))  # fails: rest, then half the rate
+    assert search.stages[-1][0] == 0
+    driver._k = 0
+    assert driver.due(4.99) == []  # resting until 5.0
+    assert driver.next_time(4.99) == 5.0
+
+
+def test_fit_recovers_a_known_queue() -> None:
+    from dataclasses import replace
+
+    plan = RampPlan(tuple(Stage(r, 10) for r in (20, 40, 60, 70, 80, 85, 90)), 1)
+    true = {"a": 20.0, "b": 400.0, "c": 100.0}
+    lat = [true["a"] + true["b"] / (true["c"] - r) for r in (20, 40, 60, 70, 80, 85, 90)]
+    stages = [replace(s, slo_values_ms={"p95": lat[i]})
+              for i, s in enumerate(stage_stats(synthetic_records(plan, lat), plan, SLO))]
+    fit = fit_latency(stages, "p95", 100.0)
+    assert fit is not None
+    assert fit.c_rps == pytest.approx(100.0, rel=0.02)
+    assert fit.r2 > 0.99
+    assert fit.x_at_limit == pytest.approx(100 - 400 / 80, rel=0.02)
+
+
+def test_bootstrap_interval_holds_the_estimate(tmp_path: Path) -> None:
+    plan = RampPlan(tuple(Stage(r, 10) for r in (20, 40, 60, 80, 100)), 1)
+    records = synthetic_records(plan, [20, 30, 50, 130, 400])
+    a = analyze_run(runs.load_run(write_run(tmp_path / "r", plan, records)))
+    cap = a.capacity
+    assert cap.method == "interpolated" and cap.ci_rps_per_instance is not None
+    lo, hi = cap.ci_rps_per_instance
+    assert lo <= cap.rps_per_instance <= hi  # type: ignore[operator]
+    assert (lo, hi) == (min(lo, 60.0), max(hi, 80.0))  # at least the bracket
+    assert "block bootstrap" in (cap.ci_method or "")
+    assert a.to_dict()["fits"][0]["stat"] == "p95"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(5, 2000), min_size=3, max_size=6),
+    st.floats(10, 1000),
+    st.floats(10, 1000),
+)
+def test_capacity_invariants(latencies: list[float], limit_a: float, limit_b: float) -> None:
+    """Capacity never exceeds the highest throughput measured without saying so, and a
+    stricter SLO never gives a higher capacity."""
+    import tempfile
+
+    latencies = sorted(latencies)  # latency grows with load
+    plan = RampPlan(tuple(Stage(10.0 * (i + 1), 4) for i in range(len(latencies))), 1)
+    records = synthetic_records(plan, latencies)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = runs.load_run(write_run(Path(tmp) / "r", plan, records))
+        strict, loose = sorted((limit_a, limit_b))
+        a = analyze_run(run, parse_slo([f"p95<={strict}ms"]))
+        b = analyze_run(run, parse_slo([f"p95<={loose}ms"]))
+    top = max(s.achieved_rps for s in a.stages)
+    for x in (a, b):
+        if x.capacity.rps is not None and x.capacity.rps > top + 1e-9:
+            assert x.capacity.method == "model_extrapolation"
+            assert any(w.code == "extrapolated" for w in x.warnings)
+    if a.capacity.rps is not None and b.capacity.rps is not None:
+        if "model_extrapolation" not in (a.capacity.method, b.capacity.method):
+            assert a.capacity.rps <= b.capacity.rps + 1e-9
+    assert np.isfinite([s.achieved_rps for s in a.stages]).all()
