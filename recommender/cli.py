@@ -189,6 +189,19 @@ def loadtest_command(
         float, typer.Option(help="Share of capacity to target (run only).")
     ] = DEFAULT_SAFETY_FACTOR,
     seed: Annotated[int | None, typer.Option(help="Seed for Poisson arrivals.")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Local Locust worker processes (distributed mode); 0: one process.")
+    ] = 0,
+    master: Annotated[
+        bool, typer.Option("--master", help="Be the master of workers on other machines.")
+    ] = False,
+    expect_workers: Annotated[
+        int, typer.Option(help="With --master: workers to wait for (`recommender worker`).")
+    ] = 0,
+    master_bind_host: Annotated[
+        str, typer.Option(help="With --master: address the workers connect to.")
+    ] = "0.0.0.0",
+    master_port: Annotated[int, typer.Option(help="With --master: its port.")] = 5557,
     apply_policy: Annotated[
         bool, typer.Option("--apply", help="run: then apply the recommended policy.")
     ] = False,
@@ -248,9 +261,17 @@ def loadtest_command(
         split_url(url)
         target = Target(url=url, name=name or _name_from_url(url), instances=instances or 1,
                         content_type=content_type, accept=accept, headers=headers)  # fmt: skip
+    if workers < 0 or expect_workers < 0:
+        raise ConfigError("--workers and --expect-workers must be >= 0")
+    if master and expect_workers < 1:
+        raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
+    if expect_workers and not master:
+        raise ConfigError("--expect-workers needs --master")
     spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed,
                         credentials if endpoint else None, align, abort_error_rate,
-                        abort_factor(abort_latency, the_slo), arrivals.value, users)  # fmt: skip
+                        abort_factor(abort_latency, the_slo), arrivals.value, users, workers,
+                        expect_workers, master_bind_host if master else "127.0.0.1",
+                        master_port if master else 0)  # fmt: skip
     echo(describe_cost(the_plan, target.url))
     _confirm("Start?", yes)
     if ctx.info_name == "run":
@@ -288,6 +309,29 @@ def _parse_headers(header: list[str]) -> dict[str, str]:
             raise ConfigError(f"bad --header {h!r}", 'write it as "Name: value"')
         headers[key.strip()] = value.strip()
     return headers
+
+
+@app.command()
+def worker(
+    master_host: Annotated[str, typer.Option(help="The master's address.")],
+    master_port: Annotated[int, typer.Option(help="The master's port.")] = 5557,
+    locustfile: Annotated[
+        Path | None, typer.Option(help="The same locustfile as the master's, if any.")
+    ] = None,
+) -> None:
+    """Join a `run --master` as a load generator (Locust's distributed mode)."""
+    from recommender.loadgen.runner import start_worker
+
+    if locustfile is not None and not locustfile.is_file():
+        raise ConfigError(f"locustfile not found: {locustfile}", "check --locustfile")
+    echo(f"Worker for the master at {master_host}:{master_port}; Ctrl-C to leave.")
+    proc = start_worker(master_host, master_port, locustfile, None)
+    try:
+        raise typer.Exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        raise
 
 
 @app.command()

@@ -248,6 +248,30 @@ class Controller:
         )
 
 
+class Follower(Controller):
+    """A worker's view of the master's stages: it plays what the master decided, and
+    waits (no tickets) at a stage's end until the master says what comes next."""
+
+    def __init__(self, slo: Slo, warmup_seconds: float) -> None:
+        super().__init__(slo, warmup_seconds, 1.0, math.inf)
+        self.waiting = False
+
+    def update(self, stages: list[tuple[float, float, float]], done: bool) -> None:
+        if stages != self.stages:
+            self.stages = [tuple(s) for s in stages]  # type: ignore[misc]
+            self.waiting = False
+        self.done = done
+
+    def current(self) -> tuple[int, float, float, float] | None:
+        return None if self.waiting else super().current()
+
+    def abort(self, t: float, s: StageSummary) -> str | None:
+        return None  # the master judges the merged data
+
+    def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
+        self.waiting = True
+
+
 class FixedRamp(Controller):
     def __init__(self, plan: RampPlan, slo: Slo, abort_error_rate: float = 0.10,
                  abort_latency_factor: float = 3.0) -> None:  # fmt: skip

@@ -164,3 +164,60 @@ def test_rejected_payload_is_caught_before_the_load(
         "(check --payload and --content-type against what the model expects)"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_two_local_workers_merge_exactly(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = server_stats(demo_server)
+    code = main([
+        "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
+        "--start-rps", "40", "--max-rps", "80", "--stages", "2", "--stage-seconds", "4",
+        "--warmup-seconds", "1", "--workers", "2", "--out", str(tmp_path),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2 workers" in out
+    run_dir = only_run_dir(tmp_path)
+    meta = json.loads((run_dir / "run.json").read_text())
+    workers = meta["generator"]["workers"]
+    assert len(workers) == 2 and meta["generator"]["processes"] == 2
+    merged = meta["totals"]["requests"]
+    assert merged == sum(w["requests"] for w in workers.values()) == (40 + 80) * 4
+    after = server_stats(demo_server)
+    served = lambda s: s["served"] + s["rejected_503"]  # noqa: E731
+    assert served(after) - served(before) == merged + 1  # and the preflight request
+    assert all(w["lost_after_second"] is None for w in workers.values())
+    assert (run_dir / "locust-worker-0.log").exists()
+
+
+def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path: Path) -> None:
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "run", "--url", f"{demo_server}/invocations",
+         "--search", "fixed", "--start-rps", "30", "--max-rps", "40", "--stages", "2",
+         "--stage-seconds", "8", "--warmup-seconds", "1", "--workers", "2",
+         "--out", str(tmp_path), "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        dirs = list(tmp_path.iterdir())
+        if dirs and len(runs.read_seconds(dirs[0] / "latency.jsonl")) >= 3:
+            break
+        time.sleep(0.2)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "--worker" in p.cmdline()]  # fmt: skip
+    assert len(workers) == 2
+    workers[0].kill()
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode in (0, 1), err
+    meta = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
+    tallies = list(meta["generator"]["workers"].values())
+    lost = [w for w in tallies if w["lost_after_second"] is not None]
+    assert len(lost) == 1 and lost[0]["requests"] > 0  # its data up to then are kept
+    assert meta["totals"]["requests"] == sum(w["requests"] for w in tallies)
+    analysis = json.loads((only_run_dir(tmp_path) / "analysis.json").read_text())
+    (w,) = [w for w in analysis["warnings"] if w["code"] == "worker_lost"]
+    assert "stopped reporting after second" in w["message"]

@@ -72,7 +72,7 @@ def analyze_run(
     rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
     warnings = check(stages, capacity, slo, status, len(plan.stages)) + extra_warnings
     server, server_warnings = server_view(run, stages)
-    warnings += server_warnings
+    warnings += server_warnings + lost_workers(run)
     summary = {
         "dir": str(run.path),
         "name": run.meta.get("name"),
@@ -83,6 +83,27 @@ def analyze_run(
         "totals": run.meta.get("totals"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits)
+
+
+def lost_workers(run: RunData) -> list[Warning]:
+    """A load-generator worker that died mid-run: its data up to then are in the run, but
+    the stage it died in got less load than offered."""
+    out = []
+    workers = (run.meta.get("generator") or {}).get("workers") or {}
+    timeline = run.plan.stage_bounds()
+    for name, w in workers.items():
+        lost = w.get("lost_after_second")
+        if lost is None:
+            continue
+        stage = next((i for i, (a, b) in enumerate(timeline) if a <= lost + 1 < b), None)
+        where = f"in stage {stage + 1}" if stage is not None else "after the last stage"
+        out.append(Warning(
+            "worker_lost",
+            f"Load generator worker {name} stopped reporting after second {lost} ({where}); "
+            "its requests until then are counted, but that stage and any after it were "
+            "offered less than planned. Re-run, or check that worker's machine.",
+        ))  # fmt: skip
+    return out
 
 
 def with_confidence(

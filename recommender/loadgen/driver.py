@@ -77,6 +77,7 @@ class Driver:
         self.on_decision = on_decision
         self._rng = random.Random(seed)
         self._k = 0  # tickets issued in the running stage
+        self._k_stage = 0  # the stage _k counts for
         self._t = 0.0  # last Poisson arrival (relative)
         self._next: float | None = None  # relative time of the next ticket
         self._measured: dict[int, _Acc] = {}
@@ -116,10 +117,6 @@ class Driver:
         if reason is not None:
             self._aborted = reason
 
-    def _stage_rate(self) -> tuple[float, float, float] | None:
-        cur = self.controller.current()
-        return None if cur is None else (cur[1] * self.share, cur[2], cur[3])
-
     def _advance_stage(self, now_rel: float) -> None:
         cur = self.controller.current()
         assert cur is not None
@@ -129,19 +126,24 @@ class Driver:
         aborted, self._aborted = self._aborted, None
         self.controller.advance(end, self.summary(index), aborted)
         self._recent.clear()
-        new = self.controller.current()
-        if new is not None and new[0] != index:
-            self._k = 0
         if self.on_decision is not None:
             self.on_decision()
+
+    def advance_to(self, now: float) -> None:
+        """Cross every stage boundary the clock has passed, without issuing tickets (the
+        master of several workers decides stages; the workers send)."""
+        while (cur := self.controller.current()) is not None and now - self.t0 >= cur[3]:
+            self._advance_stage(now - self.t0)
 
     def _peek(self, now_rel: float) -> float | None:
         """Relative time of the next ticket; crosses stage boundaries the clock has passed."""
         while self._next is None:
-            stage = self._stage_rate()
-            if stage is None:
+            cur = self.controller.current()
+            if cur is None:
                 return None
-            rate, start, end = stage
+            if cur[0] != self._k_stage:
+                self._k, self._k_stage = 0, cur[0]
+            rate, start, end = cur[1] * self.share, cur[2], cur[3]
             if rate <= 0:  # a rest: no tickets until it ends
                 if now_rel < end:
                     return end

@@ -63,6 +63,16 @@ class LoadTestSpec:
     abort_latency_factor: float = 3.0
     arrivals: str = "uniform"
     users: int = 0  # 0: sized from the top rate and the SLO (Little's law)
+    # Locust's distributed mode: `workers` local worker processes, plus `expect_workers`
+    # started elsewhere (`recommender worker --master-host ...`) for a multi-machine run.
+    workers: int = 0
+    expect_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port (local workers)
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.expect_workers > 0
 
     @property
     def max_rps(self) -> float:
@@ -202,6 +212,8 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
                 "headers": dict(_headers(spec.target)),
                 "payload": bodies.source,
                 "users": users,
+                "workers": spec.workers + spec.expect_workers,
+                "bodies_count": len(bodies.bodies),
                 "seed": spec.seed,
                 "align_seconds": spec.align_seconds,
                 # Where to sign for; the Locust process resolves credentials itself.
@@ -220,7 +232,15 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         "--headless", "--host", base,
         "--loglevel", "WARNING", "--only-summary",
         "--exit-code-on-error", "0",
+        # At the end, requests in flight complete and are recorded instead of being cut off,
+        # so the run counts exactly what the endpoint served.
+        "--stop-timeout", "30",
     ]  # fmt: skip
+    if spec.distributed:
+        port = spec.master_port or _free_port()
+        cmd += ["--master", "--expect-workers", str(spec.workers + spec.expect_workers),
+                "--expect-workers-max-wait", "120", "--master-bind-host", spec.master_bind_host,
+                "--master-bind-port", str(port)]  # fmt: skip
     env = dict(os.environ, RECOMMENDER_CONFIG=str(config_path))
     if isinstance(spec.plan, RampPlan):
         shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
@@ -228,12 +248,22 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
     else:
         shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
-    echo(f"Load test: {shape}, {users} users -> {spec.target.url}")
+    procs = f", {spec.workers + spec.expect_workers} workers" if spec.distributed else ""
+    echo(f"Load test: {shape}, {users} users{procs} -> {spec.target.url}")
     status, returncode = "complete", 0
+    workers: list[subprocess.Popen[bytes]] = []
     with (run_dir / "locust.log").open("w") as log, _sigterm_as_interrupt():
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+        if spec.distributed:
+            if spec.expect_workers:
+                echo(f"Waiting for {spec.expect_workers} worker(s): on each load machine run "
+                     f"`recommender worker --master-host <this host> --master-port {port}`")  # fmt: skip
+            workers = [
+                start_worker("127.0.0.1", port, spec.locustfile, run_dir / f"locust-worker-{i}.log")
+                for i in range(spec.workers)
+            ]
         try:
             returncode = _watch(proc, run_dir, spec, started, echo)
             if returncode != 0:
@@ -249,6 +279,9 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         except BaseException:
             _stop(proc)  # never leave load running behind an error of ours
             raise
+        finally:
+            for w in workers:  # they leave with the master; make sure
+                _stop(w)
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     gen = _read_json(run_dir / "generator.json")
     t0 = float(gen.get("t0", started))
@@ -276,7 +309,8 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
             "tool": "locust",
             "locust_returncode": returncode,
             "users": users,
-            "processes": 1,
+            "processes": max(1, spec.workers + spec.expect_workers),
+            "workers": gen.get("workers"),
             "host": socket.gethostname(),
             "cpu_count": os.cpu_count(),
             "arrivals": spec.arrivals,
@@ -331,6 +365,30 @@ def _progress(run_dir: Path, spec: LoadTestSpec, shown: int, echo: Callable[[str
         echo(f"  stage {d['stage'] + 1} at {d['rps']:g} rps: {d['outcome'].upper()} "
              f"[{d['reason']}] -> {action}")  # fmt: skip
     return len(decisions)
+
+
+def start_worker(
+    master_host: str, master_port: int, locustfile: Path | None, log: Path | None
+) -> subprocess.Popen[bytes]:
+    """One Locust worker process; it gets its config and stages from the master."""
+    cmd = [sys.executable, "-m", "locust", "-f",
+           f"{ENTRY},{(locustfile or DEFAULT_LOCUSTFILE).resolve()}", "--worker",
+           "--master-host", master_host, "--master-port", str(master_port),
+           "--loglevel", "WARNING"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RECOMMENDER_CONFIG"}
+    out = log.open("w") if log else None
+    try:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=log is not None)  # fmt: skip
+    finally:
+        if out:
+            out.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -29,8 +29,10 @@ class InvocationsUser(FastHttpUser):
 
     @task
     def paced(self) -> None:
-        intended, _stage = harness.next_ticket()  # due now, or overdue
-        self._intended = intended
+        ticket = harness.next_ticket()  # due now, or overdue
+        if ticket is None:
+            return  # the load is over
+        self._intended = ticket[0]
         self.invoke()
 
     def invoke(self) -> None:

@@ -1,0 +1,108 @@
+"""Merging the per-second records of several load-generator workers (pure).
+
+Each worker folds its own requests into per-second records (see recorder.py) and sends
+them to the master with `upto`, the last second it has flushed. A second is final once
+every live worker has flushed past it; its merged record is the exact sum of the workers'
+(counts add; HdrHistograms add bucket by bucket), so the master's data are what the
+workers measured, no more and no less. A worker the master declares lost stops holding
+seconds back; what it sent before is kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from recommender import histograms
+
+
+@dataclass
+class _Pending:
+    requests: int = 0
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    hist: HdrHistogram = field(default_factory=histograms.new)
+    hist_co: HdrHistogram = field(default_factory=histograms.new)
+    cpu: dict[str, float] = field(default_factory=dict)
+    stage: int | None = None
+
+
+@dataclass
+class WorkerTally:
+    """What one worker has sent: for the run's generator report and the exact-sum check."""
+
+    requests: int = 0
+    ok: int = 0
+    upto: int = -1
+    cpu_max: float | None = None
+    lost_at: int | None = None  # the second after which the worker stopped reporting
+
+
+class SecondMerger:
+    """`expected`: the workers the run starts with; no second is final before each has
+    reported (or been lost)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self._pending: dict[int, _Pending] = {}
+        self.workers: dict[str, WorkerTally] = {}
+        self.final_upto = -1
+
+    def add(self, worker: str, records: list[dict[str, Any]], upto: int) -> None:
+        tally = self.workers.setdefault(worker, WorkerTally())
+        for r in records:
+            second = int(r["second"])
+            if second <= self.final_upto:
+                continue  # arrived after the second was final (a lost worker came back)
+            p = self._pending.setdefault(second, _Pending())
+            p.requests += r["requests"]
+            p.ok += r["ok"]
+            p.errors.update(r["errors"])
+            if r["latency_us"]:
+                p.hist.add(histograms.decode(r["latency_us"]))
+                p.hist_co.add(histograms.decode(r["latency_co_us"]))
+            if r.get("cpu_percent") is not None:
+                p.cpu[worker] = r["cpu_percent"]
+                tally.cpu_max = max(tally.cpu_max or 0.0, r["cpu_percent"])
+            p.stage = r.get("stage")
+            tally.requests += r["requests"]
+            tally.ok += r["ok"]
+        tally.upto = max(tally.upto, upto)
+
+    def lose(self, worker: str) -> None:
+        tally = self.workers.get(worker)
+        if tally is not None and tally.lost_at is None:
+            tally.lost_at = tally.upto
+
+    def final(self, everything: bool = False) -> list[dict[str, Any]]:
+        """Merged records of the seconds every live worker has flushed past (all pending
+        seconds with `everything`), in order, each returned once."""
+        live = [t.upto for t in self.workers.values() if t.lost_at is None]
+        if everything:
+            limit = max(self._pending, default=self.final_upto)
+        elif live and len(self.workers) >= self.expected:
+            limit = min(live)
+        else:
+            return []
+        out = []
+        for second in sorted(s for s in self._pending if s <= limit):
+            p = self._pending.pop(second)
+            out.append(
+                {
+                    "second": second,
+                    "stage": p.stage,
+                    "requests": p.requests,
+                    "ok": p.ok,
+                    "errors": dict(p.errors),
+                    "latency_us": histograms.encode(p.hist) if p.ok else "",
+                    "latency_co_us": histograms.encode(p.hist_co) if p.ok else "",
+                    # The busiest worker: one saturated generator distorts the whole second.
+                    "cpu_percent": max(p.cpu.values()) if p.cpu else None,
+                    "workers": len(p.cpu),
+                }
+            )
+        self.final_upto = max(self.final_upto, limit)
+        return out
