@@ -332,8 +332,13 @@ def _on_stages(environment: Any, msg: Any, **_kw: Any) -> None:
         STATE.t0 = float(data["t0"])
         follower = Follower(Slo.from_dict(data["slo"]), float(data["warmup"]))
         follower.update([tuple(s) for s in data["stages"]], bool(data["done"]))
-        STATE.driver = Driver(follower, STATE.t0, arrivals=STATE.config.get("arrivals", "uniform"),
-                              share=float(data["share"]), seed=STATE.config.get("seed"))  # fmt: skip
+        STATE.driver = Driver(
+            follower,
+            STATE.t0,
+            arrivals=STATE.config.get("arrivals", "uniform"),
+            share=float(data["share"]),
+            seed=STATE.config.get("seed"),
+        )
         _cpu()
         STATE.recorder = Recorder(STATE.t0, STATE.driver.stage_at, STATE.outbox.append, _cpu)
         gevent.spawn(_flusher)

@@ -258,8 +258,10 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         )
         if spec.distributed:
             if spec.expect_workers:
-                echo(f"Waiting for {spec.expect_workers} worker(s): on each load machine run "
-                     f"`recommender worker --master-host <this host> --master-port {port}`")  # fmt: skip
+                echo(
+                    f"Waiting for {spec.expect_workers} worker(s): on each load machine run "
+                    f"`recommender worker --master-host <this host> --master-port {port}`"
+                )
             workers = [
                 start_worker("127.0.0.1", port, spec.locustfile, run_dir / f"locust-worker-{i}.log")
                 for i in range(spec.workers)
