@@ -104,7 +104,12 @@ class StageSim:
 
 
 def simulate_stage(
-    rate: float, seconds: float, cfg: Config, assign: Sequence[int], warmup: float = WARMUP_SECONDS
+    rate: float,
+    seconds: float,
+    cfg: Config,
+    assign: Sequence[int],
+    overhead_ms: float = 0.0,
+    warmup: float = WARMUP_SECONDS,
 ) -> StageSim:
     """One stage at `rate` from an empty system.
 
@@ -114,7 +119,8 @@ def simulate_stage(
     time). `assign[u]` is the instance user u's connection went to. An instance runs C
     requests at once for exactly S each, queues the rest FIFO, and answers 503 at once when
     MAX_QUEUE already wait. Counted: requests completing in the whole seconds
-    [ceil(warmup), floor(seconds)), as the analysis counts them.
+    [ceil(warmup), floor(seconds)), as the analysis counts them. `overhead_ms` is added to
+    every latency: HTTP and client time outside the slot, measured on the idle server.
     """
     service = cfg.service_ms / 1000.0
     idle = deque(range(len(assign)))
@@ -150,7 +156,7 @@ def simulate_stage(
         if first <= math.floor(end) < last:
             counted += 1
             if ok:
-                latencies.append(end - t)
+                latencies.append(end - t + overhead_ms / 1000.0)
             else:
                 errors += 1
     if latencies:
@@ -165,21 +171,29 @@ def simulate_stage(
 @dataclass(frozen=True)
 class Truth:
     rate: float  # highest offered rate within the SLO, whole server
-    throughput: float  # simulated throughput at that rate, whole server
+    throughput: float  # what the server completes at that rate, whole server
 
 
-def truth_for_assignment(cfg: Config, assign: Sequence[int]) -> Truth:
-    """Bisect the offered rate to where the simulated stage stops passing (30 steps)."""
+def truth_for_assignment(cfg: Config, assign: Sequence[int], overhead_ms: float = 0.0) -> Truth:
+    """Bisect the offered rate to where the simulated stage stops passing (30 steps).
+
+    The throughput at that rate is each instance's share of it, capped at its C/S: the rate
+    it completes requests at once saturated. (The simulated count in a 5 s window says the
+    same give or take one request, i.e. 0.2 rps, from where the window cuts the slots'
+    cadence.)
+    """
     lo, hi = 0.3 * cfg.saturation, 1.5 * cfg.saturation
-    if not simulate_stage(lo, STAGE_SECONDS, cfg, assign).passed:
+    if not simulate_stage(lo, STAGE_SECONDS, cfg, assign, overhead_ms).passed:
         raise AssertionError(f"{cfg.label()}: fails at {lo:g} rps in simulation")
     for _ in range(30):
         mid = (lo + hi) / 2
-        if simulate_stage(mid, STAGE_SECONDS, cfg, assign).passed:
+        if simulate_stage(mid, STAGE_SECONDS, cfg, assign, overhead_ms).passed:
             lo = mid
         else:
             hi = mid
-    return Truth(lo, simulate_stage(lo, STAGE_SECONDS, cfg, assign).throughput)
+    per_instance = cfg.concurrency / (cfg.service_ms / 1000.0)
+    shares = [assign.count(i) / len(assign) for i in range(cfg.instances)]
+    return Truth(lo, sum(min(lo * share, per_instance) for share in shares))
 
 
 def assignments(
@@ -215,9 +229,14 @@ class TruthRange:
 
 
 def truth(
-    cfg: Config, users: int, counts: Sequence[int] | None = None, draws: int = 40, seed: int = 1
+    cfg: Config,
+    users: int,
+    counts: Sequence[int] | None = None,
+    overhead_ms: float = 0.0,
+    draws: int = 40,
+    seed: int = 1,
 ) -> TruthRange:
-    got = [truth_for_assignment(cfg, a)
+    got = [truth_for_assignment(cfg, a, overhead_ms)
            for a in assignments(cfg, users, random.Random(seed), counts, draws)]  # fmt: skip
     x = [t.throughput for t in got]
     lo, hi = np.percentile(x, [5, 95])
@@ -275,8 +294,28 @@ class RunResult:
         return self.truth.throughput / self.n
 
     @property
+    def cfg(self) -> Config:
+        return next(c for c in CONFIGS if c.name == self.config)
+
+    @property
     def n(self) -> int:
-        return next(c.instances for c in CONFIGS if c.name == self.config)
+        return self.cfg.instances
+
+    @property
+    def overhead_ms(self) -> float:
+        """The lowest-rate stage's p95 beyond S: HTTP and client time outside the slot, which
+        the queue model adds to every request."""
+        low = min(self.stage_table, key=lambda s: s["offered"])
+        return max(0.0, (low["p95_ms"] or 0.0) - self.cfg.service_ms)
+
+    @property
+    def margin(self) -> float | None:
+        """How far inside (+) or outside (-) the interval's nearer end the truth lies, as a
+        share of the truth."""
+        if self.ci is None or self.truth is None:
+            return None
+        t = self.truth_per_instance
+        return min(t - self.ci[0], self.ci[1] - t) / t
 
     @property
     def covers(self) -> bool | None:
@@ -384,7 +423,7 @@ def model_check(cfg: Config, run: RunResult) -> list[tuple[float, float, float]]
     for s in run.stage_table:
         if 0.85 * run.truth.rate <= s["offered"] <= 1.15 * run.truth.rate:
             seconds = s["seconds"] + WARMUP_SECONDS
-            sim = simulate_stage(s["offered"], seconds, cfg, assign)
+            sim = simulate_stage(s["offered"], seconds, cfg, assign, run.overhead_ms)
             rows.append((s["offered"], s["p95_ms"] or math.inf, sim.p95_ms))
     return rows
 
@@ -413,7 +452,7 @@ def table(rows: list[tuple[Config, TruthRange, RunResult, RunResult]]) -> str:
             tr += f"; fixed run: {fx.truth_per_instance:.1f} ({fx.truth.rate / n:.1f})"
         ci = "-" if ad.ci is None else f"{ad.ci[0]:.1f}-{ad.ci[1]:.1f}"
         fci = "-" if fx.ci is None else f"{fx.ci[0]:.1f}-{fx.ci[1]:.1f}"
-        planned = fixed_stage_count(apriori.rate)
+        planned = fixed_stage_count(apriori.throughput)
         lines.append(
             f"| {cfg.label()} | {cfg.saturation / n:.1f} | {tr} | {fmt(ad.estimate)} "
             f"| {fmt(ad.error and 100 * ad.error, '+.1f')}% | {ci} | {yes_no(ad.covers)} "
@@ -425,14 +464,15 @@ def table(rows: list[tuple[Config, TruthRange, RunResult, RunResult]]) -> str:
 
 
 def coverage_table(cfg: Config, runs: list[RunResult]) -> str:
-    lines = ["| # | estimate | error | 95% CI | covers? | bracket | test s | stop |",
+    lines = ["| # | truth | estimate | error | 95% CI | covers? (margin) | test s | stop |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for k, r in enumerate(runs, 1):
         ci = "-" if r.ci is None else f"{r.ci[0]:.1f}-{r.ci[1]:.1f}"
-        br = "-" if r.bracket is None else f"{r.bracket[0]:.1f}-{r.bracket[1]:.1f}"
         lines.append(
-            f"| {k} | {fmt(r.estimate)} | {fmt(r.error and 100 * r.error, '+.1f')}% | {ci} "
-            f"| {yes_no(r.covers)} | {br} | {r.test_seconds:.0f} | {r.stop_reason} |"
+            f"| {k} | {r.truth_per_instance:.1f} | {fmt(r.estimate)} "
+            f"| {fmt(r.error and 100 * r.error, '+.1f')}% | {ci} "
+            f"| {yes_no(r.covers)} ({fmt(r.margin and 100 * r.margin, '+.2f')}%) "
+            f"| {r.test_seconds:.0f} | {r.stop_reason} |"
         )
     return "\n".join(lines)
 
@@ -485,10 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, tag in plan:
                     out = Path(tmp) / f"{cfg.name}-{mode}{tag}"
                     out.mkdir()
-                    stages = fixed_stage_count(apriori.rate) if mode == "fixed" else 0
+                    stages = fixed_stage_count(apriori.throughput) if mode == "fixed" else 0
                     r = run_tool(url, cfg, mode, out, stages, tag)
                     counts = r.split if cfg.instances > 1 else None
-                    r.truth = truth(cfg, r.users, counts, draws=20)
+                    r.truth = truth(cfg, r.users, counts, r.overhead_ms, draws=20)
                     runs_here.append(r)
                     all_runs.append(r)
                     print(f"  {mode:8s}{tag:4s} estimate {fmt(r.estimate)} (truth "
@@ -530,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def enc(r: RunResult) -> dict[str, Any]:
             return {**asdict(r), "error": r.error, "covers": r.covers,
-                    "covers_rate": r.covers_rate}  # fmt: skip
+                    "covers_rate": r.covers_rate, "margin": r.margin,
+                    "overhead_ms": r.overhead_ms}  # fmt: skip
 
         args.json.write_text(json.dumps({"runs": [enc(r) for r in all_runs],
                                          "apriori": {c.name: asdict(a) for c, a, _, _ in rows}},

@@ -72,7 +72,7 @@ def analyze_run(
     rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
     warnings = check(stages, capacity, slo, status, len(plan.stages)) + extra_warnings
     server, server_warnings = server_view(run, stages)
-    warnings += server_warnings + lost_workers(run)
+    warnings += server_warnings + lost_workers(run) + search_stop(run)
     summary = {
         "dir": str(run.path),
         "name": run.meta.get("name"),
@@ -83,6 +83,18 @@ def analyze_run(
         "totals": run.meta.get("totals"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits)
+
+
+def search_stop(run: RunData) -> list[Warning]:
+    """The adaptive search stopped for a reason other than reaching its precision."""
+    decisions = (run.meta.get("search") or {}).get("decisions") or []
+    if not decisions or decisions[-1].get("action") != "stop":
+        return []
+    why = str(decisions[-1].get("why", ""))
+    if "--max-duration" in why or "--max-requests" in why:
+        return [Warning("search_budget", f"The search stopped before reaching its precision: "
+                        f"{why}. Raise --max-duration (or --max-requests).")]  # fmt: skip
+    return []
 
 
 def lost_workers(run: RunData) -> list[Warning]:

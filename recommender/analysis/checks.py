@@ -75,14 +75,27 @@ def check(
             add(
                 "generator_limited",
                 f"Stage {s.index + 1}: achieved {s.achieved_rps:.1f} of {s.offered_rps:g} rps "
-                "offered while within the SLO: the load generator could not drive the rate. "
-                "Raise --users or run the generator on a bigger machine.",
+                "offered while within the SLO: the load generator could not drive the rate, "
+                "so the stage says nothing about the endpoint. Add --workers (or raise "
+                "--users).",
             )
         if s.cpu_percent_max is not None and s.cpu_percent_max > HOT_CPU:
             add(
                 "generator_cpu",
                 f"Stage {s.index + 1}: the load generator used {s.cpu_percent_max:.0f}% CPU; "
                 "its timings may be inflated. Lower the rate per generator process.",
+            )
+        latency_ok = all(
+            v is not None and v <= t.limit_ms
+            for t, v in zip(slo.terms, s.slo_values_ms.values(), strict=True)
+        )
+        if not s.passed and latency_ok and s.error_rate > slo.max_error_rate:
+            kinds = ", ".join(f"{k} x{n}" for k, n in s.errors_by_kind.items())
+            add(
+                "errors_before_knee",
+                f"Stage {s.index + 1} failed on errors ({s.error_rate:.1%}: {kinds}) while its "
+                "latency was within the SLO: the endpoint errors under load before it slows "
+                "down. See Invocation5XXErrors and the model's logs.",
             )
         if s.passed and s.error_rate > 0:
             kinds = ", ".join(f"{k} x{n}" for k, n in s.errors_by_kind.items())
