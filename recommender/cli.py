@@ -108,6 +108,20 @@ class Search(str, Enum):
     fixed = "fixed"
 
 
+# Options several commands share.
+RegionOpt = Annotated[str | None, typer.Option(help="AWS region [the run's].")]
+ProfileOpt = Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")]
+AwsUrlOpt = Annotated[
+    str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")]
+StateFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="The saved state before each change [RUN_DIR/autoscaling_state.json, "
+                 "else ./autoscaling_state.json]."),  # fmt: skip
+]
+
+
 # One function serves `loadtest` and `run`; `run` also analyses and writes report.md.
 def loadtest_command(
     ctx: typer.Context,
@@ -119,13 +133,11 @@ def loadtest_command(
     ] = None,
     variant: Annotated[str | None, typer.Option(help="Production variant to size.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the endpoint.")] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")] = None,
+    profile: ProfileOpt = None,
     endpoint_url: Annotated[
         str | None, typer.Option(help="Override the SageMaker runtime URL.")
     ] = None,
-    aws_endpoint_url: Annotated[
-        str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
-    ] = None,
+    aws_endpoint_url: AwsUrlOpt = None,
     custom_attributes: Annotated[
         str | None, typer.Option(help="X-Amzn-SageMaker-Custom-Attributes.")
     ] = None,
@@ -207,7 +219,7 @@ def loadtest_command(
     ] = False,
     min_capacity: Annotated[int | None, typer.Option(help="--apply: MinCapacity.")] = None,
     max_capacity: Annotated[int | None, typer.Option(help="--apply: MaxCapacity.")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
+    yes: YesOpt = False,
 ) -> None:
     from recommender.loadgen.runner import LoadTestSpec, split_url
     from recommender.pipeline import CloudWatchOptions
@@ -339,8 +351,8 @@ def collect(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made with --endpoint.")],
     period: Annotated[int | None, typer.Option(help="CloudWatch period, s.")] = None,
     wait: Annotated[float | None, typer.Option(help="Longest wait for late data, s.")] = None,
-    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    aws_endpoint_url: Annotated[str | None, typer.Option(help="AWS API URL override.")] = None,
+    profile: ProfileOpt = None,
+    aws_endpoint_url: AwsUrlOpt = None,
 ) -> None:
     """(Re-)collect a run's CloudWatch metrics; they arrive minutes late."""
     from recommender import runs
@@ -605,7 +617,7 @@ def simulate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")] = False,
+    yes: YesOpt = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import run_demo
@@ -628,18 +640,6 @@ def demo(
 
 
 # --- applying the policy: recommender.policy plans it, recommender.apply executes it ----------
-
-RegionOpt = Annotated[str | None, typer.Option(help="AWS region [the run's].")]
-ProfileOpt = Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")]
-AwsUrlOpt = Annotated[
-    str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
-]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")]
-StateFileOpt = Annotated[
-    Path | None,
-    typer.Option(help="The saved state before each change [RUN_DIR/autoscaling_state.json, "
-                 "else ./autoscaling_state.json]."),  # fmt: skip
-]
 
 
 def _state_path(run_dir: Path | None, state_file: Path | None) -> Path:

@@ -6,8 +6,6 @@ accepts things AWS rejects (see shared/DESIGN.md), so our own validation must no
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from recommender.errors import RecommenderError
+from recommender.local.process import stop_group
 
 # Credentials the emulator accepts; never real ones, so nothing real is ever sent to it.
 EMULATOR_ENV = {
@@ -49,13 +48,7 @@ def running_emulator(timeout: float = 60.0) -> Iterator[str]:
         _wait_ready(proc, url, timeout)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
         if proc.stderr:
             proc.stderr.close()
 

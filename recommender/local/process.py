@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from recommender.errors import EndpointError
 from recommender.local.server import ServerConfig
@@ -45,15 +46,21 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         threading.Thread(target=_drain, args=(proc,), daemon=True).start()
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
         if proc.stdout:
             proc.stdout.close()
+
+
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM to a subprocess started in its own session (its workers too), SIGKILL if it
+    has not gone within `timeout`."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _drain(proc: subprocess.Popen[str]) -> None:
