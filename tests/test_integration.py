@@ -26,6 +26,22 @@ def server_stats(url: str) -> dict[str, int]:
         return data
 
 
+def start_cli_until(args: list[str], out: Path, seconds: int) -> subprocess.Popen[str]:
+    """`recommender ARGS --out OUT --yes` as a real process, returned once its run directory
+    holds `seconds` recorded seconds (or after 40 s)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", *args, "--out", str(out), "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        dirs = list(out.iterdir())
+        if dirs and len(runs.read_seconds(dirs[0] / "latency.jsonl")) >= seconds:
+            break
+        time.sleep(0.2)
+    return proc
+
+
 def only_run_dir(out: Path) -> Path:
     (run_dir,) = list(out.iterdir())
     return run_dir
@@ -92,19 +108,11 @@ def test_adaptive_search_brackets_capacity(
 
 
 def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
-         "--start-rps", "20", "--max-rps", "40", "--stages", "3", "--stage-seconds", "10",
-         "--search", "fixed",
-         "--out", str(tmp_path), "--yes"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = start_cli_until(
+        ["loadtest", "--url", f"{demo_server}/invocations", "--start-rps", "20",
+         "--max-rps", "40", "--stages", "3", "--stage-seconds", "10", "--search", "fixed"],
+        tmp_path, seconds=4,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        dirs = list(tmp_path.iterdir())
-        if dirs and len(runs.read_seconds(dirs[0] / "latency.jsonl")) >= 4:
-            break
-        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -194,19 +202,12 @@ def test_two_local_workers_merge_exactly(
 def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path: Path) -> None:
     import psutil
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "run", "--url", f"{demo_server}/invocations",
-         "--search", "fixed", "--start-rps", "30", "--max-rps", "40", "--stages", "2",
-         "--stage-seconds", "8", "--warmup-seconds", "1", "--workers", "2",
-         "--out", str(tmp_path), "--yes"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = start_cli_until(
+        ["run", "--url", f"{demo_server}/invocations", "--search", "fixed", "--start-rps", "30",
+         "--max-rps", "40", "--stages", "2", "--stage-seconds", "8", "--warmup-seconds", "1",
+         "--workers", "2"],
+        tmp_path, seconds=3,
     )  # fmt: skip
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        dirs = list(tmp_path.iterdir())
-        if dirs and len(runs.read_seconds(dirs[0] / "latency.jsonl")) >= 3:
-            break
-        time.sleep(0.2)
     workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
                if "--worker" in p.cmdline()]  # fmt: skip
     assert len(workers) == 2
