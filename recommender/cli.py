@@ -103,6 +103,11 @@ def serve(
     run_server(config, ready)
 
 
+class SloSource(str, Enum):
+    client = "client"
+    server = "server"
+
+
 class Search(str, Enum):
     adaptive = "adaptive"
     fixed = "fixed"
@@ -436,6 +441,10 @@ def analyze(
     max_capacity: MaxCapOpt = None,
     provision_minutes: ProvisionOpt = 6,
     violation_budget: BudgetOpt = 0,
+    slo_source: Annotated[
+        SloSource,
+        typer.Option(help="Judge latency as the client saw it, or by CloudWatch ModelLatency."),
+    ] = SloSource.client,
 ) -> None:
     """Analyse a run directory: stage table, capacity per instance, target value."""
     from recommender.pipeline import analyze_dir
@@ -466,7 +475,7 @@ def analyze(
                 "--traffic and --pattern are for --safety-factor auto",
                 "add --safety-factor auto, or use `recommender simulate`",
             )
-        analysis = analyze_dir(run_dir, the_slo, factor)
+        analysis = analyze_dir(run_dir, the_slo, factor, slo_source.value)
     echo(format_summary(analysis).rstrip())
     if analysis.recommendation is None:
         raise typer.Exit(1)

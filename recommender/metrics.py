@@ -24,7 +24,7 @@ COUNTS = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
           "Invocation5XXErrors", "InvocationModelErrors")  # fmt: skip
 LATENCIES = ("ModelLatency", "OverheadLatency")
 LATENCY_STATS = ("Average", "Maximum", "SampleCount")
-PERCENTILE_STATS = ("p50", "p90", "p99")
+PERCENTILE_STATS = ("p50", "p90", "p95", "p99")
 UTILIZATION = ("CPUUtilization", "MemoryUtilization", "GPUUtilization",
                "GPUMemoryUtilization", "DiskUtilization")  # fmt: skip
 UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES},
@@ -110,6 +110,9 @@ class ServerStage:
     model_latency_ms: float | None  # mean over the stage, weighted by sample count
     overhead_latency_ms: float | None
     model_latency_max_ms: float | None
+    # Per percentile statistic, the highest of the stage's periods (a percentile of a whole
+    # stage cannot be rebuilt from per-period ones; the worst period bounds it from above).
+    model_latency_pct_ms: dict[str, float]
     cpu_percent: float | None
     start: float  # epoch of the first period counted
     end: float
@@ -167,6 +170,11 @@ def _stage_view(inside: Sequence[dict[str, Any]]) -> ServerStage:
         model_latency_ms=_weighted_ms(inside, "ModelLatency"),
         overhead_latency_ms=_weighted_ms(inside, "OverheadLatency"),
         model_latency_max_ms=max(peaks) / 1000.0 if peaks else None,
+        model_latency_pct_ms={
+            stat: max(vals) / 1000.0
+            for stat in PERCENTILE_STATS
+            if (vals := _values(inside, "ModelLatency", stat))
+        },
         cpu_percent=sum(cpu) / len(cpu) if cpu else None,
         start=stamps[0],
         end=stamps[-1] + period,

@@ -31,9 +31,11 @@ class PipelineResult:
     analysis: Analysis
 
 
-def analyze_dir(run_dir: Path, slo: Slo | None, safety_factor: float) -> Analysis:
+def analyze_dir(
+    run_dir: Path, slo: Slo | None, safety_factor: float, slo_source: str = "client"
+) -> Analysis:
     """Analyse a run directory and write analysis.json, report.md and report.html into it."""
-    return write_reports(run_dir, slo, safety_factor).analysis
+    return write_reports(run_dir, slo, safety_factor, slo_source=slo_source).analysis
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def write_reports(
     traffic: Traffic | None = None,
     formats: Sequence[str] = REPORT_FORMATS,
     extra: Mapping[str, Any] | None = None,
+    slo_source: str = "client",
 ) -> ReportResult:
     """Analyse a run directory and write the reports asked for ("json" is analysis.json).
 
@@ -57,7 +60,7 @@ def write_reports(
     """
     traffic = (traffic or Traffic()).check()
     run = runs.load_run(run_dir)
-    analysis = analyze_run(run, slo, safety_factor)
+    analysis = analyze_run(run, slo, safety_factor, slo_source)
     target = run.meta.get("target") or {}
     rec = analysis.recommendation
     sizing = size_for(rec.target_value, traffic, target.get("instance_type")) if rec else None

@@ -79,3 +79,41 @@ def test_a_foreign_cloudwatch_file_is_a_warning_not_a_crash(tmp_path: Path) -> N
     a = analyze_run(runs.load_run(run_dir))
     (w,) = [w for w in a.warnings if w.code == "bad_cloudwatch_file"]
     assert "is not a CloudWatch table" in w.message and "recommender collect" in w.message
+
+
+def test_slo_on_server_model_latency(tmp_path: Path) -> None:
+    """--slo-source server: the same run, judged on CloudWatch's ModelLatency."""
+    from recommender import runs
+    from recommender.analysis import analyze_run
+    from recommender.errors import InsufficientDataError
+    from recommender.plan import RampPlan, Stage, parse_slo
+    from tests.conftest import synthetic_records, write_run
+
+    plan = RampPlan(tuple(Stage(r, 5) for r in (20, 40, 60, 80)), warmup_seconds=1)
+    # The client sees 30 ms everywhere; the server's p95 passes 100 ms from the 3rd stage.
+    run_dir = write_run(tmp_path / "r", plan, synthetic_records(plan, [20, 20, 20, 20]))
+    meta = runs.load_run(run_dir).meta
+    t0 = 1_800_000_000
+    meta["started_at"] = datetime.fromtimestamp(t0, timezone.utc).isoformat()
+    runs.write_json(run_dir / "run.json", meta)
+    pts = []
+    for second in range(20):
+        stage = second // 5
+        n = plan.stages[stage].rps
+        p95 = [40_000, 60_000, 150_000, 300_000][stage]
+        pts += [point("Invocations", "Sum", t0 + second, n, 1),
+                point("ModelLatency", "p95", t0 + second, p95, 1),
+                point("ModelLatency", "Average", t0 + second, p95 / 2, 1),
+                point("ModelLatency", "SampleCount", t0 + second, n, 1)]  # fmt: skip
+    (run_dir / metrics.CSV_FILE).write_text(metrics.to_csv(metrics.rows(pts)))
+    run = runs.load_run(run_dir)
+    slo = parse_slo(["p95<=100ms"])
+    client = analyze_run(run, slo)
+    server = analyze_run(run, slo, slo_source="server")
+    assert client.capacity.method == "lower_bound"
+    assert server.capacity.method == "interpolated"
+    assert [s.passed for s in server.stages] == [True, True, False, False]
+    assert server.stages[2].slo_values_ms == {"p95": 150.0}
+    assert server.to_dict()["slo_source"] == "server"
+    with pytest.raises(InsufficientDataError, match="no p99 ModelLatency"):
+        analyze_run(run, parse_slo(["p99<=1s"]), slo_source="server")

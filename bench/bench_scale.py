@@ -1,0 +1,496 @@
+"""Benchmarks of issue 7, "Scale the load generator out":
+
+    (1) --workers    requests/s one Locust process vs `--workers 2` achieve flat out against
+                     the local server (`recommender loadtest --search fixed`, one stage
+                     offered well above what one process can send), interleaved, medians
+    (2) --analysis   `recommender analyze` of an hour-long run at an average of 10,000
+                     requests/s (3,600 per-second records, 36,000,000 requests): wall time
+                     (median of 3) and peak RSS (/usr/bin/time -v); cProfile when it misses
+                     the bar (5 s, 500 MB) or with --profile
+    (3) --recorder   peak memory of recommender.loadgen.recorder.Recorder fed 60 s and then
+                     600 s of simulated requests (2,000/s, fake clock), each in its own
+                     subprocess: tracemalloc peak, and ru_maxrss beside the RSS after imports
+
+    .venv/bin/python bench/bench_scale.py                 # all three
+    .venv/bin/python bench/bench_scale.py --analysis      # one part (flags combine)
+
+Before the CPU-sensitive parts (1, 2) it waits while `pgrep -f bench_accuracy` finds
+another benchmark (every 15 s, at most 20 minutes) and prints the load average it starts at.
+Not a test: the figures go in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RECOMMENDER = [sys.executable, "-m", "recommender"]
+OTHER_BENCH = "bench_accuracy"
+
+# (1) the local server: 2 instances, service time ~0 (it takes no 0), a queue that never fills
+SERVE_INSTANCES = 2
+LOADTEST_ARGS = [
+    "--search", "fixed", "--start-rps", "20000", "--max-rps", "20000", "--stages", "1",
+    "--stage-seconds", "12", "--warmup-seconds", "2", "--users", "256",
+    # The backlog of tickets makes coordinated-omission latency grow without bound; the
+    # stage must still run its 12 s, so no abort.
+    "--abort-latency", "1000x", "--abort-error-rate", "1", "--yes",
+]  # fmt: skip
+
+# (2) the long run: 12 stages of 300 s, offered 4,500 -> 15,500 rps (mean 10,000), a server
+# of 13,000 rps capacity whose p95 crosses the SLO between 11,500 and 12,500 rps
+STAGE_RATES = tuple(4500 + 1000 * i for i in range(12))
+STAGE_SECONDS = 300
+WARMUP_SECONDS = 5.0
+CAPACITY_RPS = 13000.0
+SLO = "p95<=100ms"
+VALUES_PER_SECOND = 300  # representative latencies per histogram, each with its count
+SIGMA = 0.5  # lognormal shape of the latency distribution
+BAR_SECONDS = 5.0
+BAR_MB = 500.0
+
+# (3) the recorder
+RECORDER_RATE = 2000
+RECORDER_SHORT_S = 60
+RECORDER_LONG_S = 600
+
+
+# --- common ------------------------------------------------------------------------------
+
+
+def wait_for_quiet(max_wait_s: float = 1200.0, poll_s: float = 15.0) -> dict[str, Any]:
+    """Wait while another benchmark runs; return how long we waited and the load then."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_wait_s:
+        found = subprocess.run(["pgrep", "-f", OTHER_BENCH], capture_output=True, text=True)
+        if not found.stdout.strip():
+            break
+        print(f"  waiting: {OTHER_BENCH} is running (pid {found.stdout.split()[0]})", flush=True)
+        time.sleep(poll_s)
+    else:
+        print(f"  {OTHER_BENCH} still running after {max_wait_s:.0f} s; measuring anyway")
+    still = bool(subprocess.run(["pgrep", "-f", OTHER_BENCH], capture_output=True).stdout)
+    load = os.getloadavg()
+    print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+          f"{' (bench_accuracy still running)' if still else ''}", flush=True)  # fmt: skip
+    return {"waited_s": round(time.monotonic() - started), "loadavg": load,
+            "other_bench_running": still}  # fmt: skip
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    import hdrh
+    import locust
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "locust": locust.__version__,
+        "hdrhistogram": getattr(hdrh, "__version__", "?"),
+        "numpy": np.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+# --- (1) 1 vs 2 local workers flat out ------------------------------------------------------
+
+
+def tree_cpu_s(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def busy_cpu_s() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+def loadtest_once(
+    url: str, workers: int, out: Path, server: list[psutil.Process]
+) -> dict[str, Any]:
+    from recommender import runs
+    from recommender.analysis.stages import stage_stats
+
+    cmd = [*RECOMMENDER, "loadtest", "--url", f"{url}/invocations", *LOADTEST_ARGS,
+           "--out", str(out)]  # fmt: skip
+    if workers:
+        cmd += ["--workers", str(workers)]
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server0, busy0, t0 = tree_cpu_s(server), busy_cpu_s(), time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.monotonic() - t0
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"loadtest failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    run = runs.load_run(run_dir)
+    (stage,) = stage_stats(run.seconds, run.plan, run.slo)
+    gen = run.meta.get("generator") or {}
+    # The load test's whole process tree (Locust, its workers) has been reaped by now.
+    loadgen_cpu = (after_children.ru_utime + after_children.ru_stime) - (
+        before_children.ru_utime + before_children.ru_stime
+    )
+    server_cpu = tree_cpu_s(server) - server0
+    busy = busy_cpu_s() - busy0
+    return {
+        "workers": workers,
+        "achieved_rps": stage.achieved_rps,
+        "offered_rps": stage.offered_rps,
+        "measured_seconds": stage.seconds,
+        "requests_in_window": stage.requests,
+        "errors_in_window": stage.requests - stage.successes,
+        "total_requests": run.meta["totals"]["requests"],
+        "total_errors": run.meta["totals"]["errors"],
+        "p50_ms": stage.p50_ms,
+        "p95_uncorrected_ms": stage.p95_uncorrected_ms,
+        "generator_cpu_percent_max": stage.cpu_percent_max,
+        "processes": gen.get("processes"),
+        "wall_s": wall,
+        # Cores used over the whole command (start-up and shut-down included).
+        "loadgen_cores": loadgen_cpu / wall,
+        "server_cores": server_cpu / wall,
+        "other_cores": max(0.0, busy - loadgen_cpu - server_cpu) / wall,
+    }
+
+
+def bench_workers(rounds: int) -> dict[str, Any]:
+    from recommender.local.process import running_server
+    from recommender.local.server import ServerConfig
+
+    print("(1) 1 vs 2 local workers flat out", flush=True)
+    quiet = wait_for_quiet()
+    config = ServerConfig(port=0, instances=SERVE_INSTANCES, concurrency=512,
+                          service_time_ms=0.001, model="sleep", max_queue=100000)  # fmt: skip
+    samples: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, running_server(config) as url:
+        server = [psutil.Process(p.pid) for p in psutil.Process().children(recursive=True)]
+        for r in range(rounds):
+            for workers in (0, 2):
+                out = Path(tmp) / f"r{r}-w{workers}"
+                s = loadtest_once(url, workers, out, server)
+                samples[workers].append(s)
+                print(f"  round {r + 1} {'--workers 2' if workers else 'one process'}: "
+                      f"{s['achieved_rps']:.0f} req/s, errors {s['errors_in_window']}, "
+                      f"locust cpu max {s['generator_cpu_percent_max']}%, cores: loadgen "
+                      f"{s['loadgen_cores']:.2f} server {s['server_cores']:.2f} other "
+                      f"{s['other_cores']:.2f}", flush=True)  # fmt: skip
+    med = {w: statistics.median(s["achieved_rps"] for s in v) for w, v in samples.items()}
+    ratio = med[2] / med[0] if med[0] else float("nan")
+    print(f"  median: one process {med[0]:.0f} req/s, --workers 2 {med[2]:.0f} req/s "
+          f"({ratio:.2f}x)", flush=True)  # fmt: skip
+    return {"quiet": quiet, "samples": {str(k): v for k, v in samples.items()},
+            "median_rps": {str(k): v for k, v in med.items()}, "ratio": ratio,
+            "command": " ".join(["recommender", "loadtest", "--url", "URL/invocations",
+                                 *LOADTEST_ARGS])}  # fmt: skip
+
+
+# --- (2) analysis of a long run -----------------------------------------------------------
+
+
+def latency_scale_ms(rate: float) -> float:
+    """Median latency at an offered rate: 8 ms plus queueing that explodes near capacity."""
+    rho = min(rate / CAPACITY_RPS, 0.995)
+    return 8.0 + 2.0 * rho / (1.0 - rho)
+
+
+def make_long_run(path: Path, seed: int = 7) -> dict[str, Any]:
+    """A run directory as the recorder and runner would write it (see tests/conftest.py)."""
+    from recommender import histograms, runs
+    from recommender.plan import RampPlan, Stage, parse_slo
+
+    rng = np.random.default_rng(seed)
+    # Equal-probability quantiles of a standard normal: a lognormal's shape in N values.
+    z = np.array([statistics.NormalDist().inv_cdf((k + 0.5) / VALUES_PER_SECOND)
+                  for k in range(VALUES_PER_SECOND)])  # fmt: skip
+    shape = np.exp(SIGMA * z)
+    plan = RampPlan(tuple(Stage(float(r), float(STAGE_SECONDS)) for r in STAGE_RATES),
+                    warmup_seconds=WARMUP_SECONDS, users=4000)  # fmt: skip
+    slo = parse_slo([SLO])
+    path.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    requests = errors = ok_total = 0
+    with (path / runs.LATENCY_FILE).open("w", encoding="utf-8") as f:
+        for i, rate in enumerate(STAGE_RATES):
+            scale = latency_scale_ms(rate)
+            saturated = rate > CAPACITY_RPS
+            for s in range(i * STAGE_SECONDS, (i + 1) * STAGE_SECONDS):
+                n = int(rate)
+                err = int(n * 0.002) if saturated else 0
+                ok = n - err
+                # Per-second noise, so the bootstrap has something to resample.
+                values_ms = scale * float(np.exp(rng.normal(0.0, 0.05))) * shape
+                base, extra = divmod(ok, VALUES_PER_SECOND)
+                hist, hist_co = histograms.new(), histograms.new()
+                late = 1.3 if saturated else 1.0 + 0.02 * rng.random()
+                for k, v in enumerate(values_ms):
+                    count = base + (1 if k < extra else 0)
+                    if count:
+                        hist.record_value(max(1, int(v * 1000.0)), count)
+                        hist_co.record_value(max(1, int(v * late * 1000.0)), count)
+                record = {
+                    "second": s,
+                    "stage": i,
+                    "requests": n,
+                    "ok": ok,
+                    "errors": {"HTTP 503": err} if err else {},
+                    "latency_us": histograms.encode(hist),
+                    "latency_co_us": histograms.encode(hist_co),
+                    "cpu_percent": round(30.0 + 40.0 * rate / max(STAGE_RATES), 1),
+                }
+                f.write(json.dumps(record, separators=(",", ":")) + "\n")
+                requests += n
+                errors += err
+                ok_total += ok
+    t0 = 1_800_000_000.0
+    meta = {
+        "schema_version": runs.SCHEMA_VERSION,
+        "name": "synthetic-hour",
+        "status": "complete",
+        "created_at": runs.iso(t0 - 2),
+        "started_at": runs.iso(t0),
+        "ended_at": runs.iso(t0 + plan.duration),
+        "target": {"url": "http://127.0.0.1:1/invocations", "instances": 1},
+        "plan": plan.to_dict(),
+        "slo": slo.to_dict(),
+        "stages": [{"index": i, "rps": r, "seconds": b - a, "start": runs.iso(t0 + a),
+                    "end": runs.iso(t0 + b)}
+                   for i, ((a, b), r) in enumerate(zip(plan.stage_bounds(), STAGE_RATES,
+                                                       strict=True))],
+        "generator": {"tool": "locust", "users": 4000, "processes": 1},
+        "totals": {"requests": requests, "successes": ok_total, "errors": errors,
+                   "errors_by_kind": {"HTTP 503": errors} if errors else {}},
+    }  # fmt: skip
+    runs.write_json(path / runs.RUN_FILE, meta)
+    return {
+        "records": len(STAGE_RATES) * STAGE_SECONDS,
+        "requests": requests,
+        "latency_jsonl_mb": (path / runs.LATENCY_FILE).stat().st_size / 1e6,
+        "generate_s": time.perf_counter() - started,
+    }
+
+
+def time_analyze(run_dir: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, peak RSS in MB, exit code, stdout of one `recommender analyze`."""
+    cmd = ["/usr/bin/time", "-v", *RECOMMENDER, "analyze", str(run_dir)]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"no RSS from /usr/bin/time -v:\n{done.stderr[-2000:]}")
+    return wall, int(match.group(1)) / 1024.0, done.returncode, done.stdout
+
+
+def profile_analyze(run_dir: Path, top: int = 25) -> str:
+    """cProfile of one `recommender analyze`: the functions with the most own time and
+    the heaviest cumulative ones, as text."""
+    import pstats
+    from io import StringIO
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = Path(tmp) / "analyze.prof"
+        subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "recommender",
+                        "analyze", str(run_dir)], capture_output=True, cwd=ROOT)  # fmt: skip
+        buf = StringIO()
+        stats = pstats.Stats(str(prof), stream=buf)
+        total = stats.total_tt  # type: ignore[attr-defined]
+        buf.write(f"total {total:.2f} s under cProfile\n")
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+        return buf.getvalue()
+
+
+def bench_analysis(keep: Path | None, repeats: int, profile: bool) -> dict[str, Any]:
+    print("(2) analysis of a one-hour run", flush=True)
+    if shutil.which("/usr/bin/time") is None:
+        raise SystemExit("/usr/bin/time is missing: apt-get install -y time")
+    tmp = None
+    if keep is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-scale-run-")
+        run_dir = Path(tmp.name) / "run"
+    else:
+        run_dir = keep
+    try:
+        made = make_long_run(run_dir)
+        print(f"  generated {made['records']} records, {made['requests']:,} requests, "
+              f"latency.jsonl {made['latency_jsonl_mb']:.1f} MB in {made['generate_s']:.0f} s",
+              flush=True)  # fmt: skip
+        quiet = wait_for_quiet()
+        results = []
+        for _ in range(repeats):
+            wall, rss_mb, rc, out = time_analyze(run_dir)
+            results.append((wall, rss_mb))
+            print(f"  analyze: {wall:.2f} s, peak RSS {rss_mb:.0f} MB, exit {rc}", flush=True)
+        print("  " + "\n  ".join(out.rstrip().splitlines()[:6]), flush=True)
+        # The import of the CLI alone, for scale: what any command costs before it works.
+        t0 = time.perf_counter()
+        subprocess.run([*RECOMMENDER, "version"], capture_output=True, cwd=ROOT)
+        startup = time.perf_counter() - t0
+        wall = statistics.median(w for w, _ in results)
+        rss = max(r for _, r in results)
+        met = wall < BAR_SECONDS and rss < BAR_MB
+        print(f"  median {wall:.2f} s (recommender version: {startup:.2f} s), peak RSS "
+              f"{rss:.0f} MB: bar {BAR_SECONDS:g} s / {BAR_MB:g} MB "
+              f"{'met' if met else 'MISSED'}", flush=True)  # fmt: skip
+        analysis = json.loads((run_dir / "analysis.json").read_text())
+        cap = analysis["capacity"]
+        result: dict[str, Any] = {
+            "quiet": quiet, **made, "walls_s": [w for w, _ in results],
+            "rss_mb": [r for _, r in results], "median_s": wall, "peak_rss_mb": rss,
+            "cli_startup_s": startup, "bar_met": met, "exit_code": rc,
+            "capacity": {k: cap.get(k) for k in ("method", "rps", "ci_rps_per_instance")},
+        }  # fmt: skip
+        print(f"  capacity {cap.get('rps')} ({cap.get('method')}), CI "
+              f"{cap.get('ci_rps_per_instance')}", flush=True)  # fmt: skip
+        if profile or not met:
+            text = profile_analyze(run_dir)
+            print(text, flush=True)
+            result["profile"] = text
+        return result
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+# --- (3) recorder memory -----------------------------------------------------------------
+
+RECORDER_CHILD = r"""
+import json, resource, sys, tracemalloc
+import numpy as np
+import psutil
+from recommender.loadgen.recorder import Recorder
+
+seconds, rate, trace, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+rss_after_imports = psutil.Process().memory_info().rss
+rng = np.random.default_rng(3)
+out = open(path, "w", encoding="utf-8")
+def sink(record):
+    out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    out.flush()
+t0 = 1_800_000_000.0
+rec = Recorder(t0, lambda s: s // 30, sink, lambda: 42.0)
+if trace:
+    tracemalloc.start()
+for s in range(seconds):
+    lat = rng.lognormal(np.log(20.0), 0.5, rate).tolist()
+    late = rng.exponential(2.0, rate).tolist()
+    fail = rng.random(rate).tolist()
+    for k in range(rate):
+        end = t0 + s + k / rate
+        err = "HTTP 503" if fail[k] < 0.001 else None
+        rec.record(end, lat[k], end - (lat[k] + late[k]) / 1000.0, err)
+    # As the harness's flusher does: just after each whole second.
+    rec.flush(t0 + s + 1.01)
+rec.flush()
+out.close()
+peak = tracemalloc.get_traced_memory()[1] if trace else None
+print(json.dumps({"seconds": seconds, "rate": rate, "tracemalloc_peak": peak,
+                  "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "rss_after_imports": rss_after_imports,
+                  "lines": sum(1 for _ in open(path))}))
+"""
+
+
+def recorder_once(seconds: int, trace: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", RECORDER_CHILD, str(seconds), str(RECORDER_RATE),
+             "1" if trace else "0", str(Path(tmp) / "latency.jsonl")],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"recorder child failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout)
+        result["wall_s"] = time.perf_counter() - t0
+        return result
+
+
+def bench_recorder() -> dict[str, Any]:
+    print("(3) recorder memory, short vs 10x longer run", flush=True)
+    out: dict[str, Any] = {}
+    for trace in (True, False):
+        for seconds in (RECORDER_SHORT_S, RECORDER_LONG_S):
+            r = recorder_once(seconds, trace)
+            out[f"{'tracemalloc' if trace else 'rss'}_{seconds}"] = r
+            if trace:
+                print(f"  {seconds:4d} s x {RECORDER_RATE}/s ({r['lines']} lines): "
+                      f"tracemalloc peak {r['tracemalloc_peak'] / 1e6:.2f} MB "
+                      f"({r['wall_s']:.0f} s)", flush=True)  # fmt: skip
+            else:
+                print(f"  {seconds:4d} s x {RECORDER_RATE}/s: ru_maxrss "
+                      f"{r['ru_maxrss'] / 2**20:.1f} MiB (RSS after imports "
+                      f"{r['rss_after_imports'] / 2**20:.1f} MiB; {r['wall_s']:.0f} s)",
+                      flush=True)  # fmt: skip
+    short, long = (out[f"tracemalloc_{RECORDER_SHORT_S}"], out[f"tracemalloc_{RECORDER_LONG_S}"])
+    ratio_trace = long["tracemalloc_peak"] / short["tracemalloc_peak"]
+    ratio_rss = out[f"rss_{RECORDER_LONG_S}"]["ru_maxrss"] / out[f"rss_{RECORDER_SHORT_S}"][
+        "ru_maxrss"
+    ]
+    met = ratio_trace <= 1.10 and ratio_rss <= 1.10
+    print(f"  long/short: tracemalloc peak {ratio_trace:.3f}, ru_maxrss {ratio_rss:.3f}: "
+          f"bar (within 10%) {'met' if met else 'MISSED'}", flush=True)  # fmt: skip
+    out.update(ratio_tracemalloc=ratio_trace, ratio_rss=ratio_rss, bar_met=met)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", action="store_true", help="(1) 1 vs 2 local workers")
+    parser.add_argument("--analysis", action="store_true", help="(2) analyze a one-hour run")
+    parser.add_argument("--recorder", action="store_true", help="(3) recorder memory")
+    parser.add_argument("--rounds", type=int, default=3, help="(1) interleaved rounds")
+    parser.add_argument("--repeats", type=int, default=3, help="(2) analyze runs")
+    parser.add_argument("--profile", action="store_true", help="(2) cProfile even if fast")
+    parser.add_argument("--keep-run", type=Path, help="(2) write the run directory here")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    everything = not (args.workers or args.analysis or args.recorder)
+    results: dict[str, Any] = {"machine": machine()}
+    print(json.dumps(results["machine"]), flush=True)
+    if everything or args.workers:
+        results["workers"] = bench_workers(args.rounds)
+    if everything or args.analysis:
+        results["analysis"] = bench_analysis(args.keep_run, args.repeats, args.profile)
+    if everything or args.recorder:
+        results["recorder"] = bench_recorder()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
