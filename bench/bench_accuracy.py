@@ -9,19 +9,24 @@ per request) the script
    stages with 1 s warm-up) by simulating the queue the load test builds: a uniform arrival
    schedule handed FIFO to Locust's idle users, each user holding one keep-alive connection
    to one instance (SO_REUSEPORT), each instance C slots of exactly S ms, FIFO queue,
-   503 beyond 100 waiting. The truth is the highest offered rate whose simulated stage
+   503 beyond 100 waiting, plus the HTTP and client time the run's lowest stage shows
+   (its p95 minus S, about 5 ms) on every request. The truth is the highest offered rate
+   whose simulated stage
    p95, over the same measured window (whole seconds after the warm-up, by completion
    time, latency from the intended send), is within the SLO; its throughput is the
-   simulated completions per second in that window. With N > 1 the split of users over
-   instances is random per run, so each run's truth is simulated from the split it got
-   (requests each instance served, from the server's /stats);
+   sustained throughput at that rate (each instance's share of it, capped at its C/S).
+   With N > 1 the split of users over instances is random per run, so each run's truth is
+   simulated from the split it got (requests each instance served, from the server's
+   /stats) over 20 random orders of the users in the queue: the median, and in brackets
+   the 5th-95th percentile band, which is the truth's own uncertainty (the model check
+   printed per configuration compares simulated and measured p95 per stage);
 2. runs the adaptive search (`recommender run --search adaptive --precision 0.05`);
 3. runs the fixed ramp over the same range with enough evenly spaced stages for the same
    5% bracket;
 4. repeats the adaptive run of the first configuration `--repeats` times in all and counts
    how many 95% intervals cover the truth.
 
-Not a test: it takes about 13 minutes and the figures go into bench/README.md.
+Not a test: it takes about 15 minutes and the figures go into bench/README.md.
 """
 
 from __future__ import annotations
@@ -448,6 +453,8 @@ def table(rows: list[tuple[Config, TruthRange, RunResult, RunResult]]) -> str:
         n = cfg.instances
         assert ad.truth is not None and fx.truth is not None
         tr = f"{ad.truth_per_instance:.1f} ({ad.truth.rate / n:.1f})"
+        if n > 1:
+            tr += f" [{ad.truth.low / n:.1f}-{ad.truth.high / n:.1f}]"
         if abs(fx.truth_per_instance - ad.truth_per_instance) > 0.05:
             tr += f"; fixed run: {fx.truth_per_instance:.1f} ({fx.truth.rate / n:.1f})"
         ci = "-" if ad.ci is None else f"{ad.ci[0]:.1f}-{ad.ci[1]:.1f}"

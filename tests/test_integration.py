@@ -222,3 +222,34 @@ def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path
     analysis = json.loads((only_run_dir(tmp_path) / "analysis.json").read_text())
     (w,) = [w for w in analysis["warnings"] if w["code"] == "worker_lost"]
     assert "stopped reporting after second" in w["message"]
+
+
+def test_compare_gates_a_real_capacity_regression(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs of the same server compare as equal; a server with 30% less capacity fails
+    the gate (`recommender compare` exits 1)."""
+    from recommender.local.process import running_server
+    from recommender.local.server import ServerConfig
+
+    def measure(url: str, name: str) -> Path:
+        out = tmp_path / name
+        code = main([
+            "run", "--url", f"{url}/invocations", "--slo", "p95<=100ms", "--start-rps", "60",
+            "--max-rps", "160", "--stage-seconds", "3", "--warmup-seconds", "1",
+            "--precision", "0.1", "--out", str(out),
+        ])  # fmt: skip
+        assert code == 0, capsys.readouterr().out
+        return only_run_dir(out)
+
+    base = measure(demo_server, "base")
+    same = measure(demo_server, "same")
+    # 1 instance x 2 slots / 28.6 ms = 70 requests/s: 30% less.
+    slower = ServerConfig(port=0, concurrency=2, service_time_ms=28.6, max_queue=20)
+    with running_server(slower) as url:
+        worse = measure(url, "worse")
+    capsys.readouterr()
+    assert main(["compare", str(base), str(same), "--max-regression", "10%"]) == 0
+    assert main(["compare", str(base), str(worse), "--max-regression", "10%"]) == 1
+    out = capsys.readouterr().out
+    assert "capacity" in out.lower()
