@@ -387,14 +387,22 @@ def bench_analysis(keep: Path | None, repeats: int, profile: bool) -> dict[str, 
 
 # --- (3) recorder memory -----------------------------------------------------------------
 
+# One run of the recorder in a fresh interpreter. argv: seconds, rate, trace (1: tracemalloc),
+# gc ("auto": the interpreter's own collections; "collect": gc.collect() after each flush),
+# locust (1: import locust first, as in the harness: more long-lived objects, so the cyclic
+# GC's full collections come later), path of the JSON-lines sink.
 RECORDER_CHILD = r"""
-import json, resource, sys, tracemalloc
+import gc, json, resource, sys, tracemalloc
+seconds, rate = int(sys.argv[1]), int(sys.argv[2])
+trace, gc_mode, with_locust, path = sys.argv[3] == "1", sys.argv[4], sys.argv[5] == "1", sys.argv[6]
+if with_locust:
+    import locust  # noqa: F401
 import numpy as np
 import psutil
 from recommender.loadgen.recorder import Recorder
 
-seconds, rate, trace, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
-rss_after_imports = psutil.Process().memory_info().rss
+proc = psutil.Process()
+rss_after_imports = proc.memory_info().rss
 rng = np.random.default_rng(3)
 out = open(path, "w", encoding="utf-8")
 def sink(record):
@@ -402,8 +410,10 @@ def sink(record):
     out.flush()
 t0 = 1_800_000_000.0
 rec = Recorder(t0, lambda s: s // 30, sink, lambda: 42.0)
+tracked = len(gc.get_objects())
 if trace:
     tracemalloc.start()
+rss_max = 0
 for s in range(seconds):
     lat = rng.lognormal(np.log(20.0), 0.5, rate).tolist()
     late = rng.exponential(2.0, rate).tolist()
@@ -414,22 +424,40 @@ for s in range(seconds):
         rec.record(end, lat[k], end - (lat[k] + late[k]) / 1000.0, err)
     # As the harness's flusher does: just after each whole second.
     rec.flush(t0 + s + 1.01)
+    if gc_mode == "collect":
+        gc.collect()
+    rss_max = max(rss_max, proc.memory_info().rss)
 rec.flush()
 out.close()
 peak = tracemalloc.get_traced_memory()[1] if trace else None
-print(json.dumps({"seconds": seconds, "rate": rate, "tracemalloc_peak": peak,
+gc.collect()
+live = tracemalloc.get_traced_memory()[0] if trace else None
+print(json.dumps({"seconds": seconds, "rate": rate, "gc": gc_mode, "locust": with_locust,
+                  "tracemalloc_peak": peak, "live_after_gc": live,
                   "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "rss_after_imports": rss_after_imports,
+                  "rss_after_imports": rss_after_imports, "rss_max_sampled": rss_max,
+                  "gc_tracked_at_start": tracked,
+                  "full_collections": gc.get_stats()[2]["collections"] - 1,
                   "lines": sum(1 for _ in open(path))}))
 """
 
+# (label, trace, gc mode, import locust)
+RECORDER_VARIANTS = (
+    ("tracemalloc, automatic GC", True, "auto", False),
+    ("tracemalloc, gc.collect() after each flush", True, "collect", False),
+    ("tracemalloc, automatic GC, locust imported", True, "auto", True),
+    ("RSS, automatic GC", False, "auto", False),
+    ("RSS, automatic GC, locust imported", False, "auto", True),
+)
 
-def recorder_once(seconds: int, trace: bool) -> dict[str, Any]:
+
+def recorder_once(seconds: int, trace: bool, gc_mode: str, with_locust: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", RECORDER_CHILD, str(seconds), str(RECORDER_RATE),
-             "1" if trace else "0", str(Path(tmp) / "latency.jsonl")],
+             "1" if trace else "0", gc_mode, "1" if with_locust else "0",
+             str(Path(tmp) / "latency.jsonl")],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         if done.returncode != 0:
@@ -439,32 +467,27 @@ def recorder_once(seconds: int, trace: bool) -> dict[str, Any]:
         return result
 
 
-def bench_recorder() -> dict[str, Any]:
-    print("(3) recorder memory, short vs 10x longer run", flush=True)
-    out: dict[str, Any] = {}
-    for trace in (True, False):
-        for seconds in (RECORDER_SHORT_S, RECORDER_LONG_S):
-            r = recorder_once(seconds, trace)
-            out[f"{'tracemalloc' if trace else 'rss'}_{seconds}"] = r
-            if trace:
-                print(f"  {seconds:4d} s x {RECORDER_RATE}/s ({r['lines']} lines): "
-                      f"tracemalloc peak {r['tracemalloc_peak'] / 1e6:.2f} MB "
-                      f"({r['wall_s']:.0f} s)", flush=True)  # fmt: skip
-            else:
-                print(f"  {seconds:4d} s x {RECORDER_RATE}/s: ru_maxrss "
-                      f"{r['ru_maxrss'] / 2**20:.1f} MiB (RSS after imports "
-                      f"{r['rss_after_imports'] / 2**20:.1f} MiB; {r['wall_s']:.0f} s)",
-                      flush=True)  # fmt: skip
-    short, long = (out[f"tracemalloc_{RECORDER_SHORT_S}"], out[f"tracemalloc_{RECORDER_LONG_S}"])
-    ratio_trace = long["tracemalloc_peak"] / short["tracemalloc_peak"]
-    ratio_rss = out[f"rss_{RECORDER_LONG_S}"]["ru_maxrss"] / out[f"rss_{RECORDER_SHORT_S}"][
-        "ru_maxrss"
-    ]
-    met = ratio_trace <= 1.10 and ratio_rss <= 1.10
-    print(f"  long/short: tracemalloc peak {ratio_trace:.3f}, ru_maxrss {ratio_rss:.3f}: "
-          f"bar (within 10%) {'met' if met else 'MISSED'}", flush=True)  # fmt: skip
-    out.update(ratio_tracemalloc=ratio_trace, ratio_rss=ratio_rss, bar_met=met)
-    return out
+def bench_recorder(long_s: int) -> dict[str, Any]:
+    print(f"(3) recorder memory: {RECORDER_SHORT_S} s vs {long_s} s at {RECORDER_RATE} "
+          "requests/s", flush=True)  # fmt: skip
+    rows = []
+    for label, trace, gc_mode, with_locust in RECORDER_VARIANTS:
+        short, long = (recorder_once(n, trace, gc_mode, with_locust)
+                       for n in (RECORDER_SHORT_S, long_s))  # fmt: skip
+        key = "tracemalloc_peak" if trace else "ru_maxrss"
+        ratio = long[key] / short[key]
+        row = {"variant": label, "measure": key, "short": short, "long": long, "ratio": ratio}
+        rows.append(row)
+        mb = 1e6 if trace else 2**20
+        unit = "MB" if trace else "MiB"
+        extra = (f"; live after full gc {short['live_after_gc'] / 1e6:.2f} / "
+                 f"{long['live_after_gc'] / 1e6:.2f} MB" if trace else
+                 f"; RSS after imports {short['rss_after_imports'] / mb:.1f} MiB")  # fmt: skip
+        print(f"  {label}: {key} {short[key] / mb:.2f} / {long[key] / mb:.2f} {unit} "
+              f"(x{ratio:.3f}){extra}; full GCs {short['full_collections']} / "
+              f"{long['full_collections']}; {short['wall_s']:.0f} + {long['wall_s']:.0f} s",
+              flush=True)  # fmt: skip
+    return {"rows": rows, "long_s": long_s}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="(2) analyze runs")
     parser.add_argument("--profile", action="store_true", help="(2) cProfile even if fast")
     parser.add_argument("--keep-run", type=Path, help="(2) write the run directory here")
+    parser.add_argument("--recorder-long", type=int, default=RECORDER_LONG_S,
+                        help="(3) simulated seconds of the long run")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     everything = not (args.workers or args.analysis or args.recorder)
@@ -486,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     if everything or args.analysis:
         results["analysis"] = bench_analysis(args.keep_run, args.repeats, args.profile)
     if everything or args.recorder:
-        results["recorder"] = bench_recorder()
+        results["recorder"] = bench_recorder(args.recorder_long)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0

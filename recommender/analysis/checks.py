@@ -114,11 +114,13 @@ def check(
                 )
                 break
     if capacity.failing_stage is not None:
-        later = [s for s in stages if s.index > capacity.failing_stage and s.passed]
-        if later:
+        failed = next(s for s in stages if s.index == capacity.failing_stage)
+        higher = [s for s in stages if s.offered_rps > failed.offered_rps and s.passed]
+        if higher:
             add(
                 "non_monotonic",
-                f"Stage {later[0].index + 1} passed after stage {capacity.failing_stage + 1} "
-                "failed: the endpoint is noisy at this load. Lengthen the stages.",
+                f"Stage {higher[0].index + 1} passed at {higher[0].offered_rps:g} rps although "
+                f"stage {failed.index + 1} failed at {failed.offered_rps:g} rps: the endpoint "
+                "is noisy at this load. Lengthen the stages.",
             )
     return out
