@@ -4,14 +4,16 @@ from typing import Any
 
 from recommender import histograms
 from recommender.loadgen.recorder import Recorder, error_kind
-from recommender.loadgen.shape import Timeline
 from recommender.plan import RampPlan, Stage
 
 
 def make() -> tuple[Recorder, list[dict[str, Any]]]:
     out: list[dict[str, Any]] = []
     plan = RampPlan((Stage(10, 2), Stage(20, 2)), warmup_seconds=0.5)
-    return Recorder(100.0, Timeline(plan).stage_at, out.append, lambda: 12.5), out
+    def stage_of(second: int) -> int | None:
+        return next((i for i, (a, b) in enumerate(plan.stage_bounds()) if a <= second < b), None)
+
+    return Recorder(100.0, stage_of, out.append, lambda: 12.5), out
 
 
 def test_requests_fold_into_the_second_they_complete() -> None:

@@ -1,5 +1,6 @@
 """Everything that touches Locust. Analysis code never imports from here.
 
 Modules that import locust (`harness`, `users`, the locustfiles) run only inside the Locust
-subprocess; `shape`, `payloads`, `recorder` and `runner` are plain Python and safe anywhere.
+subprocess; `driver`, `merge`, `payloads`, `recorder`, `sigv4` and `runner` are plain Python and
+safe anywhere.
 """

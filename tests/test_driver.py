@@ -1,0 +1,54 @@
+"""The arrival process: exact counts for uniform arrivals, the right mean for Poisson."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recommender.loadgen.driver import Driver
+from recommender.plan import RampPlan, Stage, parse_slo
+from recommender.search import FixedRamp
+
+SLO = parse_slo(["p95<=100ms"])
+
+
+def plan_of(*rates: float, seconds: float = 10) -> RampPlan:
+    return RampPlan(tuple(Stage(r, seconds) for r in rates), 1.0)
+
+
+def drain(driver: Driver, until: float) -> list[tuple[float, int]]:
+    out = []
+    t = driver.t0
+    while t <= until and not driver.done:
+        t += 0.25
+        out += driver.due(t)
+    return out
+
+
+def test_uniform_arrivals_offer_exactly_the_planned_requests() -> None:
+    driver = Driver(FixedRamp(plan_of(10, 25, 40), SLO), t0=1000.0)
+    tickets = drain(driver, 1031.0)
+    assert [sum(1 for _, s in tickets if s == i) for i in range(3)] == [100, 250, 400]
+    times = [t for t, _ in tickets]
+    assert times == sorted(times) and times[0] == 1000.0 and times[-1] < 1030.0
+    assert driver.done
+
+
+def test_share_splits_the_rate_between_workers() -> None:
+    driver = Driver(FixedRamp(plan_of(40), SLO), t0=0.0, share=0.25)
+    assert len(drain(driver, 11.0)) == 100
+
+
+def test_the_stage_label_of_a_second() -> None:
+    driver = Driver(FixedRamp(plan_of(1, 2, seconds=1.5), SLO), t0=0.0)
+    drain(driver, 4.0)
+    assert [driver.stage_at(s) for s in (0, 1, 2, 3)] == [0, 1, 1, None]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(20, 500), st.integers(0, 2**32 - 1))
+def test_poisson_arrivals_have_the_rate_on_average(rate: float, seed: int) -> None:
+    driver = Driver(FixedRamp(plan_of(rate, seconds=60), SLO), 0.0, "poisson", seed=seed)
+    expected = rate * 60
+    # A Poisson count has sd sqrt(expected): 5 sd is a bound that does not flake.
+    assert abs(len(drain(driver, 61.0)) - expected) < 5 * expected**0.5
