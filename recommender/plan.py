@@ -33,14 +33,13 @@ class RampPlan:
     """A staged, open-loop ramp.
 
     `warmup_seconds` at the start of each stage are measured but left out of the analysis:
-    queues need time to settle after the rate changes. `users` is the size of the Locust
-    user pool; it must exceed rate x latency or the load silently turns closed-loop.
+    queues need time to settle after the rate changes.
     """
 
     stages: tuple[Stage, ...]
     warmup_seconds: float = 2.0
     arrivals: str = "uniform"
-    users: int = 0  # 0 = size from the highest rate (see `pool_size`)
+    users: int = 0  # the Locust users the run had (0: not recorded)
 
     @property
     def duration(self) -> float:
@@ -57,13 +56,6 @@ class RampPlan:
             bounds.append((t, t + s.seconds))
             t += s.seconds
         return bounds
-
-    def pool_size(self, latency_budget_s: float) -> int:
-        """Users needed to keep the highest rate open-loop while responses take up to
-        `latency_budget_s` (Little's law: in flight = rate x latency), plus slack."""
-        if self.users:
-            return self.users
-        return max(10, math.ceil(self.max_rps * latency_budget_s * 1.2))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
