@@ -9,7 +9,8 @@
                      the bar (5 s, 500 MB) or with --profile
     (3) --recorder   peak memory of recommender.loadgen.recorder.Recorder fed 60 s and then
                      600 s of simulated requests (2,000/s, fake clock), each in its own
-                     subprocess: tracemalloc peak, and ru_maxrss beside the RSS after imports
+                     subprocess: tracemalloc peak (with the interpreter's own GC, and with
+                     gc.collect() after each flush) and peak RSS (VmHWM)
 
     .venv/bin/python bench/bench_scale.py                 # all three
     .venv/bin/python bench/bench_scale.py --analysis      # one part (flags combine)
@@ -104,16 +105,15 @@ def machine() -> dict[str, Any]:
         )
     except (OSError, StopIteration):
         pass
-    import hdrh
-    import locust
+    from importlib.metadata import version
 
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
-        "locust": locust.__version__,
-        "hdrhistogram": getattr(hdrh, "__version__", "?"),
+        "locust": version("locust"),
+        "hdrhistogram": version("hdrhistogram"),
         "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
@@ -174,6 +174,10 @@ def loadtest_once(
         "errors_in_window": stage.requests - stage.successes,
         "total_requests": run.meta["totals"]["requests"],
         "total_errors": run.meta["totals"]["errors"],
+        # Sent after the plan's last stage had ended (late tickets still being drained).
+        "requests_after_plan": sum(
+            r["requests"] for r in run.seconds if r["second"] >= run.plan.duration
+        ),
         "p50_ms": stage.p50_ms,
         "p95_uncorrected_ms": stage.p95_uncorrected_ms,
         "generator_cpu_percent_max": stage.cpu_percent_max,
@@ -204,6 +208,7 @@ def bench_workers(rounds: int) -> dict[str, Any]:
                 samples[workers].append(s)
                 print(f"  round {r + 1} {'--workers 2' if workers else 'one process'}: "
                       f"{s['achieved_rps']:.0f} req/s, errors {s['errors_in_window']}, "
+                      f"{s['requests_after_plan']} requests after the plan ended, "
                       f"locust cpu max {s['generator_cpu_percent_max']}%, cores: loadgen "
                       f"{s['loadgen_cores']:.2f} server {s['server_cores']:.2f} other "
                       f"{s['other_cores']:.2f}", flush=True)  # fmt: skip
@@ -392,7 +397,7 @@ def bench_analysis(keep: Path | None, repeats: int, profile: bool) -> dict[str, 
 # locust (1: import locust first, as in the harness: more long-lived objects, so the cyclic
 # GC's full collections come later), path of the JSON-lines sink.
 RECORDER_CHILD = r"""
-import gc, json, resource, sys, tracemalloc
+import gc, json, sys, tracemalloc
 seconds, rate = int(sys.argv[1]), int(sys.argv[2])
 trace, gc_mode, with_locust, path = sys.argv[3] == "1", sys.argv[4], sys.argv[5] == "1", sys.argv[6]
 if with_locust:
@@ -414,6 +419,7 @@ tracked = len(gc.get_objects())
 if trace:
     tracemalloc.start()
 rss_max = 0
+minute_peaks = []
 for s in range(seconds):
     lat = rng.lognormal(np.log(20.0), 0.5, rate).tolist()
     late = rng.exponential(2.0, rate).tolist()
@@ -427,21 +433,30 @@ for s in range(seconds):
     if gc_mode == "collect":
         gc.collect()
     rss_max = max(rss_max, proc.memory_info().rss)
+    if trace and s % 60 == 59:
+        minute_peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.reset_peak()
 rec.flush()
 out.close()
-peak = tracemalloc.get_traced_memory()[1] if trace else None
+if trace:
+    minute_peaks.append(tracemalloc.get_traced_memory()[1])
+peak = max(minute_peaks) if trace else None
+# The RSS high-water mark of this process image. Not ru_maxrss: Linux carries that over
+# exec from the forking parent, so it would report the (bigger) benchmark process.
+hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+           if line.startswith("VmHWM:"))
 gc.collect()
 live = tracemalloc.get_traced_memory()[0] if trace else None
 print(json.dumps({"seconds": seconds, "rate": rate, "gc": gc_mode, "locust": with_locust,
                   "tracemalloc_peak": peak, "live_after_gc": live,
-                  "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "vmhwm": hwm, "minute_peaks": minute_peaks,
                   "rss_after_imports": rss_after_imports, "rss_max_sampled": rss_max,
                   "gc_tracked_at_start": tracked,
                   "full_collections": gc.get_stats()[2]["collections"] - 1,
                   "lines": sum(1 for _ in open(path))}))
 """
 
-# (label, trace, gc mode, import locust)
+# (label, trace, gc mode, import locust). Peak RSS is the child's VmHWM.
 RECORDER_VARIANTS = (
     ("tracemalloc, automatic GC", True, "auto", False),
     ("tracemalloc, gc.collect() after each flush", True, "collect", False),
@@ -474,7 +489,7 @@ def bench_recorder(long_s: int) -> dict[str, Any]:
     for label, trace, gc_mode, with_locust in RECORDER_VARIANTS:
         short, long = (recorder_once(n, trace, gc_mode, with_locust)
                        for n in (RECORDER_SHORT_S, long_s))  # fmt: skip
-        key = "tracemalloc_peak" if trace else "ru_maxrss"
+        key = "tracemalloc_peak" if trace else "vmhwm"
         ratio = long[key] / short[key]
         row = {"variant": label, "measure": key, "short": short, "long": long, "ratio": ratio}
         rows.append(row)
