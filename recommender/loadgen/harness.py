@@ -73,6 +73,8 @@ class _State:
         self.merger: SecondMerger | None = None
         self.outbox: list[dict[str, Any]] = []  # a worker's records not sent yet
         self.done_at: float | None = None
+        self.unsent = 0  # tickets dropped at the end of the plan
+        self.unsent_by_worker: dict[str, int] = {}
         self.lost: dict[str, int] = {}
         if os.environ.get(CONFIG_ENV):
             self.configure(json.loads(Path(os.environ[CONFIG_ENV]).read_text()))
@@ -118,10 +120,18 @@ def next_ticket() -> tuple[float, int] | None:
     while True:
         try:
             ticket: tuple[float, int] = STATE.tickets.get(timeout=0.5)
-            return ticket
         except Empty:
             if STATE.driver is not None and STATE.driver.done:
                 return None
+            continue
+        if STATE.driver is not None and STATE.driver.done:
+            # The plan is over: sends still queued (the generator fell behind) are not made,
+            # or the endpoint would get load past the plan's end. They are counted.
+            STATE.unsent += 1 + STATE.tickets.qsize()
+            while not STATE.tickets.empty():
+                STATE.tickets.get_nowait()
+            return None
+        return ticket
 
 
 def next_body() -> bytes:
@@ -309,6 +319,7 @@ def _on_worker_seconds(environment: Any, msg: Any, **_kw: Any) -> None:
         return
     data = msg.data
     STATE.merger.add(data["worker"], data["records"], int(data["upto"]))
+    STATE.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
     _merge_final()
 
 
@@ -355,7 +366,8 @@ def _send_seconds(final: bool = False) -> None:
     records, STATE.outbox[:] = list(STATE.outbox), []
     upto = FINAL_UPTO if final else int(time.time() - STATE.t0) - 1
     STATE.runner.send_message(MSG_SECONDS, {"worker": STATE.runner.client_id,
-                                            "records": records, "upto": upto})  # fmt: skip
+                                            "records": records, "upto": upto,
+                                            "unsent": STATE.unsent})  # fmt: skip
 
 
 # --- every role ------------------------------------------------------------------------
@@ -406,7 +418,10 @@ def _finish(**_kw: Any) -> None:
             for w, t in STATE.merger.workers.items()
         }
         _write_generator({"processes": STATE.config.get("workers", 1), "role": "master",
-                          "workers": workers})  # fmt: skip
+                          "workers": workers,
+                          "unsent_at_end": sum(STATE.unsent_by_worker.values())})  # fmt: skip
+    elif STATE.role == "local" and STATE.t0 is not None:
+        _write_generator({"processes": 1, "unsent_at_end": STATE.unsent})
     if STATE.out is not None:
         STATE.out.close()
         STATE.out = None

@@ -43,6 +43,9 @@ class Recorder:
         self.sink = sink
         self.sample_cpu = sample_cpu
         self._open: dict[int, _Second] = {}
+        # Flushed seconds, reset and reused: an HdrHistogram and its encoder reference each
+        # other, so dropped ones wait for the cycle collector and the heap creeps up.
+        self._spare: list[_Second] = []
 
     def record(
         self,
@@ -55,7 +58,7 @@ class Recorder:
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
-            bucket = self._open[second] = _Second()
+            bucket = self._open[second] = self._spare.pop() if self._spare else _Second()
         bucket.requests += 1
         if error is not None:
             bucket.errors[error] += 1
@@ -89,6 +92,11 @@ class Recorder:
                     "cpu_percent": cpu,
                 }
             )
+            b.requests = b.ok = 0
+            b.errors.clear()
+            b.hist.reset()
+            b.hist_co.reset()
+            self._spare.append(b)
         return len(done)
 
 

@@ -313,6 +313,9 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
             "users": users,
             "processes": max(1, spec.workers + spec.expect_workers),
             "workers": gen.get("workers"),
+            # Sends still queued when the plan ended (the generator had fallen behind);
+            # dropped so the endpoint gets no load past the plan.
+            "unsent_at_end": gen.get("unsent_at_end", 0),
             "host": socket.gethostname(),
             "cpu_count": os.cpu_count(),
             "arrivals": spec.arrivals,
