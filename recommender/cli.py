@@ -243,10 +243,10 @@ def loadtest_command(
         stage_seconds = 180.0 if on_aws else 30.0
     if max_duration is None:
         max_duration = 7200.0 if on_aws else 1800.0
+    abort_latency_factor = abort_factor(abort_latency, the_slo)
     the_plan = load_plan(
         plan, search.value, start_rps, max_rps, stages, stage_seconds, warmup_seconds,
-        precision, max_duration, max_requests, abort_error_rate,
-        abort_factor(abort_latency, the_slo),
+        precision, max_duration, max_requests, abort_error_rate, abort_latency_factor,
     )  # fmt: skip
     headers = _parse_headers(header)
     if custom_attributes:
@@ -286,7 +286,7 @@ def loadtest_command(
         raise ConfigError("--expect-workers needs --master")
     spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed,
                         credentials if endpoint else None, align, abort_error_rate,
-                        abort_factor(abort_latency, the_slo), arrivals.value, users, workers,
+                        abort_latency_factor, arrivals.value, users, workers,
                         expect_workers, master_bind_host if master else "127.0.0.1",
                         master_port if master else 0)  # fmt: skip
     echo(describe_cost(the_plan, target.url))
