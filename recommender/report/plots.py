@@ -76,6 +76,8 @@ def throughput_latency_svg(stages: Sequence[StageStats], slo: Slo, capacity: Cap
     and the capacity point with its interval."""
     fig, (ax,) = _figure()
     seen: list[float] = []
+    # By offered rate, not play order: the adaptive search comes back down after a failure.
+    stages = sorted(stages, key=lambda s: s.offered_rps)
     for stat in ("p50", "p95", "p99"):
         pts = [(s, getattr(s, f"{stat}_ms")) for s in stages]
         pts = [(s, y) for s, y in pts if y is not None]
