@@ -86,7 +86,10 @@ def test_run_against_an_endpoint_collects_cloudwatch(
     assert abs(invocations - successes) <= 0.02 * successes
     analysis = json.loads((run_dir / "analysis.json").read_text())
     server = analysis["stages"][0]["server"]
-    assert server["periods"] == 4 and server["invocations"] == server["client_successes"]
+    # The server stamps a completion a moment before the client sees it, so a request
+    # finishing on a second's boundary can land one second apart on the two sides.
+    assert server["periods"] == 4
+    assert abs(server["invocations"] - server["client_successes"]) <= 1
     assert 19 <= server["model_latency_ms"] <= 30
     assert not [w for w in analysis["warnings"] if w["code"] == "client_server_mismatch"]
     assert 70 <= analysis["capacity"]["rps_per_instance"] <= 102
