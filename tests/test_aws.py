@@ -97,7 +97,7 @@ def test_no_region(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_get_metric_data_shapes_and_pages(aws: AwsClient) -> None:
     plain, percentiles = metrics.queries("ep", "AllTraffic", 60)
-    assert {q.stat for q in percentiles} == {"p50", "p90", "p99"}
+    assert {q.stat for q in percentiles} == {"p50", "p90", "p95", "p99"}
     start, end = aligned(T0.timestamp() + 5, 60), aligned(T0.timestamp() + 125, 60, up=True)
     assert (start, end) == (T0, T0 + timedelta(minutes=3))
     q = plain[0]

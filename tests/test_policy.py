@@ -378,7 +378,8 @@ def test_trust_problems_from_real_analyses(tmp_path: Path) -> None:
         plan, [30, 30, 30, 200], achieved=[40, 50, 80, 100]))  # fmt: skip
     assert trust_problems(facts(slow).analysis) == [
         "Stage 2: achieved 50.0 of 60 rps offered while within the SLO: the load generator "
-        "could not drive the rate. Raise --users or run the generator on a bigger machine."
+        "could not drive the rate, so the stage says nothing about the endpoint. Add --workers "
+        "(or raise --users)."
     ]
 
 
