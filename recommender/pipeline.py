@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,10 @@ def write_reports(
         found = sorted(run_dir.glob(CLOUDWATCH_GLOB), key=lambda p: (p.name != named, p.name))
         cloudwatch = [(p.name, p.read_text(encoding="utf-8", errors="replace"))
                       for p in found if p.is_file()]  # fmt: skip
-        html = format_html(analysis, run.meta, run.seconds, sizing, cloudwatch, floor)
+        sim_path = run_dir / "simulation.json"  # written by `recommender simulate`
+        simulation = json.loads(sim_path.read_text()) if sim_path.is_file() else None
+        html = format_html(analysis, run.meta, run.seconds, sizing, cloudwatch, floor,
+                           simulation)  # fmt: skip
         (run_dir / REPORT_HTML).write_text(html, encoding="utf-8")
         written.append(run_dir / REPORT_HTML)
     return ReportResult(analysis, sizing, written)

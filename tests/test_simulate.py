@@ -270,6 +270,10 @@ def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(data["per_minute"]["in_service"]) == 1440
     assert data["totals"]["cost_usd"] == pytest.approx(data["totals"]["instance_hours"] * 0.5)
     assert data["policy"]["scale_in_datapoints"] == 15
+    # The report then shows the simulated policy (plot and totals).
+    code, _, err = cli(capsys, "report", str(run), "--format", "html")
+    html = (run / "report.html").read_text()
+    assert 'data-plot="simulation"' in html and "SLO-violating minute(s) of 1440" in html
 
 
 def test_simulate_auto_and_violations_exit_1(

@@ -384,3 +384,29 @@ def cloudwatch_svg(cmp: CloudWatchComparison) -> str:
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return _svg(fig, "cloudwatch")
+
+
+# --- the simulated policy (recommender simulate) ------------------------------------------
+
+
+def simulation_svg(sim: Mapping[str, Any]) -> str:
+    """simulation.json drawn: instances in service and desired, and the load per instance
+    against the capacity within the SLO, minute by minute; violating minutes shaded."""
+    per = sim["per_minute"]
+    minutes = [m / 60.0 for m in per["minute"]]
+    fig, (ax_n, ax_load) = _figure(rows=2, height=5.0)
+    ax_n.step(minutes, per["in_service"], where="post", color=ACHIEVED, label="in service")
+    ax_n.step(minutes, per["desired"], where="post", color=OFFERED, label="desired")
+    ax_n.set_ylabel("instances")
+    ax_n.legend(loc="upper left", fontsize=8)
+    ax_load.plot(minutes, per["rps_per_instance"], color=COLORS["p95"], lw=1,
+                 label="requests/s per instance")  # fmt: skip
+    capacity = sim["endpoint"]["capacity_rps_per_instance"]
+    ax_load.axhline(capacity, color="black", ls="--", lw=1, label="capacity within the SLO")
+    for m, bad in zip(minutes, per["slo_violating"], strict=True):
+        if bad:
+            ax_load.axvspan(m, m + 1 / 60.0, color="#d62728", alpha=0.25, lw=0)
+    ax_load.set_ylabel("requests/s per instance")
+    ax_load.set_xlabel("hours")
+    ax_load.legend(loc="upper left", fontsize=8)
+    return _svg(fig, "simulation")

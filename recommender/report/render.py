@@ -212,6 +212,7 @@ def format_html(
     sizing: Sizing | None = None,
     cloudwatch: Sequence[tuple[str, str]] = (),
     min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR,
+    simulation: Mapping[str, Any] | None = None,
 ) -> str:
     """One self-contained HTML page: styles inline, plots as inline SVG, no fetches.
 
@@ -236,6 +237,9 @@ def format_html(
         tl = plots.timeline(records)
         figures.append(("Latency and errors over time", "timeline",
                         plots.timeline_svg(tl, plan, a.slo)))  # fmt: skip
+    if simulation is not None:
+        figures.append(("The policy on your traffic (simulated)", "simulation",
+                        plots.simulation_svg(simulation)))  # fmt: skip
     cw = None
     for name, text in cloudwatch[:1]:
         cw = plots.cloudwatch_comparison(name, text, records, meta.get("started_at"))
@@ -257,6 +261,7 @@ def format_html(
         header=HEADER,
         stages=_stage_cells(a.stages),
         figures={key: (title, Markup(svg)) for title, key, svg in figures},
+        simulation=simulation,
         policy=policy,
         policy_note=policy_note(policy) if policy else None,
         commands=format_policy_commands(policy) if policy else None,
