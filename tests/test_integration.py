@@ -253,3 +253,29 @@ def test_compare_gates_a_real_capacity_regression(
     assert main(["compare", str(base), str(worse), "--max-regression", "10%"]) == 1
     out = capsys.readouterr().out
     assert "capacity" in out.lower()
+
+
+def test_master_and_a_worker_joining_it(demo_server: str, tmp_path: Path) -> None:
+    """The multi-machine form on loopback: `run --master` waits for `recommender worker`,
+    which gets its config and payload from the master."""
+    from recommender.local.emulator import free_port
+
+    port = str(free_port())
+    master = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
+         "--search", "fixed", "--start-rps", "30", "--max-rps", "30", "--stages", "1",
+         "--stage-seconds", "4", "--warmup-seconds", "1", "--master", "--expect-workers", "1",
+         "--master-bind-host", "127.0.0.1", "--master-port", port, "--out", str(tmp_path),
+         "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    worker = subprocess.run(
+        [sys.executable, "-m", "recommender", "worker", "--master-host", "127.0.0.1",
+         "--master-port", port],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    out, err = master.communicate(timeout=60)
+    assert master.returncode == 0 and worker.returncode == 0, err + worker.stderr
+    assert "Waiting for 1 worker(s)" in out
+    meta = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
+    assert meta["totals"]["requests"] == 120 and len(meta["generator"]["workers"]) == 1
