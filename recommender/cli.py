@@ -219,6 +219,9 @@ def loadtest_command(
         str, typer.Option(help="With --master: address the workers connect to.")
     ] = "0.0.0.0",
     master_port: Annotated[int, typer.Option(help="With --master: its port.")] = 5557,
+    keep_requests: Annotated[
+        bool, typer.Option("--keep-requests", help="Also write every request as Parquet rows.")
+    ] = False,
     apply_policy: Annotated[
         bool, typer.Option("--apply", help="run: then apply the recommended policy.")
     ] = False,
@@ -284,11 +287,20 @@ def loadtest_command(
         raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
     if expect_workers and not master:
         raise ConfigError("--expect-workers needs --master")
-    spec = LoadTestSpec(target, the_plan, the_slo, payload, locustfile, out, seed,
-                        credentials if endpoint else None, align, abort_error_rate,
-                        abort_latency_factor, arrivals.value, users, workers,
-                        expect_workers, master_bind_host if master else "127.0.0.1",
-                        master_port if master else 0)  # fmt: skip
+    spec = LoadTestSpec(
+        target, the_plan, the_slo, payload, locustfile, out, seed,
+        credentials=credentials if endpoint else None,
+        align_seconds=align,
+        abort_error_rate=abort_error_rate,
+        abort_latency_factor=abort_latency_factor,
+        arrivals=arrivals.value,
+        users=users,
+        workers=workers,
+        expect_workers=expect_workers,
+        master_bind_host=master_bind_host if master else "127.0.0.1",
+        master_port=master_port if master else 0,
+        keep_requests=keep_requests,
+    )  # fmt: skip
     echo(describe_cost(the_plan, target.url))
     _confirm("Start?", yes)
     if ctx.info_name == "run":

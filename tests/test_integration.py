@@ -279,3 +279,22 @@ def test_master_and_a_worker_joining_it(demo_server: str, tmp_path: Path) -> Non
     assert "Waiting for 1 worker(s)" in out
     meta = json.loads((only_run_dir(tmp_path) / "run.json").read_text())
     assert meta["totals"]["requests"] == 120 and len(meta["generator"]["workers"]) == 1
+
+
+def test_keep_requests_writes_every_request_as_parquet(demo_server: str, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    code = main([
+        "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
+        "--start-rps", "25", "--max-rps", "50", "--stages", "2", "--stage-seconds", "3",
+        "--warmup-seconds", "1", "--keep-requests", "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    run_dir = only_run_dir(tmp_path)
+    table = pq.read_table(run_dir / "requests.parquet")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert table.num_rows == meta["totals"]["requests"] == (25 + 50) * 3
+    rows = table.to_pylist()
+    assert {r["stage"] for r in rows} == {0, 1}
+    assert all(r["end"] >= r["start"] >= r["intended"] - 0.05 for r in rows)
+    assert all(r["error"] is None for r in rows)

@@ -36,6 +36,7 @@ from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
 from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp, Follower, SearchSettings
@@ -74,6 +75,7 @@ class _State:
         self.outbox: list[dict[str, Any]] = []  # a worker's records not sent yet
         self.done_at: float | None = None
         self.unsent = 0  # tickets dropped at the end of the plan
+        self.request_log: RequestLog | None = None  # --keep-requests
         self.unsent_by_worker: dict[str, int] = {}
         self.lost: dict[str, int] = {}
         if os.environ.get(CONFIG_ENV):
@@ -217,11 +219,21 @@ def _sender() -> None:
         gevent.sleep(max(0.0, min(wait, 0.25)))
 
 
+def _open_request_log(name: str) -> None:
+    """--keep-requests: the run directory (a worker on another machine: its own cwd)."""
+    if not STATE.config.get("keep_requests"):
+        return
+    where = Path(STATE.config.get("requests_dir") or ".")
+    STATE.request_log = RequestLog((where if where.is_dir() else Path(".")) / name)
+
+
 def _flusher() -> None:
     while STATE.recorder is not None:
         gevent.sleep(1.0 - (time.time() - (STATE.t0 or 0.0)) % 1.0 + 0.01)
         if STATE.recorder is not None:
             STATE.recorder.flush(time.time())
+        if STATE.request_log is not None:
+            STATE.request_log.flush()
         if STATE.role == "worker":
             _send_seconds()
 
@@ -261,6 +273,7 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         return
     _cpu()  # the first psutil sample only primes the counter
     STATE.recorder = Recorder(STATE.t0, STATE.driver.stage_at, _append, _cpu)
+    _open_request_log("requests.parquet")
     _save_search()
     _write_generator({"processes": 1})
     gevent.spawn(_flusher)
@@ -352,6 +365,7 @@ def _on_stages(environment: Any, msg: Any, **_kw: Any) -> None:
         )
         _cpu()
         STATE.recorder = Recorder(STATE.t0, STATE.driver.stage_at, STATE.outbox.append, _cpu)
+        _open_request_log(f"requests-{STATE.runner.client_id}.parquet")
         gevent.spawn(_flusher)
         gevent.spawn(_sender)
         return
@@ -384,18 +398,22 @@ def _on_request(
     if STATE.recorder is None:
         return
     status = getattr(response, "status_code", None)
-    STATE.recorder.record(
-        time.time(),
-        float(response_time or 0.0),
-        (context or {}).get("intended"),
-        error_kind(exception, status),
-    )
+    end, latency_ms = time.time(), float(response_time or 0.0)
+    intended, error = (context or {}).get("intended"), error_kind(exception, status)
+    STATE.recorder.record(end, latency_ms, intended, error)
+    if STATE.request_log is not None and STATE.t0 is not None and STATE.driver is not None:
+        # The stage it was sent in (one completing after the plan's end still has one).
+        stage = STATE.driver.stage_at(int((intended or end) - STATE.t0))
+        STATE.request_log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error)
 
 
 def _finish(**_kw: Any) -> None:
     recorder, STATE.recorder = STATE.recorder, None
     if recorder is not None:
         recorder.flush()
+    log, STATE.request_log = STATE.request_log, None
+    if log is not None:
+        log.close()
     if STATE.role == "worker":
         _send_seconds(final=True)
         return

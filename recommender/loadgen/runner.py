@@ -67,6 +67,7 @@ class LoadTestSpec:
     # started elsewhere (`recommender worker --master-host ...`) for a multi-machine run.
     workers: int = 0
     expect_workers: int = 0
+    keep_requests: bool = False  # raw per-request rows as Parquet, besides the histograms
     master_bind_host: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port (local workers)
 
@@ -214,6 +215,9 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
                 "users": users,
                 "workers": spec.workers + spec.expect_workers,
                 "bodies_count": len(bodies.bodies),
+                "keep_requests": spec.keep_requests,
+                # Local workers share this machine's disk; remote ones write to their cwd.
+                "requests_dir": str(run_dir),
                 "seed": spec.seed,
                 "align_seconds": spec.align_seconds,
                 # Where to sign for; the Locust process resolves credentials itself.
