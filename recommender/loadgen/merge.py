@@ -10,23 +10,16 @@ seconds back; what it sent before is kept.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
 from recommender import histograms
+from recommender.loadgen.recorder import SecondCounts
 
 
 @dataclass
-class _Pending:
-    requests: int = 0
-    ok: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    hist: HdrHistogram = field(default_factory=histograms.new)
-    hist_co: HdrHistogram = field(default_factory=histograms.new)
-    cpu: dict[str, float] = field(default_factory=dict)
+class _Pending(SecondCounts):
+    cpu: dict[str, float] = field(default_factory=dict)  # by worker
     stage: int | None = None
 
 
@@ -90,19 +83,8 @@ class SecondMerger:
         out = []
         for second in sorted(s for s in self._pending if s <= limit):
             p = self._pending.pop(second)
-            out.append(
-                {
-                    "second": second,
-                    "stage": p.stage,
-                    "requests": p.requests,
-                    "ok": p.ok,
-                    "errors": dict(p.errors),
-                    "latency_us": histograms.encode(p.hist) if p.ok else "",
-                    "latency_co_us": histograms.encode(p.hist_co) if p.ok else "",
-                    # The busiest worker: one saturated generator distorts the whole second.
-                    "cpu_percent": max(p.cpu.values()) if p.cpu else None,
-                    "workers": len(p.cpu),
-                }
-            )
+            # The busiest worker's CPU: one saturated generator distorts the whole second.
+            record = p.to_record(second, p.stage, max(p.cpu.values()) if p.cpu else None)
+            out.append({**record, "workers": len(p.cpu)})
         self.final_upto = max(self.final_upto, limit)
         return out

@@ -20,12 +20,34 @@ from recommender import histograms
 
 
 @dataclass
-class _Second:
+class SecondCounts:
+    """One second of requests: counts, errors by kind, and the two latency histograms of
+    its successes. Also what the master of several workers merges theirs into."""
+
     requests: int = 0
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
+
+    def to_record(self, second: int, stage: int | None, cpu: float | None) -> dict[str, Any]:
+        """The line latency.jsonl holds for this second."""
+        return {
+            "second": second,
+            "stage": stage,
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "latency_us": histograms.encode(self.hist) if self.ok else "",
+            "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
+            "cpu_percent": cpu,
+        }
+
+    def reset(self) -> None:
+        self.requests = self.ok = 0
+        self.errors.clear()
+        self.hist.reset()
+        self.hist_co.reset()
 
 
 class Recorder:
@@ -42,10 +64,10 @@ class Recorder:
         self.stage_of = stage_of
         self.sink = sink
         self.sample_cpu = sample_cpu
-        self._open: dict[int, _Second] = {}
+        self._open: dict[int, SecondCounts] = {}
         # Flushed seconds, reset and reused: an HdrHistogram and its encoder reference each
         # other, so dropped ones wait for the cycle collector and the heap creeps up.
-        self._spare: list[_Second] = []
+        self._spare: list[SecondCounts] = []
 
     def record(
         self,
@@ -58,7 +80,7 @@ class Recorder:
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
-            bucket = self._open[second] = self._spare.pop() if self._spare else _Second()
+            bucket = self._open[second] = self._spare.pop() if self._spare else SecondCounts()
         bucket.requests += 1
         if error is not None:
             bucket.errors[error] += 1
@@ -79,23 +101,8 @@ class Recorder:
         cpu = self.sample_cpu() if (self.sample_cpu and done) else None
         for s in done:
             b = self._open.pop(s)
-            stage = self.stage_of(s)
-            self.sink(
-                {
-                    "second": s,
-                    "stage": stage,
-                    "requests": b.requests,
-                    "ok": b.ok,
-                    "errors": dict(b.errors),
-                    "latency_us": histograms.encode(b.hist) if b.ok else "",
-                    "latency_co_us": histograms.encode(b.hist_co) if b.ok else "",
-                    "cpu_percent": cpu,
-                }
-            )
-            b.requests = b.ok = 0
-            b.errors.clear()
-            b.hist.reset()
-            b.hist_co.reset()
+            self.sink(b.to_record(s, self.stage_of(s), cpu))
+            b.reset()
             self._spare.append(b)
         return len(done)
 
