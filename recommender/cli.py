@@ -529,7 +529,7 @@ def report(
 ) -> None:
     """Write the sizing report (report.html, report.md, analysis.json) into a run directory."""
     from recommender.pipeline import REPORT_FORMATS, write_reports
-    from recommender.report.sizing import Traffic
+    from recommender.sizing import Traffic
 
     formats = [f.strip().lower() for text in format_ for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in REPORT_FORMATS]

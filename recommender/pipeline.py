@@ -18,7 +18,7 @@ from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtes
 from recommender.loadgen.sigv4 import runtime_url
 from recommender.plan import Slo, Target
 from recommender.report.render import format_html, format_markdown
-from recommender.report.sizing import Sizing, Traffic, size_for
+from recommender.sizing import Sizing, Traffic, size_for
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

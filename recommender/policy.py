@@ -32,7 +32,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from recommender.errors import ConfigError, InsufficientDataError, RunDirError
-from recommender.report.sizing import (
+from recommender.sizing import (
     DEFAULT_MIN_CAPACITY_FLOOR,
     Sizing,
     default_capacity_range,

@@ -15,7 +15,6 @@ from recommender.analysis import analyze_run
 from recommender.errors import ConfigError
 from recommender.pipeline import ReportResult, write_reports
 from recommender.plan import Slo
-from recommender.report.sizing import lookup_price
 from recommender.simulate import (
     PolicyOptions,
     SafetyFactorChoice,
@@ -26,6 +25,7 @@ from recommender.simulate import (
     simulate,
     simulate_factor,
 )
+from recommender.sizing import lookup_price
 from recommender.traffic import TrafficSeries
 
 SIMULATION_FILE = "simulation.json"

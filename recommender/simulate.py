@@ -50,7 +50,7 @@ import numpy.typing as npt
 from recommender.analysis import Analysis
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor, target_value
 from recommender.errors import ConfigError, InsufficientDataError
-from recommender.report.sizing import capacity_range, instances_for
+from recommender.sizing import capacity_range, instances_for
 from recommender.traffic import TrafficSeries
 
 FloatArray = npt.NDArray[np.float64]

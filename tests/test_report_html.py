@@ -13,7 +13,7 @@ from recommender.cli import main
 from recommender.pipeline import write_reports
 from recommender.plan import RampPlan, Stage
 from recommender.report.render import PolicyCommands, format_policy_commands
-from recommender.report.sizing import Traffic
+from recommender.sizing import Traffic
 from tests.conftest import synthetic_records, update_run_meta, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recommender.errors import ConfigError
-from recommender.report.sizing import (
+from recommender.sizing import (
     PRICES_USD_PER_HOUR,
     Traffic,
     capacity_range,

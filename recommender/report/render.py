@@ -28,7 +28,7 @@ from recommender.policy import (
     policy_commands,
     policy_note,
 )
-from recommender.report.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing
+from recommender.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing
 
 __all__ = ["POLICY_FILE", "POLICY_NAME", "PolicyCommands", "format_policy_commands"]
 
