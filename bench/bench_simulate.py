@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from recommender.simulate import (
-    PolicyOptions,
+    Policy,
     StagedLatencyModel,
     choose_safety_factor,
     simulate_factor,
@@ -48,9 +48,9 @@ def median_seconds(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     week = synthetic_traffic("diurnal", 800, 50, ramp_minutes=60, days=7)
-    options = PolicyOptions()
-    one = median_seconds(lambda: simulate_factor(week, MODEL, options, 0.5))
-    sweep = median_seconds(lambda: choose_safety_factor(week, MODEL, options))
+    policy = Policy()
+    one = median_seconds(lambda: simulate_factor(week, MODEL, policy, 0.5))
+    sweep = median_seconds(lambda: choose_safety_factor(week, MODEL, policy))
     print(f"python {platform.python_version()} on {platform.machine()}, numpy {np.__version__}")
     print(f"one week ({week.minutes} minutes), one policy:  {one * 1000:.1f} ms (median of "
           f"{REPEATS})")  # fmt: skip

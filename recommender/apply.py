@@ -12,29 +12,29 @@ one and restores it, so two applies need two rollbacks to get back to the start.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from recommender import runs
 from recommender.aws import AwsClient
 from recommender.errors import AwsError, ConfigError, EndpointError, RunDirError
-from recommender.policy import (
-    NAMESPACE,
-    Call,
-    Change,
-    Kind,
-    PolicyPlan,
-    RunFacts,
-    Scope,
-    State,
+from recommender.policy.diff import Change, diff, restore_calls
+from recommender.policy.kinds import NAMESPACE, STATE_FILE, Kind
+from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
+from recommender.policy.render import (
     command_files,
-    diff,
-    restore_calls,
-    state_from_api,
+    format_changes,
+    format_commands,
+    format_plan,
+    format_state,
 )
+from recommender.policy.state import Call, Scope, State, state_from_api
+from recommender.policy.target import RunFacts
 
 STATE_SCHEMA_VERSION = 1
 
@@ -303,3 +303,121 @@ def rollback_prepared(aws: AwsClient, prepared: PreparedRollback) -> State:
                        f"the saved state stays in {prepared.state_file}")  # fmt: skip
     pop_state(prepared.state_file)
     return state
+
+
+# --- the commands: `apply`, `rollback`, and `run --apply`'s early check ---------------------------
+
+
+class Outcome(str, Enum):
+    """How `apply` or `rollback` ended without an error."""
+
+    DONE = "done"  # changed, and read back
+    NO_CHANGE = "no change"  # what is there already matches
+    DRY_RUN = "dry run"  # shown, nothing changed
+    DECLINED = "declined"  # `confirm` said no: nothing changed
+
+
+def state_path(run_dir: Path | None, state_file: Path | None) -> Path:
+    """Where the saved states go: --state-file, else the run directory, else here."""
+    if state_file is not None:
+        return state_file
+    return run_dir / STATE_FILE if run_dir is not None else Path(STATE_FILE)
+
+
+def check_before_run(
+    *, endpoint: str | None, variant: str | None, min_capacity: int | None,
+    max_capacity: int | None,
+) -> None:  # fmt: skip
+    """`run --apply`'s checks, before any load is sent: a bad bound must not cost a test."""
+    if endpoint is None:
+        raise ConfigError("--apply needs --endpoint", "a policy scales a SageMaker endpoint")
+    # The bounds, checked with a stand-in target value: the real one comes from the run.
+    build_plan(PolicyRequest(endpoint=endpoint, variant=variant, target_value=1.0,
+                             min_capacity=min_capacity, max_capacity=max_capacity))  # fmt: skip
+
+
+def apply(
+    *,
+    run_dir: Path | None,
+    request: PolicyRequest,
+    dry_run: bool = False,
+    state_file: Path | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    aws_endpoint_url: str | None = None,
+    echo: Callable[[str], None],
+    confirm: Callable[[str], bool],
+) -> Outcome:
+    """Plan, check against what is there, show, ask, save, apply, read back (`echo` shows
+    each step's text; `confirm` asks before the change). --dry-run stops after showing the
+    changes and writing the files the `aws` commands read."""
+    if run_dir is None and request.endpoint is None and request.inference_component is None:
+        raise ConfigError("nothing to apply to", "pass a run directory, or --endpoint NAME "
+                          "with --target-value")  # fmt: skip
+    run = load_run_facts(run_dir) if run_dir is not None else None
+    plan = build_plan(request, run)
+    aws = AwsClient.create(region or (run.target.get("region") if run else None), profile,
+                           aws_endpoint_url)  # fmt: skip
+    prepared = prepare_apply(aws, plan)
+    echo(prepared.subject)
+    echo(format_plan(plan).rstrip())
+    for name in prepared.others:
+        echo(f"note: policy {name} is on {plan.resource_id} too and stays; with several "
+             "policies AWS scales out when any asks and in only when all agree")  # fmt: skip
+    echo(format_changes(prepared.changes).rstrip())
+    if dry_run:
+        where = run_dir if run_dir is not None else Path(".")
+        files = ", ".join(str(p) for p in write_policy_files(plan, where))
+        echo(f"\nDry run: nothing was changed. These commands apply the plan; they read {files}."
+             "\n")  # fmt: skip
+        echo(format_commands(plan.calls(), str(where)).rstrip())
+        return Outcome.DRY_RUN
+    if not prepared.changes:
+        return Outcome.NO_CHANGE
+    path = state_path(run_dir, state_file)
+    undo = (f"recommender rollback {shlex.quote(str(run_dir))}"
+            if run_dir is not None and state_file is None
+            else f"recommender rollback --state-file {shlex.quote(str(path))}")  # fmt: skip
+    if not confirm("Apply these changes?"):
+        return Outcome.DECLINED
+    applied = apply_prepared(aws, prepared, path, f"run `{undo}`")
+    echo("\nApplied. Read back:")
+    echo(format_state(applied.state, applied.alarms).rstrip())
+    echo(f"The state before the change is saved in {path}; undo it with `{undo}`.")
+    return Outcome.DONE
+
+
+def rollback(
+    *,
+    run_dir: Path | None,
+    state_file: Path | None = None,
+    dry_run: bool = False,
+    region: str | None = None,
+    profile: str | None = None,
+    aws_endpoint_url: str | None = None,
+    echo: Callable[[str], None],
+    confirm: Callable[[str], bool],
+) -> Outcome:
+    """Restore the latest saved state (one apply per rollback), down to "there was no
+    policy"; --dry-run shows the `aws` commands that would."""
+    path = state_path(run_dir, state_file)
+    entry, _ = last_saved(path)
+    aws = AwsClient.create(region or entry.get("region"), profile, aws_endpoint_url)
+    prepared = prepare_rollback(aws, path)
+    echo(f"Restoring {prepared.saved.scope.resource_id} as it was at {prepared.saved_at} "
+         f"(saved in {path})")  # fmt: skip
+    echo(format_changes(prepared.changes, "the saved state").rstrip())
+    if dry_run:
+        if prepared.calls:
+            echo("\nDry run: nothing was changed. These commands restore it:\n")
+            echo(format_commands(prepared.calls).rstrip())
+        return Outcome.DRY_RUN
+    if prepared.calls and not confirm("Roll back?"):
+        return Outcome.DECLINED
+    state = rollback_prepared(aws, prepared)
+    echo("\nRolled back. Read back:")
+    echo(format_state(state).rstrip())
+    if prepared.remaining:
+        echo(f"{prepared.remaining} earlier saved state(s) remain in {path}: roll back again "
+             "to go further back.")  # fmt: skip
+    return Outcome.DONE if prepared.calls else Outcome.NO_CHANGE

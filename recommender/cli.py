@@ -7,6 +7,7 @@ Every RecommenderError and every usage error ends as one line on stderr,
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,7 @@ from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.errors import ConfigError, RecommenderError
 from recommender.plan import Slo, Target, parse_slo
-from recommender.policy import POLICY_NAME, Kind, Metric, PolicyRequest
+from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.search import abort_factor, describe_cost, load_plan
 
 app = typer.Typer(
@@ -422,6 +423,16 @@ MaxCapOpt = Annotated[int | None, typer.Option(help="MaxCapacity [instances at p
 ProvisionOpt = Annotated[int, typer.Option(help="Minutes a new instance takes to serve.")]
 BudgetOpt = Annotated[int, typer.Option(help="SLO-violating minutes auto may allow.")]
 
+# The policy's options `apply` and `simulate` share (recommender.policy.tracking).
+CooldownOpt = Annotated[int, typer.Option(help="Seconds.")]
+DisableScaleInOpt = Annotated[
+    bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
+]
+
+# Re-judging a run: `analyze`, `report` and `simulate` take the run's SLO, or these instead.
+SloOpt = Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")]
+MaxErrorRateOpt = Annotated[float | None, typer.Option(help="Override the run's.")]
+
 
 def _safety_factor(text: str) -> float | None:
     """A number, or None for "auto"."""
@@ -440,8 +451,8 @@ def _safety_factor(text: str) -> float | None:
 @app.command()
 def analyze(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
-    max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
+    slo: SloOpt = None,
+    max_error_rate: MaxErrorRateOpt = None,
     safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
     traffic: TrafficOpt = None,
     pattern: PatternOpt = None,
@@ -467,17 +478,17 @@ def analyze(
     if factor is None:
         from recommender.replay import analyze_with_choice, choose_for_run
         from recommender.report.simulation import format_choice
-        from recommender.simulate import PolicyOptions
+        from recommender.simulate import Policy
         from recommender.traffic import load_traffic
 
         if traffic is None and pattern is None:
             raise ConfigError("--safety-factor auto needs traffic to simulate",
                               "pass --traffic FILE or --pattern diurnal|spike|step "
                               "with --peak-rps")  # fmt: skip
-        options = PolicyOptions(min_capacity, max_capacity,
-                                provision_minutes=provision_minutes).check()  # fmt: skip
+        policy = Policy(min_capacity=min_capacity, max_capacity=max_capacity,
+                        provision_minutes=provision_minutes).check()  # fmt: skip
         series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
-        choice = choose_for_run(run_dir, series, options, slo=the_slo,
+        choice = choose_for_run(run_dir, series, policy, slo=the_slo,
                                 violation_budget=violation_budget)  # fmt: skip
         echo(format_choice(choice))
         analysis = analyze_with_choice(run_dir, the_slo, choice).analysis
@@ -521,8 +532,8 @@ def report(
     min_capacity_floor: Annotated[
         int, typer.Option(help="Lowest MinCapacity: 2 spreads over zones, 1 for dev.")
     ] = 2,
-    slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
-    max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
+    slo: SloOpt = None,
+    max_error_rate: MaxErrorRateOpt = None,
     safety_factor: Annotated[float, typer.Option(help="Share of capacity to target.")] = (
         DEFAULT_SAFETY_FACTOR
     ),
@@ -535,7 +546,8 @@ def report(
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad or not formats:
         raise ConfigError(f"unknown --format {(bad or [''])[0]!r}", "use html, md and/or json")
-    traffic = Traffic(peak_rps, min_rps, instance_type, instance_price, min_capacity_floor)
+    traffic = Traffic(peak_rps=peak_rps, min_rps=min_rps, instance_type=instance_type,
+                      instance_price=instance_price, min_capacity_floor=min_capacity_floor)
     result = write_reports(
         run_dir, _slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
     )
@@ -599,31 +611,32 @@ def simulate(
     scale_out_datapoints: Annotated[int, typer.Option(help="High alarm's datapoints.")] = 3,
     scale_in_datapoints: Annotated[int, typer.Option(help="Low alarm's datapoints.")] = 15,
     scale_in_ratio: Annotated[float, typer.Option(help="Low alarm at this x target.")] = 0.9,
-    scale_out_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
-    scale_in_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
+    scale_out_cooldown: CooldownOpt = COOLDOWN_SECONDS,
+    scale_in_cooldown: CooldownOpt = COOLDOWN_SECONDS,
     provision_minutes: ProvisionOpt = 6,
-    disable_scale_in: Annotated[
-        bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
-    ] = False,
+    disable_scale_in: DisableScaleInOpt = False,
     instance_price: Annotated[float | None, typer.Option(help="USD per instance-hour.")] = None,
     violation_budget: BudgetOpt = 0,
-    slo: Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")] = None,
-    max_error_rate: Annotated[float | None, typer.Option(help="Override the run's.")] = None,
+    slo: SloOpt = None,
+    max_error_rate: MaxErrorRateOpt = None,
 ) -> None:
     """Replay traffic through the target-tracking policy before applying it; exit 1 when
     SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
     from recommender.replay import simulate_run
     from recommender.report.simulation import format_choice, format_simulation
-    from recommender.simulate import PolicyOptions
+    from recommender.simulate import Policy
     from recommender.traffic import load_traffic
 
     factor = _safety_factor(safety_factor)
-    options = PolicyOptions(min_capacity, max_capacity, scale_out_datapoints, scale_in_datapoints,
-                            scale_in_ratio, scale_out_cooldown, scale_in_cooldown,
-                            provision_minutes, disable_scale_in).check()  # fmt: skip
+    policy = Policy(
+        target_value=target_value, min_capacity=min_capacity, max_capacity=max_capacity,
+        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
+        disable_scale_in=disable_scale_in, scale_out_datapoints=scale_out_datapoints,
+        scale_in_datapoints=scale_in_datapoints, scale_in_ratio=scale_in_ratio,
+        provision_minutes=provision_minutes,
+    ).check()
     series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
-    result = simulate_run(run_dir, series, options, safety_factor=factor,
-                          target_value=target_value,
+    result = simulate_run(run_dir, series, policy, safety_factor=factor,
                           slo=_slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
                           violation_budget=violation_budget)  # fmt: skip
@@ -663,12 +676,9 @@ def demo(
 # --- applying the policy: recommender.policy plans it, recommender.apply executes it ----------
 
 
-def _state_path(run_dir: Path | None, state_file: Path | None) -> Path:
-    from recommender.policy import STATE_FILE
-
-    if state_file is not None:
-        return state_file
-    return run_dir / STATE_FILE if run_dir is not None else Path(STATE_FILE)
+def _asks(yes: bool) -> Callable[[str], bool]:
+    """Ask only on a terminal; scripts and CI never block on a prompt."""
+    return lambda message: yes or not sys.stdin.isatty() or typer.confirm(message, default=True)
 
 
 def _check_apply_after_run(
@@ -678,16 +688,13 @@ def _check_apply_after_run(
     min_capacity: int | None,
     max_capacity: int | None,
 ) -> None:
-    from recommender.policy import build_plan
+    from recommender.apply import check_before_run
 
     if command != "run":
         raise ConfigError("--apply is for `recommender run`",
                           "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
-    if endpoint is None:
-        raise ConfigError("--apply needs --endpoint", "a policy scales a SageMaker endpoint")
-    # The bounds, checked with a stand-in target value: the real one comes from the run.
-    build_plan(PolicyRequest(endpoint=endpoint, variant=variant, target_value=1.0,
-                             min_capacity=min_capacity, max_capacity=max_capacity))  # fmt: skip
+    check_before_run(endpoint=endpoint, variant=variant, min_capacity=min_capacity,
+                     max_capacity=max_capacity)  # fmt: skip
 
 
 def _apply(
@@ -701,47 +708,13 @@ def _apply(
     aws_endpoint_url: str | None = None,
     yes: bool = False,
 ) -> None:
-    import shlex
+    from recommender.apply import Outcome, apply
 
-    from recommender.apply import apply_prepared, load_run_facts, prepare_apply, write_policy_files
-    from recommender.aws import AwsClient
-    from recommender.policy import (
-        build_plan,
-        format_changes,
-        format_commands,
-        format_plan,
-        format_state,
-    )
-
-    run = load_run_facts(run_dir) if run_dir is not None else None
-    plan = build_plan(request, run)
-    aws = AwsClient.create(region or (run.target.get("region") if run else None), profile,
-                           aws_endpoint_url)  # fmt: skip
-    prepared = prepare_apply(aws, plan)
-    echo(prepared.subject)
-    echo(format_plan(plan).rstrip())
-    for name in prepared.others:
-        echo(f"note: policy {name} is on {plan.resource_id} too and stays; with several "
-             "policies AWS scales out when any asks and in only when all agree")  # fmt: skip
-    echo(format_changes(prepared.changes).rstrip())
-    if dry_run:
-        where = run_dir if run_dir is not None else Path(".")
-        files = ", ".join(str(p) for p in write_policy_files(plan, where))
-        echo(f"\nDry run: nothing was changed. These commands apply the plan; they read {files}."
-             "\n")  # fmt: skip
-        echo(format_commands(plan.calls(), str(where)).rstrip())
-        return
-    if not prepared.changes:
-        return
-    path = _state_path(run_dir, state_file)
-    undo = (f"recommender rollback {shlex.quote(str(run_dir))}"
-            if run_dir is not None and state_file is None
-            else f"recommender rollback --state-file {shlex.quote(str(path))}")  # fmt: skip
-    _confirm("Apply these changes?", yes)
-    applied = apply_prepared(aws, prepared, path, f"run `{undo}`")
-    echo("\nApplied. Read back:")
-    echo(format_state(applied.state, applied.alarms).rstrip())
-    echo(f"The state before the change is saved in {path}; undo it with `{undo}`.")
+    outcome = apply(run_dir=run_dir, request=request, dry_run=dry_run, state_file=state_file,
+                    region=region, profile=profile, aws_endpoint_url=aws_endpoint_url,
+                    echo=echo, confirm=_asks(yes))  # fmt: skip
+    if outcome is Outcome.DECLINED:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -775,11 +748,10 @@ def apply(
         str, typer.Option(help="Policy name; another than the default shows as a custom "
                           "policy in the SageMaker console.")  # fmt: skip
     ] = POLICY_NAME,
-    scale_in_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
-    scale_out_cooldown: Annotated[int, typer.Option(help="Seconds.")] = 300,
-    disable_scale_in: Annotated[
-        bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
-    ] = False,
+    # --help lists the cooldowns in this order (in, then out), as it always has.
+    scale_in_cooldown: CooldownOpt = COOLDOWN_SECONDS,
+    scale_out_cooldown: CooldownOpt = COOLDOWN_SECONDS,
+    disable_scale_in: DisableScaleInOpt = False,
     scale_from_zero: Annotated[
         bool,
         typer.Option("--scale-from-zero", help="async: also a step policy and its CloudWatch "
@@ -802,13 +774,13 @@ def apply(
 ) -> None:
     """Apply the target-tracking policy with Application Auto Scaling: check, show the
     changes, save what was there, apply, read back (--dry-run: show the aws commands)."""
-    if run_dir is None and endpoint is None and inference_component is None:
-        raise ConfigError("nothing to apply to", "pass a run directory, or --endpoint NAME "
-                          "with --target-value")  # fmt: skip
-    request = PolicyRequest(kind, metric, endpoint, variant, inference_component, target_value,
-                            min_capacity, max_capacity, policy_name, scale_in_cooldown,
-                            scale_out_cooldown, disable_scale_in, scale_from_zero, peak_rps,
-                            force)  # fmt: skip
+    request = PolicyRequest(
+        target_value=target_value, min_capacity=min_capacity, max_capacity=max_capacity,
+        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
+        disable_scale_in=disable_scale_in, kind=kind, metric=metric, endpoint=endpoint,
+        variant=variant, inference_component=inference_component, policy_name=policy_name,
+        scale_from_zero=scale_from_zero, peak_rps=peak_rps, force=force,
+    )
     _apply(run_dir, request, dry_run=dry_run, state_file=state_file, region=region,
            profile=profile, aws_endpoint_url=aws_endpoint_url, yes=yes)  # fmt: skip
 
@@ -829,30 +801,14 @@ def rollback(
 ) -> None:
     """Restore the autoscaling state saved by the last `apply` (one apply per rollback),
     down to "there was no policy" (deregister)."""
-    from recommender.apply import last_saved, prepare_rollback, rollback_prepared
-    from recommender.aws import AwsClient
-    from recommender.policy import format_changes, format_commands, format_state
+    from recommender.apply import Outcome
+    from recommender.apply import rollback as restore
 
-    path = _state_path(run_dir, state_file)
-    entry, _ = last_saved(path)
-    aws = AwsClient.create(region or entry.get("region"), profile, aws_endpoint_url)
-    prepared = prepare_rollback(aws, path)
-    echo(f"Restoring {prepared.saved.scope.resource_id} as it was at {prepared.saved_at} "
-         f"(saved in {path})")  # fmt: skip
-    echo(format_changes(prepared.changes, "the saved state").rstrip())
-    if dry_run:
-        if prepared.calls:
-            echo("\nDry run: nothing was changed. These commands restore it:\n")
-            echo(format_commands(prepared.calls).rstrip())
-        return
-    if prepared.calls:
-        _confirm("Roll back?", yes)
-    state = rollback_prepared(aws, prepared)
-    echo("\nRolled back. Read back:")
-    echo(format_state(state).rstrip())
-    if prepared.remaining:
-        echo(f"{prepared.remaining} earlier saved state(s) remain in {path}: roll back again "
-             "to go further back.")  # fmt: skip
+    outcome = restore(run_dir=run_dir, state_file=state_file, dry_run=dry_run, region=region,
+                      profile=profile, aws_endpoint_url=aws_endpoint_url, echo=echo,
+                      confirm=_asks(yes))  # fmt: skip
+    if outcome is Outcome.DECLINED:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from recommender.analysis import Analysis, analyze_run
+from recommender.analysis.curve import interpolate
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.errors import ConfigError, InsufficientDataError
 from recommender.runs import RunData
@@ -92,11 +93,13 @@ def _points(a: Analysis) -> tuple[np.ndarray, np.ndarray]:
 
 def p95_at(a: Analysis, rps_per_instance: float) -> float | None:
     """p95 at a throughput per instance, interpolated linearly between the stages around
-    it; None outside the measured range (no extrapolation)."""
+    it; None outside the measured range (no extrapolation: recommender.analysis.curve,
+    `outside="nan"`)."""
     x, y = _points(a)
-    if len(x) == 0 or not x[0] <= rps_per_instance <= x[-1]:
+    if len(x) == 0:
         return None
-    return float(np.interp(rps_per_instance, x, y))
+    value = float(interpolate(rps_per_instance, x, y, outside="nan"))
+    return None if math.isnan(value) else value
 
 
 def equal_load(base: Analysis, new: Analysis, safety_factor: float) -> tuple[float | None, str]:

@@ -16,7 +16,7 @@ from recommender.errors import ConfigError
 from recommender.pipeline import ReportResult, write_reports
 from recommender.plan import Slo
 from recommender.simulate import (
-    PolicyOptions,
+    Policy,
     SafetyFactorChoice,
     Simulation,
     StagedLatencyModel,
@@ -52,10 +52,9 @@ def _endpoint(
 def simulate_run(
     run_dir: Path,
     traffic: TrafficSeries,
-    options: PolicyOptions,
+    policy: Policy,
     *,
     safety_factor: float | None,
-    target_value: float | None = None,
     slo: Slo | None = None,
     instance_price: float | None = None,
     violation_budget: int = 0,
@@ -64,27 +63,25 @@ def simulate_run(
 
     `safety_factor` None means `auto`: sweep, keep the chosen factor's simulation (or, when
     none keeps within the budget, the one with the fewest violating minutes).
-    `target_value` simulates that exact target instead (e.g. the policy in place today).
+    A policy with a target value simulates that exact target instead (e.g. the policy in
+    place today), and `safety_factor` is not used.
     """
-    options.check()
+    given = policy.check().target()
     if violation_budget < 0:
         raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
-    if target_value is not None and safety_factor is None:
+    if given is not None and safety_factor is None:
         raise ConfigError("give --target-value or --safety-factor auto, not both")
     model, price = _endpoint(run_dir, slo, instance_price)
     choice = None
-    if target_value is not None:
-        if not target_value > 0:
-            raise ConfigError(f"--target-value must be > 0 (got {target_value:g})")
-        policy = options.for_target(target_value, traffic)
-        sim = simulate(traffic, model, policy, instance_price=price)
+    if given is not None:
+        sim = simulate(traffic, model, policy.for_target(given, traffic), instance_price=price)
     elif safety_factor is None:
-        choice = choose_safety_factor(traffic, model, options, violation_budget=violation_budget,
+        choice = choose_safety_factor(traffic, model, policy, violation_budget=violation_budget,
                                       instance_price=price)  # fmt: skip
         best = choice.chosen or min(choice.rows, key=lambda r: r.violating_minutes)
-        sim = simulate_factor(traffic, model, options, best.safety_factor, price)
+        sim = simulate_factor(traffic, model, policy, best.safety_factor, price)
     else:
-        sim = simulate_factor(traffic, model, options, safety_factor, price)
+        sim = simulate_factor(traffic, model, policy, safety_factor, price)
     data = sim.to_dict()
     data["endpoint"]["model"] = model.to_dict()
     data["run_dir"] = str(run_dir)
@@ -98,16 +95,16 @@ def simulate_run(
 def choose_for_run(
     run_dir: Path,
     traffic: TrafficSeries,
-    options: PolicyOptions,
+    policy: Policy,
     *,
     slo: Slo | None = None,
     instance_price: float | None = None,
     violation_budget: int = 0,
 ) -> SafetyFactorChoice:
     """The `--safety-factor auto` sweep on a run's endpoint (nothing written)."""
-    options.check()
+    policy.check()
     model, price = _endpoint(run_dir, slo, instance_price)
-    return choose_safety_factor(traffic, model, options, violation_budget=violation_budget,
+    return choose_safety_factor(traffic, model, policy, violation_budget=violation_budget,
                                 instance_price=price)  # fmt: skip
 
 

@@ -41,15 +41,17 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from recommender.analysis import Analysis
+from recommender.analysis.curve import curve_points, interpolate
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor, target_value
 from recommender.errors import ConfigError, InsufficientDataError
+from recommender.policy.tracking import TargetTracking
 from recommender.sizing import capacity_range, instances_for
 from recommender.traffic import TrafficSeries
 
@@ -61,7 +63,6 @@ BoolArray = npt.NDArray[np.bool_]
 DEFAULT_SCALE_OUT_DATAPOINTS = 3
 DEFAULT_SCALE_IN_DATAPOINTS = 15
 DEFAULT_SCALE_IN_RATIO = 0.9
-DEFAULT_COOLDOWN_SECONDS = 300  # SageMaker variants' default, in and out
 DEFAULT_PROVISION_MINUTES = 6
 DEFAULT_MIN_CAPACITY = 2  # the report's floor: SageMaker spreads 2+ instances over zones
 # The sweep of `--safety-factor auto`: 0.30 to 0.95 in steps of 0.05.
@@ -103,8 +104,8 @@ class StagedLatencyModel:
 
     Method: the stages' (achieved throughput per instance, SLO statistic) points, sorted by
     throughput, made non-decreasing (a running maximum: latency is taken to grow with load,
-    as the capacity estimate assumes too), joined by straight lines (numpy.interp, which is
-    monotone on such points); below the lowest stage the lowest stage's latency.
+    as the capacity estimate assumes too), joined by straight lines; below the lowest stage
+    the lowest stage's latency (recommender.analysis.curve, `outside="hold"`).
     """
 
     rps: FloatArray  # achieved throughput per instance, increasing
@@ -116,7 +117,7 @@ class StagedLatencyModel:
 
     def latency_ms(self, rps_per_instance: FloatArray) -> FloatArray:
         x = np.asarray(rps_per_instance, dtype=np.float64)
-        out = np.interp(x, self.rps, self.latency)
+        out = interpolate(x, self.rps, self.latency)
         return np.where(x > self.max_rps * (1 + _EPS), np.nan, out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,12 +151,10 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
     if not pts:
         raise InsufficientDataError("the run's stages hold no latency to simulate with")
     x = np.array([p[0] for p in pts])
-    y = np.maximum.accumulate(np.array([p[1] for p in pts]))
-    # np.interp wants increasing x; equal throughputs keep the higher (later) latency.
-    keep = np.append(np.diff(x) > 0, True)
+    rps, latency = curve_points(x, np.maximum.accumulate(np.array([p[1] for p in pts])))
     return StagedLatencyModel(
-        rps=x[keep],
-        latency=y[keep],
+        rps=rps,
+        latency=latency,
         capacity_rps=float(cap.rps_per_instance),
         max_rps=float(max(x.max(), cap.rps_per_instance)),
         stat=stat,
@@ -166,45 +165,33 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
 # --- the policy ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PolicyOptions:
-    """The policy as the user gives it; capacities left None are sized from the traffic."""
+@dataclass(frozen=True, kw_only=True)
+class Policy(TargetTracking):
+    """One target-tracking policy to simulate (defaults and their sources: module doc).
 
-    min_capacity: int | None = None
-    max_capacity: int | None = None
+    The target value, MinCapacity and MaxCapacity (TargetTracking's) may be left None for
+    `for_target` to fill in from a safety factor and the traffic; `simulate` needs them all.
+    """
+
     scale_out_datapoints: int = DEFAULT_SCALE_OUT_DATAPOINTS
     scale_in_datapoints: int = DEFAULT_SCALE_IN_DATAPOINTS
     scale_in_ratio: float = DEFAULT_SCALE_IN_RATIO
-    scale_out_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
-    scale_in_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
     provision_minutes: int = DEFAULT_PROVISION_MINUTES
-    disable_scale_in: bool = False
 
-    def check(self) -> PolicyOptions:
-        lo, hi = self.min_capacity, self.max_capacity
-        if lo is not None and lo < 1:
-            raise ConfigError(
-                f"--min-capacity must be >= 1 (got {lo})",
-                "real-time variants keep at least one instance",
-            )
-        if hi is not None and hi < 1:
-            raise ConfigError(f"--max-capacity must be >= 1 (got {hi})")
-        if lo is not None and hi is not None and lo > hi:
-            raise ConfigError(
-                f"--min-capacity ({lo}) is above --max-capacity ({hi})",
-                "MinCapacity <= MaxCapacity: lower --min-capacity or raise --max-capacity",
-            )
+    bounds_hint: ClassVar[str] = (
+        "MinCapacity <= MaxCapacity: lower --min-capacity or raise --max-capacity"
+    )
+
+    def check(self) -> Policy:
+        super().check()
         for flag, n in (("--scale-out-datapoints", self.scale_out_datapoints),
                         ("--scale-in-datapoints", self.scale_in_datapoints)):  # fmt: skip
             if n < 1:
                 raise ConfigError(f"{flag} must be >= 1 (got {n})")
         if not 0 < self.scale_in_ratio <= 1:
             raise ConfigError(f"--scale-in-ratio must be in (0, 1] (got {self.scale_in_ratio:g})")
-        for flag, s in (("--scale-out-cooldown", self.scale_out_cooldown_s),
-                        ("--scale-in-cooldown", self.scale_in_cooldown_s),
-                        ("--provision-minutes", self.provision_minutes)):  # fmt: skip
-            if s < 0:
-                raise ConfigError(f"{flag} must be >= 0 (got {s})")
+        if self.provision_minutes < 0:
+            raise ConfigError(f"--provision-minutes must be >= 0 (got {self.provision_minutes})")
         return self
 
     def for_target(self, target: float, traffic: TrafficSeries) -> Policy:
@@ -218,34 +205,32 @@ class PolicyOptions:
             hi = self.max_capacity
         else:
             hi = capacity_range(instances_for(traffic.peak_rps, target), lo, lo)[1]
-        d = asdict(self)
-        d.update(min_capacity=lo, max_capacity=hi)
-        return Policy(target_value=target, **d)
+        return replace(self, target_value=target, min_capacity=lo, max_capacity=hi)
 
-
-@dataclass(frozen=True)
-class Policy:
-    """One target-tracking policy to simulate (defaults and their sources: module doc)."""
-
-    target_value: float  # invocations per instance per minute
-    min_capacity: int
-    max_capacity: int
-    scale_out_datapoints: int = DEFAULT_SCALE_OUT_DATAPOINTS
-    scale_in_datapoints: int = DEFAULT_SCALE_IN_DATAPOINTS
-    scale_in_ratio: float = DEFAULT_SCALE_IN_RATIO
-    scale_out_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
-    scale_in_cooldown_s: int = DEFAULT_COOLDOWN_SECONDS
-    provision_minutes: int = DEFAULT_PROVISION_MINUTES
-    disable_scale_in: bool = False
-
-    def check(self) -> Policy:
-        if not self.target_value > 0:
-            raise ConfigError(f"the target value must be > 0 (got {self.target_value:g})")
-        PolicyOptions(**{k: v for k, v in asdict(self).items() if k != "target_value"}).check()
-        return self
+    def bounds(self) -> tuple[float, int, int]:
+        """(target value, MinCapacity, MaxCapacity), checked: what `simulate` runs on."""
+        self.check()
+        target, lo, hi = self.target(), self.min_capacity, self.max_capacity
+        if target is None or lo is None or hi is None:
+            raise ConfigError("the policy to simulate needs a target value, MinCapacity and "
+                              "MaxCapacity", "size it with Policy.for_target")  # fmt: skip
+        return target, lo, hi
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """simulation.json's `policy` (its keys predate TargetTracking: cooldowns in `_s`)."""
+        target, lo, hi = self.bounds()
+        return {
+            "target_value": target,
+            "min_capacity": lo,
+            "max_capacity": hi,
+            "scale_out_datapoints": self.scale_out_datapoints,
+            "scale_in_datapoints": self.scale_in_datapoints,
+            "scale_in_ratio": self.scale_in_ratio,
+            "scale_out_cooldown_s": self.scale_out_cooldown,
+            "scale_in_cooldown_s": self.scale_in_cooldown,
+            "provision_minutes": self.provision_minutes,
+            "disable_scale_in": self.disable_scale_in,
+        }
 
 
 @dataclass(frozen=True)
@@ -343,10 +328,6 @@ class Simulation:
         }
 
 
-def _bounded(n: int, policy: Policy) -> int:
-    return min(policy.max_capacity, max(policy.min_capacity, n))
-
-
 def simulate(
     traffic: TrafficSeries,
     model: LatencyModel,
@@ -361,20 +342,20 @@ def simulate(
     The fleet starts where target tracking would have settled for the first minute,
     ceil(requests / target) within the bounds, unless `initial_instances` is given.
     """
-    policy.check()
+    target, lo, hi = policy.bounds()
+    policy = replace(policy, target_value=target)  # a number from here on, text or not
     req = traffic.requests_per_minute
     n = traffic.minutes
-    target = policy.target_value
     low = policy.scale_in_ratio * target
-    out_cd = math.ceil(policy.scale_out_cooldown_s / 60)
-    in_cd = math.ceil(policy.scale_in_cooldown_s / 60)
+    out_cd = math.ceil(policy.scale_out_cooldown / 60)
+    in_cd = math.ceil(policy.scale_in_cooldown / 60)
     # The proportional rule for every minute at once: it depends on the requests only.
     wanted = np.ceil(req / target - _EPS).astype(np.int64)
-    proposal = np.clip(wanted, policy.min_capacity, policy.max_capacity).tolist()
+    proposal = np.clip(wanted, lo, hi).tolist()
     r = req.tolist()
 
-    desired = _bounded(int(wanted[0]), policy) if initial_instances is None else initial_instances
-    if not policy.min_capacity <= desired <= policy.max_capacity:
+    desired = min(hi, max(lo, int(wanted[0]))) if initial_instances is None else initial_instances
+    if not lo <= desired <= hi:
         raise ConfigError(f"the initial instances ({desired}) are outside Min/MaxCapacity")
     serving = desired
     pending: deque[list[int]] = deque()  # [minute it serves from, instances], oldest first
@@ -442,7 +423,7 @@ def simulate(
         cost_usd=instance_hours * instance_price if instance_price is not None else None,
         scale_out_events=sum(e.kind == "out" for e in events),
         scale_in_events=sum(e.kind == "in" for e in events),
-        capped_minutes=int((wanted > policy.max_capacity).sum()),
+        capped_minutes=int((wanted > hi).sum()),
         in_service_min=int(serving_a.min()),
         in_service_max=int(serving_a.max()),
     )
@@ -467,13 +448,13 @@ def simulate(
 def simulate_factor(
     traffic: TrafficSeries,
     model: LatencyModel,
-    options: PolicyOptions,
+    policy: Policy,
     safety_factor: float,
     instance_price: float | None = None,
 ) -> Simulation:
     """The policy AWS's formula gives for `safety_factor` on this endpoint, simulated."""
     target = target_value(model.capacity_rps, check_safety_factor(safety_factor))
-    policy = options.for_target(target, traffic)
+    policy = policy.for_target(target, traffic)
     return simulate(traffic, model, policy, safety_factor=safety_factor,
                     instance_price=instance_price)  # fmt: skip
 
@@ -481,7 +462,7 @@ def simulate_factor(
 # --- choosing the safety factor ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SweepRow:
     safety_factor: float
     target_value: float
@@ -497,11 +478,14 @@ class SweepRow:
 
     @classmethod
     def of(cls, sim: Simulation) -> SweepRow:
-        t, p = sim.totals, sim.policy
-        return cls(float(sim.safety_factor or 0.0), p.target_value, p.min_capacity,
-                   p.max_capacity, t.violating_minutes, t.requests_outside_slo,
-                   t.requests_erroring, t.instance_hours, t.cost_usd, t.scale_out_events,
-                   t.scale_in_events)  # fmt: skip
+        t = sim.totals
+        target, lo, hi = sim.policy.bounds()
+        return cls(safety_factor=float(sim.safety_factor or 0.0), target_value=target,
+                   min_capacity=lo, max_capacity=hi, violating_minutes=t.violating_minutes,
+                   requests_outside_slo=t.requests_outside_slo,
+                   requests_erroring=t.requests_erroring, instance_hours=t.instance_hours,
+                   cost_usd=t.cost_usd, scale_out_events=t.scale_out_events,
+                   scale_in_events=t.scale_in_events)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -547,7 +531,7 @@ _NO_CHOICE_HINT = (
 def choose_safety_factor(
     traffic: TrafficSeries,
     model: LatencyModel,
-    options: PolicyOptions,
+    policy: Policy,
     *,
     violation_budget: int = 0,
     factors: Sequence[float] = SWEEP_FACTORS,
@@ -559,10 +543,10 @@ def choose_safety_factor(
         raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
     if not factors:
         raise ConfigError("no safety factors to sweep")
-    sims = {f: simulate_factor(traffic, model, options, f, instance_price) for f in factors}
+    sims = {f: simulate_factor(traffic, model, policy, f, instance_price) for f in factors}
     if DEFAULT_SAFETY_FACTOR not in sims:
         sims[DEFAULT_SAFETY_FACTOR] = simulate_factor(
-            traffic, model, options, DEFAULT_SAFETY_FACTOR, instance_price
+            traffic, model, policy, DEFAULT_SAFETY_FACTOR, instance_price
         )
     rows = tuple(SweepRow.of(sims[f]) for f in sorted(factors))
     ok = [r for r in rows if r.violating_minutes <= violation_budget]

@@ -27,28 +27,12 @@ from recommender.cli import main
 from recommender.errors import AwsError, ConfigError, InsufficientDataError, RecommenderError
 from recommender.pipeline import write_reports
 from recommender.plan import RampPlan, Stage
-from recommender.policy import (
-    POLICY_NAME,
-    STEP_POLICY_NAME,
-    Call,
-    Kind,
-    Metric,
-    PolicyRequest,
-    PolicyState,
-    RunFacts,
-    Scope,
-    State,
-    TargetState,
-    build_plan,
-    concurrency_target,
-    diff,
-    format_changes,
-    format_commands,
-    kebab,
-    restore_calls,
-    state_from_api,
-    trust_problems,
-)
+from recommender.policy.diff import diff, restore_calls
+from recommender.policy.kinds import POLICY_NAME, STEP_POLICY_NAME, Kind, Metric
+from recommender.policy.plan import PolicyRequest, build_plan
+from recommender.policy.render import format_changes, format_commands, kebab
+from recommender.policy.state import Call, PolicyState, Scope, State, TargetState, state_from_api
+from recommender.policy.target import RunFacts, concurrency_target, trust_problems
 from tests.conftest import step_run, synthetic_records, update_run_meta, write_run
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -12,7 +12,8 @@ import pytest
 from recommender.cli import main
 from recommender.pipeline import write_reports
 from recommender.plan import RampPlan, Stage
-from recommender.report.render import PolicyCommands, format_policy_commands
+from recommender.policy import PolicyRequest
+from recommender.report.commands import PolicyCommands, format_policy_commands
 from recommender.sizing import Traffic
 from tests.conftest import synthetic_records, update_run_meta, write_run
 
@@ -143,7 +144,9 @@ def test_analysis_json_has_sizing_only_with_traffic(report_dir: Path, tmp_path: 
 
 
 def test_policy_commands_exact() -> None:
-    p = PolicyCommands("my-endpoint", "AllTraffic", 5621.94, 2, 6, sized=True)
+    request = PolicyRequest(endpoint="my-endpoint", variant="AllTraffic", target_value=5621.94,
+                            min_capacity=2, max_capacity=6)  # fmt: skip
+    p = PolicyCommands(request=request, sized=True)
     assert format_policy_commands(p) == """\
 aws application-autoscaling register-scalable-target \\
   --service-namespace sagemaker \\

@@ -20,7 +20,6 @@ from recommender.plan import RampPlan, Stage
 from recommender.simulate import (
     LatencyModel,
     Policy,
-    PolicyOptions,
     ScalingEvent,
     choose_safety_factor,
     model_from_analysis,
@@ -117,7 +116,7 @@ def test_cooldown_delays_a_second_scale_in() -> None:
 
 def test_without_cooldown_the_second_scale_in_follows_at_once() -> None:
     _, events = run_policy(drop_traffic(), min_capacity=1, max_capacity=20,
-                           scale_in_cooldown_s=0, scale_out_cooldown_s=0)  # fmt: skip
+                           scale_in_cooldown=0, scale_out_cooldown=0)  # fmt: skip
     assert [e.minute for e in events] == [24, 25]
 
 
@@ -133,7 +132,7 @@ def test_scale_in_waits_for_the_scale_out_cooldown() -> None:
     # 1 instance from minute 8, but the 600 s scale-out cooldown holds it to minute 17.
     counts = [600.0] * 5 + [1800.0] * 3 + [60.0] * 20
     in_service, events = run_policy(counts, min_capacity=1, scale_in_datapoints=1,
-                                    scale_out_cooldown_s=600)  # fmt: skip
+                                    scale_out_cooldown=600)  # fmt: skip
     assert [(e.minute, e.kind, e.to_desired) for e in events] == [(7, "out", 3), (17, "in", 1)]
     assert in_service[14] == 3 and in_service[18] == 1
 
@@ -148,9 +147,9 @@ def test_scale_out_may_happen_during_the_scale_in_cooldown() -> None:
 
 def test_bad_policies_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"--min-capacity \(5\) is above --max-capacity \(2\)"):
-        PolicyOptions(min_capacity=5, max_capacity=2).check()
+        Policy(min_capacity=5, max_capacity=2).check()
     with pytest.raises(ConfigError, match="--min-capacity must be >= 1"):
-        PolicyOptions(min_capacity=0).check()
+        Policy(min_capacity=0).check()
     with pytest.raises(ConfigError, match="target value must be > 0"):
         simulate(from_counts([1.0]), MODEL, policy(target_value=0.0))
 
@@ -218,7 +217,7 @@ def test_auto_target_has_no_violations_but_one_and_a_half_times_it_has(
     model: LatencyModel, ramp: float
 ) -> None:
     traffic = synthetic_traffic("diurnal", 800, 50, ramp)
-    options = PolicyOptions()
+    options = Policy()
     choice = choose_safety_factor(traffic, model, options)
     assert choice.chosen is not None and choice.chosen.violating_minutes == 0
     target = choice.chosen.target_value
@@ -229,7 +228,7 @@ def test_auto_target_has_no_violations_but_one_and_a_half_times_it_has(
 
 
 def test_auto_picks_a_lower_target_on_a_fast_morning_ramp(model: LatencyModel) -> None:
-    options = PolicyOptions()
+    options = Policy()
     fast = choose_safety_factor(synthetic_traffic("diurnal", 800, 50, 60), model, options)
     slow = choose_safety_factor(synthetic_traffic("diurnal", 800, 50, 240), model, options)
     assert fast.chosen is not None and slow.chosen is not None
@@ -240,7 +239,7 @@ def test_auto_picks_a_lower_target_on_a_fast_morning_ramp(model: LatencyModel) -
 
 def test_auto_with_no_safe_factor_says_so(model: LatencyModel) -> None:
     traffic = synthetic_traffic("spike", 800, 50, 1)
-    choice = choose_safety_factor(traffic, model, PolicyOptions(max_capacity=3))
+    choice = choose_safety_factor(traffic, model, Policy(max_capacity=3))
     assert choice.chosen is None
     assert choice.explanation.startswith("auto: no safety factor from 0.30 to 0.95 keeps within")
     with pytest.raises(InsufficientDataError):

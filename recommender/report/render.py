@@ -15,22 +15,13 @@ from recommender import __version__
 from recommender.analysis import Analysis
 from recommender.analysis.stages import StageStats
 from recommender.plan import RampPlan
-
-# The policy and its `aws application-autoscaling` commands are planned and rendered in one
-# place, recommender.policy, for `recommender apply` and these reports alike: the report
-# shows exactly what `apply` does. Re-exported for the reports' callers.
-from recommender.policy import (
-    POLICY_FILE,
-    POLICY_NAME,
-    PolicyCommands,
+from recommender.report.commands import (
     endpoint_of,
     format_policy_commands,
     policy_commands,
     policy_note,
 )
 from recommender.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing
-
-__all__ = ["POLICY_FILE", "POLICY_NAME", "PolicyCommands", "format_policy_commands"]
 
 
 def _ms(v: float | None) -> str:

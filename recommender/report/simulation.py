@@ -26,7 +26,7 @@ def format_simulation(sim: Simulation) -> str:
         f"{p.scale_out_datapoints} minute(s) above target, in after {p.scale_in_datapoints} "
         f"below {p.scale_in_ratio:.0%} of it"
         + (" (scale-in disabled)" if p.disable_scale_in else ""),
-        f"  cooldowns {p.scale_out_cooldown_s} s out / {p.scale_in_cooldown_s} s in; new "
+        f"  cooldowns {p.scale_out_cooldown} s out / {p.scale_in_cooldown} s in; new "
         f"instances serve {p.provision_minutes} min after a scale-out",
         "",
         f"SLO-violating minutes: {t.violating_minutes} of {t.minutes} ({reason})",
