@@ -297,3 +297,27 @@ def test_a_failed_put_restores_what_was_there(
     )
     assert snapshot(emulator) == {"targets": [], "policies": [], "alarms": []}
     assert not (run_dir / "autoscaling_state.json").exists()
+
+
+def test_apply_library_asks_and_a_no_changes_nothing(emulator: str, run_dir: Path) -> None:
+    """recommender.apply.apply: the CLI's flow as a function; `confirm` answering no leaves
+    what is there (nothing saved), and a dry run never asks."""
+    from recommender.apply import Outcome, apply
+    from recommender.policy.plan import PolicyRequest
+
+    shown: list[str] = []
+    asked: list[str] = []
+
+    def no(message: str) -> bool:
+        asked.append(message)
+        return False
+
+    request = PolicyRequest(min_capacity=2, max_capacity=8)
+    common = {"run_dir": run_dir, "request": request, "aws_endpoint_url": emulator,
+              "echo": shown.append, "confirm": no}  # fmt: skip
+    assert apply(**common, dry_run=True) is Outcome.DRY_RUN  # type: ignore[arg-type]
+    assert asked == [] and "Dry run: nothing was changed" in "\n".join(shown)
+    assert apply(**common) is Outcome.DECLINED  # type: ignore[arg-type]
+    assert asked == ["Apply these changes?"]
+    assert snapshot(emulator)["targets"] == []
+    assert not (run_dir / "autoscaling_state.json").exists()

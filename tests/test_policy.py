@@ -590,3 +590,15 @@ def test_apply_reads_the_run_directory(tmp_path: Path) -> None:
     assert plan.resource_id == "endpoint/ep/variant/Blue"
     rec = json.loads((run / "analysis.json").read_text())["recommendation"]
     assert plan.target_value == round(rec["target_value"], 1)
+
+
+def test_run_apply_bounds_are_checked_before_any_load() -> None:
+    from recommender.apply import check_before_run
+
+    with pytest.raises(ConfigError) as info:
+        check_before_run(endpoint="ep", variant=None, min_capacity=3, max_capacity=2)
+    assert info.value.one_line() == (
+        "--min-capacity (3) is above --max-capacity (2) (MinCapacity must be <= MaxCapacity)")
+    with pytest.raises(ConfigError, match="--apply needs --endpoint"):
+        check_before_run(endpoint=None, variant=None, min_capacity=1, max_capacity=2)
+    check_before_run(endpoint="ep", variant=None, min_capacity=1, max_capacity=2)

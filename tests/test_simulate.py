@@ -330,3 +330,21 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2
     assert err.startswith(message)
     assert err.count("\n") == 1
+
+
+def test_apply_and_simulate_check_a_policy_by_the_same_rules() -> None:
+    """One description (TargetTracking), one check: the same bounds, cooldowns and defaults."""
+    from recommender.policy.plan import PolicyRequest
+    from recommender.policy.tracking import COOLDOWN_SECONDS
+
+    for make in (Policy, PolicyRequest):
+        default = make()
+        assert (default.scale_out_cooldown, default.scale_in_cooldown) == (COOLDOWN_SECONDS,) * 2
+        with pytest.raises(ConfigError) as info:
+            make(max_capacity=0).check()
+        assert info.value.one_line() == "--max-capacity must be >= 1 (got 0)"
+        with pytest.raises(ConfigError) as info:
+            make(min_capacity=1, max_capacity=2, scale_out_cooldown=-1).check()
+        assert info.value.one_line() == "--scale-out-cooldown must be >= 0 seconds (got -1)"
+        with pytest.raises(ConfigError, match="--target-value must be a number"):
+            make(target_value="lots").check()
