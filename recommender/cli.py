@@ -23,6 +23,13 @@ from recommender.errors import ConfigError, RecommenderError
 from recommender.plan import Slo, Target, parse_slo
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.search import abort_factor, describe_cost, load_plan
+from recommender.simulate import (
+    DEFAULT_PROVISION_MINUTES,
+    DEFAULT_SCALE_IN_DATAPOINTS,
+    DEFAULT_SCALE_IN_RATIO,
+    DEFAULT_SCALE_OUT_DATAPOINTS,
+    Policy,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -462,7 +469,7 @@ def analyze(
     days: DaysOpt = None,
     min_capacity: MinCapOpt = None,
     max_capacity: MaxCapOpt = None,
-    provision_minutes: ProvisionOpt = 6,
+    provision_minutes: ProvisionOpt = DEFAULT_PROVISION_MINUTES,
     violation_budget: BudgetOpt = 0,
     slo_source: Annotated[
         SloSource,
@@ -478,7 +485,6 @@ def analyze(
     if factor is None:
         from recommender.replay import analyze_with_choice, choose_for_run
         from recommender.report.simulation import format_choice
-        from recommender.simulate import Policy
         from recommender.traffic import load_traffic
 
         if traffic is None and pattern is None:
@@ -608,12 +614,18 @@ def simulate(
     target_value: Annotated[
         float | None, typer.Option(help="Simulate this target value instead (today's policy).")
     ] = None,
-    scale_out_datapoints: Annotated[int, typer.Option(help="High alarm's datapoints.")] = 3,
-    scale_in_datapoints: Annotated[int, typer.Option(help="Low alarm's datapoints.")] = 15,
-    scale_in_ratio: Annotated[float, typer.Option(help="Low alarm at this x target.")] = 0.9,
+    scale_out_datapoints: Annotated[int, typer.Option(help="High alarm's datapoints.")] = (
+        DEFAULT_SCALE_OUT_DATAPOINTS
+    ),
+    scale_in_datapoints: Annotated[int, typer.Option(help="Low alarm's datapoints.")] = (
+        DEFAULT_SCALE_IN_DATAPOINTS
+    ),
+    scale_in_ratio: Annotated[float, typer.Option(help="Low alarm at this x target.")] = (
+        DEFAULT_SCALE_IN_RATIO
+    ),
     scale_out_cooldown: CooldownOpt = COOLDOWN_SECONDS,
     scale_in_cooldown: CooldownOpt = COOLDOWN_SECONDS,
-    provision_minutes: ProvisionOpt = 6,
+    provision_minutes: ProvisionOpt = DEFAULT_PROVISION_MINUTES,
     disable_scale_in: DisableScaleInOpt = False,
     instance_price: Annotated[float | None, typer.Option(help="USD per instance-hour.")] = None,
     violation_budget: BudgetOpt = 0,
@@ -624,7 +636,6 @@ def simulate(
     SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
     from recommender.replay import simulate_run
     from recommender.report.simulation import format_choice, format_simulation
-    from recommender.simulate import Policy
     from recommender.traffic import load_traffic
 
     factor = _safety_factor(safety_factor)

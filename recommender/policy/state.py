@@ -42,6 +42,24 @@ def scope_params(resource: str, dimension: str) -> dict[str, Any]:
     return {"ServiceNamespace": NAMESPACE, "ResourceId": resource, "ScalableDimension": dimension}
 
 
+def put_policy(resource: str, dimension: str, p: PolicyState) -> Call:
+    params = {"PolicyName": p.name, **scope_params(resource, dimension), "PolicyType": p.type,
+              p.config_key: dict(p.configuration)}  # fmt: skip
+    return Call("application-autoscaling", "PutScalingPolicy", params)
+
+
+def put_alarm(a: AlarmState, arns: Mapping[str, str], pending: Iterable[str]) -> Call:
+    """The alarm's action is its policy's ARN: `arns` has those already there; a policy in
+    `pending` is put earlier in the same calls, so its ARN is filled in once known."""
+    params: dict[str, Any] = {"AlarmName": a.name, **a.params}
+    if a.policy is not None and a.policy in set(pending):
+        return Call("cloudwatch", "PutMetricAlarm", params, actions_from=a.policy)
+    actions = [arns[a.policy]] if a.policy is not None and a.policy in arns else list(a.actions)
+    if actions:
+        params["AlarmActions"] = actions
+    return Call("cloudwatch", "PutMetricAlarm", params)
+
+
 # --- state: what is (or should be) there ------------------------------------------------
 
 
@@ -249,22 +267,3 @@ def state_from_api(
         if a.get("AlarmName") in scope.alarm_names
     )
     return State(scope, target, mine, found)
-
-
-
-def put_policy(resource: str, dimension: str, p: PolicyState) -> Call:
-    params = {"PolicyName": p.name, **scope_params(resource, dimension), "PolicyType": p.type,
-              p.config_key: dict(p.configuration)}  # fmt: skip
-    return Call("application-autoscaling", "PutScalingPolicy", params)
-
-
-def put_alarm(a: AlarmState, arns: Mapping[str, str], pending: Iterable[str]) -> Call:
-    """The alarm's action is its policy's ARN: `arns` has those already there; a policy in
-    `pending` is put earlier in the same calls, so its ARN is filled in once known."""
-    params: dict[str, Any] = {"AlarmName": a.name, **a.params}
-    if a.policy is not None and a.policy in set(pending):
-        return Call("cloudwatch", "PutMetricAlarm", params, actions_from=a.policy)
-    actions = [arns[a.policy]] if a.policy is not None and a.policy in arns else list(a.actions)
-    if actions:
-        params["AlarmActions"] = actions
-    return Call("cloudwatch", "PutMetricAlarm", params)
