@@ -6,11 +6,12 @@ Every RecommenderError and every usage error ends as one line on stderr,
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,9 +21,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.errors import ConfigError, RecommenderError
-from recommender.plan import Slo, Target, parse_slo
+from recommender.options import RunOptions
+from recommender.plan import DEFAULT_VARIANT, Slo, parse_slo
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
-from recommender.search import abort_factor, describe_cost, load_plan
 from recommender.simulate import (
     DEFAULT_PROVISION_MINUTES,
     DEFAULT_SCALE_IN_DATAPOINTS,
@@ -53,12 +54,9 @@ def echo(text: str) -> None:
     typer.echo(text)
 
 
-def _confirm(message: str, yes: bool) -> None:
+def _asks(yes: bool) -> Callable[[str], bool]:
     """Ask only on a terminal; scripts and CI never block on a prompt."""
-    if yes or not sys.stdin.isatty():
-        return
-    if not typer.confirm(message, default=True):
-        raise typer.Exit(1)
+    return lambda message: yes or not sys.stdin.isatty() or typer.confirm(message, default=True)
 
 
 @app.command()
@@ -78,7 +76,7 @@ def serve(
         bool, typer.Option(help="Publish SageMaker's CloudWatch metrics (needs --endpoint-name).")
     ] = False,
     endpoint_name: Annotated[str | None, typer.Option(help="EndpointName dimension.")] = None,
-    variant: Annotated[str, typer.Option(help="VariantName dimension.")] = "AllTraffic",
+    variant: Annotated[str, typer.Option(help="VariantName dimension.")] = DEFAULT_VARIANT,
     metrics_period: Annotated[int, typer.Option(help="Seconds per published datapoint.")] = 60,
     region: Annotated[str | None, typer.Option(help="Region for CloudWatch.")] = None,
     aws_endpoint_url: Annotated[
@@ -90,17 +88,8 @@ def serve(
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
 
-    publish = None
-    if publish_metrics:
-        if not endpoint_name:
-            raise ConfigError("--publish-metrics needs --endpoint-name", "name the endpoint")
-        if metrics_period not in (1, 5, 10, 30) and metrics_period % 60:
-            raise ConfigError(
-                f"--metrics-period {metrics_period} is not a CloudWatch period",
-                "use 1, 5, 10, 30 or a multiple of 60",
-            )
-        publish = PublishConfig(endpoint_name, variant, metrics_period,
-                                region or "us-east-1", aws_endpoint_url)  # fmt: skip
+    publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
+                                        aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
                           max_queue, publish)  # fmt: skip
     validate(config)
@@ -135,9 +124,7 @@ StateFileOpt = Annotated[
 ]
 
 
-# One function serves `loadtest` and `run`; `run` also analyses and writes report.md.
-def loadtest_command(
-    ctx: typer.Context,
+def _run_options(
     url: Annotated[
         str | None, typer.Option(help="Invocation URL, e.g. http://host:8080/invocations.")
     ] = None,
@@ -236,116 +223,64 @@ def loadtest_command(
     min_capacity: Annotated[int | None, typer.Option(help="--apply: MinCapacity.")] = None,
     max_capacity: Annotated[int | None, typer.Option(help="--apply: MaxCapacity.")] = None,
     yes: YesOpt = False,
-) -> None:
-    from recommender.loadgen.runner import LoadTestSpec, split_url
-    from recommender.pipeline import CloudWatchOptions
-
-    if (url is None) == (endpoint is None):
-        raise ConfigError("give either --url or --endpoint", "--url for a container, "
-                          "--endpoint for a SageMaker endpoint")  # fmt: skip
-    if instances is not None and instances < 1:
-        raise ConfigError(f"--instances must be >= 1 (got {instances})")
-    if apply_policy:  # before any load is sent: a bad bound must not cost a whole test
-        _check_apply_after_run(ctx.info_name, endpoint, variant, min_capacity, max_capacity)
-    the_slo = parse_slo(slo, max_error_rate)
-    on_aws = endpoint is not None and endpoint_url is None
-    if stage_seconds is None:
-        # CloudWatch data is per minute: on AWS each stage should hold two whole minutes.
-        stage_seconds = 180.0 if on_aws else 30.0
-    if max_duration is None:
-        max_duration = 7200.0 if on_aws else 1800.0
-    abort_latency_factor = abort_factor(abort_latency, the_slo)
-    the_plan = load_plan(
-        plan, search.value, start_rps, max_rps, stages, stage_seconds, warmup_seconds,
-        precision, max_duration, max_requests, abort_error_rate, abort_latency_factor,
+) -> tuple[RunOptions, bool]:
+    """The flags of `loadtest` and `run`, declared once: Typer reads this signature for both
+    commands (see `_load_command`), and the values become one RunOptions."""
+    options = RunOptions(
+        url=url, endpoint=endpoint, variant=variant, region=region, profile=profile,
+        endpoint_url=endpoint_url, aws_endpoint_url=aws_endpoint_url, name=name,
+        instances=instances, payload=payload, content_type=content_type, accept=accept,
+        header=tuple(header), custom_attributes=custom_attributes,
+        target_variant=target_variant, locustfile=locustfile, slo=tuple(slo),
+        max_error_rate=max_error_rate, search=search.value, plan=plan, start_rps=start_rps,
+        max_rps=max_rps, stages=stages, stage_seconds=stage_seconds,
+        warmup_seconds=warmup_seconds, precision=precision, max_duration=max_duration,
+        max_requests=max_requests, abort_error_rate=abort_error_rate,
+        abort_latency=abort_latency, arrivals=arrivals.value, users=users, seed=seed,
+        workers=workers, master=master, expect_workers=expect_workers,
+        master_bind_host=master_bind_host, master_port=master_port,
+        keep_requests=keep_requests, cloudwatch_period=cloudwatch_period,
+        cloudwatch_wait=cloudwatch_wait, out=out, safety_factor=safety_factor,
+        apply=apply_policy, min_capacity=min_capacity, max_capacity=max_capacity,
     )  # fmt: skip
-    headers = _parse_headers(header)
-    if custom_attributes:
-        headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
-    if target_variant:
-        headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
-    cloudwatch = None
-    align = 1
-    if endpoint is not None:
-        from recommender.aws import AwsClient
-        from recommender.loadgen.sigv4 import Credentials
-        from recommender.metrics import default_period
-        from recommender.pipeline import sagemaker_target
-
-        aws = AwsClient.create(region, profile, aws_endpoint_url)
-        target = sagemaker_target(aws, endpoint, variant, endpoint_url, name=name,
-                                  instances=instances, content_type=content_type,
-                                  accept=accept, headers=headers)  # fmt: skip
-
-        def credentials() -> Credentials:
-            return Credentials(*aws.frozen_credentials())
-
-        align = cloudwatch_period or default_period(stage_seconds)
-        cloudwatch = CloudWatchOptions(aws, align, cloudwatch_wait)
-        echo(f"Endpoint {endpoint}: InService, variant {target.variant}, "
-             f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
-    else:
-        assert url is not None
-        split_url(url)
-        target = Target(url=url, name=name or _name_from_url(url), instances=instances or 1,
-                        content_type=content_type, accept=accept, headers=headers)  # fmt: skip
-    if workers < 0 or expect_workers < 0:
-        raise ConfigError("--workers and --expect-workers must be >= 0")
-    if master and expect_workers < 1:
-        raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
-    if expect_workers and not master:
-        raise ConfigError("--expect-workers needs --master")
-    spec = LoadTestSpec(
-        target, the_plan, the_slo, payload, locustfile, out, seed,
-        credentials=credentials if endpoint else None,
-        align_seconds=align,
-        abort_error_rate=abort_error_rate,
-        abort_latency_factor=abort_latency_factor,
-        arrivals=arrivals.value,
-        users=users,
-        workers=workers,
-        expect_workers=expect_workers,
-        master_bind_host=master_bind_host if master else "127.0.0.1",
-        master_port=master_port if master else 0,
-        keep_requests=keep_requests,
-    )  # fmt: skip
-    echo(describe_cost(the_plan, target.url))
-    _confirm("Start?", yes)
-    if ctx.info_name == "run":
-        from recommender.pipeline import run_pipeline
-        from recommender.report.render import format_summary
-
-        result = run_pipeline(spec, safety_factor, echo, cloudwatch)
-        echo("")
-        echo(format_summary(result.analysis).rstrip())
-        echo(f"\nRun directory: {result.loadtest.run_dir}")
-        if result.loadtest.status == "interrupted":
-            raise typer.Exit(130)
-        if result.analysis.recommendation is None:
-            raise typer.Exit(1)
-        if apply_policy:
-            echo("")
-            _apply(result.loadtest.run_dir, PolicyRequest(min_capacity=min_capacity,
-                   max_capacity=max_capacity), region=region, profile=profile,
-                   aws_endpoint_url=aws_endpoint_url, yes=yes)  # fmt: skip
-    else:
-        from recommender.pipeline import measure
-
-        lt = measure(spec, echo, cloudwatch)
-        t = lt.totals
-        echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
-        if lt.status == "interrupted":
-            raise typer.Exit(130)
+    return options, yes
 
 
-def _parse_headers(header: list[str]) -> dict[str, str]:
-    headers = {}
-    for h in header:
-        key, sep, value = h.partition(":")
-        if not sep or not key.strip():
-            raise ConfigError(f"bad --header {h!r}", 'write it as "Name: value"')
-        headers[key.strip()] = value.strip()
-    return headers
+def _load_command(command: Callable[[RunOptions, bool], None]) -> Callable[..., None]:
+    """A command taking every load-test flag: Typer reads the flags from `_run_options`'s
+    signature, set on the function it registers, so they are written once for both."""
+
+    def parsed(**flags: Any) -> None:
+        command(*_run_options(**flags))
+
+    parsed.__signature__ = inspect.signature(_run_options, eval_str=True)  # type: ignore[attr-defined]
+    parsed.__doc__ = command.__doc__
+    parsed.__name__ = command.__name__
+    return parsed
+
+
+@app.command("loadtest")
+@_load_command
+def loadtest(options: RunOptions, yes: bool) -> None:
+    """Drive a staged, open-loop load ramp with Locust; write a run directory."""
+    from recommender import pipeline
+
+    lt = pipeline.loadtest(options, echo=echo, confirm=_asks(yes))
+    t = lt.totals
+    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
+    if lt.status == "interrupted":
+        raise typer.Exit(130)
+
+
+@app.command("run")
+@_load_command
+def run(options: RunOptions, yes: bool) -> None:
+    """loadtest + analyze + reports (html, md) in one command."""
+    from recommender import pipeline
+
+    result = pipeline.run(options, echo=echo, confirm=_asks(yes))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -380,32 +315,13 @@ def collect(
     aws_endpoint_url: AwsUrlOpt = None,
 ) -> None:
     """(Re-)collect a run's CloudWatch metrics; they arrive minutes late."""
-    from recommender import runs
-    from recommender.aws import AwsClient
-    from recommender.collect import collect_run
+    from recommender import pipeline
 
-    region = (runs.load_run(run_dir).meta.get("target") or {}).get("region")
-    aws = AwsClient.create(region, profile, aws_endpoint_url)
-    got = collect_run(run_dir, aws, period, wait, echo)
+    got = pipeline.collect(run_dir, period=period, wait_seconds=wait, profile=profile,
+                           aws_endpoint_url=aws_endpoint_url, echo=echo)  # fmt: skip
     echo(f"{got.rows} datapoints at {got.period}s -> {got.path}")
     for w in got.warnings:
         echo(f"warning: {w}")
-
-
-def _name_from_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    segs = [p for p in parts.path.split("/") if p]
-    if len(segs) >= 2 and segs[0] == "endpoints":
-        return segs[1]
-    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
-
-
-app.command(
-    "loadtest", help="Drive a staged, open-loop load ramp with Locust; write a run directory."
-)(loadtest_command)
-app.command("run", help="loadtest + analyze + reports (html, md) in one command.")(loadtest_command)
 
 
 # Options shared by `simulate` and `analyze --safety-factor auto`: the traffic to replay and
@@ -687,47 +603,6 @@ def demo(
 # --- applying the policy: recommender.policy plans it, recommender.apply executes it ----------
 
 
-def _asks(yes: bool) -> Callable[[str], bool]:
-    """Ask only on a terminal; scripts and CI never block on a prompt."""
-    return lambda message: yes or not sys.stdin.isatty() or typer.confirm(message, default=True)
-
-
-def _check_apply_after_run(
-    command: str | None,
-    endpoint: str | None,
-    variant: str | None,
-    min_capacity: int | None,
-    max_capacity: int | None,
-) -> None:
-    from recommender.apply import check_before_run
-
-    if command != "run":
-        raise ConfigError("--apply is for `recommender run`",
-                          "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
-    check_before_run(endpoint=endpoint, variant=variant, min_capacity=min_capacity,
-                     max_capacity=max_capacity)  # fmt: skip
-
-
-def _apply(
-    run_dir: Path | None,
-    request: PolicyRequest,
-    *,
-    dry_run: bool = False,
-    state_file: Path | None = None,
-    region: str | None = None,
-    profile: str | None = None,
-    aws_endpoint_url: str | None = None,
-    yes: bool = False,
-) -> None:
-    from recommender.apply import Outcome, apply
-
-    outcome = apply(run_dir=run_dir, request=request, dry_run=dry_run, state_file=state_file,
-                    region=region, profile=profile, aws_endpoint_url=aws_endpoint_url,
-                    echo=echo, confirm=_asks(yes))  # fmt: skip
-    if outcome is Outcome.DECLINED:
-        raise typer.Exit(1)
-
-
 @app.command()
 def apply(
     run_dir: Annotated[
@@ -792,8 +667,15 @@ def apply(
         variant=variant, inference_component=inference_component, policy_name=policy_name,
         scale_from_zero=scale_from_zero, peak_rps=peak_rps, force=force,
     )
-    _apply(run_dir, request, dry_run=dry_run, state_file=state_file, region=region,
-           profile=profile, aws_endpoint_url=aws_endpoint_url, yes=yes)  # fmt: skip
+    from recommender.apply import Outcome
+    from recommender.apply import apply as apply_policy
+
+    outcome = apply_policy(run_dir=run_dir, request=request, dry_run=dry_run,
+                           state_file=state_file, region=region, profile=profile,
+                           aws_endpoint_url=aws_endpoint_url, echo=echo,
+                           confirm=_asks(yes))  # fmt: skip
+    if outcome is Outcome.DECLINED:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -6,6 +6,7 @@
     ├── AwsError                 an AWS API call failed (credentials, region, permissions)
     ├── LoadTestError            the Locust subprocess failed or produced no data
     ├── RunDirError              a run directory is missing, incomplete or of another schema
+    ├── Declined                 the user answered "no" when asked to go on; nothing was done
     └── InsufficientDataError    the measurements cannot support a capacity estimate
 
 Each error carries a `hint` (how to fix it) kept apart from the message, so the CLI can
@@ -46,6 +47,10 @@ class LoadTestError(RecommenderError):
 
 class RunDirError(RecommenderError):
     """A run directory cannot be read."""
+
+
+class Declined(RecommenderError):
+    """Asked to confirm, the user said no: nothing was sent or changed."""
 
 
 class InsufficientDataError(RecommenderError):

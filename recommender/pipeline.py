@@ -1,23 +1,33 @@
-"""The commands' library side: measure, then analyse, then write the reports."""
+"""The commands' library side: measure, then analyse, then write the reports.
+
+`loadtest` and `run` take the one options object the CLI parses (recommender.options),
+check it, describe the endpoint, say what the test will cost, ask (`confirm`, which
+answers False to stop: nothing is sent), then measure; `run` goes on to analyse, report
+and, when asked, apply the policy.
+`echo` is where progress goes: the library never prints.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
-from recommender.collect import collect_run
-from recommender.errors import EndpointError, RecommenderError
-from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest
-from recommender.loadgen.sigv4 import runtime_url
-from recommender.plan import Slo, Target
-from recommender.report.render import format_html, format_markdown
+from recommender.collect import CollectResult, collect_run
+from recommender.errors import ConfigError, Declined, EndpointError, RecommenderError
+from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest, split_url
+from recommender.loadgen.sigv4 import Credentials, runtime_url
+from recommender.options import TARGET_VARIANT_HEADER, RunOptions
+from recommender.plan import Slo, Target, describe_cost, name_from_url
+from recommender.policy import PolicyRequest
+from recommender.report.render import format_html, format_markdown, format_summary
 from recommender.sizing import Sizing, Traffic, size_for
 
 REPORT_MD = "report.md"
@@ -26,10 +36,120 @@ REPORT_FORMATS = ("html", "md", "json")
 CLOUDWATCH_GLOB = "*cloudwatch*.csv"
 
 
+Echo = Callable[[str], None]
+Confirm = Callable[[str], bool]  # asks; False stops before anything is sent or changed
+
+
 @dataclass(frozen=True)
 class PipelineResult:
     loadtest: LoadTestResult
     analysis: Analysis
+
+    applied: Outcome | None = None  # run --apply: how applying the policy ended
+
+    @property
+    def exit_code(self) -> int:
+        """130 after Ctrl-C (what was measured is kept), 1 without a recommendation or when
+        the policy's change was declined."""
+        if self.loadtest.status == "interrupted":
+            return 130
+        if self.analysis.recommendation is None or self.applied is Outcome.DECLINED:
+            return 1
+        return 0
+
+
+def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None
+             ) -> LoadTestResult:  # fmt: skip
+    """`recommender loadtest`: measure into a run directory (CloudWatch too on SageMaker)."""
+    if options.apply:
+        raise ConfigError("--apply is for `recommender run`",
+                          "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
+    spec, cloudwatch = prepare(options, echo, confirm)
+    return measure(spec, echo, cloudwatch)
+
+
+def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None
+        ) -> PipelineResult:  # fmt: skip
+    """`recommender run`: measure, analyse, write the reports, and apply the policy when
+    asked and the run gave a recommendation."""
+    if options.apply:  # before any load is sent: a bad bound must not cost a whole test
+        check_before_run(endpoint=options.endpoint, variant=options.variant,
+                         min_capacity=options.min_capacity,
+                         max_capacity=options.max_capacity)  # fmt: skip
+    spec, cloudwatch = prepare(options, echo, confirm)
+    result = run_pipeline(spec, options.safety_factor, echo, cloudwatch)
+    echo("")
+    echo(format_summary(result.analysis).rstrip())
+    echo(f"\nRun directory: {result.loadtest.run_dir}")
+    if not options.apply or result.exit_code:
+        return result
+    echo("")
+    request = PolicyRequest(min_capacity=options.min_capacity,
+                            max_capacity=options.max_capacity)  # fmt: skip
+    outcome = apply(run_dir=result.loadtest.run_dir, request=request, region=options.region,
+                    profile=options.profile, aws_endpoint_url=options.aws_endpoint_url,
+                    echo=echo, confirm=confirm or (lambda _: True))  # fmt: skip
+    return replace(result, applied=outcome)
+
+
+def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = None
+            ) -> tuple[LoadTestSpec, CloudWatchOptions | None]:  # fmt: skip
+    """Check everything the flags say, and the endpoint, before a single request is sent;
+    then say what the test costs and ask."""
+    options.check_generator()
+    slo = options.parse_slo()
+    plan = options.load_plan(slo)
+    headers = options.headers()
+    cloudwatch = None
+    credentials: Callable[[], Credentials] | None = None
+    align = 1  # a container's run starts on any second
+    if options.endpoint is not None:
+        from recommender.metrics import default_period
+
+        aws = AwsClient.create(options.region, options.profile, options.aws_endpoint_url)
+        target = sagemaker_target(aws, options.endpoint, options.variant, options.endpoint_url,
+                                  name=options.name, instances=options.instances,
+                                  content_type=options.content_type, accept=options.accept,
+                                  headers=headers)  # fmt: skip
+
+        def signing_credentials() -> Credentials:
+            return Credentials(*aws.frozen_credentials())
+
+        credentials = signing_credentials
+        align = options.cloudwatch_period or default_period(options.stage_length)
+        cloudwatch = CloudWatchOptions(aws, align, options.cloudwatch_wait)
+        echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
+             f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
+    else:
+        assert options.url is not None  # RunOptions holds exactly one of url and endpoint
+        split_url(options.url)
+        target = Target(url=options.url, name=options.name or name_from_url(options.url),
+                        instances=options.instances or 1, content_type=options.content_type,
+                        accept=options.accept, headers=headers)  # fmt: skip
+    spec = LoadTestSpec(
+        target=target,
+        plan=plan,
+        slo=slo,
+        payload=options.payload,
+        locustfile=options.locustfile,
+        out=options.out,
+        seed=options.seed,
+        credentials=credentials,
+        align_seconds=align,
+        abort_error_rate=options.abort_error_rate,
+        abort_latency_factor=options.abort_latency_factor(slo),
+        arrivals=options.arrivals,
+        users=options.users,
+        workers=options.workers,
+        expect_workers=options.expect_workers,
+        master_bind_host=options.master_bind_host if options.master else "127.0.0.1",
+        master_port=options.master_port if options.master else 0,
+        keep_requests=options.keep_requests,
+    )
+    echo(describe_cost(plan, target.url))
+    if confirm is not None and not confirm("Start?"):
+        raise Declined("the load test was not started", "answer yes, or pass --yes")
+    return spec, cloudwatch
 
 
 def analyze_dir(
@@ -138,6 +258,21 @@ def measure(
     return result
 
 
+def collect(
+    run_dir: Path,
+    *,
+    period: int | None = None,
+    wait_seconds: float | None = None,
+    profile: str | None = None,
+    aws_endpoint_url: str | None = None,
+    echo: Echo = print,
+) -> CollectResult:
+    """`recommender collect`: the run's CloudWatch metrics (again), in the run's region."""
+    region = (runs.load_run(run_dir).meta.get("target") or {}).get("region")
+    aws = AwsClient.create(region, profile, aws_endpoint_url)
+    return collect_run(run_dir, aws, period, wait_seconds, echo)
+
+
 def sagemaker_target(
     aws: AwsClient,
     endpoint: str,
@@ -157,7 +292,7 @@ def sagemaker_target(
     headers = dict(options.pop("headers", None) or {})
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
-        headers.setdefault("X-Amzn-SageMaker-Target-Variant", v.name)
+        headers.setdefault(TARGET_VARIANT_HEADER, v.name)
     return Target(
         url=f"{base}/endpoints/{endpoint}/invocations",
         name=options.pop("name", None) or endpoint,

@@ -14,10 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from recommender.errors import ConfigError
 
 ARRIVALS = ("uniform", "poisson")
+DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,95 @@ def load_plan_file(path: Path) -> RampPlan:
         ) from exc
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """The adaptive capacity search's plan (recommender.search plays it): where it starts,
+    its ceiling, its stages, and when it stops."""
+
+    start_rps: float
+    max_rps: float
+    stage_seconds: float
+    warmup_seconds: float
+    precision: float = 0.05
+    growth: float = 2.0
+    max_duration: float = 1800.0
+    max_requests: int | None = None
+    max_extensions: int = 2
+    abort_error_rate: float = 0.10
+    abort_latency_factor: float = 3.0
+
+    @property
+    def duration(self) -> float:
+        return self.max_duration
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LoadPlan = RampPlan | SearchSettings
+
+
+def load_plan(
+    *,
+    plan_file: Path | None,
+    mode: str,
+    start_rps: float,
+    max_rps: float | None,
+    stages: int,
+    stage_seconds: float,
+    warmup_seconds: float | None,
+    precision: float,
+    max_duration: float,
+    max_requests: int | None,
+    abort_error_rate: float,
+    abort_latency_factor: float,
+) -> LoadPlan:
+    """The load plan from the command line: a plan file or a linear ramp (fixed), or the
+    adaptive search's settings. Raises ConfigError naming the bad option."""
+    if plan_file is not None:
+        return load_plan_file(plan_file)
+    if max_rps is None:
+        raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
+    ramp = linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds)
+    if mode == "fixed":
+        return ramp
+    if not 0 < precision < 1:
+        raise ConfigError(f"--precision must be in (0, 1) (got {precision:g})", "e.g. 0.05")
+    if max_duration < stage_seconds:
+        raise ConfigError(
+            f"--max-duration ({max_duration:g}s) is shorter than one stage ({stage_seconds:g}s)"
+        )
+    if max_requests is not None and max_requests < 1:
+        raise ConfigError(f"--max-requests must be >= 1 (got {max_requests})")
+    if not 0 < abort_error_rate <= 1:
+        raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
+    return SearchSettings(
+        start_rps=start_rps,
+        max_rps=max_rps,
+        stage_seconds=stage_seconds,
+        warmup_seconds=ramp.warmup_seconds,
+        precision=precision,
+        max_duration=max_duration,
+        max_requests=max_requests,
+        abort_error_rate=abort_error_rate,
+        abort_latency_factor=abort_latency_factor,
+    )
+
+
+def describe_cost(plan: LoadPlan, url: str) -> str:
+    """What the test will cost the endpoint, said before it starts."""
+    if isinstance(plan, RampPlan):
+        requests = sum(s.rps * s.seconds for s in plan.stages)
+        return (f"The test takes {plan.duration / 60:.1f} min and sends about "
+                f"{requests:,.0f} requests to {url}.")  # fmt: skip
+    budget = f", {plan.max_requests:,} requests" if plan.max_requests else ""
+    return (
+        f"The adaptive search plays {plan.stage_seconds:g}s stages from {plan.start_rps:g} rps "
+        f"(never above {plan.max_rps:g} rps) until capacity is bracketed to "
+        f"{plan.precision:.0%}, within {plan.max_duration / 60:.0f} min{budget}, against {url}."
+    )
+
+
 # --- SLO -------------------------------------------------------------------------------
 
 _SLO_RE = re.compile(
@@ -260,6 +351,26 @@ def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
     return Slo(tuple(terms), max_error_rate)
 
 
+def abort_factor(text: str, slo: Slo) -> float:
+    """--abort-latency as a multiple of the SLO's first limit: "3x" or a duration "900ms"."""
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("x"):
+            factor = float(raw[:-1])
+        else:
+            factor = parse_slo_term(f"p50<={raw}").limit_ms / slo.terms[0].limit_ms
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError(
+            f"cannot read --abort-latency {text!r}", 'write a multiple of the SLO ("3x") or a '
+            'latency ("900ms")'
+        ) from exc  # fmt: skip
+    if factor <= 1:
+        raise ConfigError(
+            f"--abort-latency {text!r} is not above the SLO", "abort only well past the SLO"
+        )
+    return factor
+
+
 # --- target ----------------------------------------------------------------------------
 
 
@@ -292,3 +403,23 @@ class Target:
         d = asdict(self)
         d["headers"] = dict(self.headers)
         return d
+
+
+def parse_headers(lines: Sequence[str]) -> dict[str, str]:
+    """`--header "Name: value"` lines as a mapping; ConfigError on a line without a name."""
+    headers = {}
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --header {line!r}", 'write it as "Name: value"')
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+def name_from_url(url: str) -> str:
+    """A run name for a URL: the endpoint in a SageMaker runtime path, else host-port."""
+    parts = urlsplit(url)
+    segs = [p for p in parts.path.split("/") if p]
+    if len(segs) >= 2 and segs[0] == "endpoints":
+        return segs[1]
+    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)

@@ -163,3 +163,36 @@ def test_collect_again_and_refuses_url_runs(
     (run_dir / "run.json").write_text(json.dumps(meta))
     assert main(["collect", str(run_dir)]) == 2
     assert "is not a run against a SageMaker endpoint" in capsys.readouterr().err
+
+
+def test_run_then_apply_puts_the_runs_target_on_the_endpoint(
+    endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run --apply`: the policy applied is the one this run's analysis recommends, with the
+    bounds given, and the state before it is saved for `rollback`."""
+    name, base = endpoint
+    code = main([
+        "run", "--endpoint", name, "--region", "us-east-1", "--endpoint-url", base,
+        "--aws-endpoint-url", emulator, "--slo", "p95<=100ms", "--search", "fixed",
+        "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
+        "--warmup-seconds", "1", "--out", str(tmp_path),
+        "--apply", "--min-capacity", "1", "--max-capacity", "3", "--yes",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    (run_dir,) = tmp_path.iterdir()
+    target = json.loads((run_dir / "analysis.json").read_text())["recommendation"]["target_value"]
+    assert "Applied. Read back:" in out
+    scaling = AwsClient.create("us-east-1", endpoint_url=emulator).client(
+        "application-autoscaling")  # fmt: skip
+    resource = f"endpoint/{name}/variant/AllTraffic"
+    (found,) = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource])["ScalableTargets"]  # fmt: skip
+    assert (found["MinCapacity"], found["MaxCapacity"]) == (1, 3)
+    (policy,) = scaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=resource)["ScalingPolicies"]  # fmt: skip
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == pytest.approx(target, rel=1e-3)
+    assert policy["PolicyName"] == "SageMakerEndpointInvocationScalingPolicy"
+    saved = json.loads((run_dir / "autoscaling_state.json").read_text())
+    assert len(saved["saved"]) == 1  # the state before (no target), for rollback

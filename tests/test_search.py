@@ -15,14 +15,13 @@ from recommender.analysis import analyze_run
 from recommender.analysis.fit import fit_latency
 from recommender.analysis.stages import stage_stats
 from recommender.loadgen.driver import Driver
-from recommender.plan import RampPlan, Stage, parse_slo
+from recommender.plan import RampPlan, SearchSettings, Stage, parse_slo
 from recommender.search import (
     FAIL,
     PASS,
     UNDECIDED,
     AdaptiveSearch,
     FixedRamp,
-    SearchSettings,
     StageSummary,
     judge,
 )

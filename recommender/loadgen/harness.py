@@ -38,8 +38,8 @@ from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.recorder import Recorder, error_kind
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
-from recommender.plan import RampPlan, Slo
-from recommender.search import AdaptiveSearch, Controller, FixedRamp, Follower, SearchSettings
+from recommender.plan import RampPlan, SearchSettings, Slo
+from recommender.search import AdaptiveSearch, Controller, FixedRamp, Follower
 
 CONFIG_ENV = "RECOMMENDER_CONFIG"
 LATENCY_FILE = "latency.jsonl"

@@ -32,8 +32,7 @@ from recommender import __version__, runs
 from recommender.errors import ConfigError, EndpointError, LoadTestError
 from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
-from recommender.plan import RampPlan, Slo, Stage, Target
-from recommender.search import SearchSettings
+from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
 
 SEARCH_FILE = "search.json"  # written by the harness: stages as played, decisions
 HERE = Path(__file__).resolve().parent

@@ -27,14 +27,13 @@ from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
 from recommender.metrics import default_period
 from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target
-from recommender.plan import parse_slo
-from recommender.search import SearchSettings
+from recommender.plan import DEFAULT_VARIANT, SearchSettings, parse_slo
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
 DEMO_SLO = "p95<=150ms"
 DEMO_ENDPOINT = "recommender-demo"
-DEMO_VARIANT = "AllTraffic"
+DEMO_VARIANT = DEFAULT_VARIANT
 DEMO_INSTANCE_TYPE = "ml.m5.large"
 
 

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from recommender.errors import ConfigError
+from recommender.plan import DEFAULT_VARIANT
+
 SAGEMAKER_NS = "AWS/SageMaker"
 ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
 
@@ -32,10 +35,23 @@ ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
 @dataclass(frozen=True)
 class PublishConfig:
     endpoint: str
-    variant: str = "AllTraffic"
+    variant: str = DEFAULT_VARIANT
     period: int = 60
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+
+    @classmethod
+    def from_flags(cls, endpoint: str | None, variant: str, period: int, region: str | None,
+                   aws_endpoint_url: str | None) -> PublishConfig:  # fmt: skip
+        """`serve --publish-metrics ...`, checked: an endpoint to name, a CloudWatch period."""
+        if not endpoint:
+            raise ConfigError("--publish-metrics needs --endpoint-name", "name the endpoint")
+        if period not in (1, 5, 10, 30) and period % 60:
+            raise ConfigError(
+                f"--metrics-period {period} is not a CloudWatch period",
+                "use 1, 5, 10, 30 or a multiple of 60",
+            )
+        return cls(endpoint, variant, period, region or "us-east-1", aws_endpoint_url)
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""The options of `loadtest` and `run`: one frozen, keyword-only object.
+
+The CLI parses its flags into `RunOptions` and hands it to one library function
+(`pipeline.loadtest` or `pipeline.run`). The rules that tie options together (one target,
+the worker flags) are checked when the object is made; what the options mean (the SLO, the
+plan, the headers, the defaults that depend on where the endpoint runs) is derived here,
+purely, so each rule sits beside the options it reads. Every error names the flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.errors import ConfigError
+from recommender.plan import (
+    LoadPlan,
+    Slo,
+    abort_factor,
+    load_plan,
+    parse_headers,
+    parse_slo,
+)
+
+# CloudWatch data is per minute: against AWS each stage holds two whole minutes, and the
+# search may run for two hours; against a container, 30 s stages and half an hour.
+AWS_STAGE_SECONDS, LOCAL_STAGE_SECONDS = 180.0, 30.0
+AWS_MAX_DURATION, LOCAL_MAX_DURATION = 7200.0, 1800.0
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything `loadtest` and `run` are told. Defaults are the CLI's; None means "pick
+    from where the endpoint runs" (see the properties)."""
+
+    # What to load: a container's invocation URL, or a SageMaker endpoint (signed).
+    url: str | None = None
+    endpoint: str | None = None
+    variant: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None  # the runtime URL, overridden
+    aws_endpoint_url: str | None = None  # the AWS API URL, overridden
+    name: str | None = None
+    instances: int | None = None
+    # The requests.
+    payload: Path | None = None
+    content_type: str | None = None
+    accept: str | None = None
+    header: tuple[str, ...] = ()  # "Name: value" lines
+    custom_attributes: str | None = None
+    target_variant: str | None = None
+    locustfile: Path | None = None
+    # The objective.
+    slo: tuple[str, ...] = ("p95<=300ms",)
+    max_error_rate: float = 0.01
+    # The plan: the adaptive search, or a fixed ramp (flags or a plan file).
+    search: str = "adaptive"
+    plan: Path | None = None
+    start_rps: float = 10.0
+    max_rps: float | None = None
+    stages: int = 8
+    stage_seconds: float | None = None
+    warmup_seconds: float | None = None
+    precision: float = 0.05
+    max_duration: float | None = None
+    max_requests: int | None = None
+    abort_error_rate: float = 0.10
+    abort_latency: str = "3x"
+    # The load generator.
+    arrivals: str = "uniform"
+    users: int = 0
+    seed: int | None = None
+    workers: int = 0
+    master: bool = False
+    expect_workers: int = 0
+    master_bind_host: str = "0.0.0.0"
+    master_port: int = 5557
+    keep_requests: bool = False
+    # CloudWatch, for a SageMaker endpoint.
+    cloudwatch_period: int | None = None
+    cloudwatch_wait: float | None = None
+    out: Path = Path("reports")
+    # `run` only: the recommendation, and the policy applied after it.
+    safety_factor: float = DEFAULT_SAFETY_FACTOR
+    apply: bool = False
+    min_capacity: int | None = None
+    max_capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.endpoint is None):
+            raise ConfigError("give either --url or --endpoint", "--url for a container, "
+                              "--endpoint for a SageMaker endpoint")  # fmt: skip
+        if self.instances is not None and self.instances < 1:
+            raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+
+    def check_generator(self) -> None:
+        """Locust's distributed mode: local workers, or a master that others join."""
+        if self.workers < 0 or self.expect_workers < 0:
+            raise ConfigError("--workers and --expect-workers must be >= 0")
+        if self.master and self.expect_workers < 1:
+            raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
+        if self.expect_workers and not self.master:
+            raise ConfigError("--expect-workers needs --master")
+
+    @property
+    def on_aws(self) -> bool:
+        """A real SageMaker endpoint (not a container, not a runtime URL of our own)."""
+        return self.endpoint is not None and self.endpoint_url is None
+
+    @property
+    def stage_length(self) -> float:
+        if self.stage_seconds is not None:
+            return self.stage_seconds
+        return AWS_STAGE_SECONDS if self.on_aws else LOCAL_STAGE_SECONDS
+
+    @property
+    def duration_budget(self) -> float:
+        if self.max_duration is not None:
+            return self.max_duration
+        return AWS_MAX_DURATION if self.on_aws else LOCAL_MAX_DURATION
+
+    def parse_slo(self) -> Slo:
+        return parse_slo(self.slo, self.max_error_rate)
+
+    def abort_latency_factor(self, slo: Slo) -> float:
+        return abort_factor(self.abort_latency, slo)
+
+    def load_plan(self, slo: Slo) -> LoadPlan:
+        return load_plan(
+            plan_file=self.plan,
+            mode=self.search,
+            start_rps=self.start_rps,
+            max_rps=self.max_rps,
+            stages=self.stages,
+            stage_seconds=self.stage_length,
+            warmup_seconds=self.warmup_seconds,
+            precision=self.precision,
+            max_duration=self.duration_budget,
+            max_requests=self.max_requests,
+            abort_error_rate=self.abort_error_rate,
+            abort_latency_factor=self.abort_latency_factor(slo),
+        )
+
+    def headers(self) -> dict[str, str]:
+        """--header lines plus the SageMaker headers given by their own flags."""
+        headers = parse_headers(self.header)
+        if self.custom_attributes:
+            headers[CUSTOM_ATTRIBUTES_HEADER] = self.custom_attributes
+        if self.target_variant:
+            headers[TARGET_VARIANT_HEADER] = self.target_variant
+        return headers
