@@ -19,6 +19,7 @@ import boto3
 import botocore.exceptions as bexc
 from botocore.config import Config
 
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.errors import AwsError, EndpointError
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
@@ -60,40 +61,6 @@ class EndpointInfo:
             f"endpoint {self.name} has no variant {name!r} (it has {', '.join(names)})",
             "check --variant",
         )
-
-
-@dataclass(frozen=True)
-class MetricQuery:
-    """One CloudWatch series: namespace/metric/dimensions at a statistic and period."""
-
-    id: str
-    namespace: str
-    metric: str
-    stat: str
-    dimensions: tuple[tuple[str, str], ...]
-    period: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "Id": self.id,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": self.namespace,
-                    "MetricName": self.metric,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
-                },
-                "Period": self.period,
-                "Stat": self.stat,
-            },
-            "ReturnData": True,
-        }
-
-
-@dataclass(frozen=True)
-class Datapoint:
-    query: MetricQuery
-    timestamp: datetime
-    value: float
 
 
 @contextmanager

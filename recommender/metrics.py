@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from recommender.aws import Datapoint, MetricQuery
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.errors import RunDirError
 
 SAGEMAKER_NS = "AWS/SageMaker"

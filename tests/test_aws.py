@@ -10,7 +10,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from recommender import metrics
-from recommender.aws import AwsClient, MetricQuery, aligned
+from recommender.aws import AwsClient, aligned
+from recommender.cloudwatch import MetricQuery
 from recommender.errors import AwsError, EndpointError
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from recommender import metrics
-from recommender.aws import Datapoint, MetricQuery
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.local.publisher import MetricBuckets, PublishConfig
 
 DIMS = (("EndpointName", "e"), ("VariantName", "v"))
