@@ -121,8 +121,9 @@ def test_domain_imports_without_boto3_or_locust() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _violations(importers: tuple[str, ...], targets: tuple[str, ...],
-                allowed: Callable[[str, str], bool]) -> list[str]:
+def _violations(
+    importers: tuple[str, ...], targets: tuple[str, ...], allowed: Callable[[str, str], bool]
+) -> list[str]:
     """Imports by modules under `importers` of modules under `targets` not `allowed`."""
     return [f"{m}:{line} imports {target}"
             for m, edges in EDGES.items() if _within(m, importers)
