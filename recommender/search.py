@@ -253,6 +253,15 @@ class Controller:
         """The running stage ended at `t` having measured `s`: decide what comes next."""
         raise NotImplementedError
 
+    def _decide(self, t: float, stage: int, rps: float, outcome: str, reason: str, action: str,
+                code: DecisionCode, why: str, next_rps: float | None = None) -> None:  # fmt: skip
+        """Record a decision; a stop ends the run."""
+        self.decisions.append(
+            Decision(t, stage, rps, outcome, reason, action, next_rps, why, code=code)
+        )
+        if action == "stop":
+            self.done = True
+
     def _start(self, rps: float, at: float, seconds: float) -> None:
         self.stages.append((rps, at, at + seconds))
 
@@ -310,21 +319,16 @@ class FixedRamp(Controller):
         outcome = "aborted" if aborted else verdict.outcome
         if aborted:
             # Later stages offer more: the endpoint would only suffer more.
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
-                                           why="aborted: the ramp stops here",
-                                           code=DecisionCode.ABORTED))  # fmt: skip
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.ABORTED,
+                         "aborted: the ramp stops here")  # fmt: skip
             return
         if i + 1 >= len(self.plan.stages):
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
-                                           why="the plan is complete",
-                                           code=DecisionCode.PLAN_COMPLETE))  # fmt: skip
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.PLAN_COMPLETE,
+                         "the plan is complete")  # fmt: skip
             return
         nxt = self.plan.stages[i + 1]
-        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt.rps,
-                                       "the plan's next stage",
-                                       code=DecisionCode.NEXT_STAGE))  # fmt: skip
+        self._decide(t, i, rps, outcome, verdict.reason, "next", DecisionCode.NEXT_STAGE,
+                     "the plan's next stage", nxt.rps)  # fmt: skip
         self._start(nxt.rps, t, nxt.seconds)
 
 
@@ -360,21 +364,18 @@ class AdaptiveSearch(Controller):
             outcome = verdict.outcome
             limited = s.achieved_rps < GENERATOR_SHORTFALL * rps and verdict.outcome != FAIL
             if limited:
-                self.decisions.append(Decision(
-                    t, i, rps, "generator_limited", verdict.reason, "stop",
-                    why=f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
-                    "the load generator cannot drive more; add --workers",
-                    code=DecisionCode.GENERATOR_LIMITED))  # fmt: skip
-                self.done = True
+                why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
+                       "the load generator cannot drive more; add --workers")  # fmt: skip
+                self._decide(t, i, rps, "generator_limited", verdict.reason, "stop",
+                             DecisionCode.GENERATOR_LIMITED, why)  # fmt: skip
                 return
         budget_left = cfg.max_duration - t
         if outcome == UNDECIDED:
             ext = cfg.stage_seconds / 2
             if self.extensions < cfg.max_extensions and budget_left >= ext:
                 self.extensions += 1
-                self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "extend",
-                                               rps, f"undecided: +{ext:g}s",
-                                               code=DecisionCode.EXTEND))  # fmt: skip
+                self._decide(t, i, rps, outcome, verdict.reason, "extend", DecisionCode.EXTEND,
+                             f"undecided: +{ext:g}s", rps)  # fmt: skip
                 self._extend(ext)
                 return
             verdict = point_verdict(s, self.slo)
@@ -395,18 +396,14 @@ class AdaptiveSearch(Controller):
                 nxt, code = None, DecisionCode.BUDGET_REQUESTS
                 why = f"--max-requests would be exceeded ({cfg.max_requests})"
         if nxt is None:
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop", None, why,
-                                           code=code))  # fmt: skip
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", code, why)
             return
         if outcome == PASS:
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why,
-                                           code=code))  # fmt: skip
+            self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
             self._start(nxt, t, cfg.stage_seconds)
             return
         why += f"; after {self.rest_seconds:g}s without load to drain the queue"
-        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why,
-                                       code=code))  # fmt: skip
+        self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
         self._pending = nxt
         self._start(0.0, t, self.rest_seconds)
 
