@@ -19,6 +19,7 @@ import boto3
 import botocore.exceptions as bexc
 from botocore.config import Config
 
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.errors import AwsError, EndpointError
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
@@ -62,40 +63,6 @@ class EndpointInfo:
         )
 
 
-@dataclass(frozen=True)
-class MetricQuery:
-    """One CloudWatch series: namespace/metric/dimensions at a statistic and period."""
-
-    id: str
-    namespace: str
-    metric: str
-    stat: str
-    dimensions: tuple[tuple[str, str], ...]
-    period: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "Id": self.id,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": self.namespace,
-                    "MetricName": self.metric,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
-                },
-                "Period": self.period,
-                "Stat": self.stat,
-            },
-            "ReturnData": True,
-        }
-
-
-@dataclass(frozen=True)
-class Datapoint:
-    query: MetricQuery
-    timestamp: datetime
-    value: float
-
-
 @contextmanager
 def _calling(what: str) -> Iterator[None]:
     """Map botocore's exceptions to ours, with the fix in the hint."""
@@ -129,6 +96,15 @@ def _calling(what: str) -> Iterator[None]:
         raise AwsError(f"{what} failed: {code}: {message}", _hint(code)) from exc
     except bexc.BotoCoreError as exc:
         raise AwsError(f"{what} failed: {exc}") from exc
+
+
+def _items(client: Any, operation: str, key: str, what: str, **kwargs: Any) -> list[Any]:
+    """The `key` lists of every page of a paginated call, joined. botocore's paginator
+    follows NextToken (and fails on a repeated token, which a hand-written loop would follow
+    forever); pages come lazily, so errors are mapped around the whole iteration."""
+    with _calling(what):
+        pages = list(client.get_paginator(operation).paginate(**kwargs))
+    return [item for page in pages for item in page.get(key, [])]
 
 
 def _hint(code: str) -> str | None:
@@ -251,31 +227,20 @@ class AwsClient:
         end: datetime,
         best_effort: bool = False,
     ) -> list[Datapoint]:
-        """All datapoints of `queries` in [start, end), following NextToken pages."""
+        """All datapoints of `queries` in [start, end), over all pages."""
         cw = self.client("cloudwatch", best_effort)
         by_id = {q.id: q for q in queries}
         out: list[Datapoint] = []
         for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
             batch = [q.to_api() for q in queries[i : i + MAX_QUERIES_PER_CALL]]
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "MetricDataQueries": batch,
-                    "StartTime": start,
-                    "EndTime": end,
-                    "ScanBy": "TimestampAscending",
-                }
-                if token:
-                    kwargs["NextToken"] = token
-                with _calling("CloudWatch GetMetricData"):
-                    page = cw.get_metric_data(**kwargs)
-                for result in page["MetricDataResults"]:
-                    q = by_id[result["Id"]]
-                    for ts, value in zip(result["Timestamps"], result["Values"], strict=True):
-                        out.append(Datapoint(q, ts.astimezone(timezone.utc), float(value)))
-                token = page.get("NextToken")
-                if not token:
-                    break
+            # A series can continue on the next page: each page's results are appended.
+            results = _items(cw, "get_metric_data", "MetricDataResults",
+                             "CloudWatch GetMetricData", MetricDataQueries=batch,
+                             StartTime=start, EndTime=end, ScanBy="TimestampAscending")  # fmt: skip
+            for result in results:
+                q = by_id[result["Id"]]
+                for ts, value in zip(result["Timestamps"], result["Values"], strict=True):
+                    out.append(Datapoint(q, ts.astimezone(timezone.utc), float(value)))
         return out
 
     def put_metric_data(self, namespace: str, data: Sequence[Mapping[str, Any]]) -> None:
@@ -322,32 +287,18 @@ class AwsClient:
     def describe_scalable_targets(
         self, namespace: str, resource_id: str, dimension: str
     ) -> list[dict[str, Any]]:
-        aas = self.client("application-autoscaling")
-        out: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ServiceNamespace": namespace, "ResourceIds": [resource_id],
-                                  "ScalableDimension": dimension}  # fmt: skip
-        while True:
-            with _calling(f"DescribeScalableTargets {resource_id}"):
-                page = aas.describe_scalable_targets(**kwargs)
-            out += page.get("ScalableTargets", [])
-            if not page.get("NextToken"):
-                return out
-            kwargs["NextToken"] = page["NextToken"]
+        return _items(self.client("application-autoscaling"), "describe_scalable_targets",
+                      "ScalableTargets", f"DescribeScalableTargets {resource_id}",
+                      ServiceNamespace=namespace, ResourceIds=[resource_id],
+                      ScalableDimension=dimension)  # fmt: skip
 
     def describe_scaling_policies(
         self, namespace: str, resource_id: str, dimension: str
     ) -> list[dict[str, Any]]:
-        aas = self.client("application-autoscaling")
-        out: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ServiceNamespace": namespace, "ResourceId": resource_id,
-                                  "ScalableDimension": dimension}  # fmt: skip
-        while True:
-            with _calling(f"DescribeScalingPolicies {resource_id}"):
-                page = aas.describe_scaling_policies(**kwargs)
-            out += page.get("ScalingPolicies", [])
-            if not page.get("NextToken"):
-                return out
-            kwargs["NextToken"] = page["NextToken"]
+        return _items(self.client("application-autoscaling"), "describe_scaling_policies",
+                      "ScalingPolicies", f"DescribeScalingPolicies {resource_id}",
+                      ServiceNamespace=namespace, ResourceId=resource_id,
+                      ScalableDimension=dimension)  # fmt: skip
 
     def register_scalable_target(self, params: Mapping[str, Any]) -> None:
         with _calling(f"RegisterScalableTarget {params.get('ResourceId')}"):
@@ -373,18 +324,11 @@ class AwsClient:
 
     def describe_alarms(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """The metric alarms of these names (DescribeAlarms takes up to 100 at a time)."""
-        out: list[dict[str, Any]] = []
         cw = self.client("cloudwatch")
-        for i in range(0, len(names), 100):
-            kwargs: dict[str, Any] = {"AlarmNames": list(names[i : i + 100])}
-            while True:
-                with _calling("CloudWatch DescribeAlarms"):
-                    page = cw.describe_alarms(**kwargs)
-                out += page.get("MetricAlarms", [])
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
-        return out
+        return [alarm for i in range(0, len(names), 100)
+                for alarm in _items(cw, "describe_alarms", "MetricAlarms",
+                                    "CloudWatch DescribeAlarms",
+                                    AlarmNames=list(names[i : i + 100]))]  # fmt: skip
 
     def delete_alarms(self, names: Sequence[str]) -> None:
         cw = self.client("cloudwatch")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from recommender import metrics, runs
 from recommender.aws import AwsClient, aligned
+from recommender.cloudwatch import Datapoint
 from recommender.errors import AwsError, ConfigError
 
 DEFAULT_WAIT_AWS = 300.0  # seconds; CloudWatch's usual delay is about 2 minutes
@@ -62,17 +63,22 @@ def collect_run(
     # Wait until the window's last period has its Invocations datapoint, or time is up.
     invocations = [q for q in plain if q.metric == "Invocations"]
     last_period = q_end.timestamp() - period
+
+    def arrived(points: list[Datapoint]) -> bool:
+        """The window's last period has its Invocations datapoint."""
+        return any(p.timestamp.timestamp() >= last_period for p in points
+                   if p.query in invocations)  # fmt: skip
+
     deadline = clock() + wait_seconds
     while True:
-        got = aws.get_metric_data(invocations, q_start, q_end)
-        if any(p.timestamp.timestamp() >= last_period for p in got) or clock() >= deadline:
+        if arrived(aws.get_metric_data(invocations, q_start, q_end)) or clock() >= deadline:
             break
         echo(f"  waiting for CloudWatch datapoints ({deadline - clock():.0f}s left)...")
         sleep(min(max(1.0, period / 2), 15.0, max(0.0, deadline - clock())))
 
     warnings: list[str] = []
     points = aws.get_metric_data(plain, q_start, q_end)
-    if not any(p.timestamp.timestamp() >= last_period for p in points if p.query in invocations):
+    if not arrived(points):
         warnings.append(
             "CloudWatch had not delivered the last period's datapoints yet: run "
             f"`recommender collect {run_dir}` again in a few minutes"

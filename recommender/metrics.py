@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from recommender.aws import Datapoint, MetricQuery
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.errors import RunDirError
 
 SAGEMAKER_NS = "AWS/SageMaker"
@@ -31,6 +32,7 @@ UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES
          **{m: "Percent" for m in UTILIZATION}}  # fmt: skip
 CSV_FILE = "cloudwatch.csv"
 CSV_COLUMNS = ("metric", "stat", "timestamp", "value", "unit", "period")
+DEFAULT_PERIOD = 60  # a foreign CSV without a period column: SageMaker's 1-minute data
 
 
 def queries(
@@ -75,26 +77,75 @@ def to_csv(table: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def epoch_seconds(text: str) -> float:
+    """A timestamp as epoch seconds: a number as is, else ISO 8601 ("Z" or an offset; with
+    neither, UTC, which is what CloudWatch speaks). ValueError when it is neither."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+# What reading a row that is not a CloudWatch datapoint raises.
+BAD_ROW = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def _parse_row(r: Mapping[str, Any], default_period: int | None) -> dict[str, Any]:
+    """One csv.DictReader row (a short row holds None: AttributeError or TypeError)."""
+    value = float(r["value"])
+    period = r.get("period") or default_period
+    if period is None:
+        raise KeyError("period")
+    return {
+        "metric": r["metric"].strip(),
+        "stat": r["stat"].strip(),
+        "timestamp": r["timestamp"],
+        "value": value,
+        "unit": (r.get("unit") or "").strip(),
+        "period": int(float(period)),
+        "epoch": epoch_seconds(r["timestamp"]),
+    }
+
+
+def parse_csv(text: str, lenient: bool = False) -> list[dict[str, Any]]:
+    """Rows of a CloudWatch CSV (CSV_COLUMNS): `value` a float, `period` an int, `epoch` the
+    timestamp in epoch seconds, `unit` as written ("" when absent).
+
+    Strict (the collector's own cloudwatch.csv): every row must read, with its period; the
+    first that does not raises one of BAD_ROW. `lenient` (any CSV a user drops in the run
+    directory, for the report): a missing period is DEFAULT_PERIOD, and rows that do not
+    read, or whose value is not finite, are skipped rather than failing the report.
+    """
+    out = []
+    for r in csv.DictReader(io.StringIO(text)):
+        try:
+            row = _parse_row(r, DEFAULT_PERIOD if lenient else None)
+        except BAD_ROW:
+            if lenient:
+                continue
+            raise
+        if not lenient or math.isfinite(row["value"]):
+            out.append(row)
+    return out
+
+
 def read_csv(path: Path) -> list[dict[str, Any]]:
-    """Rows of a cloudwatch.csv; RunDirError naming the file when it is not ours."""
+    """Rows of a cloudwatch.csv (`parse_csv`, strict); [] when there is none; RunDirError
+    naming the file when it is not ours."""
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as f:
-        try:
-            return [
-                {
-                    **r,
-                    "value": float(r["value"]),
-                    "period": int(r["period"]),
-                    "epoch": datetime.fromisoformat(r["timestamp"]).timestamp(),
-                }
-                for r in csv.DictReader(f)
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunDirError(
-                f"{path} is not a CloudWatch table ({type(exc).__name__}: {exc})",
-                f"re-collect it with `recommender collect {path.parent}`",
-            ) from exc
+    try:
+        return parse_csv(path.read_text(encoding="utf-8"))
+    except BAD_ROW as exc:
+        raise RunDirError(
+            f"{path} is not a CloudWatch table ({type(exc).__name__}: {exc})",
+            f"re-collect it with `recommender collect {path.parent}`",
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from recommender.plan import RampPlan, SearchSettings, Slo
@@ -148,6 +149,28 @@ def abort_reason(
     return None
 
 
+class DecisionCode(str, Enum):
+    """Why a controller decided what it did, for machines (`Decision.why` says it to people).
+
+    Written to run.json's `search.decisions` as the value string; readers of older run
+    directories find no code and fall back to the prose.
+    """
+
+    NEXT_STAGE = "next_stage"  # fixed ramp: the plan's next stage
+    PLAN_COMPLETE = "plan_complete"  # fixed ramp: no stage left
+    ABORTED = "aborted"  # the stage endangered the endpoint; the ramp stops
+    GENERATOR_LIMITED = "generator_limited"  # the load generator could not drive the rate
+    EXTEND = "extend"  # undecided: the stage runs longer
+    GROW = "grow"  # passed, nothing failed yet: offer more
+    DESCEND = "descend"  # failed, nothing passed yet: offer less
+    BISECT = "bisect"  # between the highest pass and the lowest failure
+    PRECISION_REACHED = "precision_reached"  # the bracket is as narrow as asked
+    MAX_RPS = "max_rps"  # --max-rps passed: capacity is at least that
+    FAILS_AT_START = "fails_at_start"  # fails far below --start-rps: nothing to find
+    BUDGET_DURATION = "budget_duration"  # --max-duration spent
+    BUDGET_REQUESTS = "budget_requests"  # --max-requests would be exceeded
+
+
 @dataclass
 class Decision:
     """One controller decision, as written to run.json."""
@@ -160,9 +183,10 @@ class Decision:
     action: str  # extend | next | stop
     next_rps: float | None = None
     why: str = ""
+    code: DecisionCode = field(kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "code": self.code.value}
 
 
 @dataclass
@@ -204,6 +228,15 @@ class Controller:
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
         """The running stage ended at `t` having measured `s`: decide what comes next."""
         raise NotImplementedError
+
+    def _decide(self, t: float, stage: int, rps: float, outcome: str, reason: str, action: str,
+                code: DecisionCode, why: str, next_rps: float | None = None) -> None:  # fmt: skip
+        """Record a decision; a stop ends the run."""
+        self.decisions.append(
+            Decision(t, stage, rps, outcome, reason, action, next_rps, why, code=code)
+        )
+        if action == "stop":
+            self.done = True
 
     def _start(self, rps: float, at: float, seconds: float) -> None:
         self.stages.append((rps, at, at + seconds))
@@ -262,18 +295,16 @@ class FixedRamp(Controller):
         outcome = "aborted" if aborted else verdict.outcome
         if aborted:
             # Later stages offer more: the endpoint would only suffer more.
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
-                                           why="aborted: the ramp stops here"))  # fmt: skip
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.ABORTED,
+                         "aborted: the ramp stops here")  # fmt: skip
             return
         if i + 1 >= len(self.plan.stages):
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop",
-                                           why="the plan is complete"))  # fmt: skip
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.PLAN_COMPLETE,
+                         "the plan is complete")  # fmt: skip
             return
         nxt = self.plan.stages[i + 1]
-        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt.rps,
-                                       "the plan's next stage"))  # fmt: skip
+        self._decide(t, i, rps, outcome, verdict.reason, "next", DecisionCode.NEXT_STAGE,
+                     "the plan's next stage", nxt.rps)  # fmt: skip
         self._start(nxt.rps, t, nxt.seconds)
 
 
@@ -309,19 +340,18 @@ class AdaptiveSearch(Controller):
             outcome = verdict.outcome
             limited = s.achieved_rps < GENERATOR_SHORTFALL * rps and verdict.outcome != FAIL
             if limited:
-                self.decisions.append(Decision(
-                    t, i, rps, "generator_limited", verdict.reason, "stop",
-                    why=f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
-                    "the load generator cannot drive more; add --workers"))  # fmt: skip
-                self.done = True
+                why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
+                       "the load generator cannot drive more; add --workers")  # fmt: skip
+                self._decide(t, i, rps, "generator_limited", verdict.reason, "stop",
+                             DecisionCode.GENERATOR_LIMITED, why)  # fmt: skip
                 return
         budget_left = cfg.max_duration - t
         if outcome == UNDECIDED:
             ext = cfg.stage_seconds / 2
             if self.extensions < cfg.max_extensions and budget_left >= ext:
                 self.extensions += 1
-                self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "extend",
-                                               rps, f"undecided: +{ext:g}s"))  # fmt: skip
+                self._decide(t, i, rps, outcome, verdict.reason, "extend", DecisionCode.EXTEND,
+                             f"undecided: +{ext:g}s", rps)  # fmt: skip
                 self._extend(ext)
                 return
             verdict = point_verdict(s, self.slo)
@@ -332,40 +362,48 @@ class AdaptiveSearch(Controller):
             self.lo = max(self.lo or 0.0, rps)
         else:
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
-        nxt, why = self._next_rate(rps)
+        nxt, code, why = self._next_rate(rps)
         if nxt is not None:
             cost = nxt * cfg.stage_seconds
             if budget_left < cfg.stage_seconds:
-                nxt, why = None, f"--max-duration spent ({t:.0f}s of {cfg.max_duration:g}s)"
+                nxt, code = None, DecisionCode.BUDGET_DURATION
+                why = f"--max-duration spent ({t:.0f}s of {cfg.max_duration:g}s)"
             elif cfg.max_requests is not None and self.requests + cost > cfg.max_requests:
-                nxt, why = None, f"--max-requests would be exceeded ({cfg.max_requests})"
+                nxt, code = None, DecisionCode.BUDGET_REQUESTS
+                why = f"--max-requests would be exceeded ({cfg.max_requests})"
         if nxt is None:
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "stop", None, why))
-            self.done = True
+            self._decide(t, i, rps, outcome, verdict.reason, "stop", code, why)
             return
         if outcome == PASS:
-            self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why))
+            self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
             self._start(nxt, t, cfg.stage_seconds)
             return
         why += f"; after {self.rest_seconds:g}s without load to drain the queue"
-        self.decisions.append(Decision(t, i, rps, outcome, verdict.reason, "next", nxt, why))
+        self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
         self._pending = nxt
         self._start(0.0, t, self.rest_seconds)
 
-    def _next_rate(self, rps: float) -> tuple[float | None, str]:
+    def _next_rate(self, rps: float) -> tuple[float | None, DecisionCode, str]:
+        """The next rate (None: stop), why as a code, and why in words."""
         cfg = self.settings
         lo, hi = self.lo, self.hi
         if hi is None:  # still growing
             if lo is not None and lo >= cfg.max_rps:
-                return None, f"--max-rps {cfg.max_rps:g} passed: capacity is at least that"
+                return (None, DecisionCode.MAX_RPS,
+                        f"--max-rps {cfg.max_rps:g} passed: capacity is at least that")  # fmt: skip
             nxt = min(rps * cfg.growth, cfg.max_rps)
-            return nxt, f"passed: grow x{cfg.growth:g}"
+            return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
             nxt = rps / cfg.growth
             if nxt < cfg.start_rps / cfg.growth**3:
-                return None, f"fails even at {rps:g} rps: lower --start-rps or relax --slo"
-            return nxt, f"failed without a passing rate: divide by {cfg.growth:g}"
+                return (None, DecisionCode.FAILS_AT_START,
+                        f"fails even at {rps:g} rps: lower --start-rps or relax --slo")  # fmt: skip
+            return (nxt, DecisionCode.DESCEND,
+                    f"failed without a passing rate: divide by {cfg.growth:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
-            return None, f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
-        return round((lo + hi) / 2, 3), f"bisect {lo:g}-{hi:g} ({width:.1%} wide)"
+            why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
+            return None, DecisionCode.PRECISION_REACHED, why
+        return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
+                f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
+

@@ -12,7 +12,7 @@ from recommender.analysis.recommend import recommend, target_value
 from recommender.analysis.stages import measured_window, stage_stats
 from recommender.errors import ConfigError, RunDirError
 from recommender.plan import RampPlan, parse_slo
-from tests.conftest import synthetic_records, write_run
+from tests.conftest import synthetic_records, update_run_meta, write_run
 
 SLO = parse_slo(["p95<=100ms"])
 
@@ -136,3 +136,32 @@ def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
     f = tmp_path / "latency.jsonl"
     f.write_text('{"second": 0}\n{"second": 1}\n{"seco')
     assert runs.read_seconds(f) == [{"second": 0}, {"second": 1}]
+
+
+@pytest.mark.parametrize(
+    "last, warned",
+    [
+        ({"code": "budget_duration", "why": "--max-duration spent (35s of 35s)"}, True),
+        ({"code": "budget_requests", "why": "--max-requests would be exceeded (1000)"}, True),
+        ({"code": "precision_reached", "why": "bracket 40-42 rps is 5.0% wide (<= 5%)"}, False),
+        # A code decides even when the prose happens to name the option.
+        ({"code": "max_rps", "why": "--max-rps 100 passed (--max-duration untouched)"}, False),
+        # Run directories from before decisions had codes: the prose decides.
+        ({"why": "--max-duration spent (35s of 35s)"}, True),
+        ({"why": "bracket 40-42 rps is 5.0% wide (<= 5%)"}, False),
+    ],
+)
+def test_search_stopped_on_its_budget_is_flagged(
+    tmp_path: Path, ramp: RampPlan, last: dict[str, str], warned: bool
+) -> None:
+    path = write_run(tmp_path / "r", ramp, synthetic_records(ramp, [10] * 5))
+    decision = {"at": 35.0, "stage": 2, "rps": 60, "outcome": "pass", "reason": "p95 10ms",
+                "action": "stop", "next_rps": None, **last}  # fmt: skip
+    update_run_meta(path, search={"mode": "adaptive", "decisions": [decision]})
+    found = [w for w in analyze_run(runs.load_run(path)).warnings if w.code == "search_budget"]
+    assert bool(found) == warned
+    if warned:
+        assert found[0].message == (
+            f"The search stopped before reaching its precision: {last['why']}. "
+            "Raise --max-duration (or --max-requests)."
+        )

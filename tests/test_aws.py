@@ -10,7 +10,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from recommender import metrics
-from recommender.aws import AwsClient, MetricQuery, aligned
+from recommender.aws import AwsClient, aligned
+from recommender.cloudwatch import MetricQuery
 from recommender.errors import AwsError, EndpointError
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -166,3 +167,37 @@ def test_metric_query_to_api() -> None:
     q = MetricQuery("q0", "AWS/SageMaker", "ModelLatency", "p99", (("EndpointName", "e"),), 60)
     assert q.to_api()["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "EndpointName",
                                                                   "Value": "e"}]  # fmt: skip
+
+
+def test_describe_calls_follow_pages(aws: AwsClient) -> None:
+    """Application Auto Scaling's and CloudWatch's listings come back whole, page by page."""
+    rid, dim = "endpoint/ep/variant/AllTraffic", "sagemaker:variant:DesiredInstanceCount"
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": rid, "ScalableDimension": dim,
+              "MinCapacity": 1, "MaxCapacity": 4, "RoleARN": "arn:aws:iam::1:role/r",
+              "CreationTime": T0}  # fmt: skip
+    query = {"ServiceNamespace": "sagemaker", "ResourceIds": [rid], "ScalableDimension": dim}
+    with stub(aws, "application-autoscaling") as s:
+        s.add_response("describe_scalable_targets",
+                       {"ScalableTargets": [target], "NextToken": "t2"}, query)  # fmt: skip
+        s.add_response("describe_scalable_targets",
+                       {"ScalableTargets": [{**target, "MaxCapacity": 8}]},
+                       {**query, "NextToken": "t2"})  # fmt: skip
+        got = aws.describe_scalable_targets("sagemaker", rid, dim)
+    assert [t["MaxCapacity"] for t in got] == [4, 8]
+    with stub(aws, "cloudwatch") as c:
+        first = {"MetricAlarms": [{"AlarmName": "a"}], "NextToken": "n"}
+        c.add_response("describe_alarms", first, {"AlarmNames": ["a", "b"]})
+        c.add_response("describe_alarms", {"MetricAlarms": [{"AlarmName": "b"}]},
+                       {"AlarmNames": ["a", "b"], "NextToken": "n"})  # fmt: skip
+        assert [a["AlarmName"] for a in aws.describe_alarms(["a", "b"])] == ["a", "b"]
+
+
+def test_a_failing_page_is_our_error(aws: AwsClient) -> None:
+    with stub(aws, "application-autoscaling") as s:
+        s.add_client_error("describe_scaling_policies", "AccessDeniedException", "no")
+        with pytest.raises(AwsError) as info:
+            aws.describe_scaling_policies("sagemaker", "endpoint/ep/variant/v", "d")
+    assert info.value.one_line() == (
+        "DescribeScalingPolicies endpoint/ep/variant/v failed: AccessDeniedException: no "
+        "(the credentials lack this permission: check the IAM policy)"
+    )

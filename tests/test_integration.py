@@ -99,6 +99,7 @@ def test_adaptive_search_brackets_capacity(
     assert meta["search"]["mode"] == "adaptive"
     assert [d["rps"] for d in decisions[:3]] == [30, 60, 120]
     assert decisions[-1]["action"] == "stop" and "wide" in decisions[-1]["why"]
+    assert decisions[-1]["code"] == "precision_reached"
     # Every decision says why; overloaded stages are followed by a rest (rate 0).
     assert all(d["reason"] and d["why"] for d in decisions)
     rates = [s["rps"] for s in meta["stages"]]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from recommender import metrics
-from recommender.aws import Datapoint, MetricQuery
+from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.local.publisher import MetricBuckets, PublishConfig
 
 DIMS = (("EndpointName", "e"), ("VariantName", "v"))
@@ -117,3 +117,19 @@ def test_slo_on_server_model_latency(tmp_path: Path) -> None:
     assert server.to_dict()["slo_source"] == "server"
     with pytest.raises(InsufficientDataError, match="no p99 ModelLatency"):
         analyze_run(run, parse_slo(["p99<=1s"]), slo_source="server")
+
+
+def test_one_csv_reader_strict_for_ours_lenient_for_any() -> None:
+    """The collector's file must read whole; a CSV a user drops in (for the report) keeps
+    the rows it can: no period means 60 s, epoch or naive timestamps are UTC."""
+    text = ("metric,stat,timestamp,value,unit\n"
+            "ModelLatency,Average,1767225600,20,Milliseconds\n"
+            "ModelLatency,Average,2026-01-01T00:01:00,nan,Microseconds\n"
+            "ModelLatency,Average,yesterday,1,Microseconds\n")  # fmt: skip
+    rows = metrics.parse_csv(text, lenient=True)
+    assert [(r["epoch"], r["value"], r["unit"], r["period"]) for r in rows] == [
+        (1767225600.0, 20.0, "Milliseconds", 60)]  # fmt: skip
+    with pytest.raises(KeyError):
+        metrics.parse_csv(text)
+    assert metrics.epoch_seconds("2026-01-01T00:00:00Z") == 1767225600.0
+    assert metrics.epoch_seconds("2026-01-01T00:00:00") == 1767225600.0

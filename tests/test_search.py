@@ -21,6 +21,7 @@ from recommender.search import (
     PASS,
     UNDECIDED,
     AdaptiveSearch,
+    DecisionCode,
     FixedRamp,
     StageSummary,
     judge,
@@ -77,6 +78,10 @@ def test_search_brackets_capacity_to_the_precision(capacity: float) -> None:
     assert search.lo <= capacity < search.hi
     assert (search.hi - search.lo) / search.lo <= 0.05
     assert search.decisions[-1].action == "stop" and "wide" in search.decisions[-1].why
+    assert search.decisions[-1].code == DecisionCode.PRECISION_REACHED
+    codes = {d.code for d in search.decisions[:-1]}
+    assert DecisionCode.GROW in codes and codes <= {
+        DecisionCode.GROW, DecisionCode.BISECT, DecisionCode.EXTEND}  # fmt: skip
     # Every failed stage is followed by a rest, and rates never repeat.
     played = [rps for rps, _, _ in search.stages if rps]
     assert len(played) == len(set(played))
@@ -90,12 +95,15 @@ def test_search_stops_at_max_rps_and_on_budget() -> None:
     run_search(search, endpoint(1e9))
     assert [r for r, _, _ in search.stages] == [30, 60, 100]
     assert "capacity is at least that" in search.decisions[-1].why
+    assert search.decisions[-1].code == DecisionCode.MAX_RPS
     search = AdaptiveSearch(settings_(max_duration=35), SLO)
     run_search(search, endpoint(1e9))
     assert "--max-duration spent" in search.decisions[-1].why
+    assert search.decisions[-1].to_dict()["code"] == "budget_duration"
     search = AdaptiveSearch(settings_(max_requests=1000), SLO)
     run_search(search, endpoint(1e9))
     assert "--max-requests" in search.decisions[-1].why
+    assert search.decisions[-1].to_dict()["code"] == "budget_requests"
 
 
 def test_undecided_stage_extends_then_decides_on_the_point_estimate() -> None:
@@ -114,6 +122,7 @@ def test_generator_shortfall_stops_the_search() -> None:
     search.advance(10, short)
     assert search.done and search.decisions[-1].outcome == "generator_limited"
     assert "add --workers" in search.decisions[-1].why
+    assert search.decisions[-1].code == DecisionCode.GENERATOR_LIMITED
 
 
 def test_fixed_ramp_plays_the_plan_and_stops_on_abort() -> None:
@@ -125,6 +134,7 @@ def test_fixed_ramp_plays_the_plan_and_stops_on_abort() -> None:
     assert ramp.stages[1] == (20, 5, 7)
     ramp.advance(7, summary(20, 40, 10, 900), aborted="p95 900ms")
     assert ramp.done and ramp.decisions[-1].outcome == "aborted"
+    assert [d.code for d in ramp.decisions] == [DecisionCode.NEXT_STAGE, DecisionCode.ABORTED]
 
 
 def test_driver_offers_the_planned_arrivals_and_decides_at_boundaries() -> None:

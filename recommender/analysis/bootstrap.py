@@ -6,6 +6,7 @@ cut into blocks of `block` consecutive seconds; a replicate draws that many bloc
 replacement per stage (the moving-block bootstrap of Kunsch 1989), rebuilds every stage's
 statistics from the drawn blocks' histograms, and recomputes capacity exactly as the point
 estimate is computed. The interval is the replicates' 2.5th and 97.5th percentiles.
+`with_confidence` widens it to the bracketing stages and attaches it to the capacity.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from recommender import histograms
-from recommender.analysis.capacity import capacity_at_slo
+from recommender.analysis.capacity import Capacity, capacity_at_slo
 from recommender.analysis.stages import StageStats, measured_window, score
 from recommender.plan import RampPlan, Slo
+from recommender.runs import RunData
 
 REPLICATES = 200
 BLOCK_SECONDS = 3
@@ -74,3 +76,22 @@ def capacity_interval(
         return None
     lo, hi = np.percentile(estimates, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def with_confidence(
+    capacity: Capacity, run: RunData, slo: Slo, stages: list[StageStats], bootstrap: bool = True
+) -> Capacity:
+    """Attach the 95% interval: the block bootstrap's, widened to the bracketing stages
+    (the bootstrap sees sampling noise; the true crossing can lie anywhere between the
+    two stages, which is the resolution of the test)."""
+    # The bootstrap resamples the client's histograms; judged on CloudWatch, the bracket.
+    boot = (capacity_interval(run.seconds, run.plan, slo, stages, capacity.instances)
+            if bootstrap else None)  # fmt: skip
+    bracket = capacity.interval_rps_per_instance
+    if boot is None and bracket is None:
+        return capacity
+    points = [v for pair in (boot, bracket) if pair for v in pair]
+    method = "bracketing stages" if boot is None else (
+        f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
+        "widened to the bracketing stages")  # fmt: skip
+    return replace(capacity, ci_rps_per_instance=(min(points), max(points)), ci_method=method)

@@ -7,6 +7,8 @@ allowed ratio, 1.0 at the boundary) is interpolated linearly against achieved th
 to where it crosses 1.0. The bracket [last passing, first failing] is reported as the
 interval the true value lies in, assuming latency grows with load.
 Method "lower_bound": no stage failed; the highest passing throughput is a lower bound.
+Method "model_extrapolation": no stage failed, and the fitted latency model (analysis.fit)
+says where the SLO would break, close enough beyond the data to trust (`extrapolate`).
 Method "none": the first stage already failed; there is no estimate.
 """
 
@@ -14,15 +16,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
+from recommender.analysis.fit import LatencyFit
 from recommender.analysis.stages import StageStats
+
+MIN_R2 = 0.9  # a fit worse than this is not trusted beyond the data
+MAX_EXTRAPOLATION = 1.5  # never claim more than this times the highest measured throughput
+KNEE_SHOWN = 1.25  # latency at the top of the data / the fit's flat part, to extrapolate
 
 
 @dataclass(frozen=True)
 class Capacity:
-    method: str  # "interpolated" | "lower_bound" | "none"
+    method: str  # "interpolated" | "lower_bound" | "model_extrapolation" | "none"
     instances: int
     rps: float | None
     rps_per_instance: float | None
@@ -74,3 +83,38 @@ def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
         ok.index,
         bad.index,
     )
+
+
+def measured_rps(stages: Sequence[StageStats]) -> float:
+    """The highest throughput measured: successes per second of the best stage."""
+    return max(s.successes / s.seconds for s in stages if s.seconds)
+
+
+def extrapolate(
+    capacity: Capacity, fits: Sequence[LatencyFit], stages: Sequence[StageStats]
+) -> Capacity:
+    """With no failing stage, the fitted model may say where the SLO would break, if it fits
+    well and the point is not far beyond what was measured: then method
+    "model_extrapolation" (checks.extrapolated warns about it); else `capacity` unchanged.
+
+    Method: every fit (one per SLO term) must have R^2 >= MIN_R2 and show its knee in the data;
+    the lowest of their crossings is taken, if within MAX_EXTRAPOLATION x the measured rate.
+    """
+    measured = measured_rps(stages)
+    # Only a curve whose knee shows in the data says where it goes next: latency at the top
+    # of the measured range must already be well above the flat part.
+    crossings = [
+        f.x_at_limit
+        for f in fits
+        if f.x_at_limit is not None
+        and f.r2 >= MIN_R2
+        and float(f.latency_ms(np.array([measured]))[0]) >= KNEE_SHOWN * f.a_ms
+    ]
+    if len(crossings) != len(fits) or not crossings:
+        return capacity
+    x = min(crossings)
+    if not measured < x <= MAX_EXTRAPOLATION * measured:
+        return capacity
+    n = capacity.instances
+    return replace(capacity, method="model_extrapolation", rps=x, rps_per_instance=x / n,
+                   interval_rps_per_instance=(measured / n, x / n))  # fmt: skip

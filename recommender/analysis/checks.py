@@ -1,4 +1,8 @@
-"""What limits trust in a result, each with what to do about it (pyperf format_checks style)."""
+"""What limits trust in a result, each with what to do about it (pyperf format_checks style).
+
+`check` reads the stage table and the capacity; `extrapolated`, `lost_workers` and
+`search_stop` read what the estimate or the run directory says about how it was made.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recommender.analysis.capacity import Capacity
+from recommender.analysis.capacity import Capacity, measured_rps
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
+from recommender.runs import RunData
+from recommender.search import DecisionCode
 
 MIN_STAGES = 3
 WIDE_BRACKET = 0.20  # capacity bracket wider than this share of the estimate
@@ -17,7 +23,9 @@ MIN_TAIL_SAMPLES = 10  # requests beyond the SLO percentile needed to trust it
 
 
 @dataclass(frozen=True)
-class Warning:
+class Finding:
+    """One problem with a result: a stable code, and a message saying what to do."""
+
     code: str
     message: str
 
@@ -27,11 +35,11 @@ class Warning:
 
 def check(
     stages: Sequence[StageStats], capacity: Capacity, slo: Slo, status: str, planned: int
-) -> list[Warning]:
-    out: list[Warning] = []
+) -> list[Finding]:
+    out: list[Finding] = []
 
     def add(code: str, message: str) -> None:
-        out.append(Warning(code, message))
+        out.append(Finding(code, message))
 
     if status != "complete":
         add(
@@ -124,3 +132,59 @@ def check(
                 "is noisy at this load. Lengthen the stages.",
             )
     return out
+
+
+def extrapolated(capacity: Capacity, stages: Sequence[StageStats]) -> list[Finding]:
+    """A capacity taken from the fitted model beyond the data (capacity.extrapolate)."""
+    if capacity.method != "model_extrapolation" or capacity.rps is None:
+        return []
+    x, measured = capacity.rps, measured_rps(stages)
+    return [Finding(
+        "extrapolated",
+        f"No stage failed; the fitted latency model puts the SLO limit at {x:.1f} rps, "
+        f"beyond the {measured:.1f} rps measured. This is an extrapolation: confirm with "
+        f"--max-rps above {x:.0f}.",
+    )]  # fmt: skip
+
+
+def lost_workers(run: RunData) -> list[Finding]:
+    """A load-generator worker that died mid-run: its data up to then are in the run, but
+    the stage it died in got less load than offered."""
+    out = []
+    workers = (run.meta.get("generator") or {}).get("workers") or {}
+    timeline = run.plan.stage_bounds()
+    for name, w in workers.items():
+        lost = w.get("lost_after_second")
+        if lost is None:
+            continue
+        stage = next((i for i, (a, b) in enumerate(timeline) if a <= lost + 1 < b), None)
+        where = f"in stage {stage + 1}" if stage is not None else "after the last stage"
+        out.append(Finding(
+            "worker_lost",
+            f"Load generator worker {name} stopped reporting after second {lost} ({where}); "
+            "its requests until then are counted, but that stage and any after it were "
+            "offered less than planned. Re-run, or check that worker's machine.",
+        ))  # fmt: skip
+    return out
+
+
+BUDGET_CODES = (DecisionCode.BUDGET_DURATION.value, DecisionCode.BUDGET_REQUESTS.value)
+
+
+def search_stop(run: RunData) -> list[Finding]:
+    """The adaptive search stopped on its budget (--max-duration, --max-requests) before
+    reaching its precision: read from the last decision's code in run.json."""
+    decisions = (run.meta.get("search") or {}).get("decisions") or []
+    if not decisions or decisions[-1].get("action") != "stop":
+        return []
+    last = decisions[-1]
+    why = str(last.get("why", ""))
+    if "code" in last:
+        budget = last["code"] in BUDGET_CODES
+    else:
+        # Run directories written before decisions had a code say it only in prose.
+        budget = "--max-duration" in why or "--max-requests" in why
+    if budget:
+        return [Finding("search_budget", f"The search stopped before reaching its precision: "
+                        f"{why}. Raise --max-duration (or --max-requests).")]  # fmt: skip
+    return []

@@ -9,13 +9,11 @@ paths and markers differ between plots placed in one page, and are stable betwee
 from __future__ import annotations
 
 import bisect
-import csv
 import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import matplotlib
@@ -24,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from recommender import histograms
+from recommender import histograms, metrics
 from recommender.analysis.capacity import Capacity
 from recommender.analysis.stages import StageStats
 from recommender.plan import RampPlan, Slo
@@ -247,38 +245,15 @@ class CloudWatchComparison:
     note: str | None = None
 
 
-def _epoch(text: str) -> float:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)  # CloudWatch speaks UTC
-    return dt.timestamp()
-
-
-def read_cloudwatch_csv(text: str) -> list[dict[str, Any]]:
-    """Rows of a `metric,stat,timestamp,value,unit[,period]` CSV, values in ms; rows it
-    cannot read are skipped rather than failing the report."""
-    rows = []
-    for r in csv.DictReader(io.StringIO(text)):
-        try:
-            unit = (r.get("unit") or "Microseconds").strip().lower()
-            value = float(r["value"]) * _UNIT_TO_MS[unit]
-            row = {
-                "metric": r["metric"].strip(),
-                "stat": r["stat"].strip(),
-                "timestamp": _epoch(r["timestamp"]),
-                "value_ms": value,
-                "period": int(float(r.get("period") or 60)),
-            }
-        except (KeyError, ValueError, TypeError, AttributeError):
-            continue  # a short row gives None fields: AttributeError/TypeError
-        if math.isfinite(value):
-            rows.append(row)
-    return rows
+def _latency_rows(text: str) -> list[dict[str, Any]]:
+    """The rows of any CloudWatch CSV (metrics.parse_csv, lenient) whose unit is a time,
+    with `value_ms` in milliseconds (no unit: Microseconds, SageMaker's latency unit)."""
+    out = []
+    for r in metrics.parse_csv(text, lenient=True):
+        factor = _UNIT_TO_MS.get((r["unit"] or "Microseconds").lower())
+        if factor is not None:
+            out.append({**r, "value_ms": r["value"] * factor})
+    return out
 
 
 def _client_stat(stat: str) -> float | None:
@@ -305,7 +280,7 @@ def cloudwatch_comparison(
     shorter for high-resolution data) with the client's latency over the same seconds. The
     client side uses the latency from the actual send (what SageMaker sees), not the
     coordinated-omission-corrected one."""
-    data = [r for r in read_cloudwatch_csv(text) if r["metric"] in CLOUDWATCH_METRICS]
+    data = [r for r in _latency_rows(text) if r["metric"] in CLOUDWATCH_METRICS]
     if not data:
         note = "no ModelLatency or OverheadLatency rows"
         return CloudWatchComparison(source, None, [], note=note)
@@ -318,13 +293,13 @@ def cloudwatch_comparison(
         return CloudWatchComparison(source, None, [], note=note)
     if not started_at:
         return CloudWatchComparison(source, stat, [], note="run.json has no started_at to align on")
-    t0 = _epoch(started_at)
+    t0 = metrics.epoch_seconds(started_at)
     by_start: dict[float, dict[str, float]] = defaultdict(dict)
     length: dict[float, int] = {}
     for r in data:
         if r["stat"] == stat:
-            by_start[r["timestamp"]][r["metric"]] = r["value_ms"]
-            length[r["timestamp"]] = max(1, r["period"])
+            by_start[r["epoch"]][r["metric"]] = r["value_ms"]
+            length[r["epoch"]] = max(1, r["period"])
     starts = sorted(by_start)
     client: dict[float, list[str]] = defaultdict(list)
     for rec in records:
