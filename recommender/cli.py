@@ -19,10 +19,10 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from recommender import __version__
-from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, parse_safety_factor
 from recommender.errors import ConfigError, RecommenderError
 from recommender.options import RunOptions
-from recommender.plan import DEFAULT_VARIANT, Slo, parse_slo
+from recommender.plan import DEFAULT_VARIANT
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.simulate import (
     DEFAULT_PROVISION_MINUTES,
@@ -31,6 +31,7 @@ from recommender.simulate import (
     DEFAULT_SCALE_OUT_DATAPOINTS,
     Policy,
 )
+from recommender.traffic import TrafficSpec
 
 app = typer.Typer(
     add_completion=False,
@@ -357,20 +358,6 @@ SloOpt = Annotated[list[str] | None, typer.Option(help="Override the run's SLO."
 MaxErrorRateOpt = Annotated[float | None, typer.Option(help="Override the run's.")]
 
 
-def _safety_factor(text: str) -> float | None:
-    """A number, or None for "auto"."""
-    from recommender.analysis.recommend import check_safety_factor
-
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"--safety-factor must be a number or auto (got {text!r})",
-                          "e.g. 0.5, or auto with --traffic or --pattern") from None  # fmt: skip
-    return check_safety_factor(value)
-
-
 @app.command()
 def analyze(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
@@ -393,48 +380,24 @@ def analyze(
     ] = SloSource.client,
 ) -> None:
     """Analyse a run directory: stage table, capacity per instance, target value."""
-    from recommender.pipeline import analyze_dir
+    from recommender.pipeline import slo_override
+    from recommender.replay import analyze as analyze_run
     from recommender.report.render import format_summary
+    from recommender.report.simulation import format_choice
 
-    factor = _safety_factor(safety_factor)
-    the_slo = _slo_override(run_dir, slo, max_error_rate)
-    if factor is None:
-        from recommender.replay import analyze_with_choice, choose_for_run
-        from recommender.report.simulation import format_choice
-        from recommender.traffic import load_traffic
-
-        if traffic is None and pattern is None:
-            raise ConfigError("--safety-factor auto needs traffic to simulate",
-                              "pass --traffic FILE or --pattern diurnal|spike|step "
-                              "with --peak-rps")  # fmt: skip
-        policy = Policy(min_capacity=min_capacity, max_capacity=max_capacity,
-                        provision_minutes=provision_minutes).check()  # fmt: skip
-        series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
-        choice = choose_for_run(run_dir, series, policy, slo=the_slo,
-                                violation_budget=violation_budget)  # fmt: skip
-        echo(format_choice(choice))
-        analysis = analyze_with_choice(run_dir, the_slo, choice).analysis
-    else:
-        if traffic is not None or pattern is not None:
-            raise ConfigError(
-                "--traffic and --pattern are for --safety-factor auto",
-                "add --safety-factor auto, or use `recommender simulate`",
-            )
-        analysis = analyze_dir(run_dir, the_slo, factor, slo_source.value)
+    analysis = analyze_run(
+        run_dir, slo=slo_override(run_dir, slo, max_error_rate),
+        safety_factor=parse_safety_factor(safety_factor),
+        traffic=TrafficSpec(file=traffic, pattern=pattern, peak_rps=peak_rps, min_rps=min_rps,
+                            ramp_minutes=ramp_minutes, days=days),
+        policy=Policy(min_capacity=min_capacity, max_capacity=max_capacity,
+                      provision_minutes=provision_minutes),
+        violation_budget=violation_budget, slo_source=slo_source.value,
+        on_choice=lambda choice: echo(format_choice(choice)),
+    )  # fmt: skip
     echo(format_summary(analysis).rstrip())
     if analysis.recommendation is None:
         raise typer.Exit(1)
-
-
-def _slo_override(run_dir: Path, slo: list[str] | None, max_error_rate: float | None) -> Slo | None:
-    """The run's SLO with the terms or error budget given on the command line, if any."""
-    if not slo and max_error_rate is None:
-        return None
-    from recommender import runs
-
-    base = runs.load_run(run_dir).slo
-    texts = slo or [str(t) for t in base.terms]
-    return parse_slo(texts, base.max_error_rate if max_error_rate is None else max_error_rate)
 
 
 @app.command()
@@ -461,17 +424,14 @@ def report(
     ),
 ) -> None:
     """Write the sizing report (report.html, report.md, analysis.json) into a run directory."""
-    from recommender.pipeline import REPORT_FORMATS, write_reports
+    from recommender.pipeline import parse_formats, slo_override, write_reports
     from recommender.sizing import Traffic
 
-    formats = [f.strip().lower() for text in format_ for f in text.split(",") if f.strip()]
-    bad = [f for f in formats if f not in REPORT_FORMATS]
-    if bad or not formats:
-        raise ConfigError(f"unknown --format {(bad or [''])[0]!r}", "use html, md and/or json")
+    formats = parse_formats(format_)
     traffic = Traffic(peak_rps=peak_rps, min_rps=min_rps, instance_type=instance_type,
                       instance_price=instance_price, min_capacity_floor=min_capacity_floor)
     result = write_reports(
-        run_dir, _slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
+        run_dir, slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
     )
     rec = result.analysis.recommendation
     if rec is None:
@@ -550,11 +510,11 @@ def simulate(
 ) -> None:
     """Replay traffic through the target-tracking policy before applying it; exit 1 when
     SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
+    from recommender.pipeline import slo_override
     from recommender.replay import simulate_run
     from recommender.report.simulation import format_choice, format_simulation
-    from recommender.traffic import load_traffic
 
-    factor = _safety_factor(safety_factor)
+    factor = parse_safety_factor(safety_factor)
     policy = Policy(
         target_value=target_value, min_capacity=min_capacity, max_capacity=max_capacity,
         scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
@@ -562,9 +522,10 @@ def simulate(
         scale_in_datapoints=scale_in_datapoints, scale_in_ratio=scale_in_ratio,
         provision_minutes=provision_minutes,
     ).check()
-    series = load_traffic(traffic, pattern, peak_rps, min_rps, ramp_minutes, days)
+    series = TrafficSpec(file=traffic, pattern=pattern, peak_rps=peak_rps, min_rps=min_rps,
+                         ramp_minutes=ramp_minutes, days=days).load()  # fmt: skip
     result = simulate_run(run_dir, series, policy, safety_factor=factor,
-                          slo=_slo_override(run_dir, slo, max_error_rate),
+                          slo=slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
                           violation_budget=violation_budget)  # fmt: skip
     if result.choice is not None:

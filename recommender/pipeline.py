@@ -25,7 +25,7 @@ from recommender.errors import ConfigError, Declined, EndpointError, Recommender
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest, split_url
 from recommender.loadgen.sigv4 import Credentials, runtime_url
 from recommender.options import TARGET_VARIANT_HEADER, RunOptions
-from recommender.plan import Slo, Target, describe_cost, name_from_url
+from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
 from recommender.sizing import Sizing, Traffic, size_for
@@ -150,6 +150,26 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
     if confirm is not None and not confirm("Start?"):
         raise Declined("the load test was not started", "answer yes, or pass --yes")
     return spec, cloudwatch
+
+
+def slo_override(run_dir: Path, terms: Sequence[str] | None, max_error_rate: float | None
+                 ) -> Slo | None:  # fmt: skip
+    """The run's SLO with the terms or error budget given on the command line; None when
+    neither is given (the run's own SLO is used)."""
+    if not terms and max_error_rate is None:
+        return None
+    base = runs.load_run(run_dir).slo
+    texts = terms or [str(t) for t in base.terms]
+    return parse_slo(texts, base.max_error_rate if max_error_rate is None else max_error_rate)
+
+
+def parse_formats(texts: Sequence[str]) -> list[str]:
+    """`--format html,md` (repeatable, comma-separated) as a list of REPORT_FORMATS."""
+    formats = [f.strip().lower() for text in texts for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in REPORT_FORMATS]
+    if bad or not formats:
+        raise ConfigError(f"unknown --format {(bad or [''])[0]!r}", "use html, md and/or json")
+    return formats
 
 
 def analyze_dir(

@@ -7,13 +7,14 @@ directory, replay the traffic through the policy (recommender.simulate), write t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from recommender import runs
-from recommender.analysis import analyze_run
+from recommender.analysis import Analysis, analyze_run
 from recommender.errors import ConfigError
-from recommender.pipeline import ReportResult, write_reports
+from recommender.pipeline import ReportResult, analyze_dir, write_reports
 from recommender.plan import Slo
 from recommender.simulate import (
     Policy,
@@ -26,7 +27,7 @@ from recommender.simulate import (
     simulate_factor,
 )
 from recommender.sizing import lookup_price
-from recommender.traffic import TrafficSeries
+from recommender.traffic import TrafficSeries, TrafficSpec
 
 SIMULATION_FILE = "simulation.json"
 
@@ -106,6 +107,38 @@ def choose_for_run(
     model, price = _endpoint(run_dir, slo, instance_price)
     return choose_safety_factor(traffic, model, policy, violation_budget=violation_budget,
                                 instance_price=price)  # fmt: skip
+
+
+def analyze(
+    run_dir: Path,
+    *,
+    slo: Slo | None,
+    safety_factor: float | None,
+    traffic: TrafficSpec,
+    policy: Policy,
+    violation_budget: int = 0,
+    slo_source: str = "client",
+    on_choice: Callable[[SafetyFactorChoice], None] = lambda _: None,
+) -> Analysis:
+    """`recommender analyze`: with a safety factor, or with None ("auto") the one the
+    simulated traffic allows (`on_choice` sees the sweep before the analysis, which fails
+    when no factor kept within the budget). Writes analysis.json and the reports."""
+    if safety_factor is not None:
+        if traffic.given:
+            raise ConfigError(
+                "--traffic and --pattern are for --safety-factor auto",
+                "add --safety-factor auto, or use `recommender simulate`",
+            )
+        return analyze_dir(run_dir, slo, safety_factor, slo_source)
+    if not traffic.given:
+        raise ConfigError("--safety-factor auto needs traffic to simulate",
+                          "pass --traffic FILE or --pattern diurnal|spike|step "
+                          "with --peak-rps")  # fmt: skip
+    policy.check()
+    choice = choose_for_run(run_dir, traffic.load(), policy, slo=slo,
+                            violation_budget=violation_budget)  # fmt: skip
+    on_choice(choice)
+    return analyze_with_choice(run_dir, slo, choice).analysis
 
 
 def analyze_with_choice(

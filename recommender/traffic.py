@@ -294,6 +294,27 @@ def synthetic_traffic(
     return TrafficSeries(np.tile(day, days), source)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrafficSpec:
+    """The traffic flags as given (`--traffic FILE` or `--pattern` and its shape); read
+    only when a command needs the series."""
+
+    file: Path | None = None
+    pattern: str | None = None
+    peak_rps: float | None = None
+    min_rps: float | None = None
+    ramp_minutes: float | None = None
+    days: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.file is not None or self.pattern is not None
+
+    def load(self) -> TrafficSeries:
+        return load_traffic(self.file, self.pattern, self.peak_rps, self.min_rps,
+                            self.ramp_minutes, self.days)  # fmt: skip
+
+
 def load_traffic(
     traffic_file: Path | None,
     pattern: str | None,

@@ -37,6 +37,18 @@ def check_safety_factor(safety_factor: float) -> float:
     return safety_factor
 
 
+def parse_safety_factor(text: str) -> float | None:
+    """`--safety-factor`: a number in (0, 1], or None for "auto" (chosen by simulation)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--safety-factor must be a number or auto (got {text!r})",
+                          "e.g. 0.5, or auto with --traffic or --pattern") from None  # fmt: skip
+    return check_safety_factor(value)
+
+
 def target_value(rps_per_instance: float, safety_factor: float) -> float:
     return rps_per_instance * safety_factor * 60.0
 
