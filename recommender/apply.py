@@ -23,6 +23,7 @@ from typing import Any
 from recommender import runs
 from recommender.aws import AwsClient
 from recommender.errors import AwsError, ConfigError, EndpointError, RunDirError
+from recommender.options import AwsAccess
 from recommender.policy.diff import Change, diff, restore_calls
 from recommender.policy.kinds import NAMESPACE, STATE_FILE, Kind
 from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
@@ -342,9 +343,7 @@ def apply(
     request: PolicyRequest,
     dry_run: bool = False,
     state_file: Path | None = None,
-    region: str | None = None,
-    profile: str | None = None,
-    aws_endpoint_url: str | None = None,
+    access: AwsAccess,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool],
 ) -> Outcome:
@@ -356,8 +355,7 @@ def apply(
                           "with --target-value")  # fmt: skip
     run = load_run_facts(run_dir) if run_dir is not None else None
     plan = build_plan(request, run)
-    aws = AwsClient.create(region or (run.target.get("region") if run else None), profile,
-                           aws_endpoint_url)  # fmt: skip
+    aws = AwsClient.connect(access, run.target.get("region") if run else None)
     prepared = prepare_apply(aws, plan)
     echo(prepared.subject)
     echo(format_plan(plan).rstrip())
@@ -392,9 +390,7 @@ def rollback(
     run_dir: Path | None,
     state_file: Path | None = None,
     dry_run: bool = False,
-    region: str | None = None,
-    profile: str | None = None,
-    aws_endpoint_url: str | None = None,
+    access: AwsAccess,
     echo: Callable[[str], None],
     confirm: Callable[[str], bool],
 ) -> Outcome:
@@ -402,7 +398,7 @@ def rollback(
     policy"; --dry-run shows the `aws` commands that would."""
     path = state_path(run_dir, state_file)
     entry, _ = last_saved(path)
-    aws = AwsClient.create(region or entry.get("region"), profile, aws_endpoint_url)
+    aws = AwsClient.connect(access, entry.get("region"))
     prepared = prepare_rollback(aws, path)
     echo(f"Restoring {prepared.saved.scope.resource_id} as it was at {prepared.saved_at} "
          f"(saved in {path})")  # fmt: skip

@@ -21,6 +21,7 @@ from botocore.config import Config
 
 from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.errors import AwsError, EndpointError
+from recommender.options import AwsAccess
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
                  read_timeout=30)  # fmt: skip
@@ -142,6 +143,11 @@ class AwsClient:
         if session.region_name is None:
             raise AwsError("No region", "pass --region or set AWS_DEFAULT_REGION")
         return cls(session, endpoint_url)
+
+    @classmethod
+    def connect(cls, access: AwsAccess, fallback_region: str | None = None) -> AwsClient:
+        """`create` for a command's AWS flags; a run's or saved state's region fills in."""
+        return cls.create(access.region or fallback_region, access.profile, access.endpoint_url)
 
     @property
     def region(self) -> str:

@@ -21,7 +21,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from recommender import __version__
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, parse_safety_factor
 from recommender.errors import ConfigError, RecommenderError
-from recommender.options import RunOptions
+from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.simulate import (
@@ -37,6 +37,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts show defaults in [brackets]: plain text, not Rich markup that would eat them.
+    rich_markup_mode=None,
     help="Load-test a SageMaker endpoint and size its target-tracking autoscaling policy.",
 )
 
@@ -112,7 +114,9 @@ class Search(str, Enum):
 
 
 # Options several commands share.
-RegionOpt = Annotated[str | None, typer.Option(help="AWS region [the run's].")]
+RegionOpt = Annotated[
+    str | None, typer.Option(help="AWS region [the run's, or the saved state's].")
+]
 ProfileOpt = Annotated[str | None, typer.Option(help="AWS profile (boto3's chain).")]
 AwsUrlOpt = Annotated[
     str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
@@ -123,6 +127,38 @@ StateFileOpt = Annotated[
     typer.Option(help="The saved state before each change [RUN_DIR/autoscaling_state.json, "
                  "else ./autoscaling_state.json]."),  # fmt: skip
 ]
+
+
+Command = Callable[..., None]
+
+
+def _flag_groups(**groups: Callable[..., Any]) -> Callable[[Command], Command]:
+    """Flags several commands share, declared once. Each group is a function whose
+    parameters are the flags and whose result is an options object; the command names a
+    parameter after the group and receives that object. Typer reads the command's
+    signature with the group's flags in the parameter's place (so `--help` keeps its order)."""
+
+    def decorate(command: Command) -> Command:
+        members: dict[str, list[str]] = {}
+        params: list[inspect.Parameter] = []
+        for param in inspect.signature(command, eval_str=True).parameters.values():
+            if param.name not in groups:
+                params.append(param)
+                continue
+            flags = inspect.signature(groups[param.name], eval_str=True).parameters.values()
+            members[param.name] = [f.name for f in flags]
+            params.extend(flags)
+
+        def parsed(**flags: Any) -> None:
+            for name, group in groups.items():
+                flags[name] = group(**{flag: flags.pop(flag) for flag in members[name]})
+            command(**flags)
+
+        parsed.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        parsed.__name__, parsed.__doc__ = command.__name__, command.__doc__
+        return parsed
+
+    return decorate
 
 
 def _run_options(
@@ -223,11 +259,9 @@ def _run_options(
     ] = False,
     min_capacity: Annotated[int | None, typer.Option(help="--apply: MinCapacity.")] = None,
     max_capacity: Annotated[int | None, typer.Option(help="--apply: MaxCapacity.")] = None,
-    yes: YesOpt = False,
-) -> tuple[RunOptions, bool]:
-    """The flags of `loadtest` and `run`, declared once: Typer reads this signature for both
-    commands (see `_load_command`), and the values become one RunOptions."""
-    options = RunOptions(
+) -> RunOptions:
+    """The flags of `loadtest` and `run`, declared once (see `_flag_groups`)."""
+    return RunOptions(
         url=url, endpoint=endpoint, variant=variant, region=region, profile=profile,
         endpoint_url=endpoint_url, aws_endpoint_url=aws_endpoint_url, name=name,
         instances=instances, payload=payload, content_type=content_type, accept=accept,
@@ -244,25 +278,11 @@ def _run_options(
         cloudwatch_wait=cloudwatch_wait, out=out, safety_factor=safety_factor,
         apply=apply_policy, min_capacity=min_capacity, max_capacity=max_capacity,
     )  # fmt: skip
-    return options, yes
-
-
-def _load_command(command: Callable[[RunOptions, bool], None]) -> Callable[..., None]:
-    """A command taking every load-test flag: Typer reads the flags from `_run_options`'s
-    signature, set on the function it registers, so they are written once for both."""
-
-    def parsed(**flags: Any) -> None:
-        command(*_run_options(**flags))
-
-    parsed.__signature__ = inspect.signature(_run_options, eval_str=True)  # type: ignore[attr-defined]
-    parsed.__doc__ = command.__doc__
-    parsed.__name__ = command.__name__
-    return parsed
 
 
 @app.command("loadtest")
-@_load_command
-def loadtest(options: RunOptions, yes: bool) -> None:
+@_flag_groups(options=_run_options)
+def loadtest(options: RunOptions, yes: YesOpt = False) -> None:
     """Drive a staged, open-loop load ramp with Locust; write a run directory."""
     from recommender import pipeline
 
@@ -274,8 +294,8 @@ def loadtest(options: RunOptions, yes: bool) -> None:
 
 
 @app.command("run")
-@_load_command
-def run(options: RunOptions, yes: bool) -> None:
+@_flag_groups(options=_run_options)
+def run(options: RunOptions, yes: YesOpt = False) -> None:
     """loadtest + analyze + reports (html, md) in one command."""
     from recommender import pipeline
 
@@ -318,8 +338,8 @@ def collect(
     """(Re-)collect a run's CloudWatch metrics; they arrive minutes late."""
     from recommender import pipeline
 
-    got = pipeline.collect(run_dir, period=period, wait_seconds=wait, profile=profile,
-                           aws_endpoint_url=aws_endpoint_url, echo=echo)  # fmt: skip
+    got = pipeline.collect(run_dir, period=period, wait_seconds=wait, echo=echo,
+                           access=AwsAccess(profile=profile, endpoint_url=aws_endpoint_url))
     echo(f"{got.rows} datapoints at {got.period}s -> {got.path}")
     for w in got.warnings:
         echo(f"warning: {w}")
@@ -347,6 +367,21 @@ MaxCapOpt = Annotated[int | None, typer.Option(help="MaxCapacity [instances at p
 ProvisionOpt = Annotated[int, typer.Option(help="Minutes a new instance takes to serve.")]
 BudgetOpt = Annotated[int, typer.Option(help="SLO-violating minutes auto may allow.")]
 
+NO_TRAFFIC = TrafficSpec()  # a placeholder default: `_flag_groups` passes the real one
+
+
+def _traffic_flags(
+    traffic: TrafficOpt = None,
+    pattern: PatternOpt = None,
+    peak_rps: PeakRpsOpt = None,
+    min_rps: MinRpsOpt = None,
+    ramp_minutes: RampOpt = None,
+    days: DaysOpt = None,
+) -> TrafficSpec:
+    """The traffic to replay, for `simulate` and `analyze --safety-factor auto`."""
+    return TrafficSpec(file=traffic, pattern=pattern, peak_rps=peak_rps, min_rps=min_rps,
+                       ramp_minutes=ramp_minutes, days=days)  # fmt: skip
+
 # The policy's options `apply` and `simulate` share (recommender.policy.tracking).
 CooldownOpt = Annotated[int, typer.Option(help="Seconds.")]
 DisableScaleInOpt = Annotated[
@@ -359,17 +394,13 @@ MaxErrorRateOpt = Annotated[float | None, typer.Option(help="Override the run's.
 
 
 @app.command()
+@_flag_groups(traffic=_traffic_flags)
 def analyze(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     slo: SloOpt = None,
     max_error_rate: MaxErrorRateOpt = None,
     safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
-    traffic: TrafficOpt = None,
-    pattern: PatternOpt = None,
-    peak_rps: PeakRpsOpt = None,
-    min_rps: MinRpsOpt = None,
-    ramp_minutes: RampOpt = None,
-    days: DaysOpt = None,
+    traffic: TrafficSpec = NO_TRAFFIC,
     min_capacity: MinCapOpt = None,
     max_capacity: MaxCapOpt = None,
     provision_minutes: ProvisionOpt = DEFAULT_PROVISION_MINUTES,
@@ -388,8 +419,7 @@ def analyze(
     analysis = analyze_run(
         run_dir, slo=slo_override(run_dir, slo, max_error_rate),
         safety_factor=parse_safety_factor(safety_factor),
-        traffic=TrafficSpec(file=traffic, pattern=pattern, peak_rps=peak_rps, min_rps=min_rps,
-                            ramp_minutes=ramp_minutes, days=days),
+        traffic=traffic,
         policy=Policy(min_capacity=min_capacity, max_capacity=max_capacity,
                       provision_minutes=provision_minutes),
         violation_budget=violation_budget, slo_source=slo_source.value,
@@ -476,14 +506,10 @@ def compare(
 
 
 @app.command()
+@_flag_groups(traffic=_traffic_flags)
 def simulate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    traffic: TrafficOpt = None,
-    pattern: PatternOpt = None,
-    peak_rps: PeakRpsOpt = None,
-    min_rps: MinRpsOpt = None,
-    ramp_minutes: RampOpt = None,
-    days: DaysOpt = None,
+    traffic: TrafficSpec = NO_TRAFFIC,
     min_capacity: MinCapOpt = None,
     max_capacity: MaxCapOpt = None,
     safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
@@ -522,8 +548,7 @@ def simulate(
         scale_in_datapoints=scale_in_datapoints, scale_in_ratio=scale_in_ratio,
         provision_minutes=provision_minutes,
     ).check()
-    series = TrafficSpec(file=traffic, pattern=pattern, peak_rps=peak_rps, min_rps=min_rps,
-                         ramp_minutes=ramp_minutes, days=days).load()  # fmt: skip
+    series = traffic.load()
     result = simulate_run(run_dir, series, policy, safety_factor=factor,
                           slo=slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
@@ -563,8 +588,21 @@ def demo(
 
 # --- applying the policy: recommender.policy plans it, recommender.apply executes it ----------
 
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show the changes and the aws commands; change nothing.")
+]
+NO_ACCESS = AwsAccess()  # a placeholder default: `_flag_groups` passes the real one
+
+
+def _aws_flags(
+    region: RegionOpt = None, profile: ProfileOpt = None, aws_endpoint_url: AwsUrlOpt = None
+) -> AwsAccess:
+    """Where `apply` and `rollback` call AWS."""
+    return AwsAccess(region=region, profile=profile, endpoint_url=aws_endpoint_url)
+
 
 @app.command()
+@_flag_groups(access=_aws_flags)
 def apply(
     run_dir: Annotated[
         Path | None, typer.Argument(help="A run directory: its endpoint and recommendation.")
@@ -610,13 +648,9 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Apply from a run whose capacity is not trustworthy.")
     ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the changes and the aws commands; apply none.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     state_file: StateFileOpt = None,
-    region: RegionOpt = None,
-    profile: ProfileOpt = None,
-    aws_endpoint_url: AwsUrlOpt = None,
+    access: AwsAccess = NO_ACCESS,
     yes: YesOpt = False,
 ) -> None:
     """Apply the target-tracking policy with Application Auto Scaling: check, show the
@@ -632,25 +666,21 @@ def apply(
     from recommender.apply import apply as apply_policy
 
     outcome = apply_policy(run_dir=run_dir, request=request, dry_run=dry_run,
-                           state_file=state_file, region=region, profile=profile,
-                           aws_endpoint_url=aws_endpoint_url, echo=echo,
+                           state_file=state_file, access=access, echo=echo,
                            confirm=_asks(yes))  # fmt: skip
     if outcome is Outcome.DECLINED:
         raise typer.Exit(1)
 
 
 @app.command()
+@_flag_groups(access=_aws_flags)
 def rollback(
     run_dir: Annotated[
         Path | None, typer.Argument(help="The run directory the policy was applied from.")
     ] = None,
     state_file: StateFileOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the changes and the aws commands; make none.")
-    ] = False,
-    region: Annotated[str | None, typer.Option(help="AWS region [the saved state's].")] = None,
-    profile: ProfileOpt = None,
-    aws_endpoint_url: AwsUrlOpt = None,
+    dry_run: DryRunOpt = False,
+    access: AwsAccess = NO_ACCESS,
     yes: YesOpt = False,
 ) -> None:
     """Restore the autoscaling state saved by the last `apply` (one apply per rollback),
@@ -658,9 +688,8 @@ def rollback(
     from recommender.apply import Outcome
     from recommender.apply import rollback as restore
 
-    outcome = restore(run_dir=run_dir, state_file=state_file, dry_run=dry_run, region=region,
-                      profile=profile, aws_endpoint_url=aws_endpoint_url, echo=echo,
-                      confirm=_asks(yes))  # fmt: skip
+    outcome = restore(run_dir=run_dir, state_file=state_file, dry_run=dry_run, access=access,
+                      echo=echo, confirm=_asks(yes))  # fmt: skip
     if outcome is Outcome.DECLINED:
         raise typer.Exit(1)
 

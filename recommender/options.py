@@ -32,6 +32,16 @@ TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 
 
 @dataclass(frozen=True, kw_only=True)
+class AwsAccess:
+    """Where a command's AWS calls go: region (None: the run's, else boto3's default),
+    profile (boto3's credential chain) and an API URL of one's own (the local emulator)."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Everything `loadtest` and `run` are told. Defaults are the CLI's; None means "pick
     from where the endpoint runs" (see the properties)."""
@@ -96,6 +106,11 @@ class RunOptions:
                               "--endpoint for a SageMaker endpoint")  # fmt: skip
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+
+    @property
+    def aws(self) -> AwsAccess:
+        return AwsAccess(region=self.region, profile=self.profile,
+                         endpoint_url=self.aws_endpoint_url)  # fmt: skip
 
     def check_generator(self) -> None:
         """Locust's distributed mode: local workers, or a master that others join."""

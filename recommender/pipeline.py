@@ -24,7 +24,7 @@ from recommender.collect import CollectResult, collect_run
 from recommender.errors import ConfigError, Declined, EndpointError, RecommenderError
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest, split_url
 from recommender.loadgen.sigv4 import Credentials, runtime_url
-from recommender.options import TARGET_VARIANT_HEADER, RunOptions
+from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
 from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
@@ -86,8 +86,7 @@ def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = No
     echo("")
     request = PolicyRequest(min_capacity=options.min_capacity,
                             max_capacity=options.max_capacity)  # fmt: skip
-    outcome = apply(run_dir=result.loadtest.run_dir, request=request, region=options.region,
-                    profile=options.profile, aws_endpoint_url=options.aws_endpoint_url,
+    outcome = apply(run_dir=result.loadtest.run_dir, request=request, access=options.aws,
                     echo=echo, confirm=confirm or (lambda _: True))  # fmt: skip
     return replace(result, applied=outcome)
 
@@ -106,7 +105,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
     if options.endpoint is not None:
         from recommender.metrics import default_period
 
-        aws = AwsClient.create(options.region, options.profile, options.aws_endpoint_url)
+        aws = AwsClient.connect(options.aws)
         target = sagemaker_target(aws, options.endpoint, options.variant, options.endpoint_url,
                                   name=options.name, instances=options.instances,
                                   content_type=options.content_type, accept=options.accept,
@@ -283,14 +282,12 @@ def collect(
     *,
     period: int | None = None,
     wait_seconds: float | None = None,
-    profile: str | None = None,
-    aws_endpoint_url: str | None = None,
+    access: AwsAccess,
     echo: Echo = print,
 ) -> CollectResult:
     """`recommender collect`: the run's CloudWatch metrics (again), in the run's region."""
     region = (runs.load_run(run_dir).meta.get("target") or {}).get("region")
-    aws = AwsClient.create(region, profile, aws_endpoint_url)
-    return collect_run(run_dir, aws, period, wait_seconds, echo)
+    return collect_run(run_dir, AwsClient.connect(access, region), period, wait_seconds, echo)
 
 
 def sagemaker_target(

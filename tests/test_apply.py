@@ -303,6 +303,7 @@ def test_apply_library_asks_and_a_no_changes_nothing(emulator: str, run_dir: Pat
     """recommender.apply.apply: the CLI's flow as a function; `confirm` answering no leaves
     what is there (nothing saved), and a dry run never asks."""
     from recommender.apply import Outcome, apply
+    from recommender.options import AwsAccess
     from recommender.policy.plan import PolicyRequest
 
     shown: list[str] = []
@@ -313,7 +314,7 @@ def test_apply_library_asks_and_a_no_changes_nothing(emulator: str, run_dir: Pat
         return False
 
     request = PolicyRequest(min_capacity=2, max_capacity=8)
-    common = {"run_dir": run_dir, "request": request, "aws_endpoint_url": emulator,
+    common = {"run_dir": run_dir, "request": request, "access": AwsAccess(endpoint_url=emulator),
               "echo": shown.append, "confirm": no}  # fmt: skip
     assert apply(**common, dry_run=True) is Outcome.DRY_RUN  # type: ignore[arg-type]
     assert asked == [] and "Dry run: nothing was changed" in "\n".join(shown)
