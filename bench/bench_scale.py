@@ -428,7 +428,7 @@ for s in range(seconds):
         end = t0 + s + k / rate
         err = "HTTP 503" if fail[k] < 0.001 else None
         rec.record(end, lat[k], end - (lat[k] + late[k]) / 1000.0, err)
-    # As the harness's flusher does: just after each whole second.
+    # As the recording roles' flusher does (loadgen/roles.py): just after each whole second.
     rec.flush(t0 + s + 1.01)
     if gc_mode == "collect":
         gc.collect()

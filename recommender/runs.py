@@ -12,8 +12,8 @@
       analysis.json, report.md, report.html   written by `analyze` / `run`
       simulation.json `simulate`: the policy replayed on the run
       autoscaling_state.json   `apply`: the state saved before each change
-      target_tracking_scaling_policy.json, step_scaling_policy.json   what the printed
-                      `aws application-autoscaling` commands read (file://)
+      target_tracking_scaling_policy.json, step_scaling_policy.json   `apply --dry-run`:
+                      the policy configurations its `aws` commands read (file://)
 
 `analyze`, `report` and `compare` read only this directory, never the endpoint. Every file
 name is declared here, once.
