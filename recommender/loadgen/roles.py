@@ -101,6 +101,16 @@ def _start_clock(align_seconds: int) -> float:
     return float(math.ceil((time.time() + 1.0) / align_seconds) * align_seconds)
 
 
+def _deciding_driver(
+    config: LoadgenConfig, t0: float, flush: Callable[[float], None], decided: Callable[[], None]
+) -> Driver:
+    """The driver of the process that decides the stages (local, master): `flush` makes the
+    seconds before a stage boundary final, `decided` follows each decision."""
+    controller = config.controller.controller(config.slo)
+    return Driver(controller, t0, arrivals=config.arrivals, seed=config.seed, flush=flush,
+                  on_decision=decided)  # fmt: skip
+
+
 class Role:
     """Every hook with what a process that takes no part in it does: nothing. Also the role
     before Locust's init has said which one this process plays."""
@@ -287,9 +297,7 @@ class LocalRole(Sender):
             return
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
-        driver = Driver(config.controller.controller(config.slo), self.t0,
-                        arrivals=config.arrivals, seed=config.seed, flush=self._flush,
-                        on_decision=self._decided)  # fmt: skip
+        driver = _deciding_driver(config, self.t0, self._flush, self._decided)
         self.writer = writer = RunDirWriter(config)
         self._start_sending(config, driver, self._append, runs.requests_file())
         writer.search(driver.controller)
@@ -338,9 +346,7 @@ class MasterRole(Role):
             return
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
-        self.driver = Driver(config.controller.controller(config.slo), self.t0,
-                                      arrivals=config.arrivals, seed=config.seed,
-                                      flush=self._flush, on_decision=self._decided)  # fmt: skip
+        self.driver = _deciding_driver(config, self.t0, self._flush, self._decided)
         self.writer = RunDirWriter(config)
         self.merger = SecondMerger(expected=config.workers)
         self.runner.send_message(MSG_CONFIG, config.to_message(self.bodies[: config.bodies_count]))
