@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from recommender import runs
 from recommender.cli import main as cli_main
 from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
@@ -377,8 +378,8 @@ def run_tool(
     if len(dirs) != 1:
         raise RuntimeError(f"{cfg.name} {mode}: exit {code}, no run directory")
     run_dir = dirs[0]
-    meta = json.loads((run_dir / "run.json").read_text())
-    analysis = json.loads((run_dir / "analysis.json").read_text())
+    meta = json.loads((run_dir / runs.RUN_FILE).read_text())
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
     cap = analysis["capacity"]
     decisions = meta["search"].get("decisions", [])
     return RunResult(

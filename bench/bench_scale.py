@@ -339,6 +339,8 @@ def profile_analyze(run_dir: Path, top: int = 25) -> str:
 
 
 def bench_analysis(keep: Path | None, repeats: int, profile: bool) -> dict[str, Any]:
+    from recommender import runs
+
     print("(2) analysis of a one-hour run", flush=True)
     if shutil.which("/usr/bin/time") is None:
         raise SystemExit("/usr/bin/time is missing: apt-get install -y time")
@@ -370,7 +372,7 @@ def bench_analysis(keep: Path | None, repeats: int, profile: bool) -> dict[str, 
         print(f"  median {wall:.2f} s (recommender version: {startup:.2f} s), peak RSS "
               f"{rss:.0f} MB: bar {BAR_SECONDS:g} s / {BAR_MB:g} MB "
               f"{'met' if met else 'MISSED'}", flush=True)  # fmt: skip
-        analysis = json.loads((run_dir / "analysis.json").read_text())
+        analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
         cap = analysis["capacity"]
         result: dict[str, Any] = {
             "quiet": quiet, **made, "walls_s": [w for w, _ in results],
@@ -428,7 +430,7 @@ for s in range(seconds):
         end = t0 + s + k / rate
         err = "HTTP 503" if fail[k] < 0.001 else None
         rec.record(end, lat[k], end - (lat[k] + late[k]) / 1000.0, err)
-    # As the harness's flusher does: just after each whole second.
+    # As the recording roles' flusher does (loadgen/roles.py): just after each whole second.
     rec.flush(t0 + s + 1.01)
     if gc_mode == "collect":
         gc.collect()
@@ -467,12 +469,14 @@ RECORDER_VARIANTS = (
 
 
 def recorder_once(seconds: int, trace: bool, gc_mode: str, with_locust: bool) -> dict[str, Any]:
+    from recommender import runs
+
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", RECORDER_CHILD, str(seconds), str(RECORDER_RATE),
              "1" if trace else "0", gc_mode, "1" if with_locust else "0",
-             str(Path(tmp) / "latency.jsonl")],
+             str(Path(tmp) / runs.LATENCY_FILE)],
             capture_output=True, text=True, cwd=ROOT,
         )  # fmt: skip
         if done.returncode != 0:

@@ -3,7 +3,7 @@
     UnsignedUser  FastHttpUser, POST /invocations (the container contract, no signing)
     SignedUser    FastHttpUser, each request signed by recommender.loadgen.sigv4.SigV4Signer
                   with credentials from recommender.aws.credentials_provider, POST
-                  /endpoints/bench/invocations: what recommender.loadgen.harness does
+                  /endpoints/bench/invocations: what recommender.loadgen.roles.Invocation does
     Boto3User     one boto3 sagemaker-runtime client per user, invoke_endpoint, reported
                   through Locust's request event
 
@@ -48,11 +48,11 @@ class UnsignedUser(FastHttpUser):
 
 class SignedUser(FastHttpUser):
     wait_time = constant(0)
-    _signer: Any = None  # one per process, as in the harness
+    _signer: Any = None  # one per process, as in recommender.loadgen.roles
 
     def on_start(self) -> None:
         if SignedUser._signer is None:
-            # As recommender.loadgen.harness._signer: boto3 only after Locust's patching.
+            # As recommender.loadgen.roles._signer: boto3 only after Locust's patching.
             from recommender.aws import credentials_provider
             from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 
@@ -63,7 +63,7 @@ class SignedUser(FastHttpUser):
 
     @task
     def invoke(self) -> None:
-        # As recommender.loadgen.harness.headers_for: the Host header is signed, so sent.
+        # As recommender.loadgen.roles.Invocation.headers_for: the Host header is signed, so sent.
         base = {"Content-Type": "application/json", "Host": self.netloc}
         headers = self._signer.sign("POST", self.netloc, self.path, BODY, base)
         self.client.post(

@@ -25,7 +25,7 @@ from recommender.aws import AwsClient
 from recommender.errors import AwsError, ConfigError, EndpointError, RunDirError
 from recommender.options import AwsAccess
 from recommender.policy.diff import Change, diff, restore_calls
-from recommender.policy.kinds import NAMESPACE, STATE_FILE, Kind
+from recommender.policy.kinds import NAMESPACE, Kind
 from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
 from recommender.policy.render import (
     command_files,
@@ -322,7 +322,8 @@ def state_path(run_dir: Path | None, state_file: Path | None) -> Path:
     """Where the saved states go: --state-file, else the run directory, else here."""
     if state_file is not None:
         return state_file
-    return run_dir / STATE_FILE if run_dir is not None else Path(STATE_FILE)
+    name = runs.AUTOSCALING_STATE_FILE
+    return run_dir / name if run_dir is not None else Path(name)
 
 
 def check_before_run(

@@ -88,10 +88,10 @@ def collect_run(
     except AwsError as exc:
         warnings.append(f"percentile statistics were refused ({exc.message}); collected the rest")
     table = metrics.rows(points)
-    path = run_dir / metrics.CSV_FILE
+    path = run_dir / runs.CLOUDWATCH_FILE
     path.write_text(metrics.to_csv(table), encoding="utf-8")
     run.meta["cloudwatch"] = {
-        "file": metrics.CSV_FILE,
+        "file": runs.CLOUDWATCH_FILE,
         "period": period,
         "start": q_start.isoformat(),
         "end": q_end.isoformat(),

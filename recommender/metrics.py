@@ -30,7 +30,6 @@ UTILIZATION = ("CPUUtilization", "MemoryUtilization", "GPUUtilization",
                "GPUMemoryUtilization", "DiskUtilization")  # fmt: skip
 UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES},
          **{m: "Percent" for m in UTILIZATION}}  # fmt: skip
-CSV_FILE = "cloudwatch.csv"
 CSV_COLUMNS = ("metric", "stat", "timestamp", "value", "unit", "period")
 DEFAULT_PERIOD = 60  # a foreign CSV without a period column: SageMaker's 1-minute data
 

@@ -30,8 +30,6 @@ from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
 from recommender.sizing import Sizing, Traffic, size_for
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
 REPORT_FORMATS = ("html", "md", "json")
 CLOUDWATCH_GLOB = "*cloudwatch*.csv"
 
@@ -215,21 +213,21 @@ def write_reports(
         written.append(run_dir / runs.ANALYSIS_FILE)
     if "md" in formats:
         text = format_markdown(analysis, sizing, run.meta, floor)
-        (run_dir / REPORT_MD).write_text(text, encoding="utf-8")
-        written.append(run_dir / REPORT_MD)
+        (run_dir / runs.REPORT_MD).write_text(text, encoding="utf-8")
+        written.append(run_dir / runs.REPORT_MD)
     if "html" in formats:
         # CloudWatch data is optional (collected only against real or emulated endpoints);
         # the file run.json names comes first, then any other *cloudwatch*.csv.
-        named = str((run.meta.get("cloudwatch") or {}).get("file") or "cloudwatch.csv")
+        named = str((run.meta.get("cloudwatch") or {}).get("file") or runs.CLOUDWATCH_FILE)
         found = sorted(run_dir.glob(CLOUDWATCH_GLOB), key=lambda p: (p.name != named, p.name))
         cloudwatch = [(p.name, p.read_text(encoding="utf-8", errors="replace"))
                       for p in found if p.is_file()]  # fmt: skip
-        sim_path = run_dir / "simulation.json"  # written by `recommender simulate`
+        sim_path = run_dir / runs.SIMULATION_FILE  # written by `recommender simulate`
         simulation = json.loads(sim_path.read_text()) if sim_path.is_file() else None
         html = format_html(analysis, run.meta, run.seconds, sizing, cloudwatch, floor,
                            simulation)  # fmt: skip
-        (run_dir / REPORT_HTML).write_text(html, encoding="utf-8")
-        written.append(run_dir / REPORT_HTML)
+        (run_dir / runs.REPORT_HTML).write_text(html, encoding="utf-8")
+        written.append(run_dir / runs.REPORT_HTML)
     return ReportResult(analysis, sizing, written)
 
 

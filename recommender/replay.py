@@ -29,8 +29,6 @@ from recommender.simulate import (
 from recommender.sizing import lookup_price
 from recommender.traffic import TrafficSeries, TrafficSpec
 
-SIMULATION_FILE = "simulation.json"
-
 
 @dataclass(frozen=True)
 class ReplayResult:
@@ -88,7 +86,7 @@ def simulate_run(
     data["run_dir"] = str(run_dir)
     if choice is not None:
         data["safety_factor_choice"] = choice.to_dict()
-    path = run_dir / SIMULATION_FILE
+    path = run_dir / runs.SIMULATION_FILE
     runs.write_json(path, data)
     return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
 

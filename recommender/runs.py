@@ -4,11 +4,19 @@
       run.json        what was run and how it ended (schema_version, plan, SLO, target, stages,
                       generator, totals, status); rewritten atomically as the run progresses
       latency.jsonl   one line per second of the run: counts, errors, latency histograms
-      generator.json  written by the Locust process at start (its clock origin t0)
-      locust.log      Locust's own output
-      analysis.json, report.md   written by `analyze` / `run`
+      generator.json  written by the Locust process at start (its clock origin t0) and end
+      search.json     the stages as played and the controller's decisions
+      locust.log, locust-worker-<i>.log   Locust's own output (master/local, local workers)
+      requests.parquet, requests-<worker>.parquet   --keep-requests: every request
+      cloudwatch.csv  `collect`: the endpoint's CloudWatch datapoints
+      analysis.json, report.md, report.html   written by `analyze` / `run`
+      simulation.json `simulate`: the policy replayed on the run
+      autoscaling_state.json   `apply`: the state saved before each change
+      target_tracking_scaling_policy.json, step_scaling_policy.json   `apply --dry-run`:
+                      the policy configurations its `aws` commands read (file://)
 
-`analyze`, `report` and `compare` read only this directory, never the endpoint.
+`analyze`, `report` and `compare` read only this directory, never the endpoint. Every file
+name is declared here, once.
 """
 
 from __future__ import annotations
@@ -29,9 +37,33 @@ from recommender.plan import RampPlan, Slo
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
+# Measuring (recommender.loadgen)
 LATENCY_FILE = "latency.jsonl"
+GENERATOR_FILE = "generator.json"
+SEARCH_FILE = "search.json"
+LOCUST_LOG = "locust.log"
+LOADGEN_CONFIG_FILE = "loadgen.json"  # removed at the end: it holds the headers
+# Collecting and analysing
+CLOUDWATCH_FILE = "cloudwatch.csv"
 ANALYSIS_FILE = "analysis.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+SIMULATION_FILE = "simulation.json"
+# Applying a policy
+AUTOSCALING_STATE_FILE = "autoscaling_state.json"
+TARGET_TRACKING_POLICY_FILE = "target_tracking_scaling_policy.json"
+STEP_POLICY_FILE = "step_scaling_policy.json"
 STATUSES = ("running", "complete", "stopped", "interrupted")
+
+
+def worker_log_file(index: int) -> str:
+    """Locust's output of the run's `index`th local worker."""
+    return f"locust-worker-{index}.log"
+
+
+def requests_file(worker: str | None = None) -> str:
+    """--keep-requests: the Parquet rows of one process (a worker's carry its Locust id)."""
+    return "requests.parquet" if worker is None else f"requests-{worker}.parquet"
 
 
 def utc_stamp(now: datetime) -> str:

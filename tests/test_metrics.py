@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender import metrics
+from recommender import metrics, runs
 from recommender.cloudwatch import Datapoint, MetricQuery
 from recommender.local.publisher import MetricBuckets, PublishConfig
 
@@ -23,7 +23,7 @@ def test_csv_round_trip_and_stage_join(tmp_path: Path) -> None:
         pts += [point("Invocations", "Sum", t, 100), point("ModelLatency", "Average", t, 20_000),
                 point("ModelLatency", "SampleCount", t, 100)]  # fmt: skip
     pts.append(point("ModelLatency", "Average", 1000, 50_000))  # odd one, weight 0
-    path = tmp_path / metrics.CSV_FILE
+    path = tmp_path / runs.CLOUDWATCH_FILE
     path.write_text(metrics.to_csv(metrics.rows(pts)))
     table = metrics.read_csv(path)
     # Stage A: 1000-1045 holds 4 whole periods; stage B: 1045-1100, 5 (1050..1090);
@@ -105,7 +105,7 @@ def test_slo_on_server_model_latency(tmp_path: Path) -> None:
                 point("ModelLatency", "p95", t0 + second, p95, 1),
                 point("ModelLatency", "Average", t0 + second, p95 / 2, 1),
                 point("ModelLatency", "SampleCount", t0 + second, n, 1)]  # fmt: skip
-    (run_dir / metrics.CSV_FILE).write_text(metrics.to_csv(metrics.rows(pts)))
+    (run_dir / runs.CLOUDWATCH_FILE).write_text(metrics.to_csv(metrics.rows(pts)))
     run = runs.load_run(run_dir)
     slo = parse_slo(["p95<=100ms"])
     client = analyze_run(run, slo)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from recommender import runs
 from recommender.analysis.capacity import Capacity, measured_rps
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
@@ -48,7 +49,7 @@ def check(
             "estimate uses those. Re-run the full plan for a complete result.",
         )
     if not stages:
-        add("no_data", "No stage has measured seconds. Check the endpoint and locust.log.")
+        add("no_data", f"No stage has measured seconds. Check the endpoint and {runs.LOCUST_LOG}.")
         return out
     if capacity.method == "none":
         s = stages[0]

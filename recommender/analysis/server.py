@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from recommender import metrics
+from recommender import metrics, runs
 from recommender.analysis.checks import Finding
 from recommender.analysis.stages import StageStats, score
 from recommender.errors import InsufficientDataError, RunDirError
@@ -32,7 +32,7 @@ def server_view(
     periods); plus warnings where the two counts disagree."""
     info = run.meta.get("cloudwatch") or {}
     try:
-        table = metrics.read_csv(run.path / str(info.get("file", metrics.CSV_FILE)))
+        table = metrics.read_csv(run.path / str(info.get("file", runs.CLOUDWATCH_FILE)))
     except RunDirError as exc:
         return {}, [Finding("bad_cloudwatch_file", exc.one_line())]
     if not table or not run.meta.get("started_at"):

@@ -5,6 +5,10 @@ start `python -m locust` headless with our harness and the user's locustfile, ha
 plan through a config file in the run directory, and read back what it recorded.
 Ctrl-C (or SIGTERM) stops Locust gracefully; everything measured so far stays, and the
 run is marked `interrupted`.
+
+`run_loadtest` is three steps: `prepare` (pure: the spec -> run.json, the Locust config and
+command), `drive` (Locust and its workers through the plan, progress, interrupts) and
+`finalize` (read back, totals, status, run.json).
 """
 
 from __future__ import annotations
@@ -31,14 +35,15 @@ from urllib.parse import urlsplit
 from recommender import __version__, runs
 from recommender.errors import ConfigError, EndpointError, LoadTestError
 from recommender.loadgen import payloads as payloads_mod
+from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig, Signing
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
 
-SEARCH_FILE = "search.json"  # written by the harness: stages as played, decisions
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
 DEFAULT_LOCUSTFILE = HERE / "locustfile.py"
 GRACE_SECONDS = 60  # beyond the plan's duration before Locust is stopped by force
+_CANNOT_SIGN = "a SageMaker target needs credentials and a region to sign with"
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,9 @@ class LoadTestSpec:
     def max_duration(self) -> float:
         return self.plan.duration if isinstance(self.plan, RampPlan) else self.plan.max_duration
 
-    def controller(self) -> dict[str, Any]:
+    def controller(self) -> ControllerSpec:
         """How the Locust process picks each stage's rate (see recommender.search)."""
-        if isinstance(self.plan, RampPlan):
-            return {"mode": "fixed", "plan": self.plan.to_dict(),
-                    "abort_error_rate": self.abort_error_rate,
-                    "abort_latency_factor": self.abort_latency_factor}  # fmt: skip
-        return {"mode": "adaptive", "settings": self.plan.to_dict()}
+        return ControllerSpec(self.plan, self.abort_error_rate, self.abort_latency_factor)
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,23 @@ def request_headers(
 ) -> dict[str, str]:
     """The headers of one invocation; SigV4-signed when the target is a SageMaker endpoint."""
     headers = dict(_headers(target))
-    if not target.signed:
+    signing = _signing(target)
+    if signing is None:
         return headers
-    if credentials is None or target.region is None:
-        raise ConfigError("a SageMaker target needs credentials and a region to sign with")
+    if credentials is None:
+        raise ConfigError(_CANNOT_SIGN)
     parts = urlsplit(target.url)
-    signer = SigV4Signer(target.region, credentials)
+    signer = SigV4Signer(signing.region, credentials)
     return signer.sign("POST", parts.netloc, parts.path, body, headers)
+
+
+def _signing(target: Target) -> Signing | None:
+    """Where a SageMaker target's requests are signed for; None for a plain container."""
+    if not target.signed:
+        return None
+    if target.region is None:
+        raise ConfigError(_CANNOT_SIGN)
+    return Signing(target.region, target.profile)
 
 
 def preflight(
@@ -169,21 +180,77 @@ def _headers(target: Target) -> Iterator[tuple[str, str]]:
 
 
 def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> LoadTestResult:
-    base, path = split_url(spec.target.url)
-    if spec.locustfile is not None and not spec.locustfile.is_file():
-        raise ConfigError(f"locustfile not found: {spec.locustfile}", "check --locustfile")
-    bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type)
-    spec = replace(spec, target=replace(spec.target, content_type=bodies.content_type))
+    """Check the target, make the run directory, drive Locust through the plan, and read
+    back what it measured. Ctrl-C or SIGTERM ends the run early; what was measured stays."""
+    spec, bodies = _resolve(spec)
     preflight(spec.target, bodies.bodies[0], spec.credentials)
-
     started = time.time()
     run_dir = runs.make_run_dir(
         spec.out, spec.target.name, datetime.fromtimestamp(started, timezone.utc)
     )
-    # Users needed to keep the top rate open-loop while responses take up to a few SLO
-    # limits (Little's law: in flight = rate x latency), plus slack.
+    port = (spec.master_port or _free_port()) if spec.distributed else None
+    run = prepare(spec, bodies, run_dir, started, port)
+    runs.write_json(run_dir / runs.RUN_FILE, run.meta)
+    run.config_path.write_text(json.dumps(run.config.to_dict()))
+    echo(run.headline)
+    status, returncode = drive(run, echo)
+    return finalize(run, status, returncode)
+
+
+def _resolve(spec: LoadTestSpec) -> tuple[LoadTestSpec, payloads_mod.Payloads]:
+    """The spec with its content type settled by the payload, and the payload; ConfigError
+    before anything is sent."""
+    split_url(spec.target.url)
+    if spec.locustfile is not None and not spec.locustfile.is_file():
+        raise ConfigError(f"locustfile not found: {spec.locustfile}", "check --locustfile")
+    bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type)
+    return replace(spec, target=replace(spec.target, content_type=bodies.content_type)), bodies
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedRun:
+    """Everything a load test runs with, decided before anything runs (see `prepare`)."""
+
+    spec: LoadTestSpec
+    run_dir: Path
+    started: float  # epoch seconds: the run directory's stamp, the deadline's origin
+    users: int
+    meta: dict[str, Any]  # run.json as the run starts
+    config: LoadgenConfig  # for the Locust process, in the file $RECOMMENDER_CONFIG names
+    command: tuple[str, ...]  # Locust: the single process, or the master
+    port: int | None  # the master's, when distributed
+    headline: str  # the line shown as the load starts
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / runs.LOADGEN_CONFIG_FILE
+
+    @property
+    def deadline(self) -> float:
+        """Past this, Locust has overrun the plan and is stopped."""
+        spec = self.spec
+        return self.started + spec.align_seconds + spec.max_duration + GRACE_SECONDS
+
+
+def pool_size(spec: LoadTestSpec) -> int:
+    """Users needed to keep the top rate open-loop while responses take up to a few SLO
+    limits (Little's law: in flight = rate x latency), plus slack; or the spec's own."""
     budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
-    users = spec.users or max(10, math.ceil(spec.max_rps * budget_s * 1.2))
+    return spec.users or max(10, math.ceil(spec.max_rps * budget_s * 1.2))
+
+
+def prepare(
+    spec: LoadTestSpec,
+    bodies: payloads_mod.Payloads,
+    run_dir: Path,
+    started: float,
+    port: int | None = None,
+) -> PreparedRun:
+    """The run's files and commands from its spec (pure: nothing is written or started).
+    `port`: the master's, for a distributed run."""
+    base, path = split_url(spec.target.url)
+    users = pool_size(spec)
+    locustfile = spec.locustfile or DEFAULT_LOCUSTFILE
     meta: dict[str, Any] = {
         "schema_version": runs.SCHEMA_VERSION,
         "tool": {"name": "recommender", "version": __version__},
@@ -192,46 +259,34 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         "created_at": runs.iso(started),
         "target": spec.target.to_dict(),
         "plan": spec.plan.to_dict(),
-        "search": spec.controller(),
+        "search": spec.controller().to_dict(),
         "slo": spec.slo.to_dict(),
         "payload": {"source": bodies.source, "bodies": len(bodies.bodies)},
-        "locustfile": str(spec.locustfile or DEFAULT_LOCUSTFILE),
+        "locustfile": str(locustfile),
         "files": {"latency": runs.LATENCY_FILE},
     }
-    runs.write_json(run_dir / runs.RUN_FILE, meta)
-    config_path = run_dir / "loadgen.json"
-    config_path.write_text(
-        json.dumps(
-            {
-                "run_dir": str(run_dir),
-                "controller": spec.controller(),
-                "slo": spec.slo.to_dict(),
-                "arrivals": spec.arrivals,
-                "path": path,
-                "host": urlsplit(base).netloc,
-                "headers": dict(_headers(spec.target)),
-                "payload": bodies.source,
-                "users": users,
-                "workers": spec.workers + spec.expect_workers,
-                "bodies_count": len(bodies.bodies),
-                "keep_requests": spec.keep_requests,
-                # Local workers share this machine's disk; remote ones write to their cwd.
-                "requests_dir": str(run_dir),
-                "seed": spec.seed,
-                "align_seconds": spec.align_seconds,
-                # Where to sign for; the Locust process resolves credentials itself.
-                "sigv4": (
-                    {"region": spec.target.region, "profile": spec.target.profile}
-                    if spec.target.signed
-                    else None
-                ),
-            }
-        )
+    config = LoadgenConfig(
+        run_dir=run_dir,
+        controller=spec.controller(),
+        slo=spec.slo,
+        arrivals=spec.arrivals,
+        path=path,
+        host=urlsplit(base).netloc,
+        headers=dict(_headers(spec.target)),
+        payload=bodies.source,
+        users=users,
+        workers=spec.workers + spec.expect_workers,
+        bodies_count=len(bodies.bodies),
+        keep_requests=spec.keep_requests,
+        # Local workers share this machine's disk; remote ones write to their cwd.
+        requests_dir=str(run_dir),
+        seed=spec.seed,
+        align_seconds=spec.align_seconds,
+        # Where to sign for; the Locust process resolves credentials itself.
+        sigv4=_signing(spec.target),
     )
-    locustfile = spec.locustfile or DEFAULT_LOCUSTFILE
-    cmd = [
-        sys.executable, "-m", "locust",
-        "-f", f"{ENTRY},{locustfile.resolve()}",
+    command = [
+        *_locust(locustfile),
         "--headless", "--host", base,
         "--loglevel", "WARNING", "--only-summary",
         "--exit-code-on-error", "0",
@@ -240,11 +295,10 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         "--stop-timeout", "30",
     ]  # fmt: skip
     if spec.distributed:
-        port = spec.master_port or _free_port()
-        cmd += ["--master", "--expect-workers", str(spec.workers + spec.expect_workers),
-                "--expect-workers-max-wait", "120", "--master-bind-host", spec.master_bind_host,
-                "--master-bind-port", str(port)]  # fmt: skip
-    env = dict(os.environ, RECOMMENDER_CONFIG=str(config_path))
+        assert port is not None, "a distributed run needs the master's port"
+        command += ["--master", "--expect-workers", str(spec.workers + spec.expect_workers),
+                    "--expect-workers-max-wait", "120", "--master-bind-host",
+                    spec.master_bind_host, "--master-bind-port", str(port)]  # fmt: skip
     if isinstance(spec.plan, RampPlan):
         shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s"
@@ -252,25 +306,36 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
     procs = f", {spec.workers + spec.expect_workers} workers" if spec.distributed else ""
-    echo(f"Load test: {shape}, {users} users{procs} -> {spec.target.url}")
+    return PreparedRun(
+        spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
+        command=tuple(command), port=port if spec.distributed else None,
+        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.url}",
+    )  # fmt: skip
+
+
+def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
+    """Run Locust (and its local workers) through the plan, showing each stage's result;
+    returns the run's status and Locust's exit code. An interrupt or an overrun stops
+    Locust gracefully, so it flushes what it measured."""
+    spec = run.spec
     status, returncode = "complete", 0
+    env = dict(os.environ, **{CONFIG_ENV: str(run.config_path)})
     workers: list[subprocess.Popen[bytes]] = []
-    with (run_dir / "locust.log").open("w") as log, _sigterm_as_interrupt():
+    with (run.run_dir / runs.LOCUST_LOG).open("w") as log, _sigterm_as_interrupt():
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            run.command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        if spec.distributed:
-            if spec.expect_workers:
-                echo(
-                    f"Waiting for {spec.expect_workers} worker(s): on each load machine run "
-                    f"`recommender worker --master-host <this host> --master-port {port}`"
-                )
-            workers = [
-                start_worker("127.0.0.1", port, spec.locustfile, run_dir / f"locust-worker-{i}.log")
-                for i in range(spec.workers)
-            ]
         try:
-            returncode = _watch(proc, run_dir, spec, started, echo)
+            if run.port is not None:
+                if spec.expect_workers:
+                    echo(
+                        f"Waiting for {spec.expect_workers} worker(s): on each load machine run "
+                        f"`recommender worker --master-host <this host> --master-port {run.port}`"
+                    )
+                for i in range(spec.workers):
+                    log_path = run.run_dir / runs.worker_log_file(i)
+                    workers.append(start_worker("127.0.0.1", run.port, spec.locustfile, log_path))
+            returncode = _watch(proc, run, echo)
             if returncode != 0:
                 status = "stopped"
         except KeyboardInterrupt:
@@ -287,84 +352,101 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
         finally:
             for w in workers:  # they leave with the master; make sure
                 _stop(w)
+    return status, returncode
+
+
+def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
+    """Read back what Locust recorded, complete run.json, and remove the config file (it
+    holds the request headers). LoadTestError when nothing was recorded and nobody
+    interrupted the run."""
+    run_dir = run.run_dir
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
-    gen = _read_json(run_dir / "generator.json")
-    t0 = float(gen.get("t0", started))
+    generator = _read_json(run_dir / runs.GENERATOR_FILE)
     ended = time.time()
-    search = _read_json(run_dir / SEARCH_FILE)
+    search = _read_json(run_dir / runs.SEARCH_FILE)
+    meta = final_meta(run, status, returncode, records, generator, search, ended)
+    runs.write_json(run_dir / runs.RUN_FILE, meta)
+    run.config_path.unlink(missing_ok=True)
+    if not records and status != "interrupted":
+        log = run_dir / runs.LOCUST_LOG
+        tail = log.read_text()[-2000:].strip().splitlines()
+        raise LoadTestError(
+            f"Locust recorded no requests (exit {returncode}): {tail[-1] if tail else 'no output'}",
+            f"see {log}",
+        )
+    return LoadTestResult(run_dir, status, meta["totals"])
+
+
+def final_meta(
+    run: PreparedRun,
+    status: str,
+    returncode: int,
+    records: list[dict[str, Any]],
+    generator: dict[str, Any],
+    search: dict[str, Any],
+    ended: float,
+) -> dict[str, Any]:
+    """run.json once the load is over (pure), from what the Locust process wrote."""
+    spec = run.spec
+    t0 = float(generator.get("t0", run.started))
     played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), ended - t0))
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
-    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, users)
-    meta.update(
-        status=status,
-        started_at=runs.iso(t0),
-        ended_at=runs.iso(ended),
+    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users)
+    return {
+        **run.meta,
+        "status": status,
+        "started_at": runs.iso(t0),
+        "ended_at": runs.iso(ended),
         # The stages as played: for a fixed ramp the plan (cut short if it was stopped),
         # for the search the rates it chose. The analysis reads this.
-        plan=plan.to_dict(),
-        search={**spec.controller(), "decisions": search.get("decisions", [])},
-        stages=[
+        "plan": plan.to_dict(),
+        "search": {**spec.controller().to_dict(), "decisions": search.get("decisions", [])},
+        "stages": [
             {"index": i, "rps": r, "seconds": b - a, "start": runs.iso(t0 + a),
              "end": runs.iso(t0 + b)}
             for i, (r, a, b) in enumerate(played)
         ],  # fmt: skip
-        generator={
+        "generator": {
             "tool": "locust",
             "locust_returncode": returncode,
-            "users": users,
+            "users": run.users,
             "processes": max(1, spec.workers + spec.expect_workers),
-            "workers": gen.get("workers"),
+            "workers": generator.get("workers"),
             # Sends still queued when the plan ended (the generator had fallen behind);
             # dropped so the endpoint gets no load past the plan.
-            "unsent_at_end": gen.get("unsent_at_end", 0),
+            "unsent_at_end": generator.get("unsent_at_end", 0),
             "host": socket.gethostname(),
             "cpu_count": os.cpu_count(),
             "arrivals": spec.arrivals,
         },
-        totals=runs.totals(records),
-    )
-    runs.write_json(run_dir / runs.RUN_FILE, meta)
-    config_path.unlink(missing_ok=True)  # it holds the request headers and bodies
-    if not records and status != "interrupted":
-        tail = (run_dir / "locust.log").read_text()[-2000:].strip().splitlines()
-        raise LoadTestError(
-            f"Locust recorded no requests (exit {returncode}): {tail[-1] if tail else 'no output'}",
-            f"see {run_dir / 'locust.log'}",
-        )
-    return LoadTestResult(run_dir, status, meta["totals"])
+        "totals": runs.totals(records),
+    }
 
 
 class _Overrun(Exception):
     pass
 
 
-def _watch(
-    proc: subprocess.Popen[bytes],
-    run_dir: Path,
-    spec: LoadTestSpec,
-    started: float,
-    echo: Callable[[str], None],
-) -> int:
+def _watch(proc: subprocess.Popen[bytes], run: PreparedRun, echo: Callable[[str], None]) -> int:
     """Wait for Locust, printing each stage's result as it completes."""
-    deadline = started + spec.align_seconds + spec.max_duration + GRACE_SECONDS
     shown = 0
     while True:
         try:
             code = proc.wait(timeout=1.0)
-            _progress(run_dir, spec, shown, echo)  # the last decisions
+            _progress(run.run_dir, shown, echo)  # the last decisions
             return code
         except subprocess.TimeoutExpired:
             pass
-        if time.time() > deadline:
+        if time.time() > run.deadline:
             raise _Overrun()
-        shown = _progress(run_dir, spec, shown, echo)
+        shown = _progress(run.run_dir, shown, echo)
 
 
-def _progress(run_dir: Path, spec: LoadTestSpec, shown: int, echo: Callable[[str], None]) -> int:
+def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:
     """Print the controller's decisions not shown yet; returns how many are shown."""
-    decisions = _read_json(run_dir / SEARCH_FILE).get("decisions", [])
+    decisions = _read_json(run_dir / runs.SEARCH_FILE).get("decisions", [])
     for d in decisions[shown:]:
         if d["action"] == "next":
             action = f"next {d['next_rps']:g} rps ({d['why']})"
@@ -379,11 +461,11 @@ def start_worker(
     master_host: str, master_port: int, locustfile: Path | None, log: Path | None
 ) -> subprocess.Popen[bytes]:
     """One Locust worker process; it gets its config and stages from the master."""
-    cmd = [sys.executable, "-m", "locust", "-f",
-           f"{ENTRY},{(locustfile or DEFAULT_LOCUSTFILE).resolve()}", "--worker",
+    cmd = [*_locust(locustfile or DEFAULT_LOCUSTFILE), "--worker",
            "--master-host", master_host, "--master-port", str(master_port),
            "--loglevel", "WARNING"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "RECOMMENDER_CONFIG"}
+    # A worker's config comes from the master, never from a file.
+    env = {k: v for k, v in os.environ.items() if k != CONFIG_ENV}
     out = log.open("w") if log else None
     try:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -391,6 +473,11 @@ def start_worker(
     finally:
         if out:
             out.close()
+
+
+def _locust(locustfile: Path) -> list[str]:
+    """Locust, loading our harness beside the locustfile."""
+    return [sys.executable, "-m", "locust", "-f", f"{ENTRY},{locustfile.resolve()}"]
 
 
 def _free_port() -> int:

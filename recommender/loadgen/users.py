@@ -36,10 +36,11 @@ class InvocationsUser(FastHttpUser):
         self.invoke()
 
     def invoke(self) -> None:
-        path, body = harness.STATE.path, harness.next_body()
+        invocation = harness.invocation()
+        path, body = invocation.path, invocation.next_body()
         self.client.post(
             path,
             data=body,  # type: ignore[arg-type]  # bytes work; the hints lag
-            headers=harness.headers_for(path, body),
+            headers=invocation.headers_for(path, body, None),
             name="invocations",
         )

@@ -15,7 +15,7 @@ Code inside this package imports from the modules; these names are for its users
 """
 
 from recommender.policy.diff import Change, diff, restore_calls
-from recommender.policy.kinds import POLICY_NAME, STATE_FILE, Kind, Metric
+from recommender.policy.kinds import POLICY_NAME, Kind, Metric
 from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
 from recommender.policy.render import format_changes, format_commands, format_plan, format_state
 from recommender.policy.state import Call, Scope, State
@@ -25,7 +25,6 @@ from recommender.policy.tracking import COOLDOWN_SECONDS, TargetTracking
 __all__ = [
     "COOLDOWN_SECONDS",
     "POLICY_NAME",
-    "STATE_FILE",
     "Call",
     "Change",
     "Kind",

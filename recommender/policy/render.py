@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recommender.policy.diff import Change, alarm_fields, describe_metric, policy_fields, show
-from recommender.policy.kinds import POLICY_FILE, STEP_POLICY_FILE, Kind
+from recommender.policy.kinds import Kind
 from recommender.policy.plan import PolicyPlan
 from recommender.policy.state import Call, State
+from recommender.runs import STEP_POLICY_FILE, TARGET_TRACKING_POLICY_FILE
 
 
 def kebab(name: str) -> str:
@@ -24,7 +25,7 @@ def kebab(name: str) -> str:
 
 
 _FILE_NAMES = {
-    "TargetTrackingScalingPolicyConfiguration": POLICY_FILE,
+    "TargetTrackingScalingPolicyConfiguration": TARGET_TRACKING_POLICY_FILE,
     "StepScalingPolicyConfiguration": STEP_POLICY_FILE,
 }
 

@@ -1,0 +1,145 @@
+"""What the runner tells the Locust process(es): one frozen, typed config.
+
+It crosses two process boundaries as plain data: the runner writes it as JSON into the run
+directory (the file $RECOMMENDER_CONFIG names) for the local or master process, and a master
+sends it to its workers in a Locust message (msgpack), without its run-directory paths and
+with the request bodies instead. `to_dict`/`from_dict` are that data; the keys are the config
+file's, unchanged.
+
+Plain Python (no Locust): the runner and the tests import it freely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from recommender.plan import RampPlan, SearchSettings, Slo
+from recommender.search import AdaptiveSearch, Controller, FixedRamp
+
+CONFIG_ENV = "RECOMMENDER_CONFIG"  # the config file of a local or master Locust process
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """How the Locust process picks each stage's rate (see recommender.search): a fixed
+    staged ramp, or the settings of the adaptive search."""
+
+    plan: RampPlan | SearchSettings
+    # Stop a fixed ramp when a stage endangers the endpoint (the search has its own).
+    abort_error_rate: float = 0.10
+    abort_latency_factor: float = 3.0
+
+    @property
+    def mode(self) -> str:
+        return "fixed" if isinstance(self.plan, RampPlan) else "adaptive"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As run.json's `search` and the config file hold it."""
+        if isinstance(self.plan, RampPlan):
+            return {"mode": "fixed", "plan": self.plan.to_dict(),
+                    "abort_error_rate": self.abort_error_rate,
+                    "abort_latency_factor": self.abort_latency_factor}  # fmt: skip
+        return {"mode": "adaptive", "settings": self.plan.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ControllerSpec:
+        if data["mode"] == "adaptive":
+            return cls(SearchSettings(**data["settings"]))
+        return cls(RampPlan.from_dict(data["plan"]), float(data["abort_error_rate"]),
+                   float(data["abort_latency_factor"]))  # fmt: skip
+
+    def controller(self, slo: Slo) -> Controller:
+        if isinstance(self.plan, RampPlan):
+            return FixedRamp(self.plan, slo, self.abort_error_rate, self.abort_latency_factor)
+        return AdaptiveSearch(self.plan, slo)
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Where to SigV4-sign for; each Locust process resolves its own credentials."""
+
+    region: str
+    profile: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadgenConfig:
+    controller: ControllerSpec
+    slo: Slo
+    host: str  # host[:port]: the signed Host header
+    path: str  # the invocation path (and query)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    users: int
+    workers: int = 0  # 0: one process, no workers
+    arrivals: str = "uniform"
+    seed: int | None = None
+    align_seconds: int = 1
+    keep_requests: bool = False
+    sigv4: Signing | None = None
+    # Local and master only: a worker writes no run directory and gets the bodies instead.
+    run_dir: Path | None = None
+    payload: str | None = None
+    # --keep-requests: local workers share this machine's disk; remote ones write to their cwd.
+    requests_dir: str | None = None
+    bodies_count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.run_dir is not None:
+            data["run_dir"] = str(self.run_dir)
+        data.update(controller=self.controller.to_dict(), slo=self.slo.to_dict(),
+                    arrivals=self.arrivals, path=self.path, host=self.host,
+                    headers=dict(self.headers))  # fmt: skip
+        if self.payload is not None:
+            data["payload"] = self.payload
+        data.update(users=self.users, workers=self.workers, bodies_count=self.bodies_count,
+                    keep_requests=self.keep_requests, requests_dir=self.requests_dir,
+                    seed=self.seed, align_seconds=self.align_seconds,
+                    sigv4=None if self.sigv4 is None else asdict(self.sigv4))  # fmt: skip
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadgenConfig:
+        sigv4 = data.get("sigv4")
+        return cls(
+            controller=ControllerSpec.from_dict(data["controller"]),
+            slo=Slo.from_dict(data["slo"]),
+            host=str(data["host"]),
+            path=str(data["path"]),
+            headers=dict(data["headers"]),
+            users=int(data["users"]),
+            workers=int(data.get("workers", 0)),
+            arrivals=str(data.get("arrivals", "uniform")),
+            seed=None if data.get("seed") is None else int(data["seed"]),
+            align_seconds=max(1, int(data.get("align_seconds", 1))),
+            keep_requests=bool(data.get("keep_requests", False)),
+            sigv4=Signing(str(sigv4["region"]), sigv4.get("profile")) if sigv4 else None,
+            run_dir=Path(data["run_dir"]) if data.get("run_dir") else None,
+            payload=data.get("payload"),
+            requests_dir=data.get("requests_dir"),
+            bodies_count=int(data.get("bodies_count", 1)),
+        )
+
+    @classmethod
+    def from_env(cls) -> LoadgenConfig | None:
+        """The config the runner wrote for this (local or master) process, if any."""
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            return None
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_message(self, bodies: Sequence[bytes]) -> dict[str, Any]:
+        """The master's message to its workers: no run-directory paths, the bodies instead."""
+        data = replace(self, run_dir=None, payload=None).to_dict()
+        data["bodies"] = list(bodies)
+        return data
+
+    @classmethod
+    def from_message(cls, data: Mapping[str, Any]) -> tuple[LoadgenConfig, tuple[bytes, ...]]:
+        bodies = tuple(b if isinstance(b, bytes) else str(b).encode() for b in data["bodies"])
+        return cls.from_dict(data), bodies

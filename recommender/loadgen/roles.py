@@ -1,0 +1,500 @@
+"""The part a Locust process plays in a load test: one class per role, holding its state.
+
+- LocalRole: the whole test in one process. It runs the stage controller, releases send
+  times into a queue that paced users take from, folds Locust's request events into
+  per-second records and appends them to the run directory, flushing as it goes (an
+  interrupted run keeps what it measured).
+- MasterRole (Locust's distributed mode): runs the stage controller alone, sends the config
+  and every stage decision to the workers, and merges the workers' per-second records
+  exactly (recommender.loadgen.merge) into the run directory.
+- WorkerRole: gets the config and the stages from the master, sends its share of the
+  offered rate, and sends its per-second records to the master every second.
+
+`harness` makes one at Locust's init; its event hooks call the role's methods. What two
+roles share is a base class for the sending side (`Sender`: local and worker, on the
+per-request path) and a `RunDirWriter` for the writing side (local and master).
+Runs only inside the Locust subprocess (gevent); it imports no Locust itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+import psutil
+from gevent.queue import Empty, Queue
+
+from recommender import runs
+from recommender.errors import LoadTestError
+from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
+from recommender.loadgen.driver import Driver
+from recommender.loadgen.merge import SecondMerger
+from recommender.loadgen.payloads import load_payloads
+from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.requestlog import RequestLog
+from recommender.loadgen.sigv4 import Credentials, SigV4Signer
+from recommender.plan import Slo
+from recommender.search import Controller, Follower
+
+MSG_CONFIG = "recommender_config"  # master -> workers: what to send, and how
+MSG_STAGES = "recommender_stages"  # master -> workers: t0 and the stages decided so far
+MSG_SECONDS = "recommender_seconds"  # worker -> master: flushed per-second records
+FINISH_GRACE = 5.0  # seconds the master waits for the workers' last records
+FINAL_UPTO = 10**9  # a worker's "I have sent everything"
+_START_HINT = "start it with `recommender run` or `recommender loadtest`"
+
+
+class Invocation:
+    """What each request sends: the path, the run's headers (SigV4-signed for a SageMaker
+    endpoint) and the bodies in turn. Empty until the process has its config."""
+
+    def __init__(self, config: LoadgenConfig | None = None, bodies: Sequence[bytes] = ()) -> None:
+        self.path = "/invocations" if config is None else config.path
+        self.host = "" if config is None else config.host
+        self.headers: dict[str, str] = {} if config is None else dict(config.headers)
+        self.signer = None if config is None or config.sigv4 is None else _signer(config.sigv4)
+        self._bodies = itertools.cycle(bodies)
+
+    def next_body(self) -> bytes:
+        return next(self._bodies)
+
+    def headers_for(self, path: str, body: bytes, headers: dict[str, str] | None) -> dict[str, str]:
+        base = self.headers if headers is None else headers
+        if self.signer is None:
+            return base
+        # The signature covers the Host header, so it is sent explicitly.
+        return self.signer.sign("POST", self.host, path, body, {**base, "Host": self.host})
+
+
+def _signer(signing: Signing) -> SigV4Signer:
+    # Imported here, after Locust's gevent patching: boto3 imported before it breaks.
+    from recommender.aws import credentials_provider
+
+    frozen = credentials_provider(signing.profile)
+    return SigV4Signer(signing.region, lambda: Credentials(*frozen()))
+
+
+def config_from_env() -> LoadgenConfig:
+    """A local or master process's config, from the file the runner wrote."""
+    config = LoadgenConfig.from_env()
+    if config is None:
+        raise LoadTestError(f"no load test config: ${CONFIG_ENV} is not set", _START_HINT)
+    return config
+
+
+def _payload_bodies(config: LoadgenConfig) -> tuple[bytes, ...]:
+    if config.payload is None:
+        raise LoadTestError("the load test config names no payload", _START_HINT)
+    return load_payloads(Path(config.payload)).bodies
+
+
+def _start_clock(align_seconds: int) -> float:
+    # Start on the next whole multiple of align_seconds (after spawning has had a moment),
+    # so the run's seconds coincide with CloudWatch's periods. Users wait for it.
+    return float(math.ceil((time.time() + 1.0) / align_seconds) * align_seconds)
+
+
+def _deciding_driver(
+    config: LoadgenConfig, t0: float, flush: Callable[[float], None], decided: Callable[[], None]
+) -> Driver:
+    """The driver of the process that decides the stages (local, master): `flush` makes the
+    seconds before a stage boundary final, `decided` follows each decision."""
+    controller = config.controller.controller(config.slo)
+    return Driver(controller, t0, arrivals=config.arrivals, seed=config.seed, flush=flush,
+                  on_decision=decided)  # fmt: skip
+
+
+class Role:
+    """Every hook with what a process that takes no part in it does: nothing. Also the role
+    before Locust's init has said which one this process plays."""
+
+    def __init__(self, runner: Any = None) -> None:
+        self.runner = runner
+        self.invocation = Invocation()
+        self.t0: float | None = None
+        self.driver: Driver | None = None
+
+    def on_test_start(self) -> None:
+        return
+
+    def on_request(
+        self, response_time: float, exception: BaseException | None, context: Any, response: Any
+    ) -> None:
+        return
+
+    def next_ticket(self) -> tuple[float, int] | None:
+        return None
+
+    def finish(self) -> None:
+        return
+
+    def tick(self) -> tuple[int, float] | None:
+        return None
+
+
+class RunDirWriter:
+    """Local and master: what the run directory gets from the Locust process."""
+
+    def __init__(self, config: LoadgenConfig) -> None:
+        if config.run_dir is None:
+            raise LoadTestError("the load test config names no run directory", _START_HINT)
+        self.config = config
+        self.run_dir = config.run_dir
+        self._latency: IO[str] | None = (self.run_dir / runs.LATENCY_FILE).open(
+            "a", encoding="utf-8"
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._latency is None
+
+    def second(self, record: dict[str, Any]) -> None:
+        """One more final second, flushed at once: an interrupted run keeps it."""
+        assert self._latency is not None
+        self._latency.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._latency.flush()
+
+    def search(self, controller: Controller) -> None:
+        """The stages as played and every decision, rewritten at each decision, so an
+        interrupted run keeps them."""
+        data = {
+            "mode": self.config.controller.mode,
+            "stages": [{"rps": r, "start": a, "end": b} for r, a, b in controller.stages],
+            "decisions": [d.to_dict() for d in controller.decisions],
+            "done": controller.done,
+        }
+        tmp = self.run_dir / f".{runs.SEARCH_FILE}.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.run_dir / runs.SEARCH_FILE)
+
+    def generator(self, t0: float | None, extra: dict[str, Any]) -> None:
+        data = {"t0": t0, "pid": os.getpid(), "users": self.config.users,
+                "cpu_count": psutil.cpu_count(), **extra}  # fmt: skip
+        (self.run_dir / runs.GENERATOR_FILE).write_text(json.dumps(data))
+
+    def close(self) -> None:
+        if self._latency is not None:
+            self._latency.close()
+            self._latency = None
+
+
+class Sender(Role):
+    """Local and worker: the arrival process (send times into a queue that paced users take
+    from) and the recording of every request into per-second records."""
+
+    def __init__(self, runner: Any) -> None:
+        super().__init__(runner)
+        self.tickets: Queue[tuple[float, int]] = Queue()
+        self.recorder: Recorder | None = None
+        self.request_log: RequestLog | None = None  # --keep-requests
+        self.unsent = 0  # tickets dropped at the end of the plan
+        self._process = psutil.Process()
+
+    def _start_sending(
+        self,
+        config: LoadgenConfig,
+        driver: Driver,
+        sink: Callable[[dict[str, Any]], None],
+        requests_file: str,
+    ) -> None:
+        self.driver = driver
+        self._cpu()  # the first psutil sample only primes the counter
+        self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu)
+        if config.keep_requests:
+            # The run directory; a worker on another machine: its own cwd.
+            where = Path(config.requests_dir or ".")
+            self.request_log = RequestLog((where if where.is_dir() else Path(".")) / requests_file)
+        gevent.spawn(self._flusher)
+        gevent.spawn(self._sender)
+
+    def _cpu(self) -> float:
+        return float(self._process.cpu_percent(interval=None))
+
+    def next_ticket(self) -> tuple[float, int] | None:
+        while True:
+            try:
+                ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
+            except Empty:
+                if self.driver is not None and self.driver.done:
+                    return None
+                continue
+            if self.driver is not None and self.driver.done:
+                # The plan is over: sends still queued (the generator fell behind) are not
+                # made, or the endpoint would get load past the plan's end. They are counted.
+                self.unsent += 1 + self.tickets.qsize()
+                while not self.tickets.empty():
+                    self.tickets.get_nowait()
+                return None
+            return ticket
+
+    def on_request(
+        self, response_time: float, exception: BaseException | None, context: Any, response: Any
+    ) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        status = getattr(response, "status_code", None)
+        end, latency_ms = time.time(), float(response_time or 0.0)
+        intended, error = (context or {}).get("intended"), error_kind(exception, status)
+        recorder.record(end, latency_ms, intended, error)
+        log = self.request_log
+        if log is not None and self.t0 is not None and self.driver is not None:
+            # The stage it was sent in (one completing after the plan's end still has one).
+            stage = self.driver.stage_at(int((intended or end) - self.t0))
+            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error)
+
+    def _sender(self) -> None:
+        """Release each ticket at its intended time."""
+        driver = self.driver
+        assert driver is not None
+        while not driver.done:
+            now = time.time()
+            for ticket in driver.due(now):
+                self.tickets.put(ticket)
+            nxt = driver.next_time(time.time())
+            # Wake at least every 0.25 s: an abort can move the stage's end earlier, and a
+            # worker waits for the master's next stage.
+            wait = 0.05 if nxt is None else nxt - time.time()
+            gevent.sleep(max(0.0, min(wait, 0.25)))
+
+    def _flusher(self) -> None:
+        while self.recorder is not None:
+            gevent.sleep(1.0 - (time.time() - (self.t0 or 0.0)) % 1.0 + 0.01)
+            if self.recorder is not None:
+                self.recorder.flush(time.time())
+            if self.request_log is not None:
+                self.request_log.flush()
+            self._flushed()
+
+    def _flushed(self) -> None:
+        """After each second's flush."""
+
+    def _stop_recording(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            recorder.flush()
+        log, self.request_log = self.request_log, None
+        if log is not None:
+            log.close()
+
+
+class LocalRole(Sender):
+    def __init__(self, runner: Any, config: LoadgenConfig) -> None:
+        super().__init__(runner)
+        self.config = config
+        self.invocation = Invocation(config, _payload_bodies(config))
+        self.writer: RunDirWriter | None = None
+
+    def on_test_start(self) -> None:
+        if self.t0 is not None:
+            return
+        config = self.config
+        self.t0 = _start_clock(config.align_seconds)
+        driver = _deciding_driver(config, self.t0, self._flush, self._decided)
+        self.writer = writer = RunDirWriter(config)
+        self._start_sending(config, driver, self._append, runs.requests_file())
+        writer.search(driver.controller)
+        writer.generator(self.t0, {"processes": 1})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """One more final second into the run directory and the controller."""
+        assert self.writer is not None and self.driver is not None
+        self.writer.second(record)
+        self.driver.on_second(record)
+
+    def _flush(self, now: float) -> None:
+        if self.recorder is not None:
+            self.recorder.flush(now)
+
+    def _decided(self) -> None:
+        assert self.writer is not None and self.driver is not None
+        self.writer.search(self.driver.controller)
+
+    def finish(self) -> None:
+        self._stop_recording()
+        if self.writer is not None:
+            self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent})
+            self.writer.close()
+
+    def tick(self) -> tuple[int, float] | None:
+        if self.driver is not None and self.driver.done:
+            return None
+        return self.config.users, float(max(self.config.users, 1))
+
+
+class MasterRole(Role):
+    def __init__(self, runner: Any, config: LoadgenConfig) -> None:
+        super().__init__(runner)
+        self.config = config
+        self.bodies = _payload_bodies(config)  # for the workers; the master sends nothing
+        self.writer: RunDirWriter | None = None
+        self.merger: SecondMerger | None = None
+        self.done_at: float | None = None
+        self.unsent_by_worker: dict[str, int] = {}
+        self.lost: dict[str, int] = {}
+        runner.register_message(MSG_SECONDS, self._on_worker_seconds)
+
+    def on_test_start(self) -> None:
+        if self.t0 is not None:
+            return
+        config = self.config
+        self.t0 = _start_clock(config.align_seconds)
+        self.driver = _deciding_driver(config, self.t0, self._flush, self._decided)
+        self.writer = RunDirWriter(config)
+        self.merger = SecondMerger(expected=config.workers)
+        self.runner.send_message(MSG_CONFIG, config.to_message(self.bodies[: config.bodies_count]))
+        self._decided()
+        self.writer.generator(self.t0, {"processes": config.workers, "role": "master"})
+        gevent.spawn(self._clock)
+
+    def _flush(self, _now: float) -> None:
+        self._merge_final()
+
+    def _decided(self) -> None:
+        """Save the stages and decisions, and tell the workers."""
+        assert self.writer is not None and self.driver is not None
+        self.writer.search(self.driver.controller)
+        self._broadcast_stages()
+
+    def _broadcast_stages(self) -> None:
+        assert self.driver is not None
+        c = self.driver.controller
+        data = {"t0": self.t0, "stages": [list(s) for s in c.stages], "done": c.done,
+                "share": 1.0 / max(1, self.config.workers),
+                "warmup": c.warmup_seconds, "slo": self.config.slo.to_dict()}  # fmt: skip
+        self.runner.send_message(MSG_STAGES, data)
+
+    def _clock(self) -> None:
+        """Cross stage boundaries as time passes; repeat the stages now and then, so a
+        worker that missed a message (or joined late) catches up."""
+        driver = self.driver
+        assert driver is not None
+        last_broadcast = 0.0
+        while not driver.done:
+            before = [tuple(s) for s in driver.controller.stages]
+            driver.advance_to(time.time())
+            self._merge_final()
+            if [tuple(s) for s in driver.controller.stages] != before:
+                self._decided()  # an abort moved the stage's end
+            if time.time() - last_broadcast > 1.0:
+                self._broadcast_stages()
+                last_broadcast = time.time()
+            self._note_lost_workers()
+            gevent.sleep(0.1)
+        self._broadcast_stages()
+        self.done_at = time.time()
+
+    def _note_lost_workers(self) -> None:
+        assert self.merger is not None
+        for client_id, client in getattr(self.runner, "clients", {}).items():
+            if getattr(client, "state", None) == "missing" and client_id not in self.lost:
+                self.merger.lose(client_id)
+                tally = self.merger.workers.get(client_id)
+                self.lost[client_id] = tally.upto  # type: ignore[union-attr]
+
+    def _on_worker_seconds(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        if self.merger is None:
+            return
+        data = msg.data
+        self.merger.add(data["worker"], data["records"], int(data["upto"]))
+        self.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
+        self._merge_final()
+
+    def _merge_final(self, everything: bool = False) -> None:
+        writer, driver = self.writer, self.driver
+        if self.merger is None or writer is None or writer.closed or driver is None:
+            return
+        for record in self.merger.final(everything):
+            writer.second(record)
+            driver.on_second(record)
+
+    def finish(self) -> None:
+        merger, writer = self.merger, self.writer
+        if merger is None or writer is None or writer.closed:
+            return
+        # Locust may declare the workers stopped before their last records arrive: wait
+        # (bounded) for every live worker's final message, so no measured second is lost.
+        deadline = time.time() + FINISH_GRACE
+        while time.time() < deadline and any(
+            t.upto < FINAL_UPTO for t in merger.workers.values() if t.lost_at is None
+        ):
+            gevent.sleep(0.05)
+        self._merge_final(everything=True)
+        workers = {
+            w: {
+                "requests": t.requests,
+                "successes": t.ok,
+                "cpu_percent_max": t.cpu_max,
+                "lost_after_second": t.lost_at,
+            }  # fmt: skip
+            for w, t in merger.workers.items()
+        }
+        unsent = sum(self.unsent_by_worker.values())
+        writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
+                                   "workers": workers, "unsent_at_end": unsent})  # fmt: skip
+        writer.close()
+
+    def tick(self) -> tuple[int, float] | None:
+        driver = self.driver
+        if driver is not None and driver.done:
+            # Wait a moment after the last stage for the workers' last seconds.
+            end = driver.controller.stages[-1][2] if driver.controller.stages else 0.0
+            caught_up = self.merger is not None and self.merger.final_upto >= math.floor(end) - 1
+            if caught_up or time.time() - (self.done_at or time.time()) > FINISH_GRACE:
+                return None
+        return self.config.users, float(max(self.config.users, 1))
+
+
+class WorkerRole(Sender):
+    def __init__(self, runner: Any) -> None:
+        super().__init__(runner)
+        self.config: LoadgenConfig | None = None  # from the master, at the test's start
+        self.outbox: list[dict[str, Any]] = []  # records not sent yet
+        runner.register_message(MSG_CONFIG, self._on_config)
+        runner.register_message(MSG_STAGES, self._on_stages)
+
+    def _on_config(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        self.config, bodies = LoadgenConfig.from_message(msg.data)
+        self.invocation = Invocation(self.config, bodies)
+
+    def _on_stages(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        data, config = msg.data, self.config
+        if config is None:
+            return  # the master sends its config first; the stages come again every second
+        stages, done = [tuple(s) for s in data["stages"]], bool(data["done"])
+        if self.driver is not None:
+            controller = self.driver.controller
+            assert isinstance(controller, Follower)
+            controller.update(stages, done)
+            return
+        # The first stages: a worker starts here, not at test_start.
+        self.t0 = float(data["t0"])
+        follower = Follower(Slo.from_dict(data["slo"]), float(data["warmup"]))
+        follower.update(stages, done)
+        driver = Driver(follower, self.t0, arrivals=config.arrivals, share=float(data["share"]),
+                        seed=config.seed)  # fmt: skip
+        self._start_sending(config, driver, self.outbox.append,
+                            runs.requests_file(self.runner.client_id))  # fmt: skip
+
+    def _flushed(self) -> None:
+        self._send_seconds()
+
+    def _send_seconds(self, final: bool = False) -> None:
+        if self.t0 is None:
+            return
+        records, self.outbox[:] = list(self.outbox), []
+        upto = FINAL_UPTO if final else int(time.time() - self.t0) - 1
+        self.runner.send_message(MSG_SECONDS, {"worker": self.runner.client_id,
+                                               "records": records, "upto": upto,
+                                               "unsent": self.unsent})  # fmt: skip
+
+    def finish(self) -> None:
+        self._stop_recording()
+        self._send_seconds(final=True)
