@@ -38,11 +38,11 @@ BLOCKED = AWS_PACKAGES + LOCUST_PACKAGES
 # (which writes the reports for every command that makes them: run, analyze, report,
 # simulate through replay, the demo).
 REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline")
-# Known exception, kept on purpose: the Locust harness signs InvokeEndpoint requests with
+# Known exception, kept on purpose: the Locust roles sign InvokeEndpoint requests with
 # credentials that boto3's chain resolves (recommender.aws.credentials_provider). It imports
 # recommender.aws inside a function, so boto3 loads only after Locust's gevent patching
 # (boto3 imported before it breaks), and only in the Locust process, never in analysis.
-LOADGEN_AWS_EXCEPTIONS = {("recommender.loadgen.harness", "recommender.aws")}
+LOADGEN_AWS_EXCEPTIONS = {("recommender.loadgen.roles", "recommender.aws")}
 
 
 def _within(name: str, prefixes: tuple[str, ...]) -> bool:
