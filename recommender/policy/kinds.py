@@ -21,7 +21,6 @@ NAMESPACE = "sagemaker"
 # The name that makes the SageMaker console show the policy as its built-in one; any other
 # name shows as an opaque "custom" policy there (shared/reference/004_*).
 POLICY_NAME = "SageMakerEndpointInvocationScalingPolicy"
-DEFAULT_VARIANT = "AllTraffic"
 # AWS's own names in "Autoscale an asynchronous endpoint" (scaling up from zero).
 STEP_POLICY_NAME = "HasBacklogWithoutCapacity-ScalingPolicy"
 BACKLOG_METRIC = "ApproximateBacklogSizePerInstance"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from recommender.errors import ConfigError
+from recommender.plan import DEFAULT_VARIANT
 from recommender.policy.kinds import (
-    DEFAULT_VARIANT,
     KINDS,
     MAX_POLICY_NAME,
     METRICS,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recommender.analysis import Analysis
-from recommender.policy.kinds import DEFAULT_VARIANT
+from recommender.plan import DEFAULT_VARIANT
 from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
 from recommender.policy.render import format_commands
 from recommender.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing, default_capacity_range
