@@ -457,6 +457,22 @@ def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:
     return len(decisions)
 
 
+def run_worker(master_host: str, master_port: int, locustfile: Path | None,
+               echo: Callable[[str], None] = print) -> int:  # fmt: skip
+    """`recommender worker`: one Locust worker in the foreground until the master's run
+    ends (its exit code); Ctrl-C stops it and is raised again."""
+    if locustfile is not None and not locustfile.is_file():
+        raise ConfigError(f"locustfile not found: {locustfile}", "check --locustfile")
+    echo(f"Worker for the master at {master_host}:{master_port}; Ctrl-C to leave.")
+    proc = start_worker(master_host, master_port, locustfile, None)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        raise
+
+
 def start_worker(
     master_host: str, master_port: int, locustfile: Path | None, log: Path | None
 ) -> subprocess.Popen[bytes]:

@@ -1,0 +1,118 @@
+"""Commands that change the endpoint's autoscaling: recommender.policy plans the change,
+recommender.apply executes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recommender.cli.app import app, asks, echo
+from recommender.cli.flags import (
+    NO_ACCESS,
+    CooldownOpt,
+    DisableScaleInOpt,
+    DryRunOpt,
+    StateFileOpt,
+    YesOpt,
+    aws_flags,
+    flag_groups,
+)
+from recommender.options import AwsAccess
+from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
+
+
+@app.command()
+@flag_groups(access=aws_flags)
+def apply(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="A run directory: its endpoint and recommendation.")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint [the run's].")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Production variant [the run's, else AllTraffic].")
+    ] = None,
+    inference_component: Annotated[
+        str | None, typer.Option(help="Inference component name (--kind inference-component).")
+    ] = None,
+    kind: Annotated[Kind, typer.Option(help="What scales.")] = Kind.VARIANT,
+    metric: Annotated[
+        Metric | None,
+        typer.Option(help="invocations [default], or concurrency (high-resolution; target by "
+                     "Little's law from the run)."),  # fmt: skip
+    ] = None,
+    target_value: Annotated[
+        str | None, typer.Option(help="Target value [from the run's recommendation].")
+    ] = None,
+    min_capacity: Annotated[
+        int | None, typer.Option(help="MinCapacity [the run's sizing: report --peak-rps].")
+    ] = None,
+    max_capacity: Annotated[
+        int | None, typer.Option(help="MaxCapacity [the run's sizing: report --peak-rps].")
+    ] = None,
+    policy_name: Annotated[
+        str, typer.Option(help="Policy name; another than the default shows as a custom "
+                          "policy in the SageMaker console.")  # fmt: skip
+    ] = POLICY_NAME,
+    # --help lists the cooldowns in this order (in, then out), as it always has.
+    scale_in_cooldown: CooldownOpt = COOLDOWN_SECONDS,
+    scale_out_cooldown: CooldownOpt = COOLDOWN_SECONDS,
+    disable_scale_in: DisableScaleInOpt = False,
+    scale_from_zero: Annotated[
+        bool,
+        typer.Option("--scale-from-zero", help="async: also a step policy and its CloudWatch "
+                     "alarm on HasBacklogWithoutCapacity, adding one instance."),  # fmt: skip
+    ] = False,
+    peak_rps: Annotated[
+        float | None, typer.Option(help="Expected peak requests/s: warn if MaxCapacity is short.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply from a run whose capacity is not trustworthy.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    state_file: StateFileOpt = None,
+    access: AwsAccess = NO_ACCESS,
+    yes: YesOpt = False,
+) -> None:
+    """Apply the target-tracking policy with Application Auto Scaling: check, show the
+    changes, save what was there, apply, read back (--dry-run: show the aws commands)."""
+    request = PolicyRequest(
+        target_value=target_value, min_capacity=min_capacity, max_capacity=max_capacity,
+        scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
+        disable_scale_in=disable_scale_in, kind=kind, metric=metric, endpoint=endpoint,
+        variant=variant, inference_component=inference_component, policy_name=policy_name,
+        scale_from_zero=scale_from_zero, peak_rps=peak_rps, force=force,
+    )
+    from recommender.apply import Outcome
+    from recommender.apply import apply as apply_policy
+
+    outcome = apply_policy(run_dir=run_dir, request=request, dry_run=dry_run,
+                           state_file=state_file, access=access, echo=echo,
+                           confirm=asks(yes))  # fmt: skip
+    if outcome is Outcome.DECLINED:
+        raise typer.Exit(1)
+
+
+@app.command()
+@flag_groups(access=aws_flags)
+def rollback(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="The run directory the policy was applied from.")
+    ] = None,
+    state_file: StateFileOpt = None,
+    dry_run: DryRunOpt = False,
+    access: AwsAccess = NO_ACCESS,
+    yes: YesOpt = False,
+) -> None:
+    """Restore the autoscaling state saved by the last `apply` (one apply per rollback),
+    down to "there was no policy" (deregister)."""
+    from recommender.apply import Outcome
+    from recommender.apply import rollback as restore
+
+    outcome = restore(run_dir=run_dir, state_file=state_file, dry_run=dry_run, access=access,
+                      echo=echo, confirm=asks(yes))  # fmt: skip
+    if outcome is Outcome.DECLINED:
+        raise typer.Exit(1)
+
+

@@ -1,0 +1,145 @@
+"""Commands that measure: the local model server, the load test (`loadtest`, `run`), a
+worker for distributed mode, CloudWatch collection, and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recommender.cli.app import app, asks, echo
+from recommender.cli.flags import (
+    AwsUrlOpt,
+    Model,
+    ProfileOpt,
+    YesOpt,
+    flag_groups,
+    run_options,
+)
+from recommender.options import AwsAccess, RunOptions
+from recommender.plan import DEFAULT_VARIANT
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8080,
+    instances: Annotated[int, typer.Option(help="Worker processes, one per 'instance'.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Requests one instance serves at once.")] = 4,
+    service_time_ms: Annotated[float, typer.Option(help="Time a request holds a slot.")] = 20.0,
+    model: Annotated[Model, typer.Option(help="sklearn (iris classifier) or sleep.")] = (
+        Model.sklearn
+    ),
+    max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
+        100
+    ),
+    publish_metrics: Annotated[
+        bool, typer.Option(help="Publish SageMaker's CloudWatch metrics (needs --endpoint-name).")
+    ] = False,
+    endpoint_name: Annotated[str | None, typer.Option(help="EndpointName dimension.")] = None,
+    variant: Annotated[str, typer.Option(help="VariantName dimension.")] = DEFAULT_VARIANT,
+    metrics_period: Annotated[int, typer.Option(help="Seconds per published datapoint.")] = 60,
+    region: Annotated[str | None, typer.Option(help="Region for CloudWatch.")] = None,
+    aws_endpoint_url: Annotated[
+        str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
+    ] = None,
+) -> None:
+    """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
+    from recommender.local.publisher import PublishConfig
+    from recommender.local.server import ServerConfig, validate
+    from recommender.local.server import serve as run_server
+
+    publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
+                                        aws_endpoint_url) if publish_metrics else None)  # fmt: skip
+    config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
+                          max_queue, publish)  # fmt: skip
+    validate(config)
+
+    def ready(url: str) -> None:
+        echo(f"Listening on {url} (capacity {config.capacity_rps:g} requests/s)")
+
+    run_server(config, ready)
+
+
+@app.command("loadtest")
+@flag_groups(options=run_options)
+def loadtest(options: RunOptions, yes: YesOpt = False) -> None:
+    """Drive a staged, open-loop load ramp with Locust; write a run directory."""
+    from recommender import pipeline
+
+    lt = pipeline.loadtest(options, echo=echo, confirm=asks(yes))
+    t = lt.totals
+    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
+    if lt.status == "interrupted":
+        raise typer.Exit(130)
+
+
+@app.command("run")
+@flag_groups(options=run_options)
+def run(options: RunOptions, yes: YesOpt = False) -> None:
+    """loadtest + analyze + reports (html, md) in one command."""
+    from recommender import pipeline
+
+    result = pipeline.run(options, echo=echo, confirm=asks(yes))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def worker(
+    master_host: Annotated[str, typer.Option(help="The master's address.")],
+    master_port: Annotated[int, typer.Option(help="The master's port.")] = 5557,
+    locustfile: Annotated[
+        Path | None, typer.Option(help="The same locustfile as the master's, if any.")
+    ] = None,
+) -> None:
+    """Join a `run --master` as a load generator (Locust's distributed mode)."""
+    from recommender.loadgen.runner import run_worker
+
+    raise typer.Exit(run_worker(master_host, master_port, locustfile, echo))
+
+
+@app.command()
+def collect(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made with --endpoint.")],
+    period: Annotated[int | None, typer.Option(help="CloudWatch period, s.")] = None,
+    wait: Annotated[float | None, typer.Option(help="Longest wait for late data, s.")] = None,
+    profile: ProfileOpt = None,
+    aws_endpoint_url: AwsUrlOpt = None,
+) -> None:
+    """(Re-)collect a run's CloudWatch metrics; they arrive minutes late."""
+    from recommender import pipeline
+
+    got = pipeline.collect(run_dir, period=period, wait_seconds=wait, echo=echo,
+                           access=AwsAccess(profile=profile, endpoint_url=aws_endpoint_url))
+    echo(f"{got.rows} datapoints at {got.period}s -> {got.path}")
+    for w in got.warnings:
+        echo(f"warning: {w}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
+    yes: YesOpt = False,
+) -> None:
+    """Start a local model server (capacity 200 req/s), size it, and print the result."""
+    from recommender.local.demo import run_demo
+    from recommender.report.render import format_summary
+
+    _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    result = run_demo(out, echo)
+    a = result.analysis
+    echo("")
+    echo(format_summary(a).rstrip())
+    estimate = a.capacity.rps_per_instance
+    if estimate:
+        echo(
+            f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
+            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
+        )
+    echo(f"Run directory: {result.loadtest.run_dir}")
+    if a.recommendation is None:
+        raise typer.Exit(1)
+
+
