@@ -42,7 +42,6 @@ Confirm = Callable[[str], bool]  # asks; False stops before anything is sent or 
 class PipelineResult:
     loadtest: LoadTestResult
     analysis: Analysis
-
     applied: Outcome | None = None  # run --apply: how applying the policy ended
 
     @property

@@ -42,7 +42,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -177,10 +177,6 @@ class Policy(TargetTracking):
     scale_in_datapoints: int = DEFAULT_SCALE_IN_DATAPOINTS
     scale_in_ratio: float = DEFAULT_SCALE_IN_RATIO
     provision_minutes: int = DEFAULT_PROVISION_MINUTES
-
-    bounds_hint: ClassVar[str] = (
-        "MinCapacity <= MaxCapacity: lower --min-capacity or raise --max-capacity"
-    )
 
     def check(self) -> Policy:
         super().check()

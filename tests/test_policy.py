@@ -269,7 +269,8 @@ def test_kebab_spells_names_as_the_aws_cli() -> None:
     ("request_", "run", "error", "message"),
     [
         (PolicyRequest(min_capacity=3, max_capacity=2), True, ConfigError,
-         "--min-capacity (3) is above --max-capacity (2) (MinCapacity must be <= MaxCapacity)"),
+         "--min-capacity (3) is above --max-capacity (2) (MinCapacity <= MaxCapacity: lower "
+         "--min-capacity or raise --max-capacity)"),
         (PolicyRequest(min_capacity=0, max_capacity=2), True, ConfigError,
          "--min-capacity 0: a real-time variant needs at least 1 instance (only asynchronous "
          "endpoints (--kind async) and inference components scale to 0)"),
@@ -551,8 +552,8 @@ def test_failed_put_restores_the_previous_state(aws: AwsClient, tmp_path: Path) 
          "RUN_DIR)"),
         (["run", "--endpoint", "ep", "--max-rps", "10", "--apply", "--min-capacity", "3",
           "--max-capacity", "2"],
-         "Error: --min-capacity (3) is above --max-capacity (2) (MinCapacity must be <= "
-         "MaxCapacity)"),
+         "Error: --min-capacity (3) is above --max-capacity (2) (MinCapacity <= MaxCapacity: "
+         "lower --min-capacity or raise --max-capacity)"),
         (["apply", "--min-capacity", "1", "--max-capacity", "2"],
          "Error: nothing to apply to (pass a run directory, or --endpoint NAME with "
          "--target-value)"),
@@ -598,7 +599,8 @@ def test_run_apply_bounds_are_checked_before_any_load() -> None:
     with pytest.raises(ConfigError) as info:
         check_before_run(endpoint="ep", variant=None, min_capacity=3, max_capacity=2)
     assert info.value.one_line() == (
-        "--min-capacity (3) is above --max-capacity (2) (MinCapacity must be <= MaxCapacity)")
+        "--min-capacity (3) is above --max-capacity (2) (MinCapacity <= MaxCapacity: lower "
+        "--min-capacity or raise --max-capacity)")
     with pytest.raises(ConfigError, match="--apply needs --endpoint"):
         check_before_run(endpoint=None, variant=None, min_capacity=1, max_capacity=2)
     check_before_run(endpoint="ep", variant=None, min_capacity=1, max_capacity=2)

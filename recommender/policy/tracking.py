@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from recommender.errors import ConfigError
 
@@ -50,10 +50,6 @@ class TargetTracking:
     scale_in_cooldown: int = COOLDOWN_SECONDS
     disable_scale_in: bool = False
 
-    # The one hint that differs between commands today: `simulate` sizes MaxCapacity itself
-    # when it is left out, so it says which way to move; `apply` needs both given.
-    bounds_hint: ClassVar[str] = "MinCapacity must be <= MaxCapacity"
-
     def below_floor(self, lo: int) -> ConfigError | None:
         """The error for MinCapacity `lo`, or None when it is allowed. Real-time variants
         keep an instance; a kind that may scale to zero overrides this."""
@@ -82,7 +78,8 @@ class TargetTracking:
             raise ConfigError(f"--max-capacity must be >= 1 (got {hi})")
         if lo is not None and hi is not None and lo > hi:
             raise ConfigError(f"--min-capacity ({lo}) is above --max-capacity ({hi})",
-                              self.bounds_hint)  # fmt: skip
+                              "MinCapacity <= MaxCapacity: lower --min-capacity or raise "
+                              "--max-capacity")  # fmt: skip
         for flag, seconds in (("--scale-out-cooldown", self.scale_out_cooldown),
                               ("--scale-in-cooldown", self.scale_in_cooldown)):  # fmt: skip
             if seconds < 0:
