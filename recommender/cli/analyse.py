@@ -134,11 +134,10 @@ def compare(
     """Compare two runs; exit 1 if capacity per instance regressed beyond the noise."""
     import json
 
-    from recommender import runs
-    from recommender.compare import compare_runs, format_comparison, parse_threshold
+    from recommender.compare import compare_dirs, parse_threshold
+    from recommender.report.comparison import format_comparison
 
-    threshold = parse_threshold(max_regression)
-    result = compare_runs(runs.load_run(base_run), runs.load_run(new_run), threshold)
+    result = compare_dirs(base_run, new_run, parse_threshold(max_regression))
     if json_output:
         echo(json.dumps(result.to_dict(), indent=2))
     else:
