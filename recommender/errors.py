@@ -10,16 +10,29 @@
     └── InsufficientDataError    the measurements cannot support a capacity estimate
 
 Each error carries a `hint` (how to fix it) kept apart from the message, so the CLI can
-print one line and tests can check both halves.
+print one line and tests can check both halves, and an exit code (`ExitCode`).
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What the exit status tells a script (the README's "Exit codes" table)."""
+
+    OK = 0  # a recommendation was made (compare: no regression; simulate: within budget)
+    FAILED = 1  # no recommendation, unusable run data, a regression, over budget, declined
+    USAGE = 2  # bad flags, plan, SLO or payload: nothing was started
+    SLO_FAILED_AT_FIRST_STAGE = 3  # every stage failed: capacity is below the lowest rate
+    ENDPOINT = 4  # the endpoint or AWS refused us or could not be reached
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: what was measured is kept
 
 
 class RecommenderError(Exception):
     """Base of every error this package raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -34,11 +47,13 @@ class RecommenderError(Exception):
 class ConfigError(RecommenderError):
     """The user's input is invalid; nothing was started."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class EndpointError(RecommenderError):
     """The endpoint is unreachable or refuses our requests."""
+
+    exit_code = ExitCode.ENDPOINT
 
 
 class LoadTestError(RecommenderError):
@@ -59,3 +74,5 @@ class InsufficientDataError(RecommenderError):
 
 class AwsError(RecommenderError):
     """An AWS call failed: credentials, region, permissions, throttling, a missing resource."""
+
+    exit_code = ExitCode.ENDPOINT

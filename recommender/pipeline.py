@@ -21,7 +21,7 @@ from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
 from recommender.collect import CollectResult, collect_run
-from recommender.errors import ConfigError, Declined, EndpointError, RecommenderError
+from recommender.errors import ConfigError, Declined, EndpointError, ExitCode, RecommenderError
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest, split_url
 from recommender.loadgen.sigv4 import Credentials, runtime_url
 from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
@@ -45,14 +45,14 @@ class PipelineResult:
     applied: Outcome | None = None  # run --apply: how applying the policy ended
 
     @property
-    def exit_code(self) -> int:
-        """130 after Ctrl-C (what was measured is kept), 1 without a recommendation or when
-        the policy's change was declined."""
+    def exit_code(self) -> ExitCode:
+        """130 after Ctrl-C (what was measured is kept), else the analysis' (0 with a
+        recommendation), and 1 when the policy's change was declined."""
         if self.loadtest.status == "interrupted":
-            return 130
-        if self.analysis.recommendation is None or self.applied is Outcome.DECLINED:
-            return 1
-        return 0
+            return ExitCode.INTERRUPTED
+        if self.analysis.exit_code == ExitCode.OK and self.applied is Outcome.DECLINED:
+            return ExitCode.FAILED
+        return self.analysis.exit_code
 
 
 def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None

@@ -247,9 +247,9 @@ ERRORS = [
      "Error: --min-capacity (3) is above --max-capacity (2)"),
     (["--min-capacity", "0", "--max-capacity", "2"], 2,
      "Error: --min-capacity 0: a real-time variant needs at least 1 instance"),
-    (["--endpoint", "missing", "--min-capacity", "1", "--max-capacity", "2"], 1,
+    (["--endpoint", "missing", "--min-capacity", "1", "--max-capacity", "2"], 4,
      "Error: no endpoint named 'missing' in us-east-1 (check --endpoint and --region)"),
-    (["--variant", "Blue", "--min-capacity", "1", "--max-capacity", "2"], 1,
+    (["--variant", "Blue", "--min-capacity", "1", "--max-capacity", "2"], 4,
      "Error: endpoint ep has no variant 'Blue' (it has AllTraffic) (check --variant)"),
     (["--kind", "async", "--target-value", "5", "--min-capacity", "0", "--max-capacity", "2"],
      2, "Error: endpoint ep is not asynchronous (use --kind variant)"),
@@ -290,7 +290,7 @@ def test_a_failed_put_restores_what_was_there(
     code, out, err = cli(capsys, "apply", str(run_dir), "--min-capacity", "2",
                          "--max-capacity", "8", "--aws-endpoint-url", emulator,
                          "--yes")  # fmt: skip
-    assert code == 1
+    assert code == 4  # an AWS call failed
     assert err == (
         "Error: PutScalingPolicy failed: LimitExceededException: too many policies; the "
         f"previous state was restored (DeregisterScalableTarget {RESOURCE})\n"

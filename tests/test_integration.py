@@ -167,7 +167,7 @@ def test_rejected_payload_is_caught_before_the_load(
         "--max-rps", "10", "--out", str(tmp_path / "out"),
     ])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 4  # the endpoint refused
     assert err.startswith("Error: the endpoint answered the first payload with HTTP 400")
     assert err.rstrip().endswith(
         "(check --payload and --content-type against what the model expects)"

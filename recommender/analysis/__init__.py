@@ -23,7 +23,7 @@ from recommender.analysis.recommend import (
 )
 from recommender.analysis.server import judge_on_server, server_view
 from recommender.analysis.stages import StageStats, stage_stats
-from recommender.errors import ConfigError
+from recommender.errors import ConfigError, ExitCode
 from recommender.plan import Slo
 from recommender.runs import RunData
 
@@ -41,6 +41,22 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+
+    @property
+    def verdict(self) -> str:
+        """recommendation | slo_failed_at_first_stage (every stage failed: capacity is below
+        the lowest rate offered) | no_recommendation."""
+        if self.recommendation is not None:
+            return "recommendation"
+        if self.capacity.method == "none" and self.capacity.failing_stage is not None:
+            return "slo_failed_at_first_stage"
+        return "no_recommendation"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {"recommendation": ExitCode.OK,
+                "slo_failed_at_first_stage": ExitCode.SLO_FAILED_AT_FIRST_STAGE,
+                }.get(self.verdict, ExitCode.FAILED)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {

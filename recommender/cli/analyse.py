@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, parse_safety_factor
-from recommender.cli.app import app, echo
+from recommender.cli.app import app, echo, echo_err
 from recommender.cli.flags import (
     NO_TRAFFIC,
     BudgetOpt,
     CooldownOpt,
     DisableScaleInOpt,
+    JsonOpt,
     MaxCapOpt,
     MaxErrorRateOpt,
     MinCapOpt,
@@ -51,12 +52,16 @@ def analyze(
         SloSource,
         typer.Option(help="Judge latency as the client saw it, or by CloudWatch ModelLatency."),
     ] = SloSource.client,
+    json_output: JsonOpt = False,
 ) -> None:
     """Analyse a run directory: stage table, capacity per instance, target value."""
     from recommender.pipeline import slo_override
     from recommender.replay import analyze as analyze_run
     from recommender.report.render import format_summary
+    from recommender.report.result import format_json, result_document
     from recommender.report.simulation import format_choice
+
+    show = echo_err if json_output else echo  # with --json, stdout holds the result alone
 
     analysis = analyze_run(
         run_dir, slo=slo_override(run_dir, slo, max_error_rate),
@@ -65,11 +70,15 @@ def analyze(
         policy=Policy(min_capacity=min_capacity, max_capacity=max_capacity,
                       provision_minutes=provision_minutes),
         violation_budget=violation_budget, slo_source=slo_source.value,
-        on_choice=lambda choice: echo(format_choice(choice)),
+        on_choice=lambda choice: show(format_choice(choice)),
     )  # fmt: skip
-    echo(format_summary(analysis).rstrip())
-    if analysis.recommendation is None:
-        raise typer.Exit(1)
+    if json_output:
+        echo(format_json(result_document("analyze", analysis, run_dir,
+                                         exit_code=analysis.exit_code)).rstrip())  # fmt: skip
+    else:
+        echo(format_summary(analysis).rstrip())
+    if analysis.exit_code:
+        raise typer.Exit(analysis.exit_code)
 
 
 @app.command()
@@ -118,8 +127,8 @@ def report(
         echo("No sizing: there is no target value to size with.")
     for path in result.written:
         echo(f"Wrote {path}")
-    if rec is None:
-        raise typer.Exit(1)
+    if result.analysis.exit_code:
+        raise typer.Exit(result.analysis.exit_code)
 
 
 @app.command()

@@ -22,6 +22,11 @@ def echo(text: str) -> None:
     typer.echo(text)
 
 
+def echo_err(text: str) -> None:
+    """Progress, when stdout is kept for a machine-readable result (--json)."""
+    typer.echo(text, err=True)
+
+
 def asks(yes: bool) -> Callable[[str], bool]:
     """Ask only on a terminal; scripts and CI never block on a prompt."""
     return lambda message: yes or not sys.stdin.isatty() or typer.confirm(message, default=True)

@@ -46,6 +46,9 @@ AwsUrlOpt = Annotated[
     str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (progress: stderr).")
+]
 StateFileOpt = Annotated[
     Path | None,
     typer.Option(help="The saved state before each change [RUN_DIR/autoscaling_state.json, "

@@ -8,15 +8,17 @@ from typing import Annotated
 
 import typer
 
-from recommender.cli.app import app, asks, echo
+from recommender.cli.app import app, asks, echo, echo_err
 from recommender.cli.flags import (
     AwsUrlOpt,
+    JsonOpt,
     Model,
     ProfileOpt,
     YesOpt,
     flag_groups,
     run_options,
 )
+from recommender.errors import ExitCode
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
 
@@ -72,16 +74,23 @@ def loadtest(options: RunOptions, yes: YesOpt = False) -> None:
     t = lt.totals
     echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
     if lt.status == "interrupted":
-        raise typer.Exit(130)
+        raise typer.Exit(ExitCode.INTERRUPTED)
 
 
 @app.command("run")
 @flag_groups(options=run_options)
-def run(options: RunOptions, yes: YesOpt = False) -> None:
+def run(options: RunOptions, yes: YesOpt = False, json_output: JsonOpt = False) -> None:
     """loadtest + analyze + reports (html, md) in one command."""
     from recommender import pipeline
+    from recommender.report.result import format_json, result_document
 
-    result = pipeline.run(options, echo=echo, confirm=asks(yes))
+    # With --json, stdout holds the result alone; the progress goes to stderr.
+    result = pipeline.run(options, echo=echo_err if json_output else echo, confirm=asks(yes))
+    if json_output:
+        applied = result.applied.value if result.applied else None
+        echo(format_json(result_document(
+            "run", result.analysis, result.loadtest.run_dir, exit_code=result.exit_code,
+            status=result.loadtest.status, applied=applied)).rstrip())  # fmt: skip
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -139,7 +148,7 @@ def demo(
             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")
-    if a.recommendation is None:
-        raise typer.Exit(1)
+    if a.exit_code:
+        raise typer.Exit(a.exit_code)
 
 

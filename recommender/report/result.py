@@ -1,0 +1,65 @@
+"""`run --json` and `analyze --json`: the result as one JSON document a pipeline can act on
+without parsing prose. Its schema is `result.schema.json` beside this module (package data);
+`schema` names the version, and a change that removes or renames a field bumps it."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from recommender.analysis import Analysis
+
+SCHEMA = "recommender-result/1"
+
+
+def result_document(
+    command: str,
+    analysis: Analysis,
+    run_dir: Path,
+    *,
+    exit_code: int,
+    status: str | None = None,
+    applied: str | None = None,
+) -> dict[str, Any]:
+    """The verdict, capacity with its interval, recommendation, warnings (with their codes)
+    and the exit status, for one run directory."""
+    cap, rec = analysis.capacity, analysis.recommendation
+    if cap.ci_rps_per_instance:
+        interval, basis = list(cap.ci_rps_per_instance), cap.ci_method
+    elif cap.interval_rps_per_instance:
+        interval, basis = list(cap.interval_rps_per_instance), "bracketing stages"
+    else:
+        interval, basis = None, None
+    return {
+        "schema": SCHEMA,
+        "command": command,
+        "run_dir": str(run_dir),
+        "status": status or analysis.run.get("status"),
+        "verdict": analysis.verdict,
+        "exit_code": int(exit_code),
+        "slo": analysis.slo.to_dict(),
+        "capacity": {
+            "method": cap.method,
+            "rps_per_instance": cap.rps_per_instance,
+            "interval_rps_per_instance": interval,
+            "interval_method": basis,
+            "instances": cap.instances,
+            "rps": cap.rps,
+        },
+        "recommendation": rec.to_dict() if rec else None,
+        "warnings": [w.to_dict() for w in analysis.warnings],
+        "applied": applied,
+    }
+
+
+def format_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of `result_document`'s output."""
+    text = resources.files("recommender.report").joinpath("result.schema.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
