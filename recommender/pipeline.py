@@ -22,7 +22,13 @@ from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
 from recommender.collect import CollectResult, collect_run
 from recommender.errors import ConfigError, Declined, EndpointError, ExitCode, RecommenderError
-from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, run_loadtest, split_url
+from recommender.loadgen.runner import (
+    LoadTestResult,
+    LoadTestSpec,
+    Watch,
+    run_loadtest,
+    split_url,
+)
 from recommender.loadgen.sigv4 import Credentials, runtime_url
 from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
 from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
@@ -55,18 +61,18 @@ class PipelineResult:
         return self.analysis.exit_code
 
 
-def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None
-             ) -> LoadTestResult:  # fmt: skip
+def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None,
+             watch: Watch | None = None) -> LoadTestResult:  # fmt: skip
     """`recommender loadtest`: measure into a run directory (CloudWatch too on SageMaker)."""
     if options.apply:
         raise ConfigError("--apply is for `recommender run`",
                           "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
     spec, cloudwatch = prepare(options, echo, confirm)
-    return measure(spec, echo, cloudwatch)
+    return measure(spec, echo, cloudwatch, watch)
 
 
-def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None
-        ) -> PipelineResult:  # fmt: skip
+def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None,
+        watch: Watch | None = None) -> PipelineResult:  # fmt: skip
     """`recommender run`: measure, analyse, write the reports, and apply the policy when
     asked and the run gave a recommendation."""
     if options.apply:  # before any load is sent: a bad bound must not cost a whole test
@@ -74,7 +80,7 @@ def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = No
                          min_capacity=options.min_capacity,
                          max_capacity=options.max_capacity)  # fmt: skip
     spec, cloudwatch = prepare(options, echo, confirm)
-    result = run_pipeline(spec, options.safety_factor, echo, cloudwatch)
+    result = run_pipeline(spec, options.safety_factor, echo, cloudwatch, watch)
     echo("")
     echo(format_summary(result.analysis).rstrip())
     echo(f"\nRun directory: {result.loadtest.run_dir}")
@@ -235,8 +241,9 @@ def run_pipeline(
     safety_factor: float,
     echo: Callable[[str], None] = print,
     cloudwatch: CloudWatchOptions | None = None,
+    watch: Watch | None = None,
 ) -> PipelineResult:
-    result = measure(spec, echo, cloudwatch)
+    result = measure(spec, echo, cloudwatch, watch)
     return PipelineResult(result, analyze_dir(result.run_dir, spec.slo, safety_factor))
 
 
@@ -253,13 +260,14 @@ def measure(
     spec: LoadTestSpec,
     echo: Callable[[str], None] = print,
     cloudwatch: CloudWatchOptions | None = None,
+    watch: Watch | None = None,
 ) -> LoadTestResult:
     """The load test, then (for a SageMaker endpoint) its CloudWatch metrics.
 
     A failed collection does not lose the run: it is reported, and `recommender collect`
     can fetch the metrics later (they arrive late anyway).
     """
-    result = run_loadtest(spec, echo)
+    result = run_loadtest(spec, echo, watch)
     if cloudwatch is not None and spec.target.endpoint and result.status != "interrupted":
         echo("Collecting CloudWatch metrics for the test window...")
         try:

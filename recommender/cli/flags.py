@@ -46,6 +46,9 @@ AwsUrlOpt = Annotated[
     str | None, typer.Option(help="Override the AWS API URL (e.g. the local emulator).")
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No live status line; the stage results only.")
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (progress: stderr).")
 ]

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from recommender.cli.app import app, asks, echo, echo_err
+from recommender.cli.app import app, asks, echo
 from recommender.cli.flags import (
     AwsUrlOpt,
     JsonOpt,
     Model,
     ProfileOpt,
+    QuietOpt,
     YesOpt,
     flag_groups,
     run_options,
@@ -66,11 +67,13 @@ def serve(
 
 @app.command("loadtest")
 @flag_groups(options=run_options)
-def loadtest(options: RunOptions, yes: YesOpt = False) -> None:
+def loadtest(options: RunOptions, yes: YesOpt = False, quiet: QuietOpt = False) -> None:
     """Drive a staged, open-loop load ramp with Locust; write a run directory."""
     from recommender import pipeline
+    from recommender.cli.live import LiveView
 
-    lt = pipeline.loadtest(options, echo=echo, confirm=asks(yes))
+    with LiveView(quiet=quiet) as view:
+        lt = pipeline.loadtest(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     t = lt.totals
     echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
     if lt.status == "interrupted":
@@ -79,13 +82,17 @@ def loadtest(options: RunOptions, yes: YesOpt = False) -> None:
 
 @app.command("run")
 @flag_groups(options=run_options)
-def run(options: RunOptions, yes: YesOpt = False, json_output: JsonOpt = False) -> None:
+def run(
+    options: RunOptions, yes: YesOpt = False, quiet: QuietOpt = False, json_output: JsonOpt = False
+) -> None:
     """loadtest + analyze + reports (html, md) in one command."""
     from recommender import pipeline
+    from recommender.cli.live import LiveView
     from recommender.report.result import format_json, result_document
 
     # With --json, stdout holds the result alone; the progress goes to stderr.
-    result = pipeline.run(options, echo=echo_err if json_output else echo, confirm=asks(yes))
+    with LiveView(quiet=quiet, err=json_output) as view:
+        result = pipeline.run(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     if json_output:
         applied = result.applied.value if result.applied else None
         echo(format_json(result_document(
@@ -131,13 +138,16 @@ def collect(
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
+    from recommender.cli.live import LiveView
     from recommender.local.demo import run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
-    result = run_demo(out, echo)
+    with LiveView(quiet=quiet) as view:
+        result = run_demo(out, view.echo, view.update)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())

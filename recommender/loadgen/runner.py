@@ -36,6 +36,7 @@ from recommender import __version__, runs
 from recommender.errors import ConfigError, EndpointError, LoadTestError
 from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig, Signing
+from recommender.loadgen.progress import Snapshot, Watcher
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
 
@@ -45,6 +46,9 @@ DEFAULT_LOCUSTFILE = HERE / "locustfile.py"
 GRACE_SECONDS = 60  # beyond the plan's duration before Locust is stopped by force
 _CANNOT_SIGN = "a SageMaker target needs credentials and a region to sign with"
 
+
+# A live display: a Snapshot each second while the load runs, then None once it is over.
+Watch = Callable[[Snapshot | None], None]
 
 @dataclass(frozen=True)
 class LoadTestSpec:
@@ -179,9 +183,12 @@ def _headers(target: Target) -> Iterator[tuple[str, str]]:
     yield from target.headers.items()
 
 
-def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> LoadTestResult:
+def run_loadtest(
+    spec: LoadTestSpec, echo: Callable[[str], None] = print, watch: Watch | None = None
+) -> LoadTestResult:
     """Check the target, make the run directory, drive Locust through the plan, and read
-    back what it measured. Ctrl-C or SIGTERM ends the run early; what was measured stays."""
+    back what it measured. Ctrl-C or SIGTERM ends the run early; what was measured stays.
+    `watch` gets a Snapshot of the run each second (a live display)."""
     spec, bodies = _resolve(spec)
     preflight(spec.target, bodies.bodies[0], spec.credentials)
     started = time.time()
@@ -193,7 +200,7 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
     runs.write_json(run_dir / runs.RUN_FILE, run.meta)
     run.config_path.write_text(json.dumps(run.config.to_dict()))
     echo(run.headline)
-    status, returncode = drive(run, echo)
+    status, returncode = drive(run, echo, watch)
     return finalize(run, status, returncode)
 
 
@@ -313,7 +320,9 @@ def prepare(
     )  # fmt: skip
 
 
-def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
+def drive(
+    run: PreparedRun, echo: Callable[[str], None], watch: Watch | None = None
+) -> tuple[str, int]:
     """Run Locust (and its local workers) through the plan, showing each stage's result;
     returns the run's status and Locust's exit code. An interrupt or an overrun stops
     Locust gracefully, so it flushes what it measured."""
@@ -335,7 +344,7 @@ def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
                 for i in range(spec.workers):
                     log_path = run.run_dir / runs.worker_log_file(i)
                     workers.append(start_worker("127.0.0.1", run.port, spec.locustfile, log_path))
-            returncode = _watch(proc, run, echo)
+            returncode = _watch(proc, run, echo, watch)
             if returncode != 0:
                 status = "stopped"
         except KeyboardInterrupt:
@@ -352,6 +361,8 @@ def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
         finally:
             for w in workers:  # they leave with the master; make sure
                 _stop(w)
+            if watch is not None:
+                watch(None)
     return status, returncode
 
 
@@ -429,9 +440,16 @@ class _Overrun(Exception):
     pass
 
 
-def _watch(proc: subprocess.Popen[bytes], run: PreparedRun, echo: Callable[[str], None]) -> int:
-    """Wait for Locust, printing each stage's result as it completes."""
+def _watch(
+    proc: subprocess.Popen[bytes],
+    run: PreparedRun,
+    echo: Callable[[str], None],
+    watch: Watch | None = None,
+) -> int:
+    """Wait for Locust, printing each stage's result as it completes (and, to `watch`, a
+    snapshot of the run each second)."""
     shown = 0
+    watcher = Watcher(run.run_dir, run.spec.plan, run.spec.slo) if watch else None
     while True:
         try:
             code = proc.wait(timeout=1.0)
@@ -442,6 +460,10 @@ def _watch(proc: subprocess.Popen[bytes], run: PreparedRun, echo: Callable[[str]
         if time.time() > run.deadline:
             raise _Overrun()
         shown = _progress(run.run_dir, shown, echo)
+        if watch is not None and watcher is not None:
+            snapshot = watcher.snapshot()
+            if snapshot is not None:
+                watch(snapshot)
 
 
 def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:

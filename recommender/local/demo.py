@@ -19,7 +19,7 @@ from pathlib import Path
 
 from recommender.analysis import Analysis
 from recommender.aws import AwsClient
-from recommender.loadgen.runner import LoadTestResult, LoadTestSpec
+from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.process import running_server
@@ -44,7 +44,9 @@ class DemoResult:
     true_capacity: float
 
 
-def run_demo(out: Path, echo: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None
+) -> DemoResult:
     # The adaptive search (the default): grow from 50 rps, then bisect to 5%.
     plan = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_seconds=2,
                           max_duration=120)  # fmt: skip
@@ -70,5 +72,5 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> DemoResult:
 
             spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out,
                                 credentials=credentials, align_seconds=period)  # fmt: skip
-            result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0))
+            result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
     return DemoResult(result.loadtest, result.analysis, server.capacity_rps)

@@ -1,0 +1,164 @@
+"""What the load test is doing right now, read from the run directory once a second.
+
+The Locust process already writes one line per second to latency.jsonl (flushed at once)
+and the stages as played to search.json; the runner reads their new parts here, in its own
+process, so watching a run adds nothing to Locust's hot path. A `Snapshot` is what a live
+display needs: the stage and how far into it, time left, offered and achieved rate, the
+stage's latency so far (coordinated-omission corrected, as the SLO is judged), its errors
+by kind, the generator's CPU, and whether the stage is within the SLO so far.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender import histograms, runs
+from recommender.analysis.stages import score
+from recommender.plan import RampPlan, SearchSettings, Slo
+
+ACHIEVED_WINDOW = 3  # seconds: achieved rate over the last few whole seconds
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    elapsed: float  # seconds since the run started
+    stage: int  # 0-based, counting rests (as run.json's stages do)
+    stages_planned: int | None  # a fixed ramp's number of stages; None for the search
+    stage_elapsed: float
+    stage_seconds: float
+    left_seconds: float | None  # a fixed ramp: what is left of it; the search: of its budget
+    offered_rps: float
+    achieved_rps: float | None
+    requests: int  # this stage's, so far
+    p50_ms: float | None
+    p95_ms: float | None
+    errors: dict[str, int]  # this stage's, by kind
+    cpu_percent: float | None
+    within_slo: bool | None  # None before the stage has a completed request
+
+
+@dataclass
+class _Stage:
+    """The stage now playing, accumulated second by second."""
+
+    index: int
+    requests: int = 0
+    ok: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latency: Any = field(default_factory=histograms.new)  # corrected, microseconds
+
+
+class Watcher:
+    """Reads the run directory's new lines each call; `snapshot()` is None until the run
+    has started (the Locust process writes search.json when its clock starts)."""
+
+    def __init__(self, run_dir: Path, plan: RampPlan | SearchSettings, slo: Slo) -> None:
+        self.run_dir = run_dir
+        self.plan = plan
+        self.slo = slo
+        self._offset = 0
+        self._partial = b""
+        self._stage: _Stage | None = None
+        self._recent: list[dict[str, Any]] = []  # the last few seconds' records
+
+    def _new_records(self) -> list[dict[str, Any]]:
+        path = self.run_dir / runs.LATENCY_FILE
+        try:
+            with path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # a line still being written waits for the next call
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _add(self, record: dict[str, Any]) -> None:
+        index = int(record.get("stage", 0))
+        if self._stage is None or self._stage.index != index:
+            self._stage = _Stage(index)
+        s = self._stage
+        s.requests += int(record["requests"])
+        s.ok += int(record["ok"])
+        s.errors.update(record.get("errors") or {})
+        if record.get("latency_co_us"):
+            s.latency.add(histograms.decode(record["latency_co_us"]))
+        self._recent = [*self._recent, record][-ACHIEVED_WINDOW:]
+
+    def snapshot(self) -> Snapshot | None:
+        for record in self._new_records():
+            self._add(record)
+        try:
+            search = json.loads((self.run_dir / runs.SEARCH_FILE).read_text())
+            t0 = float(json.loads((self.run_dir / runs.GENERATOR_FILE).read_text())["t0"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, ValueError):
+            return None  # not started yet, or a file mid-replace: next second
+        played = search.get("stages") or []
+        if not played:
+            return None
+        elapsed = max(0.0, time.time() - t0)
+        current = next((i for i, st in enumerate(played)
+                        if st["start"] <= elapsed < st["end"]), len(played) - 1)  # fmt: skip
+        st = played[current]
+        s = self._stage if self._stage is not None and self._stage.index == current else None
+        if isinstance(self.plan, RampPlan):
+            planned: int | None = len(self.plan.stages)
+            left: float | None = max(0.0, self.plan.duration - elapsed)
+        else:
+            planned, left = None, max(0.0, self.plan.max_duration - elapsed)
+        recent = [r for r in self._recent if int(r.get("stage", -1)) == current]
+        achieved = sum(r["requests"] for r in recent) / len(recent) if recent else None
+        cpus = [float(r["cpu_percent"]) for r in self._recent if r.get("cpu_percent") is not None]
+        p50 = p95 = None
+        within = None
+        if s is not None and s.ok:
+            p50 = histograms.percentile_ms(s.latency, 0.50)
+            p95 = histograms.percentile_ms(s.latency, 0.95)
+            values = {t.stat: histograms.stat_ms(s.latency, t.stat) for t in self.slo.terms}
+            error_rate = (s.requests - s.ok) / s.requests if s.requests else 0.0
+            within = score(values, error_rate, self.slo, s.ok) <= 1.0
+        return Snapshot(
+            elapsed=elapsed,
+            stage=current,
+            stages_planned=planned,
+            stage_elapsed=max(0.0, elapsed - float(st["start"])),
+            stage_seconds=float(st["end"]) - float(st["start"]),
+            left_seconds=left,
+            offered_rps=float(st["rps"]),
+            achieved_rps=achieved,
+            requests=s.requests if s else 0,
+            p50_ms=p50,
+            p95_ms=p95,
+            errors=dict(s.errors) if s else {},
+            cpu_percent=cpus[-1] if cpus else None,
+            within_slo=within,
+        )
+
+
+def describe(s: Snapshot) -> str:
+    """One line: where the run is and how the stage looks so far."""
+    of = f"/{s.stages_planned}" if s.stages_planned else ""
+    if s.offered_rps <= 0:
+        return (f"stage {s.stage + 1}{of}: resting {s.stage_elapsed:.0f}/{s.stage_seconds:.0f}s "
+                "so the queue drains")  # fmt: skip
+    parts = [
+        f"stage {s.stage + 1}{of} {s.stage_elapsed:.0f}/{s.stage_seconds:.0f}s",
+        f"offered {s.offered_rps:g} rps",
+        "achieved " + ("-" if s.achieved_rps is None else f"{s.achieved_rps:.1f}") + " rps",
+        "p50 " + ("-" if s.p50_ms is None else f"{s.p50_ms:.1f}") + " ms",
+        "p95 " + ("-" if s.p95_ms is None else f"{s.p95_ms:.1f}") + " ms",
+        "SLO " + {True: "ok so far", False: "FAILING", None: "-"}[s.within_slo],
+        "errors " + (", ".join(f"{k} {n}" for k, n in sorted(s.errors.items())) or "0"),
+    ]
+    if s.cpu_percent is not None:
+        parts.append(f"CPU {s.cpu_percent:.0f}%")
+    if s.left_seconds is not None:
+        budget = "" if s.stages_planned else " at most"
+        parts.append(f"{s.left_seconds / 60:.1f} min left{budget}")
+    return " | ".join(parts)
