@@ -90,6 +90,8 @@ class RunOptions:
     master_bind_host: str = "0.0.0.0"
     master_port: int = 5557
     keep_requests: bool = False
+    web_ui: bool = False  # Locust's web UI on loopback while the run goes
+    web_port: int = 8089
     # CloudWatch, for a SageMaker endpoint.
     cloudwatch_period: int | None = None
     cloudwatch_wait: float | None = None
@@ -106,6 +108,8 @@ class RunOptions:
                               "--endpoint for a SageMaker endpoint")  # fmt: skip
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+        if self.web_ui and not 1 <= self.web_port <= 65535:
+            raise ConfigError(f"--web-port must be a port, 1 to 65535 (got {self.web_port})")
 
     @property
     def aws(self) -> AwsAccess:

@@ -147,6 +147,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         master_bind_host=options.master_bind_host if options.master else "127.0.0.1",
         master_port=options.master_port if options.master else 0,
         keep_requests=options.keep_requests,
+        web_port=options.web_port if options.web_ui else None,
     )
     echo(describe_cost(plan, target.url))
     if confirm is not None and not confirm("Start?"):

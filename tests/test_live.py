@@ -149,3 +149,38 @@ def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Pat
     assert {("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")} <= seen, text[-2000:]
     assert "stage 1 at 20 rps: PASS" in text  # the stage results stay, above the live line
     assert re.search(r"achieved \d+\.\d rps \| p50 \d+\.\d ms", text)
+
+
+def test_locusts_web_ui_answers_during_the_run(demo_server: str, tmp_path: Path) -> None:
+    """--web-ui: Locust's UI on loopback shows the run while the plan drives it, and Locust
+    still quits when the plan is over."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
+         "--search", "fixed", "--start-rps", "20", "--max-rps", "20", "--stages", "1",
+         "--stage-seconds", "6", "--warmup-seconds", "1", "--out", str(tmp_path),
+         "--web-ui", "--web-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not seen:
+        time.sleep(0.5)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=2) as r:
+                stats = json.load(r)
+        except OSError:
+            continue  # not listening yet
+        seen = sum(int(s.get("num_requests", 0)) for s in stats.get("stats", [])
+                   if s.get("name") == "Aggregated")  # fmt: skip
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out
+    assert seen > 0, "the web UI never showed a request"
+    assert f"Locust's web UI: http://127.0.0.1:{port}" in out
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"

@@ -184,6 +184,10 @@ def run_options(
     keep_requests: Annotated[
         bool, typer.Option("--keep-requests", help="Also write every request as Parquet rows.")
     ] = False,
+    web_ui: Annotated[
+        bool, typer.Option("--web-ui", help="Locust's web UI on 127.0.0.1 while the run goes.")
+    ] = False,
+    web_port: Annotated[int, typer.Option(help="With --web-ui: its port.")] = 8089,
     apply_policy: Annotated[
         bool, typer.Option("--apply", help="run: then apply the recommended policy.")
     ] = False,
@@ -204,7 +208,8 @@ def run_options(
         abort_latency=abort_latency, arrivals=arrivals.value, users=users, seed=seed,
         workers=workers, master=master, expect_workers=expect_workers,
         master_bind_host=master_bind_host, master_port=master_port,
-        keep_requests=keep_requests, cloudwatch_period=cloudwatch_period,
+        keep_requests=keep_requests, web_ui=web_ui, web_port=web_port,
+        cloudwatch_period=cloudwatch_period,
         cloudwatch_wait=cloudwatch_wait, out=out, safety_factor=safety_factor,
         apply=apply_policy, min_capacity=min_capacity, max_capacity=max_capacity,
     )  # fmt: skip

@@ -76,6 +76,9 @@ class LoadTestSpec:
     workers: int = 0
     expect_workers: int = 0
     keep_requests: bool = False  # raw per-request rows as Parquet, besides the histograms
+    # Locust's web UI on this loopback port while the run goes (None: headless). The plan
+    # still decides the rates: with a load shape, the UI shows the run and cannot steer it.
+    web_port: int | None = None
     master_bind_host: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port (local workers)
 
@@ -292,9 +295,13 @@ def prepare(
         # Where to sign for; the Locust process resolves credentials itself.
         sigv4=_signing(spec.target),
     )
+    # Locust's web UI, when asked, on loopback only (it has no authentication): the run starts
+    # at once as headless does, and Locust quits when the plan is over.
+    ui = (["--autostart", "--autoquit", "0", "--web-host", "127.0.0.1",
+           "--web-port", str(spec.web_port)] if spec.web_port else ["--headless"])  # fmt: skip
     command = [
         *_locust(locustfile),
-        "--headless", "--host", base,
+        *ui, "--host", base,
         "--loglevel", "WARNING", "--only-summary",
         "--exit-code-on-error", "0",
         # At the end, requests in flight complete and are recorded instead of being cut off,
@@ -316,7 +323,9 @@ def prepare(
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
         command=tuple(command), port=port if spec.distributed else None,
-        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.url}",
+        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.url}" + (
+            f"\nLocust's web UI: http://127.0.0.1:{spec.web_port} (from elsewhere: ssh -L "
+            f"{spec.web_port}:127.0.0.1:{spec.web_port} this-host)" if spec.web_port else ""),
     )  # fmt: skip
 
 
