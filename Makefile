@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Reinstall when the package metadata changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local,test]'
+	$(BIN)/python -m pip install --quiet -e '.[local,test,metrics]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -184,3 +184,60 @@ def test_locusts_web_ui_answers_during_the_run(demo_server: str, tmp_path: Path)
     assert f"Locust's web UI: http://127.0.0.1:{port}" in out
     (run_dir,) = tmp_path.iterdir()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_prometheus_metrics_from_a_snapshot() -> None:
+    """The exporter serves the snapshot it was given, in Prometheus' text format."""
+    import urllib.request
+
+    from recommender.loadgen.metrics_export import PrometheusExporter
+
+    exporter = PrometheusExporter(0)
+    try:
+        exporter.update(snapshot(total_requests=1200, total_errors={"http_503": 7},
+                                 latency_buckets=(0, 10, 600, 1100, 1190, 1193, 1193, 1193,
+                                                  1193, 1193, 1193),
+                                 latency_count=1193, latency_sum_ms=35790.0))  # fmt: skip
+        url = f"http://127.0.0.1:{exporter.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        exporter.close()
+    assert "recommender_requests_total 1200.0" in text
+    assert 'recommender_errors_total{kind="http_503"} 7.0' in text
+    assert 'recommender_latency_seconds_bucket{le="0.025"} 600.0' in text
+    assert 'recommender_latency_seconds_bucket{le="+Inf"} 1193.0' in text
+    assert "recommender_latency_seconds_sum 35.79" in text
+    assert "recommender_offered_rps 200.0" in text and "recommender_stage 3.0" in text
+    assert "recommender_stage_within_slo 1.0" in text
+
+
+def test_prometheus_scrapes_a_running_load_test(demo_server: str, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
+         "--search", "fixed", "--start-rps", "20", "--max-rps", "20", "--stages", "1",
+         "--stage-seconds", "6", "--warmup-seconds", "1", "--out", str(tmp_path),
+         "--prometheus-port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    scraped = 0.0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and scraped < 20:
+        time.sleep(0.5)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        found = re.search(r"^recommender_requests_total (\S+)$", text, re.MULTILINE)
+        scraped = float(found.group(1)) if found else 0.0
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out
+    assert scraped >= 20, "Prometheus never saw the run's requests"
+    assert f"Prometheus metrics: http://127.0.0.1:{port}/metrics" in out

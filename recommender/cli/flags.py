@@ -49,6 +49,11 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Skip the confirmation
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No live status line; the stage results only.")
 ]
+PrometheusPortOpt = Annotated[
+    int | None,
+    typer.Option(help="Serve the run's live metrics for Prometheus on 127.0.0.1:PORT/metrics "
+                 "(extra `metrics`)."),  # fmt: skip
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (progress: stderr).")
 ]

@@ -5,6 +5,7 @@ from the first snapshot, so a confirmation prompt comes before it, until the loa
 over). Elsewhere (CI, `| tee`) a plain line every 30 s, so a long stage still shows signs
 of life. `--quiet` keeps only the stage results. The data comes from the runner's
 once-a-second Snapshot (recommender.loadgen.progress), never from Locust's hot path.
+`--prometheus-port` serves the same snapshots as Prometheus metrics while the view is open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from recommender.loadgen.metrics_export import PrometheusExporter
 from recommender.loadgen.progress import Snapshot, describe
 
 PLAIN_EVERY = 30.0  # seconds between status lines when not on a terminal
@@ -34,6 +36,7 @@ class LiveView:
         *,
         quiet: bool = False,
         err: bool = False,
+        prometheus_port: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.quiet = quiet
@@ -42,8 +45,13 @@ class LiveView:
         self._stream: TextIO = sys.stderr if err else sys.stdout
         self._live: Live | None = None
         self._last_plain = clock()
+        self.prometheus_port = prometheus_port
+        self._exporter: PrometheusExporter | None = None
 
     def __enter__(self) -> LiveView:
+        if self.prometheus_port is not None:
+            self._exporter = PrometheusExporter(self.prometheus_port)
+            self.echo(f"Prometheus metrics: http://127.0.0.1:{self._exporter.port}/metrics")
         return self
 
     def __exit__(
@@ -53,6 +61,8 @@ class LiveView:
         trace: TracebackType | None,
     ) -> None:
         self._stop()
+        if self._exporter is not None:
+            self._exporter.close()
 
     def _stop(self) -> None:
         if self._live is not None:
@@ -67,6 +77,8 @@ class LiveView:
 
     def update(self, snapshot: Snapshot | None) -> None:
         """Each second's snapshot; None when the load is over (the live line goes)."""
+        if self._exporter is not None:
+            self._exporter.update(snapshot)
         if snapshot is None:
             self._stop()
             return

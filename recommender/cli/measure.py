@@ -14,6 +14,7 @@ from recommender.cli.flags import (
     JsonOpt,
     Model,
     ProfileOpt,
+    PrometheusPortOpt,
     QuietOpt,
     YesOpt,
     flag_groups,
@@ -67,12 +68,17 @@ def serve(
 
 @app.command("loadtest")
 @flag_groups(options=run_options)
-def loadtest(options: RunOptions, yes: YesOpt = False, quiet: QuietOpt = False) -> None:
+def loadtest(
+    options: RunOptions,
+    yes: YesOpt = False,
+    quiet: QuietOpt = False,
+    prometheus_port: PrometheusPortOpt = None,
+) -> None:
     """Drive a staged, open-loop load ramp with Locust; write a run directory."""
     from recommender import pipeline
     from recommender.cli.live import LiveView
 
-    with LiveView(quiet=quiet) as view:
+    with LiveView(quiet=quiet, prometheus_port=prometheus_port) as view:
         lt = pipeline.loadtest(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     t = lt.totals
     echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
@@ -83,7 +89,11 @@ def loadtest(options: RunOptions, yes: YesOpt = False, quiet: QuietOpt = False) 
 @app.command("run")
 @flag_groups(options=run_options)
 def run(
-    options: RunOptions, yes: YesOpt = False, quiet: QuietOpt = False, json_output: JsonOpt = False
+    options: RunOptions,
+    yes: YesOpt = False,
+    quiet: QuietOpt = False,
+    prometheus_port: PrometheusPortOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """loadtest + analyze + reports (html, md) in one command."""
     from recommender import pipeline
@@ -91,7 +101,7 @@ def run(
     from recommender.report.result import format_json, result_document
 
     # With --json, stdout holds the result alone; the progress goes to stderr.
-    with LiveView(quiet=quiet, err=json_output) as view:
+    with LiveView(quiet=quiet, err=json_output, prometheus_port=prometheus_port) as view:
         result = pipeline.run(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     if json_output:
         applied = result.applied.value if result.applied else None

@@ -22,6 +22,8 @@ from recommender.analysis.stages import score
 from recommender.plan import RampPlan, SearchSettings, Slo
 
 ACHIEVED_WINDOW = 3  # seconds: achieved rate over the last few whole seconds
+# Upper bounds (ms) of the run-wide latency histogram a metrics exporter publishes.
+BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class Snapshot:
     errors: dict[str, int]  # this stage's, by kind
     cpu_percent: float | None
     within_slo: bool | None  # None before the stage has a completed request
+    # The whole run so far, for a metrics exporter (Prometheus' counters only grow).
+    total_requests: int = 0
+    total_errors: dict[str, int] = field(default_factory=dict)
+    latency_buckets: tuple[int, ...] = ()  # successes at or below each BUCKETS_MS bound
+    latency_count: int = 0
+    latency_sum_ms: float = 0.0
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Watcher:
         self._partial = b""
         self._stage: _Stage | None = None
         self._recent: list[dict[str, Any]] = []  # the last few seconds' records
+        self._total = _Stage(-1)  # the whole run, for the counters
 
     def _new_records(self) -> list[dict[str, Any]]:
         path = self.run_dir / runs.LATENCY_FILE
@@ -83,12 +92,14 @@ class Watcher:
         index = int(record.get("stage", 0))
         if self._stage is None or self._stage.index != index:
             self._stage = _Stage(index)
-        s = self._stage
-        s.requests += int(record["requests"])
-        s.ok += int(record["ok"])
-        s.errors.update(record.get("errors") or {})
-        if record.get("latency_co_us"):
-            s.latency.add(histograms.decode(record["latency_co_us"]))
+        encoded = record.get("latency_co_us")
+        latency = histograms.decode(encoded) if encoded else None
+        for s in (self._stage, self._total):
+            s.requests += int(record["requests"])
+            s.ok += int(record["ok"])
+            s.errors.update(record.get("errors") or {})
+            if latency is not None:
+                s.latency.add(latency)
         self._recent = [*self._recent, record][-ACHIEVED_WINDOW:]
 
     def snapshot(self) -> Snapshot | None:
@@ -138,6 +149,13 @@ class Watcher:
             errors=dict(s.errors) if s else {},
             cpu_percent=cpus[-1] if cpus else None,
             within_slo=within,
+            total_requests=self._total.requests,
+            total_errors=dict(self._total.errors),
+            latency_buckets=tuple(histograms.count_at_or_below_ms(self._total.latency, b)
+                                  for b in BUCKETS_MS),  # fmt: skip
+            latency_count=int(self._total.latency.get_total_count()),
+            latency_sum_ms=(histograms.mean_ms(self._total.latency) or 0.0)
+            * int(self._total.latency.get_total_count()),
         )
 
 
