@@ -73,7 +73,8 @@ class Comparison:
     regression: bool
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """`compare --json`; report/comparison.schema.json is its schema."""
+        d = {"schema": "recommender-comparison/1", **asdict(self)}
         for side in ("base", "new"):
             iv = d[side]["interval_rps_per_instance"]
             d[side]["interval_rps_per_instance"] = list(iv) if iv else None

@@ -72,3 +72,18 @@ def test_run_json_keeps_progress_off_stdout(
     assert doc["status"] == "complete" and doc["applied"] is None
     assert code == doc["exit_code"] == ExitCode.OK
     assert "stage 1 at 20 rps" in err and "Run directory:" in err  # progress on stderr
+
+
+def test_compare_json_validates_against_its_schema(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.conftest import step_run
+
+    base = step_run(tmp_path / "base", passing_up_to=100, seed=1)
+    slower = step_run(tmp_path / "slower", passing_up_to=70, seed=3)
+    code, out, _ = run_cli(capsys, "compare", str(base), str(slower), "--json")
+    doc = json.loads(out)
+    jsonschema.Draft202012Validator.check_schema(schema("comparison"))
+    jsonschema.validate(doc, schema("comparison"))
+    assert code == 1 and doc["regression"] is True
+    assert doc["schema"] == "recommender-comparison/1"

@@ -58,8 +58,9 @@ def format_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def schema() -> dict[str, Any]:
-    """The JSON Schema of `result_document`'s output."""
-    text = resources.files("recommender.report").joinpath("result.schema.json").read_text()
+def schema(name: str = "result") -> dict[str, Any]:
+    """A published JSON Schema: "result" (`run`/`analyze --json`) or "comparison"
+    (`compare --json`)."""
+    text = resources.files("recommender.report").joinpath(f"{name}.schema.json").read_text()
     data: dict[str, Any] = json.loads(text)
     return data
