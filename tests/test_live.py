@@ -71,6 +71,12 @@ def test_a_snapshot_of_the_stage_so_far(tmp_path: Path) -> None:
         f.write(lines[-1][40:] + "\n")
     s = watcher.snapshot()
     assert s is not None and s.requests == 58  # the completed line, counted once
+    # A second in flight after the plan ended belongs to no stage: the run's totals only.
+    with path.open("a") as f:
+        f.write(record(13, 0, [70.0] * 3).replace('"stage": 0', '"stage": null') + "\n")
+    s = watcher.snapshot()
+    assert s is not None and s.requests == 58 and s.total_requests == 100 + 58 + 3
+    assert s.latency_count == 100 + 57 + 3 and s.total_errors == {"http_503": 1}
 
 
 def test_the_search_shows_its_budget_and_rests(tmp_path: Path) -> None:

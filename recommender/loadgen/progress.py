@@ -89,12 +89,17 @@ class Watcher:
         return [json.loads(line) for line in lines if line.strip()]
 
     def _add(self, record: dict[str, Any]) -> None:
-        index = int(record.get("stage", 0))
-        if self._stage is None or self._stage.index != index:
-            self._stage = _Stage(index)
         encoded = record.get("latency_co_us")
         latency = histograms.decode(encoded) if encoded else None
-        for s in (self._stage, self._total):
+        # A second outside every stage (in flight after the plan ended) has stage null: it
+        # counts for the run, not for a stage.
+        accumulate = [self._total]
+        if record.get("stage") is not None:
+            index = int(record["stage"])
+            if self._stage is None or self._stage.index != index:
+                self._stage = _Stage(index)
+            accumulate.append(self._stage)
+        for s in accumulate:
             s.requests += int(record["requests"])
             s.ok += int(record["ok"])
             s.errors.update(record.get("errors") or {})
@@ -123,7 +128,7 @@ class Watcher:
             left: float | None = max(0.0, self.plan.duration - elapsed)
         else:
             planned, left = None, max(0.0, self.plan.max_duration - elapsed)
-        recent = [r for r in self._recent if int(r.get("stage", -1)) == current]
+        recent = [r for r in self._recent if r.get("stage") == current]
         achieved = sum(r["requests"] for r in recent) / len(recent) if recent else None
         cpus = [float(r["cpu_percent"]) for r in self._recent if r.get("cpu_percent") is not None]
         p50 = p95 = None

@@ -470,7 +470,13 @@ def _watch(
             raise _Overrun()
         shown = _progress(run.run_dir, shown, echo)
         if watch is not None and watcher is not None:
-            snapshot = watcher.snapshot()
+            try:
+                snapshot = watcher.snapshot()
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # The live view is a display: its failure must never cost the run.
+                echo(f"  (live status stopped: {type(exc).__name__}: {exc})")
+                watcher = None
+                continue
             if snapshot is not None:
                 watch(snapshot)
 
