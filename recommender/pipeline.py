@@ -143,7 +143,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         master_port=options.master_port if options.master else 0,
         keep_requests=options.keep_requests,
     )
-    echo(describe_cost(plan, target.url))
+    echo(describe_cost(plan, target.shown_url))
     if confirm is not None and not confirm("Start?"):
         raise Declined("the load test was not started", "answer yes, or pass --yes")
     return spec, cloudwatch

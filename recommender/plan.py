@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from recommender.errors import ConfigError
+from recommender.redact import redact_headers, redact_url, secret_values
 
 ARRIVALS = ("uniform", "poisson")
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
@@ -379,8 +380,9 @@ class Target:
     """What is being load-tested. `url` is the full invocation URL.
 
     With `endpoint` set, it is a SageMaker endpoint: requests are signed with SigV4 for
-    `region`, with credentials from boto3's chain (`profile`). No secret is ever held here:
-    this is written to run.json.
+    `region`, with credentials from boto3's chain (`profile`). `headers` holds the values
+    sent, which may be secrets (an API key, custom attributes): `to_dict`, what run.json
+    records, and `shown_url`, what the terminal shows, redact them (recommender.redact).
     """
 
     url: str
@@ -399,19 +401,32 @@ class Target:
     def signed(self) -> bool:
         return self.endpoint is not None
 
+    @property
+    def shown_url(self) -> str:
+        """The URL with any credential in it redacted, for the terminal and the record."""
+        return redact_url(self.url)
+
+    def secrets(self) -> list[str]:
+        """The values `to_dict` and `shown_url` redact: to scrub from logs."""
+        return secret_values(self.headers, self.url)
+
     def to_dict(self) -> dict[str, Any]:
+        """As run.json records it: the header names with their values redacted."""
         d = asdict(self)
-        d["headers"] = dict(self.headers)
+        d["url"] = self.shown_url
+        d["headers"] = redact_headers(self.headers)
         return d
 
 
 def parse_headers(lines: Sequence[str]) -> dict[str, str]:
-    """`--header "Name: value"` lines as a mapping; ConfigError on a line without a name."""
+    """`--header "Name: value"` lines as a mapping; ConfigError on a line without a name.
+    The error never repeats the line: it may hold a secret."""
     headers = {}
-    for line in lines:
+    for i, line in enumerate(lines, 1):
         key, sep, value = line.partition(":")
         if not sep or not key.strip():
-            raise ConfigError(f"bad --header {line!r}", 'write it as "Name: value"')
+            raise ConfigError(f"bad --header #{i}: no name before a colon",
+                              'write it as "Name: value"')  # fmt: skip
         headers[key.strip()] = value.strip()
     return headers
 

@@ -1,10 +1,12 @@
 """What the runner tells the Locust process(es): one frozen, typed config.
 
-It crosses two process boundaries as plain data: the runner writes it as JSON into the run
-directory (the file $RECOMMENDER_CONFIG names) for the local or master process, and a master
-sends it to its workers in a Locust message (msgpack), without its run-directory paths and
-with the request bodies instead. `to_dict`/`from_dict` are that data; the keys are the config
-file's, unchanged.
+It crosses two process boundaries as plain data, and never through a file: the runner puts
+it, as JSON, in the environment of the local or master process ($RECOMMENDER_CONFIG), and a
+master sends it to its workers in a Locust message (msgpack, in memory), without its
+run-directory paths and with the request bodies instead. It holds the request headers in
+clear (the Locust processes send them), so it is never written into the run directory,
+whose files are shared: run.json records the headers redacted (recommender.redact).
+`to_dict`/`from_dict` are that data.
 
 Plain Python (no Locust): the runner and the tests import it freely.
 """
@@ -21,7 +23,7 @@ from typing import Any
 from recommender.plan import RampPlan, SearchSettings, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp
 
-CONFIG_ENV = "RECOMMENDER_CONFIG"  # the config file of a local or master Locust process
+CONFIG_ENV = "RECOMMENDER_CONFIG"  # the config (JSON) of a local or master Locust process
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,16 @@ class LoadgenConfig:
 
     @classmethod
     def from_env(cls) -> LoadgenConfig | None:
-        """The config the runner wrote for this (local or master) process, if any."""
-        path = os.environ.get(CONFIG_ENV)
-        if not path:
+        """The config the runner gave this (local or master) process, if any. It leaves the
+        environment once read: nothing this process starts inherits the headers."""
+        text = os.environ.pop(CONFIG_ENV, None)
+        if not text:
             return None
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(text))
+
+    def to_env(self) -> dict[str, str]:
+        """The environment entry `from_env` reads."""
+        return {CONFIG_ENV: json.dumps(self.to_dict())}
 
     def to_message(self, bodies: Sequence[bytes]) -> dict[str, Any]:
         """The master's message to its workers: no run-directory paths, the bodies instead."""

@@ -2,7 +2,8 @@
 
 Locust monkey-patches the process with gevent on import, so it never runs in ours: we
 start `python -m locust` headless with our harness and the user's locustfile, hand it the
-plan through a config file in the run directory, and read back what it recorded.
+plan in its environment (recommender.loadgen.config: it holds the request headers, so it
+never touches the disk), and read back what it recorded.
 Ctrl-C (or SIGTERM) stops Locust gracefully; everything measured so far stays, and the
 run is marked `interrupted`.
 
@@ -38,6 +39,7 @@ from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig, Signing
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
+from recommender.redact import redact_url, scrub_file
 
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
@@ -104,7 +106,7 @@ def split_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"not an http(s) URL: {url!r}",
+            f"not an http(s) URL: {redact_url(url)!r}",
             "pass e.g. --url http://127.0.0.1:8080/invocations",
         )
     base = f"{parts.scheme}://{parts.netloc}"
@@ -150,7 +152,7 @@ def preflight(
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise EndpointError(
-            f"cannot reach {target.url}: {reason}", "is the endpoint running? check --url"
+            f"cannot reach {target.shown_url}: {reason}", "is the endpoint running? check --url"
         ) from exc
     request = urllib.request.Request(
         target.url, data=body, method="POST", headers=request_headers(target, body, credentials)
@@ -168,7 +170,7 @@ def preflight(
         ) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise EndpointError(
-            f"cannot invoke {target.url}: {getattr(exc, 'reason', exc)}", "check --url"
+            f"cannot invoke {target.shown_url}: {getattr(exc, 'reason', exc)}", "check --url"
         ) from exc
 
 
@@ -191,7 +193,6 @@ def run_loadtest(spec: LoadTestSpec, echo: Callable[[str], None] = print) -> Loa
     port = (spec.master_port or _free_port()) if spec.distributed else None
     run = prepare(spec, bodies, run_dir, started, port)
     runs.write_json(run_dir / runs.RUN_FILE, run.meta)
-    run.config_path.write_text(json.dumps(run.config.to_dict()))
     echo(run.headline)
     status, returncode = drive(run, echo)
     return finalize(run, status, returncode)
@@ -216,14 +217,10 @@ class PreparedRun:
     started: float  # epoch seconds: the run directory's stamp, the deadline's origin
     users: int
     meta: dict[str, Any]  # run.json as the run starts
-    config: LoadgenConfig  # for the Locust process, in the file $RECOMMENDER_CONFIG names
+    config: LoadgenConfig  # for the Locust process, in its environment ($RECOMMENDER_CONFIG)
     command: tuple[str, ...]  # Locust: the single process, or the master
     port: int | None  # the master's, when distributed
     headline: str  # the line shown as the load starts
-
-    @property
-    def config_path(self) -> Path:
-        return self.run_dir / runs.LOADGEN_CONFIG_FILE
 
     @property
     def deadline(self) -> float:
@@ -309,7 +306,7 @@ def prepare(
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
         command=tuple(command), port=port if spec.distributed else None,
-        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.url}",
+        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.shown_url}",
     )  # fmt: skip
 
 
@@ -319,7 +316,7 @@ def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
     Locust gracefully, so it flushes what it measured."""
     spec = run.spec
     status, returncode = "complete", 0
-    env = dict(os.environ, **{CONFIG_ENV: str(run.config_path)})
+    env = dict(os.environ, **run.config.to_env())
     workers: list[subprocess.Popen[bytes]] = []
     with (run.run_dir / runs.LOCUST_LOG).open("w") as log, _sigterm_as_interrupt():
         proc = subprocess.Popen(
@@ -356,17 +353,19 @@ def drive(run: PreparedRun, echo: Callable[[str], None]) -> tuple[str, int]:
 
 
 def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
-    """Read back what Locust recorded, complete run.json, and remove the config file (it
-    holds the request headers). LoadTestError when nothing was recorded and nobody
-    interrupted the run."""
+    """Read back what Locust recorded, complete run.json, and redact any secret of the
+    target's (a header value) that Locust's logs may have printed. LoadTestError when
+    nothing was recorded and nobody interrupted the run."""
     run_dir = run.run_dir
+    secrets = run.spec.target.secrets()
+    for name in (runs.LOCUST_LOG, *(runs.worker_log_file(i) for i in range(run.spec.workers))):
+        scrub_file(run_dir / name, secrets)
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     generator = _read_json(run_dir / runs.GENERATOR_FILE)
     ended = time.time()
     search = _read_json(run_dir / runs.SEARCH_FILE)
     meta = final_meta(run, status, returncode, records, generator, search, ended)
     runs.write_json(run_dir / runs.RUN_FILE, meta)
-    run.config_path.unlink(missing_ok=True)
     if not records and status != "interrupted":
         log = run_dir / runs.LOCUST_LOG
         tail = log.read_text()[-2000:].strip().splitlines()
