@@ -87,7 +87,8 @@ class RunOptions:
     workers: int = 0
     master: bool = False
     expect_workers: int = 0
-    master_bind_host: str = "0.0.0.0"
+    # Loopback unless asked: Locust's master port takes any worker, unauthenticated.
+    master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
     keep_requests: bool = False
     # CloudWatch, for a SageMaker endpoint.

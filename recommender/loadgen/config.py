@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from recommender import __version__
+from recommender.errors import LoadTestError
 from recommender.plan import RampPlan, SearchSettings, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp
 
@@ -140,13 +142,30 @@ class LoadgenConfig:
         """The environment entry `from_env` reads."""
         return {CONFIG_ENV: json.dumps(self.to_dict())}
 
-    def to_message(self, bodies: Sequence[bytes]) -> dict[str, Any]:
-        """The master's message to its workers: no run-directory paths, the bodies instead."""
+    def to_message(self, bodies: Sequence[bytes], version: str = __version__) -> dict[str, Any]:
+        """The master's message to its workers: no run-directory paths, the bodies instead,
+        and the master's recommender version (a worker of another version refuses)."""
         data = replace(self, run_dir=None, payload=None).to_dict()
         data["bodies"] = list(bodies)
+        data["version"] = version
         return data
 
     @classmethod
-    def from_message(cls, data: Mapping[str, Any]) -> tuple[LoadgenConfig, tuple[bytes, ...]]:
+    def from_message(
+        cls, data: Mapping[str, Any], version: str = __version__
+    ) -> tuple[LoadgenConfig, tuple[bytes, ...]]:
+        """A worker's config from its master's message; LoadTestError when the master runs
+        another version of recommender (the two would disagree on the plan and the records)."""
+        check_version(data.get("version"), version)
         bodies = tuple(b if isinstance(b, bytes) else str(b).encode() for b in data["bodies"])
         return cls.from_dict(data), bodies
+
+
+def check_version(master: object, worker: str = __version__) -> None:
+    """A worker joins only a master of its own recommender version."""
+    if master != worker:
+        theirs = "an unknown version" if master is None else f"recommender {master}"
+        raise LoadTestError(
+            f"the master runs {theirs}, this worker recommender {worker}",
+            "install the same version on the master and every worker",
+        )

@@ -366,6 +366,11 @@ def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
     search = _read_json(run_dir / runs.SEARCH_FILE)
     meta = final_meta(run, status, returncode, records, generator, search, ended)
     runs.write_json(run_dir / runs.RUN_FILE, meta)
+    refused = generator.get("refused") or []
+    if refused:  # a worker of another version: the load fell short of the plan
+        first = refused[0]
+        raise LoadTestError(f"worker {first.get('worker')} refused the run: "
+                            f"{first.get('message')}", first.get("hint") or None)  # fmt: skip
     if not records and status != "interrupted":
         log = run_dir / runs.LOCUST_LOG
         tail = log.read_text()[-2000:].strip().splitlines()
@@ -413,6 +418,7 @@ def final_meta(
             "users": run.users,
             "processes": max(1, spec.workers + spec.expect_workers),
             "workers": generator.get("workers"),
+            **({"refused": generator["refused"]} if generator.get("refused") else {}),
             # Sends still queued when the plan ended (the generator had fallen behind);
             # dropped so the endpoint gets no load past the plan.
             "unsent_at_end": generator.get("unsent_at_end", 0),
