@@ -103,12 +103,16 @@ class LoadTestResult:
 
 def split_url(url: str) -> tuple[str, str]:
     """("http://host:port", "/path") of an invocation URL; ConfigError when it is not one."""
-    parts = urlsplit(url)
+    how = "pass e.g. --url http://127.0.0.1:8080/invocations"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise ConfigError(f"not a URL: {redact_url(url)!r}: {exc}", how) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"not an http(s) URL: {redact_url(url)!r}",
-            "pass e.g. --url http://127.0.0.1:8080/invocations",
-        )
+        raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}", how)
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ConfigError(f"the URL holds a space or control character: {redact_url(url)!r}", how)
     base = f"{parts.scheme}://{parts.netloc}"
     path = parts.path or "/invocations"
     return base, path + (f"?{parts.query}" if parts.query else "")
