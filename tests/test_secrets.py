@@ -4,10 +4,12 @@ them. The end-to-end test runs the real CLI against the local model server (127.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import secrets
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -15,10 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from recommender.cli import main
-from recommender.errors import ConfigError
+from recommender.errors import ConfigError, EndpointError
 from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig
 from recommender.loadgen.payloads import Payloads
-from recommender.loadgen.runner import LoadTestSpec, prepare
+from recommender.loadgen.runner import LoadTestSpec, preflight, prepare
 from recommender.options import CUSTOM_ATTRIBUTES_HEADER, RunOptions
 from recommender.plan import Target, linear_ramp, parse_headers, parse_slo
 from recommender.redact import fingerprint, redact_url, redacted, scrub, secret_values
@@ -145,3 +147,35 @@ def test_run_leaves_no_secret_anywhere(
             assert secret.encode() not in data, f"{secret[:4]}... in {path.name}"
         for text in outputs:
             assert secret not in text
+
+
+class _EchoHeaders(http.server.BaseHTTPRequestHandler):
+    """Answers 400 with the request's headers in the body, as some servers do."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = str(dict(self.headers)).encode()
+        self.send_response(400)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def test_an_endpoint_echoing_the_headers_does_not_put_them_on_the_terminal() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        key = "key-" + secrets.token_hex(8)
+        target = Target(url=f"http://127.0.0.1:{server.server_address[1]}/invocations",
+                        name="t", headers={"X-Api-Key": key})  # fmt: skip
+        with pytest.raises(EndpointError) as caught:
+            preflight(target, b"{}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    line = caught.value.one_line()
+    assert "HTTP 400" in line and key not in line and redacted(key) in line

@@ -39,7 +39,7 @@ from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig, Signing
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
-from recommender.redact import redact_url, scrub_file
+from recommender.redact import redact_url, scrub, scrub_file
 
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
@@ -165,7 +165,9 @@ def preflight(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
-        detail = " ".join(exc.read(300).decode("utf-8", "replace").split())
+        # Some servers echo the request back: its secrets must not reach the terminal.
+        detail = scrub(" ".join(exc.read(300).decode("utf-8", "replace").split()),
+                       target.secrets())  # fmt: skip
         if exc.code in (429, 503):
             return  # busy, not wrong: the ramp will measure it
         raise EndpointError(
