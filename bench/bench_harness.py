@@ -32,7 +32,7 @@ PATH = "/endpoints/bench/invocations"
 
 
 def _config(tmp: Path) -> dict[str, Any]:
-    """A config file as the runner writes it, for a signed fixed-ramp run."""
+    """The config as the runner gives it, for a signed fixed-ramp run."""
     (tmp / "p.jsonl").write_bytes(BODY + b"\n")
     plan = {"stages": [{"rps": 10, "seconds": 5}], "warmup_seconds": 1.0}
     return {
@@ -49,9 +49,8 @@ def _config(tmp: Path) -> dict[str, Any]:
 
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp())
-    (tmp / "loadgen.json").write_text(json.dumps(_config(tmp)))
     os.environ.update(
-        RECOMMENDER_CONFIG=str(tmp / "loadgen.json"),
+        RECOMMENDER_CONFIG=json.dumps(_config(tmp)),
         AWS_ACCESS_KEY_ID="AKID",
         AWS_SECRET_ACCESS_KEY="secret",
         AWS_SESSION_TOKEN="token",

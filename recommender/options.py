@@ -9,15 +9,17 @@ purely, so each rule sits beside the options it reads. Every error names the fla
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor
 from recommender.errors import ConfigError
 from recommender.plan import (
     LoadPlan,
     Slo,
     abort_factor,
+    check_header,
     load_plan,
     parse_headers,
     parse_slo,
@@ -87,7 +89,8 @@ class RunOptions:
     workers: int = 0
     master: bool = False
     expect_workers: int = 0
-    master_bind_host: str = "0.0.0.0"
+    # Loopback unless asked: Locust's master port takes any worker, unauthenticated.
+    master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
     keep_requests: bool = False
     web_ui: bool = False  # Locust's web UI on loopback while the run goes
@@ -117,9 +120,23 @@ class RunOptions:
                          endpoint_url=self.aws_endpoint_url)  # fmt: skip
 
     def check_generator(self) -> None:
-        """Locust's distributed mode: local workers, or a master that others join."""
+        """Locust's distributed mode: local workers, or a master that others join; and the
+        generator's and the run's numbers, whatever they are for."""
         if self.workers < 0 or self.expect_workers < 0:
             raise ConfigError("--workers and --expect-workers must be >= 0")
+        if self.users < 0:
+            raise ConfigError(f"--users must be >= 0 (got {self.users})", "0 sizes the pool")
+        if not 0 < self.master_port < 65536:
+            raise ConfigError(f"--master-port must be in 1-65535 (got {self.master_port})")
+        if self.cloudwatch_period is not None and self.cloudwatch_period < 1:
+            raise ConfigError(f"--cloudwatch-period must be >= 1 s (got {self.cloudwatch_period})")
+        if self.cloudwatch_wait is not None and not 0 <= self.cloudwatch_wait < math.inf:
+            raise ConfigError(f"--cloudwatch-wait must be >= 0 s (got {self.cloudwatch_wait:g})")
+        for flag, value in (("--min-capacity", self.min_capacity),
+                            ("--max-capacity", self.max_capacity)):  # fmt: skip
+            if value is not None and value < 0:
+                raise ConfigError(f"{flag} must be >= 0 (got {value})")
+        check_safety_factor(self.safety_factor)
         if self.master and self.expect_workers < 1:
             raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
         if self.expect_workers and not self.master:
@@ -171,4 +188,12 @@ class RunOptions:
             headers[CUSTOM_ATTRIBUTES_HEADER] = self.custom_attributes
         if self.target_variant:
             headers[TARGET_VARIANT_HEADER] = self.target_variant
+        for flag, name, value in (
+            ("--custom-attributes", CUSTOM_ATTRIBUTES_HEADER, self.custom_attributes),
+            ("--target-variant", TARGET_VARIANT_HEADER, self.target_variant),
+            ("--content-type", "Content-Type", self.content_type),
+            ("--accept", "Accept", self.accept),
+        ):
+            if value is not None:
+                check_header(name, value, flag)
         return headers

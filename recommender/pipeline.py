@@ -149,7 +149,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         keep_requests=options.keep_requests,
         web_port=options.web_port if options.web_ui else None,
     )
-    echo(describe_cost(plan, target.url))
+    echo(describe_cost(plan, target.shown_url))
     if confirm is not None and not confirm("Start?"):
         raise Declined("the load test was not started", "answer yes, or pass --yes")
     return spec, cloudwatch

@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from recommender.errors import ConfigError
+from recommender.redact import redact_headers, redact_url, secret_values
 
 ARRIVALS = ("uniform", "poisson")
+MAX_STAGES = 1000  # a fixed ramp of more stages is a typo, and would be built in memory
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
@@ -89,8 +91,10 @@ def linear_ramp(
             f"--max-rps ({max_rps:g}) is below --start-rps ({start_rps:g})",
             "pass a --max-rps at least as large as --start-rps",
         )
-    if stages < 1:
-        raise ConfigError(f"--stages must be >= 1 (got {stages})")
+    if not 1 <= stages <= MAX_STAGES:
+        raise ConfigError(f"--stages must be between 1 and {MAX_STAGES} (got {stages})")
+    if not math.isfinite(stage_seconds):
+        raise ConfigError(f"--stage-seconds must be a number of seconds (got {stage_seconds:g})")
     if stages == 1 or max_rps == start_rps:
         rates = [start_rps] * stages
     else:
@@ -114,7 +118,7 @@ def validate_plan(plan: RampPlan) -> RampPlan:
     for i, s in enumerate(plan.stages, 1):
         if not s.rps > 0 or not math.isfinite(s.rps):
             raise ConfigError(f"stage {i}: rps must be a positive number (got {s.rps:g})")
-        if s.seconds < 1:
+        if not 1 <= s.seconds < math.inf:
             raise ConfigError(f"stage {i}: seconds must be >= 1 (got {s.seconds:g})")
         if plan.warmup_seconds >= s.seconds:
             raise ConfigError(
@@ -122,7 +126,7 @@ def validate_plan(plan: RampPlan) -> RampPlan:
                 f"({s.seconds:g}s)",
                 "lengthen the stages or shorten --warmup-seconds",
             )
-    if plan.warmup_seconds < 0:
+    if not 0 <= plan.warmup_seconds < math.inf:
         raise ConfigError(f"--warmup-seconds must be >= 0 (got {plan.warmup_seconds:g})")
     if plan.arrivals not in ARRIVALS:
         raise ConfigError(
@@ -221,7 +225,19 @@ def load_plan(
     abort_latency_factor: float,
 ) -> LoadPlan:
     """The load plan from the command line: a plan file or a linear ramp (fixed), or the
-    adaptive search's settings. Raises ConfigError naming the bad option."""
+    adaptive search's settings. Raises ConfigError naming the bad option. Every option is
+    checked whichever plan it is for: a bad value is refused, never silently unused."""
+    if mode not in ("adaptive", "fixed"):
+        raise ConfigError(f"unknown --search {mode!r}", "use adaptive or fixed")
+    if not 0 < precision < 1:
+        raise ConfigError(f"--precision must be in (0, 1) (got {precision:g})", "e.g. 0.05")
+    if not 0 < max_duration < math.inf:
+        raise ConfigError(f"--max-duration must be a positive number of seconds "
+                          f"(got {max_duration:g})")  # fmt: skip
+    if max_requests is not None and max_requests < 1:
+        raise ConfigError(f"--max-requests must be >= 1 (got {max_requests})")
+    if not 0 < abort_error_rate <= 1:
+        raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
     if plan_file is not None:
         return load_plan_file(plan_file)
     if max_rps is None:
@@ -229,16 +245,10 @@ def load_plan(
     ramp = linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds)
     if mode == "fixed":
         return ramp
-    if not 0 < precision < 1:
-        raise ConfigError(f"--precision must be in (0, 1) (got {precision:g})", "e.g. 0.05")
     if max_duration < stage_seconds:
         raise ConfigError(
             f"--max-duration ({max_duration:g}s) is shorter than one stage ({stage_seconds:g}s)"
         )
-    if max_requests is not None and max_requests < 1:
-        raise ConfigError(f"--max-requests must be >= 1 (got {max_requests})")
-    if not 0 < abort_error_rate <= 1:
-        raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
     return SearchSettings(
         start_rps=start_rps,
         max_rps=max_rps,
@@ -357,6 +367,8 @@ def abort_factor(text: str, slo: Slo) -> float:
     try:
         if raw.endswith("x"):
             factor = float(raw[:-1])
+            if not math.isfinite(factor):
+                raise ValueError(raw)
         else:
             factor = parse_slo_term(f"p50<={raw}").limit_ms / slo.terms[0].limit_ms
     except (ValueError, ConfigError) as exc:
@@ -379,8 +391,9 @@ class Target:
     """What is being load-tested. `url` is the full invocation URL.
 
     With `endpoint` set, it is a SageMaker endpoint: requests are signed with SigV4 for
-    `region`, with credentials from boto3's chain (`profile`). No secret is ever held here:
-    this is written to run.json.
+    `region`, with credentials from boto3's chain (`profile`). `headers` holds the values
+    sent, which may be secrets (an API key, custom attributes): `to_dict`, what run.json
+    records, and `shown_url`, what the terminal shows, redact them (recommender.redact).
     """
 
     url: str
@@ -399,19 +412,47 @@ class Target:
     def signed(self) -> bool:
         return self.endpoint is not None
 
+    @property
+    def shown_url(self) -> str:
+        """The URL with any credential in it redacted, for the terminal and the record."""
+        return redact_url(self.url)
+
+    def secrets(self) -> list[str]:
+        """The values `to_dict` and `shown_url` redact: to scrub from logs."""
+        return secret_values(self.headers, self.url)
+
     def to_dict(self) -> dict[str, Any]:
+        """As run.json records it: the header names with their values redacted."""
         d = asdict(self)
-        d["headers"] = dict(self.headers)
+        d["url"] = self.shown_url
+        d["headers"] = redact_headers(self.headers)
         return d
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110)
+
+
+def check_header(name: str, value: str, flag: str) -> None:
+    """ConfigError unless `name: value` can be sent as an HTTP header. The error never
+    repeats the value: it may be a secret."""
+    if not _TOKEN.match(name):
+        raise ConfigError(f"bad {flag}: {name[:40]!r} is not a header name",
+                          "use letters, digits and -")  # fmt: skip
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ConfigError(f"bad {flag}: the value of {name} holds a line break or another "
+                          "control character", "give it on one line")  # fmt: skip
+
+
 def parse_headers(lines: Sequence[str]) -> dict[str, str]:
-    """`--header "Name: value"` lines as a mapping; ConfigError on a line without a name."""
+    """`--header "Name: value"` lines as a mapping; ConfigError on a line without a name.
+    The error never repeats the line: it may hold a secret."""
     headers = {}
-    for line in lines:
+    for i, line in enumerate(lines, 1):
         key, sep, value = line.partition(":")
         if not sep or not key.strip():
-            raise ConfigError(f"bad --header {line!r}", 'write it as "Name: value"')
+            raise ConfigError(f"bad --header #{i}: no name before a colon",
+                              'write it as "Name: value"')  # fmt: skip
+        check_header(key.strip(), value.strip(), f"--header #{i}")
         headers[key.strip()] = value.strip()
     return headers
 
@@ -422,4 +463,8 @@ def name_from_url(url: str) -> str:
     segs = [p for p in parts.path.split("/") if p]
     if len(segs) >= 2 and segs[0] == "endpoints":
         return segs[1]
-    return f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
+    try:
+        port = parts.port
+    except ValueError:  # a bad port: split_url refuses the URL
+        port = None
+    return f"{parts.hostname}-{port}" if port else str(parts.hostname)

@@ -121,6 +121,11 @@ def analyze(
     """`recommender analyze`: with a safety factor, or with None ("auto") the one the
     simulated traffic allows (`on_choice` sees the sweep before the analysis, which fails
     when no factor kept within the budget). Writes analysis.json and the reports."""
+    # Every flag is checked, also those only `auto` uses: a bad value is never just unused.
+    traffic.check()
+    policy.check()
+    if violation_budget < 0:
+        raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
     if safety_factor is not None:
         if traffic.given:
             raise ConfigError(

@@ -42,7 +42,6 @@ LATENCY_FILE = "latency.jsonl"
 GENERATOR_FILE = "generator.json"
 SEARCH_FILE = "search.json"
 LOCUST_LOG = "locust.log"
-LOADGEN_CONFIG_FILE = "loadgen.json"  # removed at the end: it holds the headers
 # Collecting and analysing
 CLOUDWATCH_FILE = "cloudwatch.csv"
 ANALYSIS_FILE = "analysis.json"

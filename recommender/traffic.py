@@ -310,6 +310,16 @@ class TrafficSpec:
     def given(self) -> bool:
         return self.file is not None or self.pattern is not None
 
+    def check(self) -> TrafficSpec:
+        """ConfigError for a pattern's shape given without a pattern: it would be unused."""
+        if self.pattern is None:
+            for flag, value in (("--peak-rps", self.peak_rps), ("--min-rps", self.min_rps),
+                                ("--ramp-minutes", self.ramp_minutes), ("--days", self.days)):
+                if value is not None:
+                    raise ConfigError(f"{flag} shapes a --pattern, and none was given",
+                                      "add --pattern diurnal|spike|step, or leave it out")
+        return self
+
     def load(self) -> TrafficSeries:
         return load_traffic(self.file, self.pattern, self.peak_rps, self.min_rps,
                             self.ramp_minutes, self.days)  # fmt: skip

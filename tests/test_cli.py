@@ -57,7 +57,7 @@ URL = "http://127.0.0.1:9/invocations"
         (
             ["run", "--url", URL, "--max-rps", "10", "--header", "nocolon"],
             2,
-            "Error: bad --header 'nocolon'",
+            "Error: bad --header #1: no name before a colon (write it",
         ),
         (["serve", "--concurrency", "0"], 2, "Error: --concurrency must be >= 1"),
         (["analyze", "/nonexistent-run"], 1, "Error: /nonexistent-run is not a run directory"),

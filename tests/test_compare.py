@@ -67,8 +67,9 @@ def test_json_output(capsys: pytest.CaptureFixture[str], dirs: dict[str, Path]) 
     code, out, _ = run_cli(capsys, "compare", str(dirs["base"]), str(dirs["slower"]), "--json")
     assert code == 1
     data = json.loads(out)
-    assert set(data) == {"schema", "slo", "base", "new", "load_rps_per_instance", "load_basis", "change",
-                         "drop_beyond_intervals", "max_regression", "regression"}  # fmt: skip
+    assert set(data) == {"schema", "slo", "base", "new", "load_rps_per_instance", "load_basis",
+                         "change", "drop_beyond_intervals", "max_regression",
+                         "regression"}  # fmt: skip
     assert set(data["base"]) == {"dir", "name", "method", "rps_per_instance", "target_value",
                                  "interval_rps_per_instance", "p95_at_load_ms"}  # fmt: skip
     assert data["base"]["interval_rps_per_instance"] == [100.0, 110.0]

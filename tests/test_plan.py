@@ -34,7 +34,7 @@ def test_linear_ramp_rejects_max_below_start() -> None:
     ("args", "match"),
     [
         ((0, 10, 3, 10), "--start-rps must be > 0"),
-        ((1, 10, 0, 10), "--stages must be >= 1"),
+        ((1, 10, 0, 10), "--stages must be between 1 and 1000"),
         ((1, 10, 3, 0.5), "seconds must be >= 1"),
     ],
 )

@@ -183,8 +183,12 @@ def run_options(
         int, typer.Option(help="With --master: workers to wait for (`recommender worker`).")
     ] = 0,
     master_bind_host: Annotated[
-        str, typer.Option(help="With --master: address the workers connect to.")
-    ] = "0.0.0.0",
+        str,
+        typer.Option(help="With --master: the address it listens on for workers. Locust's "
+                     "protocol has no authentication or encryption (workers get the request "
+                     "headers): 0.0.0.0 only on a private network or security group, or "
+                     "keep 127.0.0.1 and reach it through an SSH tunnel."),
+    ] = "127.0.0.1",
     master_port: Annotated[int, typer.Option(help="With --master: its port.")] = 5557,
     keep_requests: Annotated[
         bool, typer.Option("--keep-requests", help="Also write every request as Parquet rows.")

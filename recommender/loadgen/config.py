@@ -1,10 +1,12 @@
 """What the runner tells the Locust process(es): one frozen, typed config.
 
-It crosses two process boundaries as plain data: the runner writes it as JSON into the run
-directory (the file $RECOMMENDER_CONFIG names) for the local or master process, and a master
-sends it to its workers in a Locust message (msgpack), without its run-directory paths and
-with the request bodies instead. `to_dict`/`from_dict` are that data; the keys are the config
-file's, unchanged.
+It crosses two process boundaries as plain data, and never through a file: the runner puts
+it, as JSON, in the environment of the local or master process ($RECOMMENDER_CONFIG), and a
+master sends it to its workers in a Locust message (msgpack, in memory), without its
+run-directory paths and with the request bodies instead. It holds the request headers in
+clear (the Locust processes send them), so it is never written into the run directory,
+whose files are shared: run.json records the headers redacted (recommender.redact).
+`to_dict`/`from_dict` are that data.
 
 Plain Python (no Locust): the runner and the tests import it freely.
 """
@@ -18,10 +20,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from recommender import __version__
+from recommender.errors import LoadTestError
 from recommender.plan import RampPlan, SearchSettings, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp
 
-CONFIG_ENV = "RECOMMENDER_CONFIG"  # the config file of a local or master Locust process
+CONFIG_ENV = "RECOMMENDER_CONFIG"  # the config (JSON) of a local or master Locust process
 
 
 @dataclass(frozen=True)
@@ -127,19 +131,41 @@ class LoadgenConfig:
 
     @classmethod
     def from_env(cls) -> LoadgenConfig | None:
-        """The config the runner wrote for this (local or master) process, if any."""
-        path = os.environ.get(CONFIG_ENV)
-        if not path:
+        """The config the runner gave this (local or master) process, if any. It leaves the
+        environment once read: nothing this process starts inherits the headers."""
+        text = os.environ.pop(CONFIG_ENV, None)
+        if not text:
             return None
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(text))
 
-    def to_message(self, bodies: Sequence[bytes]) -> dict[str, Any]:
-        """The master's message to its workers: no run-directory paths, the bodies instead."""
+    def to_env(self) -> dict[str, str]:
+        """The environment entry `from_env` reads."""
+        return {CONFIG_ENV: json.dumps(self.to_dict())}
+
+    def to_message(self, bodies: Sequence[bytes], version: str = __version__) -> dict[str, Any]:
+        """The master's message to its workers: no run-directory paths, the bodies instead,
+        and the master's recommender version (a worker of another version refuses)."""
         data = replace(self, run_dir=None, payload=None).to_dict()
         data["bodies"] = list(bodies)
+        data["version"] = version
         return data
 
     @classmethod
-    def from_message(cls, data: Mapping[str, Any]) -> tuple[LoadgenConfig, tuple[bytes, ...]]:
+    def from_message(
+        cls, data: Mapping[str, Any], version: str = __version__
+    ) -> tuple[LoadgenConfig, tuple[bytes, ...]]:
+        """A worker's config from its master's message; LoadTestError when the master runs
+        another version of recommender (the two would disagree on the plan and the records)."""
+        check_version(data.get("version"), version)
         bodies = tuple(b if isinstance(b, bytes) else str(b).encode() for b in data["bodies"])
         return cls.from_dict(data), bodies
+
+
+def check_version(master: object, worker: str = __version__) -> None:
+    """A worker joins only a master of its own recommender version."""
+    if master != worker:
+        theirs = "an unknown version" if master is None else f"recommender {master}"
+        raise LoadTestError(
+            f"the master runs {theirs}, this worker recommender {worker}",
+            "install the same version on the master and every worker",
+        )

@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from recommender.search import Controller, Follower
 MSG_CONFIG = "recommender_config"  # master -> workers: what to send, and how
 MSG_STAGES = "recommender_stages"  # master -> workers: t0 and the stages decided so far
 MSG_SECONDS = "recommender_seconds"  # worker -> master: flushed per-second records
+MSG_REFUSED = "recommender_refused"  # worker -> master: it will not take part (and why)
 FINISH_GRACE = 5.0  # seconds the master waits for the workers' last records
 FINAL_UPTO = 10**9  # a worker's "I have sent everything"
 _START_HINT = "start it with `recommender run` or `recommender loadtest`"
@@ -339,7 +341,9 @@ class MasterRole(Role):
         self.done_at: float | None = None
         self.unsent_by_worker: dict[str, int] = {}
         self.lost: dict[str, int] = {}
+        self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
+        runner.register_message(MSG_REFUSED, self._on_worker_refused)
 
     def on_test_start(self) -> None:
         if self.t0 is not None:
@@ -399,6 +403,16 @@ class MasterRole(Role):
                 tally = self.merger.workers.get(client_id)
                 self.lost[client_id] = tally.upto  # type: ignore[union-attr]
 
+    def _on_worker_refused(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        """A worker refused the run (another version): the load would fall short of the
+        plan, so the whole run stops; the runner reports why (generator.json `refused`)."""
+        self.refused.append({k: str(v) for k, v in dict(msg.data).items()})
+        if self.writer is not None and not self.writer.closed:
+            self.writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
+                                            "refused": self.refused})  # fmt: skip
+        environment.process_exit_code = 1
+        gevent.spawn(self.runner.quit)  # not from this handler: quitting kills its greenlet
+
     def _on_worker_seconds(self, environment: Any, msg: Any, **_kw: Any) -> None:
         if self.merger is None:
             return
@@ -437,8 +451,10 @@ class MasterRole(Role):
             for w, t in merger.workers.items()
         }
         unsent = sum(self.unsent_by_worker.values())
+        extra: dict[str, Any] = {"refused": self.refused} if self.refused else {}
         writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
-                                   "workers": workers, "unsent_at_end": unsent})  # fmt: skip
+                                   "workers": workers, "unsent_at_end": unsent,
+                                   **extra})  # fmt: skip
         writer.close()
 
     def tick(self) -> tuple[int, float] | None:
@@ -461,8 +477,21 @@ class WorkerRole(Sender):
         runner.register_message(MSG_STAGES, self._on_stages)
 
     def _on_config(self, environment: Any, msg: Any, **_kw: Any) -> None:
-        self.config, bodies = LoadgenConfig.from_message(msg.data)
+        try:
+            self.config, bodies = LoadgenConfig.from_message(msg.data)
+        except LoadTestError as exc:
+            self._refuse(environment, exc)
+            return
         self.invocation = Invocation(self.config, bodies)
+
+    def _refuse(self, environment: Any, exc: LoadTestError) -> None:
+        """Say why in one line (this worker's output), tell the master, and quit with a
+        non-zero status."""
+        print(f"Error: {exc.one_line()}", file=sys.stderr, flush=True)
+        self.runner.send_message(MSG_REFUSED, {"worker": self.runner.client_id,
+                                               "message": exc.message, "hint": exc.hint or ""})
+        environment.process_exit_code = exc.exit_code
+        gevent.spawn(self.runner.quit)  # not from this handler: quitting kills its greenlet
 
     def _on_stages(self, environment: Any, msg: Any, **_kw: Any) -> None:
         data, config = msg.data, self.config

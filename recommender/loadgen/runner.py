@@ -2,7 +2,8 @@
 
 Locust monkey-patches the process with gevent on import, so it never runs in ours: we
 start `python -m locust` headless with our harness and the user's locustfile, hand it the
-plan through a config file in the run directory, and read back what it recorded.
+plan in its environment (recommender.loadgen.config: it holds the request headers, so it
+never touches the disk), and read back what it recorded.
 Ctrl-C (or SIGTERM) stops Locust gracefully; everything measured so far stays, and the
 run is marked `interrupted`.
 
@@ -39,6 +40,7 @@ from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig
 from recommender.loadgen.progress import Snapshot, Watcher
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import RampPlan, SearchSettings, Slo, Stage, Target
+from recommender.redact import redact_url, scrub, scrub_file
 
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
@@ -108,12 +110,16 @@ class LoadTestResult:
 
 def split_url(url: str) -> tuple[str, str]:
     """("http://host:port", "/path") of an invocation URL; ConfigError when it is not one."""
-    parts = urlsplit(url)
+    how = "pass e.g. --url http://127.0.0.1:8080/invocations"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise ConfigError(f"not a URL: {redact_url(url)!r}: {exc}", how) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"not an http(s) URL: {url!r}",
-            "pass e.g. --url http://127.0.0.1:8080/invocations",
-        )
+        raise ConfigError(f"not an http(s) URL: {redact_url(url)!r}", how)
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ConfigError(f"the URL holds a space or control character: {redact_url(url)!r}", how)
     base = f"{parts.scheme}://{parts.netloc}"
     path = parts.path or "/invocations"
     return base, path + (f"?{parts.query}" if parts.query else "")
@@ -157,7 +163,7 @@ def preflight(
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise EndpointError(
-            f"cannot reach {target.url}: {reason}", "is the endpoint running? check --url"
+            f"cannot reach {target.shown_url}: {reason}", "is the endpoint running? check --url"
         ) from exc
     request = urllib.request.Request(
         target.url, data=body, method="POST", headers=request_headers(target, body, credentials)
@@ -166,7 +172,9 @@ def preflight(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
-        detail = " ".join(exc.read(300).decode("utf-8", "replace").split())
+        # Some servers echo the request back: its secrets must not reach the terminal.
+        detail = scrub(" ".join(exc.read(300).decode("utf-8", "replace").split()),
+                       target.secrets())  # fmt: skip
         if exc.code in (429, 503):
             return  # busy, not wrong: the ramp will measure it
         raise EndpointError(
@@ -175,7 +183,7 @@ def preflight(
         ) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise EndpointError(
-            f"cannot invoke {target.url}: {getattr(exc, 'reason', exc)}", "check --url"
+            f"cannot invoke {target.shown_url}: {getattr(exc, 'reason', exc)}", "check --url"
         ) from exc
 
 
@@ -201,7 +209,6 @@ def run_loadtest(
     port = (spec.master_port or _free_port()) if spec.distributed else None
     run = prepare(spec, bodies, run_dir, started, port)
     runs.write_json(run_dir / runs.RUN_FILE, run.meta)
-    run.config_path.write_text(json.dumps(run.config.to_dict()))
     echo(run.headline)
     status, returncode = drive(run, echo, watch)
     return finalize(run, status, returncode)
@@ -226,14 +233,10 @@ class PreparedRun:
     started: float  # epoch seconds: the run directory's stamp, the deadline's origin
     users: int
     meta: dict[str, Any]  # run.json as the run starts
-    config: LoadgenConfig  # for the Locust process, in the file $RECOMMENDER_CONFIG names
+    config: LoadgenConfig  # for the Locust process, in its environment ($RECOMMENDER_CONFIG)
     command: tuple[str, ...]  # Locust: the single process, or the master
     port: int | None  # the master's, when distributed
     headline: str  # the line shown as the load starts
-
-    @property
-    def config_path(self) -> Path:
-        return self.run_dir / runs.LOADGEN_CONFIG_FILE
 
     @property
     def deadline(self) -> float:
@@ -323,7 +326,7 @@ def prepare(
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
         command=tuple(command), port=port if spec.distributed else None,
-        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.url}" + (
+        headline=f"Load test: {shape}, {users} users{procs} -> {spec.target.shown_url}" + (
             f"\nLocust's web UI: http://127.0.0.1:{spec.web_port} (from elsewhere: ssh -L "
             f"{spec.web_port}:127.0.0.1:{spec.web_port} this-host)" if spec.web_port else ""),
     )  # fmt: skip
@@ -337,7 +340,7 @@ def drive(
     Locust gracefully, so it flushes what it measured."""
     spec = run.spec
     status, returncode = "complete", 0
-    env = dict(os.environ, **{CONFIG_ENV: str(run.config_path)})
+    env = dict(os.environ, **run.config.to_env())
     workers: list[subprocess.Popen[bytes]] = []
     with (run.run_dir / runs.LOCUST_LOG).open("w") as log, _sigterm_as_interrupt():
         proc = subprocess.Popen(
@@ -376,17 +379,24 @@ def drive(
 
 
 def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
-    """Read back what Locust recorded, complete run.json, and remove the config file (it
-    holds the request headers). LoadTestError when nothing was recorded and nobody
-    interrupted the run."""
+    """Read back what Locust recorded, complete run.json, and redact any secret of the
+    target's (a header value) that Locust's logs may have printed. LoadTestError when
+    nothing was recorded and nobody interrupted the run."""
     run_dir = run.run_dir
+    secrets = run.spec.target.secrets()
+    for name in (runs.LOCUST_LOG, *(runs.worker_log_file(i) for i in range(run.spec.workers))):
+        scrub_file(run_dir / name, secrets)
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     generator = _read_json(run_dir / runs.GENERATOR_FILE)
     ended = time.time()
     search = _read_json(run_dir / runs.SEARCH_FILE)
     meta = final_meta(run, status, returncode, records, generator, search, ended)
     runs.write_json(run_dir / runs.RUN_FILE, meta)
-    run.config_path.unlink(missing_ok=True)
+    refused = generator.get("refused") or []
+    if refused:  # a worker of another version: the load fell short of the plan
+        first = refused[0]
+        raise LoadTestError(f"worker {first.get('worker')} refused the run: "
+                            f"{first.get('message')}", first.get("hint") or None)  # fmt: skip
     if not records and status != "interrupted":
         log = run_dir / runs.LOCUST_LOG
         tail = log.read_text()[-2000:].strip().splitlines()
@@ -434,6 +444,7 @@ def final_meta(
             "users": run.users,
             "processes": max(1, spec.workers + spec.expect_workers),
             "workers": generator.get("workers"),
+            **({"refused": generator["refused"]} if generator.get("refused") else {}),
             # Sends still queued when the plan ended (the generator had fallen behind);
             # dropped so the endpoint gets no load past the plan.
             "unsent_at_end": generator.get("unsent_at_end", 0),

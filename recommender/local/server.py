@@ -44,6 +44,7 @@ from aiohttp import web
 
 from recommender.errors import ConfigError, RecommenderError
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
+from recommender.redact import fingerprint
 
 MODELS = ("sklearn", "sleep")
 N_FEATURES = 4
@@ -181,6 +182,9 @@ class _Instance:
         self.service_time_s = config.service_time_ms / 1000.0
         self.waiting = self.served = self.rejected_503 = self.bad_request = 0
         self.unsigned_403 = 0
+        # Caller headers seen, as "Name: sha256:..." (never the value): tests check that a
+        # run's --header values arrived without the server keeping them.
+        self.headers_seen: collections.Counter[str] = collections.Counter()
         self.metrics = (
             MetricBuckets(config.publish, config.instances) if config.publish else None
         )
@@ -204,6 +208,7 @@ class _Instance:
                 "rejected_503": self.rejected_503,
                 "bad_request": self.bad_request,
                 "unsigned_403": self.unsigned_403,
+                "headers_seen": dict(self.headers_seen),
             }
         )
 
@@ -214,6 +219,9 @@ class _Instance:
             # SageMaker's runtime refuses unsigned calls before any instance sees them.
             self.unsigned_403 += 1
             return web.json_response({"message": "Missing Authentication Token"}, status=403)
+        for name, value in request.headers.items():
+            if _is_caller_header(name, value):
+                self.headers_seen[f"{name}: {fingerprint(value)}"] += 1
         body = await request.read()
         rows: list[list[float]] = []
         if self.predict is not None:
@@ -256,6 +264,15 @@ class _Instance:
             labels = "".join(f"{p['label']}\n" for p in predictions)
             return web.Response(text=labels, content_type="text/csv")
         return web.json_response({"predictions": predictions})
+
+
+def _is_caller_header(name: str, value: str) -> bool:
+    """A header the caller chose (`--header`, custom attributes), not HTTP's or SigV4's
+    (a signature differs on every request)."""
+    low = name.lower()
+    if low == "authorization":
+        return not value.startswith("AWS4-HMAC-SHA256")
+    return low.startswith("x-") and not low.startswith("x-amz-")
 
 
 def _looks_signed(request: web.Request) -> bool:
