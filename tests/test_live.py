@@ -129,7 +129,7 @@ def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Pat
     proc = subprocess.Popen(
         [sys.executable, "-m", "recommender", "run", "--url", f"{demo_server}/invocations",
          "--search", "fixed", "--start-rps", "20", "--max-rps", "40", "--stages", "2",
-         "--stage-seconds", "4", "--warmup-seconds", "1", "--out", str(tmp_path), "--yes"],
+         "--stage-seconds", "5", "--warmup-seconds", "1", "--out", str(tmp_path), "--yes"],
         stdin=follower, stdout=follower, stderr=follower,
         env=dict(os.environ, TERM="xterm", COLUMNS="200"),
     )  # fmt: skip
@@ -151,8 +151,11 @@ def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Pat
     os.close(leader)
     assert proc.wait(timeout=30) == 0
     text = out.decode(errors="replace")
-    seen = set(re.findall(r"stage (\d)/2 (\d)/4s \| offered", text))
-    assert {("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")} <= seen, text[-2000:]
+    seen = set(re.findall(r"stage (\d)/2 (\d)/5s \| offered", text))
+    # Redrawn as the run goes: each stage shown at two moments at least (a loaded machine
+    # may skip a second between snapshots, so not every second is asserted).
+    for stage in ("1", "2"):
+        assert len({at for st, at in seen if st == stage}) >= 2, (stage, text[-2000:])
     assert "stage 1 at 20 rps: PASS" in text  # the stage results stay, above the live line
     assert re.search(r"achieved \d+\.\d rps \| p50 \d+\.\d ms", text)
 
