@@ -8,9 +8,11 @@ import os
 import pty
 import re
 import select
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,22 @@ from recommender.loadgen.progress import Snapshot, Watcher, describe
 from recommender.plan import RampPlan, SearchSettings, Stage, parse_slo
 
 SLO = parse_slo(["p95<=100ms"])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def short_loadtest(server: str, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """The real CLI, one 6 s stage at 20 rps, in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{server}/invocations",
+         "--search", "fixed", "--start-rps", "20", "--max-rps", "20", "--stages", "1",
+         "--stage-seconds", "6", "--warmup-seconds", "1", "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
 
 
 def record(second: int, stage: int, latencies_ms: list[float], errors: int = 0) -> str:
@@ -163,19 +181,8 @@ def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Pat
 def test_locusts_web_ui_answers_during_the_run(demo_server: str, tmp_path: Path) -> None:
     """--web-ui: Locust's UI on loopback shows the run while the plan drives it, and Locust
     still quits when the plan is over."""
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
-         "--search", "fixed", "--start-rps", "20", "--max-rps", "20", "--stages", "1",
-         "--stage-seconds", "6", "--warmup-seconds", "1", "--out", str(tmp_path),
-         "--web-ui", "--web-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    port = free_port()
+    proc = short_loadtest(demo_server, tmp_path, "--web-ui", "--web-port", str(port))
     seen = 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not seen:
@@ -197,8 +204,6 @@ def test_locusts_web_ui_answers_during_the_run(demo_server: str, tmp_path: Path)
 
 def test_prometheus_metrics_from_a_snapshot() -> None:
     """The exporter serves the snapshot it was given, in Prometheus' text format."""
-    import urllib.request
-
     from recommender.loadgen.metrics_export import PrometheusExporter
 
     exporter = PrometheusExporter(0)
@@ -222,19 +227,8 @@ def test_prometheus_metrics_from_a_snapshot() -> None:
 
 
 def test_prometheus_scrapes_a_running_load_test(demo_server: str, tmp_path: Path) -> None:
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
-         "--search", "fixed", "--start-rps", "20", "--max-rps", "20", "--stages", "1",
-         "--stage-seconds", "6", "--warmup-seconds", "1", "--out", str(tmp_path),
-         "--prometheus-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    port = free_port()
+    proc = short_loadtest(demo_server, tmp_path, "--prometheus-port", str(port))
     scraped = 0.0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and scraped < 20:

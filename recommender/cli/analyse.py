@@ -19,6 +19,7 @@ from recommender.cli.flags import (
     MaxErrorRateOpt,
     MinCapOpt,
     ProvisionOpt,
+    RunDirArg,
     SafetyFactorOpt,
     SloOpt,
     SloSource,
@@ -39,7 +40,7 @@ from recommender.traffic import TrafficSpec
 @app.command()
 @flag_groups(traffic=traffic_flags)
 def analyze(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    run_dir: RunDirArg,
     slo: SloOpt = None,
     max_error_rate: MaxErrorRateOpt = None,
     safety_factor: SafetyFactorOpt = str(DEFAULT_SAFETY_FACTOR),
@@ -83,7 +84,7 @@ def analyze(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    run_dir: RunDirArg,
     format_: Annotated[
         list[str], typer.Option("--format", help="html, md, json (analysis.json); comma-separate.")
     ] = ["html,md,json"],  # noqa: B006 - typer reads the default, never mutates it
@@ -158,7 +159,7 @@ def compare(
 @app.command()
 @flag_groups(traffic=traffic_flags)
 def simulate(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    run_dir: RunDirArg,
     traffic: TrafficSpec = NO_TRAFFIC,
     min_capacity: MinCapOpt = None,
     max_capacity: MaxCapOpt = None,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.cli.live import LiveView
 from recommender.options import AwsAccess, RunOptions
 from recommender.traffic import TrafficSpec
 
@@ -54,6 +55,13 @@ PrometheusPortOpt = Annotated[
     typer.Option(help="Serve the run's live metrics for Prometheus on 127.0.0.1:PORT/metrics "
                  "(extra `metrics`)."),  # fmt: skip
 ]
+
+
+def view_flags(quiet: QuietOpt = False, prometheus_port: PrometheusPortOpt = None) -> LiveView:
+    """How `loadtest`, `run` and `demo` show a running test: the live line, the metrics."""
+    return LiveView(quiet=quiet, prometheus_port=prometheus_port)
+
+
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (progress: stderr).")
 ]
@@ -266,6 +274,8 @@ CooldownOpt = Annotated[int, typer.Option(help="Seconds.")]
 DisableScaleInOpt = Annotated[
     bool, typer.Option("--disable-scale-in", help="The policy never scales in.")
 ]
+
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory.")]
 
 # Re-judging a run: `analyze`, `report` and `simulate` take the run's SLO, or these instead.
 SloOpt = Annotated[list[str] | None, typer.Option(help="Override the run's SLO.")]

@@ -42,7 +42,6 @@ class LiveView:
         self.quiet = quiet
         self.err = err  # with --json, everything but the result goes to stderr
         self.clock = clock
-        self._stream: TextIO = sys.stderr if err else sys.stdout
         self._live: Live | None = None
         self._last_plain = clock()
         self.prometheus_port = prometheus_port
@@ -68,6 +67,10 @@ class LiveView:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+    @property
+    def _stream(self) -> TextIO:
+        return sys.stderr if self.err else sys.stdout
 
     def echo(self, text: str) -> None:
         if self._live is not None:

@@ -14,15 +14,17 @@ from recommender.cli.flags import (
     JsonOpt,
     Model,
     ProfileOpt,
-    PrometheusPortOpt,
-    QuietOpt,
     YesOpt,
     flag_groups,
     run_options,
+    view_flags,
 )
+from recommender.cli.live import LiveView
 from recommender.errors import ExitCode
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
+
+NO_VIEW = LiveView()  # a placeholder default: `flag_groups` passes the real one
 
 
 @app.command()
@@ -67,18 +69,12 @@ def serve(
 
 
 @app.command("loadtest")
-@flag_groups(options=run_options)
-def loadtest(
-    options: RunOptions,
-    yes: YesOpt = False,
-    quiet: QuietOpt = False,
-    prometheus_port: PrometheusPortOpt = None,
-) -> None:
+@flag_groups(options=run_options, view=view_flags)
+def loadtest(options: RunOptions, yes: YesOpt = False, view: LiveView = NO_VIEW) -> None:
     """Drive a staged, open-loop load ramp with Locust; write a run directory."""
     from recommender import pipeline
-    from recommender.cli.live import LiveView
 
-    with LiveView(quiet=quiet, prometheus_port=prometheus_port) as view:
+    with view:
         lt = pipeline.loadtest(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     t = lt.totals
     echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
@@ -87,21 +83,16 @@ def loadtest(
 
 
 @app.command("run")
-@flag_groups(options=run_options)
+@flag_groups(options=run_options, view=view_flags)
 def run(
-    options: RunOptions,
-    yes: YesOpt = False,
-    quiet: QuietOpt = False,
-    prometheus_port: PrometheusPortOpt = None,
-    json_output: JsonOpt = False,
+    options: RunOptions, yes: YesOpt = False, view: LiveView = NO_VIEW, json_output: JsonOpt = False
 ) -> None:
     """loadtest + analyze + reports (html, md) in one command."""
     from recommender import pipeline
-    from recommender.cli.live import LiveView
     from recommender.report.result import format_json, result_document
 
-    # With --json, stdout holds the result alone; the progress goes to stderr.
-    with LiveView(quiet=quiet, err=json_output, prometheus_port=prometheus_port) as view:
+    view.err = json_output  # with --json, stdout holds the result alone; progress: stderr
+    with view:
         result = pipeline.run(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     if json_output:
         applied = result.applied.value if result.applied else None
@@ -145,18 +136,18 @@ def collect(
 
 
 @app.command()
+@flag_groups(view=view_flags)
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
-    quiet: QuietOpt = False,
+    view: LiveView = NO_VIEW,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
-    from recommender.cli.live import LiveView
     from recommender.local.demo import run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
-    with LiveView(quiet=quiet) as view:
+    with view:
         result = run_demo(out, view.echo, view.update)
     a = result.analysis
     echo("")
