@@ -3,7 +3,9 @@ bootstrap, on synthetic data with known answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -193,31 +195,85 @@ def test_bootstrap_interval_holds_the_estimate(tmp_path: Path) -> None:
     assert a.to_dict()["fits"][0]["stat"] == "p95"
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.floats(5, 2000), min_size=3, max_size=6),
-    st.floats(10, 1000),
-    st.floats(10, 1000),
-)
-def test_capacity_invariants(latencies: list[float], limit_a: float, limit_b: float) -> None:
-    """Capacity never exceeds the highest throughput measured without saying so, and a
-    stricter SLO never gives a higher capacity."""
+def analyze_latencies(latencies: Sequence[float], *limits: float) -> list[Any]:
+    """Stages at 10, 20, ... rps with these mean latencies, analysed against p95 limits."""
     import tempfile
 
-    latencies = sorted(latencies)  # latency grows with load
     plan = RampPlan(tuple(Stage(10.0 * (i + 1), 4) for i in range(len(latencies))), 1)
     records = synthetic_records(plan, latencies)
     with tempfile.TemporaryDirectory() as tmp:
         run = runs.load_run(write_run(Path(tmp) / "r", plan, records))
-        strict, loose = sorted((limit_a, limit_b))
-        a = analyze_run(run, parse_slo([f"p95<={strict}ms"]))
-        b = analyze_run(run, parse_slo([f"p95<={loose}ms"]))
+        return [analyze_run(run, parse_slo([f"p95<={limit}ms"])) for limit in limits]
+
+
+@st.composite
+def split_runs(draw: st.DrawFn) -> tuple[list[float], float, float, int, int]:
+    """Latencies that pass a strict limit, then (optionally) ones that fail it but pass a
+    looser one, then ones that fail both: both SLOs interpolate, by construction. Stage
+    p95s are about 1.43 x the mean (gamma, shape 16): 0.4 x limit passes, 2.5 x fails."""
+    strict = draw(st.floats(20, 300))
+    n_pass, n_mid = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    n_fail = draw(st.integers(1, 2))
+    loose = strict * (draw(st.floats(8, 12)) if n_mid else draw(st.floats(1, 1.5)))
+    lat = sorted(draw(st.lists(st.floats(5, 0.4 * strict), min_size=n_pass, max_size=n_pass)))
+    if n_mid:
+        lat += sorted(draw(st.lists(st.floats(2.5 * strict, 0.4 * loose), min_size=n_mid,
+                                    max_size=n_mid)))  # fmt: skip
+    lat += sorted(draw(st.lists(st.floats(2.5 * loose, 5 * loose), min_size=n_fail,
+                                max_size=n_fail)))  # fmt: skip
+    return lat, strict, loose, n_pass, n_mid
+
+
+@settings(max_examples=25, deadline=None)
+@given(split_runs())
+def test_a_stricter_slo_never_gives_a_higher_capacity(
+    case: tuple[list[float], float, float, int, int],
+) -> None:
+    """Both SLOs break inside the data (built so): both interpolate, within their brackets,
+    below the highest measured throughput, and the stricter one is never higher."""
+    latencies, strict, loose, n_pass, n_mid = case
+    a, b = analyze_latencies(latencies, strict, loose)
+    assert (a.capacity.method, b.capacity.method) == ("interpolated", "interpolated")
+    assert a.capacity.passing_stage == n_pass - 1
+    assert b.capacity.passing_stage == n_pass + n_mid - 1
     top = max(s.achieved_rps for s in a.stages)
     for x in (a, b):
-        if x.capacity.rps is not None and x.capacity.rps > top + 1e-9:
-            assert x.capacity.method == "model_extrapolation"
-            assert any(w.code == "extrapolated" for w in x.warnings)
-    if a.capacity.rps is not None and b.capacity.rps is not None:
-        if "model_extrapolation" not in (a.capacity.method, b.capacity.method):
-            assert a.capacity.rps <= b.capacity.rps + 1e-9
+        lo, hi = x.capacity.interval_rps_per_instance
+        assert lo <= x.capacity.rps <= hi <= top + 1e-9
+    assert a.capacity.rps <= b.capacity.rps + 1e-9
     assert np.isfinite([s.achieved_rps for s in a.stages]).all()
+
+
+def test_capacity_beyond_the_data_is_always_flagged() -> None:
+    """With no failing stage the capacity is the top measured rate (a lower bound) or, when
+    the fitted curve's knee shows, an extrapolation beyond it that is always flagged. The
+    curves are drawn on purpose for each outcome, and each outcome must be seen."""
+    seen: dict[str, int] = {"lower_bound": 0, "model_extrapolation": 0}
+
+    @settings(max_examples=30, deadline=None)
+    @given(
+        n=st.integers(4, 7),
+        base=st.floats(5, 100),
+        knee=st.booleans(),
+        beyond=st.floats(1.05, 1.3),  # the model's asymptote, x the top offered rate
+        headroom=st.floats(1.15, 1.4),  # the limit, x the p95 expected at the top stage
+    )
+    def check(n: int, base: float, knee: bool, beyond: float, headroom: float) -> None:
+        rates = [10.0 * (i + 1) for i in range(n)]
+        c = rates[-1] * beyond
+        # A hockey stick (a + b / (c - r)) whose top stage is ~4x its flat part, or flat.
+        b = 3.0 * base * (c - rates[-1]) if knee else 0.0
+        lat = [base + b / (c - r) for r in rates]
+        limit = 1.43 * lat[-1] * (headroom if knee else 3.0)
+        (x,) = analyze_latencies(lat, limit)
+        top = max(s.achieved_rps for s in x.stages)
+        assert x.capacity.method in seen
+        seen[x.capacity.method] += 1
+        flagged = any(w.code == "extrapolated" for w in x.warnings)
+        if x.capacity.method == "lower_bound":
+            assert x.capacity.rps == pytest.approx(top) and not flagged
+        else:
+            assert top < x.capacity.rps <= 1.5 * top and flagged
+
+    check()
+    assert seen["lower_bound"] > 0 and seen["model_extrapolation"] > 0, seen
