@@ -108,7 +108,13 @@ def test_adaptive_search_brackets_capacity(
     assert 85 <= analysis["capacity"]["rps_per_instance"] <= 102, out
 
 
+def served(stats: dict[str, int]) -> int:
+    """Requests the server answered (successes and its own 503s)."""
+    return stats["served"] + stats["rejected_503"]
+
+
 def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> None:
+    before = server_stats(demo_server)
     proc = start_cli_until(
         ["loadtest", "--url", f"{demo_server}/invocations", "--start-rps", "20",
          "--max-rps", "40", "--stages", "3", "--stage-seconds", "10", "--search", "fixed"],
@@ -123,6 +129,11 @@ def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> Non
     assert meta["status"] == "interrupted"
     assert meta["totals"]["requests"] >= 4 * 20 * 0.8
     assert "interrupted" in out
+    # Nothing measured is lost: every request the server answered is on disk (the server
+    # also answered the preflight request).
+    assert served(server_stats(demo_server)) - served(before) == meta["totals"]["requests"] + 1
+    records = runs.read_seconds(run_dir / "latency.jsonl")
+    assert sum(r["requests"] for r in records) == meta["totals"]["requests"]
     # And it analyses.
     code = main(["analyze", str(run_dir)])
     assert code in (0, 1)
