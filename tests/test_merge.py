@@ -77,3 +77,42 @@ def test_a_lost_worker_no_longer_holds_seconds_back() -> None:
     assert m.workers["w2"].lost_at == 0
     m.add("w2", [record(1, [99.0])], upto=1)  # too late: second 1 is final
     assert m.final(everything=True) == []
+
+
+def test_merged_records_keep_stage_workers_cpu_and_tallies() -> None:
+    """Each field of a merged record and of the workers' tallies (found by mutation testing:
+    TESTING.md)."""
+    m = SecondMerger(expected=2)
+    r1 = {**record(0, [10.0, 20.0], errors=1, cpu=30.0), "stage": 3}
+    r2 = {**record(0, [30.0], cpu=70.0), "stage": 3}
+    m.add("w1", [r1], upto=0)
+    m.add("w2", [r2], upto=0)
+    (out,) = m.final()
+    assert (out["stage"], out["workers"], out["cpu_percent"]) == (3, 2, 70.0)
+    assert (m.workers["w1"].requests, m.workers["w1"].ok, m.workers["w1"].cpu_max) == (3, 2, 30.0)
+    assert (m.workers["w2"].requests, m.workers["w2"].ok, m.workers["w2"].cpu_max) == (1, 1, 70.0)
+    m.add("w1", [record(1, [10.0], cpu=0.5)], upto=1)
+    assert m.workers["w1"].cpu_max == 30.0 and m.workers["w1"].ok == 3
+    # A second without any CPU sample merges with cpu_percent None and no workers counted.
+    no_cpu = {**record(1, [10.0]), "cpu_percent": None}
+    m.add("w2", [no_cpu], upto=1)
+    (out,) = m.final()
+    assert out["second"] == 1 and out["cpu_percent"] == 0.5 and out["workers"] == 1
+    m.add("w1", [{**record(2, [10.0]), "cpu_percent": None}], upto=2)
+    m.add("w2", [], upto=2)
+    (out,) = m.final()
+    assert out["cpu_percent"] is None and out["workers"] == 0
+
+
+def test_late_records_are_dropped_one_by_one() -> None:
+    """A batch whose first record is for a second already final still merges the rest; the
+    final second itself counts as late. Losing an unknown worker is a no-op."""
+    m = SecondMerger(expected=1)
+    m.add("w1", [record(0, [10.0], cpu=0.5), record(1, [10.0], cpu=0.25)], upto=1)
+    assert m.workers["w1"].cpu_max == 0.5
+    assert [r["second"] for r in m.final()] == [0, 1]
+    m.add("w1", [record(1, [99.0]), record(2, [10.0, 11.0])], upto=2)
+    (out,) = m.final()
+    assert (out["second"], out["requests"]) == (2, 2)
+    m.lose("nobody")
+    assert "nobody" not in m.workers
