@@ -26,7 +26,9 @@ from recommender.search import (
     DecisionCode,
     FixedRamp,
     StageSummary,
+    Verdict,
     judge,
+    wilson,
 )
 from tests.conftest import synthetic_records, write_run
 
@@ -277,3 +279,67 @@ def test_capacity_beyond_the_data_is_always_flagged() -> None:
 
     check()
     assert seen["lower_bound"] > 0 and seen["model_extrapolation"] > 0, seen
+
+
+def stage(requests: int, successes: int, within: int | None = None, value: float = 50.0,
+          stat: str = "p95", mean: float | None = None, sd: float | None = None) -> StageSummary:
+    """A 10-second stage: `within` of its successes inside the limit of `stat`."""
+    return StageSummary(requests / 10, 10, requests, successes,
+                        {stat: successes if within is None else within}, {stat: value},
+                        mean, sd)  # fmt: skip
+
+
+P95 = parse_slo(["p95<=100ms"])
+MEAN = parse_slo(["mean<=50ms"])
+MAX = parse_slo(["max<=300ms"])
+
+
+def ci(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"CI {lo:.1%}-{hi:.1%}"
+
+
+JUDGED = [
+    # No successes, however many requests: fail.
+    (stage(0, 0), P95, FAIL, "no successful requests"),
+    (stage(10, 0), P95, FAIL, "no successful requests"),
+    # One request, a success: too few to decide the p95.
+    (stage(1, 1), P95, UNDECIDED, f"p95 50.0ms ~ 100ms (100.0% within, {ci(1, 1)})"),
+    # Error rate: clearly above, about at, clearly below the 1% allowed.
+    (stage(1000, 900), P95, FAIL, "errors 10.00% > 1.00%"),
+    (stage(1000, 990), P95, UNDECIDED, "errors 1.00% ~ 1.00%"),
+    (stage(10000, 9990), P95, PASS, "errors 0.10%; p95 50.0ms"),
+    (stage(1000, 1000), P95, PASS, "errors 0.00%; p95 50.0ms"),
+    # The p95 term decided on the share within its limit.
+    (stage(1000, 1000, within=800, value=150.0), P95, FAIL, "p95 150.0ms > 100ms"),
+    (stage(1000, 1000, within=950, value=100.0), P95, UNDECIDED,
+     f"p95 100.0ms ~ 100ms (95.0% within, {ci(950, 1000)})"),
+    # Both failing: both reasons, errors first.
+    (stage(1000, 800, within=600, value=150.0), P95, FAIL,
+     "errors 20.00% > 1.00%; p95 150.0ms > 100ms"),
+    # A mean term: a normal-theory interval on the mean (1.96 sd / sqrt(n)).
+    (stage(1000, 1000, stat="mean", value=40.0, mean=40.0, sd=10.0), MEAN, PASS,
+     "errors 0.00%; mean 40.0ms"),
+    (stage(1000, 1000, stat="mean", value=49.9, mean=49.9, sd=10.0), MEAN, UNDECIDED,
+     "mean 49.9ms ~ 50ms"),
+    (stage(1000, 1000, stat="mean", value=50.1, mean=50.1, sd=10.0), MEAN, UNDECIDED,
+     "mean 50.1ms ~ 50ms"),
+    (stage(1000, 1000, stat="mean", value=60.0, mean=60.0, sd=10.0), MEAN, FAIL,
+     "mean 60.0ms > 50ms"),
+    (stage(1000, 1000, stat="mean", value=50.0, mean=50.0, sd=0.0), MEAN, PASS,
+     "errors 0.00%; mean 50.0ms"),
+    # Without a standard deviation, the mean is taken as it is.
+    (stage(1000, 1000, stat="mean", value=49.9), MEAN, PASS, "errors 0.00%; mean 49.9ms"),
+    (stage(1000, 1000, stat="mean", value=50.1), MEAN, FAIL, "mean 50.1ms > 50ms"),
+    # The max: its value against the limit (at the limit passes); no value fails.
+    (stage(1000, 1000, stat="p100", value=300.0), MAX, PASS, "errors 0.00%; p100 300.0ms"),
+    (stage(1000, 1000, stat="p100", value=300.1), MAX, FAIL, "p100 300.1ms > 300ms"),
+    (StageSummary(100, 10, 1000, 1000, {}, {}), MAX, FAIL, "p100 - > 300ms"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("summary", "slo", "outcome", "reason"), JUDGED)
+def test_judge_outcome_and_reason_exactly(
+    summary: StageSummary, slo: Any, outcome: str, reason: str
+) -> None:
+    assert judge(summary, slo) == Verdict(outcome, reason)
