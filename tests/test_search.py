@@ -335,6 +335,19 @@ JUDGED = [
     (stage(1000, 1000, stat="p100", value=300.0), MAX, PASS, "errors 0.00%; p100 300.0ms"),
     (stage(1000, 1000, stat="p100", value=300.1), MAX, FAIL, "p100 300.1ms > 300ms"),
     (StageSummary(100, 10, 1000, 1000, {}, {}), MAX, FAIL, "p100 - > 300ms"),
+    # The interval's width is 1.96 sd / sqrt(n): 49.3 + 0.62 passes (2.96 sd would not).
+    (stage(1000, 1000, stat="mean", value=49.3, mean=49.3, sd=10.0), MEAN, PASS,
+     "errors 0.00%; mean 49.3ms"),
+    # A standard deviation beside a max term changes nothing: only a mean term uses it.
+    (stage(1000, 1000, stat="p100", value=300.0, sd=10.0), MAX, PASS,
+     "errors 0.00%; p100 300.0ms"),
+    # A p95 with no count within its limit fails; every term is judged, in order.
+    (StageSummary(100, 10, 1000, 1000, {}, {}), P95, FAIL, "p95 - > 100ms"),
+    (StageSummary(100, 10, 1000, 1000, {"p95": 500}, {"mean": 40.0, "p95": 150.0}, 40.0, 10.0),
+     parse_slo(["mean<=50ms", "p95<=100ms"]), FAIL, "p95 150.0ms > 100ms"),
+    # No errors allowed and none made: a pass, not a fail on the interval's edge.
+    (stage(1000, 1000), parse_slo(["p95<=100ms"], max_error_rate=0.0), PASS,
+     "errors 0.00%; p95 50.0ms"),
 ]  # fmt: skip
 
 
