@@ -276,6 +276,8 @@ def test_capacity_beyond_the_data_is_always_flagged() -> None:
             assert x.capacity.rps == pytest.approx(top) and not flagged
         else:
             assert top < x.capacity.rps <= 1.5 * top and flagged
+            assert x.capacity.rps_per_instance == x.capacity.rps  # one instance
+            assert x.capacity.interval_rps_per_instance == (pytest.approx(top), x.capacity.rps)
 
     check()
     assert seen["lower_bound"] > 0 and seen["model_extrapolation"] > 0, seen
