@@ -165,3 +165,39 @@ def test_search_stopped_on_its_budget_is_flagged(
             f"The search stopped before reaching its precision: {last['why']}. "
             "Raise --max-duration (or --max-requests)."
         )
+
+
+def test_capacity_records_of_each_method_exactly(ramp: RampPlan) -> None:
+    """Every field of the Capacity each method returns, with 2 instances (found by mutation
+    testing: TESTING.md)."""
+    from dataclasses import replace
+
+    from recommender.analysis.capacity import Capacity
+
+    stages = stage_stats(synthetic_records(ramp, [20] * 5), ramp, parse_slo(["p95<=100ms"]))
+    assert capacity_at_slo([], instances=2) == Capacity("none", 2, None, None, None, None, None)
+    first_fails = [replace(stages[0], passed=False)] + stages[1:]
+    assert capacity_at_slo(first_fails, instances=2) == Capacity(
+        "none", 2, None, None, None, None, stages[0].index)
+    # Played out of order (as the adaptive search does): the best rate is the bound.
+    shuffled = [replace(s, index=i) for i, s in enumerate(reversed(stages))]
+    top = max(s.achieved_rps for s in stages)
+    assert capacity_at_slo(shuffled, instances=2) == Capacity(
+        "lower_bound", 2, top, top / 2, None, 0, None)  # fmt: skip
+    # Two stages at the same achieved rate: no slope, the crossing is the passing one.
+    assert interpolate_crossing(80.0, 0.5, 80.0, 2.0) == 80.0
+
+
+def test_safety_factor_message_and_bounds() -> None:
+    from recommender.analysis.recommend import check_safety_factor, parse_safety_factor
+
+    assert check_safety_factor(1.0) == 1.0 and parse_safety_factor(" Auto ") is None
+    with pytest.raises(ConfigError) as e:
+        check_safety_factor(1.5)
+    assert (e.value.message, e.value.hint) == (
+        "--safety-factor must be in (0, 1] (got 1.5)", "AWS recommends 0.5 to start")
+    with pytest.raises(ConfigError) as e:
+        parse_safety_factor("half")
+    assert (e.value.message, e.value.hint) == (
+        "--safety-factor must be a number or auto (got 'half')",
+        "e.g. 0.5, or auto with --traffic or --pattern")

@@ -322,3 +322,79 @@ def test_apply_library_asks_and_a_no_changes_nothing(emulator: str, run_dir: Pat
     assert asked == ["Apply these changes?"]
     assert snapshot(emulator)["targets"] == []
     assert not (run_dir / "autoscaling_state.json").exists()
+
+
+def test_two_applies_need_two_rollbacks_each_restoring_its_state(
+    emulator: str, run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The saved states are a stack: apply A, apply B, rollback -> A exactly, rollback ->
+    what was there before A exactly."""
+    aws = AwsClient.create("us-east-1", endpoint_url=emulator)
+    common = {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE,
+              "ScalableDimension": DIMENSION}  # fmt: skip
+    aws.register_scalable_target({**common, "MinCapacity": 1, "MaxCapacity": 3})
+    aws.put_scaling_policy({**common, "PolicyName": "SageMakerEndpointInvocationScalingPolicy",
+                            "PolicyType": "TargetTrackingScaling",
+                            "TargetTrackingScalingPolicyConfiguration": {
+                                "TargetValue": 700.0, "ScaleInCooldown": 600,
+                                "PredefinedMetricSpecification": {"PredefinedMetricType":
+                                    "SageMakerVariantInvocationsPerInstance"}}})  # fmt: skip
+    state_file = run_dir / "autoscaling_state.json"
+    states = [snapshot(emulator)]
+    for lo, hi, cooldown in (("2", "8", "120"), ("3", "10", "240")):
+        code, out, err = cli(capsys, "apply", str(run_dir), "--min-capacity", lo,
+                             "--max-capacity", hi, "--scale-in-cooldown", cooldown,
+                             "--aws-endpoint-url", emulator, "--yes")  # fmt: skip
+        assert (code, err) == (0, ""), out + err
+        states.append(snapshot(emulator))
+        assert states[-1]["targets"][0]["MinCapacity"] == int(lo)
+        assert len(json.loads(state_file.read_text())["saved"]) == len(states) - 1
+    assert states[0] != states[1] != states[2]
+    for expected in (states[1], states[0]):
+        code, out, err = cli(capsys, "rollback", str(run_dir), "--aws-endpoint-url", emulator,
+                             "--yes")  # fmt: skip
+        assert (code, err) == (0, ""), out + err
+        assert snapshot(emulator) == expected
+    assert not state_file.exists()
+    code, out, err = cli(capsys, "rollback", str(run_dir), "--aws-endpoint-url", emulator,
+                         "--yes")  # fmt: skip
+    assert code == 1 and err.startswith(f"Error: no saved autoscaling state in {state_file}")
+    assert snapshot(emulator) == states[0]
+
+
+def test_apply_and_rollback_check_what_they_read_back(
+    emulator: str, run_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """AWS taking a call but storing something else (here: another MinCapacity) is an error
+    that keeps the saved state, for apply and for rollback alike."""
+    real = AwsClient.register_scalable_target
+    altered: dict[str, int] = {}
+
+    def alter(self: AwsClient, params: Any) -> None:
+        real(self, {**params, **altered})
+
+    monkeypatch.setattr(AwsClient, "register_scalable_target", alter)
+    state_file = run_dir / "autoscaling_state.json"
+    altered["MinCapacity"] = 5
+    code, out, err = cli(capsys, "apply", str(run_dir), "--min-capacity", "2",
+                         "--max-capacity", "8", "--aws-endpoint-url", emulator,
+                         "--yes")  # fmt: skip
+    assert code == 1, out + err
+    assert err == (
+        "Error: the policy read back differs from the plan: scalable target MinCapacity is 5, "
+        f"planned 2 (the previous state is saved in {state_file}: run `recommender rollback "
+        f"{run_dir}`)\n"
+    )
+    assert len(json.loads(state_file.read_text())["saved"]) == 1
+    # The rollback deregisters (nothing was there): make it leave a target behind instead.
+    monkeypatch.setattr(AwsClient, "deregister_scalable_target",
+                        lambda self, params: None)  # fmt: skip
+    code, out, err = cli(capsys, "rollback", str(run_dir), "--aws-endpoint-url", emulator,
+                         "--yes")  # fmt: skip
+    assert code == 1, out + err
+    assert err.startswith("Error: the state read back differs from the saved one: scalable "
+                          "target ")
+    assert err.endswith(f"(the saved state stays in {state_file})\n")
+    assert len(json.loads(state_file.read_text())["saved"]) == 1
+    assert snapshot(emulator)["targets"][0]["MinCapacity"] == 5

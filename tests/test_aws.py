@@ -141,6 +141,7 @@ def test_put_metric_data_and_create_endpoint_shapes(aws: AwsClient) -> None:
                 {"Namespace": ns, "MetricData": [d for n, d in data if n == ns]},
             )  # fmt: skip
             aws.put_metric_data(ns, [d for n, d in data if n == ns])
+        s.assert_no_pending_responses()
     with stub(aws, "sagemaker") as s:
         s.add_response(
             "create_model",
@@ -161,6 +162,7 @@ def test_put_metric_data_and_create_endpoint_shapes(aws: AwsClient) -> None:
             {"EndpointName": "ep", "EndpointConfigName": "ep-config"},
         )
         aws.create_endpoint("ep", "AllTraffic", "ml.m5.large", 1, image="x:latest")
+        s.assert_no_pending_responses()  # all three calls made, in this order
 
 
 def test_metric_query_to_api() -> None:

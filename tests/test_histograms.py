@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,3 +43,80 @@ def test_extreme_values_are_clamped_not_lost() -> None:
     histograms.record_ms(hist, 0.0)
     histograms.record_ms(hist, 10**9)
     assert hist.get_total_count() == 2
+
+
+def test_exact_values_of_each_reading() -> None:
+    """Each reading against its definition, on values HdrHistogram holds exactly (with 2
+    significant digits every microsecond below 256 us has its own bucket)."""
+    hist = histograms.new()
+    for v in (0.05, 0.1, 0.15, 0.2):  # ms, recorded as 50..200 us
+        histograms.record_ms(hist, v)
+    # Percentiles: the value of rank round(q * n).
+    assert histograms.percentile_ms(hist, 0.25) == 0.05
+    assert histograms.percentile_ms(hist, 0.5) == 0.1
+    assert histograms.percentile_ms(hist, 1.0) == 0.2
+    assert histograms.stat_ms(hist, "p50") == 0.1 and histograms.stat_ms(hist, "p100") == 0.2
+    assert histograms.mean_ms(hist) == histograms.stat_ms(hist, "mean") == 0.125
+    stddev = histograms.stddev_ms(hist)
+    assert stddev is not None and abs(stddev - float(np.std([0.05, 0.1, 0.15, 0.2]))) < 1e-6
+    # Counting at or below a limit: whole buckets only, like the percentiles.
+    assert [histograms.count_at_or_below_ms(hist, x) for x in (0.04, 0.05, 0.125, 0.2, 9.0)] == [
+        0, 1, 2, 4, 4]  # fmt: skip
+    empty = histograms.new()
+    assert histograms.stddev_ms(empty) is None and histograms.mean_ms(empty) is None
+    assert histograms.count_at_or_below_ms(empty, 10.0) == 0
+    one = histograms.new()
+    histograms.record_ms(one, 0.07)
+    assert histograms.percentile_ms(one, 0.5) == 0.07 and histograms.mean_ms(one) == 0.07
+    assert histograms.stddev_ms(one) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.01, 100_000), min_size=1, max_size=200),
+       st.sampled_from(["mean", "p50", "p90", "p95", "p99", "p99.9", "p100"]))  # fmt: skip
+def test_counts_array_reads_exactly_like_the_histogram(values: list[float], stat: str) -> None:
+    """The bootstrap's fast path (stat_ms_from_counts over counts arrays) gives exactly what
+    the histogram gives, for every stat an SLO can name, and merged counts add."""
+    hist = histograms.new()
+    for v in values:
+        histograms.record_ms(hist, v)
+    c = histograms.counts(hist)
+    assert c.dtype == np.int64 and int(c.sum()) == len(values)
+    got = histograms.stat_ms_from_counts(c, stat)
+    want = histograms.stat_ms(hist, stat)
+    assert got is not None and want is not None
+    assert abs(got - want) <= 1e-9 * max(1.0, want)
+    assert histograms.stat_ms_from_counts(np.zeros_like(c), stat) is None
+    one = np.zeros_like(c)
+    one[int(np.argmax(c > 0))] = 1  # a single request: its own value for every stat
+    single = histograms.stat_ms_from_counts(one, stat)
+    assert single is not None and single > 0
+
+
+def test_encode_decode_round_trip() -> None:
+    hist = histograms.new()
+    for v in (0.5, 12.0, 300.0):
+        histograms.record_ms(hist, v)
+    text = histograms.encode(hist)
+    assert isinstance(text, str) and text.isascii()
+    assert (histograms.counts(histograms.decode(text)) == histograms.counts(hist)).all()
+
+
+def test_bucket_values_computed_afresh_read_like_the_histogram() -> None:
+    """bucket_values_us caches its arrays per process: recompute them here (a cache filled
+    before this test would hide a wrong computation), and read every stat both ways."""
+    saved = histograms._BUCKET_VALUES
+    histograms._BUCKET_VALUES = None
+    try:
+        hist = histograms.new()
+        for v in np.random.default_rng(5).lognormal(3, 1.5, 500):
+            histograms.record_ms(hist, float(v))
+        c = histograms.counts(hist)
+        for stat in ("mean", "p50", "p95", "p99", "p100"):
+            want = histograms.stat_ms(hist, stat)
+            assert want is not None
+            assert histograms.stat_ms_from_counts(c, stat) == pytest.approx(want, rel=1e-12)
+        hi, mid = histograms.bucket_values_us()
+        assert hi.dtype == mid.dtype == np.float64 and len(hi) == len(mid) == len(c)
+    finally:
+        histograms._BUCKET_VALUES = saved

@@ -3,19 +3,44 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from hdrh.histogram import HdrHistogram
 
 from recommender import histograms
 from recommender.loadgen.merge import SecondMerger
 
+# The coordinated-omission-corrected latency (from the intended send time) is the service
+# latency plus a queueing delay: distinct data, so a merge that takes one field for the
+# other is seen.
+CO_DELAY_MS = 37.0
 
-def record(second: int, latencies: list[float], errors: int = 0, cpu: float = 10) -> dict[str, Any]:
+
+def hist_of(latencies: list[float]) -> HdrHistogram:
     hist = histograms.new()
     for v in latencies:
         histograms.record_ms(hist, v)
-    enc = histograms.encode(hist) if latencies else ""
+    return hist
+
+
+def record(second: int, latencies: list[float], errors: int = 0, cpu: float = 10) -> dict[str, Any]:
+    enc = histograms.encode(hist_of(latencies)) if latencies else ""
+    co = histograms.encode(hist_of([v + CO_DELAY_MS for v in latencies])) if latencies else ""
     return {"second": second, "stage": 0, "requests": len(latencies) + errors,
             "ok": len(latencies), "errors": {"HTTP 503": errors} if errors else {},
-            "latency_us": enc, "latency_co_us": enc, "cpu_percent": cpu}  # fmt: skip
+            "latency_us": enc, "latency_co_us": co, "cpu_percent": cpu}  # fmt: skip
+
+
+def counts(hist: HdrHistogram) -> dict[int, int]:
+    """Every bucket of a histogram: equal dicts mean equal histograms, all percentiles."""
+    return {i.value_iterated_to: i.count_at_value_iterated_to for i in hist.get_recorded_iterator()}
+
+
+def assert_exact_sum(merged: dict[str, Any], *parts: list[float]) -> None:
+    values = [v for p in parts for v in p]
+    plain = histograms.decode(merged["latency_us"])
+    co = histograms.decode(merged["latency_co_us"])
+    assert counts(plain) == counts(hist_of(values))
+    assert counts(co) == counts(hist_of([v + CO_DELAY_MS for v in values]))
+    assert counts(co) != counts(plain)  # the test data tell the two fields apart
 
 
 def test_merged_seconds_are_the_exact_sum_of_the_workers() -> None:
@@ -30,13 +55,13 @@ def test_merged_seconds_are_the_exact_sum_of_the_workers() -> None:
     assert [r["second"] for r in out] == [0]  # ...and w2 has flushed second 0 only
     assert out[0]["requests"] == 50 + 32 and out[0]["ok"] == 80
     assert out[0]["errors"] == {"HTTP 503": 2} and out[0]["cpu_percent"] == 95
-    both = histograms.new()
-    for v in a[0] + b[0]:
-        histograms.record_ms(both, v)
-    merged = histograms.decode(out[0]["latency_us"])
-    assert histograms.percentile_ms(merged, 0.95) == histograms.percentile_ms(both, 0.95)
+    assert_exact_sum(out[0], a[0], b[0])
     m.add("w2", [record(s, b[s]) for s in (1, 2)], upto=2)
-    assert [r["second"] for r in m.final()] == [1, 2]
+    rest = m.final()
+    assert [r["second"] for r in rest] == [1, 2]
+    for r in rest:
+        assert r["requests"] == r["ok"] == 80 and r["errors"] == {}
+        assert_exact_sum(r, a[r["second"]], b[r["second"]])
     assert m.workers["w1"].requests + m.workers["w2"].requests == 150 + 92
 
 
@@ -52,3 +77,42 @@ def test_a_lost_worker_no_longer_holds_seconds_back() -> None:
     assert m.workers["w2"].lost_at == 0
     m.add("w2", [record(1, [99.0])], upto=1)  # too late: second 1 is final
     assert m.final(everything=True) == []
+
+
+def test_merged_records_keep_stage_workers_cpu_and_tallies() -> None:
+    """Each field of a merged record and of the workers' tallies (found by mutation testing:
+    TESTING.md)."""
+    m = SecondMerger(expected=2)
+    r1 = {**record(0, [10.0, 20.0], errors=1, cpu=30.0), "stage": 3}
+    r2 = {**record(0, [30.0], cpu=70.0), "stage": 3}
+    m.add("w1", [r1], upto=0)
+    m.add("w2", [r2], upto=0)
+    (out,) = m.final()
+    assert (out["stage"], out["workers"], out["cpu_percent"]) == (3, 2, 70.0)
+    assert (m.workers["w1"].requests, m.workers["w1"].ok, m.workers["w1"].cpu_max) == (3, 2, 30.0)
+    assert (m.workers["w2"].requests, m.workers["w2"].ok, m.workers["w2"].cpu_max) == (1, 1, 70.0)
+    m.add("w1", [record(1, [10.0], cpu=0.5)], upto=1)
+    assert m.workers["w1"].cpu_max == 30.0 and m.workers["w1"].ok == 3
+    # A second without any CPU sample merges with cpu_percent None and no workers counted.
+    no_cpu = {**record(1, [10.0]), "cpu_percent": None}
+    m.add("w2", [no_cpu], upto=1)
+    (out,) = m.final()
+    assert out["second"] == 1 and out["cpu_percent"] == 0.5 and out["workers"] == 1
+    m.add("w1", [{**record(2, [10.0]), "cpu_percent": None}], upto=2)
+    m.add("w2", [], upto=2)
+    (out,) = m.final()
+    assert out["cpu_percent"] is None and out["workers"] == 0
+
+
+def test_late_records_are_dropped_one_by_one() -> None:
+    """A batch whose first record is for a second already final still merges the rest; the
+    final second itself counts as late. Losing an unknown worker is a no-op."""
+    m = SecondMerger(expected=1)
+    m.add("w1", [record(0, [10.0], cpu=0.5), record(1, [10.0], cpu=0.25)], upto=1)
+    assert m.workers["w1"].cpu_max == 0.5
+    assert [r["second"] for r in m.final()] == [0, 1]
+    m.add("w1", [record(1, [99.0]), record(2, [10.0, 11.0])], upto=2)
+    (out,) = m.final()
+    assert (out["second"], out["requests"]) == (2, 2)
+    m.lose("nobody")
+    assert "nobody" not in m.workers

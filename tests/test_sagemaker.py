@@ -65,7 +65,7 @@ def test_run_against_an_endpoint_collects_cloudwatch(
         "run", "--endpoint", name, "--variant", "AllTraffic", "--region", "us-east-1",
         "--endpoint-url", base, "--aws-endpoint-url", emulator, "--slo", "p95<=100ms",
         "--search", "fixed",
-        "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
+        "--start-rps", "55", "--max-rps", "115", "--stages", "4", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path),
     ])  # fmt: skip
     out, err = capsys.readouterr()
@@ -92,14 +92,61 @@ def test_run_against_an_endpoint_collects_cloudwatch(
     assert abs(server["invocations"] - server["client_successes"]) <= 1
     assert 19 <= server["model_latency_ms"] <= 30
     assert not [w for w in analysis["warnings"] if w["code"] == "client_server_mismatch"]
-    assert 70 <= analysis["capacity"]["rps_per_instance"] <= 102
-    # No credential reaches the run directory.
-    for f in run_dir.iterdir():
-        text = f.read_text(errors="replace")
-        for secret in (ACCESS_KEY, SECRET_KEY, TOKEN, "AWS4-HMAC-SHA256", "Authorization"):
-            assert secret not in text, f"{secret!r} in {f.name}"
+    # Truth 100 requests/s; 95 passes, 115 fails: the estimate interpolates inside a bracket
+    # that holds the truth, within 5% of it (see test_run_estimates_known_capacity).
+    capacity = analysis["capacity"]
+    cap = capacity["rps_per_instance"]
+    lo, hi = capacity["interval_rps_per_instance"]
+    assert capacity["method"] == "interpolated", analysis["stages"]
+    assert 90 <= lo <= 100 <= hi <= 120, analysis["stages"]
+    assert lo + 0.2 < cap < hi and 95 <= cap <= 100, (cap, analysis["stages"])
+    assert_no_credentials(run_dir, out + err)
+
+
+SECRETS = (ACCESS_KEY, SECRET_KEY, TOKEN, "AWS4-HMAC-SHA256", "Authorization",
+           "X-Amz-Security-Token")  # fmt: skip
+
+
+def assert_no_credentials(run_dir: Path, output: str) -> None:
+    """No credential or signature in any file of the run directory, byte for byte (logs,
+    worker logs, the Parquet file), in the Parquet rows as values (its pages may be
+    compressed), or in what the command printed."""
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in run_dir.rglob("*") if p.is_file())
+    rows = [str(r) for p in files if p.suffix == ".parquet" for r in pq.read_table(p).to_pylist()]
+    blobs = [(p.name, p.read_bytes()) for p in files] + [("parquet rows", "\n".join(rows).encode())]
+    for where, data in blobs:
+        for secret in SECRETS:
+            assert secret.encode() not in data, f"{secret!r} in {where}"
     for secret in (SECRET_KEY, TOKEN, "AWS4-HMAC-SHA256"):
-        assert secret not in out + err
+        assert secret not in output
+
+
+def test_no_credential_in_a_run_with_workers_and_kept_requests(
+    endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fake credentials in the environment, a master and a worker process, every request kept:
+    the scan covers the worker's log and the Parquet rows too."""
+    name, base = endpoint
+    code = main([
+        "loadtest", "--endpoint", name, "--variant", "AllTraffic", "--region", "us-east-1",
+        "--endpoint-url", base, "--aws-endpoint-url", emulator, "--search", "fixed",
+        "--start-rps", "20", "--max-rps", "20", "--stages", "1", "--stage-seconds", "3",
+        "--warmup-seconds", "1", "--workers", "1", "--keep-requests", "--out", str(tmp_path),
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    (run_dir,) = tmp_path.iterdir()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["totals"]["requests"] == 60 and meta["totals"]["errors"] == 0
+    names = {p.name for p in run_dir.rglob("*") if p.is_file()}
+    assert "locust-worker-0.log" in names and any(n.endswith(".parquet") for n in names), names
+    import pyarrow.parquet as pq
+
+    (parquet,) = [p for p in run_dir.rglob("*.parquet")]
+    assert pq.read_table(parquet).num_rows == 60  # the rows the scan reads
+    assert_no_credentials(run_dir, out + err)
 
 
 def test_unsigned_runtime_requests_are_refused(endpoint: tuple[str, str]) -> None:

@@ -3,7 +3,9 @@ bootstrap, on synthetic data with known answers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +26,9 @@ from recommender.search import (
     DecisionCode,
     FixedRamp,
     StageSummary,
+    Verdict,
     judge,
+    wilson,
 )
 from tests.conftest import synthetic_records, write_run
 
@@ -193,31 +197,164 @@ def test_bootstrap_interval_holds_the_estimate(tmp_path: Path) -> None:
     assert a.to_dict()["fits"][0]["stat"] == "p95"
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    st.lists(st.floats(5, 2000), min_size=3, max_size=6),
-    st.floats(10, 1000),
-    st.floats(10, 1000),
-)
-def test_capacity_invariants(latencies: list[float], limit_a: float, limit_b: float) -> None:
-    """Capacity never exceeds the highest throughput measured without saying so, and a
-    stricter SLO never gives a higher capacity."""
+def analyze_latencies(latencies: Sequence[float], *limits: float) -> list[Any]:
+    """Stages at 10, 20, ... rps with these mean latencies, analysed against p95 limits."""
     import tempfile
 
-    latencies = sorted(latencies)  # latency grows with load
     plan = RampPlan(tuple(Stage(10.0 * (i + 1), 4) for i in range(len(latencies))), 1)
     records = synthetic_records(plan, latencies)
     with tempfile.TemporaryDirectory() as tmp:
         run = runs.load_run(write_run(Path(tmp) / "r", plan, records))
-        strict, loose = sorted((limit_a, limit_b))
-        a = analyze_run(run, parse_slo([f"p95<={strict}ms"]))
-        b = analyze_run(run, parse_slo([f"p95<={loose}ms"]))
+        return [analyze_run(run, parse_slo([f"p95<={limit}ms"])) for limit in limits]
+
+
+@st.composite
+def split_runs(draw: st.DrawFn) -> tuple[list[float], float, float, int, int]:
+    """Latencies that pass a strict limit, then (optionally) ones that fail it but pass a
+    looser one, then ones that fail both: both SLOs interpolate, by construction. Stage
+    p95s are about 1.43 x the mean (gamma, shape 16): 0.4 x limit passes, 2.5 x fails."""
+    strict = draw(st.floats(20, 300))
+    n_pass, n_mid = draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    n_fail = draw(st.integers(1, 2))
+    loose = strict * (draw(st.floats(8, 12)) if n_mid else draw(st.floats(1, 1.5)))
+    lat = sorted(draw(st.lists(st.floats(5, 0.4 * strict), min_size=n_pass, max_size=n_pass)))
+    if n_mid:
+        lat += sorted(draw(st.lists(st.floats(2.5 * strict, 0.4 * loose), min_size=n_mid,
+                                    max_size=n_mid)))  # fmt: skip
+    lat += sorted(draw(st.lists(st.floats(2.5 * loose, 5 * loose), min_size=n_fail,
+                                max_size=n_fail)))  # fmt: skip
+    return lat, strict, loose, n_pass, n_mid
+
+
+@settings(max_examples=25, deadline=None)
+@given(split_runs())
+def test_a_stricter_slo_never_gives_a_higher_capacity(
+    case: tuple[list[float], float, float, int, int],
+) -> None:
+    """Both SLOs break inside the data (built so): both interpolate, within their brackets,
+    below the highest measured throughput, and the stricter one is never higher."""
+    latencies, strict, loose, n_pass, n_mid = case
+    a, b = analyze_latencies(latencies, strict, loose)
+    assert (a.capacity.method, b.capacity.method) == ("interpolated", "interpolated")
+    assert a.capacity.passing_stage == n_pass - 1
+    assert b.capacity.passing_stage == n_pass + n_mid - 1
     top = max(s.achieved_rps for s in a.stages)
     for x in (a, b):
-        if x.capacity.rps is not None and x.capacity.rps > top + 1e-9:
-            assert x.capacity.method == "model_extrapolation"
-            assert any(w.code == "extrapolated" for w in x.warnings)
-    if a.capacity.rps is not None and b.capacity.rps is not None:
-        if "model_extrapolation" not in (a.capacity.method, b.capacity.method):
-            assert a.capacity.rps <= b.capacity.rps + 1e-9
+        lo, hi = x.capacity.interval_rps_per_instance
+        assert lo <= x.capacity.rps <= hi <= top + 1e-9
+    assert a.capacity.rps <= b.capacity.rps + 1e-9
     assert np.isfinite([s.achieved_rps for s in a.stages]).all()
+
+
+def test_capacity_beyond_the_data_is_always_flagged() -> None:
+    """With no failing stage the capacity is the top measured rate (a lower bound) or, when
+    the fitted curve's knee shows, an extrapolation beyond it that is always flagged. The
+    curves are drawn on purpose for each outcome, and each outcome must be seen."""
+    seen: dict[str, int] = {"lower_bound": 0, "model_extrapolation": 0}
+
+    @settings(max_examples=30, deadline=None)
+    @given(
+        n=st.integers(4, 7),
+        base=st.floats(5, 100),
+        knee=st.booleans(),
+        beyond=st.floats(1.05, 1.3),  # the model's asymptote, x the top offered rate
+        headroom=st.floats(1.15, 1.4),  # the limit, x the p95 expected at the top stage
+    )
+    def check(n: int, base: float, knee: bool, beyond: float, headroom: float) -> None:
+        rates = [10.0 * (i + 1) for i in range(n)]
+        c = rates[-1] * beyond
+        # A hockey stick (a + b / (c - r)) whose top stage is ~4x its flat part, or flat.
+        b = 3.0 * base * (c - rates[-1]) if knee else 0.0
+        lat = [base + b / (c - r) for r in rates]
+        limit = 1.43 * lat[-1] * (headroom if knee else 3.0)
+        (x,) = analyze_latencies(lat, limit)
+        top = max(s.achieved_rps for s in x.stages)
+        assert x.capacity.method in seen
+        seen[x.capacity.method] += 1
+        flagged = any(w.code == "extrapolated" for w in x.warnings)
+        if x.capacity.method == "lower_bound":
+            assert x.capacity.rps == pytest.approx(top) and not flagged
+        else:
+            assert top < x.capacity.rps <= 1.5 * top and flagged
+            assert x.capacity.rps_per_instance == x.capacity.rps  # one instance
+            assert x.capacity.interval_rps_per_instance == (pytest.approx(top), x.capacity.rps)
+
+    check()
+    assert seen["lower_bound"] > 0 and seen["model_extrapolation"] > 0, seen
+
+
+def stage(requests: int, successes: int, within: int | None = None, value: float = 50.0,
+          stat: str = "p95", mean: float | None = None, sd: float | None = None) -> StageSummary:
+    """A 10-second stage: `within` of its successes inside the limit of `stat`."""
+    return StageSummary(requests / 10, 10, requests, successes,
+                        {stat: successes if within is None else within}, {stat: value},
+                        mean, sd)  # fmt: skip
+
+
+P95 = parse_slo(["p95<=100ms"])
+MEAN = parse_slo(["mean<=50ms"])
+MAX = parse_slo(["max<=300ms"])
+
+
+def ci(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"CI {lo:.1%}-{hi:.1%}"
+
+
+JUDGED = [
+    # No successes, however many requests: fail.
+    (stage(0, 0), P95, FAIL, "no successful requests"),
+    (stage(10, 0), P95, FAIL, "no successful requests"),
+    # One request, a success: too few to decide the p95.
+    (stage(1, 1), P95, UNDECIDED, f"p95 50.0ms ~ 100ms (100.0% within, {ci(1, 1)})"),
+    # Error rate: clearly above, about at, clearly below the 1% allowed.
+    (stage(1000, 900), P95, FAIL, "errors 10.00% > 1.00%"),
+    (stage(1000, 990), P95, UNDECIDED, "errors 1.00% ~ 1.00%"),
+    (stage(10000, 9990), P95, PASS, "errors 0.10%; p95 50.0ms"),
+    (stage(1000, 1000), P95, PASS, "errors 0.00%; p95 50.0ms"),
+    # The p95 term decided on the share within its limit.
+    (stage(1000, 1000, within=800, value=150.0), P95, FAIL, "p95 150.0ms > 100ms"),
+    (stage(1000, 1000, within=950, value=100.0), P95, UNDECIDED,
+     f"p95 100.0ms ~ 100ms (95.0% within, {ci(950, 1000)})"),
+    # Both failing: both reasons, errors first.
+    (stage(1000, 800, within=600, value=150.0), P95, FAIL,
+     "errors 20.00% > 1.00%; p95 150.0ms > 100ms"),
+    # A mean term: a normal-theory interval on the mean (1.96 sd / sqrt(n)).
+    (stage(1000, 1000, stat="mean", value=40.0, mean=40.0, sd=10.0), MEAN, PASS,
+     "errors 0.00%; mean 40.0ms"),
+    (stage(1000, 1000, stat="mean", value=49.9, mean=49.9, sd=10.0), MEAN, UNDECIDED,
+     "mean 49.9ms ~ 50ms"),
+    (stage(1000, 1000, stat="mean", value=50.1, mean=50.1, sd=10.0), MEAN, UNDECIDED,
+     "mean 50.1ms ~ 50ms"),
+    (stage(1000, 1000, stat="mean", value=60.0, mean=60.0, sd=10.0), MEAN, FAIL,
+     "mean 60.0ms > 50ms"),
+    (stage(1000, 1000, stat="mean", value=50.0, mean=50.0, sd=0.0), MEAN, PASS,
+     "errors 0.00%; mean 50.0ms"),
+    # Without a standard deviation, the mean is taken as it is.
+    (stage(1000, 1000, stat="mean", value=49.9), MEAN, PASS, "errors 0.00%; mean 49.9ms"),
+    (stage(1000, 1000, stat="mean", value=50.1), MEAN, FAIL, "mean 50.1ms > 50ms"),
+    # The max: its value against the limit (at the limit passes); no value fails.
+    (stage(1000, 1000, stat="p100", value=300.0), MAX, PASS, "errors 0.00%; p100 300.0ms"),
+    (stage(1000, 1000, stat="p100", value=300.1), MAX, FAIL, "p100 300.1ms > 300ms"),
+    (StageSummary(100, 10, 1000, 1000, {}, {}), MAX, FAIL, "p100 - > 300ms"),
+    # The interval's width is 1.96 sd / sqrt(n): 49.3 + 0.62 passes (2.96 sd would not).
+    (stage(1000, 1000, stat="mean", value=49.3, mean=49.3, sd=10.0), MEAN, PASS,
+     "errors 0.00%; mean 49.3ms"),
+    # A standard deviation beside a max term changes nothing: only a mean term uses it.
+    (stage(1000, 1000, stat="p100", value=300.0, sd=10.0), MAX, PASS,
+     "errors 0.00%; p100 300.0ms"),
+    # A p95 with no count within its limit fails; every term is judged, in order.
+    (StageSummary(100, 10, 1000, 1000, {}, {}), P95, FAIL, "p95 - > 100ms"),
+    (StageSummary(100, 10, 1000, 1000, {"p95": 500}, {"mean": 40.0, "p95": 150.0}, 40.0, 10.0),
+     parse_slo(["mean<=50ms", "p95<=100ms"]), FAIL, "p95 150.0ms > 100ms"),
+    # No errors allowed and none made: a pass, not a fail on the interval's edge.
+    (stage(1000, 1000), parse_slo(["p95<=100ms"], max_error_rate=0.0), PASS,
+     "errors 0.00%; p95 50.0ms"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("summary", "slo", "outcome", "reason"), JUDGED)
+def test_judge_outcome_and_reason_exactly(
+    summary: StageSummary, slo: Any, outcome: str, reason: str
+) -> None:
+    assert judge(summary, slo) == Verdict(outcome, reason)

@@ -551,9 +551,13 @@ def _free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM lets Locust fire its stop events, which flush the last seconds."""
+    """SIGINT lets Locust fire its stop events, which flush the last seconds. Not SIGTERM:
+    a headless Locust running a shape installs its SIGTERM handler only once the shape is
+    over, so until then SIGTERM kills it outright and the seconds not yet flushed (the one
+    in progress, requests in flight) are lost; SIGINT is caught around the shape, stops the
+    users (in-flight requests finish, --stop-timeout) and fires test_stop."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -44,12 +44,16 @@ class DemoResult:
     true_capacity: float
 
 
+# The adaptive search (the default): grow from 50 rps, then bisect to 5%. A module constant,
+# read at each run, so the test suite can run the real demo path with shorter stages.
+DEMO_PLAN = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_seconds=2,
+                           max_duration=120)  # fmt: skip
+
+
 def run_demo(
     out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None
 ) -> DemoResult:
-    # The adaptive search (the default): grow from 50 rps, then bisect to 5%.
-    plan = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_seconds=2,
-                          max_duration=120)  # fmt: skip
+    plan = DEMO_PLAN
     period = default_period(plan.stage_seconds)
     # The emulator's throwaway credentials, for this process and the ones it starts: the
     # demo must never sign with, or send, a user's real ones.
