@@ -488,3 +488,25 @@ def test_check_trust() -> None:
     assert check_trust(three, True) == [
         f"--force: applying despite: {LOWER}", "--force: applying despite: w1",
         "--force: applying despite: w2"]
+
+
+def test_a_field_shown_as_none_on_one_side_only_is_no_change() -> None:
+    # An alarm with no action reads "(none)", as does a missing one: no "action" line.
+    t = TargetState(1, 2)
+    bare = alarm("w")
+    shown = [Change("alarm w", k, "(none)", v) for k, v in alarm_fields(bare).items()
+             if k != "action"]  # fmt: skip
+    assert diff(State(SCOPE, t), State(SCOPE, t, alarms=(bare,))) == shown
+    assert diff(State(SCOPE, t, alarms=(bare,)), State(SCOPE, t), exact=True) == [
+        Change(c.subject, c.field, c.after, c.before) for c in shown]
+
+
+def test_littles_law_formula_shows_seconds() -> None:
+    # 250 ms is 0.2500 s (not 0.2498, as a slip to / 1001 would show).
+    value, formula = concurrency_target(stages_analysis(600, [{"achieved_rps": 10,
+                                                               "mean_ms": 250}]))  # fmt: skip
+    assert value == pytest.approx(2.5)
+    assert formula == (
+        "target = requests/s per instance at the target x mean latency there = 10.00 x "
+        "0.2500 s = 2.5 concurrent requests per instance (Little's law)"
+    )
