@@ -4,11 +4,13 @@ testing of analysis/stages.py and analysis/bootstrap.py: TESTING.md)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from recommender import histograms
+from recommender import histograms, runs
 from recommender.analysis import bootstrap
 from recommender.analysis.capacity import Capacity
 from recommender.analysis.stages import StageStats, score, stage_stats
@@ -207,3 +209,82 @@ def test_bootstrap_rescores_each_replicate(monkeypatch: pytest.MonkeyPatch) -> N
                 (2 / 20) / 0.05)  # fmt: skip
     assert scores == {(10.0, good, True), (10.0, max(bad, (2 / 10) / 0.05), False),
                       (10.0, mixed, False)}  # fmt: skip
+
+
+def test_each_percentile_reads_its_own_quantile() -> None:
+    plan = RampPlan((Stage(200, 1),), warmup_seconds=0)
+    spread = [(float(i), 1) for i in range(1, 201)]
+    r = {"second": 0, "requests": 200, "ok": 200, "errors": {}, "latency_us": hist(*spread),
+         "latency_co_us": hist(*spread)}  # fmt: skip
+    (s,) = stage_stats([r], plan, SLO)
+    assert (s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.p95_uncorrected_ms) == (
+        pct(0.5, *spread), pct(0.9, *spread), pct(0.95, *spread), pct(0.99, *spread),
+        pct(0.95, *spread))  # fmt: skip
+    assert s.p99_ms < pct(1.0, *spread)  # type: ignore[operator]
+
+
+def test_bootstrap_percentiles_and_half_threshold_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recs, stages = one_stage([10, 20, 30, 40])
+    calls: list[int] = []
+
+    def numbered(limit: int) -> None:
+        calls.clear()
+
+        def fake(stages: list[StageStats], instances: int) -> Capacity:
+            calls.append(1)
+            x = float(len(calls))  # replicate k estimates k
+            method = "interpolated" if len(calls) <= limit else "lower_bound"
+            return Capacity(method, instances, x, x, None, None, None)
+
+        monkeypatch.setattr(bootstrap, "capacity_at_slo", fake)
+
+    numbered(10**9)
+    # Estimates 1..201: numpy's linear percentiles 2.5 and 97.5 are 6 and 196.
+    assert bootstrap.capacity_interval(recs, ONE, SLO, stages, 1, replicates=201) == (6.0, 196.0)
+    numbered(2)  # 2 of 6 replicates interpolated: fewer than half
+    assert bootstrap.capacity_interval(recs, ONE, SLO, stages, 1, replicates=6) is None
+    numbered(3)
+    assert bootstrap.capacity_interval(recs, ONE, SLO, stages, 1, replicates=6) == (
+        1.05, 2.95)  # fmt: skip
+
+
+def test_bootstrap_passes_a_replicate_at_a_score_of_exactly_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limit = pct(0.95, (4.0, 1))
+    assert limit is not None
+    slo = Slo((SloTerm("p95", limit),), max_error_rate=0.05)
+    recs = [rec(0, 10, 10, 4.0, 4.0), rec(1, 10, 10, 6.0, 6.0)]
+    plan = RampPlan((Stage(10, 2),), warmup_seconds=0)
+    (st,) = stage_stats(recs, plan, slo)
+    seen = stub(monkeypatch)
+    bootstrap.capacity_interval(recs, plan, slo, [st], 1, replicates=40, block=1)
+    high = pct(0.95, (6.0, 1)) / limit  # type: ignore[operator]
+    assert {(s.score, s.passed) for s in seen} == {(1.0, True), (high, False)}
+    assert 1.4 < high < 1.6
+
+
+def test_with_confidence_widens_the_bootstrap_to_the_bracket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ramp: RampPlan
+) -> None:
+    from tests.conftest import synthetic_records, write_run
+
+    run = runs.load_run(write_run(tmp_path / "r", ramp, synthetic_records(ramp, [10] * 5)))
+    st = stage_stats(run.seconds, run.plan, SLO)
+    cap = Capacity("interpolated", 1, 35.0, 35.0, (30.0, 40.0), 1, 2)
+    bare = replace(cap, interval_rps_per_instance=None)
+    boots: list[tuple[float, float] | None] = [(33.0, 45.0)]
+    monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: boots[0])
+    both = bootstrap.with_confidence(cap, run, SLO, st)
+    assert both.ci_rps_per_instance == (30.0, 45.0)
+    assert both.ci_method == ("block bootstrap over seconds (200 replicates, 3 s blocks), "
+                              "widened to the bracketing stages")  # fmt: skip
+    assert bootstrap.with_confidence(bare, run, SLO, st).ci_rps_per_instance == (33.0, 45.0)
+    off = bootstrap.with_confidence(cap, run, SLO, st, bootstrap=False)
+    assert (off.ci_rps_per_instance, off.ci_method) == ((30.0, 40.0), "bracketing stages")
+    assert bootstrap.with_confidence(bare, run, SLO, st, bootstrap=False) == bare
+    boots[0] = None
+    assert bootstrap.with_confidence(bare, run, SLO, st) == bare
+    assert bootstrap.with_confidence(cap, run, SLO, st).ci_method == "bracketing stages"
