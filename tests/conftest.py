@@ -118,3 +118,15 @@ def step_run(
     plan = RampPlan(tuple(Stage(r, 4) for r in rates), warmup_seconds=1)
     latency = [30.0 if r <= passing_up_to else 200.0 for r in rates]
     return write_run(path, plan, synthetic_records(plan, latency, seed=seed))
+
+
+def assert_interpolates_the_100_rps_truth(analysis: dict[str, Any]) -> float:
+    """A run against the 100 req/s server with stages around it: the capacity interpolates
+    strictly inside a bracket that holds the truth, within 5% of it. Returns the estimate."""
+    capacity = analysis["capacity"]
+    cap = float(capacity["rps_per_instance"])
+    lo, hi = capacity["interval_rps_per_instance"]
+    assert capacity["method"] == "interpolated", analysis["stages"]
+    assert 90 <= lo <= 100 <= hi <= 120, analysis["stages"]
+    assert lo + 0.2 < cap < hi and 95 <= cap <= 100, (cap, analysis["stages"])
+    return cap

@@ -18,6 +18,7 @@ import pytest
 
 from recommender import runs
 from recommender.cli import main
+from tests.conftest import assert_interpolates_the_100_rps_truth
 
 
 def server_stats(url: str) -> dict[str, int]:
@@ -73,12 +74,7 @@ def test_run_estimates_known_capacity(
     # bracket ~[95, 115], the estimate 95.9-96.8 (linear interpolation of the SLO score
     # against a hockey-stick latency lands just above the passing stage). The estimate must
     # be strictly inside the bracket (not the passing stage's rate) and within 5% of 100.
-    capacity = analysis["capacity"]
-    cap = capacity["rps_per_instance"]
-    lo, hi = capacity["interval_rps_per_instance"]
-    assert capacity["method"] == "interpolated", analysis["stages"]
-    assert 90 <= lo <= 100 <= hi <= 120, analysis["stages"]
-    assert lo + 0.2 < cap < hi and 95 <= cap <= 100, (cap, analysis["stages"])
+    cap = assert_interpolates_the_100_rps_truth(analysis)
     rec = analysis["recommendation"]
     assert rec["target_value"] == pytest.approx(cap * 0.5 * 60)
     # Offered and achieved agree below capacity: the generator kept up.
