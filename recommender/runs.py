@@ -119,18 +119,28 @@ def read_seconds(path: Path) -> list[dict[str, Any]]:
 
 
 def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Requests completed, succeeded and failed: by kind ("HTTP 503", "ConnectionRefusedError")
+    and, for answers that carried one, by SageMaker error type (a subset of the kinds)."""
     requests = ok = 0
     kinds: Counter[str] = Counter()
+    types: Counter[str] = Counter()
     for r in records:
         requests += r["requests"]
         ok += r["ok"]
         kinds.update(r["errors"])
+        types.update(r.get("error_types") or {})
     return {
         "requests": requests,
         "successes": ok,
         "errors": requests - ok,
         "errors_by_kind": dict(kinds.most_common()),
+        "errors_by_type": dict(types.most_common()),
     }
+
+
+def stage_totals(records: Iterable[dict[str, Any]], stage: int) -> dict[str, Any]:
+    """`totals` of the seconds that belong to `stage` (by completion time)."""
+    return totals(r for r in records if r.get("stage") == stage)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 This module only orchestrates; each rule lives in the module named for its job: stages
 (the stage table), server (CloudWatch's view, judging on it), capacity (the estimate,
 extrapolation), bootstrap (its confidence interval), fit (the latency model), recommend
-(the target value) and checks (what limits trust in the result).
+(the target value), checks (what limits trust in the result) and errors (what the errors'
+types say: throttling, a model not ready, a dead endpoint; such stages are left out).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from recommender.analysis.bootstrap import with_confidence
 from recommender.analysis.capacity import Capacity, capacity_at_slo, extrapolate
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
+from recommender.analysis.errors import DOWN, THROTTLED, mark_untrusted
+from recommender.analysis.errors import findings as error_findings
 from recommender.analysis.fit import LatencyFit, fit_latency
 from recommender.analysis.recommend import (
     DEFAULT_SAFETY_FACTOR,
@@ -44,8 +47,11 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
-        """recommendation | slo_failed_at_first_stage (every stage failed: capacity is below
-        the lowest rate offered) | no_recommendation."""
+        """endpoint_down (it stopped answering mid-run: whatever the stages before say,
+        the run is not a sizing) | recommendation | slo_failed_at_first_stage (every stage
+        failed: capacity is below the lowest rate offered) | no_recommendation."""
+        if any(w.code == DOWN for w in self.warnings):
+            return "endpoint_down"
         if self.recommendation is not None:
             return "recommendation"
         if self.capacity.method == "none" and self.capacity.failing_stage is not None:
@@ -56,6 +62,7 @@ class Analysis:
     def exit_code(self) -> ExitCode:
         return {"recommendation": ExitCode.OK,
                 "slo_failed_at_first_stage": ExitCode.SLO_FAILED_AT_FIRST_STAGE,
+                "endpoint_down": ExitCode.ENDPOINT,
                 }.get(self.verdict, ExitCode.FAILED)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,15 +107,23 @@ def analyze_run(
         stages = judge_on_server(stages, server, slo)
     elif slo_source != "client":
         raise ConfigError(f"unknown --slo-source {slo_source!r}", "use client or server")
-    capacity = capacity_at_slo(stages, run.instances)
-    fits = [f for t in slo.terms if (f := fit_latency(stages, t.stat, t.limit_ms)) is not None]
+    stages = mark_untrusted(stages, slo)
+    # Stages throttled by AWS, answered "not ready" or refused say nothing about capacity.
+    trusted = [s for s in stages if s.untrusted is None]
+    capacity = capacity_at_slo(trusted, run.instances)
+    fits = [f for t in slo.terms if (f := fit_latency(trusted, t.stat, t.limit_ms)) is not None]
     if capacity.method == "interpolated":
-        capacity = with_confidence(capacity, run, slo, stages, slo_source == "client")
-    elif capacity.method == "lower_bound":
-        capacity = extrapolate(capacity, fits, stages)
+        capacity = with_confidence(capacity, run, slo, trusted, slo_source == "client")
+    elif capacity.method == "lower_bound" and len(trusted) == len(stages):
+        # Not past stages left out: what the model says beyond them was never measured.
+        capacity = extrapolate(capacity, fits, trusted)
     rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
-    warnings = check(stages, capacity, slo, status, len(plan.stages))
-    warnings += extrapolated(capacity, stages) + server_warnings
+    causes = error_findings(stages, capacity, run.seconds, run.meta.get("started_at"))
+    warnings = check(trusted, capacity, slo, status, len(plan.stages))
+    if any(w.code == THROTTLED for w in causes):  # it says why the bound, and what to do
+        warnings = [w for w in warnings if w.code != "no_failing_stage"]
+    warnings = causes + warnings
+    warnings += extrapolated(capacity, trusted) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
     summary = {
         "dir": str(run.path),

@@ -45,6 +45,10 @@ class StageStats:
     passed: bool
     cpu_percent_max: float | None
     generator_limited: bool
+    # The errors whose answers carried a SageMaker error type, by type (runtime_errors).
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+    # Why the stage says nothing about capacity (analysis.errors.untrusted), or None.
+    untrusted: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,8 +94,10 @@ def stage_stats(
         requests = sum(r["requests"] for r in recs)
         ok = sum(r["ok"] for r in recs)
         kinds: Counter[str] = Counter()
+        types: Counter[str] = Counter()
         for r in recs:
             kinds.update(r["errors"])
+            types.update(r.get("error_types") or {})
         hist = histograms.merge(r[key] for r in recs)
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
@@ -120,6 +126,7 @@ def stage_stats(
                 passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
                 generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+                errors_by_type=dict(types.most_common()),
             )
         )
     return out

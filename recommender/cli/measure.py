@@ -50,6 +50,9 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    fault_control: Annotated[
+        bool, typer.Option(help="Serve /faults on loopback: inject failures on cue.")
+    ] = False,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
     from recommender.local.publisher import PublishConfig
@@ -59,7 +62,7 @@ def serve(
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish)  # fmt: skip
+                          max_queue, publish, fault_control)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:

@@ -1,7 +1,10 @@
 """Per-request measurements folded into per-second, mergeable histograms.
 
 One record per second of the run (by completion time) holds the count of requests,
-successes, errors by kind, and two latency histograms of the successful requests: from the
+successes, errors by kind ("HTTP 503", "ConnectionRefusedError"), the same errors by the
+SageMaker error type their answer carried where it carried one (`error_types`:
+"ThrottlingException", "ModelError", ...; see recommender.runtime_errors), and two latency
+histograms of the successful requests: from the
 actual send (`latency_us`) and from the intended send (`latency_co_us`, corrected for
 coordinated omission). Memory is one or two open seconds whatever the run length; each
 finished second is handed to `sink` (a JSON-lines appender) and forgotten.
@@ -16,7 +19,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from recommender import histograms
+from recommender import histograms, runtime_errors
 
 
 @dataclass
@@ -27,6 +30,7 @@ class SecondCounts:
     requests: int = 0
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    error_types: Counter[str] = field(default_factory=Counter)  # a subset of the errors
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
 
@@ -38,6 +42,7 @@ class SecondCounts:
             "requests": self.requests,
             "ok": self.ok,
             "errors": dict(self.errors),
+            "error_types": dict(self.error_types),
             "latency_us": histograms.encode(self.hist) if self.ok else "",
             "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
             "cpu_percent": cpu,
@@ -46,6 +51,7 @@ class SecondCounts:
     def reset(self) -> None:
         self.requests = self.ok = 0
         self.errors.clear()
+        self.error_types.clear()
         self.hist.reset()
         self.hist_co.reset()
 
@@ -75,8 +81,10 @@ class Recorder:
         latency_ms: float,
         intended: float | None,
         error: str | None,
+        error_type: str | None = None,
     ) -> None:
-        """One finished request. `intended` is its scheduled send time (epoch seconds)."""
+        """One finished request. `intended` is its scheduled send time (epoch seconds);
+        `error_type` the SageMaker error type of a failure's answer, if it had one."""
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
@@ -84,6 +92,8 @@ class Recorder:
         bucket.requests += 1
         if error is not None:
             bucket.errors[error] += 1
+            if error_type is not None:
+                bucket.error_types[error_type] += 1
             return
         bucket.ok += 1
         histograms.record_ms(bucket.hist, latency_ms)
@@ -105,6 +115,15 @@ class Recorder:
             b.reset()
             self._spare.append(b)
         return len(done)
+
+
+def response_error_type(response: Any) -> str | None:
+    """The SageMaker error type a failed answer carries (`x-amzn-ErrorType`, `__type`)."""
+    try:
+        headers, body = response.headers, response.content
+    except Exception:  # a response cut off mid-body: no type to read
+        return None
+    return runtime_errors.error_type(headers, body)
 
 
 def error_kind(exception: BaseException | None, status: int | None) -> str | None:

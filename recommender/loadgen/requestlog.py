@@ -20,6 +20,7 @@ SCHEMA = pa.schema(
         ("latency_ms", pa.float64()),  # from the actual send
         ("stage", pa.int32()),
         ("error", pa.string()),  # null for a success; "HTTP 503", "ConnectionError", ...
+        ("error_type", pa.string()),  # SageMaker's error type, when the answer had one
     ]
 )
 
@@ -39,8 +40,9 @@ class RequestLog:
         latency_ms: float,
         stage: int | None,
         error: str | None,
+        error_type: str | None = None,
     ) -> None:
-        row = (intended, start, end, latency_ms, stage, error)
+        row = (intended, start, end, latency_ms, stage, error, error_type)
         for name, value in zip(SCHEMA.names, row, strict=True):
             self._rows[name].append(value)
 

@@ -38,7 +38,7 @@ from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
 from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
 from recommender.loadgen.payloads import load_payloads
-from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.recorder import Recorder, error_kind, response_error_type
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import Slo
@@ -196,7 +196,8 @@ class Sender(Role):
         self.tickets: Queue[tuple[float, int]] = Queue()
         self.recorder: Recorder | None = None
         self.request_log: RequestLog | None = None  # --keep-requests
-        self.unsent = 0  # tickets dropped at the end of the plan
+        self.unsent = 0  # tickets dropped at the end of the plan (or at an interrupt)
+        self.issued = 0  # tickets the arrival process released: the requests intended
         self._process = psutil.Process()
 
     def _start_sending(
@@ -245,12 +246,13 @@ class Sender(Role):
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
         intended, error = (context or {}).get("intended"), error_kind(exception, status)
-        recorder.record(end, latency_ms, intended, error)
+        kind = response_error_type(response) if error is not None and status else None
+        recorder.record(end, latency_ms, intended, error, kind)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
             # The stage it was sent in (one completing after the plan's end still has one).
             stage = self.driver.stage_at(int((intended or end) - self.t0))
-            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error)
+            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error, kind)
 
     def _sender(self) -> None:
         """Release each ticket at its intended time."""
@@ -260,6 +262,7 @@ class Sender(Role):
             now = time.time()
             for ticket in driver.due(now):
                 self.tickets.put(ticket)
+                self.issued += 1
             nxt = driver.next_time(time.time())
             # Wake at least every 0.25 s: an abort can move the stage's end earlier, and a
             # worker waits for the master's next stage.
@@ -279,6 +282,10 @@ class Sender(Role):
         """After each second's flush."""
 
     def _stop_recording(self) -> None:
+        # Tickets still queued when the users stopped (an interrupt) were never sent.
+        self.unsent += self.tickets.qsize()
+        while not self.tickets.empty():
+            self.tickets.get_nowait()
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.flush()
@@ -322,7 +329,8 @@ class LocalRole(Sender):
     def finish(self) -> None:
         self._stop_recording()
         if self.writer is not None:
-            self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent})
+            self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent,
+                                            "issued": self.issued})  # fmt: skip
             self.writer.close()
 
     def tick(self) -> tuple[int, float] | None:
@@ -340,6 +348,7 @@ class MasterRole(Role):
         self.merger: SecondMerger | None = None
         self.done_at: float | None = None
         self.unsent_by_worker: dict[str, int] = {}
+        self.issued_by_worker: dict[str, int] = {}
         self.lost: dict[str, int] = {}
         self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
@@ -419,6 +428,7 @@ class MasterRole(Role):
         data = msg.data
         self.merger.add(data["worker"], data["records"], int(data["upto"]))
         self.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
+        self.issued_by_worker[data["worker"]] = int(data.get("issued", 0))
         self._merge_final()
 
     def _merge_final(self, everything: bool = False) -> None:
@@ -454,6 +464,7 @@ class MasterRole(Role):
         extra: dict[str, Any] = {"refused": self.refused} if self.refused else {}
         writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
                                    "workers": workers, "unsent_at_end": unsent,
+                                   "issued": sum(self.issued_by_worker.values()),
                                    **extra})  # fmt: skip
         writer.close()
 
@@ -522,7 +533,8 @@ class WorkerRole(Sender):
         upto = FINAL_UPTO if final else int(time.time() - self.t0) - 1
         self.runner.send_message(MSG_SECONDS, {"worker": self.runner.client_id,
                                                "records": records, "upto": upto,
-                                               "unsent": self.unsent})  # fmt: skip
+                                               "unsent": self.unsent,
+                                               "issued": self.issued})  # fmt: skip
 
     def finish(self) -> None:
         self._stop_recording()

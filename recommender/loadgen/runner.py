@@ -435,7 +435,7 @@ def final_meta(
         "search": {**spec.controller().to_dict(), "decisions": search.get("decisions", [])},
         "stages": [
             {"index": i, "rps": r, "seconds": b - a, "start": runs.iso(t0 + a),
-             "end": runs.iso(t0 + b)}
+             "end": runs.iso(t0 + b), **runs.stage_totals(records, i)}
             for i, (r, a, b) in enumerate(played)
         ],  # fmt: skip
         "generator": {
@@ -452,7 +452,11 @@ def final_meta(
             "cpu_count": os.cpu_count(),
             "arrivals": spec.arrivals,
         },
-        "totals": runs.totals(records),
+        # Every request the arrival process released is here once: completed (succeeded or
+        # failed, by kind) or not sent; `intended` = requests + not_sent unless some were
+        # lost (a worker killed before it reported them).
+        "totals": {**runs.totals(records), "intended": generator.get("issued"),
+                   "not_sent": generator.get("unsent_at_end", 0)},
     }
 
 

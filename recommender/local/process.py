@@ -31,6 +31,8 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         "--service-time-ms", str(config.service_time_ms), "--model", config.model,
         "--max-queue", str(config.max_queue),
     ]  # fmt: skip
+    if config.fault_control:
+        cmd.append("--fault-control")
     if config.publish is not None:
         p = config.publish
         cmd += ["--publish-metrics", "--endpoint-name", p.endpoint, "--variant", p.variant,
