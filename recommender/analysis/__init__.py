@@ -122,6 +122,8 @@ def analyze_run(
     warnings = check(trusted, capacity, slo, status, len(plan.stages))
     if any(w.code == THROTTLED for w in causes):  # it says why the bound, and what to do
         warnings = [w for w in warnings if w.code != "no_failing_stage"]
+    if stages and not trusted:  # measured, all left out: the causes say why
+        warnings = [w for w in warnings if w.code != "no_data"]
     warnings = causes + warnings
     warnings += extrapolated(capacity, trusted) + server_warnings
     warnings += lost_workers(run) + search_stop(run)

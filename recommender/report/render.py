@@ -30,6 +30,10 @@ def _ms(v: float | None) -> str:
 
 def _verdict(a: Analysis) -> list[str]:
     cap, rec = a.capacity, a.recommendation
+    down = next((w for w in a.warnings if w.code == "endpoint_down"), None)
+    if down is not None:  # its first sentence: "Connection refused from ...: is it down?"
+        first = down.message.split("?")[0]
+        return [f"No recommendation: {first[:1].lower()}{first[1:]}?"]
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
     lines = [

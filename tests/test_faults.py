@@ -1,0 +1,289 @@
+"""Fault injection: the real CLI while the endpoint, AWS or the disk misbehave on cue.
+
+The local server's fault control (`recommender serve --fault-control`, recommender.local
+.faults) answers SageMaker's error types, resets connections, dribbles answers or dies at
+given seconds of the run; the test reads the run's clock origin (generator.json `t0`) and
+posts the schedule against it. Every case checks the accounting invariant (each request the
+arrival process released is counted once: succeeded, failed by kind, or not sent, in run.json
+and latency.jsonl alike), that `analyze` still reads the run directory, the exit code and the
+line the user sees. Bounded: short stages at low rates, everything on 127.0.0.1.
+
+Covered elsewhere, not repeated here: Ctrl-C and a worker killed mid-run
+(test_integration.py), a worker of another version (test_master_worker.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recommender import runs
+from recommender.cli import main
+from recommender.local.process import running_server
+from recommender.local.server import ServerConfig
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# 1 instance x 2 slots / 20 ms = 100 requests/s; the runs below stay at 20-40.
+SERVER = ServerConfig(port=0, concurrency=2, service_time_ms=20.0, model="sleep", max_queue=20,
+                      fault_control=True)  # fmt: skip
+STAGES = ["--search", "fixed", "--stage-seconds", "3", "--warmup-seconds", "1"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with running_server(SERVER) as url:
+        yield url
+
+
+@pytest.fixture
+def url(server: str) -> Iterator[str]:
+    control(server, "DELETE")
+    yield server
+    control(server, "DELETE")
+
+
+def control(url: str, method: str, doc: Any = None) -> dict[str, Any]:
+    data = None if doc is None else json.dumps(doc).encode()
+    req = urllib.request.Request(f"{url}/faults", data=data, method=method)
+    with OPENER.open(req, timeout=5) as r:
+        out: dict[str, Any] = json.loads(r.read())
+        return out
+
+
+def stats(url: str) -> dict[str, Any]:
+    with OPENER.open(f"{url}/stats", timeout=5) as r:
+        out: dict[str, Any] = json.loads(r.read())
+        return out
+
+
+def start(args: list[str], out: Path) -> subprocess.Popen[str]:
+    """The real CLI as a process (its own exit code, stdout and stderr)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "recommender", *args, "--out", str(out), "--yes", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def clock_origin(out: Path, proc: subprocess.Popen[str], timeout: float = 40.0) -> float:
+    """The run's t0 (epoch seconds of its second 0), once the Locust process has set it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for gen in out.glob(f"*/{runs.GENERATOR_FILE}"):
+            try:
+                return float(json.loads(gen.read_text())["t0"])
+            except (ValueError, KeyError, TypeError):
+                pass  # being written
+        time.sleep(0.05)
+    raise AssertionError(f"no run started: {proc.communicate(timeout=30)}")
+
+
+def at_run_seconds(t0: float, faults: list[dict[str, Any]]) -> dict[str, Any]:
+    """A schedule whose `at` are seconds of the run, as the server wants them: from now."""
+    now = time.time()
+    out = []
+    for f in faults:
+        f = dict(f)
+        f["start"] = max(0.0, t0 + f.pop("at") - now)
+        out.append(f)
+    return {"faults": out}
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def assert_accounted(run_dir: Path) -> dict[str, Any]:
+    """Every request the arrival process released is counted once, in run.json and in
+    latency.jsonl alike; the run directory analyses. Returns run.json."""
+    meta = json.loads((run_dir / runs.RUN_FILE).read_text())
+    records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
+    t = meta["totals"]
+    kinds: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    for r in records:
+        kinds.update(r["errors"])
+        types.update(r.get("error_types") or {})
+        assert r["requests"] == r["ok"] + sum(r["errors"].values()), r
+        assert sum((r.get("error_types") or {}).values()) <= sum(r["errors"].values()), r
+    assert t["requests"] == sum(r["requests"] for r in records)
+    assert t["successes"] == sum(r["ok"] for r in records)
+    assert t["errors_by_kind"] == dict(kinds) and t["errors_by_type"] == dict(types)
+    assert t["requests"] == t["successes"] + sum(kinds.values())
+    # Released = completed + not sent: nothing in between went missing.
+    assert t["intended"] == t["requests"] + t["not_sent"], t
+    # And released is what the played plan asked for (uniform arrivals: rate x seconds).
+    planned = sum(s["rps"] * s["seconds"] for s in meta["stages"])
+    assert abs(t["intended"] - planned) <= len(meta["stages"]), (t, meta["stages"])
+    # Per stage, the same requests again (seconds outside every stage have stage null).
+    outside = sum(r["requests"] for r in records if r.get("stage") is None)
+    assert sum(s["requests"] for s in meta["stages"]) + outside == t["requests"]
+    code = main(["analyze", str(run_dir), "--json"])
+    assert code in (0, 1, 3, 4)
+    return meta
+
+
+def warning(run_dir: Path, code: str) -> str:
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
+    (message,) = [w["message"] for w in analysis["warnings"] if w["code"] == code]
+    return str(message)
+
+
+def codes(run_dir: Path) -> list[str]:
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
+    return [w["code"] for w in analysis["warnings"]]
+
+
+def hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S")
+
+
+# --- the endpoint -------------------------------------------------------------------------
+
+
+def test_an_endpoint_killed_mid_stage_is_reported_as_down(tmp_path: Path) -> None:
+    with running_server(SERVER) as url:
+        proc = start(["run", "--url", f"{url}/invocations", "--start-rps", "20",
+                      "--max-rps", "30", "--stages", "2", *STAGES], tmp_path)  # fmt: skip
+        t0 = clock_origin(tmp_path, proc)
+        control(url, "POST", at_run_seconds(t0, [{"kind": "kill", "at": 4.0}]))
+        code, out, err = finish(proc)
+    assert code == 4, (out, err)  # the endpoint could not be reached
+    assert "Traceback" not in err
+    run_dir = only_run_dir(tmp_path)
+    meta = assert_accounted(run_dir)
+    refused = meta["totals"]["errors_by_kind"]["ConnectionRefusedError"]
+    assert refused >= 20 and meta["totals"]["successes"] >= 60
+    # The line the user sees says what happened, and when.
+    assert f"No recommendation: connection refused from {hms(t0 + 4)} UTC: is the endpoint " \
+           "down?" in out, out
+    assert "errors_before_knee" not in codes(run_dir)
+    assert warning(run_dir, "endpoint_down").startswith(
+        f"Connection refused from {hms(t0 + 4)} UTC: is the endpoint down? Stage 2 ("
+    )
+
+
+def test_throttling_is_not_capacity(url: str, tmp_path: Path) -> None:
+    proc = start(["run", "--url", f"{url}/invocations", "--start-rps", "20", "--max-rps", "40",
+                  "--stages", "3", *STAGES], tmp_path)  # fmt: skip
+    t0 = clock_origin(tmp_path, proc)
+    control(url, "POST", at_run_seconds(t0, [
+        {"kind": "error", "type": "ThrottlingException", "at": 6.0, "seconds": 3.0}]))
+    code, out, err = finish(proc)
+    injected = stats(url)["faults_injected"]["error"]
+    assert code == 0, (out, err)  # a recommendation, from the stages AWS did not throttle
+    run_dir = only_run_dir(tmp_path)
+    meta = assert_accounted(run_dir)
+    assert meta["totals"]["errors_by_type"] == {"ThrottlingException": injected}
+    assert meta["totals"]["errors_by_kind"] == {"HTTP 400": injected}
+    assert meta["stages"][2]["errors_by_type"]["ThrottlingException"] >= 80
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
+    assert analysis["capacity"]["method"] == "lower_bound"
+    assert analysis["capacity"]["rps_per_instance"] == pytest.approx(30, rel=0.05)
+    assert [s["untrusted"] for s in analysis["stages"]] == [None, None, "throttled"]
+    message = warning(run_dir, "throttled")
+    assert message.startswith("Stage 3: AWS throttled ")
+    assert "not the endpoint's capacity" in message and "is only a lower bound" in message
+    assert "Raise the quota (Service Quotas) or spread the load" in message
+    assert f"warning: {message}" in out
+    assert "no_failing_stage" not in codes(run_dir)  # it would say "raise --max-rps"
+    assert "errors_before_knee" not in codes(run_dir)
+
+
+def test_model_not_ready_model_error_and_5xx_are_told_apart(url: str, tmp_path: Path) -> None:
+    # A fixed ramp stops at its first failing stage: stage 2's few errors stay within
+    # --max-error-rate, and stage 3 fails.
+    proc = start(["run", "--url", f"{url}/invocations", "--start-rps", "20", "--max-rps", "40",
+                  "--stages", "3", "--max-error-rate", "0.1", *STAGES], tmp_path)  # fmt: skip
+    t0 = clock_origin(tmp_path, proc)
+    control(url, "POST", at_run_seconds(t0, [
+        # Stage 2: a short 429 burst, the endpoint not ready.
+        {"kind": "error", "type": "ModelNotReadyException", "at": 4.2, "seconds": 0.2},
+        # Stage 3: the model fails half the requests, SageMaker a quarter (503).
+        {"kind": "error", "type": "ModelError", "at": 6.0, "seconds": 3.0, "share": 0.5},
+        {"kind": "error", "type": "ServiceUnavailable", "at": 6.0, "seconds": 3.0,
+         "share": 0.5},
+    ]))  # fmt: skip
+    code, out, err = finish(proc)
+    assert code == 0, (out, err)
+    run_dir = only_run_dir(tmp_path)
+    meta = assert_accounted(run_dir)
+    types = meta["totals"]["errors_by_type"]
+    assert set(types) == {"ModelNotReadyException", "ModelError", "ServiceUnavailable"}
+    assert meta["totals"]["errors_by_kind"] == {
+        "HTTP 429": types["ModelNotReadyException"], "HTTP 424": types["ModelError"],
+        "HTTP 503": types["ServiceUnavailable"]}  # fmt: skip
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
+    assert [s["untrusted"] for s in analysis["stages"]] == [None, "model_not_ready", None]
+    assert analysis["stages"][1]["passed"]  # within the error budget, and still not trusted
+    # Stage 2 is left out: the estimate lies between stages 1 and 3.
+    assert analysis["capacity"]["method"] == "interpolated"
+    assert analysis["capacity"]["passing_stage"] == 0
+    assert analysis["capacity"]["failing_stage"] == 2
+    assert warning(run_dir, "model_not_ready").startswith(
+        "Stage 2: the endpoint answered ModelNotReadyException x")
+    assert "not the instance saturating" in warning(run_dir, "model_error")
+    assert warning(run_dir, "model_error").startswith("Stage 3 failed on errors the model itself")
+    # SageMaker's own 503s are what "errors before the knee" means.
+    assert "HTTP 503" in warning(run_dir, "errors_before_knee")
+
+
+def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Path) -> None:
+    before = stats(url)
+    # Errors and latency within bounds, so the fixed ramp plays every stage.
+    proc = start(["loadtest", "--url", f"{url}/invocations", "--start-rps", "20",
+                  "--max-rps", "20", "--stages", "3", "--max-error-rate", "0.5",
+                  "--abort-error-rate", "0.9", "--slo", "p95<=5s", *STAGES], tmp_path)  # fmt: skip
+    t0 = clock_origin(tmp_path, proc)
+    control(url, "POST", at_run_seconds(t0, [
+        {"kind": "reset", "at": 0.5, "seconds": 2.0, "share": 0.25},
+        {"kind": "dribble", "at": 6.5, "seconds": 2.0, "share": 0.5, "dribble_seconds": 0.5},
+    ]))  # fmt: skip
+    # Stage 2: the whole server process stopped (SIGSTOP) for 1.5 s, then resumed.
+    pid = int(before["pid"])
+    stop_at = t0 + 3.5 - time.time()
+    threading.Timer(stop_at, os.kill, (pid, signal.SIGSTOP)).start()
+    threading.Timer(stop_at + 1.5, os.kill, (pid, signal.SIGCONT)).start()
+    code, out, err = finish(proc)
+    after = stats(url)
+    assert code == 0, (out, err)
+    run_dir = only_run_dir(tmp_path)
+    meta = assert_accounted(run_dir)
+    t = meta["totals"]
+    resets = after["faults_injected"]["reset"] - before["faults_injected"].get("reset", 0)
+    assert resets >= 8
+    # Each reset is one failed request (never retried behind our back); the only other
+    # errors are the server's own 503s for the backlog the pause left (its queue is 20).
+    rejected = after["rejected_503"] - before["rejected_503"]
+    assert t["errors_by_kind"] == {"HTTPConnectionClosed": resets,
+                                   **({"HTTP 503": rejected} if rejected else {})}, t
+    assert t["errors_by_type"] == {}
+    # Every answer the server gave was recorded (plus the preflight request).
+    assert after["served"] - before["served"] == t["successes"] + 1
+    assert out.strip().splitlines()[-1] == (
+        f"complete: {t['requests']} requests, {t['errors']} errors -> {run_dir}")
+    stages = meta["stages"]
+    assert [s["requests"] for s in stages] == [60, 60, 60]
+    code = main(["analyze", str(run_dir), "--json"])
+    analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
+    p99 = [s["p99_ms"] for s in analysis["stages"]]
+    assert p99[1] > 1000  # held by the pause (from the intended send)
+    assert p99[2] > 400  # dribbled over half a second
