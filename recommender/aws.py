@@ -3,7 +3,9 @@
 A typed client over a boto3 session (injected, so tests can point it at the AWS emulator
 or wrap it in botocore's Stubber) for SageMaker, CloudWatch and Application Auto Scaling.
 Every botocore exception is turned into an AwsError whose hint says how to fix it, in one
-place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling.
+place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling (and
+on connection errors), 8 attempts unless AWS_MAX_ATTEMPTS or the profile's `max_attempts`
+says otherwise, as for the AWS CLI.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import botocore.exceptions as bexc
 from botocore.config import Config
 
 from recommender.cloudwatch import Datapoint, MetricQuery
-from recommender.errors import AwsError, EndpointError
+from recommender.errors import AwsError, ConfigError, EndpointError
 from recommender.options import AwsAccess
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
@@ -160,9 +162,21 @@ class AwsClient:
                 self._clients[key] = self.session.client(
                     service,
                     endpoint_url=self.endpoint_url,
-                    config=BEST_EFFORT if best_effort else RETRIES,
+                    config=BEST_EFFORT if best_effort else self._retries(),
                 )
         return self._clients[key]
+
+    def _retries(self) -> Config:
+        # The user's own setting (total attempts, as the AWS CLI reads it) wins over ours.
+        try:
+            total = self.session._session.get_config_variable("max_attempts")
+        except ValueError as exc:  # botocore converts it with int()
+            raise ConfigError("AWS_MAX_ATTEMPTS (or the profile's max_attempts) is not a whole "
+                              "number", "e.g. AWS_MAX_ATTEMPTS=5, or unset it") from exc
+        if total is None:
+            return RETRIES
+        return RETRIES.merge(Config(retries={"mode": "adaptive",
+                                             "total_max_attempts": int(total)}))  # fmt: skip
 
     def frozen_credentials(self) -> tuple[str, str, str | None]:
         """Resolve credentials now, so a missing one fails before any load is sent."""

@@ -31,9 +31,15 @@ from typing import Any
 import pytest
 
 from recommender import runs
+from recommender.aws import AwsClient
 from recommender.cli import main
+from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
+from recommender.pipeline import write_reports
+from tests.aws_front import AwsFront
+from tests.conftest import step_run, update_run_meta
+from tests.test_apply import RESOURCE, snapshot
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # 1 instance x 2 slots / 20 ms = 100 requests/s; the runs below stay at 20-40.
@@ -287,3 +293,127 @@ def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Pa
     p99 = [s["p99_ms"] for s in analysis["stages"]]
     assert p99[1] > 1000  # held by the pause (from the intended send)
     assert p99[2] > 400  # dribbled over half a second
+
+
+# --- AWS: the emulator throttling or gone, during collect and apply --------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The AWS emulator with endpoint `ep`; AWS_MAX_ATTEMPTS=3 keeps the retries short."""
+    home = tmp_path_factory.mktemp("aws")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in EMULATOR_ENV.items():
+            mp.setenv(key, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+        mp.setenv("AWS_MAX_ATTEMPTS", "3")
+        with running_emulator() as url:
+            AwsClient.create("us-east-1", endpoint_url=url).create_endpoint(
+                "ep", "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest"
+            )
+            yield url
+
+
+@pytest.fixture
+def front(emulator: str) -> Iterator[AwsFront]:
+    f = AwsFront(emulator)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def endpoint_run(tmp_path: Path) -> Path:
+    """A run of endpoint `ep` (capacity 80-90 requests/s), analysed, with a test window."""
+    run = step_run(tmp_path / "run", passing_up_to=80)
+    update_run_meta(run, target={"endpoint": "ep", "variant": "AllTraffic", "region": "us-east-1"},
+                    started_at="2026-11-29T12:00:00+00:00",
+                    ended_at="2026-11-29T12:00:40+00:00")  # fmt: skip
+    write_reports(run, formats=["json"])
+    return run
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_collect_retries_throttling_then_says_so_in_one_line(
+    front: AwsFront, endpoint_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (endpoint_run / runs.RUN_FILE).read_text()
+    front.throttle = {"GetMetricData"}
+    code, _, err = cli(capsys, "collect", str(endpoint_run), "--wait", "0",
+                       "--aws-endpoint-url", front.url)  # fmt: skip
+    assert code == 4
+    assert err == ("Error: CloudWatch GetMetricData failed: ThrottlingException: Rate exceeded "
+                   "(AWS is throttling: wait and retry)\n")  # fmt: skip
+    assert front.throttled["GetMetricData"] == 3  # AWS_MAX_ATTEMPTS: tried, retried twice
+    # Nothing half-written: the run directory is as it was, and analyses.
+    assert (endpoint_run / runs.RUN_FILE).read_text() == before
+    assert not (endpoint_run / runs.CLOUDWATCH_FILE).exists()
+    assert cli(capsys, "analyze", str(endpoint_run), "--json")[0] == 0
+    # Once AWS lets it through, the same command collects.
+    front.throttle.clear()
+    code, out, err = cli(capsys, "collect", str(endpoint_run), "--wait", "0",
+                         "--aws-endpoint-url", front.url)  # fmt: skip
+    assert code == 0, err
+    assert (endpoint_run / runs.CLOUDWATCH_FILE).exists()
+
+
+def test_collect_with_the_emulator_gone(
+    front: AwsFront, endpoint_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    front.go()
+    code, _, err = cli(capsys, "collect", str(endpoint_run), "--wait", "0",
+                       "--aws-endpoint-url", front.url)  # fmt: skip
+    assert code == 4
+    assert err.startswith("Error: cannot connect to AWS for CloudWatch GetMetricData: Could "
+                          f'not connect to the endpoint URL: "{front.url}/')  # fmt: skip
+    assert err.endswith("(check the network and --region)\n") and err.count("\n") == 1
+    assert not (endpoint_run / runs.CLOUDWATCH_FILE).exists()
+
+
+APPLY = ("--min-capacity", "2", "--max-capacity", "8", "--yes")
+NOTHING = {"targets": [], "policies": [], "alarms": []}
+
+
+def test_apply_throttled_half_way_restores_what_was_there(
+    emulator: str, front: AwsFront, endpoint_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    front.throttle = {"PutScalingPolicy"}
+    code, _, err = cli(capsys, "apply", str(endpoint_run), *APPLY, "--aws-endpoint-url", front.url)
+    assert code == 4
+    assert err == (
+        "Error: PutScalingPolicy SageMakerEndpointInvocationScalingPolicy failed: "
+        "ThrottlingException: Rate exceeded; the previous state was restored "
+        f"(DeregisterScalableTarget {RESOURCE}) (AWS is throttling: wait and retry)\n"
+    )
+    assert front.throttled["PutScalingPolicy"] == 3
+    assert front.calls["RegisterScalableTarget"] == 1  # made, then undone
+    assert snapshot(emulator) == NOTHING
+    assert not (endpoint_run / runs.AUTOSCALING_STATE_FILE).exists()
+
+
+def test_apply_with_the_emulator_gone_keeps_the_state_for_rollback(
+    emulator: str, front: AwsFront, endpoint_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    front.gone_at = "PutScalingPolicy"  # the target is registered, then AWS is unreachable
+    code, _, err = cli(capsys, "apply", str(endpoint_run), *APPLY, "--aws-endpoint-url", front.url)
+    state = endpoint_run / runs.AUTOSCALING_STATE_FILE
+    assert code == 4
+    assert err.startswith("Error: cannot connect to AWS for PutScalingPolicy "
+                          "SageMakerEndpointInvocationScalingPolicy: ")  # fmt: skip
+    assert "; restoring the previous state failed too: cannot connect to AWS for " in err
+    assert err.endswith(f"(the previous state is saved in {state}: run `recommender rollback "
+                        f"{endpoint_run}`)\n") and err.count("\n") == 1  # fmt: skip
+    assert snapshot(emulator)["targets"] != []  # half applied, and saved
+    front.gone_at = None
+    front.back()
+    code, out, err = cli(capsys, "rollback", str(endpoint_run), "--yes",
+                         "--aws-endpoint-url", front.url)  # fmt: skip
+    assert code == 0, err
+    assert snapshot(emulator) == NOTHING
+    assert not state.exists()
