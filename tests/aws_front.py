@@ -85,13 +85,13 @@ class AwsFront:
         """Stop listening: new connections are refused, as when the emulator died."""
         server, self._server = self._server, None
         if server is not None:
-            threading.Thread(target=lambda: (server.shutdown(), server.server_close())).start()
+            # From a handler's thread too: shutdown() waits for serve_forever to return.
+            threading.Thread(target=_stop, args=(server,)).start()
 
     def close(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            _stop(server)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
@@ -125,6 +125,11 @@ class AwsFront:
             return r.status, {k: v for k, v in r.getheaders() if k.lower() not in HOP}, r.read()
         finally:
             conn.close()
+
+
+def _stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 def with_reset(sock: socket.socket) -> None:

@@ -120,7 +120,7 @@ def only_run_dir(out: Path) -> Path:
 def assert_accounted(run_dir: Path) -> dict[str, Any]:
     """Every request the arrival process released is counted once, in run.json and in
     latency.jsonl alike; the run directory analyses. Returns run.json."""
-    meta = json.loads((run_dir / runs.RUN_FILE).read_text())
+    meta: dict[str, Any] = json.loads((run_dir / runs.RUN_FILE).read_text())
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     t = meta["totals"]
     kinds: Counter[str] = Counter()
@@ -149,8 +149,8 @@ def assert_accounted(run_dir: Path) -> dict[str, Any]:
 
 def warning(run_dir: Path, code: str) -> str:
     analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
-    (message,) = [w["message"] for w in analysis["warnings"] if w["code"] == code]
-    return str(message)
+    (message,) = [str(w["message"]) for w in analysis["warnings"] if w["code"] == code]
+    return message
 
 
 def codes(run_dir: Path) -> list[str]:
@@ -377,7 +377,7 @@ def test_collect_with_the_emulator_gone(
 
 
 APPLY = ("--min-capacity", "2", "--max-capacity", "8", "--yes")
-NOTHING = {"targets": [], "policies": [], "alarms": []}
+NOTHING: dict[str, list[Any]] = {"targets": [], "policies": [], "alarms": []}
 
 
 def test_apply_throttled_half_way_restores_what_was_there(
