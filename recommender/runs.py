@@ -53,6 +53,26 @@ AUTOSCALING_STATE_FILE = "autoscaling_state.json"
 TARGET_TRACKING_POLICY_FILE = "target_tracking_scaling_policy.json"
 STEP_POLICY_FILE = "step_scaling_policy.json"
 STATUSES = ("running", "complete", "stopped", "interrupted")
+# Space held for the end of a run: given up when the disk fills, so the last seconds and
+# run.json still fit (loadgen.roles.RunDirWriter, loadgen.runner.finalize).
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 256 * 1024
+
+
+def reserve_space(run_dir: Path) -> None:
+    """Hold RESERVE_BYTES in the run directory; RunDirError when the disk has not that."""
+    path = run_dir / RESERVE_FILE
+    try:
+        with path.open("wb") as f:
+            f.write(bytes(RESERVE_BYTES))
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise RunDirError(f"cannot write to {run_dir}: {exc.strerror}",
+                          "free some space on its disk, or pass another --out") from exc
+
+
+def release_space(run_dir: Path) -> None:
+    (run_dir / RESERVE_FILE).unlink(missing_ok=True)
 
 
 def worker_log_file(index: int) -> str:

@@ -18,6 +18,7 @@ Runs only inside the Locust subprocess (gevent); it imports no Locust itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -26,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import gevent
 import psutil
@@ -117,6 +118,12 @@ class Role:
     """Every hook with what a process that takes no part in it does: nothing. Also the role
     before Locust's init has said which one this process plays."""
 
+    def _stop_for_disk(self, error: str) -> None:
+        """The run directory's disk is full: stop the load (the runner says why)."""
+        print(f"Error: cannot write the run directory ({error}); stopping the load",
+              file=sys.stderr, flush=True)  # fmt: skip
+        gevent.spawn(self.runner.quit)  # not from the writer's greenlet: quitting kills it
+
     def __init__(self, runner: Any = None) -> None:
         self.runner = runner
         self.invocation = Invocation()
@@ -142,26 +149,52 @@ class Role:
 
 
 class RunDirWriter:
-    """Local and master: what the run directory gets from the Locust process."""
+    """Local and master: what the run directory gets from the Locust process.
 
-    def __init__(self, config: LoadgenConfig) -> None:
+    A write that fails (the disk is full) leaves no torn line behind: latency.jsonl is cut
+    back to its last whole line, the space the runner reserved (runs.RESERVE_FILE) is given
+    up so the seconds still to come and the final files fit, and `on_disk_error` is told
+    once, so the role stops the load: a run that cannot record must not go on loading the
+    endpoint. Seconds that still cannot be written are tallied in generator.json."""
+
+    def __init__(self, config: LoadgenConfig,
+                 on_disk_error: Callable[[str], None] | None = None) -> None:  # fmt: skip
         if config.run_dir is None:
             raise LoadTestError("the load test config names no run directory", _START_HINT)
         self.config = config
         self.run_dir = config.run_dir
-        self._latency: IO[str] | None = (self.run_dir / runs.LATENCY_FILE).open(
-            "a", encoding="utf-8"
-        )
+        self.on_disk_error = on_disk_error
+        self.disk_error: str | None = None
+        self.unwritten = {"seconds": 0, "requests": 0}
+        path = self.run_dir / runs.LATENCY_FILE
+        self._latency: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     @property
     def closed(self) -> bool:
         return self._latency is None
 
     def second(self, record: dict[str, Any]) -> None:
-        """One more final second, flushed at once: an interrupted run keeps it."""
+        """One more final second, written at once: an interrupted run keeps it."""
         assert self._latency is not None
-        self._latency.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._latency.flush()
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        for _ in range(2):  # again once the reserved space is free
+            good = os.lseek(self._latency, 0, os.SEEK_END)
+            try:
+                _write_all(self._latency, line)
+                return
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._latency, good)
+                self._disk_failed(exc)
+        self.unwritten["seconds"] += 1
+        self.unwritten["requests"] += int(record["requests"])
+
+    def _disk_failed(self, exc: OSError) -> None:
+        (self.run_dir / runs.RESERVE_FILE).unlink(missing_ok=True)
+        if self.disk_error is None:
+            self.disk_error = f"{exc.strerror or exc}"
+            if self.on_disk_error is not None:
+                self.on_disk_error(self.disk_error)
 
     def search(self, controller: Controller) -> None:
         """The stages as played and every decision, rewritten at each decision, so an
@@ -172,19 +205,37 @@ class RunDirWriter:
             "decisions": [d.to_dict() for d in controller.decisions],
             "done": controller.done,
         }
-        tmp = self.run_dir / f".{runs.SEARCH_FILE}.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.run_dir / runs.SEARCH_FILE)
+        self._replace(runs.SEARCH_FILE, json.dumps(data, indent=1))
 
     def generator(self, t0: float | None, extra: dict[str, Any]) -> None:
         data = {"t0": t0, "pid": os.getpid(), "users": self.config.users,
                 "cpu_count": psutil.cpu_count(), **extra}  # fmt: skip
-        (self.run_dir / runs.GENERATOR_FILE).write_text(json.dumps(data))
+        if self.disk_error is not None:
+            data.update(disk_error=self.disk_error, unwritten=self.unwritten)
+        self._replace(runs.GENERATOR_FILE, json.dumps(data))
+
+    def _replace(self, name: str, text: str) -> None:
+        """Whole or not at all (readers see the old file or the new one)."""
+        tmp = self.run_dir / f".{name}.tmp"
+        for _ in range(2):
+            try:
+                tmp.write_text(text)
+                tmp.replace(self.run_dir / name)
+                return
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                self._disk_failed(exc)
 
     def close(self) -> None:
         if self._latency is not None:
-            self._latency.close()
+            os.close(self._latency)
             self._latency = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class Sender(Role):
@@ -307,7 +358,7 @@ class LocalRole(Sender):
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
         driver = _deciding_driver(config, self.t0, self._flush, self._decided)
-        self.writer = writer = RunDirWriter(config)
+        self.writer = writer = RunDirWriter(config, self._stop_for_disk)
         self._start_sending(config, driver, self._append, runs.requests_file())
         writer.search(driver.controller)
         writer.generator(self.t0, {"processes": 1})
@@ -360,7 +411,7 @@ class MasterRole(Role):
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
         self.driver = _deciding_driver(config, self.t0, self._flush, self._decided)
-        self.writer = RunDirWriter(config)
+        self.writer = RunDirWriter(config, self._stop_for_disk)
         self.merger = SecondMerger(expected=config.workers)
         self.runner.send_message(MSG_CONFIG, config.to_message(self.bodies[: config.bodies_count]))
         self._decided()
