@@ -45,7 +45,8 @@ OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # 1 instance x 2 slots / 20 ms = 100 requests/s; the runs below stay at 20-40.
 SERVER = ServerConfig(port=0, concurrency=2, service_time_ms=20.0, model="sleep", max_queue=20,
                       fault_control=True)  # fmt: skip
-STAGES = ["--search", "fixed", "--stage-seconds", "3", "--warmup-seconds", "1"]
+# Stages of 2 s: the second second of each is measured (a warm-up of 0.5 s is left out).
+STAGES = ["--search", "fixed", "--stage-seconds", "2", "--warmup-seconds", "0.5"]
 
 
 @pytest.fixture(scope="module")
@@ -173,20 +174,20 @@ def test_an_endpoint_killed_mid_stage_is_reported_as_down(tmp_path: Path) -> Non
         proc = start(["run", "--url", f"{url}/invocations", "--start-rps", "20",
                       "--max-rps", "30", "--stages", "2", *STAGES], tmp_path)  # fmt: skip
         t0 = clock_origin(tmp_path, proc)
-        control(url, "POST", at_run_seconds(t0, [{"kind": "kill", "at": 4.0}]))
+        control(url, "POST", at_run_seconds(t0, [{"kind": "kill", "at": 2.5}]))
         code, out, err = finish(proc)
     assert code == 4, (out, err)  # the endpoint could not be reached
     assert "Traceback" not in err
     run_dir = only_run_dir(tmp_path)
     meta = assert_accounted(run_dir)
     refused = meta["totals"]["errors_by_kind"]["ConnectionRefusedError"]
-    assert refused >= 20 and meta["totals"]["successes"] >= 60
-    # The line the user sees says what happened, and when.
-    assert f"No recommendation: connection refused from {hms(t0 + 4)} UTC: is the endpoint " \
+    assert refused >= 20 and meta["totals"]["successes"] >= 40 + 10
+    # The line the user sees says what happened, and when (the second of the first refusal).
+    assert f"No recommendation: connection refused from {hms(t0 + 2)} UTC: is the endpoint " \
            "down?" in out, out
     assert "errors_before_knee" not in codes(run_dir)
     assert warning(run_dir, "endpoint_down").startswith(
-        f"Connection refused from {hms(t0 + 4)} UTC: is the endpoint down? Stage 2 ("
+        f"Connection refused from {hms(t0 + 2)} UTC: is the endpoint down? Stage 2 ("
     )
 
 
@@ -195,7 +196,7 @@ def test_throttling_is_not_capacity(url: str, tmp_path: Path) -> None:
                   "--stages", "3", *STAGES], tmp_path)  # fmt: skip
     t0 = clock_origin(tmp_path, proc)
     control(url, "POST", at_run_seconds(t0, [
-        {"kind": "error", "type": "ThrottlingException", "at": 6.0, "seconds": 3.0}]))
+        {"kind": "error", "type": "ThrottlingException", "at": 4.0, "seconds": 2.0}]))
     code, out, err = finish(proc)
     injected = stats(url)["faults_injected"]["error"]
     assert code == 0, (out, err)  # a recommendation, from the stages AWS did not throttle
@@ -203,7 +204,7 @@ def test_throttling_is_not_capacity(url: str, tmp_path: Path) -> None:
     meta = assert_accounted(run_dir)
     assert meta["totals"]["errors_by_type"] == {"ThrottlingException": injected}
     assert meta["totals"]["errors_by_kind"] == {"HTTP 400": injected}
-    assert meta["stages"][2]["errors_by_type"]["ThrottlingException"] >= 80
+    assert meta["stages"][2]["errors_by_type"]["ThrottlingException"] >= 60
     analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
     assert analysis["capacity"]["method"] == "lower_bound"
     assert analysis["capacity"]["rps_per_instance"] == pytest.approx(30, rel=0.05)
@@ -225,10 +226,11 @@ def test_model_not_ready_model_error_and_5xx_are_told_apart(url: str, tmp_path: 
     t0 = clock_origin(tmp_path, proc)
     control(url, "POST", at_run_seconds(t0, [
         # Stage 2: a short 429 burst, the endpoint not ready.
-        {"kind": "error", "type": "ModelNotReadyException", "at": 4.2, "seconds": 0.2},
+        {"kind": "error", "type": "ModelNotReadyException", "at": 3.2, "seconds": 0.5,
+         "count": 2},
         # Stage 3: the model fails half the requests, SageMaker a quarter (503).
-        {"kind": "error", "type": "ModelError", "at": 6.0, "seconds": 3.0, "share": 0.5},
-        {"kind": "error", "type": "ServiceUnavailable", "at": 6.0, "seconds": 3.0,
+        {"kind": "error", "type": "ModelError", "at": 4.0, "seconds": 2.0, "share": 0.5},
+        {"kind": "error", "type": "ServiceUnavailable", "at": 4.0, "seconds": 2.0,
          "share": 0.5},
     ]))  # fmt: skip
     code, out, err = finish(proc)
@@ -263,12 +265,12 @@ def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Pa
                   "--abort-error-rate", "0.9", "--slo", "p95<=5s", *STAGES], tmp_path)  # fmt: skip
     t0 = clock_origin(tmp_path, proc)
     control(url, "POST", at_run_seconds(t0, [
-        {"kind": "reset", "at": 0.5, "seconds": 2.0, "share": 0.25},
-        {"kind": "dribble", "at": 6.5, "seconds": 2.0, "share": 0.5, "dribble_seconds": 0.5},
+        {"kind": "reset", "at": 0.2, "seconds": 1.6, "share": 0.25},
+        {"kind": "dribble", "at": 4.2, "seconds": 1.6, "share": 0.5, "dribble_seconds": 0.5},
     ]))  # fmt: skip
     # Stage 2: the whole server process stopped (SIGSTOP) for 1.5 s, then resumed.
     pid = int(before["pid"])
-    stop_at = t0 + 3.5 - time.time()
+    stop_at = t0 + 2.2 - time.time()
     threading.Timer(stop_at, os.kill, (pid, signal.SIGSTOP)).start()
     threading.Timer(stop_at + 1.5, os.kill, (pid, signal.SIGCONT)).start()
     code, out, err = finish(proc)
@@ -278,7 +280,7 @@ def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Pa
     meta = assert_accounted(run_dir)
     t = meta["totals"]
     resets = after["faults_injected"]["reset"] - before["faults_injected"].get("reset", 0)
-    assert resets >= 8
+    assert resets >= 6
     # Each reset is one failed request (never retried behind our back); the only other
     # errors are the server's own 503s for the backlog the pause left (its queue is 20).
     rejected = after["rejected_503"] - before["rejected_503"]
@@ -289,8 +291,7 @@ def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Pa
     assert after["served"] - before["served"] == t["successes"] + 1
     assert out.strip().splitlines()[-1] == (
         f"complete: {t['requests']} requests, {t['errors']} errors -> {run_dir}")
-    stages = meta["stages"]
-    assert [s["requests"] for s in stages] == [60, 60, 60]
+    assert t["requests"] == 3 * 40 and t["not_sent"] == 0
     code = main(["analyze", str(run_dir), "--json"])
     analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
     p99 = [s["p99_ms"] for s in analysis["stages"]]
@@ -360,7 +361,7 @@ def test_a_full_disk_stops_the_load_and_keeps_what_was_measured(
     assert meta["status"] == "stopped"
     assert meta["generator"]["disk_error"] == "No space left on device"
     assert meta["totals"].get("not_written", 0) == 0
-    assert 3 * 20 <= meta["totals"]["requests"] < 9 * 20  # stopped early
+    assert 3 * 20 <= meta["totals"]["requests"] < 6 * 20  # stopped early
 
 
 # --- AWS: the emulator throttling or gone, during collect and apply --------------------------
@@ -368,7 +369,7 @@ def test_a_full_disk_stops_the_load_and_keeps_what_was_measured(
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The AWS emulator with endpoint `ep`; AWS_MAX_ATTEMPTS=3 keeps the retries short."""
+    """The AWS emulator with endpoint `ep`; AWS_MAX_ATTEMPTS=2 keeps the retries short."""
     home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
         for key, value in EMULATOR_ENV.items():
@@ -376,7 +377,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         mp.delenv("AWS_PROFILE", raising=False)
         mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
-        mp.setenv("AWS_MAX_ATTEMPTS", "3")
+        mp.setenv("AWS_MAX_ATTEMPTS", "2")
         with running_emulator() as url:
             AwsClient.create("us-east-1", endpoint_url=url).create_endpoint(
                 "ep", "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest"
@@ -418,7 +419,7 @@ def test_collect_retries_throttling_then_says_so_in_one_line(
     assert code == 4
     assert err == ("Error: CloudWatch GetMetricData failed: ThrottlingException: Rate exceeded "
                    "(AWS is throttling: wait and retry)\n")  # fmt: skip
-    assert front.throttled["GetMetricData"] == 3  # AWS_MAX_ATTEMPTS: tried, retried twice
+    assert front.throttled["GetMetricData"] == 2  # AWS_MAX_ATTEMPTS: tried, retried once
     # Nothing half-written: the run directory is as it was, and analyses.
     assert (endpoint_run / runs.RUN_FILE).read_text() == before
     assert not (endpoint_run / runs.CLOUDWATCH_FILE).exists()
@@ -459,7 +460,7 @@ def test_apply_throttled_half_way_restores_what_was_there(
         "ThrottlingException: Rate exceeded; the previous state was restored "
         f"(DeregisterScalableTarget {RESOURCE}) (AWS is throttling: wait and retry)\n"
     )
-    assert front.throttled["PutScalingPolicy"] == 3
+    assert front.throttled["PutScalingPolicy"] == 2
     assert front.calls["RegisterScalableTarget"] == 1  # made, then undone
     assert snapshot(emulator) == NOTHING
     assert not (endpoint_run / runs.AUTOSCALING_STATE_FILE).exists()
@@ -472,8 +473,11 @@ def test_apply_with_the_emulator_gone_keeps_the_state_for_rollback(
     code, _, err = cli(capsys, "apply", str(endpoint_run), *APPLY, "--aws-endpoint-url", front.url)
     state = endpoint_run / runs.AUTOSCALING_STATE_FILE
     assert code == 4
-    assert err.startswith("Error: cannot connect to AWS for PutScalingPolicy "
-                          "SageMakerEndpointInvocationScalingPolicy: ")  # fmt: skip
+    # The connection reset, then refused (which of them the last retry met varies).
+    assert err.startswith(("Error: cannot connect to AWS for PutScalingPolicy "
+                           "SageMakerEndpointInvocationScalingPolicy: ",
+                           "Error: PutScalingPolicy SageMakerEndpointInvocationScalingPolicy "
+                           "failed: Connection was closed"))  # fmt: skip
     assert "; restoring the previous state failed too: cannot connect to AWS for " in err
     assert err.endswith(f"(the previous state is saved in {state}: run `recommender rollback "
                         f"{endpoint_run}`)\n") and err.count("\n") == 1  # fmt: skip
