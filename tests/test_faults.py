@@ -299,6 +299,30 @@ def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Pa
     assert p99[2] > 400  # dribbled over half a second
 
 
+def test_ctrl_c_with_answers_in_flight_records_them(url: str, tmp_path: Path) -> None:
+    """Every answer slow (0.6 s): about 12 requests are in flight when Ctrl-C comes."""
+    before = stats(url)
+    proc = start(["loadtest", "--url", f"{url}/invocations", "--start-rps", "20",
+                  "--max-rps", "20", "--stages", "3", "--slo", "p95<=5s", *STAGES],
+                 tmp_path)  # fmt: skip
+    t0 = clock_origin(tmp_path, proc)
+    control(url, "POST", at_run_seconds(t0, [
+        {"kind": "dribble", "at": 0.0, "dribble_seconds": 0.6}]))  # fmt: skip
+    time.sleep(max(0.0, t0 + 2.3 - time.time()))
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    after = stats(url)
+    assert code == 130, (out, err)
+    run_dir = only_run_dir(tmp_path)
+    meta = assert_accounted(run_dir)
+    t = meta["totals"]
+    assert meta["status"] == "interrupted" and 30 <= t["requests"] < 60
+    # Each answer the server gave is on disk (and the preflight request's).
+    assert after["served"] - before["served"] == t["successes"] + 1 == t["requests"] + 1
+    assert out.strip().splitlines()[-1] == (
+        f"interrupted: {t['requests']} requests, 0 errors -> {run_dir}")
+
+
 # --- the run directory's disk -------------------------------------------------------------
 
 

@@ -129,6 +129,7 @@ class Role:
         self.invocation = Invocation()
         self.t0: float | None = None
         self.driver: Driver | None = None
+        self.interrupted = False
 
     def on_test_start(self) -> None:
         return
@@ -140,6 +141,19 @@ class Role:
 
     def next_ticket(self) -> tuple[float, int] | None:
         return None
+
+    def stopping(self) -> None:
+        """Locust is stopping the users (the plan's end, an interrupt)."""
+        return
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT, from the runner): send nothing more, and end the shape at its
+        next tick, so Locust stops the users the way it does at the plan's end (requests
+        in flight complete and are recorded). Called in a greenlet of its own: SIGINT's
+        default, a KeyboardInterrupt raised in whichever greenlet happens to run, could
+        kill a user mid-request, served by the endpoint but never recorded."""
+        self.interrupted = True
+        self.stopping()
 
     def finish(self) -> None:
         return
@@ -249,6 +263,7 @@ class Sender(Role):
         self.request_log: RequestLog | None = None  # --keep-requests
         self.unsent = 0  # tickets dropped at the end of the plan (or at an interrupt)
         self.issued = 0  # tickets the arrival process released: the requests intended
+        self._stopping = False  # no more sends: Locust is stopping the users
         self._process = psutil.Process()
 
     def _start_sending(
@@ -271,14 +286,24 @@ class Sender(Role):
     def _cpu(self) -> float:
         return float(self._process.cpu_percent(interval=None))
 
+    def stopping(self) -> None:
+        # An interrupt stops the load where it is: a user waiting for its next send leaves
+        # (the tickets left are counted as not sent when recording stops).
+        self._stopping = True
+
     def next_ticket(self) -> tuple[float, int] | None:
         while True:
+            if self._stopping:
+                return None
             try:
                 ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
             except Empty:
                 if self.driver is not None and self.driver.done:
                     return None
                 continue
+            if self._stopping:
+                self.tickets.put(ticket)  # not sent: counted with the rest
+                return None
             if self.driver is not None and self.driver.done:
                 # The plan is over: sends still queued (the generator fell behind) are not
                 # made, or the endpoint would get load past the plan's end. They are counted.
@@ -309,7 +334,7 @@ class Sender(Role):
         """Release each ticket at its intended time."""
         driver = self.driver
         assert driver is not None
-        while not driver.done:
+        while not driver.done and not self._stopping:
             now = time.time()
             for ticket in driver.due(now):
                 self.tickets.put(ticket)
@@ -385,7 +410,7 @@ class LocalRole(Sender):
             self.writer.close()
 
     def tick(self) -> tuple[int, float] | None:
-        if self.driver is not None and self.driver.done:
+        if self.interrupted or (self.driver is not None and self.driver.done):
             return None
         return self.config.users, float(max(self.config.users, 1))
 
@@ -521,6 +546,8 @@ class MasterRole(Role):
 
     def tick(self) -> tuple[int, float] | None:
         driver = self.driver
+        if self.interrupted:
+            return None
         if driver is not None and driver.done:
             # Wait a moment after the last stage for the workers' last seconds.
             end = driver.controller.stages[-1][2] if driver.controller.stages else 0.0

@@ -582,8 +582,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGINT lets Locust fire its stop events, which flush the last seconds. Not SIGTERM:
     a headless Locust running a shape installs its SIGTERM handler only once the shape is
     over, so until then SIGTERM kills it outright and the seconds not yet flushed (the one
-    in progress, requests in flight) are lost; SIGINT is caught around the shape, stops the
-    users (in-flight requests finish, --stop-timeout) and fires test_stop."""
+    in progress, requests in flight) are lost; SIGINT is handled by the harness, which ends
+    the shape (roles.Role.interrupt), so Locust stops the users as at the plan's end
+    (in-flight requests finish, --stop-timeout) and fires test_stop."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
