@@ -388,6 +388,41 @@ def test_a_full_disk_stops_the_load_and_keeps_what_was_measured(
     assert 3 * 20 <= meta["totals"]["requests"] < 6 * 20  # stopped early
 
 
+def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The part of a line a full disk lets through is cut off again; the line is written
+    whole into the reserved space, and the load is told to stop once."""
+    from recommender.loadgen import roles
+    from recommender.loadgen.config import ControllerSpec, LoadgenConfig
+    from recommender.plan import linear_ramp, parse_slo
+
+    config = LoadgenConfig(controller=ControllerSpec(linear_ramp(10, 10, 1, 3, 1)),
+                           slo=parse_slo(["p95<=1s"]), host="h", path="/invocations",
+                           users=1, run_dir=tmp_path)  # fmt: skip
+    runs.reserve_space(tmp_path)
+    told: list[str] = []
+    writer = roles.RunDirWriter(config, told.append)
+    writer.second({"second": 0, "requests": 1})
+    real_write, full = os.write, [True]
+
+    def short_then_full(fd: int, data: Any) -> int:
+        if full and full.pop():
+            real_write(fd, bytes(data[:7]))  # what fitted before the disk was full
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(roles.os, "write", short_then_full)
+    writer.second({"second": 1, "requests": 2})
+    writer.second({"second": 2, "requests": 3})
+    writer.close()
+    lines = (tmp_path / runs.LATENCY_FILE).read_text().splitlines()
+    assert [json.loads(line)["second"] for line in lines] == [0, 1, 2]
+    assert told == ["No space left on device"]
+    assert not (tmp_path / runs.RESERVE_FILE).exists()
+    assert writer.unwritten == {"seconds": 0, "requests": 0}
+
+
 # --- AWS: the emulator throttling or gone, during collect and apply --------------------------
 
 
