@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from recommender import runs
+from recommender import runs, runtime_errors
 from recommender.aws import AwsClient
 from recommender.cli import main
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
@@ -255,6 +255,30 @@ def test_model_not_ready_model_error_and_5xx_are_told_apart(url: str, tmp_path: 
     assert warning(run_dir, "model_error").startswith("Stage 3 failed on errors the model itself")
     # SageMaker's own 503s are what "errors before the knee" means.
     assert "HTTP 503" in warning(run_dir, "errors_before_knee")
+
+
+@pytest.mark.parametrize("kind", sorted(runtime_errors.STATUS))
+def test_botocore_reads_each_injected_error_type(url: str, kind: str) -> None:
+    """The signed InvokeEndpoint path answers each type in the wire format boto3's own
+    sagemaker-runtime client parses into that exception."""
+    import boto3
+    from botocore.config import Config
+
+    control(url, "POST", {"faults": [{"kind": "error", "type": kind, "count": 1}]})
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=url,
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=Config(retries={"total_max_attempts": 1}))  # fmt: skip
+    with pytest.raises(client.exceptions.ClientError) as caught:
+        client.invoke_endpoint(EndpointName="ep", Body=b"[1, 2, 3, 4]",
+                               ContentType="application/json")  # fmt: skip
+    response = caught.value.response
+    assert response["Error"]["Code"] == kind
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == runtime_errors.STATUS[kind]
+    if kind == "ModelError":
+        assert response["OriginalStatusCode"] == 500
+    # The fault was for one request: the next one is served.
+    assert client.invoke_endpoint(EndpointName="ep", Body=b"[1, 2, 3, 4]",
+                                  ContentType="application/json")["Body"].read()  # fmt: skip
 
 
 def test_resets_a_pause_and_dribbled_answers_lose_nothing(url: str, tmp_path: Path) -> None:

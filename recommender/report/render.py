@@ -61,7 +61,7 @@ def _row(s: StageStats) -> list[str]:
         _ms(s.p95_ms),
         _ms(s.p99_ms),
         f"{s.error_rate:.2%}",
-        "pass" if s.passed else "FAIL",
+        ("pass" if s.passed else "FAIL") + (f" (left out: {s.untrusted})" if s.untrusted else ""),
     ]
 
 
