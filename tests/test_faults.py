@@ -428,15 +428,15 @@ def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_line(
     told: list[str] = []
     writer = roles.RunDirWriter(config, told.append)
     writer.second({"second": 0, "requests": 1})
-    real_write, full = os.write, [True]
+    real_write, full = roles._write_all, [True]
 
-    def short_then_full(fd: int, data: Any) -> int:
+    def short_then_full(fd: int, data: bytes) -> None:
         if full and full.pop():
-            real_write(fd, bytes(data[:7]))  # what fitted before the disk was full
+            os.write(fd, data[:7])  # what fitted before the disk was full
             raise OSError(28, "No space left on device")
-        return real_write(fd, data)
+        real_write(fd, data)
 
-    monkeypatch.setattr(roles.os, "write", short_then_full)
+    monkeypatch.setattr(roles, "_write_all", short_then_full)
     writer.second({"second": 1, "requests": 2})
     writer.second({"second": 2, "requests": 3})
     writer.close()
