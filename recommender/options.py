@@ -31,6 +31,8 @@ AWS_STAGE_SECONDS, LOCAL_STAGE_SECONDS = 180.0, 30.0
 AWS_MAX_DURATION, LOCAL_MAX_DURATION = 7200.0, 1800.0
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
+INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+CONTROLS = ("rate", "concurrency")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,12 +67,17 @@ class RunOptions:
     header: tuple[str, ...] = ()  # "Name: value" lines
     custom_attributes: str | None = None
     target_variant: str | None = None
+    # An inference component on the endpoint: every call names it (header), and capacity is
+    # per copy of it.
+    inference_component: str | None = None
     locustfile: Path | None = None
     # The objective.
     slo: tuple[str, ...] = ("p95<=300ms",)
     max_error_rate: float = 0.01
     # The plan: the adaptive search, or a fixed ramp (flags or a plan file).
     search: str = "adaptive"
+    # What a stage sets: an arrival rate (open loop), or requests in flight (closed loop).
+    control: str = "rate"
     plan: Path | None = None
     start_rps: float = 10.0
     max_rps: float | None = None
@@ -111,6 +118,9 @@ class RunOptions:
                               "--endpoint for a SageMaker endpoint")  # fmt: skip
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+        if self.inference_component is not None and self.endpoint is None:
+            raise ConfigError("--inference-component needs --endpoint",
+                              "an inference component is addressed through its endpoint")
         if self.web_ui and not 1 <= self.web_port <= 65535:
             raise ConfigError(f"--web-port must be a port, 1 to 65535 (got {self.web_port})")
 
@@ -188,9 +198,12 @@ class RunOptions:
             headers[CUSTOM_ATTRIBUTES_HEADER] = self.custom_attributes
         if self.target_variant:
             headers[TARGET_VARIANT_HEADER] = self.target_variant
+        if self.inference_component:
+            headers[INFERENCE_COMPONENT_HEADER] = self.inference_component
         for flag, name, value in (
             ("--custom-attributes", CUSTOM_ATTRIBUTES_HEADER, self.custom_attributes),
             ("--target-variant", TARGET_VARIANT_HEADER, self.target_variant),
+            ("--inference-component", INFERENCE_COMPONENT_HEADER, self.inference_component),
             ("--content-type", "Content-Type", self.content_type),
             ("--accept", "Accept", self.accept),
         ):

@@ -407,6 +407,8 @@ class Target:
     variant: str | None = None
     region: str | None = None
     profile: str | None = None
+    # An inference component: `instances` then counts its copies (capacity is per copy).
+    inference_component: str | None = None
 
     @property
     def signed(self) -> bool:
