@@ -16,6 +16,7 @@ from pathlib import Path
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor
 from recommender.errors import ConfigError
 from recommender.plan import (
+    CONTROLS,
     LoadPlan,
     Slo,
     abort_factor,
@@ -32,7 +33,7 @@ AWS_MAX_DURATION, LOCAL_MAX_DURATION = 7200.0, 1800.0
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
-CONTROLS = ("rate", "concurrency")
+DEFAULT_START_RPS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +80,9 @@ class RunOptions:
     # What a stage sets: an arrival rate (open loop), or requests in flight (closed loop).
     control: str = "rate"
     plan: Path | None = None
-    start_rps: float = 10.0
+    start_rps: float = DEFAULT_START_RPS
+    start_concurrency: int = 1  # --control concurrency: requests in flight
+    max_concurrency: int | None = None
     max_rps: float | None = None
     stages: int = 8
     stage_seconds: float | None = None
@@ -175,12 +178,50 @@ class RunOptions:
     def abort_latency_factor(self, slo: Slo) -> float:
         return abort_factor(self.abort_latency, slo)
 
+    def check_control(self) -> None:
+        """--control and the flags that only make sense with one control or the other."""
+        if self.control not in CONTROLS:
+            raise ConfigError(f"unknown --control {self.control!r}", "use rate or concurrency")
+        if self.control == "rate":
+            if self.max_concurrency is not None or self.start_concurrency != 1:
+                raise ConfigError("--start-concurrency and --max-concurrency are for "
+                                  "--control concurrency", "add --control concurrency, or "
+                                  "give rates with --start-rps and --max-rps")  # fmt: skip
+            return
+        rules = (
+            (self.search != "adaptive", "--search fixed",
+             "--control concurrency runs the adaptive search; drop --search fixed"),
+            (self.plan is not None, "--plan", "a plan file holds rates; drop --plan"),
+            (self.max_rps is not None or self.start_rps != DEFAULT_START_RPS,
+             "--start-rps/--max-rps", "give --start-concurrency and --max-concurrency"),
+            (self.arrivals != "uniform", "--arrivals",
+             "closed loop has no arrival process: each user sends when its last answer came"),
+            (self.users != 0, "--users",
+             "the users are the concurrency: give --max-concurrency"),
+            (self.workers > 0 or self.master, "--workers/--master",
+             "closed-loop load runs in one Locust process; drop --workers and --master"),
+        )  # fmt: skip
+        for bad, flag, hint in rules:
+            if bad:
+                raise ConfigError(f"{flag} makes no sense with --control concurrency", hint)
+        if self.max_concurrency is None:
+            raise ConfigError("--control concurrency needs --max-concurrency",
+                              "the most requests in flight to try, e.g. 64")  # fmt: skip
+        if self.start_concurrency < 1:
+            raise ConfigError(f"--start-concurrency must be >= 1 (got {self.start_concurrency})")
+        if self.max_concurrency < self.start_concurrency:
+            raise ConfigError(f"--max-concurrency ({self.max_concurrency}) is below "
+                              f"--start-concurrency ({self.start_concurrency})")  # fmt: skip
+
     def load_plan(self, slo: Slo) -> LoadPlan:
+        self.check_control()
+        concurrency = self.control == "concurrency"
         return load_plan(
             plan_file=self.plan,
             mode=self.search,
-            start_rps=self.start_rps,
-            max_rps=self.max_rps,
+            control=self.control,
+            start_rps=float(self.start_concurrency) if concurrency else self.start_rps,
+            max_rps=(float(self.max_concurrency or 0) if concurrency else self.max_rps),
             stages=self.stages,
             stage_seconds=self.stage_length,
             warmup_seconds=self.warmup_seconds,

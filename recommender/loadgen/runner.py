@@ -248,6 +248,8 @@ class PreparedRun:
 def pool_size(spec: LoadTestSpec) -> int:
     """Users needed to keep the top rate open-loop while responses take up to a few SLO
     limits (Little's law: in flight = rate x latency), plus slack; or the spec's own."""
+    if getattr(spec.plan, "control", "rate") == "concurrency":
+        return math.ceil(spec.max_rps)  # one user per request in flight, at the most
     budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
     return spec.users or max(10, math.ceil(spec.max_rps * budget_s * 1.2))
 
@@ -423,7 +425,8 @@ def final_meta(
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
-    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users)
+    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users,
+                    getattr(spec.plan, "control", "rate"))  # fmt: skip
     return {
         **run.meta,
         "status": status,
@@ -494,13 +497,15 @@ def _watch(
 
 def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:
     """Print the controller's decisions not shown yet; returns how many are shown."""
-    decisions = _read_json(run_dir / runs.SEARCH_FILE).get("decisions", [])
+    search = _read_json(run_dir / runs.SEARCH_FILE)
+    decisions = search.get("decisions", [])
+    unit = "in flight" if search.get("control") == "concurrency" else "rps"
     for d in decisions[shown:]:
         if d["action"] == "next":
-            action = f"next {d['next_rps']:g} rps ({d['why']})"
+            action = f"next {d['next_rps']:g} {unit} ({d['why']})"
         else:
             action = f"{d['action']}: {d['why']}"
-        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} rps: {d['outcome'].upper()} "
+        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} {unit}: {d['outcome'].upper()} "
              f"[{d['reason']}] -> {action}")  # fmt: skip
     return len(decisions)
 

@@ -130,7 +130,7 @@ class InferenceComponents(Extension):
             return bool(moto_check(namespace, resource_id, dimension))
 
         models._target_params_are_valid = valid  # type: ignore[assignment]
-        responses.ApplicationAutoScalingResponse._validate_params = params  # type: ignore[method-assign]
+        responses.ApplicationAutoScalingResponse._validate_params = params  # type: ignore[method-assign,assignment]
 
 
 def _endpoint_variants(region: str, endpoint: str) -> list[str]:
