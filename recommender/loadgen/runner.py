@@ -322,8 +322,9 @@ def prepare(
         shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s"
     else:
-        shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
-        shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
+        unit = "in flight" if spec.plan.control == "concurrency" else "rps"
+        shape = f"adaptive search from {spec.plan.start_rps:g} {unit} (at most "
+        shape += f"{spec.plan.max_rps:g} {unit}, {spec.plan.max_duration:.0f}s)"
     procs = f", {spec.workers + spec.expect_workers} workers" if spec.distributed else ""
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
