@@ -6,6 +6,8 @@ test_inference_component.py."""
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from pathlib import Path
 
 import pytest
@@ -245,3 +247,63 @@ def test_options_make_a_closed_loop_search() -> None:
     assert isinstance(plan, SearchSettings)
     assert (plan.control, plan.start_rps, plan.max_rps) == ("concurrency", 2, 32)
     assert math.isclose(plan.stage_seconds, 10)
+
+
+# --- the simulator: 10-second concurrency data, per-copy scaling ----------------------------
+
+
+def test_concurrency_policy_scales_out_within_the_minute() -> None:
+    """A step from 1000 to 3000 requests/min at minute 10 on 2 instances: in flight per
+    instance = rps x 0.1 s (Little's law, 100 ms), target 1.0 (10 rps). The 10-second policy
+    acts after 3 datapoints (30 s, still minute 10); the 1-minute invocations policy only
+    at the end of minute 12; both ask for ceil(50 rps / 10) = 5."""
+    from recommender.simulate import ConcurrencyCurve, Policy, simulate, simulate_concurrency
+    from recommender.traffic import from_counts
+
+    class Model:
+        capacity_rps, max_rps, stat = 20.0, 30.0, "p95"
+
+        def latency_ms(self, x: object) -> object:
+            return np.full_like(np.asarray(x, dtype=float), 50.0)
+
+    curve = ConcurrencyCurve(np.array([0.0, 100.0]), np.array([0.0, 10.0]))
+    traffic = from_counts([1000.0] * 10 + [3000.0] * 40)
+    base = Policy(target_value=1.0, min_capacity=2, max_capacity=10)
+    sim = simulate_concurrency(traffic, Model(), curve, base)  # type: ignore[arg-type]
+    assert (sim.metric, sim.step_seconds) == ("concurrency", 10)
+    first = sim.events[0]
+    assert (first.minute, first.kind, first.from_desired, first.to_desired) == (10, "out", 2, 5)
+    assert first.invocations_per_instance == pytest.approx(2.5)  # the metric: 2.5 in flight
+    minute = simulate(traffic, Model(), Policy(target_value=600.0, min_capacity=2,  # type: ignore[arg-type]
+                                               max_capacity=10))  # fmt: skip
+    assert minute.events[0].minute == 12
+    # 6 minutes of provisioning counted in steps: the 10-second policy serves 2 min sooner.
+    ready = int(np.argmax(sim.in_service == 5))
+    assert ready == 10 + 6 + 1 and int(np.argmax(minute.in_service == 5)) == 12 + 6 + 1
+    assert sim.totals.violating_minutes < minute.totals.violating_minutes
+
+
+def test_simulate_command_with_the_concurrency_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _closed_loop_run(tmp_path / "run", [1, 2, 4, 8, 6, 5], 4, 50.0)
+    import json
+
+    meta = json.loads((path / "run.json").read_text())
+    meta["target"]["inference_component"] = "ic"  # a run on a component: per copy
+    (path / "run.json").write_text(json.dumps(meta))
+    code = main(["simulate", str(path), "--metric", "concurrency", "--pattern", "step",
+                 "--peak-rps", "400", "--min-rps", "40", "--slo", "p95<=75ms"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code in (0, 1), out
+    assert "requests in flight per instance or copy (10-second data; safety factor 0.5" in out
+    assert "scale out after 3 x 10 s above target" in out
+    data = json.loads((path / "simulation.json").read_text())
+    assert (data["metric"], data["step_seconds"]) == ("concurrency", 10)
+    a = analyze_run(load_run(path), parse_slo(["p95<=75ms"]), 0.5)
+    assert a.concurrency is not None
+    assert data["policy"]["target_value"] == pytest.approx(a.concurrency.per_instance * 0.5)
+    assert data["endpoint"]["concurrency"]["points"]
+    assert main(["simulate", str(path), "--metric", "concurrency", "--pattern", "step",
+                 "--peak-rps", "400", "--safety-factor", "auto"]) == 2  # fmt: skip
+    assert "sweeps invocation targets" in capsys.readouterr().err
