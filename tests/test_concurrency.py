@@ -6,10 +6,9 @@ test_inference_component.py."""
 from __future__ import annotations
 
 import math
-
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recommender.analysis import analyze_run
