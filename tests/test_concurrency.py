@@ -306,3 +306,13 @@ def test_simulate_command_with_the_concurrency_metric(
     assert main(["simulate", str(path), "--metric", "concurrency", "--pattern", "step",
                  "--peak-rps", "400", "--safety-factor", "auto"]) == 2  # fmt: skip
     assert "sweeps invocation targets" in capsys.readouterr().err
+
+
+def test_live_line_says_in_flight() -> None:
+    from recommender.loadgen.progress import Snapshot, describe
+
+    snap = Snapshot(elapsed=1, stage=0, stages_planned=None, stage_elapsed=1, stage_seconds=4,
+                    left_seconds=10, offered_rps=8, achieved_rps=80.0, requests=80, p50_ms=50.0,
+                    p95_ms=52.0, errors={}, cpu_percent=None, within_slo=True, in_flight=8)
+    line = describe(snap)
+    assert "8 in flight" in line and "offered" not in line
