@@ -132,7 +132,7 @@ def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
         "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")
     assert rec["concurrency_target_value"] == pytest.approx(c["per_instance"] * 0.5)
     md = (run_dir / "report.md").read_text()
-    assert "Concurrency target:" in md and "| in flight |" in md
+    assert "Concurrency target:" in md and "| in flight |" in md and "rps per copy" in md
 
     # apply: the run says which component; the target comes from the run.
     code = main(["apply", str(run_dir), "--kind", "inference-component", "--metric",

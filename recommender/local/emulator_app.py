@@ -9,7 +9,7 @@ goes on to moto unchanged. An extension may also adjust moto's own checks where 
 AWS (`install`), in this process only.
 
 Adding an emulated API: write an Extension (see `local/ic_emulator.py`) and add it to
-`EXTENSIONS`. Run with `python -m recommender.local.emulator_app -H 127.0.0.1 -p PORT`
+`extensions()`. Run with `python -m recommender.local.emulator_app -H 127.0.0.1 -p PORT`
 (`local/emulator.py` does, on a free loopback port).
 """
 

@@ -32,17 +32,20 @@ def _verdict(a: Analysis) -> list[str]:
     cap, rec = a.capacity, a.recommendation
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
+    # A run on an inference component measured per copy (its copies served the test).
+    unit = "copy" if (a.run.get("target") or {}).get("inference_component") else "instance"
+    served = "copies" if unit == "copy" else "instance(s)"
     lines = [
         f"Recommended target value: {rec.target_value:.0f} ({rec.metric})",
-        f"  capacity: {cap.rps_per_instance:.1f} rps per instance within {a.slo} "
-        f"({cap.method}; {cap.instances} instance(s), {cap.rps:.1f} rps in all)",
+        f"  capacity: {cap.rps_per_instance:.1f} rps per {unit} within {a.slo} "
+        f"({cap.method}; {cap.instances} {served}, {cap.rps:.1f} rps in all)",
     ]
     if cap.ci_rps_per_instance:
         lo, hi = cap.ci_rps_per_instance
-        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per instance ({cap.ci_method})")
+        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per {unit} ({cap.ci_method})")
     elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
-        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per instance (bracketing stages)")
+        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per {unit} (bracketing stages)")
     lines.append(f"  {rec.formula}")
     lines += _concurrency_lines(a)
     return lines
@@ -278,6 +281,7 @@ def format_html(
         a=a,
         verdict=_verdict(a),
         concurrency=_concurrency_lines(a),
+        unit="copy" if (a.run.get("target") or {}).get("inference_component") else "instance",
         sizing=sizing_rows(sizing) if sizing else None,
         header=_header(a.stages),
         stages=_stage_cells(a.stages),
