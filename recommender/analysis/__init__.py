@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.analysis.bootstrap import with_confidence
-from recommender.analysis.capacity import Capacity, capacity_at_slo, extrapolate
+from recommender.analysis.capacity import (
+    Capacity,
+    ConcurrencyAtSlo,
+    capacity_at_slo,
+    concurrency_at_slo,
+    extrapolate,
+)
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
 from recommender.analysis.errors import DOWN, THROTTLED, mark_untrusted
 from recommender.analysis.errors import findings as error_findings
@@ -44,6 +50,7 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+    concurrency: ConcurrencyAtSlo | None = None
 
     @property
     def verdict(self) -> str:
@@ -80,6 +87,7 @@ class Analysis:
                 {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
+            "concurrency": self.concurrency.to_dict() if self.concurrency else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
@@ -117,7 +125,11 @@ def analyze_run(
     elif capacity.method == "lower_bound" and len(trusted) == len(stages):
         # Not past stages left out: what the model says beyond them was never measured.
         capacity = extrapolate(capacity, fits, trusted)
-    rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
+    concurrency = concurrency_at_slo(trusted, capacity)
+    per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
+    rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
+                     per_copy, concurrency.basis)
+           if capacity.rps_per_instance else None)  # fmt: skip
     causes = error_findings(stages, capacity, run.seconds, run.meta.get("started_at"))
     warnings = check(trusted, capacity, slo, status, len(plan.stages))
     if any(w.code == THROTTLED for w in causes):  # it says why the bound, and what to do
@@ -136,4 +148,5 @@ def analyze_run(
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
     }
-    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source)
+    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
+                    concurrency)  # fmt: skip

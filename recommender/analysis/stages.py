@@ -45,11 +45,29 @@ class StageStats:
     passed: bool
     cpu_percent_max: float | None
     generator_limited: bool
+    # --control concurrency: the requests in flight the stage held (closed loop; its
+    # offered_rps is then what it sent). None under rate control.
+    concurrency: float | None = None
     # The errors whose answers carried a SageMaker error type, by type (runtime_errors).
     errors_by_type: dict[str, int] = field(default_factory=dict)
     # Why the stage says nothing about capacity (analysis.errors.untrusted), or None.
     untrusted: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> float | None:
+        """Requests in flight during the stage: the closed loop's level, or by Little's law
+        (L = throughput x mean latency) under rate control."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.mean_ms is None:
+            return None
+        return self.achieved_rps * self.mean_ms / 1000.0
+
+    @property
+    def level(self) -> float:
+        """What the stage set, to order stages by: requests in flight, or the offered rate."""
+        return self.concurrency if self.concurrency is not None else self.offered_rps
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
@@ -105,10 +123,12 @@ def stage_stats(
         score_ = score(slo_values, error_rate, slo, ok)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
+        closed = plan.control == "concurrency"
+        offered = achieved if closed else stage.rps
         out.append(
             StageStats(
                 index=i,
-                offered_rps=stage.rps,
+                offered_rps=offered,
                 achieved_rps=achieved,
                 seconds=len(window),
                 requests=requests,
@@ -125,7 +145,8 @@ def stage_stats(
                 score=score_,
                 passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * offered,
+                concurrency=stage.rps if closed else None,
                 errors_by_type=dict(types.most_common()),
             )
         )

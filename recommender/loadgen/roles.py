@@ -31,6 +31,7 @@ from typing import Any
 
 import gevent
 import psutil
+from gevent.event import Event
 from gevent.queue import Empty, Queue
 
 from recommender import runs
@@ -155,6 +156,9 @@ class Role:
         self.interrupted = True
         self.stopping()
 
+    def release(self) -> None:
+        return
+
     def finish(self) -> None:
         return
 
@@ -215,6 +219,7 @@ class RunDirWriter:
         interrupted run keeps them."""
         data = {
             "mode": self.config.controller.mode,
+            "control": getattr(self.config.controller.plan, "control", "rate"),
             "stages": [{"rps": r, "start": a, "end": b} for r, a, b in controller.stages],
             "decisions": [d.to_dict() for d in controller.decisions],
             "done": controller.done,
@@ -265,6 +270,12 @@ class Sender(Role):
         self.issued = 0  # tickets the arrival process released: the requests intended
         self._stopping = False  # no more sends: Locust is stopping the users
         self._process = psutil.Process()
+        # Closed loop (--control concurrency): at most `level` requests in flight, each
+        # user sending its next one as soon as its last is answered.
+        self.closed_loop = False
+        self.level: tuple[int, int] = (0, -1)  # (requests in flight allowed, stage index)
+        self.in_flight = 0
+        self._slot_freed = Event()
 
     def _start_sending(
         self,
@@ -274,6 +285,7 @@ class Sender(Role):
         requests_file: str,
     ) -> None:
         self.driver = driver
+        self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
         self._cpu()  # the first psutil sample only primes the counter
         self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu)
         if config.keep_requests:
@@ -292,6 +304,8 @@ class Sender(Role):
         self._stopping = True
 
     def next_ticket(self) -> tuple[float, int] | None:
+        if self.closed_loop:
+            return self._next_slot()
         while True:
             if self._stopping:
                 return None
@@ -313,6 +327,27 @@ class Sender(Role):
                 return None
             return ticket
 
+    def _next_slot(self) -> tuple[float, int] | None:
+        """Closed loop: wait for room under the stage's concurrency, then send now (the
+        intended time is the actual one: no schedule to fall behind)."""
+        while True:
+            driver = self.driver
+            if self._stopping or (driver is not None and driver.done):
+                return None
+            level, index = self.level
+            if driver is not None and self.in_flight < level and time.time() >= driver.t0:
+                self.in_flight += 1  # no yield between the test and this: gevent is cooperative
+                self.issued += 1
+                return time.time(), index
+            self._slot_freed.clear()
+            self._slot_freed.wait(timeout=0.25)
+
+    def release(self) -> None:
+        """A user's request is over (closed loop: its slot is free for the next)."""
+        if self.closed_loop:
+            self.in_flight = max(0, self.in_flight - 1)
+            self._slot_freed.set()
+
     def on_request(
         self, response_time: float, exception: BaseException | None, context: Any, response: Any
     ) -> None:
@@ -331,9 +366,17 @@ class Sender(Role):
             log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error, kind)
 
     def _sender(self) -> None:
-        """Release each ticket at its intended time."""
+        """Release each ticket at its intended time (closed loop: follow the stages' levels)."""
         driver = self.driver
         assert driver is not None
+        while self.closed_loop and not driver.done and not self._stopping:
+            driver.advance_to(time.time())
+            cur = driver.controller.current()
+            level = (0, -1) if cur is None else (int(cur[1]), cur[0])
+            if level != self.level:
+                self.level = level
+                self._slot_freed.set()  # a higher level lets waiting users go
+            gevent.sleep(0.02)
         while not driver.done and not self._stopping:
             now = time.time()
             for ticket in driver.due(now):

@@ -36,25 +36,57 @@ def _verdict(a: Analysis) -> list[str]:
         return [f"No recommendation: {first[:1].lower()}{first[1:]}?"]
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
+    # A run on an inference component measured per copy (its copies served the test).
+    unit = "copy" if (a.run.get("target") or {}).get("inference_component") else "instance"
+    served = "copies" if unit == "copy" else "instance(s)"
     lines = [
         f"Recommended target value: {rec.target_value:.0f} ({rec.metric})",
-        f"  capacity: {cap.rps_per_instance:.1f} rps per instance within {a.slo} "
-        f"({cap.method}; {cap.instances} instance(s), {cap.rps:.1f} rps in all)",
+        f"  capacity: {cap.rps_per_instance:.1f} rps per {unit} within {a.slo} "
+        f"({cap.method}; {cap.instances} {served}, {cap.rps:.1f} rps in all)",
     ]
     if cap.ci_rps_per_instance:
         lo, hi = cap.ci_rps_per_instance
-        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per instance ({cap.ci_method})")
+        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per {unit} ({cap.ci_method})")
     elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
-        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per instance (bracketing stages)")
+        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per {unit} (bracketing stages)")
     lines.append(f"  {rec.formula}")
+    lines += _concurrency_lines(a)
     return lines
+
+
+def _concurrency_lines(a: Analysis) -> list[str]:
+    """The concurrency at the SLO and its target (closed-loop, or by Little's law)."""
+    c, rec = a.concurrency, a.recommendation
+    if c is None or c.per_instance is None or rec is None or rec.concurrency_metric is None:
+        return []
+    unit = "copy" if "PerCopy" in rec.concurrency_metric else "instance"
+    how = ("measured: closed-loop stages" if c.basis == "measured"
+           else "by Little's law: throughput x mean latency, the run controlled the rate")
+    lines = [f"Concurrency target: {rec.concurrency_target_value:.2f} "
+             f"({rec.concurrency_metric})",
+             f"  concurrency: {c.per_instance:.2f} requests in flight per {unit} within the SLO "
+             f"({c.method}; {how})"]  # fmt: skip
+    if c.interval_per_instance:
+        lo, hi = c.interval_per_instance
+        lines.append(f"  interval: {lo:.2f} - {hi:.2f} in flight per {unit} (bracketing stages)")
+    if c.throughput_rps_per_instance is not None:
+        lines.append(f"  throughput there: {c.throughput_rps_per_instance:.1f} requests/s "
+                     f"per {unit}")  # fmt: skip
+    lines.append(f"  {rec.concurrency_formula}")
+    return lines
+
+
+def _header(stages: list[StageStats]) -> list[str]:
+    if any(s.concurrency is not None for s in stages):  # closed loop: the level it held
+        return ["stage", "in flight", *HEADER[2:]]
+    return HEADER
 
 
 def _row(s: StageStats) -> list[str]:
     return [
         str(s.index + 1),
-        f"{s.offered_rps:g}",
+        f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}",
         f"{s.achieved_rps:.1f}",
         str(s.requests),
         _ms(s.p50_ms),
@@ -71,8 +103,8 @@ HEADER = ["stage", "offered rps", "achieved rps", "requests", "p50 ms", "p95 ms"
 
 def format_summary(a: Analysis) -> str:
     """Plain text for the terminal."""
-    rows = [HEADER] + [_row(s) for s in a.stages]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    rows = [_header(a.stages)] + [_row(s) for s in a.stages]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     parts = _verdict(a) + [""] + table
     if a.warnings:
@@ -170,7 +202,7 @@ def format_markdown(
         out += ["", "## Sizing", "", "| | |", "|---|---|"]
         out += [f"| {k} | {v} |" for k, v in sizing_rows(sizing)]
     out += ["", "## Stages", ""]
-    out.append("| " + " | ".join(HEADER) + " |")
+    out.append("| " + " | ".join(_header(a.stages)) + " |")
     out.append("|" + "---:|" * len(HEADER))
     out += ["| " + " | ".join(_row(s)) + " |" for s in a.stages]
     out += [
@@ -252,8 +284,10 @@ def format_html(
         name=a.run.get("name"),
         a=a,
         verdict=_verdict(a),
+        concurrency=_concurrency_lines(a),
+        unit="copy" if (a.run.get("target") or {}).get("inference_component") else "instance",
         sizing=sizing_rows(sizing) if sizing else None,
-        header=HEADER,
+        header=_header(a.stages),
         stages=_stage_cells(a.stages),
         figures={key: (title, Markup(svg)) for title, key, svg in figures},
         simulation=simulation,
