@@ -21,6 +21,7 @@ from recommender.traffic import TrafficSpec
 class Model(str, Enum):
     sklearn = "sklearn"
     sleep = "sleep"
+    llm = "llm"
 
 
 class Arrivals(str, Enum):
