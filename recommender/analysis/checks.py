@@ -117,7 +117,7 @@ def check(
             if q is not None and q < 1 and s.successes * (1 - q) < MIN_TAIL_SAMPLES:
                 add(
                     "thin_tail",
-                    f"Stage {s.index + 1}: {term.stat} rests on fewer than "
+                    f"Stage {s.index + 1}: {term.key} rests on fewer than "
                     f"{MIN_TAIL_SAMPLES} requests ({s.successes} in all). Lengthen "
                     "--stage-seconds.",
                 )
