@@ -273,3 +273,61 @@ def test_stream_run_over_a_chunked_body(llm_base: str, tmp_path: Path) -> None:
     # A container has no stream error events: the faults end the connection mid-stream.
     errors = {k for r in records for k in r["errors"]}
     assert errors == {"StreamCutShort"}
+
+
+# --- the reports ---------------------------------------------------------------------------
+
+
+def _streamed_run(tmp_path: Path) -> Path:
+    """Four stages through the real recorder: TTFT grows with the rate and breaks 300 ms
+    (the SLO's TTFT limit) at the last stage."""
+    from tests.conftest import write_run
+
+    slo = parse_slo(["ttft_p95<=300ms,itl_p99<=100ms"])
+    plan = RampPlan(tuple(Stage(r, 6) for r in (5, 10, 15, 20)), warmup_seconds=1)
+    out: list[dict[str, Any]] = []
+    rec = Recorder(0.0, lambda s: s // 6, out.append, slo=slo)
+    for i, stage in enumerate(plan.stages):
+        ttft = 0.05 * (i + 1) ** 2  # 50, 200, 450, 800 ms
+        for second in range(i * 6, i * 6 + 6):
+            for k in range(int(stage.rps)):
+                t = second + k / stage.rps
+                rec.record(t, ttft * 1000 + 500, t - ttft - 0.5, None,
+                           _streamed(ttft, [0.02] * 20, out=21))  # fmt: skip
+    rec.flush()
+    return write_run(tmp_path / "run", plan, out, slo)
+
+
+def test_reports_show_tokens_goodput_and_the_ttft_bound(tmp_path: Path) -> None:
+    import jsonschema
+
+    from recommender.pipeline import write_reports
+    from recommender.report.result import result_document, schema
+
+    run_dir = _streamed_run(tmp_path)
+    a = write_reports(run_dir).analysis
+    # TTFT p95 crosses 300 ms between the stages at 10 rps (200 ms) and 15 rps (450 ms).
+    assert a.capacity.method == "interpolated"
+    assert 10 < (a.capacity.rps_per_instance or 0) < 15
+    md = (run_dir / "report.md").read_text()
+    assert "## Tokens" in md and "| 2 | 10 | 200.7 |" in md
+    html = (run_dir / "report.html").read_text()
+    assert 'data-plot="tokens"' in html and "SLO ttft_p95&lt;=300ms" in html
+    doc = result_document("analyze", a, run_dir, exit_code=0)
+    jsonschema.validate(doc, schema())
+    stages = doc["stream"]["stages"]
+    assert [s["goodput_rps"] for s in stages] == [5.0, 10.0, 0.0, 0.0]
+    assert stages[0]["output_tokens_per_s"] == pytest.approx(105.0)
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    assert analysis["stream"]["goodput_slo"].startswith("ttft_p95<=300ms")
+    assert analysis["stages"][0]["stream"]["itl_p99_ms"] == pytest.approx(20, rel=0.01)
+
+
+def test_token_terms_on_a_run_without_tokens_are_refused(tmp_path: Path) -> None:
+    from recommender.pipeline import analyze_dir
+    from tests.conftest import synthetic_records, write_run
+
+    plan = RampPlan((Stage(10, 5),), warmup_seconds=1)
+    run_dir = write_run(tmp_path / "r", plan, synthetic_records(plan, [50]))
+    with pytest.raises(ConfigError, match="needs a run made with --stream"):
+        analyze_dir(run_dir, parse_slo(["ttft_p95<=1s"]), 0.5)
