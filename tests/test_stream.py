@@ -101,7 +101,7 @@ def test_recorder_keeps_stream_measures_and_goodput() -> None:
     rec = Recorder(1000.0, lambda s: 0, out.append, slo=slo)
     rec.record(1000.5, 200.0, 1000.3, None, _streamed(0.05, [0.01] * 99 + [0.03]))  # good
     rec.record(1000.6, 200.0, 1000.0, None, _streamed(0.15, [0.01] * 4))  # TTFT too long
-    rec.record(1000.7, 200.0, 1000.0, None, _streamed(0.05, [0.01, 0.03]))  # half its gaps slow
+    rec.record(1000.7, 200.0, 1000.0, None, _streamed(0.05, [0.01, 0.031]))  # mean gap 20.5ms
     rec.record(1000.8, 90.0, None, "ModelStreamError:StreamBroken", {"tokens_in": 7})
     rec.record(1000.9, 50.0, None, None)  # not streamed: no stream measures
     rec.flush()
@@ -318,6 +318,8 @@ def test_reports_show_tokens_goodput_and_the_ttft_bound(tmp_path: Path) -> None:
     stages = doc["stream"]["stages"]
     assert [s["goodput_rps"] for s in stages] == [5.0, 10.0, 0.0, 0.0]
     assert stages[0]["output_tokens_per_s"] == pytest.approx(105.0)
+    thin = [w.message for w in a.warnings if w.code == "thin_tail"]
+    assert len(thin) == 1 and thin[0].startswith("Stages 1, 2, 3, 4: ttft_p95 rests on fewer")
     analysis = json.loads((run_dir / "analysis.json").read_text())
     assert analysis["stream"]["goodput_slo"].startswith("ttft_p95<=300ms")
     assert analysis["stages"][0]["stream"]["itl_p99_ms"] == pytest.approx(20, rel=0.01)
@@ -331,3 +333,18 @@ def test_token_terms_on_a_run_without_tokens_are_refused(tmp_path: Path) -> None
     run_dir = write_run(tmp_path / "r", plan, synthetic_records(plan, [50]))
     with pytest.raises(ConfigError, match="needs a run made with --stream"):
         analyze_dir(run_dir, parse_slo(["ttft_p95<=1s"]), 0.5)
+
+
+def test_the_llm_demos_truth_comes_from_its_parameters() -> None:
+    """The demo's truth line: capacity_rps at the prompts' mean sizes (124.4 approximate
+    input tokens, 64 output) and the SLO's limits; its slots bind, not TTFT or ITL."""
+    from importlib import resources
+
+    from recommender.local.demo import LLM_PROMPTS, LLM_SERVER, LLM_SLO, llm_truth
+    from recommender.local.llm import capacity_rps
+
+    prompts = Path(str(resources.files("recommender.local").joinpath(LLM_PROMPTS)))
+    truth = llm_truth(LLM_SERVER, prompts, LLM_SLO)
+    assert truth == pytest.approx(capacity_rps(LLM_SERVER.llm, 124.375, 64), rel=1e-6)
+    assert 18.5 < truth < 19.3
+    assert llm_truth(LLM_SERVER, prompts, "itl_p99<=11ms") < truth / 2

@@ -94,9 +94,9 @@ class Analysis:
         goodput_slo = (self.run.get("slo") or {}).get("text")
         return {
             "goodput_slo": goodput_slo,
-            "goodput": "requests per second that met every term of goodput_slo on their own "
-                       "(TTFT and end-to-end from the intended send; ITL pXX: at most "
-                       "(100 - XX)% of the request's gaps above the limit)",
+            "goodput": "requests per second that met goodput_slo's limits on their own: "
+                       "TTFT and end-to-end latency from the intended send, and time per "
+                       "output token (the mean of the request's gaps) within the ITL limit",
             "output_tokens": "counted from the payload parts (--token-format)",
             "input_tokens": "approximate: ~4 characters per token, no tokenizer",
             "output_tokens_per_s_per_instance_at_capacity": tokens,

@@ -160,6 +160,10 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
+                           "TTFT, ITL and end-to-end latency (~2 min).")
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import run_demo
@@ -167,14 +171,15 @@ def demo(
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
     with view:
-        result = run_demo(out, view.echo, view.update)
+        result = run_demo(out, view.echo, view.update, llm=llm)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
     if estimate:
+        which = "the LLM server within its SLO" if llm else "the demo server"
         echo(
-            f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
+            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")

@@ -68,8 +68,8 @@ STREAM_HEADER = ["stage", "offered rps", "TTFT p50", "TTFT p95", "TTFT p99", "IT
                  "ITL p95", "ITL p99", "out tok/s", "in tok/s", "goodput rps"]  # fmt: skip
 STREAM_NOTE = ("TTFT from the intended send; ITL between token-bearing payload parts (ms). "
                "Output tokens counted from the stream, input tokens approximate (~4 characters "
-               "a token, no tokenizer). Goodput: requests/s meeting every term of the run's "
-               "SLO on their own.")  # fmt: skip
+               "a token, no tokenizer). Goodput: requests/s that met the run's SLO limits "
+               "on their own (TTFT, end-to-end, and mean gap against the ITL limit).")  # fmt: skip
 
 
 def _stream_row(s: StageStats) -> list[str] | None:
