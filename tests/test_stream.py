@@ -348,3 +348,29 @@ def test_the_llm_demos_truth_comes_from_its_parameters() -> None:
     assert truth == pytest.approx(capacity_rps(LLM_SERVER.llm, 124.375, 64), rel=1e-6)
     assert 18.5 < truth < 19.3
     assert llm_truth(LLM_SERVER, prompts, "itl_p99<=11ms") < truth / 2
+
+
+def test_the_live_line_judges_token_terms(tmp_path: Path) -> None:
+    """Its SLO has ttft_p95 and e2e_p95 (both "p95"): each is read from its own histogram."""
+    import time
+
+    from recommender import runs
+    from recommender.loadgen.progress import Watcher
+
+    slo = parse_slo(["ttft_p95<=100ms,e2e_p95<=5s"])
+    runs.write_json(tmp_path / runs.GENERATOR_FILE, {"t0": time.time() - 3.5})
+    runs.write_json(tmp_path / runs.SEARCH_FILE,
+                    {"stages": [{"rps": 10, "start": 0, "end": 10}], "decisions": []})  # fmt: skip
+    lines: list[dict[str, Any]] = []
+    rec = Recorder(0.0, lambda s: 0, lines.append, slo=slo)
+    for second in range(3):
+        for k in range(10):
+            rec.record(second + 0.1 * k, 1000.0, None, None, _streamed(0.3, [0.01] * 5))
+    rec.flush()
+    (tmp_path / runs.LATENCY_FILE).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    watcher = Watcher(tmp_path, RampPlan((Stage(10, 10),)), slo)
+    s = watcher.snapshot()
+    assert s is not None and s.within_slo is False  # TTFT 300 ms > 100 ms; e2e 1 s is fine
+    ok = Watcher(tmp_path, RampPlan((Stage(10, 10),)), parse_slo(["ttft_p95<=1s,e2e_p95<=5s"]))
+    s = ok.snapshot()
+    assert s is not None and s.within_slo is True

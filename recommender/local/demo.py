@@ -59,15 +59,16 @@ DEMO_PLAN = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_s
 # 18-204 (approximate) tokens, each asking for 64 new tokens (alike outputs keep the batch
 # near its mean, so the mean-value truth is sharp). Its capacity within the SLO below is
 # computed from those numbers (capacity_rps): the slots bind (~18.9 rps), so TTFT climbs
-# without bound just above it. Warm-up (and the rest after a failed stage) of 5 s: a
-# queue of streams takes seconds to drain.
+# without bound just above it. Stages of 14 s less 4 s of warm-up (and 4 s of rest after
+# a failed stage: a queue of streams takes seconds to drain) hold 80 requests at the
+# first rate, enough for the p95 terms to be decided without extending the stage.
 LLM_SERVER = ServerConfig(port=0, instances=1, model="llm", llm=LlmParams(
     max_batch=16, step_ms=10.0, growth=0.02, prefill_ms_per_token=0.1))  # fmt: skip
 LLM_SLO = "ttft_p95<=500ms,itl_p99<=50ms,e2e_p95<=3s"
 LLM_PROMPTS = "llm_prompts.jsonl"  # package data of recommender.local
 LLM_ENDPOINT = "recommender-llm-demo"
 LLM_INSTANCE_TYPE = "ml.g4dn.xlarge"  # one the emulator knows
-LLM_PLAN = SearchSettings(start_rps=5, max_rps=30, stage_seconds=12, warmup_seconds=5,
+LLM_PLAN = SearchSettings(start_rps=8, max_rps=24, stage_seconds=14, warmup_seconds=4,
                           max_duration=125)  # fmt: skip
 
 
