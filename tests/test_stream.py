@@ -374,3 +374,33 @@ def test_the_live_line_judges_token_terms(tmp_path: Path) -> None:
     ok = Watcher(tmp_path, RampPlan((Stage(10, 10),)), parse_slo(["ttft_p95<=1s,e2e_p95<=5s"]))
     s = ok.snapshot()
     assert s is not None and s.within_slo is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--slo", "ttft_p95<=800ms"], "Error: --slo ttft_p95<=800ms needs --stream (only a "),
+        (["--stream", "--slo", "itl_p99<=1fortnight"], "Error: cannot read SLO"),
+        (["--max-new-tokens", "5"], "Error: --max-new-tokens needs --template"),
+        (["--stream", "--template", "tgi", "--payload", "BAD"],
+         'Error: BAD, line 1 has no "prompt" text, which --template tgi needs'),
+        (["--stream", "--template", "messages", "--payload", "NO_N"],
+         "Error: NO_N, line 1 has no max_new_tokens and --max-new-tokens is not given"),
+    ],
+)
+def test_bad_stream_input_gives_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    from recommender.cli import main
+
+    bad, no_n = tmp_path / "bad.jsonl", tmp_path / "no_n.jsonl"
+    bad.write_text('{"question": "x"}\n')
+    no_n.write_text('{"prompt": "x"}\n')
+    paths = {"BAD": str(bad), "NO_N": str(no_n)}
+    argv = [paths.get(a, a) for a in argv]
+    message = message.replace("BAD", str(bad)).replace("NO_N", str(no_n))
+    code = main(["run", "--url", "http://127.0.0.1:9/invocations", "--start-rps", "1",
+                 "--max-rps", "2", "--yes", *argv])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(message), err
+    assert err.count("\n") == 1 and "Traceback" not in err
