@@ -20,13 +20,18 @@ from recommender.errors import ConfigError
 from recommender.redact import redact_headers, redact_url, secret_values
 
 ARRIVALS = ("uniform", "poisson")
+# What a stage sets: an arrival rate (open loop, the default), or the number of requests
+# kept in flight (closed loop: each Locust user sends its next request when the previous one
+# is answered, no think time). Under "concurrency", a Stage's `rps` holds that number.
+CONTROLS = ("rate", "concurrency")
 MAX_STAGES = 1000  # a fixed ramp of more stages is a typo, and would be built in memory
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the ramp: an offered arrival rate held for a duration."""
+    """One step of the ramp: an offered arrival rate held for a duration (under control
+    "concurrency", `rps` is the number of requests in flight instead)."""
 
     rps: float
     seconds: float
@@ -44,6 +49,7 @@ class RampPlan:
     warmup_seconds: float = 2.0
     arrivals: str = "uniform"
     users: int = 0  # the Locust users the run had (0: not recorded)
+    control: str = "rate"  # what a stage's `rps` is: a rate, or requests in flight
 
     @property
     def duration(self) -> float:
@@ -71,6 +77,7 @@ class RampPlan:
             warmup_seconds=float(data.get("warmup_seconds", 2.0)),
             arrivals=str(data.get("arrivals", "uniform")),
             users=int(data.get("users", 0)),
+            control=str(data.get("control", "rate")),
         )
 
 
@@ -197,6 +204,8 @@ class SearchSettings:
     max_extensions: int = 2
     abort_error_rate: float = 0.10
     abort_latency_factor: float = 3.0
+    # "concurrency": start_rps and max_rps are numbers of requests in flight (whole numbers).
+    control: str = "rate"
 
     @property
     def duration(self) -> float:
@@ -223,6 +232,7 @@ def load_plan(
     max_requests: int | None,
     abort_error_rate: float,
     abort_latency_factor: float,
+    control: str = "rate",
 ) -> LoadPlan:
     """The load plan from the command line: a plan file or a linear ramp (fixed), or the
     adaptive search's settings. Raises ConfigError naming the bad option. Every option is
@@ -240,6 +250,17 @@ def load_plan(
         raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
     if plan_file is not None:
         return load_plan_file(plan_file)
+    if control == "concurrency":
+        # start_rps and max_rps are requests in flight (options.py checked the flags).
+        ramp = linear_ramp(start_rps, float(max_rps or start_rps), 1, stage_seconds,
+                           warmup_seconds)  # fmt: skip
+        return SearchSettings(
+            start_rps=start_rps, max_rps=float(max_rps or start_rps),
+            stage_seconds=stage_seconds, warmup_seconds=ramp.warmup_seconds,
+            precision=precision, max_duration=max_duration, max_requests=max_requests,
+            abort_error_rate=abort_error_rate, abort_latency_factor=abort_latency_factor,
+            control=control,
+        )  # fmt: skip
     if max_rps is None:
         raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
     ramp = linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds)
@@ -269,6 +290,13 @@ def describe_cost(plan: LoadPlan, url: str) -> str:
         return (f"The test takes {plan.duration / 60:.1f} min and sends about "
                 f"{requests:,.0f} requests to {url}.")  # fmt: skip
     budget = f", {plan.max_requests:,} requests" if plan.max_requests else ""
+    if plan.control == "concurrency":
+        return (
+            f"The adaptive search plays {plan.stage_seconds:g}s stages of closed-loop load from "
+            f"{plan.start_rps:g} requests in flight (never above {plan.max_rps:g}) until the "
+            f"highest concurrency within the SLO is bracketed to {plan.precision:.0%} (or to "
+            f"one request), within {plan.max_duration / 60:.0f} min{budget}, against {url}."
+        )
     return (
         f"The adaptive search plays {plan.stage_seconds:g}s stages from {plan.start_rps:g} rps "
         f"(never above {plan.max_rps:g} rps) until capacity is bracketed to "
@@ -438,6 +466,8 @@ class Target:
     variant: str | None = None
     region: str | None = None
     profile: str | None = None
+    # An inference component: `instances` then counts its copies (capacity is per copy).
+    inference_component: str | None = None
     # --stream: the answer is read as it streams (tokens, TTFT, ITL); on a SageMaker
     # endpoint through InvokeEndpointWithResponseStream. `token_format`: how its tokens
     # are counted (recommender.loadgen.stream).

@@ -254,6 +254,8 @@ class Controller:
         rps, start, end = self.stages[-1]
         self.stages[-1] = (rps, start, end + seconds)
 
+    control = "rate"  # what a stage's rps is (AdaptiveSearch: its settings')
+
     def realized_plan(self, arrivals: str = "uniform", users: int = 0) -> RampPlan:
         """The stages as played (for the run directory and the analysis)."""
         from recommender.plan import Stage
@@ -263,6 +265,7 @@ class Controller:
             self.warmup_seconds,
             arrivals,
             users,
+            self.control,
         )
 
 
@@ -328,6 +331,7 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._start(min(settings.start_rps, settings.max_rps), 0.0, settings.stage_seconds)
+        self.control = settings.control
 
     @property
     def rest_seconds(self) -> float:
@@ -347,7 +351,9 @@ class AdaptiveSearch(Controller):
         else:
             verdict = judge(s, self.slo)
             outcome = verdict.outcome
-            limited = s.achieved_rps < GENERATOR_SHORTFALL * rps and verdict.outcome != FAIL
+            # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
+            limited = (not self.closed_loop and verdict.outcome != FAIL
+                       and s.achieved_rps < GENERATOR_SHORTFALL * rps)  # fmt: skip
             if limited:
                 why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
                        "the load generator cannot drive more; add --workers")  # fmt: skip
@@ -392,8 +398,15 @@ class AdaptiveSearch(Controller):
         self._pending = nxt
         self._start(0.0, t, self.rest_seconds)
 
+    @property
+    def closed_loop(self) -> bool:
+        """Stages are numbers of requests in flight (whole numbers), not rates."""
+        return self.settings.control == "concurrency"
+
     def _next_rate(self, rps: float) -> tuple[float | None, DecisionCode, str]:
         """The next rate (None: stop), why as a code, and why in words."""
+        if self.closed_loop:
+            return self._next_concurrency(rps)
         cfg = self.settings
         lo, hi = self.lo, self.hi
         if hi is None:  # still growing
@@ -416,3 +429,28 @@ class AdaptiveSearch(Controller):
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
+
+    def _next_concurrency(self, level: float) -> tuple[float | None, DecisionCode, str]:
+        """`_next_rate` over whole numbers of requests in flight: the same growth, descent
+        and bisection, stopping also when the bracket is one request wide."""
+        cfg = self.settings
+        lo, hi = self.lo, self.hi
+        if hi is None:
+            if lo is not None and lo >= cfg.max_rps:
+                return (None, DecisionCode.MAX_RPS, f"--max-concurrency {cfg.max_rps:g} "
+                        "passed: the concurrency within the SLO is at least that")  # fmt: skip
+            nxt = min(max(math.ceil(level * cfg.growth), level + 1), cfg.max_rps)
+            return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
+        if lo is None:
+            if level <= 1:
+                return (None, DecisionCode.FAILS_AT_START,
+                        "fails even with 1 request in flight: relax --slo")  # fmt: skip
+            return (float(max(1, math.floor(level / cfg.growth))), DecisionCode.DESCEND,
+                    f"failed without a passing concurrency: divide by {cfg.growth:g}")  # fmt: skip
+        width = (hi - lo) / lo
+        if width <= cfg.precision or hi - lo <= 1:
+            why = (f"bracket {lo:g}-{hi:g} in flight is {width:.1%} wide "
+                   f"(<= {cfg.precision:.0%}, or one request)")  # fmt: skip
+            return None, DecisionCode.PRECISION_REACHED, why
+        return (float((lo + hi) // 2), DecisionCode.BISECT,
+                f"bisect {lo:g}-{hi:g} in flight ({width:.1%} wide)")  # fmt: skip

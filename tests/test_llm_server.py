@@ -169,3 +169,19 @@ def test_capacity_from_the_parameters() -> None:
     # A TTFT limit under the prefill and a step is never met.
     assert capacity_rps(p, 100, 64, ttft_ms=5.0) == 0.0
     assert capacity_rps(p, 100, 64, e2e_ms=1e9) == pytest.approx(cap, rel=1e-3)
+
+
+@pytest.mark.parametrize(("llm", "message"), [
+    (LlmParams(max_batch=0), "--max-batch must be >= 1 (got 0)"),
+    (LlmParams(step_ms=0.0), "--step-ms must be a positive number (got 0.0)"),
+    (LlmParams(growth=-0.1), "--step-growth must be >= 0 (got -0.1)"),
+    (LlmParams(prefill_ms_per_token=float("nan")), "--prefill-ms-per-token must be >= 0"),
+    (LlmParams(default_max_new_tokens=0), "--max-new-tokens must be >= 1 (got 0)"),
+])  # fmt: skip
+def test_bad_llm_parameters_are_refused(llm: LlmParams, message: str) -> None:
+    from recommender.errors import ConfigError
+    from recommender.local.server import validate
+
+    with pytest.raises(ConfigError) as err:
+        validate(ServerConfig(model="llm", llm=llm))
+    assert err.value.one_line().startswith(message)

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.analysis.bootstrap import with_confidence
-from recommender.analysis.capacity import Capacity, capacity_at_slo, extrapolate
+from recommender.analysis.capacity import (
+    Capacity,
+    ConcurrencyAtSlo,
+    capacity_at_slo,
+    concurrency_at_slo,
+    extrapolate,
+)
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
 from recommender.analysis.fit import LatencyFit, fit_latency
 from recommender.analysis.recommend import (
@@ -41,6 +47,7 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+    concurrency: ConcurrencyAtSlo | None = None
 
     @property
     def verdict(self) -> str:
@@ -73,6 +80,7 @@ class Analysis:
                 {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
+            "concurrency": self.concurrency.to_dict() if self.concurrency else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
@@ -134,7 +142,11 @@ def analyze_run(
         capacity = with_confidence(capacity, run, slo, stages, slo_source == "client")
     elif capacity.method == "lower_bound":
         capacity = extrapolate(capacity, fits, stages)
-    rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
+    concurrency = concurrency_at_slo(stages, capacity)
+    per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
+    rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
+                     per_copy, concurrency.basis)
+           if capacity.rps_per_instance else None)  # fmt: skip
     warnings = check(stages, capacity, slo, status, len(plan.stages))
     warnings += extrapolated(capacity, stages) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
@@ -149,4 +161,5 @@ def analyze_run(
         "slo": run.meta.get("slo"),
         "payload": run.meta.get("payload"),
     }
-    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source)
+    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
+                    concurrency)  # fmt: skip

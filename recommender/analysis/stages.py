@@ -45,12 +45,30 @@ class StageStats:
     passed: bool
     cpu_percent_max: float | None
     generator_limited: bool
+    # --control concurrency: the requests in flight the stage held (closed loop; its
+    # offered_rps is then what it sent). None under rate control.
+    concurrency: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A streamed response's measures (None otherwise): TTFT from the intended send, the
     # gaps between token-bearing payload parts, tokens per second of the window (output
     # counted from the parts, input approximate), and goodput: requests per second that
     # met every term of the run's SLO (recommender.loadgen.recorder).
     stream: StreamStats | None = None
+
+    @property
+    def in_flight(self) -> float | None:
+        """Requests in flight during the stage: the closed loop's level, or by Little's law
+        (L = throughput x mean latency) under rate control."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.mean_ms is None:
+            return None
+        return self.achieved_rps * self.mean_ms / 1000.0
+
+    @property
+    def level(self) -> float:
+        """What the stage set, to order stages by: requests in flight, or the offered rate."""
+        return self.concurrency if self.concurrency is not None else self.offered_rps
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__
@@ -150,10 +168,12 @@ def stage_stats(
         score_ = score(slo_values, error_rate, slo, ok)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
+        closed = plan.control == "concurrency"
+        offered = achieved if closed else stage.rps
         out.append(
             StageStats(
                 index=i,
-                offered_rps=stage.rps,
+                offered_rps=offered,
                 achieved_rps=achieved,
                 seconds=len(window),
                 requests=requests,
@@ -170,7 +190,8 @@ def stage_stats(
                 score=score_,
                 passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * offered,
+                concurrency=stage.rps if closed else None,
                 stream=stream_stats(recs, len(window)),
             )
         )

@@ -48,6 +48,7 @@ class Snapshot:
     latency_buckets: tuple[int, ...] = ()  # successes at or below each BUCKETS_MS bound
     latency_count: int = 0
     latency_sum_ms: float = 0.0
+    in_flight: float | None = None  # --control concurrency: the stage's requests in flight
 
 
 @dataclass
@@ -171,6 +172,8 @@ class Watcher:
             within_slo=within,
             total_requests=self._total.requests,
             total_errors=dict(self._total.errors),
+            in_flight=(float(st["rps"]) if getattr(self.plan, "control", "rate") == "concurrency"
+                       else None),
             latency_buckets=tuple(histograms.count_at_or_below_ms(self._total.latency, b)
                                   for b in BUCKETS_MS),  # fmt: skip
             latency_count=int(self._total.latency.get_total_count()),
@@ -187,7 +190,7 @@ def describe(s: Snapshot) -> str:
                 "so the queue drains")  # fmt: skip
     parts = [
         f"stage {s.stage + 1}{of} {s.stage_elapsed:.0f}/{s.stage_seconds:.0f}s",
-        f"offered {s.offered_rps:g} rps",
+        f"offered {s.offered_rps:g} rps" if s.in_flight is None else f"{s.in_flight:g} in flight",
         "achieved " + ("-" if s.achieved_rps is None else f"{s.achieved_rps:.1f}") + " rps",
         "p50 " + ("-" if s.p50_ms is None else f"{s.p50_ms:.1f}") + " ms",
         "p95 " + ("-" if s.p95_ms is None else f"{s.p95_ms:.1f}") + " ms",

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import gevent
 import psutil
+from gevent.event import Event
 from gevent.queue import Empty, Queue
 
 from recommender import runs
@@ -144,6 +145,9 @@ class Role:
     def next_ticket(self) -> tuple[float, int] | None:
         return None
 
+    def release(self) -> None:
+        return
+
     def finish(self) -> None:
         return
 
@@ -178,6 +182,7 @@ class RunDirWriter:
         interrupted run keeps them."""
         data = {
             "mode": self.config.controller.mode,
+            "control": getattr(self.config.controller.plan, "control", "rate"),
             "stages": [{"rps": r, "start": a, "end": b} for r, a, b in controller.stages],
             "decisions": [d.to_dict() for d in controller.decisions],
             "done": controller.done,
@@ -208,6 +213,12 @@ class Sender(Role):
         self.request_log: RequestLog | None = None  # --keep-requests
         self.unsent = 0  # tickets dropped at the end of the plan
         self._process = psutil.Process()
+        # Closed loop (--control concurrency): at most `level` requests in flight, each
+        # user sending its next one as soon as its last is answered.
+        self.closed_loop = False
+        self.level: tuple[int, int] = (0, -1)  # (requests in flight allowed, stage index)
+        self.in_flight = 0
+        self._slot_freed = Event()
 
     def _start_sending(
         self,
@@ -217,6 +228,7 @@ class Sender(Role):
         requests_file: str,
     ) -> None:
         self.driver = driver
+        self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
         self._cpu()  # the first psutil sample only primes the counter
         self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu, config.slo)
         if config.keep_requests:
@@ -230,6 +242,8 @@ class Sender(Role):
         return float(self._process.cpu_percent(interval=None))
 
     def next_ticket(self) -> tuple[float, int] | None:
+        if self.closed_loop:
+            return self._next_slot()
         while True:
             try:
                 ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
@@ -245,6 +259,26 @@ class Sender(Role):
                     self.tickets.get_nowait()
                 return None
             return ticket
+
+    def _next_slot(self) -> tuple[float, int] | None:
+        """Closed loop: wait for room under the stage's concurrency, then send now (the
+        intended time is the actual one: no schedule to fall behind)."""
+        while True:
+            driver = self.driver
+            if driver is not None and driver.done:
+                return None
+            level, index = self.level
+            if driver is not None and self.in_flight < level and time.time() >= driver.t0:
+                self.in_flight += 1  # no yield between the test and this: gevent is cooperative
+                return time.time(), index
+            self._slot_freed.clear()
+            self._slot_freed.wait(timeout=0.25)
+
+    def release(self) -> None:
+        """A user's request is over (closed loop: its slot is free for the next)."""
+        if self.closed_loop:
+            self.in_flight = max(0, self.in_flight - 1)
+            self._slot_freed.set()
 
     def on_request(
         self, response_time: float, exception: BaseException | None, context: Any, response: Any
@@ -266,9 +300,17 @@ class Sender(Role):
                     streamed)  # fmt: skip
 
     def _sender(self) -> None:
-        """Release each ticket at its intended time."""
+        """Release each ticket at its intended time (closed loop: follow the stages' levels)."""
         driver = self.driver
         assert driver is not None
+        while self.closed_loop and not driver.done:
+            driver.advance_to(time.time())
+            cur = driver.controller.current()
+            level = (0, -1) if cur is None else (int(cur[1]), cur[0])
+            if level != self.level:
+                self.level = level
+                self._slot_freed.set()  # a higher level lets waiting users go
+            gevent.sleep(0.02)
         while not driver.done:
             now = time.time()
             for ticket in driver.due(now):

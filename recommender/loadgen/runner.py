@@ -256,6 +256,8 @@ class PreparedRun:
 def pool_size(spec: LoadTestSpec) -> int:
     """Users needed to keep the top rate open-loop while responses take up to a few SLO
     limits (Little's law: in flight = rate x latency), plus slack; or the spec's own."""
+    if getattr(spec.plan, "control", "rate") == "concurrency":
+        return math.ceil(spec.max_rps)  # one user per request in flight, at the most
     budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
     if spec.target.stream:
         # A streamed answer lasts its whole generation, however short its TTFT limit.
@@ -350,8 +352,9 @@ def prepare(
         shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s"
     else:
-        shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
-        shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
+        unit = "in flight" if spec.plan.control == "concurrency" else "rps"
+        shape = f"adaptive search from {spec.plan.start_rps:g} {unit} (at most "
+        shape += f"{spec.plan.max_rps:g} {unit}, {spec.plan.max_duration:.0f}s)"
     procs = f", {spec.workers + spec.expect_workers} workers" if spec.distributed else ""
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
@@ -453,7 +456,8 @@ def final_meta(
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
-    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users)
+    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users,
+                    getattr(spec.plan, "control", "rate"))  # fmt: skip
     return {
         **run.meta,
         "status": status,
@@ -524,13 +528,15 @@ def _watch(
 
 def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:
     """Print the controller's decisions not shown yet; returns how many are shown."""
-    decisions = _read_json(run_dir / runs.SEARCH_FILE).get("decisions", [])
+    search = _read_json(run_dir / runs.SEARCH_FILE)
+    decisions = search.get("decisions", [])
+    unit = "in flight" if search.get("control") == "concurrency" else "rps"
     for d in decisions[shown:]:
         if d["action"] == "next":
-            action = f"next {d['next_rps']:g} rps ({d['why']})"
+            action = f"next {d['next_rps']:g} {unit} ({d['why']})"
         else:
             action = f"{d['action']}: {d['why']}"
-        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} rps: {d['outcome'].upper()} "
+        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} {unit}: {d['outcome'].upper()} "
              f"[{d['reason']}] -> {action}")  # fmt: skip
     return len(decisions)
 

@@ -35,7 +35,10 @@ class InvocationsUser(FastHttpUser):
         if ticket is None:
             return  # the load is over
         self._intended = ticket[0]
-        self.invoke()
+        try:
+            self.invoke()
+        finally:
+            harness.release()
 
     def invoke(self) -> None:
         invocation = harness.invocation()

@@ -345,12 +345,12 @@ class LlmHandlers:
             prompt = parse_prompt(await request.read(), self.params.default_max_new_tokens)
         except BadPrompt as exc:
             self.host.bad_request += 1
-            self.host.record(400, received)
+            self.host.record(400, received, None, self.host.component(request))
             return web.json_response({"error": str(exc)}, status=400)
         seq = Sequence_(prompt, self.params)
         if not self.engine.submit(seq):
             self.host.rejected_503 += 1
-            self.host.record(503, received)
+            self.host.record(503, received, None, self.host.component(request))
             error = f"instance overloaded: queue full (max_queue={self.engine.max_queue})"
             return web.json_response({"error": error}, status=503)
         return prompt, seq, received
@@ -363,7 +363,7 @@ class LlmHandlers:
             return started
         prompt, seq, received = started
         if "endpoint" in request.match_info:
-            return await self._whole(prompt, seq, received)
+            return await self._whole(prompt, seq, received, self.host.component(request))
         sse = prompt.chat or "text/event-stream" in request.headers.get("Accept", "")
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream" if sse else "application/jsonlines"})  # fmt: skip
@@ -373,15 +373,16 @@ class LlmHandlers:
         if ok:
             await response.write(chat_done(prompt))
             await response.write_eof()
-        self.host.record(200, received)
+        self.host.record(200, received, None, self.host.component(request))
         return response
 
-    async def _whole(self, prompt: Prompt, seq: Sequence_, received: float) -> web.Response:
+    async def _whole(self, prompt: Prompt, seq: Sequence_, received: float,
+                     component: str | None) -> web.Response:  # fmt: skip
         n = 0
         while (await seq.tokens.get()) is not None:
             n += 1
         self.host.served += 1
-        self.host.record(200, received)
+        self.host.record(200, received, None, component)
         return web.json_response({"generated_text": WORD * n,
                                   "details": {"generated_tokens": n}})  # fmt: skip
 
@@ -404,7 +405,7 @@ class LlmHandlers:
             if prompt.chat:
                 await response.write(payload_part(chat_done(prompt)))
             await response.write_eof()
-        self.host.record(200, received)
+        self.host.record(200, received, None, self.host.component(request))
         return response
 
     async def _pump(self, request: web.Request, response: web.StreamResponse, prompt: Prompt,

@@ -56,6 +56,9 @@ EXPECTED = (
     'petal width), e.g. {"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 )
 
+# SageMaker's runtime routes a call to an inference component by this header.
+COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+
 Prediction = dict[str, Any]
 Predictor = Callable[[list[list[float]]], list[Prediction]]
 
@@ -207,12 +210,19 @@ class _Instance:
     def looks_signed(self, request: web.Request) -> bool:
         return _looks_signed(request)
 
-    def record(self, status: int, arrived: float, queued: float | None = None) -> None:
-        """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead."""
+    def component(self, request: web.Request) -> str | None:
+        """The inference component the request names, if any (its metrics go there too)."""
+        return request.headers.get(COMPONENT_HEADER)
+
+    def record(self, status: int, arrived: float, queued: float | None = None,
+               component: str | None = None) -> None:  # fmt: skip
+        """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead;
+        per inference component too when the request named one."""
         if self.metrics is not None:
             now = asyncio.get_running_loop().time()
             queued = now if queued is None else queued
-            self.metrics.record(time.time(), status, (now - queued) * 1e6, (queued - arrived) * 1e6)
+            self.metrics.record(time.time(), status, (now - queued) * 1e6,
+                                (queued - arrived) * 1e6, component)  # fmt: skip
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -275,7 +285,7 @@ class _Instance:
             self.free_at.append(min(end, loop.time()))
             self.slots.release()
         self.served += 1
-        self.record(200, received, arrived)
+        self.record(200, received, arrived, request.headers.get(COMPONENT_HEADER))
         if predictions is None:
             return web.json_response({"ok": True})
         if "text/csv" in request.headers.get("Accept", ""):

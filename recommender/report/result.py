@@ -49,6 +49,7 @@ def result_document(
             "instances": cap.instances,
             "rps": cap.rps,
         },
+        "concurrency": analysis.concurrency.to_dict() if analysis.concurrency else None,
         "recommendation": rec.to_dict() if rec else None,
         "warnings": [w.to_dict() for w in analysis.warnings],
         "applied": applied,
