@@ -17,6 +17,7 @@ from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_f
 from recommender.errors import ConfigError
 from recommender.plan import (
     CONTROLS,
+    STREAM_METRICS,
     LoadPlan,
     Slo,
     abort_factor,
@@ -25,6 +26,8 @@ from recommender.plan import (
     parse_headers,
     parse_slo,
 )
+
+TOKEN_FORMATS = ("auto", "jsonl", "sse")  # recommender.loadgen.stream counts tokens so
 
 # CloudWatch data is per minute: against AWS each stage holds two whole minutes, and the
 # search may run for two hours; against a container, 30 s stages and half an hour.
@@ -72,6 +75,11 @@ class RunOptions:
     # per copy of it.
     inference_component: str | None = None
     locustfile: Path | None = None
+    # Streamed answers (LLMs) and prompts rendered by a template.
+    stream: bool = False
+    token_format: str = "auto"
+    template: str | None = None
+    max_new_tokens: int | None = None
     # The objective.
     slo: tuple[str, ...] = ("p95<=300ms",)
     max_error_rate: float = 0.01
@@ -173,7 +181,15 @@ class RunOptions:
         return AWS_MAX_DURATION if self.on_aws else LOCAL_MAX_DURATION
 
     def parse_slo(self) -> Slo:
-        return parse_slo(self.slo, self.max_error_rate)
+        slo = parse_slo(self.slo, self.max_error_rate)
+        if slo.needs_stream and not self.stream:
+            term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
+            raise ConfigError(f"--slo {term} needs --stream",
+                              "only a streamed answer has tokens to time")  # fmt: skip
+        if self.token_format not in TOKEN_FORMATS:
+            raise ConfigError(f"unknown --token-format {self.token_format!r}",
+                              f"use {', '.join(TOKEN_FORMATS)}")  # fmt: skip
+        return slo
 
     def abort_latency_factor(self, slo: Slo) -> float:
         return abort_factor(self.abort_latency, slo)

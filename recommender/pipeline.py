@@ -113,7 +113,9 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
                                   name=options.name, instances=options.instances,
                                   content_type=options.content_type, accept=options.accept,
                                   headers=headers,
-                                  inference_component=options.inference_component)  # fmt: skip
+                                  inference_component=options.inference_component,
+                                  stream=options.stream,
+                                  token_format=options.token_format)  # fmt: skip
 
         def signing_credentials() -> Credentials:
             return Credentials(*aws.frozen_credentials())
@@ -133,7 +135,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         split_url(options.url)
         target = Target(url=options.url, name=options.name or name_from_url(options.url),
                         instances=options.instances or 1, content_type=options.content_type,
-                        accept=options.accept, headers=headers)  # fmt: skip
+                        accept=options.accept, headers=headers, stream=options.stream,
+                        token_format=options.token_format)  # fmt: skip
     spec = LoadTestSpec(
         target=target,
         plan=plan,
@@ -154,6 +157,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         master_port=options.master_port if options.master else 0,
         keep_requests=options.keep_requests,
         web_port=options.web_port if options.web_ui else None,
+        template=options.template,
+        max_new_tokens=options.max_new_tokens,
     )
     echo(describe_cost(plan, target.shown_url))
     if confirm is not None and not confirm("Start?"):
@@ -339,8 +344,10 @@ def sagemaker_target(
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
         headers.setdefault(TARGET_VARIANT_HEADER, v.name)
+    # InvokeEndpointWithResponseStream for a streamed answer, InvokeEndpoint otherwise.
+    operation = "invocations-response-stream" if options.get("stream") else "invocations"
     return Target(
-        url=f"{base}/endpoints/{endpoint}/invocations",
+        url=f"{base}/endpoints/{endpoint}/{operation}",
         name=options.pop("name", None) or endpoint,
         instances=options.pop("instances", None) or copies or v.current_instance_count or 1,
         instance_type=v.instance_type,

@@ -307,26 +307,48 @@ def describe_cost(plan: LoadPlan, url: str) -> str:
 # --- SLO -------------------------------------------------------------------------------
 
 _SLO_RE = re.compile(
-    r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|mean|avg|max)\s*(?P<op><=|<)\s*"
+    r"^\s*(?:(?P<metric>ttft|itl|e2e)_)?(?P<stat>p\d{1,2}(?:\.\d+)?|mean|avg|max)\s*"
+    r"(?P<op><=|<)\s*"
     r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>us|µs|ms|s)\s*$",
     re.IGNORECASE,
 )
 _UNIT_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+# What an SLO term measures, and the per-second histogram it is judged on. `latency` (a
+# bare "p95") and `e2e` are the whole request from its intended send; `ttft` is the time
+# to the first token from the intended send; `itl` the gaps between token-bearing payload
+# parts (all of a stage's gaps pooled). The last two need a streamed response (--stream).
+METRIC_HISTOGRAMS = {"latency": "latency_co_us", "e2e": "latency_co_us",
+                     "ttft": "ttft_co_us", "itl": "itl_us"}  # fmt: skip
+STREAM_METRICS = ("ttft", "itl")
+
+
 @dataclass(frozen=True)
 class SloTerm:
-    """One latency objective, e.g. p95 <= 300 ms. `quantile` is None for the mean."""
+    """One latency objective, e.g. p95 <= 300 ms or ttft_p95 <= 800 ms. `quantile` is None
+    for the mean."""
 
     stat: str  # "p95", "p99.9", "mean"
     limit_ms: float
+    metric: str = "latency"  # latency | e2e | ttft | itl
 
     @property
     def quantile(self) -> float | None:
         return None if self.stat == "mean" else float(self.stat[1:]) / 100.0
 
+    @property
+    def key(self) -> str:
+        """How the term is named in stage tables and verdicts: "p95", "ttft_p95"."""
+        return self.stat if self.metric == "latency" else f"{self.metric}_{self.stat}"
+
+    @property
+    def histogram(self) -> str:
+        """The per-second record's histogram it is judged on."""
+        return METRIC_HISTOGRAMS[self.metric]
+
     def __str__(self) -> str:
-        return f"{self.stat}<={self.limit_ms:g}ms"
+        return f"{self.key}<={self.limit_ms:g}ms"
 
 
 @dataclass(frozen=True)
@@ -340,9 +362,16 @@ class Slo:
         parts = [str(t) for t in self.terms] + [f"errors<={self.max_error_rate:.2%}"]
         return ", ".join(parts)
 
+    @property
+    def needs_stream(self) -> bool:
+        """Some term is on tokens (TTFT, ITL): only a streamed response measures it."""
+        return any(t.metric in STREAM_METRICS for t in self.terms)
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "terms": [{"stat": t.stat, "limit_ms": t.limit_ms} for t in self.terms],
+            "terms": [{"stat": t.stat, "limit_ms": t.limit_ms,
+                       **({"metric": t.metric} if t.metric != "latency" else {})}
+                      for t in self.terms],  # fmt: skip
             "max_error_rate": self.max_error_rate,
             "text": str(self),
         }
@@ -350,7 +379,8 @@ class Slo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Slo:
         return cls(
-            tuple(SloTerm(str(t["stat"]), float(t["limit_ms"])) for t in data["terms"]),
+            tuple(SloTerm(str(t["stat"]), float(t["limit_ms"]), str(t.get("metric", "latency")))
+                  for t in data["terms"]),  # fmt: skip
             float(data.get("max_error_rate", 0.01)),
         )
 
@@ -360,7 +390,8 @@ def parse_slo_term(text: str) -> SloTerm:
     if not m:
         raise ConfigError(
             f"cannot read SLO {text!r}",
-            'write it like "p95<=300ms", "p99<=1s" or "mean<=200ms"',
+            'write it like "p95<=300ms", "p99<=1s", "mean<=200ms", or for a streamed '
+            'response "ttft_p95<=800ms", "itl_p99<=60ms", "e2e_p95<=20s"',
         )
     stat = m["stat"].lower()
     stat = "mean" if stat in ("mean", "avg") else stat
@@ -373,7 +404,7 @@ def parse_slo_term(text: str) -> SloTerm:
     limit_ms = float(m["value"]) * _UNIT_MS[m["unit"].lower()]
     if limit_ms <= 0:
         raise ConfigError(f"SLO limit must be > 0 (got {text!r})")
-    return SloTerm(stat, limit_ms)
+    return SloTerm(stat, limit_ms, (m["metric"] or "latency").lower())
 
 
 def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
@@ -437,6 +468,11 @@ class Target:
     profile: str | None = None
     # An inference component: `instances` then counts its copies (capacity is per copy).
     inference_component: str | None = None
+    # --stream: the answer is read as it streams (tokens, TTFT, ITL); on a SageMaker
+    # endpoint through InvokeEndpointWithResponseStream. `token_format`: how its tokens
+    # are counted (recommender.loadgen.stream).
+    stream: bool = False
+    token_format: str = "auto"
 
     @property
     def signed(self) -> bool:

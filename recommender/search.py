@@ -44,6 +44,9 @@ class StageSummary:
     mean_ms: float | None = None
     stddev_ms: float | None = None
     cpu_percent_max: float | None = None
+    # Observations behind a term judged on another histogram than the requests' latency
+    # (TTFT: streamed successes; ITL: gaps between token-bearing parts), by term key.
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def achieved_rps(self) -> float:
@@ -79,33 +82,39 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
     else:
         outcomes.append(Verdict(UNDECIDED, f"errors {rate:.2%} ~ {slo.max_error_rate:.2%}"))
     for term in slo.terms:
-        value = s.stat_ms.get(term.stat)
+        name = term.key
+        value = s.stat_ms.get(name)
         shown = "-" if value is None else f"{value:.1f}ms"
         q = term.quantile
+        n = s.counts.get(name, s.successes)
+        if n == 0:
+            outcomes.append(Verdict(FAIL, f"{name}: nothing measured"))
+            continue
         if q is None or q >= 1.0:  # mean, max: a normal-theory interval on the mean
-            if term.stat == "mean" and s.mean_ms is not None and s.stddev_ms is not None:
+            if (term.stat == "mean" and term.histogram == "latency_co_us"
+                    and s.mean_ms is not None and s.stddev_ms is not None):  # fmt: skip
                 half = 1.96 * s.stddev_ms / math.sqrt(s.successes)
                 low, high = s.mean_ms - half, s.mean_ms + half
             else:
                 low = high = value if value is not None else math.inf
             if low > term.limit_ms:
-                outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
             elif high <= term.limit_ms:
-                outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+                outcomes.append(Verdict(PASS, f"{name} {shown}"))
             else:
-                outcomes.append(Verdict(UNDECIDED, f"{term.stat} {shown} ~ {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(UNDECIDED, f"{name} {shown} ~ {term.limit_ms:g}ms"))
             continue
-        lo, hi = wilson(s.within.get(term.stat, 0), s.successes)
+        lo, hi = wilson(s.within.get(name, 0), n)
         if hi < q:
-            outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+            outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
         elif lo >= q:
-            outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+            outcomes.append(Verdict(PASS, f"{name} {shown}"))
         else:
-            share = s.within.get(term.stat, 0) / s.successes
+            share = s.within.get(name, 0) / n
             outcomes.append(
                 Verdict(
                     UNDECIDED,
-                    f"{term.stat} {shown} ~ {term.limit_ms:g}ms "
+                    f"{name} {shown} ~ {term.limit_ms:g}ms "
                     f"({share:.1%} within, CI {lo:.1%}-{hi:.1%})",
                 )  # fmt: skip
             )
@@ -120,9 +129,9 @@ def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
     """The decision on point estimates alone (for a stage still undecided at its limit)."""
     bad = []
     for t in slo.terms:
-        v = s.stat_ms.get(t.stat)
+        v = s.stat_ms.get(t.key)
         if v is None or v > t.limit_ms:
-            bad.append(f"{t.stat} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
+            bad.append(f"{t.key} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
     rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
     if rate > slo.max_error_rate:
         bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
@@ -140,10 +149,10 @@ def abort_reason(
         if rate > abort_error_rate:
             return f"error rate {rate:.1%} above --abort-error-rate {abort_error_rate:.0%}"
     term = slo.terms[0]
-    value = s.stat_ms.get(term.stat)
+    value = s.stat_ms.get(term.key)
     if s.successes >= 20 and value is not None and value > abort_latency_factor * term.limit_ms:
         return (
-            f"{term.stat} {value:.0f}ms above --abort-latency "
+            f"{term.key} {value:.0f}ms above --abort-latency "
             f"({abort_latency_factor:g} x {term.limit_ms:g}ms)"
         )
     return None

@@ -142,7 +142,7 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
             "re-run the test starting from a lower rate",
         )
     # The SLO's first term is the latency shown; capacity already accounts for every term.
-    stat = analysis.slo.terms[0].stat
+    stat = analysis.slo.terms[0].key  # "p95", or "ttft_p95" for a streamed run
     pts = sorted(
         (s.achieved_rps / cap.instances, v)
         for s in analysis.stages

@@ -33,7 +33,7 @@ from recommender.analysis.recommend import (
 from recommender.analysis.server import judge_on_server, server_view
 from recommender.analysis.stages import StageStats, stage_stats
 from recommender.errors import ConfigError, ExitCode
-from recommender.plan import Slo
+from recommender.plan import STREAM_METRICS, Slo
 from recommender.runs import RunData
 
 __all__ = ["Analysis", "analyze_run"]
@@ -91,6 +91,30 @@ class Analysis:
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
+            "stream": self.stream_summary(),
+        }
+
+    def stream_summary(self) -> dict[str, Any] | None:
+        """For a streamed run (None otherwise): what its token numbers mean, and the output
+        tokens per second at the capacity (its rate x the mean output tokens per request
+        of the stages that passed)."""
+        streamed = [s for s in self.stages if s.stream is not None]
+        if not streamed:
+            return None
+        passing = [s.stream for s in streamed if s.passed and s.stream is not None]
+        per_request = [p.output_tokens_per_request for p in passing
+                       if p.output_tokens_per_request is not None]  # fmt: skip
+        tokens = (self.capacity.rps_per_instance * sum(per_request) / len(per_request)
+                  if per_request and self.capacity.rps_per_instance else None)  # fmt: skip
+        goodput_slo = (self.run.get("slo") or {}).get("text")
+        return {
+            "goodput_slo": goodput_slo,
+            "goodput": "requests per second that met goodput_slo's limits on their own: "
+                       "TTFT and end-to-end latency from the intended send, and time per "
+                       "output token (the mean of the request's gaps) within the ITL limit",
+            "output_tokens": "counted from the payload parts (--token-format)",
+            "input_tokens": "approximate: ~4 characters per token, no tokenizer",
+            "output_tokens_per_s_per_instance_at_capacity": tokens,
         }
 
 
@@ -119,7 +143,11 @@ def analyze_run(
     # Stages throttled by AWS, answered "not ready" or refused say nothing about capacity.
     trusted = [s for s in stages if s.untrusted is None]
     capacity = capacity_at_slo(trusted, run.instances)
-    fits = [f for t in slo.terms if (f := fit_latency(trusted, t.stat, t.limit_ms)) is not None]
+    if slo.needs_stream and not any(s.stream for s in stages):
+        term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
+        raise ConfigError(f"--slo {term} needs a run made with --stream",
+                          "this run has no tokens to time; judge it on latency terms")  # fmt: skip
+    fits = [f for t in slo.terms if (f := fit_latency(trusted, t.key, t.limit_ms)) is not None]
     if capacity.method == "interpolated":
         capacity = with_confidence(capacity, run, slo, trusted, slo_source == "client")
     elif capacity.method == "lower_bound" and len(trusted) == len(stages):
@@ -147,6 +175,8 @@ def analyze_run(
         "started_at": run.meta.get("started_at"),
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
+        "slo": run.meta.get("slo"),
+        "payload": run.meta.get("payload"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
                     concurrency)  # fmt: skip

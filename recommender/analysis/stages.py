@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from recommender import histograms
@@ -53,6 +53,11 @@ class StageStats:
     # Why the stage says nothing about capacity (analysis.errors.untrusted), or None.
     untrusted: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A streamed response's measures (None otherwise): TTFT from the intended send, the
+    # gaps between token-bearing payload parts, tokens per second of the window (output
+    # counted from the parts, input approximate), and goodput: requests per second that
+    # met every term of the run's SLO (recommender.loadgen.recorder).
+    stream: StreamStats | None = None
 
     @property
     def in_flight(self) -> float | None:
@@ -70,9 +75,53 @@ class StageStats:
         return self.concurrency if self.concurrency is not None else self.offered_rps
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("extra", "stream")}  # fmt: skip
         d["score"] = None if math.isinf(self.score) else self.score
+        if self.stream is not None:
+            d["stream"] = asdict(self.stream)
         return d
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    itl_p95_ms: float | None
+    itl_p99_ms: float | None
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    output_tokens_per_request: float | None
+    input_tokens_per_request: float | None
+    goodput_rps: float
+    streamed: int  # requests that streamed to their end
+
+
+def stream_stats(recs: Sequence[dict[str, Any]], seconds: int) -> StreamStats | None:
+    """The streaming measures of a stage's window; None when nothing streamed in it."""
+    streamed = sum(r.get("streamed", 0) for r in recs)
+    if not streamed:
+        return None
+    ttft = histograms.merge(r.get("ttft_co_us", "") for r in recs)
+    itl = histograms.merge(r.get("itl_us", "") for r in recs)
+    out = sum(r.get("tokens_out", 0) for r in recs)
+    inp = sum(r.get("tokens_in", 0) for r in recs)
+    return StreamStats(
+        ttft_p50_ms=histograms.percentile_ms(ttft, 0.50),
+        ttft_p95_ms=histograms.percentile_ms(ttft, 0.95),
+        ttft_p99_ms=histograms.percentile_ms(ttft, 0.99),
+        itl_p50_ms=histograms.percentile_ms(itl, 0.50),
+        itl_p95_ms=histograms.percentile_ms(itl, 0.95),
+        itl_p99_ms=histograms.percentile_ms(itl, 0.99),
+        output_tokens_per_s=out / seconds,
+        input_tokens_per_s=inp / seconds,
+        output_tokens_per_request=out / streamed,
+        input_tokens_per_request=inp / streamed,
+        goodput_rps=sum(r.get("good", 0) for r in recs) / seconds,
+        streamed=streamed,
+    )
 
 
 def measured_window(plan: RampPlan, index: int) -> range:
@@ -119,7 +168,9 @@ def stage_stats(
         hist = histograms.merge(r[key] for r in recs)
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
-        slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
+        judged = {h: hist if h == "latency_co_us" else histograms.merge(r.get(h, "") for r in recs)
+                  for h in {t.histogram for t in slo.terms}}  # fmt: skip
+        slo_values = {t.key: histograms.stat_ms(judged[t.histogram], t.stat) for t in slo.terms}
         score_ = score(slo_values, error_rate, slo, ok)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
@@ -147,6 +198,7 @@ def stage_stats(
                 cpu_percent_max=max(cpus) if cpus else None,
                 generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * offered,
                 concurrency=stage.rps if closed else None,
+                stream=stream_stats(recs, len(window)),
                 errors_by_type=dict(types.most_common()),
             )
         )

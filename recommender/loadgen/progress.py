@@ -60,6 +60,15 @@ class _Stage:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency: Any = field(default_factory=histograms.new)  # corrected, microseconds
+    # A streamed run's TTFT (corrected) and ITL histograms, for its token-level SLO terms.
+    tokens: dict[str, Any] = field(default_factory=dict)
+
+    def histogram(self, key: str) -> Any:
+        if key == "latency_co_us":
+            return self.latency
+        if key not in self.tokens:
+            self.tokens[key] = histograms.new()
+        return self.tokens[key]
 
 
 class Watcher:
@@ -100,12 +109,17 @@ class Watcher:
             if self._stage is None or self._stage.index != index:
                 self._stage = _Stage(index)
             accumulate.append(self._stage)
+        streamed = [(key, histograms.decode(record[key])) for key in ("ttft_co_us", "itl_us")
+                    if record.get(key)]  # fmt: skip
         for s in accumulate:
             s.requests += int(record["requests"])
             s.ok += int(record["ok"])
             s.errors.update(record.get("errors") or {})
             if latency is not None:
                 s.latency.add(latency)
+            if s is not self._total:
+                for key, hist in streamed:
+                    s.histogram(key).add(hist)
         self._recent = [*self._recent, record][-ACHIEVED_WINDOW:]
 
     def snapshot(self) -> Snapshot | None:
@@ -137,7 +151,8 @@ class Watcher:
         if s is not None and s.ok:
             p50 = histograms.percentile_ms(s.latency, 0.50)
             p95 = histograms.percentile_ms(s.latency, 0.95)
-            values = {t.stat: histograms.stat_ms(s.latency, t.stat) for t in self.slo.terms}
+            values = {t.key: histograms.stat_ms(s.histogram(t.histogram), t.stat)
+                      for t in self.slo.terms}  # fmt: skip
             error_rate = (s.requests - s.ok) / s.requests if s.requests else 0.0
             within = score(values, error_rate, self.slo, s.ok) <= 1.0
         return Snapshot(

@@ -39,7 +39,7 @@ from recommender.errors import LoadTestError
 from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
 from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
-from recommender.loadgen.payloads import load_payloads
+from recommender.loadgen.payloads import load_payloads, prompt_tokens
 from recommender.loadgen.recorder import Recorder, error_kind, response_error_type
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
@@ -65,6 +65,16 @@ class Invocation:
         self.headers: dict[str, str] = {} if config is None else dict(config.headers)
         self.signer = None if config is None or config.sigv4 is None else _signer(config.sigv4)
         self._bodies = itertools.cycle(bodies)
+        # --stream: (event-stream frames?, token format) for the users; None: whole answers.
+        self.stream: tuple[bool, str] | None = None
+        self._tokens_in: dict[bytes, int] = {}
+        if config is not None and config.stream:
+            self.stream = (config.framed, config.token_format)
+            self._tokens_in = {b: prompt_tokens(b) for b in set(bodies)}
+
+    def input_tokens(self, body: bytes) -> int:
+        """The prompt's approximate tokens (recommender.tokens), counted once per body."""
+        return self._tokens_in.get(body, 0)
 
     def next_body(self) -> bytes:
         return next(self._bodies)
@@ -96,7 +106,7 @@ def config_from_env() -> LoadgenConfig:
 def _payload_bodies(config: LoadgenConfig) -> tuple[bytes, ...]:
     if config.payload is None:
         raise LoadTestError("the load test config names no payload", _START_HINT)
-    return load_payloads(Path(config.payload)).bodies
+    return load_payloads(Path(config.payload), template=config.payload_template()).bodies
 
 
 def _start_clock(align_seconds: int) -> float:
@@ -287,7 +297,7 @@ class Sender(Role):
         self.driver = driver
         self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
         self._cpu()  # the first psutil sample only primes the counter
-        self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu)
+        self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu, config.slo)
         if config.keep_requests:
             # The run directory; a worker on another machine: its own cwd.
             where = Path(config.requests_dir or ".")
@@ -356,14 +366,17 @@ class Sender(Role):
             return
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
-        intended, error = (context or {}).get("intended"), error_kind(exception, status)
+        context = context or {}
+        intended, error = context.get("intended"), error_kind(exception, status)
+        streamed = context if "tokens_in" in context else None
         kind = response_error_type(response) if error is not None and status else None
-        recorder.record(end, latency_ms, intended, error, kind)
+        recorder.record(end, latency_ms, intended, error, streamed, kind)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
             # The stage it was sent in (one completing after the plan's end still has one).
             stage = self.driver.stage_at(int((intended or end) - self.t0))
-            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error, kind)
+            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error,
+                    streamed, kind)  # fmt: skip
 
     def _sender(self) -> None:
         """Release each ticket at its intended time (closed loop: follow the stages' levels)."""

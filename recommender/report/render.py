@@ -99,13 +99,47 @@ def _row(s: StageStats) -> list[str]:
 
 HEADER = ["stage", "offered rps", "achieved rps", "requests", "p50 ms", "p95 ms", "p99 ms",
           "errors", "SLO"]  # fmt: skip
+# A streamed run's second table: time to first token, inter-token latency, tokens and goodput.
+STREAM_HEADER = ["stage", "offered rps", "TTFT p50", "TTFT p95", "TTFT p99", "ITL p50",
+                 "ITL p95", "ITL p99", "out tok/s", "in tok/s", "goodput rps"]  # fmt: skip
+STREAM_NOTE = ("TTFT from the intended send; ITL between token-bearing payload parts (ms). "
+               "Output tokens counted from the stream, input tokens approximate (~4 characters "
+               "a token, no tokenizer). Goodput: requests/s that met the run's SLO limits "
+               "on their own (TTFT, end-to-end, and mean gap against the ITL limit).")  # fmt: skip
+
+
+def _stream_header(stages: list[StageStats]) -> list[str]:
+    if any(s.concurrency is not None for s in stages):  # closed loop: the level it held
+        return ["stage", "in flight", *STREAM_HEADER[2:]]
+    return STREAM_HEADER
+
+
+def _stream_row(s: StageStats) -> list[str] | None:
+    t = s.stream
+    if t is None:
+        return None
+    level = f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}"
+    return [str(s.index + 1), level, _ms(t.ttft_p50_ms), _ms(t.ttft_p95_ms),
+            _ms(t.ttft_p99_ms), _ms(t.itl_p50_ms), _ms(t.itl_p95_ms), _ms(t.itl_p99_ms),
+            f"{t.output_tokens_per_s:.0f}", f"{t.input_tokens_per_s:.0f}",
+            f"{t.goodput_rps:.1f}"]  # fmt: skip
+
+
+def stream_rows(stages: Sequence[StageStats]) -> list[list[str]]:
+    return [row for s in stages if (row := _stream_row(s)) is not None]
+
+
+def _text_table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
 
 
 def format_summary(a: Analysis) -> str:
     """Plain text for the terminal."""
-    rows = [_header(a.stages)] + [_row(s) for s in a.stages]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    table = _text_table([_header(a.stages)] + [_row(s) for s in a.stages])
+    streamed = stream_rows(a.stages)
+    if streamed:
+        table += [""] + _text_table([_stream_header(a.stages)] + streamed)
     parts = _verdict(a) + [""] + table
     if a.warnings:
         parts += [""] + [f"warning: {w.message}" for w in a.warnings]
@@ -210,6 +244,12 @@ def format_markdown(
         "Latency is measured from each request's intended send time (corrected for "
         "coordinated omission); each stage's warm-up seconds are left out.",
     ]
+    streamed = stream_rows(a.stages)
+    if streamed:
+        out += ["", "## Tokens", "", "| " + " | ".join(_stream_header(a.stages)) + " |",
+                "|" + "---:|" * len(STREAM_HEADER)]  # fmt: skip
+        out += ["| " + " | ".join(row) + " |" for row in streamed]
+        out += ["", STREAM_NOTE]
     if a.warnings:
         out += ["", "## Warnings", ""] + [f"- {w.message}" for w in a.warnings]
     target = (meta or run).get("target") or {}
@@ -260,6 +300,9 @@ def format_html(
              plots.throughput_latency_svg(a.stages, a.slo, a.capacity)),
             ("Offered and achieved rate", "rates", plots.offered_achieved_svg(a.stages)),
         ]  # fmt: skip
+    if any(s.stream for s in a.stages):
+        figures.append(("Tokens: TTFT, ITL and throughput", "tokens",
+                        plots.tokens_svg(a.stages, a.slo)))  # fmt: skip
     if records:
         tl = plots.timeline(records)
         figures.append(("Latency and errors over time", "timeline",
@@ -289,6 +332,9 @@ def format_html(
         sizing=sizing_rows(sizing) if sizing else None,
         header=_header(a.stages),
         stages=_stage_cells(a.stages),
+        stream_header=_stream_header(a.stages),
+        stream_rows=stream_rows(a.stages),
+        stream_note=STREAM_NOTE,
         figures={key: (title, Markup(svg)) for title, key, svg in figures},
         simulation=simulation,
         policy=policy,
