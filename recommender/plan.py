@@ -407,6 +407,10 @@ class Target:
     variant: str | None = None
     region: str | None = None
     profile: str | None = None
+    # A serverless variant's ServerlessConfig (MemorySizeInMB, MaxConcurrency,
+    # ProvisionedConcurrency). Its capacity is counted per unit of concurrency, so `instances`
+    # is then MaxConcurrency (recommender.analysis.serverless).
+    serverless: Mapping[str, int] | None = None
 
     @property
     def signed(self) -> bool:

@@ -50,20 +50,39 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    serverless: Annotated[
+        bool, typer.Option(help="Play a serverless variant: executions, cold starts, throttling.")
+    ] = False,
+    max_concurrency: Annotated[int, typer.Option(help="--serverless: MaxConcurrency.")] = 8,
+    provisioned_concurrency: Annotated[
+        int, typer.Option(help="--serverless: ProvisionedConcurrency (always warm).")
+    ] = 0,
+    cold_start_ms: Annotated[
+        float, typer.Option(help="--serverless: what a cold execution adds (ModelSetupTime).")
+    ] = 500.0,
+    idle_seconds: Annotated[
+        float, typer.Option(help="--serverless: idle seconds after which an execution is cold.")
+    ] = 30.0,
+    memory_mb: Annotated[int, typer.Option(help="--serverless: MemorySizeInMB.")] = 2048,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
+    from recommender.local.serverless import ServerlessEmulation
 
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
+    emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
+                                     idle_seconds, memory_mb) if serverless else None)  # fmt: skip
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish)  # fmt: skip
+                          max_queue, publish, emulation)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
-        echo(f"Listening on {url} (capacity {config.capacity_rps:g} requests/s)")
+        what = (f"serverless: MaxConcurrency {max_concurrency}, ProvisionedConcurrency "
+                f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
+        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s)")
 
     run_server(config, ready)
 
@@ -141,6 +160,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
+    serverless: Annotated[
+        bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import run_demo
@@ -148,12 +170,15 @@ def demo(
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
     with view:
-        result = run_demo(out, view.echo, view.update)
+        result = run_demo(out, view.echo, view.update, serverless=serverless)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
-    if estimate:
+    if estimate and result.true_rps_per_concurrency:
+        echo(f"\nTrue throughput per concurrent execution: {result.true_rps_per_concurrency:g} "
+             f"rps; estimate {estimate:.1f} ({estimate / result.true_rps_per_concurrency:.0%})")
+    elif estimate:
         echo(
             f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"

@@ -38,7 +38,7 @@ from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
 from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
 from recommender.loadgen.payloads import load_payloads
-from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.recorder import Recorder, error_kind, response_error_type
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import Slo
@@ -244,7 +244,8 @@ class Sender(Role):
             return
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
-        intended, error = (context or {}).get("intended"), error_kind(exception, status)
+        intended = (context or {}).get("intended")
+        error = error_kind(exception, status, response_error_type(response) if exception else None)
         recorder.record(end, latency_ms, intended, error)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:

@@ -38,7 +38,7 @@ def running_emulator(timeout: float = 60.0) -> Iterator[str]:
     """Yield the URL of a fresh moto server; stop it on exit."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "recommender.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
