@@ -10,9 +10,11 @@ latency in ms).
 Cold starts. A request that finds no warm execution pays the model's setup (CloudWatch's
 ModelSetupTime, one sample per cold start; AWS counts it in OverheadLatency too). The client
 sees them as a second latency mode far above the warm one: the run's latency histogram is
-split in two where the between-class variance of log latency is largest (Otsu's method,
-Otsu 1979), and the split is kept only when the upper mode is clearly apart (its median at
-least 3x the lower's) and a minority. Stages are read whole, warm-up included: that is where
+split half-way between the median and the median plus the mean ModelSetupTime when
+CloudWatch has it, else where the between-class variance of log latency is largest (Otsu's
+method, Otsu 1979); the split is kept only when the upper mode is clearly apart (its median
+at least 3x the lower's) and a minority. ModelSetupTime's SampleCount is the exact count;
+the client's is the latency users saw. Stages are read whole, warm-up included: that is where
 executions start.
 
 Provisioned concurrency for a peak R (requests/s): the load holds a = R x W executions busy
@@ -80,24 +82,35 @@ class ColdSplit:
     cold_share: float
 
 
-def split_modes(counts: np.ndarray) -> ColdSplit | None:
-    """The warm/cold split of a latency histogram's counts, or None without a clear cold mode."""
+def split_modes(counts: np.ndarray, setup_ms: float | None = None) -> ColdSplit | None:
+    """The warm/cold split of a latency histogram's counts, or None without a clear cold mode.
+
+    With the endpoint's own ModelSetupTime (`setup_ms`), cold requests take about the warm
+    latency plus it, so the split is half-way: the median plus setup / 2 (a loaded warm tail
+    rarely reaches it). Without it, Otsu's split of log latency."""
     total = int(counts.sum())
     if total < 10:
         return None
-    _, mid = histograms.bucket_values_us()
+    hi, mid = histograms.bucket_values_us()
     used = np.nonzero(counts)[0]
     if len(used) < 2:
         return None
-    x = np.log(np.maximum(mid[used], 1.0))
-    w = counts[used].astype(np.float64)
-    cw, cx = np.cumsum(w), np.cumsum(w * x)
-    w0, w1 = cw[:-1], total - cw[:-1]
-    m0 = cx[:-1] / w0
-    m1 = (cx[-1] - cx[:-1]) / w1
-    between = w0 * w1 * (m0 - m1) ** 2
-    k = int(np.argmax(between))
-    cut = used[k]  # the last bucket of the warm mode
+    if setup_ms is not None:
+        median = histograms.stat_ms_from_counts(counts, "p50") or 0.0
+        limit_us = (median + setup_ms / 2.0) * 1000.0
+        below = used[hi[used] <= limit_us]
+        if len(below) == 0 or len(below) == len(used):
+            return None
+        cut = int(below[-1])
+    else:
+        x = np.log(np.maximum(mid[used], 1.0))
+        w = counts[used].astype(np.float64)
+        cw, cx = np.cumsum(w), np.cumsum(w * x)
+        w0, w1 = cw[:-1], total - cw[:-1]
+        m0 = cx[:-1] / w0
+        m1 = (cx[-1] - cx[:-1]) / w1
+        between = w0 * w1 * (m0 - m1) ** 2
+        cut = int(used[int(np.argmax(between))])  # the last bucket of the warm mode
     warm, cold = counts.copy(), counts.copy()
     warm[cut + 1 :] = 0
     cold[: cut + 1] = 0
@@ -108,7 +121,6 @@ def split_modes(counts: np.ndarray) -> ColdSplit | None:
     share = float(cold.sum()) / total
     if cold_p50 < MIN_MODE_RATIO * warm_p50 or share >= 0.5:
         return None
-    hi, _ = histograms.bucket_values_us()
     return ColdSplit(float(hi[cut]) / 1000.0, warm_p50, cold_p50, share)
 
 
@@ -209,8 +221,9 @@ def analyze_serverless(
         if r.get("latency_us"):
             c = histograms.counts(histograms.decode(str(r["latency_us"])))
             all_counts = c if all_counts is None else all_counts + c
-    split = split_modes(all_counts) if all_counts is not None else None
     setups = [r for r in cloudwatch if r.get("metric") == "ModelSetupTime"]
+    count, setup_ms = _setup(setups)
+    split = split_modes(all_counts, setup_ms) if all_counts is not None else None
     out_stages = []
     for s, (a, b) in zip(stages, (_stage_spans(plan)[st.index] for st in stages), strict=True):
         recs = [r for r in seconds if a <= int(r["second"]) < b]
@@ -223,15 +236,14 @@ def analyze_serverless(
                 if r.get("latency_us"):
                     h = histograms.decode(str(r["latency_us"]))
                     cold += int(r["ok"]) - histograms.count_at_or_below_ms(h, split.threshold_ms)
-        count = setup_ms = None
+        stage_count = stage_setup = None
         if t0 is not None and setups:
             inside = [r for r in setups if t0 + a <= float(r["epoch"]) < t0 + b]
-            count, setup_ms = _setup(inside)
+            stage_count, stage_setup = _setup(inside)
         out_stages.append(StageServerless(
             s.index, s.offered_rps, n, throttled, throttled / n if n else 0.0, cold,
-            (cold / n if n else 0.0) if cold is not None else None, count, setup_ms,
+            (cold / n if n else 0.0) if cold is not None else None, stage_count, stage_setup,
         ))  # fmt: skip
-    count, setup_ms = _setup(setups)
     warm = split.warm_p50_ms if split else _lowest_p50(stages)
     interval = capacity.interval_rps_per_instance
     return ServerlessAnalysis(
@@ -246,8 +258,9 @@ def analyze_serverless(
         cold=split,
         model_setup_ms=setup_ms,
         model_setup_count=count,
-        throttled=sum(x.throttled for x in out_stages),
-        requests=sum(x.requests for x in out_stages),
+        # Over every second, not only the stages': a request that ends after the plan counts.
+        throttled=sum(int((r.get("errors") or {}).get(THROTTLING, 0)) for r in seconds),
+        requests=sum(int(r["requests"]) for r in seconds),
         stages=out_stages,
         findings=_findings(split, setups, slo, p),
     )
