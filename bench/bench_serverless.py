@@ -4,7 +4,7 @@
 
 For each configuration (MaxConcurrency M, ProvisionedConcurrency P, service time S ms, cold
 start C ms; idle timeout 120 s, so executions that started stay warm for the run) the script
-starts the AWS emulator (recommender.local.moto_server), registers a serverless endpoint
+starts the AWS emulator (recommender.local.emulator_app), registers a serverless endpoint
 there (its ServerlessConfig), starts `recommender serve --serverless ... --publish-metrics`,
 runs the user's commands
 

@@ -34,9 +34,9 @@ def serve(
     instances: Annotated[int, typer.Option(help="Worker processes, one per 'instance'.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Requests one instance serves at once.")] = 4,
     service_time_ms: Annotated[float, typer.Option(help="Time a request holds a slot.")] = 20.0,
-    model: Annotated[Model, typer.Option(help="sklearn (iris classifier) or sleep.")] = (
-        Model.sklearn
-    ),
+    model: Annotated[
+        Model, typer.Option(help="sklearn (iris classifier), sleep, or llm (streams tokens).")
+    ] = Model.sklearn,
     max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
         100
     ),
@@ -50,6 +50,17 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    max_batch: Annotated[int, typer.Option(help="llm: sequences decoded at once (B).")] = 16,
+    step_ms: Annotated[float, typer.Option(help="llm: one decode step, one sequence.")] = 10.0,
+    step_growth: Annotated[
+        float, typer.Option(help="llm: step time x (1 + this x (running - 1)).")
+    ] = 0.02,
+    prefill_ms_per_token: Annotated[
+        float, typer.Option(help="llm: prompt time per input token.")
+    ] = 0.1,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="llm: output tokens when the request does not say.")
+    ] = 64,
     serverless: Annotated[
         bool, typer.Option(help="Play a serverless variant: executions, cold starts, throttling.")
     ] = False,
@@ -65,7 +76,9 @@ def serve(
     ] = 30.0,
     memory_mb: Annotated[int, typer.Option(help="--serverless: MemorySizeInMB.")] = 2048,
 ) -> None:
-    """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
+    """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
+    --model llm also POST /endpoints/E/invocations-response-stream)."""
+    from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
@@ -75,11 +88,17 @@ def serve(
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
                                      idle_seconds, memory_mb) if serverless else None)  # fmt: skip
+    llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish, emulation)  # fmt: skip
+                          max_queue, publish, serverless=emulation, llm=llm)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
+        if config.model == "llm":
+            echo(f"Listening on {url} (llm: batch {llm.max_batch}, step {llm.step_ms:g} ms "
+                 f"x (1 + {llm.growth:g} x (running - 1)), prefill "
+                 f"{llm.prefill_ms_per_token:g} ms/token)")  # fmt: skip
+            return
         what = (f"serverless: MaxConcurrency {max_concurrency}, ProvisionedConcurrency "
                 f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
         echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s)")
@@ -160,6 +179,10 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
+                           "TTFT, ITL and end-to-end latency (~2 min).")
+    ] = False,
     serverless: Annotated[
         bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
     ] = False,
@@ -170,17 +193,20 @@ def demo(
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
     with view:
-        result = run_demo(out, view.echo, view.update, serverless=serverless)
+        result = run_demo(out, view.echo, view.update, llm=llm, serverless=serverless)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
-    if estimate and result.true_rps_per_concurrency:
-        echo(f"\nTrue throughput per concurrent execution: {result.true_rps_per_concurrency:g} "
-             f"rps; estimate {estimate:.1f} ({estimate / result.true_rps_per_concurrency:.0%})")
+    littles = a.serverless.littles_rps_per_concurrency if a.serverless else None
+    if littles and result.true_rps_per_concurrency:
+        true = result.true_rps_per_concurrency
+        echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
+             f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
     elif estimate:
+        which = "the LLM server within its SLO" if llm else "the demo server"
         echo(
-            f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
+            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")
