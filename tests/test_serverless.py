@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pytest
 from botocore.stub import Stubber
@@ -33,6 +34,7 @@ from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.publisher import MetricBuckets, PublishConfig
 from recommender.local.serverless import THROTTLING_HEADER, Executions, ServerlessEmulation
 from recommender.plan import parse_slo
+from recommender.report.result import schema as result_schema
 from tests.test_apply import snapshot
 
 # --- the emulated executions (pure, clock passed in) ----------------------------------------
@@ -300,6 +302,12 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     assert s["cold_latency_ms"] == pytest.approx(300.0 + SERVICE_MS, rel=0.15)
     # Throughput per execution (Little's law) lands on 1000 / S = 50 (HTTP adds a little).
     assert 0.8 * 50 < s["littles_rps_per_concurrency"] <= 50.5
+
+    # analyze --json carries the serverless view; the document follows its schema.
+    assert main(["analyze", str(run_dir), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, result_schema())
+    assert doc["serverless"]["throttled"] == truth["throttled"]
 
     assert main(["report", str(run_dir), "--peak-rps", "60"]) == 0
     out = capsys.readouterr().out

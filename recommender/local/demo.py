@@ -21,6 +21,7 @@ from pathlib import Path
 
 from recommender.analysis import Analysis
 from recommender.aws import AwsClient
+from recommender.errors import ConfigError
 from recommender.loadgen.payloads import Template, load_payloads, prompt_tokens
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
