@@ -69,6 +69,6 @@ def test_a_response_cut_off_mid_body_has_no_type() -> None:
         headers = {"x-amzn-ErrorType": "ModelNotReadyException:"}
         content = b""
 
-    assert response_error_type(Broken()) is None
+    assert response_error_type(Broken(), 503) is None
     assert response_error_type(Typed()) == "ModelNotReadyException"
     assert response_error_type(None) is None

@@ -16,7 +16,7 @@ from recommender.analysis.capacity import Capacity, measured_rps
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
 from recommender.runs import RunData
-from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY, THROTTLING
+from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY
 from recommender.search import DecisionCode
 
 MIN_STAGES = 3
@@ -151,11 +151,13 @@ def check(
 
 
 def explained(s: StageStats) -> int:
-    """Errors of `s` whose cause is known and reported by analysis.errors (throttling, a
-    model not ready, the model's own errors, a dead endpoint): not the endpoint's knee."""
+    """Errors of `s` whose cause is known and reported by analysis.errors (a model not
+    ready, the model's own errors, a dead endpoint): not the endpoint's knee. (Throttling
+    beyond the budget leaves the stage out before these checks; on a serverless variant it
+    is the limit itself, which analysis.serverless words.)"""
     types = s.errors_by_type
-    return (types.get(THROTTLING, 0) + types.get(MODEL_NOT_READY, 0)
-            + types.get(MODEL_ERROR, 0) + s.errors_by_kind.get(REFUSED, 0))  # fmt: skip
+    return (types.get(MODEL_NOT_READY, 0) + types.get(MODEL_ERROR, 0)
+            + s.errors_by_kind.get(REFUSED, 0))  # fmt: skip
 
 
 def extrapolated(capacity: Capacity, stages: Sequence[StageStats]) -> list[Finding]:

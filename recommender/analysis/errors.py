@@ -31,21 +31,25 @@ from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY, THROTTLING
 THROTTLED, NOT_READY, DOWN = "throttled", "model_not_ready", "endpoint_down"
 
 
-def untrusted_reason(s: StageStats, slo: Slo) -> str | None:
-    """Why stage `s` says nothing about capacity (a code above), or None."""
+def untrusted_reason(s: StageStats, slo: Slo, serverless: bool = False) -> str | None:
+    """Why stage `s` says nothing about capacity (a code above), or None. On a serverless
+    variant ThrottlingException is MaxConcurrency reached: its capacity, not a quota
+    (analysis.serverless reads it so)."""
     if not s.requests:
         return None
     if s.errors_by_type.get(MODEL_NOT_READY, 0) > 0:
         return NOT_READY
     if s.errors_by_kind.get(REFUSED, 0) / s.requests > slo.max_error_rate:
         return DOWN
-    if s.errors_by_type.get(THROTTLING, 0) / s.requests > slo.max_error_rate:
+    if not serverless and s.errors_by_type.get(THROTTLING, 0) / s.requests > slo.max_error_rate:
         return THROTTLED
     return None
 
 
-def mark_untrusted(stages: Sequence[StageStats], slo: Slo) -> list[StageStats]:
-    return [replace(s, untrusted=untrusted_reason(s, slo)) for s in stages]
+def mark_untrusted(
+    stages: Sequence[StageStats], slo: Slo, serverless: bool = False
+) -> list[StageStats]:
+    return [replace(s, untrusted=untrusted_reason(s, slo, serverless)) for s in stages]
 
 
 def first_refused(seconds: Sequence[dict[str, Any]]) -> int | None:

@@ -168,13 +168,17 @@ class Recorder:
         return len(done)
 
 
-def response_error_type(response: Any) -> str | None:
-    """The SageMaker error type a failed answer carries (`x-amzn-ErrorType`, `__type`)."""
+def response_error_type(response: Any, status: int | None = None) -> str | None:
+    """The SageMaker error type a failed answer carries, as botocore reads it
+    (runtime_errors.error_type): the `x-amzn-ErrorType` header, else, for an HTTP error
+    answer, the body's `code` or `__type` (a stream's body is not read again)."""
     try:
-        headers, body = response.headers, response.content
-    except Exception:  # a response cut off mid-body: no type to read
+        found = runtime_errors.error_type(getattr(response, "headers", None), None)
+        if found is not None or not (status and status >= 400):
+            return found
+        return runtime_errors.error_type(None, getattr(response, "content", None))
+    except Exception:  # noqa: BLE001 - an answer cut off or unreadable names no type
         return None
-    return runtime_errors.error_type(headers, body)
 
 
 class _GoodputRule:
@@ -202,11 +206,18 @@ class _GoodputRule:
         return self.tpot is None or not gaps or sum(gaps) / len(gaps) <= self.tpot
 
 
-def error_kind(exception: BaseException | None, status: int | None) -> str | None:
-    """A short, stable name for a failure: "HTTP 503", "ConnectionRefusedError", or a
-    stream's own ("ModelStreamError:StreamBroken", "InternalStreamFailure", ...)."""
+def error_kind(
+    exception: BaseException | None, status: int | None, error_type: str | None = None
+) -> str | None:
+    """A short, stable name for a failure: SageMaker's error type where the answer names one
+    ("ThrottlingException", from `x-amzn-ErrorType: ThrottlingException:http://...`), else
+    "HTTP 503", "ConnectionRefusedError", or a stream's own ("ModelStreamError:StreamBroken",
+    "InternalStreamFailure", ...)."""
     if exception is None:
         return None
+    name = (error_type or "").split(":", 1)[0].strip()
+    if name and name.replace("_", "").isalnum():
+        return name
     if status and status != 200:
         return f"HTTP {status}"
     kind = getattr(exception, "kind", None)

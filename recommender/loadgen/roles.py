@@ -367,9 +367,10 @@ class Sender(Role):
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
         context = context or {}
-        intended, error = context.get("intended"), error_kind(exception, status)
+        intended = context.get("intended")
+        kind = response_error_type(response, status) if exception is not None else None
+        error = error_kind(exception, status, kind)
         streamed = context if "tokens_in" in context else None
-        kind = response_error_type(response) if error is not None and status else None
         recorder.record(end, latency_ms, intended, error, streamed, kind)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
