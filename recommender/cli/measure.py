@@ -175,13 +175,18 @@ def demo(
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
-    estimate = a.capacity.rps_per_instance
-    if estimate:
-        which = "the LLM server within its SLO" if llm else "the demo server"
-        echo(
-            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
-            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
-        )
+    c = a.concurrency
+    if result.true_concurrency is not None and c is not None and c.per_instance is not None:
+        # demo --llm searched over requests in flight: its truth is a concurrency.
+        bracket = ("-".join(f"{x:g}" for x in c.interval_per_instance)
+                   if c.interval_per_instance else c.method)  # fmt: skip
+        echo(f"\nTrue concurrency of the LLM server within its SLO: {result.true_concurrency} "
+             f"in flight per copy ({result.true_concurrency_rps or 0:.1f} rps there); found "
+             f"{c.per_instance:.2f} (bracket {bracket}), "
+             f"{c.throughput_rps_per_instance or 0:.1f} rps there")  # fmt: skip
+    elif (estimate := a.capacity.rps_per_instance) is not None and estimate:
+        echo(f"\nTrue capacity of the demo server: {result.true_capacity:.3g} rps; estimate "
+             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})")  # fmt: skip
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:
         raise typer.Exit(a.exit_code)
