@@ -315,6 +315,11 @@ def test_reports_show_tokens_goodput_and_the_ttft_bound(tmp_path: Path) -> None:
     assert 'data-plot="tokens"' in html and "SLO ttft_p95&lt;=300ms" in html
     doc = result_document("analyze", a, run_dir, exit_code=0)
     jsonschema.validate(doc, schema())
+    # Tokens/s at the concurrency at the SLO: its throughput x 21 tokens a request.
+    c = doc["concurrency"]
+    assert c["output_tokens_per_s_per_instance"] == pytest.approx(
+        c["throughput_rps_per_instance"] * 21)
+    assert "output tokens/s per instance" in md
     stages = doc["stream"]["stages"]
     assert [s["goodput_rps"] for s in stages] == [5.0, 10.0, 0.0, 0.0]
     assert stages[0]["output_tokens_per_s"] == pytest.approx(105.0)
