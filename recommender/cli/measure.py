@@ -161,7 +161,8 @@ def demo(
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
     llm: Annotated[
-        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, deployed as "
+                           "an inference component and sized on requests in flight within "
                            "TTFT, ITL and end-to-end latency (~2 min).")
     ] = False,
 ) -> None:
