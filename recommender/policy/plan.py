@@ -40,7 +40,13 @@ from recommender.policy.state import (
     put_policy,
     scope_params,
 )
-from recommender.policy.target import RunFacts, check_trust, round_target, target_value_for
+from recommender.policy.target import (
+    RunFacts,
+    check_trust,
+    round_target,
+    serverless_sizing,
+    target_value_for,
+)
 from recommender.policy.tracking import TargetTracking
 from recommender.sizing import instances_for
 
@@ -136,7 +142,8 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     measured = target.get("inference_component")
     if req.kind is None:  # what the run measured, or what the flags name
         ic = measured or req.inference_component
-        req = replace(req, kind=Kind.INFERENCE_COMPONENT if ic else Kind.VARIANT)
+        req = replace(req, kind=Kind.INFERENCE_COMPONENT if ic else
+                      Kind.SERVERLESS if target.get("serverless") else Kind.VARIANT)
     kind = Kind(req.kind)
     spec = KINDS[kind]
     metric = req.metric or Metric.INVOCATIONS
@@ -144,6 +151,9 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
         raise ConfigError(f"--metric {metric.value} is not available for --kind {kind.value}",
                           "leave --metric out")  # fmt: skip
     mspec = METRICS[(kind, metric)]
+    if target.get("serverless") and kind is not Kind.SERVERLESS:
+        raise ConfigError(f"the run {run.path if run else ''} measured a serverless variant, "
+                          f"not --kind {kind.value}", "pass --kind serverless")  # fmt: skip
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
     if kind is Kind.INFERENCE_COMPONENT:
@@ -165,6 +175,8 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
 
     lo, hi = req.min_capacity, req.max_capacity
     sized = (run.analysis.get("sizing") or {}) if run else {}
+    if kind is Kind.SERVERLESS and run is not None and req.target() is None:
+        sized = serverless_sizing(run)  # ProvisionedConcurrency's bounds, not instances
     if lo is None and hi is None and sized:
         lo, hi = int(sized["min_capacity"]), int(sized["max_capacity"])
     if lo is None or hi is None:
