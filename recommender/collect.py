@@ -64,14 +64,15 @@ def collect_run(
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 
     # Wait until the last period that served requests has its Invocations datapoint, or
-    # time is up. That period is the one of the client's last answer (less a second: the
-    # endpoint counts a call before the client has it), not the window's last: a run ends
-    # after its last answers (a closed loop drains, Locust stops), and a period without
-    # calls never gets a datapoint, so waiting for it would spend the whole wait in vain.
+    # time is up. That period is the one of the client's last answer, not the window's
+    # last: a run ends after its last answers (a closed loop drains, Locust stops), and a
+    # period without calls never gets a datapoint, so waiting for it would spend the whole
+    # wait in vain. (When the endpoint counted the last call in the second before the one
+    # the client got it in, the wait runs out as before; the data is complete either way.)
     invocations = [q for q in plain if q.metric == "Invocations"]
     answered = [r["second"] for r in run.seconds if r.get("requests")]
     last_period = min(q_end.timestamp() - period,
-                      aligned(start + max(answered, default=end - start) - 1, period).timestamp())
+                      aligned(start + max(answered, default=end - start), period).timestamp())
 
     def arrived(points: list[Datapoint]) -> bool:
         """The window's last period has its Invocations datapoint."""
