@@ -215,7 +215,7 @@ class _Instance:
     async def invoke(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         received = loop.time()
-        if "endpoint" in request.match_info and not _looks_signed(request):
+        if "endpoint" in request.match_info and not looks_signed(request):
             # SageMaker's runtime refuses unsigned calls before any instance sees them.
             self.unsigned_403 += 1
             return web.json_response({"message": "Missing Authentication Token"}, status=403)
@@ -275,7 +275,7 @@ def _is_caller_header(name: str, value: str) -> bool:
     return low.startswith("x-") and not low.startswith("x-amz-")
 
 
-def _looks_signed(request: web.Request) -> bool:
+def looks_signed(request: web.Request) -> bool:
     """A SigV4 Authorization header and its date (the signature itself is not checked:
     the local server has no secret to check it with)."""
     auth = request.headers.get("Authorization", "")
