@@ -20,10 +20,10 @@ from recommender import metrics
 from recommender.aws import AwsClient
 from recommender.cli import main
 from recommender.errors import ConfigError
+from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.local.instance_types import profile_for
-from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 
 BODY = b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 PROVISION_S = 3.0
