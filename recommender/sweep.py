@@ -43,6 +43,7 @@ from recommender.errors import (
     InsufficientDataError,
     RecommenderError,
 )
+from recommender.loadgen.payloads import load_payloads
 from recommender.loadgen.runner import Watch
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT, SearchSettings
@@ -202,6 +203,8 @@ def check(options: SweepOptions) -> tuple[TrafficSeries, SearchSettings]:
     slo = load.parse_slo()
     plan = load.load_plan(slo)
     assert isinstance(plan, SearchSettings)
+    load.headers()
+    load_payloads(load.payload, load.content_type)  # a bad payload must not cost a deployment
     traffic = options.traffic.load()
     concurrent = min(options.parallel, len(types or endpoints))
     processes = max(1, load.workers + load.expect_workers)

@@ -286,8 +286,9 @@ class Hosting:
         while True:
             line = (await proc.stdout.readline()).decode(errors="replace")
             if not line:
-                self.log(f"{tag}: the model server exited during startup")
-                instance.state = "stopping"
+                if instance.state != "stopping":  # not stopped on purpose
+                    self.log(f"{tag}: the model server exited during startup")
+                    instance.state = "stopping"
                 return
             m = READY.search(line)
             if m:
