@@ -27,6 +27,7 @@ from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.local.instance_types import profile_for
 from recommender.sizing import PRICES_USD_PER_HOUR
 
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:"
 SCHEMA = Path(sweep_mod.__file__).parent / "report" / "sweep.schema.json"
 # Two types of known capacity (recommender.local.instance_types): m5.large 16 rps, c5.xlarge
 # 40 rps. Short stages and a small budget: the test checks the sweep's mechanics and its
@@ -176,10 +177,10 @@ def test_a_quota_error_on_create_deletes_the_config(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws = AwsClient.create("us-east-1")
     stub = Stubber(aws.client("sagemaker"))
-    stub.add_response("describe_model", {"ModelName": "m", "ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m",
+    stub.add_response("describe_model", {"ModelName": "m", "ModelArn": ARN + "model/m",
                       "CreationTime": 0, "ExecutionRoleArn": "arn:aws:iam::1:role/r"},
                       {"ModelName": "m"})  # fmt: skip
-    stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"})
+    stub.add_response("create_endpoint_config", {"EndpointConfigArn": ARN + "endpoint-config/c"})
     stub.add_client_error("create_endpoint", "ResourceLimitExceeded",
                           "The account-level service limit 'ml.m5.large for endpoint usage' "
                           "is 0 Instances")  # fmt: skip
