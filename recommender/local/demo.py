@@ -96,6 +96,7 @@ SWEEP_PEAK_RPS, SWEEP_MIN_RPS = 400.0, 40.0
 SWEEP_PLAN = SearchSettings(start_rps=20, max_rps=200, stage_seconds=6, warmup_seconds=1,
                             precision=0.1, max_duration=48)  # fmt: skip
 SWEEP_METRICS_PERIOD = 1
+SWEEP_CLOUDWATCH_WAIT = 15.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def run_sweep_demo(out: Path, echo: Callable[[str], None] = print, watch: Watch 
                 max_rps=plan.max_rps, stage_seconds=plan.stage_seconds,
                 warmup_seconds=plan.warmup_seconds, precision=plan.precision,
                 max_duration=plan.max_duration, cloudwatch_period=SWEEP_METRICS_PERIOD,
-                cloudwatch_wait=15.0, out=out,
+                cloudwatch_wait=SWEEP_CLOUDWATCH_WAIT, out=out,
             )  # fmt: skip
             options = SweepOptions(
                 load=load, model_name=SWEEP_MODEL, instance_types=types,
