@@ -52,7 +52,8 @@ from recommender.errors import ConfigError, RecommenderError
 from recommender.local.instance_types import InstanceProfile, profile_for
 from recommender.local.process import running_command
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
-from recommender.local.server import MODELS, looks_signed
+from recommender.local.server import MODELS
+from recommender.local.server import _looks_signed as looks_signed  # the server's own check
 
 ACCOUNT = "123456789012"  # the emulator's default account, named in runtime errors
 READY = re.compile(r"Listening on (http://\S+)")
