@@ -301,6 +301,14 @@ class AwsClient:
                       ResourceArn=arn)  # fmt: skip
         return {str(t["Key"]): str(t["Value"]) for t in tags}
 
+    def add_sagemaker_tags(self, kind: str, name: str, tags: Mapping[str, str]) -> None:
+        with _calling("STS GetCallerIdentity"):
+            account = self._account()
+        arn = f"arn:aws:sagemaker:{self.region}:{account}:{kind}/{name}"
+        with _calling(f"AddTags {arn}"):
+            self.client("sagemaker").add_tags(
+                ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
     def _account(self) -> str:
         if self._account_id is None:
             self._account_id = str(self.client("sts").get_caller_identity()["Account"])

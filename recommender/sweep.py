@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from recommender import pipeline, runs
@@ -60,6 +61,7 @@ from recommender.sizing import (
 from recommender.traffic import TrafficSeries, TrafficSpec
 
 TAG_KEY = "recommender:sweep"
+KEPT_KEY = "recommender:kept"  # the winner kept by --keep: `cleanup` leaves it
 SWEEP_FILE, DEPLOYED_FILE = "sweep.json", "deployed.json"
 SCHEMA = "recommender-sweep/1"
 DEPLOY_TIMEOUT_S = 1800.0  # SageMaker endpoints take minutes (GPU types up to ~15) to deploy
@@ -102,8 +104,7 @@ class Config:
 @dataclass
 class Measured:
     config: Config
-    result: pipeline.PipelineResult | None = None
-    error: str | None = None
+    result: pipeline.PipelineResult | None = None  # None: not measured (stopped before it)
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,22 @@ class Ledger:
 
 
 @contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def _held_interrupts() -> Iterator[None]:
     """Ctrl-C waits while resources are deleted (a second one must not leave them)."""
     try:
@@ -353,23 +370,27 @@ def run_sweep(options: SweepOptions, *, echo: Echo = print, confirm: Confirm | N
     kept: str | None = None
     left: list[str] = []
     interrupted, ranking, winner = False, [], None
-    try:
-        measured = _measure_all(options, configs, aws, ledger, sweep_dir, echo, watch)
-        interrupted = any(m.result and m.result.loadtest.status == "interrupted"
-                          for m in measured)  # fmt: skip
-        ranking = rank([c for m in measured if (c := _candidate(m, options, traffic))])
-        winner = next((c for c in ranking if c.meets_slo), None)
-        if options.keep and winner is not None and not interrupted:
-            kept = winner.endpoint if any(c.created and c.endpoint == winner.endpoint
-                                          for c in configs) else None  # fmt: skip
-    finally:
-        with _held_interrupts():
-            if any(not i["deleted"] for i in ledger.items):
-                echo("Deleting what the sweep deployed...")
-            left = ledger.delete(keep=kept)
-        if left:
-            echo(f"warning: left behind: {', '.join(left)}; run `recommender cleanup "
-                 f"--sweep-id {sid}` to delete them")  # fmt: skip
+    with _sigterm_as_interrupt():  # `kill` ends a sweep as Ctrl-C does: deleting first
+        try:
+            measured = _measure_all(options, configs, aws, ledger, sweep_dir, echo, watch)
+            interrupted = any(m.result and m.result.loadtest.status == "interrupted"
+                              for m in measured)  # fmt: skip
+            ranking = rank([c for m in measured if (c := _candidate(m, options, traffic))])
+            winner = next((c for c in ranking if c.meets_slo), None)
+            if options.keep and winner is not None and not interrupted:
+                kept = winner.endpoint if any(c.created and c.endpoint == winner.endpoint
+                                              for c in configs) else None  # fmt: skip
+            if kept is not None:  # so that `cleanup` leaves it
+                for kind in ("endpoint", "endpoint-config"):
+                    aws.add_sagemaker_tags(kind, kept, {KEPT_KEY: "true"})
+        finally:
+            with _held_interrupts():
+                if any(not i["deleted"] for i in ledger.items):
+                    echo("Deleting what the sweep deployed...")
+                left = ledger.delete(keep=kept)
+            if left:
+                echo(f"warning: left behind: {', '.join(left)}; run `recommender cleanup "
+                     f"--sweep-id {sid}` to delete them")  # fmt: skip
     status = "interrupted" if interrupted else "complete"
     apply_command = _apply_command(winner, kept, options) if winner else None
     result = SweepResult(sweep_dir, status, ranking, winner, apply_command, kept, left)
@@ -570,13 +591,15 @@ class Leftover:
 
 
 def find_leftovers(aws: AwsClient, sid: str | None = None) -> list[Leftover]:
-    """Endpoints and endpoint configs tagged by a sweep (by `sid` when given)."""
+    """Endpoints and endpoint configs tagged by a sweep (by `sid` when given), but not the
+    winners `--keep` kept."""
     found = []
     for kind, names in (("endpoint", [n for n, _ in aws.list_endpoints()]),
                         ("endpoint-config", aws.list_endpoint_configs())):  # fmt: skip
         for name in names:
-            tag = aws.sagemaker_tags(kind, name).get(TAG_KEY)
-            if tag is not None and (sid is None or tag == sid):
+            tags = aws.sagemaker_tags(kind, name)
+            tag = tags.get(TAG_KEY)
+            if tag is not None and KEPT_KEY not in tags and (sid is None or tag == sid):
                 found.append(Leftover(kind, name, tag))
     return found
 

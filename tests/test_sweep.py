@@ -74,13 +74,13 @@ def urls(stack: tuple[str, str]) -> list[str]:
     return ["--aws-endpoint-url", stack[0], "--endpoint-url", stack[1], "--region", "us-east-1"]
 
 
-def test_sweep_names_the_known_cheapest_and_deletes_what_it_deployed(
+def test_sweep_names_the_known_cheapest_and_keeps_only_it(
     stack: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Per request at the known capacities: m5.large $0.115 / 16 rps, c5.xlarge $0.15 / 40 rps.
     prices = {"ml.m5.large": PRICES_USD_PER_HOUR["ml.m5.large"], "ml.c5.xlarge": 0.15}
     code = main(["sweep", "--model-name", "m", "--instance-types", ",".join(TYPES),
-                 "--instance-price", "ml.c5.xlarge=0.15", "--parallel", "2", "--out",
+                 "--instance-price", "ml.c5.xlarge=0.15", "--parallel", "2", "--keep", "--out",
                  str(tmp_path), *urls(stack), *LOAD])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, out + err
@@ -106,10 +106,22 @@ def test_sweep_names_the_known_cheapest_and_deletes_what_it_deployed(
     assert "built-in table" in by_type["ml.m5.large"]["price_source"]
     assert "indicative" in (sweep_dir / "report.md").read_text()
     assert "<svg" in (sweep_dir / "report.html").read_text()
-    assert doc["winner"]["apply_command"].startswith("recommender apply --endpoint YOUR-ENDPOINT")
+    # --keep: the winner stays deployed (tagged so that `cleanup` leaves it), the rest goes,
+    # and the policy goes on the kept endpoint through its run directory.
+    winner = by_type[truth]
+    assert doc["winner"]["kept"] and doc["winner"]["endpoint"] == winner["endpoint"]
+    assert doc["winner"]["apply_command"] == (
+        f"recommender apply {winner['run_dir']} --min-capacity {winner['min_capacity']} "
+        f"--max-capacity {winner['max_capacity']}")
     ledger = json.loads((sweep_dir / "deployed.json").read_text())
-    assert len(ledger["resources"]) == 4 and all(r["deleted"] for r in ledger["resources"])
-    assert deployed(stack[0]) == ([], [])
+    assert sorted((r["name"] == winner["endpoint"], r["deleted"]) for r in ledger["resources"]
+                  ) == [(False, True), (False, True), (True, False), (True, False)]  # fmt: skip
+    assert deployed(stack[0]) == ([winner["endpoint"]], [winner["endpoint"]])
+    aws = AwsClient.create("us-east-1", endpoint_url=stack[0])
+    assert aws.sagemaker_tags("endpoint", winner["endpoint"])[sweep_mod.KEPT_KEY] == "true"
+    assert sweep_mod.find_leftovers(aws) == []
+    aws.delete_endpoint(winner["endpoint"])
+    aws.delete_endpoint_config(winner["endpoint"])
 
 
 def test_a_failure_while_deployed_deletes_it(
@@ -222,6 +234,33 @@ def test_ctrl_c_deletes_what_was_deployed_and_keeps_the_data(
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
 
 
+def test_endpoints_the_user_deployed_are_compared_and_kept(
+    stack: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = AwsClient.create("us-east-1", endpoint_url=stack[0])
+    for name, instance_type in (("user-a", "ml.m5.large"), ("user-b", "ml.c5.xlarge")):
+        aws.create_endpoint_config(name, "m", "AllTraffic", instance_type, 1, {})
+        aws.create_endpoint_from_config(name, name, {})
+    load = [*LOAD[: LOAD.index("--max-duration")], "--max-duration", "6",
+            *LOAD[LOAD.index("--max-duration") + 2 :]]  # fmt: skip
+    code = main(["sweep", "--endpoints", "user-a,user-b", "--parallel", "2", "--out",
+                 str(tmp_path), *urls(stack), *load])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    doc = json.loads(next(tmp_path.iterdir()).joinpath("sweep.json").read_text())
+    assert {c["endpoint"]: c["instance_type"] for c in doc["ranking"]} == {
+        "user-a": "ml.m5.large", "user-b": "ml.c5.xlarge"}  # fmt: skip
+    # Still deployed: the policy goes on the measured endpoint, by its run directory.
+    assert doc["winner"]["apply_command"] == (
+        f"recommender apply {doc['winner']['run_dir']} --min-capacity "
+        f"{doc['ranking'][0]['min_capacity']} --max-capacity {doc['ranking'][0]['max_capacity']}")
+    assert "Deleted" not in out
+    assert deployed(stack[0]) == (["user-a", "user-b"], ["user-a", "user-b"])
+    for name in ("user-a", "user-b"):
+        aws.delete_endpoint(name)
+        aws.delete_endpoint_config(name)
+
+
 def test_cleanup_deletes_only_what_sweeps_tagged(
     stack: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,15 +269,18 @@ def test_cleanup_deletes_only_what_sweeps_tagged(
     aws.create_endpoint_config("left", "m", "AllTraffic", "ml.m5.large", 1, tag)
     aws.create_endpoint_from_config("left", "left", tag)
     aws.create_endpoint_config("mine", "m", "AllTraffic", "ml.m5.large", 1, {})
+    kept = {**tag, sweep_mod.KEPT_KEY: "true"}  # a winner --keep kept
+    aws.create_endpoint_config("kept", "m", "AllTraffic", "ml.m5.large", 1, kept)
     assert main(["cleanup", "--aws-endpoint-url", stack[0], "--region", "us-east-1",
                  "--dry-run"]) == 0  # fmt: skip
-    assert deployed(stack[0]) == (["left"], ["left", "mine"])
+    assert deployed(stack[0]) == (["left"], ["left", "mine", "kept"])
     assert main(["cleanup", "--aws-endpoint-url", stack[0], "--region", "us-east-1",
                  "--yes"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "Deleted endpoint left" in out and "Deleted endpoint-config left" in out
-    assert deployed(stack[0]) == ([], ["mine"])
+    assert deployed(stack[0]) == ([], ["mine", "kept"])
     aws.delete_endpoint_config("mine")
+    aws.delete_endpoint_config("kept")
 
 
 def test_rank_puts_slo_misses_last_then_day_cost_then_cost_per_request() -> None:
