@@ -282,6 +282,10 @@ class Hosting:
             preexec_fn=_die_with_parent,
         )
         instance.proc = proc
+        if instance.state == "stopping":  # stopped while the process was being created
+            proc.terminate()
+            await proc.wait()
+            return
         assert proc.stdout is not None
         tag = f"{variant.endpoint}/{variant.name}#{instance.index}"
         while True:
