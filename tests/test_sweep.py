@@ -243,18 +243,19 @@ def test_endpoints_the_user_deployed_are_compared_and_kept(
         aws.create_endpoint_from_config(name, name, {})
     load = [*LOAD[: LOAD.index("--max-duration")], "--max-duration", "6",
             *LOAD[LOAD.index("--max-duration") + 2 :]]  # fmt: skip
-    code = main(["sweep", "--endpoints", "user-a,user-b", "--parallel", "2", "--out",
+    code = main(["sweep", "--endpoints", "user-a,user-b", "--parallel", "2", "--json", "--out",
                  str(tmp_path), *urls(stack), *load])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    doc = json.loads(next(tmp_path.iterdir()).joinpath("sweep.json").read_text())
+    doc = json.loads(out)  # --json: stdout holds sweep.json alone, the progress is on stderr
+    assert doc == json.loads(next(tmp_path.iterdir()).joinpath("sweep.json").read_text())
     assert {c["endpoint"]: c["instance_type"] for c in doc["ranking"]} == {
         "user-a": "ml.m5.large", "user-b": "ml.c5.xlarge"}  # fmt: skip
     # Still deployed: the policy goes on the measured endpoint, by its run directory.
     assert doc["winner"]["apply_command"] == (
         f"recommender apply {doc['winner']['run_dir']} --min-capacity "
         f"{doc['ranking'][0]['min_capacity']} --max-capacity {doc['ranking'][0]['max_capacity']}")
-    assert "Deleted" not in out
+    assert "Deleted" not in err
     assert deployed(stack[0]) == (["user-a", "user-b"], ["user-a", "user-b"])
     for name in ("user-a", "user-b"):
         aws.delete_endpoint(name)

@@ -3,6 +3,7 @@ and price instance types) and `cleanup` (what a sweep left behind)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from recommender.cli.app import app, asks, echo, echo_err
 from recommender.cli.flags import (
     AwsUrlOpt,
     DryRunOpt,
+    JsonOpt,
     MinRpsOpt,
     Model,
     ProfileOpt,
@@ -126,6 +128,7 @@ def sweep(
     cloudwatch_wait: Annotated[float | None, typer.Option(help="Wait for late data, s.")] = None,
     out: Annotated[Path, typer.Option(help="Where the sweep directory goes.")] = Path("reports"),
     yes: YesOpt = False,
+    json_output: JsonOpt = False,
     view: LiveView = NO_VIEW,
 ) -> None:
     """Deploy, test and price several instance types (or compare --endpoints); rank them
@@ -160,11 +163,16 @@ def sweep(
         instance_count=instance_count, variant=variant, prices=tuple(instance_price),
         parallel=parallel, keep=keep,
     )  # fmt: skip
+    view.err = json_output  # with --json, stdout holds sweep.json alone; progress: stderr
     with view:
         result = run_sweep(options, echo=view.echo, confirm=asks(yes), watch=view.update)
-    echo("")
-    echo(format_sweep_text(load_sweep(result.sweep_dir)).rstrip())
-    echo(f"\nSweep directory: {result.sweep_dir}")
+    doc = load_sweep(result.sweep_dir)
+    if json_output:
+        echo(json.dumps(doc, indent=2))
+    else:
+        echo("")
+        echo(format_sweep_text(doc).rstrip())
+        echo(f"\nSweep directory: {result.sweep_dir}")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
