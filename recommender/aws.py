@@ -37,6 +37,9 @@ class Variant:
     instance_type: str | None
     current_instance_count: int | None
     desired_instance_count: int | None
+    # ServerlessConfig (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency) of a
+    # serverless variant; None for instance-backed ones.
+    serverless: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,12 +193,16 @@ class AwsClient:
         with _calling(f"DescribeEndpointConfig {ep['EndpointConfigName']}"):
             config = sm.describe_endpoint_config(EndpointConfigName=ep["EndpointConfigName"])
         types = {v["VariantName"]: v.get("InstanceType") for v in config["ProductionVariants"]}
+        # The endpoint's current ServerlessConfig (an update may be under way), else the config's.
+        configured = {v["VariantName"]: v.get("ServerlessConfig")
+                      for v in config["ProductionVariants"]}  # fmt: skip
         variants = tuple(
             Variant(
                 v["VariantName"],
                 types.get(v["VariantName"]),
                 v.get("CurrentInstanceCount"),
                 v.get("DesiredInstanceCount"),
+                _serverless(v.get("CurrentServerlessConfig") or configured.get(v["VariantName"])),
             )
             for v in ep.get("ProductionVariants", [])
         )
@@ -211,21 +218,23 @@ class AwsClient:
             )
 
     def create_endpoint(
-        self, name: str, variant: str, instance_type: str, instances: int, image: str
-    ) -> None:
-        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration)."""
+        self, name: str, variant: str, instance_type: str, instances: int, image: str,
+        serverless: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration);
+        with `serverless` (a ServerlessConfig) a serverless variant instead of instances."""
         sm = self.client("sagemaker")
+        capacity: dict[str, Any] = (
+            {"ServerlessConfig": dict(serverless)}
+            if serverless
+            else {"InitialInstanceCount": instances, "InstanceType": instance_type}
+        )
         self.create_model(f"{name}-model", image)
         with _calling(f"creating endpoint {name}"):
             sm.create_endpoint_config(
                 EndpointConfigName=f"{name}-config",
                 ProductionVariants=[
-                    {
-                        "VariantName": variant,
-                        "ModelName": f"{name}-model",
-                        "InitialInstanceCount": instances,
-                        "InstanceType": instance_type,
-                    }
+                    {"VariantName": variant, "ModelName": f"{name}-model", **capacity}
                 ],
             )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
@@ -457,6 +466,14 @@ class AwsClient:
         for i in range(0, len(names), 100):
             with _calling("CloudWatch DeleteAlarms"):
                 cw.delete_alarms(AlarmNames=list(names[i : i + 100]))
+
+
+def _serverless(config: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """A ServerlessConfig's numbers (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency)."""
+    if not config:
+        return None
+    keys = ("MemorySizeInMB", "MaxConcurrency", "ProvisionedConcurrency")
+    return {k: int(config[k]) for k in keys if config.get(k) is not None}
 
 
 def credentials_provider(profile: str | None) -> Callable[[], tuple[str, str, str | None]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from recommender.analysis import Analysis
 from recommender.aws import AwsClient
+from recommender.errors import ConfigError
 from recommender.loadgen.payloads import Template, load_payloads, prompt_tokens
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
@@ -31,11 +32,12 @@ from recommender.local.llm import LlmParams, capacity_rps
 from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
+from recommender.local.serverless import ServerlessEmulation
 from recommender.metrics import default_period
 from recommender.options import RunOptions
-from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target
+from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target, write_reports
 from recommender.plan import DEFAULT_VARIANT, SearchSettings, parse_slo
-from recommender.sizing import PRICES_USD_PER_HOUR
+from recommender.sizing import PRICES_USD_PER_HOUR, Traffic
 from recommender.sweep import SweepOptions, SweepResult, run_sweep
 from recommender.traffic import TrafficSpec
 
@@ -47,11 +49,24 @@ DEMO_VARIANT = DEFAULT_VARIANT
 DEMO_INSTANCE_TYPE = "ml.m5.large"
 
 
+# `demo --serverless`: a serverless variant of MaxConcurrency 8 (2 provisioned) whose
+# executions take 50 ms (20 rps each, 160 rps in all, throttled beyond) and start cold in
+# 400 ms after 5 idle seconds; the SLO p95 <= 150 ms is broken by every cold request.
+DEMO_SERVERLESS = ServerlessEmulation(max_concurrency=8, provisioned_concurrency=2,
+                                      cold_start_ms=400.0, idle_seconds=5.0, memory_mb=2048)
+DEMO_SERVERLESS_SERVER = ServerConfig(port=0, instances=1, service_time_ms=50.0,
+                                      model="sklearn", serverless=DEMO_SERVERLESS)  # fmt: skip
+DEMO_SERVERLESS_PLAN = SearchSettings(start_rps=20, max_rps=240, stage_seconds=10,
+                                      warmup_seconds=2, max_duration=120)  # fmt: skip
+DEMO_SERVERLESS_PEAK_RPS = 40.0  # the expected peak the demo sizes provisioned concurrency for
+
+
 @dataclass(frozen=True)
 class DemoResult:
     loadtest: LoadTestResult
     analysis: Analysis
     true_capacity: float
+    true_rps_per_concurrency: float | None = None  # serverless: 1000 / service time
 
 
 # The adaptive search (the default): grow from 50 rps, then bisect to 5%. A module constant,
@@ -94,10 +109,16 @@ def llm_truth(server: ServerConfig, prompts: Path, slo_text: str) -> float:
 def run_demo(
     out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None,
     llm: bool = False,
-) -> DemoResult:
+    serverless: bool = False,
+) -> DemoResult:  # fmt: skip
+    """Size the demo server; `llm`: the LLM-like server; `serverless`: the emulated
+    serverless variant."""
+    if llm and serverless:
+        raise ConfigError("--llm and --serverless are two demos", "pick one")
     if llm:
         return run_llm_demo(out, echo, watch)
-    plan = DEMO_PLAN
+    plan = DEMO_SERVERLESS_PLAN if serverless else DEMO_PLAN
+    base_server = DEMO_SERVERLESS_SERVER if serverless else DEMO_SERVER
     period = default_period(plan.stage_seconds)
     # The emulator's throwaway credentials, for this process and the ones it starts: the
     # demo must never sign with, or send, a user's real ones.
@@ -107,13 +128,15 @@ def run_demo(
     with running_emulator() as emulator:
         aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
         aws.create_endpoint(DEMO_ENDPOINT, DEMO_VARIANT, DEMO_INSTANCE_TYPE, 1,
-                            image="local/recommender-demo:latest")  # fmt: skip
+                            image="local/recommender-demo:latest",
+                            serverless=DEMO_SERVERLESS.service_config() if serverless else None)
         publish = PublishConfig(DEMO_ENDPOINT, DEMO_VARIANT, period, aws.region, emulator)
-        server = replace(DEMO_SERVER, publish=publish)
+        server = replace(base_server, publish=publish)
         echo(f"Starting the demo model server (true capacity {server.capacity_rps:g} rps)...")
         with running_server(server) as base:
             target = sagemaker_target(aws, DEMO_ENDPOINT, DEMO_VARIANT, endpoint_url=base,
-                                      name="demo")  # fmt: skip
+                                      kind="serverless" if serverless else None,
+                                      name="demo-serverless" if serverless else "demo")
 
             def credentials() -> Credentials:
                 return Credentials(*aws.frozen_credentials())
@@ -121,7 +144,13 @@ def run_demo(
             spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out,
                                 credentials=credentials, align_seconds=period)  # fmt: skip
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
-    return DemoResult(result.loadtest, result.analysis, server.capacity_rps)
+    if not serverless:
+        return DemoResult(result.loadtest, result.analysis, server.capacity_rps)
+    # Provisioned concurrency is sized for an expected peak: the report's --peak-rps.
+    sized = write_reports(result.loadtest.run_dir, spec.slo, 0.5,
+                          Traffic(peak_rps=DEMO_SERVERLESS_PEAK_RPS))  # fmt: skip
+    return DemoResult(result.loadtest, sized.analysis, server.capacity_rps,
+                      1000.0 / server.service_time_ms)
 
 
 # `demo --sweep`: three types of known capacity (recommender.local.instance_types) at the

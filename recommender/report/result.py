@@ -50,6 +50,7 @@ def result_document(
             "rps": cap.rps,
         },
         "concurrency": analysis.concurrency.to_dict() if analysis.concurrency else None,
+        "serverless": analysis.serverless.to_dict() if analysis.serverless else None,
         "recommendation": rec.to_dict() if rec else None,
         "warnings": [w.to_dict() for w in analysis.warnings],
         "applied": applied,
