@@ -63,9 +63,16 @@ def collect_run(
     if wait_seconds is None:
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 
-    # Wait until the window's last period has its Invocations datapoint, or time is up.
+    # Wait until the last period that served requests has its Invocations datapoint, or
+    # time is up. That period is the one of the client's last answer, not the window's
+    # last: a run ends after its last answers (a closed loop drains, Locust stops), and a
+    # period without calls never gets a datapoint, so waiting for it would spend the whole
+    # wait in vain. (When the endpoint counted the last call in the second before the one
+    # the client got it in, the wait runs out as before; the data is complete either way.)
     invocations = [q for q in plain if q.metric == "Invocations"]
-    last_period = q_end.timestamp() - period
+    answered = [r["second"] for r in run.seconds if r.get("requests")]
+    last_period = min(q_end.timestamp() - period,
+                      aligned(start + max(answered, default=end - start), period).timestamp())
 
     def arrived(points: list[Datapoint]) -> bool:
         """The window's last period has its Invocations datapoint."""

@@ -31,7 +31,12 @@ from recommender.loadgen.runner import (
     split_url,
 )
 from recommender.loadgen.sigv4 import Credentials, runtime_url
-from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
+from recommender.options import (
+    INFERENCE_COMPONENT_HEADER,
+    TARGET_VARIANT_HEADER,
+    AwsAccess,
+    RunOptions,
+)
 from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
@@ -378,6 +383,10 @@ def sagemaker_target(
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
         headers.setdefault(TARGET_VARIANT_HEADER, v.name)
+    if component is not None:
+        # SageMaker routes a call to a component by this header: a target measured per
+        # copy sends it on every call, whoever built the target (the CLI's flags add it too).
+        headers.setdefault(INFERENCE_COMPONENT_HEADER, component)
     # InvokeEndpointWithResponseStream for a streamed answer, InvokeEndpoint otherwise.
     operation = "invocations-response-stream" if options.get("stream") else "invocations"
     return Target(

@@ -87,7 +87,7 @@ def serverless_run_facts() -> RunFacts:
 
 
 def facts_for(request: PolicyRequest) -> RunFacts:
-    return serverless_run_facts() if Kind(request.kind) is Kind.SERVERLESS else run_facts()
+    return serverless_run_facts() if request.kind is Kind.SERVERLESS else run_facts()
 
 
 REQUESTS = {
@@ -335,6 +335,23 @@ def test_invalid_requests(
         build_plan(request_, facts_for(request_) if run else None)
     assert isinstance(info.value, RecommenderError)
     assert info.value.one_line() == message
+
+
+def test_kind_comes_from_what_the_run_measured() -> None:
+    """No --kind: a run on an inference component scales that component (per copy); a run
+    on a variant, the variant; --kind variant on a component's run is still refused."""
+    a = run_facts().analysis
+    facts = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                   "inference_component": "ic-1"}, a)  # fmt: skip
+    plan = build_plan(PolicyRequest(metric=Metric.CONCURRENCY, min_capacity=1, max_capacity=3),
+                      facts)  # fmt: skip
+    assert (plan.kind, plan.resource_id) == (Kind.INFERENCE_COMPONENT, "inference-component/ic-1")
+    assert plan.metric is not None and "InferenceComponentConcurrentRequestsPerCopy" in str(
+        plan.policies[0].configuration)
+    assert build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts()).kind is (
+        Kind.VARIANT)
+    with pytest.raises(ConfigError, match="the run measured inference component ic-1"):
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=3), facts)
 
 
 def test_untrustworthy_runs_are_refused_unless_forced() -> None:

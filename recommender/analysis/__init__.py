@@ -9,7 +9,7 @@ types say: throttling, a model not ready, a dead endpoint; such stages are left 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -107,14 +107,8 @@ class Analysis:
         """For a streamed run (None otherwise): what its token numbers mean, and the output
         tokens per second at the capacity (its rate x the mean output tokens per request
         of the stages that passed)."""
-        streamed = [s for s in self.stages if s.stream is not None]
-        if not streamed:
+        if not any(s.stream is not None for s in self.stages):
             return None
-        passing = [s.stream for s in streamed if s.passed and s.stream is not None]
-        per_request = [p.output_tokens_per_request for p in passing
-                       if p.output_tokens_per_request is not None]  # fmt: skip
-        tokens = (self.capacity.rps_per_instance * sum(per_request) / len(per_request)
-                  if per_request and self.capacity.rps_per_instance else None)  # fmt: skip
         goodput_slo = (self.run.get("slo") or {}).get("text")
         return {
             "goodput_slo": goodput_slo,
@@ -123,8 +117,20 @@ class Analysis:
                        "output token (the mean of the request's gaps) within the ITL limit",
             "output_tokens": "counted from the payload parts (--token-format)",
             "input_tokens": "approximate: ~4 characters per token, no tokenizer",
-            "output_tokens_per_s_per_instance_at_capacity": tokens,
+            "output_tokens_per_s_per_instance_at_capacity": output_tokens_per_s(
+                self.stages, self.capacity.rps_per_instance),
         }
+
+
+def output_tokens_per_s(stages: list[StageStats], rps: float | None) -> float | None:
+    """Output tokens per second at a throughput: `rps` x the mean output tokens per request
+    of the stages that passed (None without streamed stages or a throughput)."""
+    per_request = [s.stream.output_tokens_per_request for s in stages
+                   if s.passed and s.stream is not None
+                   and s.stream.output_tokens_per_request is not None]  # fmt: skip
+    if not per_request or not rps:
+        return None
+    return rps * sum(per_request) / len(per_request)
 
 
 def analyze_run(
@@ -163,6 +169,8 @@ def analyze_run(
         # Not past stages left out: what the model says beyond them was never measured.
         capacity = extrapolate(capacity, fits, trusted)
     concurrency = concurrency_at_slo(trusted, capacity)
+    concurrency = replace(concurrency, output_tokens_per_s_per_instance=output_tokens_per_s(
+        trusted, concurrency.throughput_rps_per_instance))
     per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
     rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
                      per_copy, concurrency.basis)

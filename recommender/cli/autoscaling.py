@@ -36,7 +36,11 @@ def apply(
     inference_component: Annotated[
         str | None, typer.Option(help="Inference component name (--kind inference-component).")
     ] = None,
-    kind: Annotated[Kind, typer.Option(help="What scales.")] = Kind.VARIANT,
+    kind: Annotated[
+        Kind | None,
+        typer.Option(help="What scales [inference-component for a run that measured one, "
+                     "else variant]."),  # fmt: skip
+    ] = None,
     metric: Annotated[
         Metric | None,
         typer.Option(help="invocations [default], or concurrency (high-resolution; target by "

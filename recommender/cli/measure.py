@@ -20,7 +20,7 @@ from recommender.cli.flags import (
     view_flags,
 )
 from recommender.cli.live import LiveView
-from recommender.errors import ExitCode
+from recommender.errors import ConfigError, ExitCode
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
 
@@ -182,39 +182,72 @@ def collect(
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Sweep three instance types instead (~3 min).")
+    ] = False,
     view: LiveView = NO_VIEW,
     llm: Annotated[
-        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
-                           "TTFT, ITL and end-to-end latency (~2 min).")
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, deployed as "
+                           "an inference component and sized on requests in flight within "
+                           "TTFT, ITL and end-to-end latency (~1.5 min).")
     ] = False,
     serverless: Annotated[
         bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
     ] = False,
 ) -> None:
-    """Start a local model server (capacity 200 req/s), size it, and print the result."""
+    """Start a local model server (capacity 200 req/s), size it, and print the result;
+    --sweep: deploy three instance types in the AWS emulator, rank them, name the cheapest."""
     from recommender.local.demo import run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    if sweep:
+        if llm or serverless:
+            raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")
+        _demo_sweep(out, view)
+        return
     with view:
         result = run_demo(out, view.echo, view.update, llm=llm, serverless=serverless)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
-    estimate = a.capacity.rps_per_instance
+    c = a.concurrency
     littles = a.serverless.littles_rps_per_concurrency if a.serverless else None
-    if littles and result.true_rps_per_concurrency:
+    if result.true_concurrency is not None and c is not None and c.per_instance is not None:
+        # demo --llm searched over requests in flight: its truth is a concurrency.
+        bracket = ("-".join(f"{x:g}" for x in c.interval_per_instance)
+                   if c.interval_per_instance else c.method)  # fmt: skip
+        echo(f"\nTrue concurrency of the LLM server within its SLO: {result.true_concurrency} "
+             f"in flight per copy ({result.true_concurrency_rps or 0:.1f} rps there); found "
+             f"{c.per_instance:.2f} (bracket {bracket}), "
+             f"{c.throughput_rps_per_instance or 0:.1f} rps there")  # fmt: skip
+    elif littles and result.true_rps_per_concurrency:
         true = result.true_rps_per_concurrency
         echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
              f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
-    elif estimate:
-        which = "the LLM server within its SLO" if llm else "the demo server"
-        echo(
-            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
-            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
-        )
+    elif (estimate := a.capacity.rps_per_instance) is not None and estimate:
+        echo(f"\nTrue capacity of the demo server: {result.true_capacity:.3g} rps; estimate "
+             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})")  # fmt: skip
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:
         raise typer.Exit(a.exit_code)
 
 
+
+
+def _demo_sweep(out: Path, view: LiveView) -> None:
+    from recommender.local.demo import run_sweep_demo
+    from recommender.report.sweep import format_sweep_text
+    from recommender.sweep import load_sweep
+
+    with view:
+        result = run_sweep_demo(out, view.echo, view.update)
+    s = result.sweep
+    echo("")
+    echo(format_sweep_text(load_sweep(s.sweep_dir)).rstrip())
+    found = s.winner.instance_type if s.winner else "none"
+    echo(f"\nKnown cheapest (true capacity and price): {result.known_cheapest}; the sweep "
+         f"found: {found} ({'right' if found == result.known_cheapest else 'WRONG'})")
+    echo(f"Sweep directory: {s.sweep_dir}")
+    if s.exit_code:
+        raise typer.Exit(s.exit_code)

@@ -74,8 +74,10 @@ def _concurrency_lines(a: Analysis) -> list[str]:
         lo, hi = c.interval_per_instance
         lines.append(f"  interval: {lo:.2f} - {hi:.2f} in flight per {unit} (bracketing stages)")
     if c.throughput_rps_per_instance is not None:
+        tokens = c.output_tokens_per_s_per_instance
         lines.append(f"  throughput there: {c.throughput_rps_per_instance:.1f} requests/s "
-                     f"per {unit}")  # fmt: skip
+                     + (f"and {tokens:,.0f} output tokens/s " if tokens is not None else "")
+                     + f"per {unit}")  # fmt: skip
     lines.append(f"  {rec.concurrency_formula}")
     return lines
 
