@@ -4,8 +4,8 @@ A typed client over a boto3 session (injected, so tests can point it at the AWS 
 or wrap it in botocore's Stubber) for SageMaker, CloudWatch and Application Auto Scaling.
 Every botocore exception is turned into an AwsError whose hint says how to fix it, in one
 place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling (and
-on connection errors), 9 attempts (8 retries) unless AWS_MAX_ATTEMPTS or the profile's `max_attempts`
-says otherwise, as for the AWS CLI.
+on connection errors): 9 attempts (8 retries) unless AWS_MAX_ATTEMPTS or the profile's
+`max_attempts` says otherwise, as for the AWS CLI.
 """
 
 from __future__ import annotations
