@@ -57,11 +57,15 @@ def collect_run(
     )
     q_start, q_end = aligned(start, period), aligned(end, period, up=True)
     plain, percentiles = metrics.queries(endpoint, variant, period)
+    arrival = "Invocations"
+    if target.get("kind") == "async":  # other metrics; no percentiles asked
+        plain, percentiles, arrival = metrics.async_queries(endpoint, variant, period), [], (
+            "InvocationsProcessed")
     if wait_seconds is None:
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 
     # Wait until the window's last period has its Invocations datapoint, or time is up.
-    invocations = [q for q in plain if q.metric == "Invocations"]
+    invocations = [q for q in plain if q.metric == arrival]
     last_period = q_end.timestamp() - period
 
     def arrived(points: list[Datapoint]) -> bool:
@@ -84,7 +88,8 @@ def collect_run(
             f"`recommender collect {run_dir}` again in a few minutes"
         )
     try:
-        points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
+        if percentiles:
+            points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
     except AwsError as exc:
         warnings.append(f"percentile statistics were refused ({exc.message}); collected the rest")
     table = metrics.rows(points)

@@ -92,6 +92,8 @@ def analyze_run(
     """
     check_safety_factor(safety_factor)
     slo = slo or run.slo
+    if (run.meta.get("target") or {}).get("kind") == "async":
+        return analyze_async(run, slo, safety_factor)
     plan = run.plan
     status = str(run.meta.get("status", "complete"))
     stages = stage_stats(run.seconds, plan, slo, partial_last=status != "complete")
@@ -120,3 +122,30 @@ def analyze_run(
         "totals": run.meta.get("totals"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source)
+
+
+def analyze_async(run: RunData, slo: Slo, safety_factor: float) -> Analysis:
+    """An asynchronous endpoint's run (recommender.analysis.asynchronous): stages judged on
+    completion latency and backlog growth, the target for ApproximateBacklogSizePerInstance."""
+    from recommender.analysis import asynchronous as a
+
+    status = str(run.meta.get("status", "complete"))
+    stages = a.async_stages(run, slo, status)
+    capacity = a.async_capacity(stages, run.instances)
+    slots = a.slots_per_instance(run)
+    rec = a.recommend_backlog(capacity, stages, slo, slots, safety_factor)
+    warnings = check(stages, capacity, slo, status, len(run.plan.stages))
+    warnings = [w for w in warnings if w.code not in ("no_failing_stage", "generator_limited")]
+    warnings += a.async_findings(stages, capacity, rec, run, slo)
+    summary = {
+        "dir": str(run.path),
+        "name": run.meta.get("name"),
+        "status": status,
+        "target": run.meta.get("target"),
+        "started_at": run.meta.get("started_at"),
+        "ended_at": run.meta.get("ended_at"),
+        "totals": run.meta.get("totals"),
+        "kind": "async",
+        "async": {**(run.meta.get("async") or {}), "slots_per_instance_used": slots},
+    }
+    return Analysis(slo, stages, capacity, rec, warnings, summary, a.cloudwatch_view(run, stages))

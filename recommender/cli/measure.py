@@ -20,7 +20,7 @@ from recommender.cli.flags import (
     view_flags,
 )
 from recommender.cli.live import LiveView
-from recommender.errors import ExitCode
+from recommender.errors import ConfigError, ExitCode
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
 
@@ -50,12 +50,41 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="An asynchronous endpoint: InvokeEndpointAsync, "
+                           "inputs and results in S3 (needs --endpoint-name, --output-s3).")
+    ] = False,
+    output_s3: Annotated[
+        str | None, typer.Option(help="--async: S3OutputPath, s3://bucket/prefix.")
+    ] = None,
+    failure_s3: Annotated[
+        str | None, typer.Option(help="--async: S3FailurePath, s3://bucket/prefix.")
+    ] = None,
 ) -> None:
-    """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
+    """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
+    --async, POST /endpoints/E/async-invocations)."""
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
 
+    if async_endpoint:
+        from recommender.local.asyncserver import AsyncServerConfig, serve_async
+
+        server = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
+                              max_queue)  # fmt: skip
+        validate(server)
+        if not output_s3:
+            raise ConfigError("--async needs --output-s3", "e.g. --output-s3 s3://bucket/out")
+        aconfig = AsyncServerConfig(server, endpoint_name or "", output_s3, failure_s3,
+                                    variant, region or "us-east-1", aws_endpoint_url,
+                                    metrics_period, publish_metrics).check()  # fmt: skip
+
+        def ready_async(url: str) -> None:
+            echo(f"Listening on {url} (asynchronous endpoint {aconfig.endpoint}, capacity "
+                 f"{aconfig.capacity_rps:g} requests/s)")  # fmt: skip
+
+        serve_async(aconfig, ready_async)
+        return
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
@@ -141,12 +170,35 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="Size an emulated asynchronous endpoint instead "
+                           "(capacity 8 req/s, SLO p95<=5s on completion).")
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    if async_endpoint:
+        from recommender.local.asyncdemo import run_async_demo
+
+        with view:
+            got = run_async_demo(out, view.echo)  # prints the summary, as `run` does
+        a = got.analysis
+        mu, rec = a.capacity.rps_per_instance, a.recommendation
+        if mu:
+            echo(f"\nTrue throughput of the demo endpoint: {got.true_rps_per_instance:g} "
+                 f"requests/s per instance; estimate {mu:.2f} "
+                 f"({mu / got.true_rps_per_instance:.0%})")
+        if rec:
+            at_one = rec.target_value if rec.safety_factor == 1 else None
+            echo(f"True backlog per instance at the SLO's edge: {got.true_target:.1f} "
+                 f"(the target at safety factor 1{'' if at_one is None else f': {at_one:.1f}'})")
+        echo(f"Run directory: {got.result.loadtest.run_dir}")
+        if a.exit_code:
+            raise typer.Exit(a.exit_code)
+        return
     with view:
         result = run_demo(out, view.echo, view.update)
     a = result.analysis

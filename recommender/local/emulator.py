@@ -6,9 +6,11 @@ accepts things AWS rejects (see shared/DESIGN.md), so our own validation must no
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,11 +48,21 @@ def running_emulator(timeout: float = 60.0) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, url, timeout)
+        # moto's server (werkzeug) logs every request to stderr: unread, the pipe fills
+        # (64 KiB, a few hundred requests) and every request thread blocks on its log line.
+        threading.Thread(target=_discard, args=(proc,), daemon=True).start()
         yield url
     finally:
         stop_group(proc)
         if proc.stderr:
             proc.stderr.close()
+
+
+def _discard(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stderr is not None:
+        with contextlib.suppress(ValueError, OSError):  # closed when the emulator stops
+            for _ in iter(lambda: proc.stderr.read(65536), b""):  # type: ignore[union-attr]
+                pass
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from recommender.errors import EndpointError
+from recommender.local.asyncserver import AsyncServerConfig
 from recommender.local.server import ServerConfig
 
 READY = re.compile(r"Listening on (http://\S+)")
@@ -43,6 +44,37 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
     try:
         url = _wait_ready(proc, timeout)
         # Keep reading its output, or a chatty server would block on a full pipe.
+        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        yield url
+    finally:
+        stop_group(proc)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@contextmanager
+def running_async_server(config: AsyncServerConfig, timeout: float = 60.0) -> Iterator[str]:
+    """Yield the base URL of `recommender serve --async` started with `config`."""
+    c = config.server
+    cmd = [
+        sys.executable, "-m", "recommender", "serve", "--async",
+        "--host", c.host, "--port", str(c.port), "--instances", str(c.instances),
+        "--concurrency", str(c.concurrency), "--service-time-ms", str(c.service_time_ms),
+        "--model", c.model, "--endpoint-name", config.endpoint, "--variant", config.variant,
+        "--output-s3", config.output_path, "--metrics-period", str(config.metrics_period),
+        "--region", config.region,
+    ]  # fmt: skip
+    if config.failure_path:
+        cmd += ["--failure-s3", config.failure_path]
+    if config.aws_endpoint_url:
+        cmd += ["--aws-endpoint-url", config.aws_endpoint_url]
+    if config.publish:
+        cmd += ["--publish-metrics"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        url = _wait_ready(proc, timeout)
         threading.Thread(target=_drain, args=(proc,), daemon=True).start()
         yield url
     finally:
