@@ -14,9 +14,9 @@ sample a second, `backlog.jsonl`) grows over its measured window beyond the nois
 start and finish together); 5% of the requests means arrivals above about 1.05 x the
 endpoint's throughput are caught however short the stage; the standard error (from the
 fit's residuals) keeps a stable but bursty backlog (Poisson arrivals) from failing. The
-stage's score becomes the worse of its SLO score and growth / noise, so capacity is interpolated as for real-time
-variants; when the first failing stage failed by its backlog, the endpoint was saturated
-there, and its completion throughput (completions per second, which a saturated queue
+stage's score becomes the worse of its SLO score and growth / noise, so capacity is
+interpolated as for real-time variants; when the first failing stage failed by its
+backlog, the endpoint was saturated there, and its completion throughput (completions per second, which a saturated queue
 delivers at exactly the service rate) is the capacity measured directly.
 
 The target (derivation, shown in the report): with c requests in service per instance and
