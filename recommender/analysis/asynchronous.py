@@ -16,8 +16,9 @@ endpoint's throughput are caught however short the stage; the standard error (fr
 fit's residuals) keeps a stable but bursty backlog (Poisson arrivals) from failing. The
 stage's score becomes the worse of its SLO score and growth / noise, so capacity is
 interpolated as for real-time variants; when the first failing stage failed by its
-backlog, the endpoint was saturated there, and its completion throughput (completions per second, which a saturated queue
-delivers at exactly the service rate) is the capacity measured directly.
+backlog, the endpoint was saturated there, and its completion throughput (completions per
+second, which a saturated queue delivers at exactly the service rate) is the capacity
+measured directly.
 
 The target (derivation, shown in the report): with c requests in service per instance and
 instances completing mu requests per second each, a request that arrives behind B queued
