@@ -93,7 +93,8 @@ def simulate_backlog(traffic: TrafficSeries, endpoint: BacklogEndpoint, policy: 
     req = traffic.requests_per_minute.tolist()
     n_min = traffic.minutes
     per_minute = endpoint.mu * 60.0
-    out_cd, in_cd = math.ceil(policy.scale_out_cooldown / 60), math.ceil(policy.scale_in_cooldown / 60)
+    out_cd = math.ceil(policy.scale_out_cooldown / 60)
+    in_cd = math.ceil(policy.scale_in_cooldown / 60)
     desired = serving = max(lo, min(hi, math.ceil(req[0] / 60.0 / endpoint.mu))) if req else lo
     pending: deque[list[int]] = deque()
     queue = 0.0

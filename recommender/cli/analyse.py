@@ -194,7 +194,6 @@ def simulate(
     from recommender.pipeline import slo_override
     from recommender.replay import simulate_run
     from recommender.report.simulation import format_choice, format_simulation
-
     from recommender.simulate_async import BacklogPolicy
 
     factor = parse_safety_factor(safety_factor)
