@@ -70,7 +70,9 @@ class Analysis:
                 else "CloudWatch ModelLatency (percentiles: the stage's worst period)"
             ),
             "stages": [
-                {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
+                {**s.to_dict(), "server": self.server.get(s.index),
+                 **({"extra": s.extra} if s.extra else {})}
+                for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
             "fits": [f.to_dict() for f in self.fits],

@@ -64,7 +64,7 @@ class BacklogGrowth:
 
     @property
     def grew(self) -> bool:
-        return self.growth > self.limit
+        return bool(self.growth > self.limit)
 
     @property
     def ratio(self) -> float:
@@ -85,11 +85,11 @@ def backlog_growth(timeline: Sequence[Mapping[str, Any]], start: float, end: flo
     x = np.array([p[0] for p in points])
     y = np.array([p[1] for p in points])
     slope, intercept = np.polyfit(x, y, 1)
-    window = x[-1] - x[0] + 1.0
+    window = float(x[-1] - x[0] + 1.0)
     residuals = y - (intercept + slope * x)
     spread = float(np.sum((x - x.mean()) ** 2))
     se = math.sqrt(float(np.sum(residuals**2)) / (len(x) - 2) / spread) if spread else 0.0
-    limit = max(2.0 * slots, GROWTH_SHARE * rate * window, 3.0 * se * window, 1.0)
+    limit = float(max(2.0 * slots, GROWTH_SHARE * rate * window, 3.0 * se * window, 1.0))
     return BacklogGrowth(float(intercept + slope * x[0]), float(intercept + slope * x[-1]),
                          float(slope * window), limit, len(points))  # fmt: skip
 
