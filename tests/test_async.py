@@ -124,20 +124,20 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
         with running_async_server(server) as base:
             common = ["--endpoint-url", base, "--aws-endpoint-url", emu, "--region",
                       "us-east-1", "--out", str(tmp_path), "--yes", "--quiet"]  # fmt: skip
+            small = ["--start-rps", "2", "--max-rps", "4", *common]
             bad = _cli("run", "--endpoint", "ae", "--input-s3", "s3://no-such-bucket/x",
-                       "--slo", "p95<=5s", "--start-rps", "2", "--max-rps", "4", *common, env=env)  # fmt: skip
+                       "--slo", "p95<=5s", *small, env=env)  # fmt: skip
             assert bad.returncode == 2, bad.stderr
             assert bad.stderr.strip().splitlines() == [
                 "Error: --input-s3: no S3 bucket named 'no-such-bucket' (create it, or name "
                 "one that exists)"]
             realtime = _cli("run", "--endpoint", "rt", "--input-s3", "s3://async-test/in",
-                            "--start-rps", "2", "--max-rps", "4", *common, env=env)  # fmt: skip
+                            *small, env=env)  # fmt: skip
             assert realtime.returncode == 2 and "is a real-time endpoint" in realtime.stderr
-            missing = _cli("run", "--endpoint", "ae", "--slo", "p95<=5s", "--start-rps", "2", "--max-rps", "4",
-                           *common, env=env)  # fmt: skip
+            missing = _cli("run", "--endpoint", "ae", "--slo", "p95<=5s", *small, env=env)
             assert missing.returncode == 2 and "pass --input-s3" in missing.stderr
             coarse = _cli("run", "--endpoint", "ae", "--input-s3", "s3://async-test/in",
-                          "--start-rps", "2", "--max-rps", "4", *common, env=env)  # default SLO p95<=300ms
+                          *small, env=env)  # default SLO p95<=300ms
             assert coarse.returncode == 2 and "too coarse" in coarse.stderr
             # Capacity 10 rps: 4 passes, 16 saturates (backlog grows 6/s).
             ok = _cli("run", "--endpoint", "ae", "--input-s3", "s3://async-test/in",
