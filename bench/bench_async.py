@@ -39,7 +39,7 @@ def main() -> None:
     path = Path(__file__).with_name("async_results.md")
     with path.open("a", encoding="utf-8") as f:
         f.write(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n")
-        f.write("| endpoint | true mu (req/s per instance) | estimate | ratio | target (sf 0.5) |\n")
+        f.write("| endpoint | true mu (req/s per instance) | estimate | ratio | target |\n")
         f.write("|---|---:|---:|---:|---:|\n")
         f.write("\n".join(rows) + "\n")
 

@@ -42,6 +42,9 @@ class Variant:
     instance_type: str | None
     current_instance_count: int | None
     desired_instance_count: int | None
+    # ServerlessConfig (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency) of a
+    # serverless variant; None for instance-backed ones.
+    serverless: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -210,12 +213,16 @@ class AwsClient:
         with _calling(f"DescribeEndpointConfig {ep['EndpointConfigName']}"):
             config = sm.describe_endpoint_config(EndpointConfigName=ep["EndpointConfigName"])
         types = {v["VariantName"]: v.get("InstanceType") for v in config["ProductionVariants"]}
+        # The endpoint's current ServerlessConfig (an update may be under way), else the config's.
+        configured = {v["VariantName"]: v.get("ServerlessConfig")
+                      for v in config["ProductionVariants"]}  # fmt: skip
         variants = tuple(
             Variant(
                 v["VariantName"],
                 types.get(v["VariantName"]),
                 v.get("CurrentInstanceCount"),
                 v.get("DesiredInstanceCount"),
+                _serverless(v.get("CurrentServerlessConfig") or configured.get(v["VariantName"])),
             )
             for v in ep.get("ProductionVariants", [])
         )
@@ -223,10 +230,17 @@ class AwsClient:
                             _async_config(config.get("AsyncInferenceConfig")))  # fmt: skip
 
     def create_endpoint(
-        self, name: str, variant: str, instance_type: str, instances: int, image: str
-    ) -> None:
-        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration)."""
+        self, name: str, variant: str, instance_type: str, instances: int, image: str,
+        serverless: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration);
+        with `serverless` (a ServerlessConfig) a serverless variant instead of instances."""
         sm = self.client("sagemaker")
+        capacity: dict[str, Any] = (
+            {"ServerlessConfig": dict(serverless)}
+            if serverless
+            else {"InitialInstanceCount": instances, "InstanceType": instance_type}
+        )
         with _calling(f"creating endpoint {name}"):
             sm.create_model(
                 ModelName=f"{name}-model",
@@ -236,12 +250,7 @@ class AwsClient:
             sm.create_endpoint_config(
                 EndpointConfigName=f"{name}-config",
                 ProductionVariants=[
-                    {
-                        "VariantName": variant,
-                        "ModelName": f"{name}-model",
-                        "InitialInstanceCount": instances,
-                        "InstanceType": instance_type,
-                    }
+                    {"VariantName": variant, "ModelName": f"{name}-model", **capacity}
                 ],
             )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
@@ -339,6 +348,23 @@ class AwsClient:
         with _calling("presigning an S3 HeadObject"):
             return str(self.client("s3").generate_presigned_url(
                 "head_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires))
+
+
+    def create_inference_component(
+        self, name: str, endpoint: str, variant: str, model: str, copies: int
+    ) -> None:
+        """CreateInferenceComponent for a model already created (the demo's and the tests')."""
+        with _calling(f"CreateInferenceComponent {name}"):
+            self.client("sagemaker").create_inference_component(
+                InferenceComponentName=name,
+                EndpointName=endpoint,
+                VariantName=variant,
+                Specification={
+                    "ModelName": model,
+                    "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
+                },
+                RuntimeConfig={"CopyCount": copies},
+            )
 
     # --- CloudWatch ------------------------------------------------------------------
 
@@ -468,6 +494,14 @@ def _async_config(config: Mapping[str, Any] | None) -> AsyncConfig | None:
     return AsyncConfig(str(output.get("S3OutputPath") or ""), output.get("S3FailurePath"),
                        int(limit) if limit else None, notify.get("SuccessTopic"),
                        notify.get("ErrorTopic"))  # fmt: skip
+
+
+def _serverless(config: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """A ServerlessConfig's numbers (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency)."""
+    if not config:
+        return None
+    keys = ("MemorySizeInMB", "MaxConcurrency", "ProvisionedConcurrency")
+    return {k: int(config[k]) for k in keys if config.get(k) is not None}
 
 
 def credentials_provider(profile: str | None) -> Callable[[], tuple[str, str, str | None]]:

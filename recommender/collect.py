@@ -56,7 +56,10 @@ def collect_run(
         or (metrics.default_period(min(s.seconds for s in run.plan.stages)))
     )
     q_start, q_end = aligned(start, period), aligned(end, period, up=True)
-    plain, percentiles = metrics.queries(endpoint, variant, period)
+    serverless = bool(target.get("serverless"))
+    plain, percentiles = metrics.queries(endpoint, variant, period,
+                                         target.get("inference_component"),
+                                         serverless)  # fmt: skip
     arrival = "Invocations"
     if target.get("kind") == "async":  # other metrics; no percentiles asked
         plain, percentiles, arrival = metrics.async_queries(endpoint, variant, period), [], (

@@ -18,6 +18,7 @@ from typing import Any
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.analysis.serverless import size_serverless
 from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
 from recommender.collect import CollectResult, collect_run
@@ -130,9 +131,13 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
 
         aws = AwsClient.connect(options.aws)
         target = sagemaker_target(aws, options.endpoint, options.variant, options.endpoint_url,
-                                  name=options.name, instances=options.instances,
+                                  kind=options.kind, name=options.name,
+                                  instances=options.instances,
                                   content_type=options.content_type, accept=options.accept,
-                                  headers=headers)  # fmt: skip
+                                  headers=headers,
+                                  inference_component=options.inference_component,
+                                  stream=options.stream,
+                                  token_format=options.token_format)  # fmt: skip
 
         def signing_credentials() -> Credentials:
             return Credentials(*aws.frozen_credentials())
@@ -140,14 +145,19 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         credentials = signing_credentials
         align = options.cloudwatch_period or default_period(options.stage_length)
         cloudwatch = CloudWatchOptions(aws, align, options.cloudwatch_wait)
-        echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
-             f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
+        if target.inference_component:
+            echo(f"Inference component {target.inference_component}: InService on endpoint "
+                 f"{options.endpoint}, variant {target.variant}, {target.instances} "
+                 "copies (capacity is per copy)")  # fmt: skip
+        else:
+            echo(f"Endpoint {options.endpoint}: InService, {describe_capacity(target)}")
     else:
         assert options.url is not None  # RunOptions holds exactly one of url and endpoint
         split_url(options.url)
         target = Target(url=options.url, name=options.name or name_from_url(options.url),
                         instances=options.instances or 1, content_type=options.content_type,
-                        accept=options.accept, headers=headers)  # fmt: skip
+                        accept=options.accept, headers=headers, stream=options.stream,
+                        token_format=options.token_format)  # fmt: skip
     spec = LoadTestSpec(
         target=target,
         plan=plan,
@@ -168,6 +178,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         master_port=options.master_port if options.master else 0,
         keep_requests=options.keep_requests,
         web_port=options.web_port if options.web_ui else None,
+        template=options.template,
+        max_new_tokens=options.max_new_tokens,
     )
     echo(describe_cost(plan, target.shown_url))
     if confirm is not None and not confirm("Start?"):
@@ -228,6 +240,13 @@ def write_reports(
     target = run.meta.get("target") or {}
     rec = analysis.recommendation
     sizing = size_for(rec.target_value, traffic, target.get("instance_type")) if rec else None
+    if analysis.serverless is not None:
+        # Sized in provisioned concurrency, not instances (recommender.analysis.serverless).
+        sizing = None
+        if traffic.peak_rps is not None:
+            z = size_serverless(analysis.serverless, analysis.slo, traffic.peak_rps,
+                                traffic.min_rps)  # fmt: skip
+            analysis = replace(analysis, serverless=replace(analysis.serverless, sizing=z))
     floor = traffic.min_capacity_floor
     written = []
     if "json" in formats:
@@ -316,35 +335,81 @@ def collect(
     return collect_run(run_dir, AwsClient.connect(access, region), period, wait_seconds, echo)
 
 
+def describe_capacity(target: Target) -> str:
+    """What serves the variant, for the terminal."""
+    if target.serverless:
+        c = target.serverless
+        return (f"serverless variant {target.variant} (MaxConcurrency {c.get('MaxConcurrency')}, "
+                f"ProvisionedConcurrency {c.get('ProvisionedConcurrency', 0)}, "
+                f"{c.get('MemorySizeInMB')} MB): capacity per unit of concurrency")  # fmt: skip
+    kind = target.instance_type or "unknown type"
+    return f"variant {target.variant}, {target.instances} x {kind}"
+
+
 def sagemaker_target(
     aws: AwsClient,
     endpoint: str,
     variant: str | None,
     endpoint_url: str | None,
+    kind: str | None = None,
     **options: Any,
 ) -> Target:
-    """Check the endpoint (exists, InService, has the variant) and describe what serves it."""
+    """Check the endpoint (exists, InService, has the variant, is of the `kind` asked) and
+    describe what serves it; with `inference_component`, check that too (exists, InService,
+    on this endpoint) and count its copies instead of the instances."""
+    component = options.pop("inference_component", None)
     info = aws.describe_endpoint(endpoint)
     if info.status != "InService":
         raise EndpointError(
             f"endpoint {endpoint} is {info.status}, not InService",
             "wait until it is InService (aws sagemaker wait endpoint-in-service)",
         )
+    copies = None
+    if component is not None:
+        ic = aws.describe_inference_component(component)
+        if ic.endpoint != endpoint:
+            raise EndpointError(f"inference component {component} belongs to endpoint "
+                                f"{ic.endpoint}, not {endpoint}",
+                                "check --inference-component and --endpoint")  # fmt: skip
+        if ic.status != "InService":
+            raise EndpointError(f"inference component {component} is {ic.status}, not "
+                                "InService", "wait until it is InService")  # fmt: skip
+        if not ic.copies:
+            raise EndpointError(f"inference component {component} has no copy running",
+                                "set its copy count to 1 or more before the test")  # fmt: skip
+        variant, copies = variant or ic.variant, ic.copies
     v = info.variant(variant)
+    if kind == "serverless" and v.serverless is None:
+        raise ConfigError(f"variant {v.name} of {endpoint} is not serverless (it has "
+                          f"{v.current_instance_count or '?'} x {v.instance_type or 'instances'})",
+                          "leave out --kind serverless, or pass --kind variant")  # fmt: skip
+    if kind == "variant" and v.serverless is not None:
+        raise ConfigError(f"variant {v.name} of {endpoint} is serverless",
+                          "pass --kind serverless, or leave --kind out")  # fmt: skip
+    if v.serverless is not None:
+        if options.get("instances"):
+            raise ConfigError("--instances is for instance-backed variants",
+                              f"{v.name} is serverless: its capacity is its MaxConcurrency")
+        # Capacity per unit of concurrency: the analysis divides by MaxConcurrency.
+        options["instances"] = int(v.serverless.get("MaxConcurrency") or 1)
+        options["serverless"] = dict(v.serverless)
     base = (endpoint_url or runtime_url(aws.region, endpoint).split("/endpoints/")[0]).rstrip("/")
     headers = dict(options.pop("headers", None) or {})
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
         headers.setdefault(TARGET_VARIANT_HEADER, v.name)
+    # InvokeEndpointWithResponseStream for a streamed answer, InvokeEndpoint otherwise.
+    operation = "invocations-response-stream" if options.get("stream") else "invocations"
     return Target(
-        url=f"{base}/endpoints/{endpoint}/invocations",
+        url=f"{base}/endpoints/{endpoint}/{operation}",
         name=options.pop("name", None) or endpoint,
-        instances=options.pop("instances", None) or v.current_instance_count or 1,
+        instances=options.pop("instances", None) or copies or v.current_instance_count or 1,
         instance_type=v.instance_type,
         headers=headers,
         endpoint=endpoint,
         variant=v.name,
         region=aws.region,
         profile=aws.session.profile_name if aws.session.profile_name != "default" else None,
+        inference_component=component,
         **options,
     )

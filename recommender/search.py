@@ -44,6 +44,9 @@ class StageSummary:
     mean_ms: float | None = None
     stddev_ms: float | None = None
     cpu_percent_max: float | None = None
+    # Observations behind a term judged on another histogram than the requests' latency
+    # (TTFT: streamed successes; ITL: gaps between token-bearing parts), by term key.
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def achieved_rps(self) -> float:
@@ -79,33 +82,39 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
     else:
         outcomes.append(Verdict(UNDECIDED, f"errors {rate:.2%} ~ {slo.max_error_rate:.2%}"))
     for term in slo.terms:
-        value = s.stat_ms.get(term.stat)
+        name = term.key
+        value = s.stat_ms.get(name)
         shown = "-" if value is None else f"{value:.1f}ms"
         q = term.quantile
+        n = s.counts.get(name, s.successes)
+        if n == 0:
+            outcomes.append(Verdict(FAIL, f"{name}: nothing measured"))
+            continue
         if q is None or q >= 1.0:  # mean, max: a normal-theory interval on the mean
-            if term.stat == "mean" and s.mean_ms is not None and s.stddev_ms is not None:
+            if (term.stat == "mean" and term.histogram == "latency_co_us"
+                    and s.mean_ms is not None and s.stddev_ms is not None):  # fmt: skip
                 half = 1.96 * s.stddev_ms / math.sqrt(s.successes)
                 low, high = s.mean_ms - half, s.mean_ms + half
             else:
                 low = high = value if value is not None else math.inf
             if low > term.limit_ms:
-                outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
             elif high <= term.limit_ms:
-                outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+                outcomes.append(Verdict(PASS, f"{name} {shown}"))
             else:
-                outcomes.append(Verdict(UNDECIDED, f"{term.stat} {shown} ~ {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(UNDECIDED, f"{name} {shown} ~ {term.limit_ms:g}ms"))
             continue
-        lo, hi = wilson(s.within.get(term.stat, 0), s.successes)
+        lo, hi = wilson(s.within.get(name, 0), n)
         if hi < q:
-            outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+            outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
         elif lo >= q:
-            outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+            outcomes.append(Verdict(PASS, f"{name} {shown}"))
         else:
-            share = s.within.get(term.stat, 0) / s.successes
+            share = s.within.get(name, 0) / n
             outcomes.append(
                 Verdict(
                     UNDECIDED,
-                    f"{term.stat} {shown} ~ {term.limit_ms:g}ms "
+                    f"{name} {shown} ~ {term.limit_ms:g}ms "
                     f"({share:.1%} within, CI {lo:.1%}-{hi:.1%})",
                 )  # fmt: skip
             )
@@ -120,9 +129,9 @@ def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
     """The decision on point estimates alone (for a stage still undecided at its limit)."""
     bad = []
     for t in slo.terms:
-        v = s.stat_ms.get(t.stat)
+        v = s.stat_ms.get(t.key)
         if v is None or v > t.limit_ms:
-            bad.append(f"{t.stat} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
+            bad.append(f"{t.key} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
     rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
     if rate > slo.max_error_rate:
         bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
@@ -140,10 +149,10 @@ def abort_reason(
         if rate > abort_error_rate:
             return f"error rate {rate:.1%} above --abort-error-rate {abort_error_rate:.0%}"
     term = slo.terms[0]
-    value = s.stat_ms.get(term.stat)
+    value = s.stat_ms.get(term.key)
     if s.successes >= 20 and value is not None and value > abort_latency_factor * term.limit_ms:
         return (
-            f"{term.stat} {value:.0f}ms above --abort-latency "
+            f"{term.key} {value:.0f}ms above --abort-latency "
             f"({abort_latency_factor:g} x {term.limit_ms:g}ms)"
         )
     return None
@@ -245,6 +254,8 @@ class Controller:
         rps, start, end = self.stages[-1]
         self.stages[-1] = (rps, start, end + seconds)
 
+    control = "rate"  # what a stage's rps is (AdaptiveSearch: its settings')
+
     def realized_plan(self, arrivals: str = "uniform", users: int = 0) -> RampPlan:
         """The stages as played (for the run directory and the analysis)."""
         from recommender.plan import Stage
@@ -254,6 +265,7 @@ class Controller:
             self.warmup_seconds,
             arrivals,
             users,
+            self.control,
         )
 
 
@@ -319,6 +331,7 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._start(min(settings.start_rps, settings.max_rps), 0.0, settings.stage_seconds)
+        self.control = settings.control
 
     @property
     def rest_seconds(self) -> float:
@@ -338,7 +351,9 @@ class AdaptiveSearch(Controller):
         else:
             verdict = judge(s, self.slo)
             outcome = verdict.outcome
-            limited = s.achieved_rps < GENERATOR_SHORTFALL * rps and verdict.outcome != FAIL
+            # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
+            limited = (not self.closed_loop and verdict.outcome != FAIL
+                       and s.achieved_rps < GENERATOR_SHORTFALL * rps)  # fmt: skip
             if limited:
                 why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
                        "the load generator cannot drive more; add --workers")  # fmt: skip
@@ -383,8 +398,15 @@ class AdaptiveSearch(Controller):
         self._pending = nxt
         self._start(0.0, t, self.rest_seconds)
 
+    @property
+    def closed_loop(self) -> bool:
+        """Stages are numbers of requests in flight (whole numbers), not rates."""
+        return self.settings.control == "concurrency"
+
     def _next_rate(self, rps: float) -> tuple[float | None, DecisionCode, str]:
         """The next rate (None: stop), why as a code, and why in words."""
+        if self.closed_loop:
+            return self._next_concurrency(rps)
         cfg = self.settings
         lo, hi = self.lo, self.hi
         if hi is None:  # still growing
@@ -407,3 +429,28 @@ class AdaptiveSearch(Controller):
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
+
+    def _next_concurrency(self, level: float) -> tuple[float | None, DecisionCode, str]:
+        """`_next_rate` over whole numbers of requests in flight: the same growth, descent
+        and bisection, stopping also when the bracket is one request wide."""
+        cfg = self.settings
+        lo, hi = self.lo, self.hi
+        if hi is None:
+            if lo is not None and lo >= cfg.max_rps:
+                return (None, DecisionCode.MAX_RPS, f"--max-concurrency {cfg.max_rps:g} "
+                        "passed: the concurrency within the SLO is at least that")  # fmt: skip
+            nxt = min(max(math.ceil(level * cfg.growth), level + 1), cfg.max_rps)
+            return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
+        if lo is None:
+            if level <= 1:
+                return (None, DecisionCode.FAILS_AT_START,
+                        "fails even with 1 request in flight: relax --slo")  # fmt: skip
+            return (float(max(1, math.floor(level / cfg.growth))), DecisionCode.DESCEND,
+                    f"failed without a passing concurrency: divide by {cfg.growth:g}")  # fmt: skip
+        width = (hi - lo) / lo
+        if width <= cfg.precision or hi - lo <= 1:
+            why = (f"bracket {lo:g}-{hi:g} in flight is {width:.1%} wide "
+                   f"(<= {cfg.precision:.0%}, or one request)")  # fmt: skip
+            return None, DecisionCode.PRECISION_REACHED, why
+        return (float((lo + hi) // 2), DecisionCode.BISECT,
+                f"bisect {lo:g}-{hi:g} in flight ({width:.1%} wide)")  # fmt: skip

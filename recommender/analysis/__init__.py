@@ -9,10 +9,18 @@ extrapolation), bootstrap (its confidence interval), fit (the latency model), re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from recommender import metrics, runs
 from recommender.analysis.bootstrap import with_confidence
-from recommender.analysis.capacity import Capacity, capacity_at_slo, extrapolate
+from recommender.analysis.capacity import (
+    Capacity,
+    ConcurrencyAtSlo,
+    capacity_at_slo,
+    concurrency_at_slo,
+    extrapolate,
+)
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
 from recommender.analysis.fit import LatencyFit, fit_latency
 from recommender.analysis.recommend import (
@@ -22,9 +30,14 @@ from recommender.analysis.recommend import (
     recommend,
 )
 from recommender.analysis.server import judge_on_server, server_view
+from recommender.analysis.serverless import (
+    ServerlessAnalysis,
+    analyze_serverless,
+    throttling_findings,
+)
 from recommender.analysis.stages import StageStats, stage_stats
-from recommender.errors import ConfigError, ExitCode
-from recommender.plan import Slo
+from recommender.errors import ConfigError, ExitCode, RecommenderError
+from recommender.plan import STREAM_METRICS, Slo
 from recommender.runs import RunData
 
 __all__ = ["Analysis", "analyze_run"]
@@ -41,6 +54,8 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+    concurrency: ConcurrencyAtSlo | None = None
+    serverless: ServerlessAnalysis | None = None  # a serverless variant's own view
 
     @property
     def verdict(self) -> str:
@@ -75,9 +90,35 @@ class Analysis:
                 for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
+            "concurrency": self.concurrency.to_dict() if self.concurrency else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
+            "serverless": self.serverless.to_dict() if self.serverless else None,
+            "stream": self.stream_summary(),
+        }
+
+    def stream_summary(self) -> dict[str, Any] | None:
+        """For a streamed run (None otherwise): what its token numbers mean, and the output
+        tokens per second at the capacity (its rate x the mean output tokens per request
+        of the stages that passed)."""
+        streamed = [s for s in self.stages if s.stream is not None]
+        if not streamed:
+            return None
+        passing = [s.stream for s in streamed if s.passed and s.stream is not None]
+        per_request = [p.output_tokens_per_request for p in passing
+                       if p.output_tokens_per_request is not None]  # fmt: skip
+        tokens = (self.capacity.rps_per_instance * sum(per_request) / len(per_request)
+                  if per_request and self.capacity.rps_per_instance else None)  # fmt: skip
+        goodput_slo = (self.run.get("slo") or {}).get("text")
+        return {
+            "goodput_slo": goodput_slo,
+            "goodput": "requests per second that met goodput_slo's limits on their own: "
+                       "TTFT and end-to-end latency from the intended send, and time per "
+                       "output token (the mean of the request's gaps) within the ITL limit",
+            "output_tokens": "counted from the payload parts (--token-format)",
+            "input_tokens": "approximate: ~4 characters per token, no tokenizer",
+            "output_tokens_per_s_per_instance_at_capacity": tokens,
         }
 
 
@@ -105,15 +146,32 @@ def analyze_run(
     elif slo_source != "client":
         raise ConfigError(f"unknown --slo-source {slo_source!r}", "use client or server")
     capacity = capacity_at_slo(stages, run.instances)
-    fits = [f for t in slo.terms if (f := fit_latency(stages, t.stat, t.limit_ms)) is not None]
+    if slo.needs_stream and not any(s.stream for s in stages):
+        term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
+        raise ConfigError(f"--slo {term} needs a run made with --stream",
+                          "this run has no tokens to time; judge it on latency terms")  # fmt: skip
+    fits = [f for t in slo.terms if (f := fit_latency(stages, t.key, t.limit_ms)) is not None]
     if capacity.method == "interpolated":
         capacity = with_confidence(capacity, run, slo, stages, slo_source == "client")
     elif capacity.method == "lower_bound":
         capacity = extrapolate(capacity, fits, stages)
-    rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
+    concurrency = concurrency_at_slo(stages, capacity)
+    per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
+    rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
+                     per_copy, concurrency.basis)
+           if capacity.rps_per_instance else None)  # fmt: skip
     warnings = check(stages, capacity, slo, status, len(plan.stages))
     warnings += extrapolated(capacity, stages) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
+    serverless = None
+    config = (run.meta.get("target") or {}).get("serverless")
+    if config:
+        started = run.meta.get("started_at")
+        t0 = datetime.fromisoformat(started).timestamp() if started else None
+        serverless = analyze_serverless(config, run.seconds, plan, stages, capacity, slo,
+                                        _cloudwatch_rows(run), t0)  # fmt: skip
+        warnings = throttling_findings(stages, warnings, serverless.max_concurrency)
+        warnings += serverless.findings
     summary = {
         "dir": str(run.path),
         "name": run.meta.get("name"),
@@ -122,8 +180,20 @@ def analyze_run(
         "started_at": run.meta.get("started_at"),
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
+        "slo": run.meta.get("slo"),
+        "payload": run.meta.get("payload"),
     }
-    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source)
+    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
+                    concurrency, serverless)  # fmt: skip
+
+
+def _cloudwatch_rows(run: RunData) -> list[dict[str, Any]]:
+    """cloudwatch.csv's rows; [] when it is missing or unreadable (server_view warns)."""
+    info = run.meta.get("cloudwatch") or {}
+    try:
+        return metrics.read_csv(run.path / str(info.get("file", runs.CLOUDWATCH_FILE)))
+    except RecommenderError:
+        return []
 
 
 def analyze_async(run: RunData, slo: Slo, safety_factor: float) -> Analysis:

@@ -116,7 +116,11 @@ def report(
         run_dir, slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
     )
     rec = result.analysis.recommendation
-    if rec is None:
+    if result.analysis.serverless is not None:
+        from recommender.report.serverless import verdict_lines
+
+        echo("\n".join(verdict_lines(result.analysis.serverless, result.analysis.slo)))
+    elif rec is None:
         echo("No recommendation: no stage passed the SLO.")
     else:
         echo(f"Recommended target value: {rec.target_value:.0f} ({rec.metric})")
@@ -124,7 +128,7 @@ def report(
         z = result.sizing
         echo(f"Sizing: {z.instances_at_peak} instance(s) at {z.peak_rps:g} rps; "
              f"MinCapacity {z.min_capacity}, MaxCapacity {z.max_capacity}")  # fmt: skip
-    elif peak_rps is not None:
+    elif peak_rps is not None and result.analysis.serverless is None:
         echo("No sizing: there is no target value to size with.")
     for path in result.written:
         echo(f"Wrote {path}")
@@ -188,6 +192,10 @@ def simulate(
         bool, typer.Option("--scale-from-zero", help="Async endpoints: MinCapacity 0 and the "
                            "step policy on HasBacklogWithoutCapacity.")
     ] = False,
+    metric: Annotated[
+        str, typer.Option(help="What the policy tracks: invocations (1-minute data) or "
+                          "concurrency (requests in flight, 10-second data).")
+    ] = "invocations",
 ) -> None:
     """Replay traffic through the target-tracking policy before applying it; exit 1 when
     SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
@@ -209,7 +217,7 @@ def simulate(
     result = simulate_run(run_dir, series, policy, safety_factor=factor,
                           slo=slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
-                          violation_budget=violation_budget)  # fmt: skip
+                          violation_budget=violation_budget, metric=metric)  # fmt: skip
     if result.choice is not None:
         echo(format_choice(result.choice))
     echo(format_simulation(result.simulation).rstrip())

@@ -34,9 +34,9 @@ def serve(
     instances: Annotated[int, typer.Option(help="Worker processes, one per 'instance'.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Requests one instance serves at once.")] = 4,
     service_time_ms: Annotated[float, typer.Option(help="Time a request holds a slot.")] = 20.0,
-    model: Annotated[Model, typer.Option(help="sklearn (iris classifier) or sleep.")] = (
-        Model.sklearn
-    ),
+    model: Annotated[
+        Model, typer.Option(help="sklearn (iris classifier), sleep, or llm (streams tokens).")
+    ] = Model.sklearn,
     max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
         100
     ),
@@ -60,12 +60,40 @@ def serve(
     failure_s3: Annotated[
         str | None, typer.Option(help="--async: S3FailurePath, s3://bucket/prefix.")
     ] = None,
+    max_batch: Annotated[int, typer.Option(help="llm: sequences decoded at once (B).")] = 16,
+    step_ms: Annotated[float, typer.Option(help="llm: one decode step, one sequence.")] = 10.0,
+    step_growth: Annotated[
+        float, typer.Option(help="llm: step time x (1 + this x (running - 1)).")
+    ] = 0.02,
+    prefill_ms_per_token: Annotated[
+        float, typer.Option(help="llm: prompt time per input token.")
+    ] = 0.1,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="llm: output tokens when the request does not say.")
+    ] = 64,
+    serverless: Annotated[
+        bool, typer.Option(help="Play a serverless variant: executions, cold starts, throttling.")
+    ] = False,
+    max_concurrency: Annotated[int, typer.Option(help="--serverless: MaxConcurrency.")] = 8,
+    provisioned_concurrency: Annotated[
+        int, typer.Option(help="--serverless: ProvisionedConcurrency (always warm).")
+    ] = 0,
+    cold_start_ms: Annotated[
+        float, typer.Option(help="--serverless: what a cold execution adds (ModelSetupTime).")
+    ] = 500.0,
+    idle_seconds: Annotated[
+        float, typer.Option(help="--serverless: idle seconds after which an execution is cold.")
+    ] = 30.0,
+    memory_mb: Annotated[int, typer.Option(help="--serverless: MemorySizeInMB.")] = 2048,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
-    --async, POST /endpoints/E/async-invocations)."""
+    --async POST /endpoints/E/async-invocations; with
+    --model llm also POST /endpoints/E/invocations-response-stream)."""
+    from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
+    from recommender.local.serverless import ServerlessEmulation
 
     if async_endpoint:
         from recommender.local.asyncserver import AsyncServerConfig, serve_async
@@ -87,12 +115,22 @@ def serve(
         return
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
+    emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
+                                     idle_seconds, memory_mb) if serverless else None)  # fmt: skip
+    llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish)  # fmt: skip
+                          max_queue, publish, serverless=emulation, llm=llm)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
-        echo(f"Listening on {url} (capacity {config.capacity_rps:g} requests/s)")
+        if config.model == "llm":
+            echo(f"Listening on {url} (llm: batch {llm.max_batch}, step {llm.step_ms:g} ms "
+                 f"x (1 + {llm.growth:g} x (running - 1)), prefill "
+                 f"{llm.prefill_ms_per_token:g} ms/token)")  # fmt: skip
+            return
+        what = (f"serverless: MaxConcurrency {max_concurrency}, ProvisionedConcurrency "
+                f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
+        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s)")
 
     run_server(config, ready)
 
@@ -174,6 +212,13 @@ def demo(
         bool, typer.Option("--async", help="Size an emulated asynchronous endpoint instead "
                            "(capacity 8 req/s, SLO p95<=5s on completion).")
     ] = False,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
+                           "TTFT, ITL and end-to-end latency (~2 min).")
+    ] = False,
+    serverless: Annotated[
+        bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import run_demo
@@ -200,14 +245,20 @@ def demo(
             raise typer.Exit(a.exit_code)
         return
     with view:
-        result = run_demo(out, view.echo, view.update)
+        result = run_demo(out, view.echo, view.update, llm=llm, serverless=serverless)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
-    if estimate:
+    littles = a.serverless.littles_rps_per_concurrency if a.serverless else None
+    if littles and result.true_rps_per_concurrency:
+        true = result.true_rps_per_concurrency
+        echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
+             f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
+    elif estimate:
+        which = "the LLM server within its SLO" if llm else "the demo server"
         echo(
-            f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
+            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")

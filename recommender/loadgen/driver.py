@@ -23,36 +23,56 @@ from recommender.search import Controller, StageSummary
 ABORT_WINDOW = 3  # seconds of the running stage the abort check looks at
 
 
+# The histograms an SLO term can be judged on (recommender.plan.METRIC_HISTOGRAMS); the
+# streaming ones are in a second's record only when it had streamed requests.
+_JUDGED = ("latency_co_us", "ttft_co_us", "itl_us")
+
+
 @dataclass
 class _Acc:
     requests: int = 0
     ok: int = 0
     seconds: int = 0
-    hist: HdrHistogram = field(default_factory=histograms.new)
+    hists: dict[str, HdrHistogram] = field(default_factory=dict)
     cpu_max: float | None = None
+
+    @property
+    def hist(self) -> HdrHistogram:
+        return self.histogram("latency_co_us")
+
+    def histogram(self, key: str) -> HdrHistogram:
+        h = self.hists.get(key)
+        if h is None:
+            h = self.hists[key] = histograms.new()
+        return h
 
     def add(self, record: dict[str, Any]) -> None:
         self.requests += record["requests"]
         self.ok += record["ok"]
         self.seconds += 1
-        if record.get("latency_co_us"):
-            self.hist.add(histograms.decode(record["latency_co_us"]))
+        for key in _JUDGED:
+            if record.get(key):
+                self.histogram(key).add(histograms.decode(record[key]))
         cpu = record.get("cpu_percent")
         if cpu is not None:
             self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
 
 
 def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
+    hists = {t.key: acc.histogram(t.histogram) for t in slo.terms}
     return StageSummary(
         rps=rps,
         seconds=acc.seconds,
         requests=acc.requests,
         successes=acc.ok,
-        within={t.stat: histograms.count_at_or_below_ms(acc.hist, t.limit_ms) for t in slo.terms},
-        stat_ms={t.stat: histograms.stat_ms(acc.hist, t.stat) for t in slo.terms},
+        within={t.key: histograms.count_at_or_below_ms(hists[t.key], t.limit_ms)
+                for t in slo.terms},  # fmt: skip
+        stat_ms={t.key: histograms.stat_ms(hists[t.key], t.stat) for t in slo.terms},
         mean_ms=histograms.mean_ms(acc.hist),
         stddev_ms=histograms.stddev_ms(acc.hist),
         cpu_percent_max=acc.cpu_max,
+        counts={t.key: int(h.get_total_count()) for t in slo.terms
+                if t.histogram != "latency_co_us" for h in (hists[t.key],)},  # fmt: skip
     )
 
 

@@ -40,7 +40,13 @@ from recommender.policy.state import (
     put_policy,
     scope_params,
 )
-from recommender.policy.target import RunFacts, check_trust, round_target, target_value_for
+from recommender.policy.target import (
+    RunFacts,
+    check_trust,
+    round_target,
+    serverless_sizing,
+    target_value_for,
+)
 from recommender.policy.tracking import TargetTracking
 from recommender.sizing import instances_for
 
@@ -138,13 +144,20 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
                           "leave --metric out")  # fmt: skip
     mspec = METRICS[(kind, metric)]
     target = dict(run.target) if run else {}
+    if target.get("serverless") and kind is not Kind.SERVERLESS:
+        raise ConfigError(f"the run {run.path if run else ''} measured a serverless variant, "
+                          f"not --kind {kind.value}", "pass --kind serverless")  # fmt: skip
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
+    measured = target.get("inference_component")
     if kind is Kind.INFERENCE_COMPONENT:
-        component = req.inference_component
+        component = req.inference_component or measured
         if not component:
             raise ConfigError("--kind inference-component needs --inference-component NAME")
     else:
+        if measured and req.target() is None:
+            raise ConfigError(f"the run measured inference component {measured}: its capacity "
+                              "is per copy", "use --kind inference-component")  # fmt: skip
         if req.inference_component:
             raise ConfigError("--inference-component is for --kind inference-component")
         if not endpoint:
@@ -156,6 +169,8 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
 
     lo, hi = req.min_capacity, req.max_capacity
     sized = (run.analysis.get("sizing") or {}) if run else {}
+    if kind is Kind.SERVERLESS and run is not None and req.target() is None:
+        sized = serverless_sizing(run)  # ProvisionedConcurrency's bounds, not instances
     if lo is None and hi is None and sized:
         lo, hi = int(sized["min_capacity"]), int(sized["max_capacity"])
     if lo is None or hi is None:
@@ -176,7 +191,7 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     if name != POLICY_NAME:
         notes.append(f"Policy name {name!r}: the SageMaker console shows it as a custom policy; "
                      f"{POLICY_NAME} shows as its built-in one.")  # fmt: skip
-    if kind is Kind.INFERENCE_COMPONENT and from_run:
+    if kind is Kind.INFERENCE_COMPONENT and from_run and not measured:
         notes.append("The target is per copy; the run measured per instance, so this assumes "
                      "one copy per instance tested (pass --target-value otherwise).")  # fmt: skip
     if kind is Kind.ASYNC and lo == 0 and not req.scale_from_zero:
