@@ -157,7 +157,8 @@ def simulate_backlog(traffic: TrafficSeries, endpoint: BacklogEndpoint, policy: 
                       traffic=traffic, in_service=np.maximum(serving_a, 1), desired=desired_a,
                       latency_ms=lat, violating=violating_a,
                       erroring=np.zeros(n_min, dtype=np.float64), events=tuple(events),
-                      totals=totals, instance_price=instance_price)  # fmt: skip
+                      totals=totals, instance_price=instance_price,
+                      metric="backlog")  # fmt: skip
 
 
 def for_factor(policy: BacklogPolicy, endpoint: BacklogEndpoint, traffic: TrafficSeries,

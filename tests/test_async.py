@@ -150,6 +150,23 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
             assert aws.list_keys("async-test", "in/") == []  # inputs removed
             assert aws.list_keys("async-test", "out/") == []  # our results removed
         run_dir = next(tmp_path.iterdir())
+        target = json.loads((run_dir / "analysis.json").read_text())["recommendation"]
+        apply_args = ["apply", str(run_dir), "--kind", "async", "--min-capacity", "0",
+                      "--max-capacity", "4", "--scale-from-zero", "--aws-endpoint-url", emu,
+                      "--yes"]  # fmt: skip
+        dry = _cli(*apply_args, "--dry-run", env=env)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        shown = f"{round(target['target_value'], 1):g}"
+        assert f'"TargetValue": {shown}' in dry.stdout.replace("\n", " ") or shown in dry.stdout
+        done = _cli(*apply_args, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        policies = aws.describe_scaling_policies("sagemaker", "endpoint/ae/variant/AllTraffic",
+                                                 "sagemaker:variant:DesiredInstanceCount")
+        tracking = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"][0]
+        config = tracking["TargetTrackingScalingPolicyConfiguration"]
+        assert config["TargetValue"] == pytest.approx(target["target_value"], abs=0.05)
+        assert config["CustomizedMetricSpecification"]["MetricName"] == (
+            "ApproximateBacklogSizePerInstance")
         meta = json.loads((run_dir / "run.json").read_text())
         assert meta["target"]["kind"] == "async" and meta["status"] == "complete"
         totals = meta["totals"]
