@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +151,27 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
             assert "ApproximateBacklogSizePerInstance" in ok.stdout
             assert aws.list_keys("async-test", "in/") == []  # inputs removed
             assert aws.list_keys("async-test", "out/") == []  # our results removed
-        run_dir = next(tmp_path.iterdir())
+            # Ctrl-C mid-stage: exit 130, what was measured kept, every send counted once,
+            # the inputs still removed.
+            stopped_dir = tmp_path / "stopped"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "recommender", "run", "--endpoint", "ae", "--input-s3",
+                 "s3://async-test/in", "--slo", "p95<=5s", "--search", "fixed",
+                 "--start-rps", "4", "--max-rps", "4", "--stages", "1", "--stage-seconds", "30",
+                 *common[:-4], "--out", str(stopped_dir), "--yes", "--quiet"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list(stopped_dir.glob("*/backlog.jsonl")):
+                time.sleep(0.5)
+            time.sleep(4)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=90)
+            assert proc.returncode == 130, out
+            stopped = json.loads(next(stopped_dir.glob("*/run.json")).read_text())
+            assert stopped["status"] == "interrupted"
+            assert stopped["totals"]["requests"] == stopped["generator"]["sent"] > 0
+            assert aws.list_keys("async-test", "in/") == []
+        run_dir = next(p for p in tmp_path.iterdir() if p.name != "stopped")
         target = json.loads((run_dir / "analysis.json").read_text())["recommendation"]
         apply_args = ["apply", str(run_dir), "--kind", "async", "--min-capacity", "0",
                       "--max-capacity", "4", "--scale-from-zero", "--aws-endpoint-url", emu,
