@@ -118,8 +118,8 @@ def target_value_for(
         return _async_target(run)
     if run is None:
         raise ConfigError("no target value", "pass --target-value, or a run directory")
-    rec = _recommended(run)
-    if rec.get("metric") == ASYNC_METRIC:
+    found = run.analysis.get("recommendation")
+    if isinstance(found, Mapping) and found.get("metric") == ASYNC_METRIC:
         raise ConfigError(f"the run {run.path} measured an asynchronous endpoint",
                           "apply it with --kind async")  # fmt: skip
     if kind is Kind.SERVERLESS:
