@@ -207,6 +207,9 @@ def collect(
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Sweep three instance types instead (~3 min).")
+    ] = False,
     view: LiveView = NO_VIEW,
     async_endpoint: Annotated[
         bool, typer.Option("--async", help="Size an emulated asynchronous endpoint instead "
@@ -220,7 +223,8 @@ def demo(
         bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
     ] = False,
 ) -> None:
-    """Start a local model server (capacity 200 req/s), size it, and print the result."""
+    """Start a local model server (capacity 200 req/s), size it, and print the result;
+    --sweep: deploy three instance types in the AWS emulator, rank them, name the cheapest."""
     from recommender.local.demo import run_demo
     from recommender.report.render import format_summary
 
@@ -243,6 +247,10 @@ def demo(
         echo(f"Run directory: {got.result.loadtest.run_dir}")
         if a.exit_code:
             raise typer.Exit(a.exit_code)
+    if sweep:
+        if llm or serverless:
+            raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")
+        _demo_sweep(out, view)
         return
     with view:
         result = run_demo(out, view.echo, view.update, llm=llm, serverless=serverless)
@@ -266,3 +274,21 @@ def demo(
         raise typer.Exit(a.exit_code)
 
 
+
+
+def _demo_sweep(out: Path, view: LiveView) -> None:
+    from recommender.local.demo import run_sweep_demo
+    from recommender.report.sweep import format_sweep_text
+    from recommender.sweep import load_sweep
+
+    with view:
+        result = run_sweep_demo(out, view.echo, view.update)
+    s = result.sweep
+    echo("")
+    echo(format_sweep_text(load_sweep(s.sweep_dir)).rstrip())
+    found = s.winner.instance_type if s.winner else "none"
+    echo(f"\nKnown cheapest (true capacity and price): {result.known_cheapest}; the sweep "
+         f"found: {found} ({'right' if found == result.known_cheapest else 'WRONG'})")
+    echo(f"Sweep directory: {s.sweep_dir}")
+    if s.exit_code:
+        raise typer.Exit(s.exit_code)

@@ -26,15 +26,20 @@ from recommender.loadgen.payloads import Template, load_payloads, prompt_tokens
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.hosting import HostingConfig, running_hosting
+from recommender.local.instance_types import profile_for
 from recommender.local.llm import LlmParams, capacity_rps
 from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
 from recommender.local.serverless import ServerlessEmulation
 from recommender.metrics import default_period
+from recommender.options import RunOptions
 from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target, write_reports
 from recommender.plan import DEFAULT_VARIANT, SearchSettings, parse_slo
-from recommender.sizing import Traffic
+from recommender.sizing import PRICES_USD_PER_HOUR, Traffic
+from recommender.sweep import SweepOptions, SweepResult, run_sweep
+from recommender.traffic import TrafficSpec
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
@@ -146,6 +151,65 @@ def run_demo(
                           Traffic(peak_rps=DEMO_SERVERLESS_PEAK_RPS))  # fmt: skip
     return DemoResult(result.loadtest, sized.analysis, server.capacity_rps,
                       1000.0 / server.service_time_ms)
+
+
+# `demo --sweep`: three types of known capacity (recommender.local.instance_types) at the
+# built-in table's prices; per request, c5.2xlarge is the cheapest (price / capacity).
+SWEEP_TYPES = ("ml.m5.xlarge", "ml.c5.2xlarge", "ml.g4dn.xlarge")
+SWEEP_MODEL = "recommender-demo-model"
+SWEEP_SLO = "p95<=300ms"
+SWEEP_PEAK_RPS, SWEEP_MIN_RPS = 400.0, 40.0
+# Module constants, read at each run, so the tests can shorten them.
+SWEEP_PLAN = SearchSettings(start_rps=20, max_rps=200, stage_seconds=6, warmup_seconds=1,
+                            precision=0.1, max_duration=48)  # fmt: skip
+SWEEP_METRICS_PERIOD = 1
+SWEEP_CLOUDWATCH_WAIT = 15.0
+
+
+@dataclass(frozen=True)
+class SweepDemoResult:
+    sweep: SweepResult
+    known_cheapest: str  # from the types' true capacities and prices
+    true_capacity: dict[str, float]
+
+
+def known_cheapest(types: tuple[str, ...]) -> str:
+    """The type whose price over its true capacity is lowest: what the sweep should find."""
+    return min(types, key=lambda t: PRICES_USD_PER_HOUR[t] / profile_for(t).capacity_rps)
+
+
+def run_sweep_demo(out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None,
+                   confirm: Callable[[str], bool] | None = None) -> SweepDemoResult:  # fmt: skip
+    """The AWS emulator with local hosting, a model registered, and `recommender sweep` over
+    SWEEP_TYPES through the same code that sweeps AWS."""
+    os.environ.update(EMULATOR_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    plan, types = SWEEP_PLAN, SWEEP_TYPES
+    echo("Starting the AWS emulator and its local hosting layer...")
+    with running_emulator() as emulator:
+        hosting = HostingConfig(emulator, model="sklearn", provision_seconds=0,
+                                metrics_period=SWEEP_METRICS_PERIOD)  # fmt: skip
+        with running_hosting(hosting) as router:
+            aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
+            aws.create_model(SWEEP_MODEL, "local/recommender-demo:latest")
+            truth = {t: profile_for(t).capacity_rps for t in types}
+            echo("True capacities per instance: " + ", ".join(
+                f"{t} {c:g} rps" for t, c in truth.items()))  # fmt: skip
+            load = RunOptions(
+                endpoint="(each type's)", region=aws.region, endpoint_url=router,
+                aws_endpoint_url=emulator, slo=(SWEEP_SLO,), start_rps=plan.start_rps,
+                max_rps=plan.max_rps, stage_seconds=plan.stage_seconds,
+                warmup_seconds=plan.warmup_seconds, precision=plan.precision,
+                max_duration=plan.max_duration, cloudwatch_period=SWEEP_METRICS_PERIOD,
+                cloudwatch_wait=SWEEP_CLOUDWATCH_WAIT, out=out,
+            )  # fmt: skip
+            options = SweepOptions(
+                load=load, model_name=SWEEP_MODEL, instance_types=types,
+                traffic=TrafficSpec(pattern="diurnal", peak_rps=SWEEP_PEAK_RPS,
+                                    min_rps=SWEEP_MIN_RPS),
+            )  # fmt: skip
+            result = run_sweep(options, echo=echo, confirm=confirm, watch=watch)
+    return SweepDemoResult(result, known_cheapest(types), truth)
 
 
 def run_llm_demo(
