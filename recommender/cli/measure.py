@@ -232,6 +232,9 @@ def demo(
     if async_endpoint:
         from recommender.local.asyncdemo import run_async_demo
 
+        if sweep or llm or serverless:
+            raise ConfigError("--async, --sweep, --llm and --serverless are different demos",
+                              "pick one")  # fmt: skip
         with view:
             got = run_async_demo(out, view.echo)  # prints the summary, as `run` does
         a = got.analysis
@@ -247,6 +250,7 @@ def demo(
         echo(f"Run directory: {got.result.loadtest.run_dir}")
         if a.exit_code:
             raise typer.Exit(a.exit_code)
+        return
     if sweep:
         if llm or serverless:
             raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")
