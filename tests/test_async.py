@@ -173,14 +173,16 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
             assert aws.list_keys("async-test", "in/") == []
         run_dir = next(p for p in tmp_path.iterdir() if p.name != "stopped")
         target = json.loads((run_dir / "analysis.json").read_text())["recommendation"]
-        apply_args = ["apply", str(run_dir), "--kind", "async", "--min-capacity", "0",
+        apply_args = ["apply", str(run_dir), "--min-capacity", "0",
                       "--max-capacity", "4", "--scale-from-zero", "--aws-endpoint-url", emu,
                       "--yes"]  # fmt: skip
-        dry = _cli(*apply_args, "--dry-run", env=env)
+        wrong = _cli(*apply_args, "--kind", "variant", "--dry-run", env=env)
+        assert wrong.returncode == 2 and "pass --kind async" in wrong.stderr, wrong.stderr
+        dry = _cli(*apply_args, "--dry-run", env=env)  # the kind is the run's: async
         assert dry.returncode == 0, dry.stdout + dry.stderr
         shown = f"{round(target['target_value'], 1):g}"
         assert f'"TargetValue": {shown}' in dry.stdout.replace("\n", " ") or shown in dry.stdout
-        done = _cli(*apply_args, env=env)
+        done = _cli(*apply_args, "--kind", "async", env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         policies = aws.describe_scaling_policies("sagemaker", "endpoint/ae/variant/AllTraffic",
                                                  "sagemaker:variant:DesiredInstanceCount")
