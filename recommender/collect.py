@@ -60,6 +60,10 @@ def collect_run(
     plain, percentiles = metrics.queries(endpoint, variant, period,
                                          target.get("inference_component"),
                                          serverless)  # fmt: skip
+    arrival = "Invocations"
+    if target.get("kind") == "async":  # other metrics; no percentiles asked
+        plain, percentiles, arrival = metrics.async_queries(endpoint, variant, period), [], (
+            "InvocationsProcessed")
     if wait_seconds is None:
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 
@@ -69,7 +73,7 @@ def collect_run(
     # period without calls never gets a datapoint, so waiting for it would spend the whole
     # wait in vain. (When the endpoint counted the last call in the second before the one
     # the client got it in, the wait runs out as before; the data is complete either way.)
-    invocations = [q for q in plain if q.metric == "Invocations"]
+    invocations = [q for q in plain if q.metric == arrival]
     answered = [r["second"] for r in run.seconds if r.get("requests")]
     last_period = min(q_end.timestamp() - period,
                       aligned(start + max(answered, default=end - start), period).timestamp())
@@ -94,7 +98,8 @@ def collect_run(
             f"`recommender collect {run_dir}` again in a few minutes"
         )
     try:
-        points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
+        if percentiles:
+            points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
     except AwsError as exc:
         warnings.append(f"percentile statistics were refused ({exc.message}); collected the rest")
     table = metrics.rows(points)

@@ -73,8 +73,23 @@ def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None
     if options.apply:
         raise ConfigError("--apply is for `recommender run`",
                           "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
+    measured = _measure_async(options, echo, confirm)
+    if measured is not None:
+        return measured
     spec, cloudwatch = prepare(options, echo, confirm)
     return measure(spec, echo, cloudwatch, watch)
+
+
+def _measure_async(options: RunOptions, echo: Echo, confirm: Confirm | None
+                   ) -> LoadTestResult | None:  # fmt: skip
+    """The load on an asynchronous endpoint (recommender.asyncrun); None for other targets."""
+    from recommender.asyncrun import measure_async, prepare_async
+
+    prepared = prepare_async(options, echo, confirm)
+    if prepared is None:
+        return None
+    got = measure_async(prepared, echo)
+    return LoadTestResult(got.run_dir, got.status, got.totals)
 
 
 def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None,
@@ -85,8 +100,13 @@ def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = No
         check_before_run(endpoint=options.endpoint, variant=options.variant,
                          min_capacity=options.min_capacity,
                          max_capacity=options.max_capacity)  # fmt: skip
-    spec, cloudwatch = prepare(options, echo, confirm)
-    result = run_pipeline(spec, options.safety_factor, echo, cloudwatch, watch)
+    measured = _measure_async(options, echo, confirm)
+    if measured is not None:
+        result = PipelineResult(measured, analyze_dir(measured.run_dir, None,
+                                                      options.safety_factor))
+    else:
+        spec, cloudwatch = prepare(options, echo, confirm)
+        result = run_pipeline(spec, options.safety_factor, echo, cloudwatch, watch)
     echo("")
     echo(format_summary(result.analysis).rstrip())
     echo(f"\nRun directory: {result.loadtest.run_dir}")

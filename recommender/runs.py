@@ -6,6 +6,8 @@
       latency.jsonl   one line per second of the run: counts, errors, latency histograms
       generator.json  written by the Locust process at start (its clock origin t0) and end
       search.json     the stages as played and the controller's decisions
+      backlog.jsonl   asynchronous endpoints: per second, requests sent, accepted, seen
+                      done or failed, and outstanding (the backlog the generator sees)
       locust.log, locust-worker-<i>.log   Locust's own output (master/local, local workers)
       requests.parquet, requests-<worker>.parquet   --keep-requests: every request
       cloudwatch.csv  `collect`: the endpoint's CloudWatch datapoints
@@ -27,7 +29,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ RUN_FILE = "run.json"
 LATENCY_FILE = "latency.jsonl"
 GENERATOR_FILE = "generator.json"
 SEARCH_FILE = "search.json"
+BACKLOG_FILE = "backlog.jsonl"  # async endpoints: the backlog the generator sees, per second
 LOCUST_LOG = "locust.log"
 # Collecting and analysing
 CLOUDWATCH_FILE = "cloudwatch.csv"
@@ -170,6 +173,7 @@ class RunData:
     path: Path
     meta: dict[str, Any]
     seconds: list[dict[str, Any]]
+    backlog: list[dict[str, Any]] = field(default_factory=list)  # async endpoints
 
     @property
     def plan(self) -> RampPlan:
@@ -201,4 +205,5 @@ def load_run(path: Path) -> RunData:
             f"{run_file} has schema_version {version!r}; this tool reads {SCHEMA_VERSION}",
             "re-analyse with the recommender version that made it",
         )
-    return RunData(path, meta, read_seconds(path / LATENCY_FILE))
+    return RunData(path, meta, read_seconds(path / LATENCY_FILE),
+                   read_seconds(path / BACKLOG_FILE))

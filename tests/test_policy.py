@@ -299,9 +299,10 @@ def test_kebab_spells_names_as_the_aws_cli() -> None:
          "--target-value must be a finite number > 0 (got '-5')"),
         (PolicyRequest(min_capacity=1, max_capacity=2, scale_in_cooldown=-1), True, ConfigError,
          "--scale-in-cooldown must be >= 0 seconds (got -1)"),
+        # A real-time run gives no backlog target (a run against the async endpoint does).
         (PolicyRequest(kind=Kind.ASYNC, min_capacity=0, max_capacity=2), True, ConfigError,
-         "--kind async needs --target-value (queued requests per instance) (a load test "
-         "measures the real-time path, not the queue; AWS's example uses 5)"),
+         "the run reports/r measured a real-time endpoint, not the queue of an asynchronous "
+         "one (run the load test against the asynchronous endpoint, or pass --target-value)"),
         (PolicyRequest(kind=Kind.SERVERLESS, target_value=70, min_capacity=1, max_capacity=2),
          True, ConfigError, "--target-value 70 is not a utilization (give the share of "
          "provisioned concurrency in use, e.g. 0.5)"),

@@ -92,7 +92,9 @@ class Analysis:
                 else "CloudWatch ModelLatency (percentiles: the stage's worst period)"
             ),
             "stages": [
-                {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
+                {**s.to_dict(), "server": self.server.get(s.index),
+                 **({"extra": s.extra} if s.extra else {})}
+                for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
             "concurrency": self.concurrency.to_dict() if self.concurrency else None,
@@ -146,6 +148,8 @@ def analyze_run(
     """
     check_safety_factor(safety_factor)
     slo = slo or run.slo
+    if (run.meta.get("target") or {}).get("kind") == "async":
+        return analyze_async(run, slo, safety_factor)
     plan = run.plan
     status = str(run.meta.get("status", "complete"))
     stages = stage_stats(run.seconds, plan, slo, partial_last=status != "complete")
@@ -215,3 +219,30 @@ def _cloudwatch_rows(run: RunData) -> list[dict[str, Any]]:
         return metrics.read_csv(run.path / str(info.get("file", runs.CLOUDWATCH_FILE)))
     except RecommenderError:
         return []
+
+
+def analyze_async(run: RunData, slo: Slo, safety_factor: float) -> Analysis:
+    """An asynchronous endpoint's run (recommender.analysis.asynchronous): stages judged on
+    completion latency and backlog growth, the target for ApproximateBacklogSizePerInstance."""
+    from recommender.analysis import asynchronous as a
+
+    status = str(run.meta.get("status", "complete"))
+    stages = a.async_stages(run, slo, status)
+    capacity = a.async_capacity(stages, run.instances)
+    slots = a.slots_per_instance(run)
+    rec = a.recommend_backlog(capacity, stages, slo, slots, safety_factor)
+    warnings = check(stages, capacity, slo, status, len(run.plan.stages))
+    warnings = [w for w in warnings if w.code not in ("no_failing_stage", "generator_limited")]
+    warnings += a.async_findings(stages, capacity, rec, run, slo)
+    summary = {
+        "dir": str(run.path),
+        "name": run.meta.get("name"),
+        "status": status,
+        "target": run.meta.get("target"),
+        "started_at": run.meta.get("started_at"),
+        "ended_at": run.meta.get("ended_at"),
+        "totals": run.meta.get("totals"),
+        "kind": "async",
+        "async": {**(run.meta.get("async") or {}), "slots_per_instance_used": slots},
+    }
+    return Analysis(slo, stages, capacity, rec, warnings, summary, a.cloudwatch_view(run, stages))

@@ -38,8 +38,8 @@ def apply(
     ] = None,
     kind: Annotated[
         Kind | None,
-        typer.Option(help="What scales [inference-component for a run that measured one, "
-                     "else variant]."),  # fmt: skip
+        typer.Option(help="What scales [what the run measured: inference-component, async, "
+                     "serverless, else variant]."),  # fmt: skip
     ] = None,
     metric: Annotated[
         Metric | None,

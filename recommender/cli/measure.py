@@ -50,6 +50,16 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="An asynchronous endpoint: InvokeEndpointAsync, "
+                           "inputs and results in S3 (needs --endpoint-name, --output-s3).")
+    ] = False,
+    output_s3: Annotated[
+        str | None, typer.Option(help="--async: S3OutputPath, s3://bucket/prefix.")
+    ] = None,
+    failure_s3: Annotated[
+        str | None, typer.Option(help="--async: S3FailurePath, s3://bucket/prefix.")
+    ] = None,
     max_batch: Annotated[int, typer.Option(help="llm: sequences decoded at once (B).")] = 16,
     step_ms: Annotated[float, typer.Option(help="llm: one decode step, one sequence.")] = 10.0,
     step_growth: Annotated[
@@ -80,6 +90,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
+    --async POST /endpoints/E/async-invocations; with
     --model llm also POST /endpoints/E/invocations-response-stream)."""
     from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig
@@ -87,6 +98,24 @@ def serve(
     from recommender.local.server import serve as run_server
     from recommender.local.serverless import ServerlessEmulation
 
+    if async_endpoint:
+        from recommender.local.asyncserver import AsyncServerConfig, serve_async
+
+        server = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
+                              max_queue)  # fmt: skip
+        validate(server)
+        if not output_s3:
+            raise ConfigError("--async needs --output-s3", "e.g. --output-s3 s3://bucket/out")
+        aconfig = AsyncServerConfig(server, endpoint_name or "", output_s3, failure_s3,
+                                    variant, region or "us-east-1", aws_endpoint_url,
+                                    metrics_period, publish_metrics).check()  # fmt: skip
+
+        def ready_async(url: str) -> None:
+            echo(f"Listening on {url} (asynchronous endpoint {aconfig.endpoint}, capacity "
+                 f"{aconfig.capacity_rps:g} requests/s)")  # fmt: skip
+
+        serve_async(aconfig, ready_async)
+        return
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
@@ -186,6 +215,10 @@ def demo(
         bool, typer.Option("--sweep", help="Sweep three instance types instead (~3 min).")
     ] = False,
     view: LiveView = NO_VIEW,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="Size an emulated asynchronous endpoint instead "
+                           "(capacity 8 req/s, SLO p95<=5s on completion).")
+    ] = False,
     llm: Annotated[
         bool, typer.Option("--llm", help="An LLM-like server streaming tokens, deployed as "
                            "an inference component and sized on requests in flight within "
@@ -201,6 +234,28 @@ def demo(
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    if async_endpoint:
+        from recommender.local.asyncdemo import run_async_demo
+
+        if sweep or llm or serverless:
+            raise ConfigError("--async, --sweep, --llm and --serverless are different demos",
+                              "pick one")  # fmt: skip
+        with view:
+            got = run_async_demo(out, view.echo)  # prints the summary, as `run` does
+        a = got.analysis
+        mu, rec = a.capacity.rps_per_instance, a.recommendation
+        if mu:
+            echo(f"\nTrue throughput of the demo endpoint: {got.true_rps_per_instance:g} "
+                 f"requests/s per instance; estimate {mu:.2f} "
+                 f"({mu / got.true_rps_per_instance:.0%})")
+        if rec:
+            at_one = rec.target_value if rec.safety_factor == 1 else None
+            echo(f"True backlog per instance at the SLO's edge: {got.true_target:.1f} "
+                 f"(the target at safety factor 1{'' if at_one is None else f': {at_one:.1f}'})")
+        echo(f"Run directory: {got.result.loadtest.run_dir}")
+        if a.exit_code:
+            raise typer.Exit(a.exit_code)
+        return
     if sweep:
         if llm or serverless:
             raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")

@@ -143,7 +143,8 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     if req.kind is None:  # what the run measured, or what the flags name
         ic = measured or req.inference_component
         req = replace(req, kind=Kind.INFERENCE_COMPONENT if ic else
-                      Kind.SERVERLESS if target.get("serverless") else Kind.VARIANT)
+                      Kind.SERVERLESS if target.get("serverless") else
+                      Kind.ASYNC if target.get("kind") == "async" else Kind.VARIANT)
     kind = Kind(req.kind)
     spec = KINDS[kind]
     metric = req.metric or Metric.INVOCATIONS
@@ -154,6 +155,9 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     if target.get("serverless") and kind is not Kind.SERVERLESS:
         raise ConfigError(f"the run {run.path if run else ''} measured a serverless variant, "
                           f"not --kind {kind.value}", "pass --kind serverless")  # fmt: skip
+    if target.get("kind") == "async" and kind is not Kind.ASYNC:
+        raise ConfigError(f"the run {run.path if run else ''} measured an asynchronous "
+                          f"endpoint, not --kind {kind.value}", "pass --kind async")  # fmt: skip
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
     if kind is Kind.INFERENCE_COMPONENT:
