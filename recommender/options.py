@@ -83,7 +83,7 @@ class RunOptions:
     abort_error_rate: float = 0.10
     abort_latency: str = "3x"
     # The load generator.
-    arrivals: str = "uniform"
+    arrivals: str = "poisson"  # what production traffic from many clients looks like
     users: int = 0
     seed: int | None = None
     workers: int = 0

@@ -27,7 +27,35 @@ from recommender.errors import ConfigError, ExitCode
 from recommender.plan import Slo
 from recommender.runs import RunData
 
-__all__ = ["Analysis", "analyze_run"]
+__all__ = ["Analysis", "Saturation", "analyze_run", "saturation"]
+
+SATURATED = 0.9  # a stage served less than this share of its offered rate: overloaded
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """The highest throughput any stage completed (AWS's MAX_RPS): what the endpoint serves
+    flat out, whatever the arrivals and latency. `reached`: some stage was offered more
+    than it served (so this is the ceiling, not just the most that was asked)."""
+
+    rps: float
+    rps_per_instance: float
+    reached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rps": self.rps, "rps_per_instance": self.rps_per_instance,
+                "reached": self.reached,
+                "arrivals": "any (the throughput ceiling, latency not judged)"}  # fmt: skip
+
+
+def saturation(stages: list[StageStats], instances: int) -> Saturation | None:
+    measured = [s for s in stages if s.seconds]
+    if not measured:
+        return None
+    best = max(s.successes / s.seconds for s in measured)
+    reached = any(s.successes / s.seconds < SATURATED * s.offered_rps
+                  and not s.generator_limited for s in measured)  # fmt: skip
+    return Saturation(best, best / instances, reached)
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,8 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+    arrivals: str = "uniform"  # the arrival model the capacity assumes (the run's)
+    saturation: Saturation | None = None
 
     @property
     def verdict(self) -> str:
@@ -72,7 +102,9 @@ class Analysis:
             "stages": [
                 {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
             ],
-            "capacity": self.capacity.to_dict(),
+            "arrivals": self.arrivals,
+            "capacity": {**self.capacity.to_dict(), "arrivals": self.arrivals},
+            "saturation": self.saturation.to_dict() if self.saturation else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
@@ -119,4 +151,5 @@ def analyze_run(
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
     }
-    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source)
+    return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
+                    plan.arrivals, saturation(stages, run.instances))  # fmt: skip

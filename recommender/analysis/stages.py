@@ -17,11 +17,9 @@ from typing import Any
 
 from recommender import histograms
 from recommender.plan import RampPlan, Slo
+from recommender.search import MIN_LATE_TAIL, generator_limited
 
 REPORTED_STATS = ("p50", "p90", "p95", "p99")
-# Achieved below this share of offered, while the endpoint kept within the SLO, means the
-# generator (not the endpoint) set the pace.
-GENERATOR_SHORTFALL = 0.95
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,9 @@ class StageStats:
     passed: bool
     cpu_percent_max: float | None
     generator_limited: bool
+    # The window's later half also within the SLO: a queue still growing at the end of the
+    # stage passes a short window that a longer one would fail (recommender.search).
+    settled: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +98,7 @@ def stage_stats(
         error_rate = (requests - ok) / requests if requests else 0.0
         slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
         score_ = score(slo_values, error_rate, slo, ok)
+        settled = _settled(recs[len(recs) // 2 :] if len(recs) >= 2 else [], key, slo)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
         out.append(
@@ -117,12 +119,31 @@ def stage_stats(
                 p95_uncorrected_ms=histograms.percentile_ms(raw, 0.95),
                 slo_values_ms=slo_values,
                 score=score_,
-                passed=score_ <= 1.0,
+                passed=score_ <= 1.0 and settled,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * stage.rps,
+                generator_limited=score_ <= 1.0
+                and generator_limited(requests, stage.rps, len(window), plan.arrivals),
+                settled=settled,
             )
         )
     return out
+
+
+def _settled(late: Sequence[dict[str, Any]], key: str, slo: Slo) -> bool:
+    """Does the later half of a window meet each percentile term on its own? (True when it
+    has too few requests beyond the percentile to say, as the search reads it.)"""
+    ok = sum(r["ok"] for r in late)
+    terms = [t for t in slo.terms if t.quantile is not None and t.quantile < 1]
+    if not terms or not late:
+        return True
+    hist = histograms.merge(r[key] for r in late)
+    for t in terms:
+        assert t.quantile is not None
+        if ok * (1 - t.quantile) < MIN_LATE_TAIL:
+            continue
+        if histograms.count_at_or_below_ms(hist, t.limit_ms) < t.quantile * ok:
+            return False
+    return True
 
 
 def score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:

@@ -163,7 +163,10 @@ def run_options(
     abort_latency: Annotated[
         str, typer.Option(help='End a stage at once above this latency: "3x" the SLO or "900ms".')
     ] = "3x",
-    arrivals: Annotated[Arrivals, typer.Option(help="Spacing of arrivals.")] = Arrivals.uniform,
+    arrivals: Annotated[
+        Arrivals,
+        typer.Option(help="poisson: at random, as many clients send; uniform: 1/rate apart."),
+    ] = Arrivals.poisson,
     users: Annotated[int, typer.Option(help="Locust users; 0 sizes from the rate.")] = 0,
     payload: Annotated[
         Path | None, typer.Option(help="JSON lines, CSV rows, or a directory of bodies.")

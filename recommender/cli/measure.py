@@ -143,7 +143,7 @@ def demo(
     view: LiveView = NO_VIEW,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
-    from recommender.local.demo import run_demo
+    from recommender.local.demo import DEMO_SLO, run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
@@ -155,8 +155,9 @@ def demo(
     estimate = a.capacity.rps_per_instance
     if estimate:
         echo(
-            f"\nTrue capacity of the demo server: {result.true_capacity:g} rps; estimate "
-            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
+            f"\nTrue capacity of the demo server within {DEMO_SLO} under {result.arrivals} "
+            f"arrivals: {result.true_capacity:.1f} rps (saturation {result.saturation:g} rps); "
+            f"estimate {estimate:.1f} ({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:

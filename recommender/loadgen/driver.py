@@ -30,19 +30,35 @@ class _Acc:
     seconds: int = 0
     hist: HdrHistogram = field(default_factory=histograms.new)
     cpu_max: float | None = None
+    # Per second: successes, and successes within each SLO term's limit (for the later half).
+    parts: list[tuple[int, dict[str, int]]] = field(default_factory=list)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], slo: Slo | None = None) -> None:
         self.requests += record["requests"]
         self.ok += record["ok"]
         self.seconds += 1
+        within: dict[str, int] = {}
         if record.get("latency_co_us"):
-            self.hist.add(histograms.decode(record["latency_co_us"]))
+            h = histograms.decode(record["latency_co_us"])
+            self.hist.add(h)
+            if slo is not None:
+                within = {
+                    t.stat: histograms.count_at_or_below_ms(h, t.limit_ms)
+                    for t in slo.terms
+                    if t.quantile is not None and t.quantile < 1
+                }
+        self.parts.append((int(record["ok"]), within))
         cpu = record.get("cpu_percent")
         if cpu is not None:
             self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
 
 
-def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
+def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> StageSummary:
+    late = acc.parts[len(acc.parts) // 2 :] if len(acc.parts) >= 2 else []
+    late_within: dict[str, int] = {}
+    for _, w in late:
+        for k, v in w.items():
+            late_within[k] = late_within.get(k, 0) + v
     return StageSummary(
         rps=rps,
         seconds=acc.seconds,
@@ -53,6 +69,9 @@ def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
         mean_ms=histograms.mean_ms(acc.hist),
         stddev_ms=histograms.stddev_ms(acc.hist),
         cpu_percent_max=acc.cpu_max,
+        arrivals=arrivals,
+        late_successes=sum(ok for ok, _ in late),
+        late_within=late_within,
     )
 
 
@@ -93,7 +112,8 @@ class Driver:
 
     def summary(self, index: int) -> StageSummary:
         rps = self.controller.stages[index][0]
-        return summarize(self._measured.get(index, _Acc()), rps, self.controller.slo)
+        return summarize(self._measured.get(index, _Acc()), rps, self.controller.slo,
+                         self.arrivals)  # fmt: skip
 
     def on_second(self, record: dict[str, Any]) -> None:
         """A flushed second: count it toward its stage's measurement and check for abort."""
@@ -103,9 +123,12 @@ class Driver:
             return
         rps, start, end = self.controller.stages[index]
         if s >= start + self.controller.warmup_seconds and s + 1 <= end:
-            self._measured.setdefault(index, _Acc()).add(record)
+            self._measured.setdefault(index, _Acc()).add(record, self.controller.slo)
         current = self.controller.current()
         if current is None or current[0] != index or self._aborted:
+            return
+        if s + 1 < end and self.controller.look(s + 1.0, self.summary(index)):
+            self._next = None  # drawn for the stage that just ended
             return
         self._recent.append(record)
         if len(self._recent) < ABORT_WINDOW:
@@ -113,9 +136,12 @@ class Driver:
         window = _Acc()
         for r in self._recent:
             window.add(r)
-        reason = self.controller.abort(s + 1.0, summarize(window, rps, self.controller.slo))
+        reason = self.controller.abort(
+            s + 1.0, summarize(window, rps, self.controller.slo, self.arrivals)
+        )
         if reason is not None:
             self._aborted = reason
+            self._next = None
 
     def _advance_stage(self, now_rel: float) -> None:
         cur = self.controller.current()

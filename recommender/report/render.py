@@ -35,7 +35,8 @@ def _verdict(a: Analysis) -> list[str]:
     lines = [
         f"Recommended target value: {rec.target_value:.0f} ({rec.metric})",
         f"  capacity: {cap.rps_per_instance:.1f} rps per instance within {a.slo} "
-        f"({cap.method}; {cap.instances} instance(s), {cap.rps:.1f} rps in all)",
+        f"under {a.arrivals} arrivals ({cap.method}; {cap.instances} instance(s), "
+        f"{cap.rps:.1f} rps in all)",
     ]
     if cap.ci_rps_per_instance:
         lo, hi = cap.ci_rps_per_instance
@@ -43,6 +44,11 @@ def _verdict(a: Analysis) -> list[str]:
     elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
         lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per instance (bracketing stages)")
+    sat = a.saturation
+    if sat is not None:
+        lines.append(f"  saturation throughput (MAX_RPS): {sat.rps_per_instance:.1f} rps per "
+                     "instance, any arrivals, latency not judged"
+                     + ("" if sat.reached else " (not reached: a lower bound)"))  # fmt: skip
     lines.append(f"  {rec.formula}")
     return lines
 
