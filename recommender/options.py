@@ -82,6 +82,8 @@ class RunOptions:
     max_requests: int | None = None
     abort_error_rate: float = 0.10
     abort_latency: str = "3x"
+    probe: bool = True  # adaptive: a saturation probe first
+    early_stop: bool = True  # adaptive: end clear stages at an interim look
     # The load generator.
     arrivals: str = "poisson"  # what production traffic from many clients looks like
     users: int = 0
@@ -179,6 +181,8 @@ class RunOptions:
             max_requests=self.max_requests,
             abort_error_rate=self.abort_error_rate,
             abort_latency_factor=self.abort_latency_factor(slo),
+            probe=self.probe,
+            early_stop=self.early_stop,
         )
 
     def headers(self) -> dict[str, str]:

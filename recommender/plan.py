@@ -229,6 +229,8 @@ def load_plan(
     max_requests: int | None,
     abort_error_rate: float,
     abort_latency_factor: float,
+    probe: bool = True,
+    early_stop: bool = True,
 ) -> LoadPlan:
     """The load plan from the command line: a plan file or a linear ramp (fixed), or the
     adaptive search's settings. Raises ConfigError naming the bad option. Every option is
@@ -265,6 +267,8 @@ def load_plan(
         max_requests=max_requests,
         abort_error_rate=abort_error_rate,
         abort_latency_factor=abort_latency_factor,
+        probe=probe,
+        early_stop=early_stop,
     )
 
 

@@ -52,6 +52,7 @@ PROBE_SECONDS = 3.0  # the probe's measured seconds after its warm-up (if not ab
 PROBE_START = 0.8  # the first stage after the probe, and each step down, as a share of it
 SATURATED = 0.9  # the probe completed less than this share of its rate: a ceiling
 GENERATOR_SHORTFALL = 0.95
+MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
 MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
 
@@ -98,6 +99,11 @@ class StageSummary:
     @property
     def generator_limited(self) -> bool:
         return generator_limited(self.requests, self.rps, self.seconds, self.arrivals)
+
+    def late_readable(self, slo: Slo) -> bool:
+        """Enough requests in the later half, beyond each percentile, to read its trend."""
+        return all(self.late_successes * (1 - t.quantile) >= MIN_LATE_TAIL
+                   for t in slo.terms if t.quantile is not None and t.quantile < 1)  # fmt: skip
 
     def rising(self, slo: Slo) -> list[str]:
         """Percentile terms the later half fails on its own: the queue is still growing."""
@@ -421,15 +427,17 @@ class AdaptiveSearch(Controller):
         if cur is None or not cfg.early_stop or self._probing or self.extensions:
             return False
         i, rps, start, _ = cur
-        if rps <= 0 or s.seconds < 1:
-            return False
+        if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
+            return False  # a few seconds of a queue still filling say little
         step = cfg.stage_seconds / LOOKS
         at = [k for k in range(1, LOOKS) if math.ceil(start + k * step) == t]
         if not at:
             return False
         verdict = judge(s, self.slo, INTERIM_CONFIDENCE)
-        if verdict.outcome == UNDECIDED or (verdict.outcome == PASS and s.generator_limited):
+        if verdict.outcome == UNDECIDED:
             return False
+        if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
+            return False  # a pass ends early only once its later half shows it settled
         self._early = Verdict(verdict.outcome, f"{verdict.reason} (clear at look {at[0]} of "
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
