@@ -1,19 +1,19 @@
 """Issue 17: the Poisson truth, and the new search (probe + sequential stages) against
 today's (climb from --start-rps, full-length stages), in one run.
 
-    .venv/bin/python bench/bench_poisson.py [--configs ABCD] [--repeats 1] [--stage-seconds 10]
+    .venv/bin/python bench/bench_poisson.py [--configs ABCK] [--repeats 1] [--stage-seconds 30]
 
 For each configuration of `recommender serve --model sleep` (N instances x C slots x S ms)
 it computes the TRUTH under Poisson arrivals: the highest Poisson rate at which an M/D/C
 queue per instance (1/N of the stream each) keeps p95 within the SLO in steady state, plus
-the HTTP time the run's lowest stage shows beyond S on every request
+the HTTP time beyond S of requests sent one at a time after each run on every request
 (`recommender.queueing.poisson_capacity`: 400,000 simulated requests per rate, exact in law;
 see its docstring). Then, alternating, it runs `recommender run` with the defaults
 (Poisson arrivals, probe, early stopping) and with `--no-probe --no-early-stop` (today's
-search, same arrivals), both with `--start-rps 10` (the CLI's default) and the same
-`--max-rps`, stage length and precision, and prints estimate vs truth, whether the 95%
-interval holds the truth, and each search's load time (the controller's clock at its last
-decision) with the ratio new/today.
+search, same arrivals), both with the CLI's defaults (`--start-rps 10`, 30 s stages,
+20% warm-up, 5% precision) and the same `--max-rps` (300; 3,000 for K: 2,000 rps), and
+prints estimate vs truth, whether the 95% interval holds the truth, and each search's load
+time (the controller's clock at its last decision) with the ratio new/today.
 
 Not a test: the figures go into bench/README.md.
 """
@@ -39,6 +39,9 @@ from recommender.cli import main as cli_main
 from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
 from recommender.queueing import poisson_capacity
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_accuracy import idle_overhead_ms  # noqa: E402
 
 SLO_MS = 100.0
 
@@ -72,9 +75,8 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
     args = [
         "run", "--url", f"{url}/invocations", "--slo", f"p95<={SLO_MS:g}ms",
         "--start-rps", "10", "--max-rps", f"{cfg.max_rps:g}", "--precision", "0.05",
-        "--stage-seconds", str(stage_seconds), "--warmup-seconds", "2",
+        "--stage-seconds", str(stage_seconds),
         "--instances", str(cfg.instances), "--out", str(out), "--yes",
-        "--max-duration", "900",
     ]  # fmt: skip
     if not new:
         args += ["--no-probe", "--no-early-stop"]
@@ -86,7 +88,6 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
     analysis = json.loads((run_dir / runs.ANALYSIS_FILE).read_text())
     decisions = meta["search"]["decisions"]
     cap = analysis["capacity"]
-    low = min(analysis["stages"], key=lambda s: s["offered_rps"])
     return {
         "code": code,
         "estimate": cap.get("rps_per_instance"),
@@ -95,7 +96,7 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
         "load_s": float(decisions[-1]["at"]) if decisions else math.nan,
         "stages": sum(1 for s in meta["stages"] if s["rps"] > 0),
         "stop": decisions[-1]["code"] if decisions else "-",
-        "overhead_ms": max(0.0, min(5.0, (low["p95_ms"] or 0.0) - cfg.service_ms)),
+        "overhead_ms": idle_overhead_ms(url, cfg.service_ms),
         "saturation": (analysis.get("saturation") or {}).get("rps_per_instance"),
         "limited": any(s["generator_limited"] for s in analysis["stages"]),
     }
@@ -103,9 +104,9 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--configs", default="ABCD")
+    p.add_argument("--configs", default="ABCK")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--stage-seconds", type=int, default=10)
+    p.add_argument("--stage-seconds", type=int, default=30)  # the CLI's default
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} vCPU, load "
