@@ -102,13 +102,33 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
     }
 
 
+def plan_estimates() -> None:
+    """The duration printed before an AWS-length run (180 s stages, 5 s warm-up, 2 h budget,
+    --start-rps 10, --max-rps 1000), new search vs today's, for endpoints of several
+    capacities (`recommender.plan.estimate_seconds`, the model `describe_cost` prints)."""
+    from recommender.plan import SearchSettings, describe_cost, estimate_seconds
+
+    new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)  # as on AWS
+    today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False, early_stop=False)
+    print(describe_cost(new, "https://runtime.sagemaker.../invocations"))
+    print("\n| capacity rps | today min | new min | new/today |\n|---|---|---|---|")
+    for c in (20, 50, 100, 200, 500, 900):
+        a, b = estimate_seconds(today, c), estimate_seconds(new, c)
+        print(f"| {c} | {a / 60:.1f} | {b / 60:.1f} | {b / a:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--plan-estimates", action="store_true",
+                   help="only print the AWS-length plan estimates, new vs today")
     p.add_argument("--configs", default="ABCK")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--stage-seconds", type=int, default=30)  # the CLI's default
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
+    if a.plan_estimates:
+        plan_estimates()
+        return 0
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} vCPU, load "
           f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
     rows = []

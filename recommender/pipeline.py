@@ -31,7 +31,7 @@ from recommender.loadgen.runner import (
 )
 from recommender.loadgen.sigv4 import Credentials, runtime_url
 from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
-from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
+from recommender.plan import SearchSettings, Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
 from recommender.sizing import Sizing, Traffic, size_for
@@ -119,6 +119,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
 
         credentials = signing_credentials
         align = options.cloudwatch_period or default_period(options.stage_length)
+        if isinstance(plan, SearchSettings):
+            plan = replace(plan, period=align)
         cloudwatch = CloudWatchOptions(aws, align, options.cloudwatch_wait)
         echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
              f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip

@@ -203,6 +203,9 @@ class SearchSettings:
     # End a stage at an interim look once its verdict is clear at the stricter interim
     # confidence (recommender.search, "Sequential stages").
     early_stop: bool = True
+    # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
+    # periods from the run's start, so the stages after them keep whole periods.
+    period: int = 1
 
     @property
     def duration(self) -> float:
@@ -286,8 +289,10 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
     cfg = settings
     c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
     far = cfg.stage_seconds / 3 if cfg.early_stop else cfg.stage_seconds
+    if cfg.early_stop and cfg.period > 1:
+        far = math.ceil(far / cfg.period) * cfg.period
     near = cfg.stage_seconds
-    rest = max(3.0, cfg.warmup_seconds)
+    rest = max(3.0, cfg.warmup_seconds, cfg.period)  # a rest waits for the next period
     total = 0.0
     if cfg.probe and cfg.max_rps > cfg.start_rps:
         total += cfg.warmup_seconds + 3.0 + rest

@@ -429,8 +429,7 @@ class AdaptiveSearch(Controller):
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
-        step = cfg.stage_seconds / LOOKS
-        at = [k for k in range(1, LOOKS) if math.ceil(start + k * step) == t]
+        at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
         if not at:
             return False
         verdict = judge(s, self.slo, INTERIM_CONFIDENCE)
@@ -442,6 +441,13 @@ class AdaptiveSearch(Controller):
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
         return True
+
+    def _look_time(self, start: float, k: int) -> float:
+        """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
+        CloudWatch period (from the run's start) when there is one."""
+        at = start + k * self.settings.stage_seconds / LOOKS
+        p = max(1, self.settings.period)
+        return float(math.ceil(at / p) * p)
 
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
         cfg = self.settings
@@ -507,10 +513,13 @@ class AdaptiveSearch(Controller):
             self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
             self._start(nxt, t, cfg.stage_seconds)
             return
-        why += f"; after {self.rest_seconds:g}s without load to drain the queue"
+        rest = self.rest_seconds
+        if cfg.period > 1:  # to the next whole period, so the next stage starts on one
+            rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
+        why += f"; after {rest:g}s without load to drain the queue"
         self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
         self._pending = nxt
-        self._start(0.0, t, self.rest_seconds)
+        self._start(0.0, t, rest)
 
     def _after_probe(self, t: float, i: int, rps: float, s: StageSummary,
                      aborted: str | None) -> None:  # fmt: skip

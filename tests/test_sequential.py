@@ -247,7 +247,7 @@ def test_a_probe_that_does_not_overload_climbs_as_before() -> None:
 
 def test_the_printed_estimate_halves_on_aws_length_stages() -> None:
     for capacity in (50.0, 200.0, 500.0, 900.0):
-        new = SearchSettings(10, 1000, 180, 5, max_duration=7200)
+        new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)
         today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False,
                                early_stop=False)  # fmt: skip
         assert estimate_seconds(new, capacity) <= 0.5 * estimate_seconds(today, capacity)
@@ -265,3 +265,14 @@ def test_analysis_names_the_arrival_model_and_the_saturation(tmp_path: Path) -> 
     d = a.to_dict()
     assert d["arrivals"] == "poisson" and d["capacity"]["arrivals"] == "poisson"
     assert d["saturation"]["rps_per_instance"] == 150.0 and d["saturation"]["reached"]
+
+
+def test_on_aws_rests_and_looks_fall_on_whole_cloudwatch_periods() -> None:
+    search = AdaptiveSearch(settings_(probe=True, stage_seconds=180, warmup_seconds=5,
+                                      period=60, early_stop=True), SLO)  # fmt: skip
+    assert search.stages[0] == (1000, 0.0, 8.0)
+    search.advance(8.0, saturating(500, 460)(1000, 8.0))
+    assert search.stages[-1] == (0, 8.0, 60.0)  # the rest lasts to the next minute
+    search.advance(60.0, StageSummary(0, 0, 0, 0, {}, {}))
+    assert search.stages[-1] == (400, 60.0, 240.0)
+    assert [search._look_time(60.0, k) for k in (1, 2)] == [120.0, 180.0]
