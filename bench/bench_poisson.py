@@ -6,7 +6,8 @@ today's (climb from --start-rps, full-length stages), in one run.
 For each configuration of `recommender serve --model sleep` (N instances x C slots x S ms)
 it computes the TRUTH under Poisson arrivals: the highest Poisson rate at which an M/D/C
 queue per instance (1/N of the stream each) keeps p95 within the SLO in steady state, plus
-the HTTP time beyond S of requests sent one at a time after each run on every request
+on every request the HTTP, client and scheduling time the run's lowest passing stage shows
+beyond the model (bench_accuracy.calibrated_overhead_ms)
 (`recommender.queueing.poisson_capacity`: 400,000 simulated requests per rate, exact in law;
 see its docstring). Then, alternating, it runs `recommender run` with the defaults
 (Poisson arrivals, probe, early stopping) and with `--no-probe --no-early-stop` (today's
@@ -33,6 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from recommender import runs
 from recommender.cli import main as cli_main
@@ -41,7 +43,8 @@ from recommender.local.server import ServerConfig
 from recommender.queueing import poisson_capacity
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_accuracy import idle_overhead_ms  # noqa: E402
+from bench_accuracy import Config as AccuracyConfig  # noqa: E402
+from bench_accuracy import calibrated_overhead_ms  # noqa: E402
 
 SLO_MS = 100.0
 
@@ -71,7 +74,7 @@ CONFIGS = (
 )
 
 
-def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) -> dict:
+def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) -> dict[str, Any]:
     args = [
         "run", "--url", f"{url}/invocations", "--slo", f"p95<={SLO_MS:g}ms",
         "--start-rps", "10", "--max-rps", f"{cfg.max_rps:g}", "--precision", "0.05",
@@ -80,6 +83,7 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
     ]  # fmt: skip
     if not new:
         args += ["--no-probe", "--no-early-stop"]
+    acfg = AccuracyConfig(cfg.name, cfg.instances, cfg.concurrency, cfg.service_ms)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         code = cli_main(args)
@@ -96,7 +100,9 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
         "load_s": float(decisions[-1]["at"]) if decisions else math.nan,
         "stages": sum(1 for s in meta["stages"] if s["rps"] > 0),
         "stop": decisions[-1]["code"] if decisions else "-",
-        "overhead_ms": idle_overhead_ms(url, cfg.service_ms),
+        "overhead_ms": calibrated_overhead_ms(acfg, [
+            {"offered": s["offered_rps"], "achieved": s["achieved_rps"], "passed": s["passed"],
+             "p95_ms": s["p95_ms"]} for s in analysis["stages"]]),  # fmt: skip
         "saturation": (analysis.get("saturation") or {}).get("rps_per_instance"),
         "limited": any(s["generator_limited"] for s in analysis["stages"]),
     }
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio = n["load_s"] / o["load_s"]
             ratios.append(ratio)
 
-            def ci(r: dict) -> str:
+            def ci(r: dict[str, Any]) -> str:
                 return "-" if not r["ci"] else f"{r['ci'][0]:.1f}-{r['ci'][1]:.1f}"
 
             print(f"| {cfg.label()} | {n['truth']:.1f} | {n['estimate'] or 0:.1f} | {ci(n)} "
