@@ -319,18 +319,27 @@ def idle_overhead_ms(base_url: str, service_ms: float, n: int = 200) -> float:
     return max(0.0, float(np.percentile(took, 95)) - service_ms)
 
 
-def calibrated_overhead_ms(cfg: Config, stage_table: Sequence[dict[str, Any]]) -> float:
+def calibrated_overhead_ms(
+    cfg: Config, stage_table: Sequence[dict[str, Any]], counts: Sequence[int] | None = None
+) -> float:
     """Under Poisson arrivals: the HTTP, client and scheduling time beyond the M/D/c queue,
     as the run's lowest passing stage shows it: its measured p95 minus the model's p95 at its
-    achieved rate per instance. It calibrates the model's one free constant at a load the
-    run itself played (on a busy shared machine this is more than the idle server's)."""
+    achieved rate (split over the instances as `counts` say, equally without). It calibrates
+    the model's one free constant at a load the run itself played (on a busy shared machine
+    this is more than the idle server's)."""
     from recommender.queueing import md_c_latency_ms
 
     passing = [s for s in stage_table if s["passed"] and s["p95_ms"]]
     if not passing:
         return 0.0
     low = min(passing, key=lambda s: s["offered"])
-    lat = md_c_latency_ms(low["achieved"] / cfg.instances, cfg.concurrency, cfg.service_ms)
+    shares = ([1.0 / cfg.instances] * cfg.instances if not counts
+              else [c / sum(counts) for c in counts])  # fmt: skip
+    lat = np.concatenate([
+        md_c_latency_ms(low["achieved"] * sh, cfg.concurrency, cfg.service_ms,
+                        samples=int(200_000 * sh / max(shares)))
+        for sh in shares
+    ])  # fmt: skip
     model = float(np.quantile(lat, SLO_QUANTILE, method="inverted_cdf"))
     return max(0.0, float(low["p95_ms"]) - model)
 
@@ -633,9 +642,9 @@ def main(argv: list[str] | None = None) -> int:
                     out.mkdir()
                     stages = fixed_stage_count(apriori.throughput) if mode == "fixed" else 0
                     r = run_tool(url, cfg, mode, out, stages, tag)
-                    if ARRIVALS == "poisson":
-                        r.idle_overhead_ms = calibrated_overhead_ms(cfg, r.stage_table)
                     counts = r.split if cfg.instances > 1 else None
+                    if ARRIVALS == "poisson":
+                        r.idle_overhead_ms = calibrated_overhead_ms(cfg, r.stage_table, counts)
                     r.truth = truth_for_run(cfg, r.users, counts, r.overhead_ms)
                     runs_here.append(r)
                     all_runs.append(r)

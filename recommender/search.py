@@ -560,12 +560,13 @@ class AdaptiveSearch(Controller):
             return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
             # Below a probe's ceiling, in smaller steps: the SLO's rate is not far under it.
-            nxt = rps * PROBE_START if self.ceiling is not None else rps / cfg.growth
+            step = 1 / PROBE_START if self.ceiling is not None else cfg.growth
+            nxt = round(rps / step, 3)
             if nxt < cfg.start_rps / cfg.growth**3:
                 return (None, DecisionCode.FAILS_AT_START,
                         f"fails even at {rps:g} rps: lower --start-rps or relax --slo")  # fmt: skip
             return (nxt, DecisionCode.DESCEND,
-                    f"failed without a passing rate: divide by {cfg.growth:g}")  # fmt: skip
+                    f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
             why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"

@@ -229,6 +229,8 @@ def test_the_probe_starts_the_search_below_the_ceiling() -> None:
     t_probe = play(search, saturating(500, 460))
     first = search.decisions[0]
     assert first.code == DecisionCode.PROBE_CEILING and first.next_rps == 400
+    steps = [d for d in search.decisions if d.code == DecisionCode.DESCEND]
+    assert all("divide by 1.25" in d.why for d in steps)
     assert search.ceiling == 500
     assert search.lo is not None and search.hi is not None
     assert search.lo <= 460 < search.hi and (search.hi - search.lo) / search.lo <= 0.05
