@@ -229,14 +229,21 @@ def test_the_probe_starts_the_search_below_the_ceiling() -> None:
     t_probe = play(search, saturating(500, 460))
     first = search.decisions[0]
     assert first.code == DecisionCode.PROBE_CEILING and first.next_rps == 400
-    steps = [d for d in search.decisions if d.code == DecisionCode.DESCEND]
-    assert all("divide by 1.25" in d.why for d in steps)
     assert search.ceiling == 500
     assert search.lo is not None and search.hi is not None
     assert search.lo <= 460 < search.hi and (search.hi - search.lo) / search.lo <= 0.05
     climb = AdaptiveSearch(settings_(early_stop=False), SLO)
     t_climb = play(climb, saturating(500, 460))
     assert t_probe < 0.6 * t_climb
+
+
+def test_below_the_ceiling_the_search_steps_down_by_a_fifth() -> None:
+    search = AdaptiveSearch(settings_(probe=True, early_stop=False), SLO)
+    play(search, saturating(500, 300))
+    down = [d for d in search.decisions if d.code == DecisionCode.DESCEND]
+    assert [d.rps for d in down] == [400, 320] and "divide by 1.25" in down[0].why
+    assert down[-1].next_rps == 256
+    assert search.lo is not None and search.lo <= 300 < search.hi  # type: ignore[operator]
 
 
 def test_a_probe_that_does_not_overload_climbs_as_before() -> None:
