@@ -68,8 +68,9 @@ def capacity_interval(
             n, k, secs = int(requests[pick].sum()), int(ok[pick].sum()), int(seconds[pick].sum())
             values = {t.stat: histograms.stat_ms_from_counts(c, t.stat) for t in slo.terms}
             sc = score(values, (n - k) / n if n else 0.0, slo, k)
-            resampled.append(replace(s, achieved_rps=n / secs, score=sc,
-                                     passed=sc <= 1.0 and s.settled))
+            if not s.settled:  # the later half's verdict is the stage's
+                sc = max(sc, s.score)
+            resampled.append(replace(s, achieved_rps=n / secs, score=sc, passed=sc <= 1.0))
         cap = capacity_at_slo(resampled, instances)
         if cap.method == "interpolated" and cap.rps_per_instance is not None:
             estimates.append(cap.rps_per_instance)

@@ -97,8 +97,10 @@ def stage_stats(
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
         slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
-        score_ = score(slo_values, error_rate, slo, ok)
-        settled = _settled(recs[len(recs) // 2 :] if len(recs) >= 2 else [], key, slo)
+        late = _late_score(recs[len(recs) // 2 :] if len(recs) >= 2 else [], key, slo)
+        settled = late <= 1.0
+        # A stage is as bad as its later half: a queue still growing fails it.
+        score_ = max(score(slo_values, error_rate, slo, ok), late)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
         out.append(
@@ -119,7 +121,7 @@ def stage_stats(
                 p95_uncorrected_ms=histograms.percentile_ms(raw, 0.95),
                 slo_values_ms=slo_values,
                 score=score_,
-                passed=score_ <= 1.0 and settled,
+                passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
                 generator_limited=score_ <= 1.0
                 and generator_limited(requests, stage.rps, len(window), plan.arrivals),
@@ -129,21 +131,22 @@ def stage_stats(
     return out
 
 
-def _settled(late: Sequence[dict[str, Any]], key: str, slo: Slo) -> bool:
-    """Does the later half of a window meet each percentile term on its own? (True when it
-    has too few requests beyond the percentile to say, as the search reads it.)"""
+def _late_score(late: Sequence[dict[str, Any]], key: str, slo: Slo) -> float:
+    """The SLO score of a window's later half on its percentile terms, or 0.0 when it has
+    too few requests beyond a percentile to say (as the search reads it)."""
     ok = sum(r["ok"] for r in late)
     terms = [t for t in slo.terms if t.quantile is not None and t.quantile < 1]
     if not terms or not late:
-        return True
+        return 0.0
     hist = histograms.merge(r[key] for r in late)
+    worst = 0.0
     for t in terms:
         assert t.quantile is not None
         if ok * (1 - t.quantile) < MIN_LATE_TAIL:
             continue
-        if histograms.count_at_or_below_ms(hist, t.limit_ms) < t.quantile * ok:
-            return False
-    return True
+        value = histograms.stat_ms(hist, t.stat)
+        worst = max(worst, math.inf if value is None else value / t.limit_ms)
+    return worst
 
 
 def score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:
