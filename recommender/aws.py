@@ -224,6 +224,22 @@ class AwsClient:
             )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
 
+    def create_inference_component(
+        self, name: str, endpoint: str, variant: str, model: str, copies: int
+    ) -> None:
+        """CreateInferenceComponent for a model already created (the demo's and the tests')."""
+        with _calling(f"CreateInferenceComponent {name}"):
+            self.client("sagemaker").create_inference_component(
+                InferenceComponentName=name,
+                EndpointName=endpoint,
+                VariantName=variant,
+                Specification={
+                    "ModelName": model,
+                    "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 1024},
+                },
+                RuntimeConfig={"CopyCount": copies},
+            )
+
     # --- CloudWatch ------------------------------------------------------------------
 
     def get_metric_data(

@@ -32,17 +32,38 @@ UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES
          **{m: "Percent" for m in UTILIZATION}}  # fmt: skip
 CSV_COLUMNS = ("metric", "stat", "timestamp", "value", "unit", "period")
 DEFAULT_PERIOD = 60  # a foreign CSV without a period column: SageMaker's 1-minute data
+# An inference component's own series (AWS/SageMaker, dimension InferenceComponentName):
+# the invocation metrics above per component, invocations per copy, and the concurrency per
+# copy that SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution tracks
+# (published every 10 s); its utilization is in /aws/sagemaker/InferenceComponents.
+COMPONENTS_NS = "/aws/sagemaker/InferenceComponents"
+COMPONENT_COUNTS = ("Invocations", "InvocationsPerCopy", "Invocation4XXErrors",
+                    "Invocation5XXErrors", "InvocationModelErrors")  # fmt: skip
+CONCURRENCY = "ConcurrentRequestsPerCopy"
+COMPONENT_UTILIZATION = ("CPUUtilizationNormalized", "MemoryUtilizationNormalized",
+                         "GPUUtilizationNormalized", "GPUMemoryUtilizationNormalized")  # fmt: skip
+UNITS = {**UNITS, "InvocationsPerCopy": "Count", CONCURRENCY: "Count",
+         **{m: "Percent" for m in COMPONENT_UTILIZATION}}  # fmt: skip
 
 
 def queries(
-    endpoint: str, variant: str, period: int
+    endpoint: str, variant: str, period: int, component: str | None = None
 ) -> tuple[list[MetricQuery], list[MetricQuery]]:
     """(plain statistics, percentile statistics). Percentiles go in calls of their own:
-    some services (and the AWS emulator) refuse them, which must not cost the rest."""
-    dims = (("EndpointName", endpoint), ("VariantName", variant))
-    plain: list[tuple[str, str, str]] = [(SAGEMAKER_NS, m, "Sum") for m in COUNTS]
-    plain += [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in LATENCY_STATS]
-    plain += [(ENDPOINTS_NS, m, s) for m in UTILIZATION for s in ("Average", "Maximum")]
+    some services (and the AWS emulator) refuse them, which must not cost the rest.
+    With `component`, the inference component's series instead of the variant's."""
+    if component is not None:
+        dims: tuple[tuple[str, str], ...] = (("InferenceComponentName", component),)
+        plain = [(SAGEMAKER_NS, m, "Sum") for m in COMPONENT_COUNTS]
+        plain += [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in LATENCY_STATS]
+        plain += [(SAGEMAKER_NS, CONCURRENCY, s) for s in ("Average", "Maximum")]
+        plain += [(COMPONENTS_NS, m, s) for m in COMPONENT_UTILIZATION
+                  for s in ("Average", "Maximum")]  # fmt: skip
+    else:
+        dims = (("EndpointName", endpoint), ("VariantName", variant))
+        plain = [(SAGEMAKER_NS, m, "Sum") for m in COUNTS]
+        plain += [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in LATENCY_STATS]
+        plain += [(ENDPOINTS_NS, m, s) for m in UTILIZATION for s in ("Average", "Maximum")]
     pct = [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in PERCENTILE_STATS]
 
     def build(specs: list[tuple[str, str, str]], prefix: str) -> list[MetricQuery]:
@@ -164,6 +185,7 @@ class ServerStage:
     # stage cannot be rebuilt from per-period ones; the worst period bounds it from above).
     model_latency_pct_ms: dict[str, float]
     cpu_percent: float | None
+    concurrency_per_copy: float | None  # an inference component's: mean of the periods
     start: float  # epoch of the first period counted
     end: float
 
@@ -209,7 +231,9 @@ def _stage_view(inside: Sequence[dict[str, Any]]) -> ServerStage:
 
     inv = total("Invocations")
     peaks = _values(inside, "ModelLatency", "Maximum")
-    cpu = _values(inside, "CPUUtilization", "Average")
+    cpu = _values(inside, "CPUUtilization", "Average") or _values(
+        inside, "CPUUtilizationNormalized", "Average")
+    concurrency = _values(inside, CONCURRENCY, "Average")
     return ServerStage(
         periods=len(stamps),
         seconds=seconds,
@@ -226,6 +250,7 @@ def _stage_view(inside: Sequence[dict[str, Any]]) -> ServerStage:
             if (vals := _values(inside, "ModelLatency", stat))
         },
         cpu_percent=sum(cpu) / len(cpu) if cpu else None,
+        concurrency_per_copy=sum(concurrency) / len(concurrency) if concurrency else None,
         start=stamps[0],
         end=stamps[-1] + period,
     )

@@ -16,6 +16,8 @@ from pathlib import Path
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor
 from recommender.errors import ConfigError
 from recommender.plan import (
+    CONTROLS,
+    STREAM_METRICS,
     LoadPlan,
     Slo,
     abort_factor,
@@ -25,12 +27,16 @@ from recommender.plan import (
     parse_slo,
 )
 
+TOKEN_FORMATS = ("auto", "jsonl", "sse")  # recommender.loadgen.stream counts tokens so
+
 # CloudWatch data is per minute: against AWS each stage holds two whole minutes, and the
 # search may run for two hours; against a container, 30 s stages and half an hour.
 AWS_STAGE_SECONDS, LOCAL_STAGE_SECONDS = 180.0, 30.0
 AWS_MAX_DURATION, LOCAL_MAX_DURATION = 7200.0, 1800.0
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
+INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+DEFAULT_START_RPS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,14 +71,26 @@ class RunOptions:
     header: tuple[str, ...] = ()  # "Name: value" lines
     custom_attributes: str | None = None
     target_variant: str | None = None
+    # An inference component on the endpoint: every call names it (header), and capacity is
+    # per copy of it.
+    inference_component: str | None = None
     locustfile: Path | None = None
+    # Streamed answers (LLMs) and prompts rendered by a template.
+    stream: bool = False
+    token_format: str = "auto"
+    template: str | None = None
+    max_new_tokens: int | None = None
     # The objective.
     slo: tuple[str, ...] = ("p95<=300ms",)
     max_error_rate: float = 0.01
     # The plan: the adaptive search, or a fixed ramp (flags or a plan file).
     search: str = "adaptive"
+    # What a stage sets: an arrival rate (open loop), or requests in flight (closed loop).
+    control: str = "rate"
     plan: Path | None = None
-    start_rps: float = 10.0
+    start_rps: float = DEFAULT_START_RPS
+    start_concurrency: int = 1  # --control concurrency: requests in flight
+    max_concurrency: int | None = None
     max_rps: float | None = None
     stages: int = 8
     stage_seconds: float | None = None
@@ -113,6 +131,9 @@ class RunOptions:
                               "--endpoint for a SageMaker endpoint")  # fmt: skip
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+        if self.inference_component is not None and self.endpoint is None:
+            raise ConfigError("--inference-component needs --endpoint",
+                              "an inference component is addressed through its endpoint")
         if self.web_ui and not 1 <= self.web_port <= 65535:
             raise ConfigError(f"--web-port must be a port, 1 to 65535 (got {self.web_port})")
 
@@ -162,17 +183,63 @@ class RunOptions:
         return AWS_MAX_DURATION if self.on_aws else LOCAL_MAX_DURATION
 
     def parse_slo(self) -> Slo:
-        return parse_slo(self.slo, self.max_error_rate)
+        slo = parse_slo(self.slo, self.max_error_rate)
+        if slo.needs_stream and not self.stream:
+            term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
+            raise ConfigError(f"--slo {term} needs --stream",
+                              "only a streamed answer has tokens to time")  # fmt: skip
+        if self.token_format not in TOKEN_FORMATS:
+            raise ConfigError(f"unknown --token-format {self.token_format!r}",
+                              f"use {', '.join(TOKEN_FORMATS)}")  # fmt: skip
+        return slo
 
     def abort_latency_factor(self, slo: Slo) -> float:
         return abort_factor(self.abort_latency, slo)
 
+    def check_control(self) -> None:
+        """--control and the flags that only make sense with one control or the other."""
+        if self.control not in CONTROLS:
+            raise ConfigError(f"unknown --control {self.control!r}", "use rate or concurrency")
+        if self.control == "rate":
+            if self.max_concurrency is not None or self.start_concurrency != 1:
+                raise ConfigError("--start-concurrency and --max-concurrency are for "
+                                  "--control concurrency", "add --control concurrency, or "
+                                  "give rates with --start-rps and --max-rps")  # fmt: skip
+            return
+        rules = (
+            (self.search != "adaptive", "--search fixed",
+             "--control concurrency runs the adaptive search; drop --search fixed"),
+            (self.plan is not None, "--plan", "a plan file holds rates; drop --plan"),
+            (self.max_rps is not None or self.start_rps != DEFAULT_START_RPS,
+             "--start-rps/--max-rps", "give --start-concurrency and --max-concurrency"),
+            (self.arrivals != "uniform", "--arrivals",
+             "closed loop has no arrival process: each user sends when its last answer came"),
+            (self.users != 0, "--users",
+             "the users are the concurrency: give --max-concurrency"),
+            (self.workers > 0 or self.master, "--workers/--master",
+             "closed-loop load runs in one Locust process; drop --workers and --master"),
+        )  # fmt: skip
+        for bad, flag, hint in rules:
+            if bad:
+                raise ConfigError(f"{flag} makes no sense with --control concurrency", hint)
+        if self.max_concurrency is None:
+            raise ConfigError("--control concurrency needs --max-concurrency",
+                              "the most requests in flight to try, e.g. 64")  # fmt: skip
+        if self.start_concurrency < 1:
+            raise ConfigError(f"--start-concurrency must be >= 1 (got {self.start_concurrency})")
+        if self.max_concurrency < self.start_concurrency:
+            raise ConfigError(f"--max-concurrency ({self.max_concurrency}) is below "
+                              f"--start-concurrency ({self.start_concurrency})")  # fmt: skip
+
     def load_plan(self, slo: Slo) -> LoadPlan:
+        self.check_control()
+        concurrency = self.control == "concurrency"
         return load_plan(
             plan_file=self.plan,
             mode=self.search,
-            start_rps=self.start_rps,
-            max_rps=self.max_rps,
+            control=self.control,
+            start_rps=float(self.start_concurrency) if concurrency else self.start_rps,
+            max_rps=(float(self.max_concurrency or 0) if concurrency else self.max_rps),
             stages=self.stages,
             stage_seconds=self.stage_length,
             warmup_seconds=self.warmup_seconds,
@@ -192,9 +259,12 @@ class RunOptions:
             headers[CUSTOM_ATTRIBUTES_HEADER] = self.custom_attributes
         if self.target_variant:
             headers[TARGET_VARIANT_HEADER] = self.target_variant
+        if self.inference_component:
+            headers[INFERENCE_COMPONENT_HEADER] = self.inference_component
         for flag, name, value in (
             ("--custom-attributes", CUSTOM_ATTRIBUTES_HEADER, self.custom_attributes),
             ("--target-variant", TARGET_VARIANT_HEADER, self.target_variant),
+            ("--inference-component", INFERENCE_COMPONENT_HEADER, self.inference_component),
             ("--content-type", "Content-Type", self.content_type),
             ("--accept", "Accept", self.accept),
         ):

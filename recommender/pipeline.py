@@ -112,7 +112,10 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         target = sagemaker_target(aws, options.endpoint, options.variant, options.endpoint_url,
                                   name=options.name, instances=options.instances,
                                   content_type=options.content_type, accept=options.accept,
-                                  headers=headers)  # fmt: skip
+                                  headers=headers,
+                                  inference_component=options.inference_component,
+                                  stream=options.stream,
+                                  token_format=options.token_format)  # fmt: skip
 
         def signing_credentials() -> Credentials:
             return Credentials(*aws.frozen_credentials())
@@ -122,14 +125,20 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         if isinstance(plan, SearchSettings):
             plan = replace(plan, period=align)
         cloudwatch = CloudWatchOptions(aws, align, options.cloudwatch_wait)
-        echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
-             f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
+        if target.inference_component:
+            echo(f"Inference component {target.inference_component}: InService on endpoint "
+                 f"{options.endpoint}, variant {target.variant}, {target.instances} "
+                 "copies (capacity is per copy)")  # fmt: skip
+        else:
+            echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
+                 f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
     else:
         assert options.url is not None  # RunOptions holds exactly one of url and endpoint
         split_url(options.url)
         target = Target(url=options.url, name=options.name or name_from_url(options.url),
                         instances=options.instances or 1, content_type=options.content_type,
-                        accept=options.accept, headers=headers)  # fmt: skip
+                        accept=options.accept, headers=headers, stream=options.stream,
+                        token_format=options.token_format)  # fmt: skip
     spec = LoadTestSpec(
         target=target,
         plan=plan,
@@ -150,6 +159,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         master_port=options.master_port if options.master else 0,
         keep_requests=options.keep_requests,
         web_port=options.web_port if options.web_ui else None,
+        template=options.template,
+        max_new_tokens=options.max_new_tokens,
     )
     echo(describe_cost(plan, target.shown_url))
     if confirm is not None and not confirm("Start?"):
@@ -305,28 +316,48 @@ def sagemaker_target(
     endpoint_url: str | None,
     **options: Any,
 ) -> Target:
-    """Check the endpoint (exists, InService, has the variant) and describe what serves it."""
+    """Check the endpoint (exists, InService, has the variant) and describe what serves it;
+    with `inference_component`, check that too (exists, InService, on this endpoint) and
+    count its copies instead of the instances."""
+    component = options.pop("inference_component", None)
     info = aws.describe_endpoint(endpoint)
     if info.status != "InService":
         raise EndpointError(
             f"endpoint {endpoint} is {info.status}, not InService",
             "wait until it is InService (aws sagemaker wait endpoint-in-service)",
         )
+    copies = None
+    if component is not None:
+        ic = aws.describe_inference_component(component)
+        if ic.endpoint != endpoint:
+            raise EndpointError(f"inference component {component} belongs to endpoint "
+                                f"{ic.endpoint}, not {endpoint}",
+                                "check --inference-component and --endpoint")  # fmt: skip
+        if ic.status != "InService":
+            raise EndpointError(f"inference component {component} is {ic.status}, not "
+                                "InService", "wait until it is InService")  # fmt: skip
+        if not ic.copies:
+            raise EndpointError(f"inference component {component} has no copy running",
+                                "set its copy count to 1 or more before the test")  # fmt: skip
+        variant, copies = variant or ic.variant, ic.copies
     v = info.variant(variant)
     base = (endpoint_url or runtime_url(aws.region, endpoint).split("/endpoints/")[0]).rstrip("/")
     headers = dict(options.pop("headers", None) or {})
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
         headers.setdefault(TARGET_VARIANT_HEADER, v.name)
+    # InvokeEndpointWithResponseStream for a streamed answer, InvokeEndpoint otherwise.
+    operation = "invocations-response-stream" if options.get("stream") else "invocations"
     return Target(
-        url=f"{base}/endpoints/{endpoint}/invocations",
+        url=f"{base}/endpoints/{endpoint}/{operation}",
         name=options.pop("name", None) or endpoint,
-        instances=options.pop("instances", None) or v.current_instance_count or 1,
+        instances=options.pop("instances", None) or copies or v.current_instance_count or 1,
         instance_type=v.instance_type,
         headers=headers,
         endpoint=endpoint,
         variant=v.name,
         region=aws.region,
         profile=aws.session.profile_name if aws.session.profile_name != "default" else None,
+        inference_component=component,
         **options,
     )

@@ -20,13 +20,18 @@ from recommender.errors import ConfigError
 from recommender.redact import redact_headers, redact_url, secret_values
 
 ARRIVALS = ("uniform", "poisson")
+# What a stage sets: an arrival rate (open loop, the default), or the number of requests
+# kept in flight (closed loop: each Locust user sends its next request when the previous one
+# is answered, no think time). Under "concurrency", a Stage's `rps` holds that number.
+CONTROLS = ("rate", "concurrency")
 MAX_STAGES = 1000  # a fixed ramp of more stages is a typo, and would be built in memory
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the ramp: an offered arrival rate held for a duration."""
+    """One step of the ramp: an offered arrival rate held for a duration (under control
+    "concurrency", `rps` is the number of requests in flight instead)."""
 
     rps: float
     seconds: float
@@ -44,6 +49,7 @@ class RampPlan:
     warmup_seconds: float = 2.0
     arrivals: str = "uniform"
     users: int = 0  # the Locust users the run had (0: not recorded)
+    control: str = "rate"  # what a stage's `rps` is: a rate, or requests in flight
 
     @property
     def duration(self) -> float:
@@ -71,6 +77,7 @@ class RampPlan:
             warmup_seconds=float(data.get("warmup_seconds", 2.0)),
             arrivals=str(data.get("arrivals", "uniform")),
             users=int(data.get("users", 0)),
+            control=str(data.get("control", "rate")),
         )
 
 
@@ -206,6 +213,8 @@ class SearchSettings:
     # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
     # periods from the run's start, so the stages after them keep whole periods.
     period: int = 1
+    # "concurrency": start_rps and max_rps are numbers of requests in flight (whole numbers).
+    control: str = "rate"
 
     @property
     def duration(self) -> float:
@@ -234,6 +243,7 @@ def load_plan(
     abort_latency_factor: float,
     probe: bool = True,
     early_stop: bool = True,
+    control: str = "rate",
 ) -> LoadPlan:
     """The load plan from the command line: a plan file or a linear ramp (fixed), or the
     adaptive search's settings. Raises ConfigError naming the bad option. Every option is
@@ -251,6 +261,17 @@ def load_plan(
         raise ConfigError(f"--abort-error-rate must be in (0, 1] (got {abort_error_rate:g})")
     if plan_file is not None:
         return load_plan_file(plan_file)
+    if control == "concurrency":
+        # start_rps and max_rps are requests in flight (options.py checked the flags).
+        ramp = linear_ramp(start_rps, float(max_rps or start_rps), 1, stage_seconds,
+                           warmup_seconds)  # fmt: skip
+        return SearchSettings(
+            start_rps=start_rps, max_rps=float(max_rps or start_rps),
+            stage_seconds=stage_seconds, warmup_seconds=ramp.warmup_seconds,
+            precision=precision, max_duration=max_duration, max_requests=max_requests,
+            abort_error_rate=abort_error_rate, abort_latency_factor=abort_latency_factor,
+            control=control, probe=False, early_stop=early_stop,
+        )  # fmt: skip
     if max_rps is None:
         raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
     ramp = linear_ramp(start_rps, max_rps, stages, stage_seconds, warmup_seconds)
@@ -317,6 +338,13 @@ def describe_cost(plan: LoadPlan, url: str) -> str:
         return (f"The test takes {plan.duration / 60:.1f} min and sends about "
                 f"{requests:,.0f} requests to {url}.")  # fmt: skip
     budget = f", {plan.max_requests:,} requests" if plan.max_requests else ""
+    if plan.control == "concurrency":
+        return (
+            f"The adaptive search plays {plan.stage_seconds:g}s stages of closed-loop load from "
+            f"{plan.start_rps:g} requests in flight (never above {plan.max_rps:g}) until the "
+            f"highest concurrency within the SLO is bracketed to {plan.precision:.0%} (or to "
+            f"one request), within {plan.max_duration / 60:.0f} min{budget}, against {url}."
+        )
     start = (f"a {plan.warmup_seconds + 3:g}s probe at {plan.max_rps:g} rps, then "
              if plan.probe and plan.max_rps > plan.start_rps else "")
     return (
@@ -333,26 +361,48 @@ def describe_cost(plan: LoadPlan, url: str) -> str:
 # --- SLO -------------------------------------------------------------------------------
 
 _SLO_RE = re.compile(
-    r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|mean|avg|max)\s*(?P<op><=|<)\s*"
+    r"^\s*(?:(?P<metric>ttft|itl|e2e)_)?(?P<stat>p\d{1,2}(?:\.\d+)?|mean|avg|max)\s*"
+    r"(?P<op><=|<)\s*"
     r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>us|µs|ms|s)\s*$",
     re.IGNORECASE,
 )
 _UNIT_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+# What an SLO term measures, and the per-second histogram it is judged on. `latency` (a
+# bare "p95") and `e2e` are the whole request from its intended send; `ttft` is the time
+# to the first token from the intended send; `itl` the gaps between token-bearing payload
+# parts (all of a stage's gaps pooled). The last two need a streamed response (--stream).
+METRIC_HISTOGRAMS = {"latency": "latency_co_us", "e2e": "latency_co_us",
+                     "ttft": "ttft_co_us", "itl": "itl_us"}  # fmt: skip
+STREAM_METRICS = ("ttft", "itl")
+
+
 @dataclass(frozen=True)
 class SloTerm:
-    """One latency objective, e.g. p95 <= 300 ms. `quantile` is None for the mean."""
+    """One latency objective, e.g. p95 <= 300 ms or ttft_p95 <= 800 ms. `quantile` is None
+    for the mean."""
 
     stat: str  # "p95", "p99.9", "mean"
     limit_ms: float
+    metric: str = "latency"  # latency | e2e | ttft | itl
 
     @property
     def quantile(self) -> float | None:
         return None if self.stat == "mean" else float(self.stat[1:]) / 100.0
 
+    @property
+    def key(self) -> str:
+        """How the term is named in stage tables and verdicts: "p95", "ttft_p95"."""
+        return self.stat if self.metric == "latency" else f"{self.metric}_{self.stat}"
+
+    @property
+    def histogram(self) -> str:
+        """The per-second record's histogram it is judged on."""
+        return METRIC_HISTOGRAMS[self.metric]
+
     def __str__(self) -> str:
-        return f"{self.stat}<={self.limit_ms:g}ms"
+        return f"{self.key}<={self.limit_ms:g}ms"
 
 
 @dataclass(frozen=True)
@@ -366,9 +416,16 @@ class Slo:
         parts = [str(t) for t in self.terms] + [f"errors<={self.max_error_rate:.2%}"]
         return ", ".join(parts)
 
+    @property
+    def needs_stream(self) -> bool:
+        """Some term is on tokens (TTFT, ITL): only a streamed response measures it."""
+        return any(t.metric in STREAM_METRICS for t in self.terms)
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "terms": [{"stat": t.stat, "limit_ms": t.limit_ms} for t in self.terms],
+            "terms": [{"stat": t.stat, "limit_ms": t.limit_ms,
+                       **({"metric": t.metric} if t.metric != "latency" else {})}
+                      for t in self.terms],  # fmt: skip
             "max_error_rate": self.max_error_rate,
             "text": str(self),
         }
@@ -376,7 +433,8 @@ class Slo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Slo:
         return cls(
-            tuple(SloTerm(str(t["stat"]), float(t["limit_ms"])) for t in data["terms"]),
+            tuple(SloTerm(str(t["stat"]), float(t["limit_ms"]), str(t.get("metric", "latency")))
+                  for t in data["terms"]),  # fmt: skip
             float(data.get("max_error_rate", 0.01)),
         )
 
@@ -386,7 +444,8 @@ def parse_slo_term(text: str) -> SloTerm:
     if not m:
         raise ConfigError(
             f"cannot read SLO {text!r}",
-            'write it like "p95<=300ms", "p99<=1s" or "mean<=200ms"',
+            'write it like "p95<=300ms", "p99<=1s", "mean<=200ms", or for a streamed '
+            'response "ttft_p95<=800ms", "itl_p99<=60ms", "e2e_p95<=20s"',
         )
     stat = m["stat"].lower()
     stat = "mean" if stat in ("mean", "avg") else stat
@@ -399,7 +458,7 @@ def parse_slo_term(text: str) -> SloTerm:
     limit_ms = float(m["value"]) * _UNIT_MS[m["unit"].lower()]
     if limit_ms <= 0:
         raise ConfigError(f"SLO limit must be > 0 (got {text!r})")
-    return SloTerm(stat, limit_ms)
+    return SloTerm(stat, limit_ms, (m["metric"] or "latency").lower())
 
 
 def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
@@ -461,6 +520,13 @@ class Target:
     variant: str | None = None
     region: str | None = None
     profile: str | None = None
+    # An inference component: `instances` then counts its copies (capacity is per copy).
+    inference_component: str | None = None
+    # --stream: the answer is read as it streams (tokens, TTFT, ITL); on a SageMaker
+    # endpoint through InvokeEndpointWithResponseStream. `token_format`: how its tokens
+    # are counted (recommender.loadgen.stream).
+    stream: bool = False
+    token_format: str = "auto"
 
     @property
     def signed(self) -> bool:

@@ -21,7 +21,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 # Headers whose values are not credentials by definition: recorded in clear.
-CLEAR_HEADERS = frozenset({"content-type", "accept", "x-amzn-sagemaker-target-variant"})
+CLEAR_HEADERS = frozenset({"content-type", "accept", "x-amzn-sagemaker-target-variant",
+                           "x-amzn-sagemaker-inference-component"})
 # Query parameter names that look like credentials.
 _SECRET_NAME = re.compile(
     r"auth|token|key|secret|passw|pwd|signature|^sig$|credential|session|cookie|bearer",

@@ -8,8 +8,10 @@ directory, replay the traffic through the policy (recommender.simulate), write t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
@@ -17,13 +19,17 @@ from recommender.errors import ConfigError
 from recommender.pipeline import ReportResult, analyze_dir, write_reports
 from recommender.plan import Slo
 from recommender.simulate import (
+    CONCURRENCY_ASSUMPTIONS,
+    ConcurrencyCurve,
     Policy,
     SafetyFactorChoice,
     Simulation,
     StagedLatencyModel,
     choose_safety_factor,
+    concurrency_curve,
     model_from_analysis,
     simulate,
+    simulate_concurrency,
     simulate_factor,
 )
 from recommender.sizing import lookup_price
@@ -57,8 +63,13 @@ def simulate_run(
     slo: Slo | None = None,
     instance_price: float | None = None,
     violation_budget: int = 0,
+    metric: str = "invocations",
 ) -> ReplayResult:
     """Simulate the run's endpoint under a policy and write simulation.json into the run.
+
+    `metric` "concurrency": the policy tracks requests in flight per instance (copy) on
+    10-second data (`simulate_concurrency`); its target is the given one, or the run's
+    concurrency at the SLO x `safety_factor`.
 
     `safety_factor` None means `auto`: sweep, keep the chosen factor's simulation (or, when
     none keeps within the budget, the one with the fewest violating minutes).
@@ -70,6 +81,11 @@ def simulate_run(
         raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
     if given is not None and safety_factor is None:
         raise ConfigError("give --target-value or --safety-factor auto, not both")
+    if metric == "concurrency":
+        return _simulate_concurrency(run_dir, traffic, policy, safety_factor, slo,
+                                     instance_price, violation_budget)  # fmt: skip
+    if metric != "invocations":
+        raise ConfigError(f"unknown --metric {metric!r}", "use invocations or concurrency")
     model, price = _endpoint(run_dir, slo, instance_price)
     choice = None
     if given is not None:
@@ -89,6 +105,49 @@ def simulate_run(
     path = run_dir / runs.SIMULATION_FILE
     runs.write_json(path, data)
     return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
+
+
+def _simulate_concurrency(
+    run_dir: Path, traffic: TrafficSeries, policy: Policy, safety_factor: float | None,
+    slo: Slo | None, instance_price: float | None, violation_budget: int,
+) -> ReplayResult:  # fmt: skip
+    run = runs.load_run(run_dir)
+    analysis = analyze_run(run, slo)
+    model = model_from_analysis(analysis)
+    curve: ConcurrencyCurve = concurrency_curve(analysis)
+    price = lookup_price((run.meta.get("target") or {}).get("instance_type"), instance_price)
+    target = policy.target()
+    if target is None:
+        if safety_factor is None:
+            raise ConfigError("--safety-factor auto sweeps invocation targets",
+                              "give a number with --metric concurrency")  # fmt: skip
+        at_slo = analysis.concurrency.per_instance if analysis.concurrency else None
+        if at_slo is None:
+            raise ConfigError("the run tells no concurrency at the SLO", "pass --target-value")
+        target = at_slo * safety_factor
+    # Bounds as the invocations policy sizes them, from the throughput at that target.
+    sized = policy.for_target(curve_rps_target(curve, target), traffic)
+    sim = simulate_concurrency(traffic, model, curve, replace(sized, target_value=target),
+                               safety_factor=safety_factor if policy.target() is None else None,
+                               instance_price=price.usd_per_hour if price else None)  # fmt: skip
+    data = sim.to_dict()
+    data["endpoint"]["model"] = model.to_dict()
+    data["endpoint"]["concurrency"] = curve.to_dict()
+    data["assumptions"] = [*data["assumptions"], CONCURRENCY_ASSUMPTIONS]
+    data["run_dir"] = str(run_dir)
+    path = run_dir / runs.SIMULATION_FILE
+    runs.write_json(path, data)
+    return ReplayResult(sim, None, path, sim.totals.violating_minutes <= violation_budget)
+
+
+def curve_rps_target(curve: ConcurrencyCurve, in_flight: float) -> float:
+    """Invocations per instance per minute at which `curve` holds `in_flight` requests: the
+    equivalent invocations target, to size Min/MaxCapacity the way the report does."""
+    xs = [float(x) for x in curve.rps]
+    ys = [float(y) for y in curve.in_flight]
+    if in_flight >= ys[-1]:
+        return xs[-1] * in_flight / ys[-1] * 60.0 if ys[-1] > 0 else xs[-1] * 60.0
+    return float(np.interp(in_flight, ys, xs)) * 60.0
 
 
 def choose_for_run(

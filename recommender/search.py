@@ -87,10 +87,15 @@ class StageSummary:
     mean_ms: float | None = None
     stddev_ms: float | None = None
     cpu_percent_max: float | None = None
+    # Observations behind a term judged on another histogram than the requests' latency
+    # (TTFT: streamed successes; ITL: gaps between token-bearing parts), by term key.
+    counts: dict[str, int] = field(default_factory=dict)
     arrivals: str = "uniform"
-    # The later half of the measured seconds: successes, and within each percentile term.
+    # The later half of the measured seconds: observations (successes, or the term's own
+    # count), and within each percentile term's limit, by term key.
     late_successes: int = 0
     late_within: dict[str, int] = field(default_factory=dict)
+    late_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def achieved_rps(self) -> float:
@@ -100,21 +105,25 @@ class StageSummary:
     def generator_limited(self) -> bool:
         return generator_limited(self.requests, self.rps, self.seconds, self.arrivals)
 
+    def late_n(self, key: str) -> int:
+        """Observations of a term in the later half: its own count, or the successes."""
+        return self.late_counts.get(key, self.late_successes)
+
     def late_readable(self, slo: Slo) -> bool:
-        """Enough requests in the later half, beyond each percentile, to read its trend."""
-        return all(self.late_successes * (1 - t.quantile) >= MIN_LATE_TAIL
+        """Enough observations in the later half, beyond each percentile, to read its trend."""
+        return all(self.late_n(t.key) * (1 - t.quantile) >= MIN_LATE_TAIL
                    for t in slo.terms if t.quantile is not None and t.quantile < 1)  # fmt: skip
 
     def rising(self, slo: Slo) -> list[str]:
         """Percentile terms the later half fails on its own: the queue is still growing."""
         out = []
         for t in slo.terms:
-            q = t.quantile
-            if q is None or q >= 1.0 or self.late_successes * (1 - q) < MIN_LATE_TAIL:
-                continue  # too few requests beyond the percentile to read the trend
-            share = self.late_within.get(t.stat, 0) / self.late_successes
+            q, n = t.quantile, self.late_n(t.key)
+            if q is None or q >= 1.0 or n * (1 - q) < MIN_LATE_TAIL:
+                continue  # too few observations beyond the percentile to read the trend
+            share = self.late_within.get(t.key, 0) / n
             if share < q:
-                out.append(f"{t.stat} within {t.limit_ms:g}ms for only {share:.1%} of the "
+                out.append(f"{t.key} within {t.limit_ms:g}ms for only {share:.1%} of the "
                            "later half")  # fmt: skip
         return out
 
@@ -151,33 +160,39 @@ def judge(s: StageSummary, slo: Slo, confidence: float = CONFIDENCE) -> Verdict:
     else:
         outcomes.append(Verdict(UNDECIDED, f"errors {rate:.2%} ~ {slo.max_error_rate:.2%}"))
     for term in slo.terms:
-        value = s.stat_ms.get(term.stat)
+        name = term.key
+        value = s.stat_ms.get(name)
         shown = "-" if value is None else f"{value:.1f}ms"
         q = term.quantile
+        n = s.counts.get(name, s.successes)
+        if n == 0:
+            outcomes.append(Verdict(FAIL, f"{name}: nothing measured"))
+            continue
         if q is None or q >= 1.0:  # mean, max: a normal-theory interval on the mean
-            if term.stat == "mean" and s.mean_ms is not None and s.stddev_ms is not None:
+            if (term.stat == "mean" and term.histogram == "latency_co_us"
+                    and s.mean_ms is not None and s.stddev_ms is not None):  # fmt: skip
                 half = z * s.stddev_ms / math.sqrt(s.successes)
                 low, high = s.mean_ms - half, s.mean_ms + half
             else:
                 low = high = value if value is not None else math.inf
             if low > term.limit_ms:
-                outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
             elif high <= term.limit_ms:
-                outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+                outcomes.append(Verdict(PASS, f"{name} {shown}"))
             else:
-                outcomes.append(Verdict(UNDECIDED, f"{term.stat} {shown} ~ {term.limit_ms:g}ms"))
+                outcomes.append(Verdict(UNDECIDED, f"{name} {shown} ~ {term.limit_ms:g}ms"))
             continue
-        lo, hi = wilson(s.within.get(term.stat, 0), s.successes, confidence)
+        lo, hi = wilson(s.within.get(name, 0), n, confidence)
         if hi < q:
-            outcomes.append(Verdict(FAIL, f"{term.stat} {shown} > {term.limit_ms:g}ms"))
+            outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
         elif lo >= q:
-            outcomes.append(Verdict(PASS, f"{term.stat} {shown}"))
+            outcomes.append(Verdict(PASS, f"{name} {shown}"))
         else:
-            share = s.within.get(term.stat, 0) / s.successes
+            share = s.within.get(name, 0) / n
             outcomes.append(
                 Verdict(
                     UNDECIDED,
-                    f"{term.stat} {shown} ~ {term.limit_ms:g}ms "
+                    f"{name} {shown} ~ {term.limit_ms:g}ms "
                     f"({share:.1%} within, CI {lo:.1%}-{hi:.1%})",
                 )  # fmt: skip
             )
@@ -195,9 +210,9 @@ def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
     """The decision on point estimates alone (for a stage still undecided at its limit)."""
     bad = []
     for t in slo.terms:
-        v = s.stat_ms.get(t.stat)
+        v = s.stat_ms.get(t.key)
         if v is None or v > t.limit_ms:
-            bad.append(f"{t.stat} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
+            bad.append(f"{t.key} {'-' if v is None else f'{v:.1f}'}ms > {t.limit_ms:g}ms")
     rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
     if rate > slo.max_error_rate:
         bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
@@ -216,10 +231,10 @@ def abort_reason(
         if rate > abort_error_rate:
             return f"error rate {rate:.1%} above --abort-error-rate {abort_error_rate:.0%}"
     term = slo.terms[0]
-    value = s.stat_ms.get(term.stat)
+    value = s.stat_ms.get(term.key)
     if s.successes >= 20 and value is not None and value > abort_latency_factor * term.limit_ms:
         return (
-            f"{term.stat} {value:.0f}ms above --abort-latency "
+            f"{term.key} {value:.0f}ms above --abort-latency "
             f"({abort_latency_factor:g} x {term.limit_ms:g}ms)"
         )
     return None
@@ -330,6 +345,8 @@ class Controller:
         rps, start, end = self.stages[-1]
         self.stages[-1] = (rps, start, end + seconds)
 
+    control = "rate"  # what a stage's rps is (AdaptiveSearch: its settings')
+
     def realized_plan(self, arrivals: str = "uniform", users: int = 0) -> RampPlan:
         """The stages as played (for the run directory and the analysis)."""
         from recommender.plan import Stage
@@ -339,6 +356,7 @@ class Controller:
             self.warmup_seconds,
             arrivals,
             users,
+            self.control,
         )
 
 
@@ -405,7 +423,10 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
-        self._probing = settings.probe and settings.max_rps > settings.start_rps
+        self.control = settings.control
+        # Closed loop has no rate to overload with: the probe is for arrival rates.
+        self._probing = (settings.probe and settings.control != "concurrency"
+                         and settings.max_rps > settings.start_rps)  # fmt: skip
         if self._probing:
             self._start(settings.max_rps, 0.0, settings.warmup_seconds + PROBE_SECONDS)
         else:
@@ -465,7 +486,8 @@ class AdaptiveSearch(Controller):
         else:
             verdict = early or judge(s, self.slo, self.final_confidence)
             outcome = verdict.outcome
-            if s.generator_limited and verdict.outcome != FAIL:
+            # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
+            if not self.closed_loop and s.generator_limited and verdict.outcome != FAIL:
                 why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO "
                        f"(short beyond the spread of {s.arrivals} arrivals): the load "
                        "generator cannot drive more; add --workers")  # fmt: skip
@@ -548,8 +570,15 @@ class AdaptiveSearch(Controller):
             code = DecisionCode.PROBE_NO_CEILING
         self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
 
+    @property
+    def closed_loop(self) -> bool:
+        """Stages are numbers of requests in flight (whole numbers), not rates."""
+        return self.settings.control == "concurrency"
+
     def _next_rate(self, rps: float) -> tuple[float | None, DecisionCode, str]:
         """The next rate (None: stop), why as a code, and why in words."""
+        if self.closed_loop:
+            return self._next_concurrency(rps)
         cfg = self.settings
         lo, hi = self.lo, self.hi
         if hi is None:  # still growing
@@ -574,3 +603,28 @@ class AdaptiveSearch(Controller):
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
+
+    def _next_concurrency(self, level: float) -> tuple[float | None, DecisionCode, str]:
+        """`_next_rate` over whole numbers of requests in flight: the same growth, descent
+        and bisection, stopping also when the bracket is one request wide."""
+        cfg = self.settings
+        lo, hi = self.lo, self.hi
+        if hi is None:
+            if lo is not None and lo >= cfg.max_rps:
+                return (None, DecisionCode.MAX_RPS, f"--max-concurrency {cfg.max_rps:g} "
+                        "passed: the concurrency within the SLO is at least that")  # fmt: skip
+            nxt = min(max(math.ceil(level * cfg.growth), level + 1), cfg.max_rps)
+            return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
+        if lo is None:
+            if level <= 1:
+                return (None, DecisionCode.FAILS_AT_START,
+                        "fails even with 1 request in flight: relax --slo")  # fmt: skip
+            return (float(max(1, math.floor(level / cfg.growth))), DecisionCode.DESCEND,
+                    f"failed without a passing concurrency: divide by {cfg.growth:g}")  # fmt: skip
+        width = (hi - lo) / lo
+        if width <= cfg.precision or hi - lo <= 1:
+            why = (f"bracket {lo:g}-{hi:g} in flight is {width:.1%} wide "
+                   f"(<= {cfg.precision:.0%}, or one request)")  # fmt: skip
+            return None, DecisionCode.PRECISION_REACHED, why
+        return (float((lo + hi) // 2), DecisionCode.BISECT,
+                f"bisect {lo:g}-{hi:g} in flight ({width:.1%} wide)")  # fmt: skip

@@ -142,7 +142,7 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
             "re-run the test starting from a lower rate",
         )
     # The SLO's first term is the latency shown; capacity already accounts for every term.
-    stat = analysis.slo.terms[0].stat
+    stat = analysis.slo.terms[0].key  # "p95", or "ttft_p95" for a streamed run
     pts = sorted(
         (s.achieved_rps / cap.instances, v)
         for s in analysis.stages
@@ -278,6 +278,10 @@ class Simulation:
     events: tuple[ScalingEvent, ...]
     totals: Totals
     instance_price: float | None
+    # What the policy tracks: "invocations" (per instance per minute, 1-minute data) or
+    # "concurrency" (requests in flight per instance or copy, 10-second data).
+    metric: str = "invocations"
+    step_seconds: int = 60
 
     @property
     def requests(self) -> FloatArray:
@@ -296,6 +300,8 @@ class Simulation:
         lat = [None if math.isnan(v) else round(v, 2) for v in self.latency_ms.tolist()]
         return {
             "schema_version": 1,
+            "metric": self.metric,
+            "step_seconds": self.step_seconds,
             "policy": self.policy.to_dict(),
             "safety_factor": self.safety_factor,
             "endpoint": {
@@ -581,3 +587,157 @@ def explain_choice(
     more = (aws.instance_hours - chosen.instance_hours) / chosen.instance_hours
     word = "more" if more >= 0 else "fewer"
     return f"{head}; AWS's 0.5 would cost {abs(more):.0%} {word} instance-hours"
+
+
+# --- concurrency (high-resolution) target tracking ------------------------------------------
+
+HIGH_RESOLUTION_SECONDS = 10  # ConcurrentRequestsPerModel/PerCopy are published every 10 s
+STEPS_PER_MINUTE = 60 // HIGH_RESOLUTION_SECONDS
+CONCURRENCY_ASSUMPTIONS = (
+    "the concurrency policy is evaluated on 10-second datapoints: scale-out after "
+    "--scale-out-datapoints of them above target (AWS documents faster scale-out, not the "
+    "alarm's datapoints: read yours back), scale-in as slowly as a 1-minute policy "
+    "(--scale-in-datapoints minutes), as AWS documents; load is even within each minute"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ConcurrencyCurve:
+    """Requests in flight per instance (or copy) against requests/s per instance, from a
+    run's stages: each stage's in-flight count (closed loop: its level; rate control:
+    throughput x mean latency, Little's law), made non-decreasing and joined by straight
+    lines; beyond the highest stage, in flight grows in proportion to the load (the last
+    stage's latency held: a lower bound, since latency only grows there)."""
+
+    rps: FloatArray
+    in_flight: FloatArray
+
+    def at(self, rps_per_instance: float) -> float:
+        top_x, top_y = float(self.rps[-1]), float(self.in_flight[-1])
+        if rps_per_instance > top_x > 0:
+            return top_y * rps_per_instance / top_x
+        return float(interpolate(rps_per_instance, self.rps, self.in_flight))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": "in flight per stage (running max), linear; proportional above",
+                "points": [[round(float(a), 3), round(float(b), 3)]
+                           for a, b in zip(self.rps, self.in_flight, strict=True)]}  # fmt: skip
+
+
+def concurrency_curve(analysis: Analysis) -> ConcurrencyCurve:
+    n = analysis.capacity.instances
+    pts = sorted((s.achieved_rps / n, f / n) for s in analysis.stages
+                 if (f := s.in_flight) is not None and s.achieved_rps > 0)  # fmt: skip
+    if not pts:
+        raise InsufficientDataError("the run's stages hold no latency to tell requests in "
+                                    "flight from", "simulate --metric invocations")  # fmt: skip
+    x = np.array([p[0] for p in pts])
+    rps, flight = curve_points(x, np.maximum.accumulate(np.array([p[1] for p in pts])))
+    return ConcurrencyCurve(rps, flight)
+
+
+def simulate_concurrency(
+    traffic: TrafficSeries,
+    model: LatencyModel,
+    curve: ConcurrencyCurve,
+    policy: Policy,
+    *,
+    safety_factor: float | None = None,
+    instance_price: float | None = None,
+) -> Simulation:
+    """Target tracking on requests in flight per instance (copy), in 10-second steps.
+
+    As `simulate`, with these differences (see CONCURRENCY_ASSUMPTIONS): the metric at
+    each step is `curve` at the step's load per instance in service; the proportional rule
+    is ceil(instances in service x metric / target); scale-out needs
+    `policy.scale_out_datapoints` 10-second datapoints above target, scale-in
+    `policy.scale_in_datapoints` minutes below `scale_in_ratio` x target; cooldowns and the
+    provisioning delay are counted in steps. The per-minute results are each minute's
+    fewest instances in service (its worst step) and most desired."""
+    target, lo, hi = policy.bounds()
+    policy = replace(policy, target_value=target)
+    k = STEPS_PER_MINUTE
+    per_step = np.repeat(traffic.requests_per_minute / k, k).tolist()
+    steps = len(per_step)
+    low = policy.scale_in_ratio * target
+    out_cd = math.ceil(policy.scale_out_cooldown / HIGH_RESOLUTION_SECONDS)
+    in_cd = math.ceil(policy.scale_in_cooldown / HIGH_RESOLUTION_SECONDS)
+    scale_in_steps = policy.scale_in_datapoints * k
+    provision = policy.provision_minutes * k
+
+    def wanted(requests: float, serving: int) -> tuple[float, int]:
+        metric = curve.at(requests / HIGH_RESOLUTION_SECONDS / serving)
+        return metric, math.ceil(serving * metric / target - _EPS)
+
+    _, first = wanted(per_step[0], 1) if steps else (0.0, lo)
+    # Settle the start as `simulate` does: the fleet whose own metric meets the target.
+    desired = min(hi, max(lo, first))
+    for _ in range(20):
+        _, again = wanted(per_step[0], desired) if steps else (0.0, desired)
+        if min(hi, max(lo, again)) == desired:
+            break
+        desired = min(hi, max(lo, again))
+    serving = desired
+    pending: deque[list[int]] = deque()
+    in_service = [0] * steps
+    desired_at = [0] * steps
+    events: list[ScalingEvent] = []
+    high_run = low_run = 0
+    out_until = in_until = -1
+    capped = 0
+    for t in range(steps):
+        while pending and pending[0][0] <= t:
+            serving += pending.popleft()[1]
+        in_service[t], desired_at[t] = serving, desired
+        metric, want = wanted(per_step[t], serving)
+        capped += want > hi
+        want = min(hi, max(lo, want))
+        high_run = high_run + 1 if metric > target else 0
+        low_run = low_run + 1 if metric < low else 0
+        if high_run >= policy.scale_out_datapoints:
+            if want > desired:
+                pending.append([t + 1 + provision, want - desired])
+                events.append(ScalingEvent(t // k, "out", desired, want, metric))
+                desired, out_until = want, t + out_cd
+        elif (low_run >= scale_in_steps and not policy.disable_scale_in
+              and t >= out_until and t >= in_until and want < desired):  # fmt: skip
+            events.append(ScalingEvent(t // k, "in", desired, want, metric))
+            remove = desired - want
+            while remove and pending:
+                take = min(remove, pending[-1][1])
+                pending[-1][1] -= take
+                remove -= take
+                if not pending[-1][1]:
+                    pending.pop()
+            serving -= remove
+            desired, in_until = want, t + in_cd
+
+    serving_a = np.array(in_service, dtype=np.int64).reshape(-1, k).min(axis=1)
+    desired_a = np.array(desired_at, dtype=np.int64).reshape(-1, k).max(axis=1)
+    req = traffic.requests_per_minute
+    per_instance = req / serving_a / 60.0
+    violating = per_instance > model.capacity_rps * (1 + _EPS)
+    erroring = np.maximum(req - model.max_rps * 60.0 * serving_a, 0.0)
+    instance_hours = float(np.array(desired_at).sum()) / 60.0 / k
+    totals = Totals(
+        minutes=traffic.minutes,
+        violating_minutes=int(violating.sum()),
+        requests=float(req.sum()),
+        requests_outside_slo=float(np.where(violating, req - erroring, 0.0).sum()),
+        requests_erroring=float(erroring.sum()),
+        instance_hours=instance_hours,
+        cost_usd=instance_hours * instance_price if instance_price is not None else None,
+        scale_out_events=sum(e.kind == "out" for e in events),
+        scale_in_events=sum(e.kind == "in" for e in events),
+        capped_minutes=capped // k,  # steps held back by MaxCapacity, as whole minutes
+        in_service_min=int(serving_a.min()),
+        in_service_max=int(serving_a.max()),
+    )
+    return Simulation(
+        policy=policy, safety_factor=safety_factor, capacity_rps=model.capacity_rps,
+        max_rps=model.max_rps, latency_stat=model.stat, traffic=traffic,
+        in_service=serving_a, desired=desired_a, latency_ms=model.latency_ms(per_instance),
+        violating=violating, erroring=erroring, events=tuple(events), totals=totals,
+        instance_price=instance_price, metric="concurrency",
+        step_seconds=HIGH_RESOLUTION_SECONDS,
+    )  # fmt: skip

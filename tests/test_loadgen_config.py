@@ -24,7 +24,8 @@ BODIES = Payloads((b'{"a": 1}', b'{"a": 2}'), "application/json", "/data/p.jsonl
 # The keys of the config, in the order the runner has always written them.
 CONFIG_KEYS = ["run_dir", "controller", "slo", "arrivals", "path", "host", "headers", "payload",
                "users", "workers", "bodies_count", "keep_requests", "requests_dir", "seed",
-               "align_seconds", "sigv4"]  # fmt: skip
+               "align_seconds", "stream", "token_format", "template", "max_new_tokens",
+               "sigv4"]  # fmt: skip
 
 
 def config(**changes: object) -> LoadgenConfig:

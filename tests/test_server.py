@@ -318,7 +318,7 @@ def test_workers_die_with_a_killed_server() -> None:
         ({"service_time_ms": 0.0}, "--service-time-ms must be a positive number (got 0.0)"),
         ({"service_time_ms": float("nan")}, "--service-time-ms must be a positive number"),
         ({"max_queue": -1}, "--max-queue must be >= 0 (got -1)"),
-        ({"model": "xgboost"}, "--model must be sklearn or sleep (got 'xgboost')"),
+        ({"model": "xgboost"}, "--model must be sklearn or sleep or llm (got 'xgboost')"),
         ({"host": ""}, "--host must be an address to bind"),
     ],
 )

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.analysis.bootstrap import with_confidence
-from recommender.analysis.capacity import Capacity, capacity_at_slo, extrapolate
+from recommender.analysis.capacity import (
+    Capacity,
+    ConcurrencyAtSlo,
+    capacity_at_slo,
+    concurrency_at_slo,
+    extrapolate,
+)
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
 from recommender.analysis.fit import LatencyFit, fit_latency
 from recommender.analysis.recommend import (
@@ -24,7 +30,7 @@ from recommender.analysis.recommend import (
 from recommender.analysis.server import judge_on_server, server_view
 from recommender.analysis.stages import StageStats, stage_stats
 from recommender.errors import ConfigError, ExitCode
-from recommender.plan import Slo
+from recommender.plan import STREAM_METRICS, Slo
 from recommender.runs import RunData
 
 __all__ = ["Analysis", "Saturation", "analyze_run", "saturation"]
@@ -69,6 +75,7 @@ class Analysis:
     server: dict[int, dict[str, Any]] = field(default_factory=dict)  # CloudWatch, by stage
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
+    concurrency: ConcurrencyAtSlo | None = None
     arrivals: str = "uniform"  # the arrival model the capacity assumes (the run's)
     saturation: Saturation | None = None
 
@@ -105,9 +112,34 @@ class Analysis:
             "arrivals": self.arrivals,
             "capacity": {**self.capacity.to_dict(), "arrivals": self.arrivals},
             "saturation": self.saturation.to_dict() if self.saturation else None,
+            "concurrency": self.concurrency.to_dict() if self.concurrency else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
+            "stream": self.stream_summary(),
+        }
+
+    def stream_summary(self) -> dict[str, Any] | None:
+        """For a streamed run (None otherwise): what its token numbers mean, and the output
+        tokens per second at the capacity (its rate x the mean output tokens per request
+        of the stages that passed)."""
+        streamed = [s for s in self.stages if s.stream is not None]
+        if not streamed:
+            return None
+        passing = [s.stream for s in streamed if s.passed and s.stream is not None]
+        per_request = [p.output_tokens_per_request for p in passing
+                       if p.output_tokens_per_request is not None]  # fmt: skip
+        tokens = (self.capacity.rps_per_instance * sum(per_request) / len(per_request)
+                  if per_request and self.capacity.rps_per_instance else None)  # fmt: skip
+        goodput_slo = (self.run.get("slo") or {}).get("text")
+        return {
+            "goodput_slo": goodput_slo,
+            "goodput": "requests per second that met goodput_slo's limits on their own: "
+                       "TTFT and end-to-end latency from the intended send, and time per "
+                       "output token (the mean of the request's gaps) within the ITL limit",
+            "output_tokens": "counted from the payload parts (--token-format)",
+            "input_tokens": "approximate: ~4 characters per token, no tokenizer",
+            "output_tokens_per_s_per_instance_at_capacity": tokens,
         }
 
 
@@ -133,12 +165,20 @@ def analyze_run(
     elif slo_source != "client":
         raise ConfigError(f"unknown --slo-source {slo_source!r}", "use client or server")
     capacity = capacity_at_slo(stages, run.instances)
-    fits = [f for t in slo.terms if (f := fit_latency(stages, t.stat, t.limit_ms)) is not None]
+    if slo.needs_stream and not any(s.stream for s in stages):
+        term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
+        raise ConfigError(f"--slo {term} needs a run made with --stream",
+                          "this run has no tokens to time; judge it on latency terms")  # fmt: skip
+    fits = [f for t in slo.terms if (f := fit_latency(stages, t.key, t.limit_ms)) is not None]
     if capacity.method == "interpolated":
         capacity = with_confidence(capacity, run, slo, stages, slo_source == "client")
     elif capacity.method == "lower_bound":
         capacity = extrapolate(capacity, fits, stages)
-    rec = recommend(capacity.rps_per_instance, safety_factor) if capacity.rps_per_instance else None
+    concurrency = concurrency_at_slo(stages, capacity)
+    per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
+    rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
+                     per_copy, concurrency.basis)
+           if capacity.rps_per_instance else None)  # fmt: skip
     warnings = check(stages, capacity, slo, status, len(plan.stages))
     warnings += extrapolated(capacity, stages) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
@@ -150,6 +190,9 @@ def analyze_run(
         "started_at": run.meta.get("started_at"),
         "ended_at": run.meta.get("ended_at"),
         "totals": run.meta.get("totals"),
+        "slo": run.meta.get("slo"),
+        "payload": run.meta.get("payload"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
-                    plan.arrivals, saturation(stages, run.instances))  # fmt: skip
+                    concurrency, "closed_loop" if plan.control == "concurrency" else plan.arrivals,
+                    saturation(stages, run.instances))  # fmt: skip

@@ -40,7 +40,9 @@ def capacity_interval(
     """95% interval on rps_per_instance; None when fewer than half the replicates give a
     capacity (too little data to say)."""
     by_second = {int(r["second"]): r for r in records}
-    data = []  # per stage: (block count arrays, block requests, block successes, seconds)
+    keys = sorted({t.histogram for t in slo.terms})  # TTFT and ITL terms have their own
+    zeros = np.zeros(len(histograms.bucket_values_us()[0]), dtype=np.int64)
+    data = []  # per stage: (block count arrays by histogram, block requests, successes, seconds)
     for s in stages:
         window = [t for t in measured_window(plan, s.index) if t in by_second]
         if not window:
@@ -48,12 +50,11 @@ def capacity_interval(
         blocks = [window[i : i + block] for i in range(0, len(window), block)]
         if not blocks:
             return None
-        counts = np.stack([
-            sum((histograms.counts(histograms.decode(by_second[t]["latency_co_us"]))
-                 for t in b if by_second[t]["latency_co_us"]),
-                np.zeros(len(histograms.bucket_values_us()[0]), dtype=np.int64))
+        counts = {key: np.stack([
+            sum((histograms.counts(histograms.decode(by_second[t][key]))
+                 for t in b if by_second[t].get(key)), zeros)
             for b in blocks
-        ])  # fmt: skip
+        ]) for key in keys}  # fmt: skip
         requests = np.array([sum(by_second[t]["requests"] for t in b) for b in blocks])
         ok = np.array([sum(by_second[t]["ok"] for t in b) for b in blocks])
         seconds = np.array([len(b) for b in blocks])
@@ -64,9 +65,10 @@ def capacity_interval(
         resampled = []
         for s, (counts, requests, ok, seconds) in zip(stages, data, strict=True):
             pick = rng.integers(0, len(seconds), len(seconds))
-            c = counts[pick].sum(axis=0)
+            c = {key: counts[key][pick].sum(axis=0) for key in keys}
             n, k, secs = int(requests[pick].sum()), int(ok[pick].sum()), int(seconds[pick].sum())
-            values = {t.stat: histograms.stat_ms_from_counts(c, t.stat) for t in slo.terms}
+            values = {t.key: histograms.stat_ms_from_counts(c[t.histogram], t.stat)
+                      for t in slo.terms}  # fmt: skip
             sc = score(values, (n - k) / n if n else 0.0, slo, k)
             if not s.settled:  # the later half's verdict is the stage's
                 sc = max(sc, s.score)

@@ -62,7 +62,7 @@ def interpolate_crossing(x0: float, s0: float, x1: float, s1: float) -> float:
 
 
 def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
-    stages = sorted(stages, key=lambda s: s.offered_rps)  # stable: replays keep their order
+    stages = sorted(stages, key=lambda s: s.level)  # stable: replays keep their order
     if not stages:
         return Capacity("none", instances, None, None, None, None, None)
     first_fail = next((k for k, s in enumerate(stages) if not s.passed), None)
@@ -119,3 +119,46 @@ def extrapolate(
     n = capacity.instances
     return replace(capacity, method="model_extrapolation", rps=x, rps_per_instance=x / n,
                    interval_rps_per_instance=(measured / n, x / n))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ConcurrencyAtSlo:
+    """The requests in flight per instance (per copy) at the SLO, with the interval the
+    bracketing stages give, and the throughput there.
+
+    `basis` "measured": a closed-loop run (--control concurrency) set the levels itself;
+    "littles_law": a rate-controlled run, each stage's in-flight count derived as achieved
+    throughput x mean latency (Little's law, L = lambda W), exact for a stationary stage."""
+
+    basis: str  # measured | littles_law
+    method: str  # as Capacity's: interpolated | lower_bound | model_extrapolation | none
+    per_instance: float | None
+    interval_per_instance: tuple[float, float] | None
+    throughput_rps_per_instance: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["interval_per_instance"] = list(self.interval_per_instance or ()) or None
+        return d
+
+
+def concurrency_at_slo(stages: Sequence[StageStats], capacity: Capacity) -> ConcurrencyAtSlo:
+    """Where the SLO score crosses 1.0 in requests in flight, between the same bracketing
+    stages as `capacity` (linear in the score, as `interpolate_crossing`)."""
+    n = capacity.instances
+    closed = any(s.concurrency is not None for s in stages)
+    basis = "measured" if closed else "littles_law"
+    by_index = {s.index: s for s in stages}
+    ok = by_index.get(capacity.passing_stage) if capacity.passing_stage is not None else None
+    bad = by_index.get(capacity.failing_stage) if capacity.failing_stage is not None else None
+    per = capacity.rps_per_instance
+    if ok is None or ok.in_flight is None or capacity.method == "none":
+        return ConcurrencyAtSlo(basis, "none", None, None, None)
+    if bad is None or bad.in_flight is None:
+        # No failing stage: the best passing one is a lower bound (an extrapolated
+        # throughput is not carried over: the latency there is unknown).
+        value = ok.in_flight / n
+        return ConcurrencyAtSlo(basis, "lower_bound", value, None, ok.achieved_rps / n)
+    x = interpolate_crossing(ok.in_flight, ok.score, bad.in_flight, bad.score)
+    lo, hi = sorted((ok.in_flight / n, bad.in_flight / n))
+    return ConcurrencyAtSlo(basis, "interpolated", x / n, (lo, hi), per)

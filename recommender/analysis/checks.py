@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -112,16 +113,25 @@ def check(
                 "errors_within_budget",
                 f"Stage {s.index + 1} passed with errors ({kinds}); check the endpoint logs.",
             )
-        for term in slo.terms:
-            q = term.quantile
-            if q is not None and q < 1 and s.successes * (1 - q) < MIN_TAIL_SAMPLES:
-                add(
-                    "thin_tail",
-                    f"Stage {s.index + 1}: {term.stat} rests on fewer than "
-                    f"{MIN_TAIL_SAMPLES} requests ({s.successes} in all). Lengthen "
-                    "--stage-seconds.",
-                )
-                break
+    # One warning per percentile, naming its terms and stages: a search's every stage may
+    # be short of it, and TTFT and end-to-end terms at one percentile share their counts.
+    by_quantile: dict[float, list[str]] = {}
+    for term in slo.terms:
+        q = term.quantile
+        if q is not None and q < 1 and term.metric != "itl":  # ITL: a stage has many gaps
+            by_quantile.setdefault(q, []).append(term.key)
+    for q, keys in by_quantile.items():
+        thin = [s for s in stages if s.successes * (1 - q) < MIN_TAIL_SAMPLES]
+        if thin:
+            which = ", ".join(str(s.index + 1) for s in thin)
+            add(
+                "thin_tail",
+                f"Stage{'s' if len(thin) > 1 else ''} {which}: {', '.join(keys)} "
+                f"rest{'s' if len(keys) == 1 else ''} on fewer than {MIN_TAIL_SAMPLES} requests "
+                f"beyond the percentile ({min(s.successes for s in thin)} in the thinnest "
+                f"stage; {math.ceil(MIN_TAIL_SAMPLES / (1 - q))} needed). Lengthen "
+                "--stage-seconds.",
+            )
     if capacity.failing_stage is not None:
         failed = next(s for s in stages if s.index == capacity.failing_stage)
         higher = [s for s in stages if s.offered_rps > failed.offered_rps and s.passed]

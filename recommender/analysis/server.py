@@ -97,6 +97,11 @@ def judge_on_server(
             continue
         values: dict[str, float | None] = {}
         for term in slo.terms:
+            if term.histogram != "latency_co_us":
+                raise InsufficientDataError(
+                    f"CloudWatch has no {term.key}: it sees whole invocations, not tokens",
+                    "use --slo-source client for TTFT and ITL terms",
+                )
             value = (view["model_latency_ms"] if term.stat == "mean"
                      else view["model_latency_pct_ms"].get(term.stat))  # fmt: skip
             if value is None:
@@ -105,7 +110,7 @@ def judge_on_server(
                     "use a statistic it collected (mean, p50, p90, p95, p99) or "
                     "--slo-source client",
                 )
-            values[term.stat] = value
+            values[term.key] = value
         sc = score(values, s.error_rate, slo, s.successes)
         out.append(replace(s, slo_values_ms=values, score=sc, passed=sc <= 1.0))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from recommender import histograms
@@ -46,12 +46,79 @@ class StageStats:
     # The window's later half also within the SLO: a queue still growing at the end of the
     # stage passes a short window that a longer one would fail (recommender.search).
     settled: bool = True
+    # --control concurrency: the requests in flight the stage held (closed loop; its
+    # offered_rps is then what it sent). None under rate control.
+    concurrency: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A streamed response's measures (None otherwise): TTFT from the intended send, the
+    # gaps between token-bearing payload parts, tokens per second of the window (output
+    # counted from the parts, input approximate), and goodput: requests per second that
+    # met every term of the run's SLO (recommender.loadgen.recorder).
+    stream: StreamStats | None = None
+
+    @property
+    def in_flight(self) -> float | None:
+        """Requests in flight during the stage: the closed loop's level, or by Little's law
+        (L = throughput x mean latency) under rate control."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.mean_ms is None:
+            return None
+        return self.achieved_rps * self.mean_ms / 1000.0
+
+    @property
+    def level(self) -> float:
+        """What the stage set, to order stages by: requests in flight, or the offered rate."""
+        return self.concurrency if self.concurrency is not None else self.offered_rps
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("extra", "stream")}  # fmt: skip
         d["score"] = None if math.isinf(self.score) else self.score
+        if self.stream is not None:
+            d["stream"] = asdict(self.stream)
         return d
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    ttft_p99_ms: float | None
+    itl_p50_ms: float | None
+    itl_p95_ms: float | None
+    itl_p99_ms: float | None
+    output_tokens_per_s: float
+    input_tokens_per_s: float
+    output_tokens_per_request: float | None
+    input_tokens_per_request: float | None
+    goodput_rps: float
+    streamed: int  # requests that streamed to their end
+
+
+def stream_stats(recs: Sequence[dict[str, Any]], seconds: int) -> StreamStats | None:
+    """The streaming measures of a stage's window; None when nothing streamed in it."""
+    streamed = sum(r.get("streamed", 0) for r in recs)
+    if not streamed:
+        return None
+    ttft = histograms.merge(r.get("ttft_co_us", "") for r in recs)
+    itl = histograms.merge(r.get("itl_us", "") for r in recs)
+    out = sum(r.get("tokens_out", 0) for r in recs)
+    inp = sum(r.get("tokens_in", 0) for r in recs)
+    return StreamStats(
+        ttft_p50_ms=histograms.percentile_ms(ttft, 0.50),
+        ttft_p95_ms=histograms.percentile_ms(ttft, 0.95),
+        ttft_p99_ms=histograms.percentile_ms(ttft, 0.99),
+        itl_p50_ms=histograms.percentile_ms(itl, 0.50),
+        itl_p95_ms=histograms.percentile_ms(itl, 0.95),
+        itl_p99_ms=histograms.percentile_ms(itl, 0.99),
+        output_tokens_per_s=out / seconds,
+        input_tokens_per_s=inp / seconds,
+        output_tokens_per_request=out / streamed,
+        input_tokens_per_request=inp / streamed,
+        goodput_rps=sum(r.get("good", 0) for r in recs) / seconds,
+        streamed=streamed,
+    )
 
 
 def measured_window(plan: RampPlan, index: int) -> range:
@@ -96,17 +163,21 @@ def stage_stats(
         hist = histograms.merge(r[key] for r in recs)
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
-        slo_values = {t.stat: histograms.stat_ms(hist, t.stat) for t in slo.terms}
+        judged = {h: hist if h == "latency_co_us" else histograms.merge(r.get(h, "") for r in recs)
+                  for h in {t.histogram for t in slo.terms}}  # fmt: skip
+        slo_values = {t.key: histograms.stat_ms(judged[t.histogram], t.stat) for t in slo.terms}
         late = _late_score(recs[len(recs) // 2 :] if len(recs) >= 2 else [], key, slo)
         settled = late <= 1.0
         # A stage is as bad as its later half: a queue still growing fails it.
         score_ = max(score(slo_values, error_rate, slo, ok), late)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
+        closed = plan.control == "concurrency"
+        offered = achieved if closed else stage.rps
         out.append(
             StageStats(
                 index=i,
-                offered_rps=stage.rps,
+                offered_rps=offered,
                 achieved_rps=achieved,
                 seconds=len(window),
                 requests=requests,
@@ -123,26 +194,31 @@ def stage_stats(
                 score=score_,
                 passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score_ <= 1.0
+                generator_limited=score_ <= 1.0 and not closed
                 and generator_limited(requests, stage.rps, len(window), plan.arrivals),
                 settled=settled,
+                concurrency=stage.rps if closed else None,
+                stream=stream_stats(recs, len(window)),
             )
         )
     return out
 
 
 def _late_score(late: Sequence[dict[str, Any]], key: str, slo: Slo) -> float:
-    """The SLO score of a window's later half on its percentile terms, or 0.0 when it has
-    too few requests beyond a percentile to say (as the search reads it)."""
-    ok = sum(r["ok"] for r in late)
+    """The SLO score of a window's later half on its percentile terms (each on its own
+    histogram; `key` is the requests' latency histogram), or 0.0 where it has too few
+    observations beyond a percentile to say (as the search reads it)."""
     terms = [t for t in slo.terms if t.quantile is not None and t.quantile < 1]
     if not terms or not late:
         return 0.0
-    hist = histograms.merge(r[key] for r in late)
+    ok = sum(r["ok"] for r in late)
     worst = 0.0
     for t in terms:
         assert t.quantile is not None
-        if ok * (1 - t.quantile) < MIN_LATE_TAIL:
+        name = key if t.histogram == "latency_co_us" else t.histogram
+        hist = histograms.merge(r.get(name, "") for r in late)
+        n = ok if t.histogram == "latency_co_us" else int(hist.get_total_count())
+        if n * (1 - t.quantile) < MIN_LATE_TAIL:
             continue
         value = histograms.stat_ms(hist, t.stat)
         worst = max(worst, math.inf if value is None else value / t.limit_ms)

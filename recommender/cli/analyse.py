@@ -184,6 +184,10 @@ def simulate(
     violation_budget: BudgetOpt = 0,
     slo: SloOpt = None,
     max_error_rate: MaxErrorRateOpt = None,
+    metric: Annotated[
+        str, typer.Option(help="What the policy tracks: invocations (1-minute data) or "
+                          "concurrency (requests in flight, 10-second data).")
+    ] = "invocations",
 ) -> None:
     """Replay traffic through the target-tracking policy before applying it; exit 1 when
     SLO-violating minutes exceed --violation-budget. Writes simulation.json."""
@@ -203,7 +207,7 @@ def simulate(
     result = simulate_run(run_dir, series, policy, safety_factor=factor,
                           slo=slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
-                          violation_budget=violation_budget)  # fmt: skip
+                          violation_budget=violation_budget, metric=metric)  # fmt: skip
     if result.choice is not None:
         echo(format_choice(result.choice))
     echo(format_simulation(result.simulation).rstrip())

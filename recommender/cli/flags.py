@@ -21,6 +21,18 @@ from recommender.traffic import TrafficSpec
 class Model(str, Enum):
     sklearn = "sklearn"
     sleep = "sleep"
+    llm = "llm"
+
+
+class TokenFormat(str, Enum):
+    auto = "auto"
+    jsonl = "jsonl"
+    sse = "sse"
+
+
+class Template(str, Enum):
+    tgi = "tgi"
+    messages = "messages"
 
 
 class Arrivals(str, Enum):
@@ -124,6 +136,9 @@ def run_options(
     target_variant: Annotated[
         str | None, typer.Option(help="X-Amzn-SageMaker-Target-Variant.")
     ] = None,
+    inference_component: Annotated[
+        str | None, typer.Option(help="Inference component on --endpoint: capacity per copy.")
+    ] = None,
     cloudwatch_period: Annotated[
         int | None, typer.Option(help="CloudWatch period in s (default 60, shorter stages less).")
     ] = None,
@@ -150,6 +165,16 @@ def run_options(
     search: Annotated[
         Search, typer.Option(help="adaptive: grow, then bisect to --precision; fixed: the ramp.")
     ] = Search.adaptive,
+    control: Annotated[
+        str, typer.Option(help="What a stage sets: rate (arrivals/s, open loop) or "
+                          "concurrency (requests in flight, closed loop).")
+    ] = "rate",
+    start_concurrency: Annotated[
+        int, typer.Option(help="--control concurrency: requests in flight at the start.")
+    ] = 1,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="--control concurrency: the most requests in flight.")
+    ] = None,
     precision: Annotated[
         float, typer.Option(help="Adaptive: stop when the bracket is this narrow.")
     ] = 0.05,
@@ -181,6 +206,20 @@ def run_options(
     accept: Annotated[str | None, typer.Option(help="Accept header.")] = None,
     header: Annotated[list[str], typer.Option(help='Extra header "Name: value".')] = [],  # noqa: B006
     locustfile: Annotated[Path | None, typer.Option(help="Your own locustfile.")] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Read the answer as it streams (LLMs): TTFT, ITL, "
+                           "tokens; on an endpoint, InvokeEndpointWithResponseStream.")
+    ] = False,
+    token_format: Annotated[
+        TokenFormat, typer.Option(help="--stream: count tokens per JSON line or SSE data: line.")
+    ] = TokenFormat.auto,
+    template: Annotated[
+        Template | None, typer.Option(help="Payload lines are prompts, rendered as TGI/LMI "
+                                      "(inputs + parameters) or OpenAI-style messages.")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="--template: output tokens to ask for, unless a line says.")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: from the URL).")] = None,
     instances: Annotated[
         int | None, typer.Option(help="Instances serving it [1; an endpoint's: its count].")
@@ -226,7 +265,11 @@ def run_options(
         endpoint_url=endpoint_url, aws_endpoint_url=aws_endpoint_url, name=name,
         instances=instances, payload=payload, content_type=content_type, accept=accept,
         header=tuple(header), custom_attributes=custom_attributes,
-        target_variant=target_variant, locustfile=locustfile, slo=tuple(slo),
+        target_variant=target_variant, inference_component=inference_component,
+        control=control, start_concurrency=start_concurrency,
+        max_concurrency=max_concurrency, locustfile=locustfile, slo=tuple(slo),
+        stream=stream, token_format=token_format.value,
+        template=None if template is None else template.value, max_new_tokens=max_new_tokens,
         max_error_rate=max_error_rate, search=search.value, plan=plan, start_rps=start_rps,
         max_rps=max_rps, stages=stages, stage_seconds=stage_seconds,
         warmup_seconds=warmup_seconds, precision=precision, max_duration=max_duration,

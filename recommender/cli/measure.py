@@ -34,9 +34,9 @@ def serve(
     instances: Annotated[int, typer.Option(help="Worker processes, one per 'instance'.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Requests one instance serves at once.")] = 4,
     service_time_ms: Annotated[float, typer.Option(help="Time a request holds a slot.")] = 20.0,
-    model: Annotated[Model, typer.Option(help="sklearn (iris classifier) or sleep.")] = (
-        Model.sklearn
-    ),
+    model: Annotated[
+        Model, typer.Option(help="sklearn (iris classifier), sleep, or llm (streams tokens).")
+    ] = Model.sklearn,
     max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
         100
     ),
@@ -50,19 +50,38 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    max_batch: Annotated[int, typer.Option(help="llm: sequences decoded at once (B).")] = 16,
+    step_ms: Annotated[float, typer.Option(help="llm: one decode step, one sequence.")] = 10.0,
+    step_growth: Annotated[
+        float, typer.Option(help="llm: step time x (1 + this x (running - 1)).")
+    ] = 0.02,
+    prefill_ms_per_token: Annotated[
+        float, typer.Option(help="llm: prompt time per input token.")
+    ] = 0.1,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="llm: output tokens when the request does not say.")
+    ] = 64,
 ) -> None:
-    """Run a local SageMaker-contract model server (GET /ping, POST /invocations)."""
+    """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
+    --model llm also POST /endpoints/E/invocations-response-stream)."""
+    from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
 
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
+    llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish)  # fmt: skip
+                          max_queue, publish, llm)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
+        if config.model == "llm":
+            echo(f"Listening on {url} (llm: batch {llm.max_batch}, step {llm.step_ms:g} ms "
+                 f"x (1 + {llm.growth:g} x (running - 1)), prefill "
+                 f"{llm.prefill_ms_per_token:g} ms/token)")  # fmt: skip
+            return
         echo(f"Listening on {url} (capacity {config.capacity_rps:g} requests/s)")
 
     run_server(config, ready)
@@ -141,6 +160,10 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
     view: LiveView = NO_VIEW,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
+                           "TTFT, ITL and end-to-end latency (~2 min).")
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result."""
     from recommender.local.demo import DEMO_SLO, run_demo
@@ -148,16 +171,18 @@ def demo(
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
     with view:
-        result = run_demo(out, view.echo, view.update)
+        result = run_demo(out, view.echo, view.update, llm=llm)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
     if estimate:
+        which = "the LLM server within its SLO" if llm else f"the demo server within {DEMO_SLO}"
+        sat = "" if result.saturation is None else f" (saturation {result.saturation:g} rps)"
         echo(
-            f"\nTrue capacity of the demo server within {DEMO_SLO} under {result.arrivals} "
-            f"arrivals: {result.true_capacity:.1f} rps (saturation {result.saturation:g} rps); "
-            f"estimate {estimate:.1f} ({estimate / result.true_capacity:.0%})"
+            f"\nTrue capacity of {which} under {result.arrivals} arrivals: "
+            f"{result.true_capacity:.1f} rps{sat}; estimate {estimate:.1f} "
+            f"({estimate / result.true_capacity:.0%})"
         )
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:

@@ -22,6 +22,7 @@ from typing import Any
 
 from recommender import __version__
 from recommender.errors import LoadTestError
+from recommender.loadgen.payloads import Template
 from recommender.plan import RampPlan, SearchSettings, Slo
 from recommender.search import AdaptiveSearch, Controller, FixedRamp
 
@@ -91,6 +92,23 @@ class LoadgenConfig:
     # --keep-requests: local workers share this machine's disk; remote ones write to their cwd.
     requests_dir: str | None = None
     bodies_count: int = 1
+    # --stream: read the answer as it arrives (event-stream frames on a SageMaker
+    # .../invocations-response-stream path, else a chunked body) and count its tokens.
+    stream: bool = False
+    token_format: str = "auto"
+    # --template: the payload's lines are prompts rendered into bodies (loadgen.payloads).
+    template: str | None = None
+    max_new_tokens: int | None = None
+
+    def payload_template(self) -> Template | None:
+        if self.template is None:
+            return None
+        return Template(self.template, self.max_new_tokens, self.stream)
+
+    @property
+    def framed(self) -> bool:
+        """The answer is SageMaker's event stream (InvokeEndpointWithResponseStream)."""
+        return self.path.split("?")[0].endswith("/invocations-response-stream")
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -104,6 +122,8 @@ class LoadgenConfig:
         data.update(users=self.users, workers=self.workers, bodies_count=self.bodies_count,
                     keep_requests=self.keep_requests, requests_dir=self.requests_dir,
                     seed=self.seed, align_seconds=self.align_seconds,
+                    stream=self.stream, token_format=self.token_format,
+                    template=self.template, max_new_tokens=self.max_new_tokens,
                     sigv4=None if self.sigv4 is None else asdict(self.sigv4))  # fmt: skip
         return data
 
@@ -127,6 +147,10 @@ class LoadgenConfig:
             payload=data.get("payload"),
             requests_dir=data.get("requests_dir"),
             bodies_count=int(data.get("bodies_count", 1)),
+            stream=bool(data.get("stream", False)),
+            token_format=str(data.get("token_format", "auto")),
+            template=data.get("template"),
+            max_new_tokens=data.get("max_new_tokens"),
         )
 
     @classmethod

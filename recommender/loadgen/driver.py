@@ -23,55 +23,84 @@ from recommender.search import Controller, StageSummary
 ABORT_WINDOW = 3  # seconds of the running stage the abort check looks at
 
 
+# The histograms an SLO term can be judged on (recommender.plan.METRIC_HISTOGRAMS); the
+# streaming ones are in a second's record only when it had streamed requests.
+_JUDGED = ("latency_co_us", "ttft_co_us", "itl_us")
+
+
 @dataclass
 class _Acc:
     requests: int = 0
     ok: int = 0
     seconds: int = 0
-    hist: HdrHistogram = field(default_factory=histograms.new)
+    hists: dict[str, HdrHistogram] = field(default_factory=dict)
     cpu_max: float | None = None
-    # Per second: successes, and successes within each SLO term's limit (for the later half).
-    parts: list[tuple[int, dict[str, int]]] = field(default_factory=list)
+    # Per second: successes, and per percentile term (by key) the observations within its
+    # limit and, for terms on another histogram, their count (for the later half).
+    parts: list[tuple[int, dict[str, int], dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def hist(self) -> HdrHistogram:
+        return self.histogram("latency_co_us")
+
+    def histogram(self, key: str) -> HdrHistogram:
+        h = self.hists.get(key)
+        if h is None:
+            h = self.hists[key] = histograms.new()
+        return h
 
     def add(self, record: dict[str, Any], slo: Slo | None = None) -> None:
         self.requests += record["requests"]
         self.ok += record["ok"]
         self.seconds += 1
+        decoded = {}
+        for key in _JUDGED:
+            if record.get(key):
+                decoded[key] = h = histograms.decode(record[key])
+                self.histogram(key).add(h)
+        # This second's share of each percentile term, for the later half (settled?).
         within: dict[str, int] = {}
-        if record.get("latency_co_us"):
-            h = histograms.decode(record["latency_co_us"])
-            self.hist.add(h)
-            if slo is not None:
-                within = {
-                    t.stat: histograms.count_at_or_below_ms(h, t.limit_ms)
-                    for t in slo.terms
-                    if t.quantile is not None and t.quantile < 1
-                }
-        self.parts.append((int(record["ok"]), within))
+        counts: dict[str, int] = {}
+        for t in slo.terms if slo is not None else ():
+            if t.quantile is None or t.quantile >= 1:
+                continue
+            h = decoded.get(t.histogram)
+            within[t.key] = 0 if h is None else histograms.count_at_or_below_ms(h, t.limit_ms)
+            if t.histogram != "latency_co_us":
+                counts[t.key] = 0 if h is None else int(h.get_total_count())
+        self.parts.append((int(record["ok"]), within, counts))
         cpu = record.get("cpu_percent")
         if cpu is not None:
             self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
 
 
 def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> StageSummary:
+    hists = {t.key: acc.histogram(t.histogram) for t in slo.terms}
     late = acc.parts[len(acc.parts) // 2 :] if len(acc.parts) >= 2 else []
     late_within: dict[str, int] = {}
-    for _, w in late:
+    late_counts: dict[str, int] = {}
+    for _, w, c in late:
         for k, v in w.items():
             late_within[k] = late_within.get(k, 0) + v
+        for k, v in c.items():
+            late_counts[k] = late_counts.get(k, 0) + v
     return StageSummary(
         rps=rps,
         seconds=acc.seconds,
         requests=acc.requests,
         successes=acc.ok,
-        within={t.stat: histograms.count_at_or_below_ms(acc.hist, t.limit_ms) for t in slo.terms},
-        stat_ms={t.stat: histograms.stat_ms(acc.hist, t.stat) for t in slo.terms},
+        within={t.key: histograms.count_at_or_below_ms(hists[t.key], t.limit_ms)
+                for t in slo.terms},  # fmt: skip
+        stat_ms={t.key: histograms.stat_ms(hists[t.key], t.stat) for t in slo.terms},
         mean_ms=histograms.mean_ms(acc.hist),
         stddev_ms=histograms.stddev_ms(acc.hist),
         cpu_percent_max=acc.cpu_max,
+        counts={t.key: int(h.get_total_count()) for t in slo.terms
+                if t.histogram != "latency_co_us" for h in (hists[t.key],)},  # fmt: skip
         arrivals=arrivals,
-        late_successes=sum(ok for ok, _ in late),
+        late_successes=sum(ok for ok, _, _ in late),
         late_within=late_within,
+        late_counts=late_counts,
     )
 
 

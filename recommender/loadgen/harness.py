@@ -42,6 +42,11 @@ def next_ticket() -> tuple[float, int] | None:
     return _role.next_ticket()
 
 
+def release() -> None:
+    """The user's request is over: under --control concurrency its slot is free again."""
+    _role.release()
+
+
 def next_body() -> bytes:
     """The run's next request body (the payloads in turn)."""
     return _role.invocation.next_body()

@@ -57,6 +57,15 @@ class SecondMerger:
             if r["latency_us"]:
                 p.hist.add(histograms.decode(r["latency_us"]))
                 p.hist_co.add(histograms.decode(r["latency_co_us"]))
+            if "tokens_in" in r:  # a streamed run's fields (recorder.SecondCounts)
+                p.streamed += r["streamed"]
+                p.tokens_out += r["tokens_out"]
+                p.tokens_in += r["tokens_in"]
+                p.good += r["good"]
+                for key, hist in (("ttft_us", p.ttft), ("ttft_co_us", p.ttft_co),
+                                  ("itl_us", p.itl)):  # fmt: skip
+                    if r[key]:
+                        hist.add(histograms.decode(r[key]))
             if r.get("cpu_percent") is not None:
                 p.cpu[worker] = r["cpu_percent"]
                 tally.cpu_max = max(tally.cpu_max or 0.0, r["cpu_percent"])

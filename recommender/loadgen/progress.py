@@ -48,6 +48,7 @@ class Snapshot:
     latency_buckets: tuple[int, ...] = ()  # successes at or below each BUCKETS_MS bound
     latency_count: int = 0
     latency_sum_ms: float = 0.0
+    in_flight: float | None = None  # --control concurrency: the stage's requests in flight
 
 
 @dataclass
@@ -59,6 +60,15 @@ class _Stage:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency: Any = field(default_factory=histograms.new)  # corrected, microseconds
+    # A streamed run's TTFT (corrected) and ITL histograms, for its token-level SLO terms.
+    tokens: dict[str, Any] = field(default_factory=dict)
+
+    def histogram(self, key: str) -> Any:
+        if key == "latency_co_us":
+            return self.latency
+        if key not in self.tokens:
+            self.tokens[key] = histograms.new()
+        return self.tokens[key]
 
 
 class Watcher:
@@ -99,12 +109,17 @@ class Watcher:
             if self._stage is None or self._stage.index != index:
                 self._stage = _Stage(index)
             accumulate.append(self._stage)
+        streamed = [(key, histograms.decode(record[key])) for key in ("ttft_co_us", "itl_us")
+                    if record.get(key)]  # fmt: skip
         for s in accumulate:
             s.requests += int(record["requests"])
             s.ok += int(record["ok"])
             s.errors.update(record.get("errors") or {})
             if latency is not None:
                 s.latency.add(latency)
+            if s is not self._total:
+                for key, hist in streamed:
+                    s.histogram(key).add(hist)
         self._recent = [*self._recent, record][-ACHIEVED_WINDOW:]
 
     def snapshot(self) -> Snapshot | None:
@@ -136,7 +151,8 @@ class Watcher:
         if s is not None and s.ok:
             p50 = histograms.percentile_ms(s.latency, 0.50)
             p95 = histograms.percentile_ms(s.latency, 0.95)
-            values = {t.stat: histograms.stat_ms(s.latency, t.stat) for t in self.slo.terms}
+            values = {t.key: histograms.stat_ms(s.histogram(t.histogram), t.stat)
+                      for t in self.slo.terms}  # fmt: skip
             error_rate = (s.requests - s.ok) / s.requests if s.requests else 0.0
             within = score(values, error_rate, self.slo, s.ok) <= 1.0
         return Snapshot(
@@ -156,6 +172,8 @@ class Watcher:
             within_slo=within,
             total_requests=self._total.requests,
             total_errors=dict(self._total.errors),
+            in_flight=(float(st["rps"]) if getattr(self.plan, "control", "rate") == "concurrency"
+                       else None),
             latency_buckets=tuple(histograms.count_at_or_below_ms(self._total.latency, b)
                                   for b in BUCKETS_MS),  # fmt: skip
             latency_count=int(self._total.latency.get_total_count()),
@@ -172,7 +190,7 @@ def describe(s: Snapshot) -> str:
                 "so the queue drains")  # fmt: skip
     parts = [
         f"stage {s.stage + 1}{of} {s.stage_elapsed:.0f}/{s.stage_seconds:.0f}s",
-        f"offered {s.offered_rps:g} rps",
+        f"offered {s.offered_rps:g} rps" if s.in_flight is None else f"{s.in_flight:g} in flight",
         "achieved " + ("-" if s.achieved_rps is None else f"{s.achieved_rps:.1f}") + " rps",
         "p50 " + ("-" if s.p50_ms is None else f"{s.p50_ms:.1f}") + " ms",
         "p95 " + ("-" if s.p95_ms is None else f"{s.p95_ms:.1f}") + " ms",

@@ -17,6 +17,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from recommender import histograms
+from recommender.plan import Slo
 
 
 @dataclass
@@ -29,10 +30,21 @@ class SecondCounts:
     errors: Counter[str] = field(default_factory=Counter)
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
+    # Streamed responses (--stream): successes that streamed, their TTFT (from the actual
+    # and the intended send), the gaps between their token-bearing parts, their tokens,
+    # and how many met every term of the run's SLO (goodput).
+    streamed: int = 0
+    ttft: HdrHistogram = field(default_factory=histograms.new)
+    ttft_co: HdrHistogram = field(default_factory=histograms.new)
+    itl: HdrHistogram = field(default_factory=histograms.new)
+    tokens_out: int = 0
+    tokens_in: int = 0
+    good: int = 0
 
     def to_record(self, second: int, stage: int | None, cpu: float | None) -> dict[str, Any]:
-        """The line latency.jsonl holds for this second."""
-        return {
+        """The line latency.jsonl holds for this second (the streaming fields only when
+        something streamed, so other runs' lines are as they were)."""
+        record: dict[str, Any] = {
             "second": second,
             "stage": stage,
             "requests": self.requests,
@@ -42,12 +54,28 @@ class SecondCounts:
             "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
             "cpu_percent": cpu,
         }
+        if self.streamed or self.tokens_in:
+            record.update(
+                streamed=self.streamed,
+                ttft_us=histograms.encode(self.ttft) if self.streamed else "",
+                ttft_co_us=histograms.encode(self.ttft_co) if self.streamed else "",
+                itl_us=histograms.encode(self.itl) if self.itl.get_total_count() else "",
+                tokens_out=self.tokens_out,
+                tokens_in=self.tokens_in,
+                good=self.good,
+            )
+        return record
 
     def reset(self) -> None:
         self.requests = self.ok = 0
         self.errors.clear()
         self.hist.reset()
         self.hist_co.reset()
+        if self.streamed or self.tokens_in:
+            self.streamed = self.tokens_out = self.tokens_in = self.good = 0
+            self.ttft.reset()
+            self.ttft_co.reset()
+            self.itl.reset()
 
 
 class Recorder:
@@ -59,8 +87,10 @@ class Recorder:
         stage_of: Callable[[int], int | None],
         sink: Callable[[dict[str, Any]], None],
         sample_cpu: Callable[[], float] | None = None,
+        slo: Slo | None = None,
     ) -> None:
         self.t0 = t0
+        self.goodput = _GoodputRule(slo) if slo is not None else None
         self.stage_of = stage_of
         self.sink = sink
         self.sample_cpu = sample_cpu
@@ -75,8 +105,11 @@ class Recorder:
         latency_ms: float,
         intended: float | None,
         error: str | None,
+        streamed: dict[str, Any] | None = None,
     ) -> None:
-        """One finished request. `intended` is its scheduled send time (epoch seconds)."""
+        """One finished request. `intended` is its scheduled send time (epoch seconds);
+        `streamed`: a streamed response's `tokens_in`, and when it streamed to its end
+        `ttft` (s from the actual send), `gaps` (s) and `tokens_out`."""
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
@@ -87,12 +120,30 @@ class Recorder:
             return
         bucket.ok += 1
         histograms.record_ms(bucket.hist, latency_ms)
-        if intended is not None:
-            # The wait for a free user or a late timer counts as latency too.
-            late_ms = max(0.0, (end_time - intended) * 1000.0 - latency_ms)
-            histograms.record_ms(bucket.hist_co, latency_ms + late_ms)
-        else:
-            histograms.record_ms(bucket.hist_co, latency_ms)
+        # The wait for a free user or a late timer counts as latency too.
+        late_ms = 0.0 if intended is None else max(0.0, (end_time - intended) * 1000.0 - latency_ms)
+        histograms.record_ms(bucket.hist_co, latency_ms + late_ms)
+        if streamed is not None:
+            self._record_stream(bucket, streamed, latency_ms + late_ms, late_ms)
+
+    def _record_stream(
+        self, bucket: SecondCounts, s: dict[str, Any], e2e_ms: float, late_ms: float
+    ) -> None:
+        bucket.tokens_in += s["tokens_in"]
+        ttft = s.get("ttft")
+        if ttft is None:
+            return
+        ttft_ms = ttft * 1000.0
+        bucket.streamed += 1
+        bucket.tokens_out += s["tokens_out"]
+        histograms.record_ms(bucket.ttft, ttft_ms)
+        histograms.record_ms(bucket.ttft_co, ttft_ms + late_ms)
+        gaps = s["gaps"]
+        itl = bucket.itl
+        for gap in gaps:  # the hot loop of a streamed request: one histogram entry per part
+            itl.record_value(min(max(int(gap * 1e6), 1), histograms.HIGHEST_US))
+        if self.goodput is not None and self.goodput.met(ttft_ms + late_ms, gaps, e2e_ms):
+            bucket.good += 1
 
     def flush(self, now: float | None = None) -> int:
         """Emit seconds that ended before `now` (all of them when None); returns how many."""
@@ -107,10 +158,41 @@ class Recorder:
         return len(done)
 
 
+class _GoodputRule:
+    """Whether one streamed request met the SLO's limits on its own, as DistServe and
+    vLLM's benchmark define goodput: its TTFT and end-to-end latency (from the intended
+    send) within their limits, and its time per output token (the mean of its gaps) within
+    the ITL limit. A request's own p99 gap would be its worst one: with 64 tokens, one
+    slow gap in a hundred would disqualify half the requests of a stage that meets
+    itl_p99. The goodput of a second is how many requests met them."""
+
+    def __init__(self, slo: Slo) -> None:
+        def limit(*metrics: str) -> float | None:
+            return min((t.limit_ms for t in slo.terms if t.metric in metrics), default=None)
+
+        self.ttft = limit("ttft")
+        self.e2e = limit("latency", "e2e")
+        itl = limit("itl")
+        self.tpot = None if itl is None else itl / 1000.0  # s, as the gaps are
+
+    def met(self, ttft_ms: float, gaps: list[float], e2e_ms: float) -> bool:
+        if self.ttft is not None and ttft_ms > self.ttft:
+            return False
+        if self.e2e is not None and e2e_ms > self.e2e:
+            return False
+        return self.tpot is None or not gaps or sum(gaps) / len(gaps) <= self.tpot
+
+
 def error_kind(exception: BaseException | None, status: int | None) -> str | None:
-    """A short, stable name for a failure: "HTTP 503", "ConnectionRefusedError", ..."""
+    """A short, stable name for a failure: "HTTP 503", "ConnectionRefusedError", or a
+    stream's own ("ModelStreamError:StreamBroken", "InternalStreamFailure", ...)."""
     if exception is None:
         return None
+    if status and status != 200:
+        return f"HTTP {status}"
+    kind = getattr(exception, "kind", None)
+    if isinstance(kind, str):
+        return kind
     if status:
         return f"HTTP {status}"
     return type(exception).__name__

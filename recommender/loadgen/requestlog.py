@@ -8,6 +8,7 @@ one row group per flush, so memory stays bounded however long the run is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,14 @@ SCHEMA = pa.schema(
         ("latency_ms", pa.float64()),  # from the actual send
         ("stage", pa.int32()),
         ("error", pa.string()),  # null for a success; "HTTP 503", "ConnectionError", ...
+        # --stream (null otherwise): time to first token from the actual send, the gaps
+        # between token-bearing payload parts, output tokens counted from the parts, and
+        # input tokens (approximate: ~4 characters per token).
+        ("ttft_ms", pa.float64()),
+        ("itl_mean_ms", pa.float64()),
+        ("itl_max_ms", pa.float64()),
+        ("tokens_out", pa.int32()),
+        ("tokens_in", pa.int32()),
     ]
 )
 
@@ -39,8 +48,17 @@ class RequestLog:
         latency_ms: float,
         stage: int | None,
         error: str | None,
+        streamed: dict[str, Any] | None = None,
     ) -> None:
-        row = (intended, start, end, latency_ms, stage, error)
+        ttft = gaps = out = tokens_in = None
+        if streamed is not None:
+            tokens_in = streamed.get("tokens_in")
+            if streamed.get("ttft") is not None:
+                ttft, gaps = streamed["ttft"] * 1000.0, streamed["gaps"]
+                out = streamed["tokens_out"]
+        row = (intended, start, end, latency_ms, stage, error, ttft,
+               sum(gaps) / len(gaps) * 1000.0 if gaps else None,
+               max(gaps) * 1000.0 if gaps else None, out, tokens_in)  # fmt: skip
         for name, value in zip(SCHEMA.names, row, strict=True):
             self._rows[name].append(value)
 

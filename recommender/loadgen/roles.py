@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import gevent
 import psutil
+from gevent.event import Event
 from gevent.queue import Empty, Queue
 
 from recommender import runs
@@ -37,7 +38,7 @@ from recommender.errors import LoadTestError
 from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
 from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
-from recommender.loadgen.payloads import load_payloads
+from recommender.loadgen.payloads import load_payloads, prompt_tokens
 from recommender.loadgen.recorder import Recorder, error_kind
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
@@ -63,6 +64,16 @@ class Invocation:
         self.headers: dict[str, str] = {} if config is None else dict(config.headers)
         self.signer = None if config is None or config.sigv4 is None else _signer(config.sigv4)
         self._bodies = itertools.cycle(bodies)
+        # --stream: (event-stream frames?, token format) for the users; None: whole answers.
+        self.stream: tuple[bool, str] | None = None
+        self._tokens_in: dict[bytes, int] = {}
+        if config is not None and config.stream:
+            self.stream = (config.framed, config.token_format)
+            self._tokens_in = {b: prompt_tokens(b) for b in set(bodies)}
+
+    def input_tokens(self, body: bytes) -> int:
+        """The prompt's approximate tokens (recommender.tokens), counted once per body."""
+        return self._tokens_in.get(body, 0)
 
     def next_body(self) -> bytes:
         return next(self._bodies)
@@ -94,7 +105,7 @@ def config_from_env() -> LoadgenConfig:
 def _payload_bodies(config: LoadgenConfig) -> tuple[bytes, ...]:
     if config.payload is None:
         raise LoadTestError("the load test config names no payload", _START_HINT)
-    return load_payloads(Path(config.payload)).bodies
+    return load_payloads(Path(config.payload), template=config.payload_template()).bodies
 
 
 def _start_clock(align_seconds: int) -> float:
@@ -134,6 +145,9 @@ class Role:
     def next_ticket(self) -> tuple[float, int] | None:
         return None
 
+    def release(self) -> None:
+        return
+
     def finish(self) -> None:
         return
 
@@ -168,6 +182,7 @@ class RunDirWriter:
         interrupted run keeps them."""
         data = {
             "mode": self.config.controller.mode,
+            "control": getattr(self.config.controller.plan, "control", "rate"),
             "stages": [{"rps": r, "start": a, "end": b} for r, a, b in controller.stages],
             "decisions": [d.to_dict() for d in controller.decisions],
             "done": controller.done,
@@ -198,6 +213,12 @@ class Sender(Role):
         self.request_log: RequestLog | None = None  # --keep-requests
         self.unsent = 0  # tickets dropped at the end of the plan
         self._process = psutil.Process()
+        # Closed loop (--control concurrency): at most `level` requests in flight, each
+        # user sending its next one as soon as its last is answered.
+        self.closed_loop = False
+        self.level: tuple[int, int] = (0, -1)  # (requests in flight allowed, stage index)
+        self.in_flight = 0
+        self._slot_freed = Event()
 
     def _start_sending(
         self,
@@ -207,8 +228,9 @@ class Sender(Role):
         requests_file: str,
     ) -> None:
         self.driver = driver
+        self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
         self._cpu()  # the first psutil sample only primes the counter
-        self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu)
+        self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu, config.slo)
         if config.keep_requests:
             # The run directory; a worker on another machine: its own cwd.
             where = Path(config.requests_dir or ".")
@@ -220,6 +242,8 @@ class Sender(Role):
         return float(self._process.cpu_percent(interval=None))
 
     def next_ticket(self) -> tuple[float, int] | None:
+        if self.closed_loop:
+            return self._next_slot()
         while True:
             try:
                 ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
@@ -236,6 +260,26 @@ class Sender(Role):
                 return None
             return ticket
 
+    def _next_slot(self) -> tuple[float, int] | None:
+        """Closed loop: wait for room under the stage's concurrency, then send now (the
+        intended time is the actual one: no schedule to fall behind)."""
+        while True:
+            driver = self.driver
+            if driver is not None and driver.done:
+                return None
+            level, index = self.level
+            if driver is not None and self.in_flight < level and time.time() >= driver.t0:
+                self.in_flight += 1  # no yield between the test and this: gevent is cooperative
+                return time.time(), index
+            self._slot_freed.clear()
+            self._slot_freed.wait(timeout=0.25)
+
+    def release(self) -> None:
+        """A user's request is over (closed loop: its slot is free for the next)."""
+        if self.closed_loop:
+            self.in_flight = max(0, self.in_flight - 1)
+            self._slot_freed.set()
+
     def on_request(
         self, response_time: float, exception: BaseException | None, context: Any, response: Any
     ) -> None:
@@ -244,18 +288,29 @@ class Sender(Role):
             return
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
-        intended, error = (context or {}).get("intended"), error_kind(exception, status)
-        recorder.record(end, latency_ms, intended, error)
+        context = context or {}
+        intended, error = context.get("intended"), error_kind(exception, status)
+        streamed = context if "tokens_in" in context else None
+        recorder.record(end, latency_ms, intended, error, streamed)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
             # The stage it was sent in (one completing after the plan's end still has one).
             stage = self.driver.stage_at(int((intended or end) - self.t0))
-            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error)
+            log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error,
+                    streamed)  # fmt: skip
 
     def _sender(self) -> None:
-        """Release each ticket at its intended time."""
+        """Release each ticket at its intended time (closed loop: follow the stages' levels)."""
         driver = self.driver
         assert driver is not None
+        while self.closed_loop and not driver.done:
+            driver.advance_to(time.time())
+            cur = driver.controller.current()
+            level = (0, -1) if cur is None else (int(cur[1]), cur[0])
+            if level != self.level:
+                self.level = level
+                self._slot_freed.set()  # a higher level lets waiting users go
+            gevent.sleep(0.02)
         while not driver.done:
             now = time.time()
             for ticket in driver.due(now):

@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "entry.py"
 DEFAULT_LOCUSTFILE = HERE / "locustfile.py"
 GRACE_SECONDS = 60  # beyond the plan's duration before Locust is stopped by force
+STREAM_SECONDS = 20.0  # the least response time the user pool is sized for with --stream
 _CANNOT_SIGN = "a SageMaker target needs credentials and a region to sign with"
 
 
@@ -78,6 +79,9 @@ class LoadTestSpec:
     workers: int = 0
     expect_workers: int = 0
     keep_requests: bool = False  # raw per-request rows as Parquet, besides the histograms
+    # --template (recommender.loadgen.payloads.Template): the payload's lines are prompts.
+    template: str | None = None
+    max_new_tokens: int | None = None
     # Locust's web UI on this loopback port while the run goes (None: headless). The plan
     # still decides the rates: with a load shape, the UI shows the run and cannot steer it.
     web_port: int | None = None
@@ -220,7 +224,11 @@ def _resolve(spec: LoadTestSpec) -> tuple[LoadTestSpec, payloads_mod.Payloads]:
     split_url(spec.target.url)
     if spec.locustfile is not None and not spec.locustfile.is_file():
         raise ConfigError(f"locustfile not found: {spec.locustfile}", "check --locustfile")
-    bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type)
+    payloads_mod.check_template(spec.template, spec.max_new_tokens)
+    template = None
+    if spec.template is not None:
+        template = payloads_mod.Template(spec.template, spec.max_new_tokens, spec.target.stream)
+    bodies = payloads_mod.load_payloads(spec.payload, spec.target.content_type, template)
     return replace(spec, target=replace(spec.target, content_type=bodies.content_type)), bodies
 
 
@@ -248,8 +256,28 @@ class PreparedRun:
 def pool_size(spec: LoadTestSpec) -> int:
     """Users needed to keep the top rate open-loop while responses take up to a few SLO
     limits (Little's law: in flight = rate x latency), plus slack; or the spec's own."""
+    if getattr(spec.plan, "control", "rate") == "concurrency":
+        return math.ceil(spec.max_rps)  # one user per request in flight, at the most
     budget_s = max(1.0, 4 * max(t.limit_ms for t in spec.slo.terms) / 1000.0)
+    if spec.target.stream:
+        # A streamed answer lasts its whole generation, however short its TTFT limit.
+        budget_s = max(budget_s, STREAM_SECONDS)
     return spec.users or max(10, math.ceil(spec.max_rps * budget_s * 1.2))
+
+
+def _payload_meta(bodies: payloads_mod.Payloads) -> dict[str, Any]:
+    """run.json's `payload`: where the bodies came from; for prompts, their approximate
+    input tokens (recommender.tokens: no tokenizer)."""
+    meta: dict[str, Any] = {"source": bodies.source, "bodies": len(bodies.bodies)}
+    if bodies.template is not None:
+        meta["template"] = bodies.template
+    tokens = [payloads_mod.prompt_tokens(b) for b in bodies.bodies]
+    if any(tokens):
+        from recommender.tokens import APPROXIMATE
+
+        meta["input_tokens"] = {"mean": sum(tokens) / len(tokens), "min": min(tokens),
+                                "max": max(tokens), "counted": APPROXIMATE}  # fmt: skip
+    return meta
 
 
 def prepare(
@@ -274,7 +302,7 @@ def prepare(
         "plan": spec.plan.to_dict(),
         "search": spec.controller().to_dict(),
         "slo": spec.slo.to_dict(),
-        "payload": {"source": bodies.source, "bodies": len(bodies.bodies)},
+        "payload": _payload_meta(bodies),
         "locustfile": str(locustfile),
         "files": {"latency": runs.LATENCY_FILE},
     }
@@ -297,6 +325,10 @@ def prepare(
         align_seconds=spec.align_seconds,
         # Where to sign for; the Locust process resolves credentials itself.
         sigv4=_signing(spec.target),
+        stream=spec.target.stream,
+        token_format=spec.target.token_format,
+        template=spec.template,
+        max_new_tokens=spec.max_new_tokens,
     )
     # Locust's web UI, when asked, on loopback only (it has no authentication): the run starts
     # at once as headless does, and Locust quits when the plan is over.
@@ -320,8 +352,9 @@ def prepare(
         shape = f"{len(spec.plan.stages)} fixed stages, {spec.plan.stages[0].rps:g} -> "
         shape += f"{spec.plan.max_rps:g} rps, {spec.plan.duration:.0f}s"
     else:
-        shape = f"adaptive search from {spec.plan.start_rps:g} rps (at most "
-        shape += f"{spec.plan.max_rps:g} rps, {spec.plan.max_duration:.0f}s)"
+        unit = "in flight" if spec.plan.control == "concurrency" else "rps"
+        shape = f"adaptive search from {spec.plan.start_rps:g} {unit} (at most "
+        shape += f"{spec.plan.max_rps:g} {unit}, {spec.plan.max_duration:.0f}s)"
     procs = f", {spec.workers + spec.expect_workers} workers" if spec.distributed else ""
     return PreparedRun(
         spec=spec, run_dir=run_dir, started=started, users=users, meta=meta, config=config,
@@ -423,7 +456,8 @@ def final_meta(
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
-    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users)
+    plan = RampPlan(tuple(Stage(r, b - a) for r, a, b in played), warmup, spec.arrivals, run.users,
+                    getattr(spec.plan, "control", "rate"))  # fmt: skip
     return {
         **run.meta,
         "status": status,
@@ -494,13 +528,15 @@ def _watch(
 
 def _progress(run_dir: Path, shown: int, echo: Callable[[str], None]) -> int:
     """Print the controller's decisions not shown yet; returns how many are shown."""
-    decisions = _read_json(run_dir / runs.SEARCH_FILE).get("decisions", [])
+    search = _read_json(run_dir / runs.SEARCH_FILE)
+    decisions = search.get("decisions", [])
+    unit = "in flight" if search.get("control") == "concurrency" else "rps"
     for d in decisions[shown:]:
         if d["action"] == "next":
-            action = f"next {d['next_rps']:g} rps ({d['why']})"
+            action = f"next {d['next_rps']:g} {unit} ({d['why']})"
         else:
             action = f"{d['action']}: {d['why']}"
-        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} rps: {d['outcome'].upper()} "
+        echo(f"  stage {d['stage'] + 1} at {d['rps']:g} {unit}: {d['outcome'].upper()} "
              f"[{d['reason']}] -> {action}")  # fmt: skip
     return len(decisions)
 

@@ -14,16 +14,20 @@ the arrival model it used, so the estimate can be read against it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 
 from recommender.analysis import Analysis
 from recommender.aws import AwsClient
+from recommender.loadgen.payloads import Template, load_payloads, prompt_tokens
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.llm import LlmParams, capacity_rps
 from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
@@ -44,7 +48,7 @@ class DemoResult:
     loadtest: LoadTestResult
     analysis: Analysis
     true_capacity: float  # at the SLO, under the arrivals used
-    saturation: float  # N x C / S: the throughput ceiling
+    saturation: float | None  # N x C / S: the throughput ceiling (None: not computed)
     arrivals: str
 
 
@@ -66,9 +70,45 @@ DEMO_PLAN = SearchSettings(start_rps=50, max_rps=240, stage_seconds=10, warmup_s
                            max_duration=120)  # fmt: skip
 
 
+# `demo --llm`: the LLM-like server (recommender.local.llm): 16 sequences a batch, 10 ms
+# steps growing 2% per running sequence, 0.1 ms of prefill per prompt token; 24 prompts of
+# 18-204 (approximate) tokens, each asking for 64 new tokens (alike outputs keep the batch
+# near its mean, so the mean-value truth is sharp). Its capacity within the SLO below is
+# computed from those numbers (capacity_rps): the slots bind (~18.9 rps), so TTFT climbs
+# without bound just above it. Stages of 14 s less 4 s of warm-up (and 4 s of rest after
+# a failed stage: a queue of streams takes seconds to drain) hold 80 requests at the
+# first rate, enough for the p95 terms to be decided without extending the stage.
+LLM_SERVER = ServerConfig(port=0, instances=1, model="llm", llm=LlmParams(
+    max_batch=16, step_ms=10.0, growth=0.02, prefill_ms_per_token=0.1))  # fmt: skip
+LLM_SLO = "ttft_p95<=500ms,itl_p99<=50ms,e2e_p95<=3s"
+LLM_PROMPTS = "llm_prompts.jsonl"  # package data of recommender.local
+LLM_ENDPOINT = "recommender-llm-demo"
+LLM_INSTANCE_TYPE = "ml.g4dn.xlarge"  # one the emulator knows
+# Uniform arrivals, no probe, full stages: llm_truth is the server's deterministic capacity
+# (capacity_rps), which is what uniform arrivals measure.
+LLM_PLAN = SearchSettings(start_rps=8, max_rps=24, stage_seconds=14, warmup_seconds=4,
+                          max_duration=125, probe=False, early_stop=False)  # fmt: skip
+
+
+def llm_truth(server: ServerConfig, prompts: Path, slo_text: str) -> float:
+    """The LLM server's capacity (requests/s per instance) within the SLO's TTFT, ITL and
+    end-to-end limits, from its parameters and the prompts' mean sizes."""
+    template = Template("tgi")
+    bodies = load_payloads(prompts, template=template).bodies
+    mean_in = sum(prompt_tokens(b) for b in bodies) / len(bodies)
+    mean_out = sum(json.loads(b)["parameters"]["max_new_tokens"] for b in bodies) / len(bodies)
+    limits = {t.metric: t.limit_ms for t in parse_slo([slo_text]).terms}
+    return capacity_rps(server.llm, mean_in, mean_out, ttft_ms=limits.get("ttft"),
+                        itl_ms=limits.get("itl"),
+                        e2e_ms=limits.get("e2e", limits.get("latency")))  # fmt: skip
+
+
 def run_demo(
-    out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None
+    out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None,
+    llm: bool = False,
 ) -> DemoResult:
+    if llm:
+        return run_llm_demo(out, echo, watch)
     plan = DEMO_PLAN
     period = default_period(plan.stage_seconds)
     # The emulator's throwaway credentials, for this process and the ones it starts: the
@@ -96,3 +136,37 @@ def run_demo(
     arrivals = spec.arrivals
     truth = true_capacity(server, DEMO_SLO, arrivals)
     return DemoResult(result.loadtest, result.analysis, truth, server.capacity_rps, arrivals)
+
+
+def run_llm_demo(
+    out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None
+) -> DemoResult:
+    """The same pipeline on an LLM: a streaming endpoint (InvokeEndpointWithResponseStream,
+    event-stream frames) searched by rate against token-level SLOs."""
+    plan = LLM_PLAN
+    period = default_period(plan.stage_seconds)
+    prompts = Path(str(resources.files("recommender.local").joinpath(LLM_PROMPTS)))
+    os.environ.update(EMULATOR_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    echo("Starting the AWS emulator...")
+    with running_emulator() as emulator:
+        aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
+        aws.create_endpoint(LLM_ENDPOINT, DEMO_VARIANT, LLM_INSTANCE_TYPE, 1,
+                            image="local/recommender-llm-demo:latest")  # fmt: skip
+        publish = PublishConfig(LLM_ENDPOINT, DEMO_VARIANT, period, aws.region, emulator)
+        server = replace(LLM_SERVER, publish=publish)
+        truth = llm_truth(server, prompts, LLM_SLO)
+        echo(f"Starting the LLM-like server (true capacity within {LLM_SLO}: "
+             f"{truth:.1f} rps)...")  # fmt: skip
+        with running_server(server) as base:
+            target = sagemaker_target(aws, LLM_ENDPOINT, DEMO_VARIANT, endpoint_url=base,
+                                      name="llm-demo", stream=True)  # fmt: skip
+
+            def credentials() -> Credentials:
+                return Credentials(*aws.frozen_credentials())
+
+            spec = LoadTestSpec(target, plan, parse_slo([LLM_SLO]), payload=prompts, out=out,
+                                credentials=credentials, align_seconds=period,
+                                template="tgi", arrivals="uniform")  # fmt: skip
+            result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
+    return DemoResult(result.loadtest, result.analysis, truth, None, spec.arrivals)

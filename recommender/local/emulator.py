@@ -1,11 +1,15 @@
 """The AWS emulator (moto's server) as a real HTTP server on a free loopback port.
 
+It serves moto's own app behind `local/emulator_app.py`, which answers the APIs moto lacks
+(inference components) and forwards everything else to moto.
+
 The demo and the tests talk to it through the same `aws.py` code that talks to AWS. It
 accepts things AWS rejects (see shared/DESIGN.md), so our own validation must not rely on it.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -38,10 +42,12 @@ def running_emulator(timeout: float = 60.0) -> Iterator[str]:
     """Yield the URL of a fresh moto server; stop it on exit."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "recommender.local.emulator_app", "-H", "127.0.0.1", "-p",
+         str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env={**os.environ, "MOTO_PORT": str(port)},  # as moto.server sets it
     )
     url = f"http://127.0.0.1:{port}"
     try:

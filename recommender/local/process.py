@@ -31,6 +31,12 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         "--service-time-ms", str(config.service_time_ms), "--model", config.model,
         "--max-queue", str(config.max_queue),
     ]  # fmt: skip
+    if config.model == "llm":
+        q = config.llm
+        cmd += ["--max-batch", str(q.max_batch), "--step-ms", str(q.step_ms),
+                "--step-growth", str(q.growth), "--prefill-ms-per-token",
+                str(q.prefill_ms_per_token),
+                "--max-new-tokens", str(q.default_max_new_tokens)]  # fmt: skip
     if config.publish is not None:
         p = config.publish
         cmd += ["--publish-metrics", "--endpoint-name", p.endpoint, "--variant", p.variant,

@@ -77,6 +77,7 @@ class _Stats:
 @dataclass
 class _Bucket:
     invocations: int = 0
+    busy_s: float = 0.0  # request-seconds completed (Little's law: / period = mean in flight)
     errors_4xx: int = 0
     errors_5xx: int = 0
     model_us: _Stats = field(default_factory=_Stats)
@@ -90,14 +91,25 @@ class MetricBuckets:
         self.config = config
         self.instances = instances
         self._buckets: dict[int, _Bucket] = {}
+        # Per inference component named in the request header: its own series. Each
+        # instance serves one copy of every component it is asked for.
+        self._components: dict[str, dict[int, _Bucket]] = {}
         self._filled: int | None = None  # the latest period start drain() has filled to
 
     def _bucket(self, now: float) -> _Bucket:
         key = int(now // self.config.period) * self.config.period
         return self._buckets.setdefault(key, _Bucket())
 
-    def record(self, now: float, status: int, model_us: float, overhead_us: float) -> None:
-        b = self._bucket(now)
+    def record(self, now: float, status: int, model_us: float, overhead_us: float,
+               component: str | None = None) -> None:  # fmt: skip
+        self._add(self._bucket(now), status, model_us, overhead_us)
+        if component:
+            key = int(now // self.config.period) * self.config.period
+            bucket = self._components.setdefault(component, {}).setdefault(key, _Bucket())
+            self._add(bucket, status, model_us, overhead_us)
+
+    @staticmethod
+    def _add(b: _Bucket, status: int, model_us: float, overhead_us: float) -> None:
         if 400 <= status < 500:
             b.errors_4xx += 1
         elif status >= 500:
@@ -107,6 +119,7 @@ class MetricBuckets:
         if status < 400:
             b.model_us.add(model_us)
             b.overhead_us.add(overhead_us)
+            b.busy_s += (model_us + overhead_us) / 1e6
 
     def drain(self, now: float, cpu: float, memory: float) -> list[tuple[str, dict[str, Any]]]:
         """(namespace, MetricDatum) for every bucket that ended before `now`."""
@@ -124,7 +137,31 @@ class MetricBuckets:
             out += [(SAGEMAKER_NS, d) for d in self._sagemaker(b, ts)]
             out.append((ENDPOINTS_NS, self._datum("CPUUtilization", ts, "Percent", cpu)))
             out.append((ENDPOINTS_NS, self._datum("MemoryUtilization", ts, "Percent", memory)))
+        for name, buckets in self._components.items():
+            for start in sorted(k for k in buckets if k + self.config.period <= now):
+                ts = datetime.fromtimestamp(start, timezone.utc)
+                out += [(SAGEMAKER_NS, d) for d in self._component(name, buckets.pop(start), ts)]
         return out
+
+    def _component(self, name: str, b: _Bucket, ts: datetime) -> list[dict[str, Any]]:
+        """An inference component's series (dimension InferenceComponentName): this
+        instance is one copy, so its invocations and its mean requests in flight are per
+        copy; CloudWatch's Sum of InvocationsPerCopy and Average of ConcurrentRequestsPerCopy
+        over the copies then come out as AWS's."""
+        dims = [{"Name": "InferenceComponentName", "Value": name}]
+        data = [self._datum("Invocations", ts, "Count", b.invocations),
+                self._datum("InvocationsPerCopy", ts, "Count", b.invocations / self.instances),
+                self._datum("Invocation4XXErrors", ts, "Count", b.errors_4xx),
+                self._datum("Invocation5XXErrors", ts, "Count", b.errors_5xx),
+                self._datum("ConcurrentRequestsPerCopy", ts, "Count",
+                            b.busy_s / self.config.period)]  # fmt: skip
+        if b.model_us.count:
+            d = self._datum("ModelLatency", ts, "Microseconds", None)
+            d["StatisticValues"] = b.model_us.to_api()
+            data.append(d)
+        for d in data:
+            d["Dimensions"] = dims
+        return data
 
     def _sagemaker(self, b: _Bucket, ts: datetime) -> list[dict[str, Any]]:
         data = [

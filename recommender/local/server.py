@@ -43,10 +43,11 @@ import psutil
 from aiohttp import web
 
 from recommender.errors import ConfigError, RecommenderError
+from recommender.local.llm import LlmHandlers, LlmParams
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
 from recommender.redact import fingerprint
 
-MODELS = ("sklearn", "sleep")
+MODELS = ("sklearn", "sleep", "llm")
 N_FEATURES = 4
 STARTUP_TIMEOUT_S = 120.0  # importing scikit-learn takes seconds on a busy, small machine
 STOP_TIMEOUT_S = 5.0
@@ -54,6 +55,9 @@ EXPECTED = (
     f"expected rows of {N_FEATURES} numbers (sepal length, sepal width, petal length, "
     'petal width), e.g. {"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 )
+
+# SageMaker's runtime routes a call to an inference component by this header.
+COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
 
 Prediction = dict[str, Any]
 Predictor = Callable[[list[list[float]]], list[Prediction]]
@@ -69,9 +73,12 @@ class ServerConfig:
     model: str = "sklearn"  # "sklearn" | "sleep"
     max_queue: int = 100  # requests waiting for a slot per instance; beyond -> 503
     publish: PublishConfig | None = None  # report to CloudWatch as SageMaker hosting does
+    llm: LlmParams = LlmParams()  # --model llm: the decode model (recommender.local.llm)
 
     @property
     def capacity_rps(self) -> float:
+        """Requests/s the server saturates at (sklearn, sleep); for --model llm see
+        recommender.local.llm.capacity_rps, which needs the SLO and the request sizes."""
         if self.service_time_ms <= 0:
             return math.inf
         return self.instances * self.concurrency / (self.service_time_ms / 1000.0)
@@ -96,6 +103,17 @@ def validate(config: ServerConfig) -> None:
         raise bad("service-time-ms", "a positive number", c.service_time_ms, "e.g. 20 (ms)")
     if c.max_queue < 0:
         raise bad("max-queue", ">= 0", c.max_queue, "0 rejects whatever finds every slot busy")
+    p = c.llm
+    if p.max_batch < 1:
+        raise bad("max-batch", ">= 1", p.max_batch, "e.g. --max-batch 16 sequences")
+    if not (math.isfinite(p.step_ms) and p.step_ms > 0):
+        raise bad("step-ms", "a positive number", p.step_ms, "e.g. 10 (ms per decode step)")
+    if not (math.isfinite(p.growth) and p.growth >= 0):
+        raise bad("step-growth", ">= 0", p.growth, "e.g. 0.02: +2% per running sequence")
+    if not (math.isfinite(p.prefill_ms_per_token) and p.prefill_ms_per_token >= 0):
+        raise bad("prefill-ms-per-token", ">= 0", p.prefill_ms_per_token, "e.g. 0.1")
+    if p.default_max_new_tokens < 1:
+        raise bad("max-new-tokens", ">= 1", p.default_max_new_tokens, "e.g. 64")
     if c.model not in MODELS:
         raise bad("model", " or ".join(MODELS), c.model, "sklearn serves a real iris classifier")
     if not hasattr(socket, "SO_REUSEPORT"):
@@ -189,12 +207,22 @@ class _Instance:
             MetricBuckets(config.publish, config.instances) if config.publish else None
         )
 
-    def _record(self, status: int, arrived: float, queued: float | None = None) -> None:
-        """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead."""
+    def looks_signed(self, request: web.Request) -> bool:
+        return _looks_signed(request)
+
+    def component(self, request: web.Request) -> str | None:
+        """The inference component the request names, if any (its metrics go there too)."""
+        return request.headers.get(COMPONENT_HEADER)
+
+    def record(self, status: int, arrived: float, queued: float | None = None,
+               component: str | None = None) -> None:  # fmt: skip
+        """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead;
+        per inference component too when the request named one."""
         if self.metrics is not None:
             now = asyncio.get_running_loop().time()
             queued = now if queued is None else queued
-            self.metrics.record(time.time(), status, (now - queued) * 1e6, (queued - arrived) * 1e6)
+            self.metrics.record(time.time(), status, (now - queued) * 1e6,
+                                (queued - arrived) * 1e6, component)  # fmt: skip
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -229,11 +257,11 @@ class _Instance:
                 rows = parse_rows(body, request.content_type)
             except _Reject as exc:
                 self.bad_request += 1
-                self._record(exc.status, received)
+                self.record(exc.status, received)
                 return web.json_response({"error": exc.message}, status=exc.status)
         if self.slots.locked() and self.waiting >= self.config.max_queue:
             self.rejected_503 += 1
-            self._record(503, received)
+            self.record(503, received)
             error = f"instance overloaded: queue full (max_queue={self.config.max_queue})"
             return web.json_response({"error": error}, status=503)
         arrived = loop.time()
@@ -257,7 +285,7 @@ class _Instance:
             self.free_at.append(min(end, loop.time()))
             self.slots.release()
         self.served += 1
-        self._record(200, received, arrived)
+        self.record(200, received, arrived, request.headers.get(COMPONENT_HEADER))
         if predictions is None:
             return web.json_response({"ok": True})
         if "text/csv" in request.headers.get("Accept", ""):
@@ -336,8 +364,14 @@ async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connect
     app = web.Application()
     app.router.add_get("/ping", instance.ping)
     app.router.add_get("/stats", instance.stats)
-    app.router.add_post("/invocations", instance.invoke)
-    app.router.add_post("/endpoints/{endpoint}/invocations", instance.invoke)
+    if config.model == "llm":
+        llm = LlmHandlers(instance, config.llm)
+        app.router.add_post("/invocations", llm.invoke)
+        app.router.add_post("/endpoints/{endpoint}/invocations", llm.invoke)
+        app.router.add_post("/endpoints/{endpoint}/invocations-response-stream", llm.invoke_stream)
+    else:
+        app.router.add_post("/invocations", instance.invoke)
+        app.router.add_post("/endpoints/{endpoint}/invocations", instance.invoke)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT_S / 2)
     await runner.setup()
     sock = _bind(config.host, port)

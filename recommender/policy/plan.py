@@ -140,11 +140,15 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     target = dict(run.target) if run else {}
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
+    measured = target.get("inference_component")
     if kind is Kind.INFERENCE_COMPONENT:
-        component = req.inference_component
+        component = req.inference_component or measured
         if not component:
             raise ConfigError("--kind inference-component needs --inference-component NAME")
     else:
+        if measured and req.target() is None:
+            raise ConfigError(f"the run measured inference component {measured}: its capacity "
+                              "is per copy", "use --kind inference-component")  # fmt: skip
         if req.inference_component:
             raise ConfigError("--inference-component is for --kind inference-component")
         if not endpoint:
@@ -176,7 +180,7 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     if name != POLICY_NAME:
         notes.append(f"Policy name {name!r}: the SageMaker console shows it as a custom policy; "
                      f"{POLICY_NAME} shows as its built-in one.")  # fmt: skip
-    if kind is Kind.INFERENCE_COMPONENT and from_run:
+    if kind is Kind.INFERENCE_COMPONENT and from_run and not measured:
         notes.append("The target is per copy; the run measured per instance, so this assumes "
                      "one copy per instance tested (pass --target-value otherwise).")  # fmt: skip
     if kind is Kind.ASYNC and lo == 0 and not req.scale_from_zero:

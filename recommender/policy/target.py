@@ -123,6 +123,11 @@ def target_value_for(
             f"the run's safety factor: keep {factor:.0%} of the provisioned concurrency in use"
         ), True
     if metric is Metric.CONCURRENCY:
+        # The run's own concurrency target (at the SLO x the safety factor) when it has one;
+        # an older analysis.json: Little's law at the invocations target.
+        given_c = rec.get("concurrency_target_value")
+        if isinstance(given_c, (int, float)) and not isinstance(given_c, bool) and given_c > 0:
+            return float(given_c), str(rec.get("concurrency_formula")), True
         value, formula = concurrency_target(run.analysis)
         return value, formula, True
     return float(rec["target_value"]), str(rec.get("formula") or "the run's recommendation"), True

@@ -117,6 +117,58 @@ def throughput_latency_svg(stages: Sequence[StageStats], slo: Slo, capacity: Cap
     return _svg(fig, "throughput_latency")
 
 
+# --- tokens (streamed runs) -------------------------------------------------------------
+
+
+def tokens_svg(stages: Sequence[StageStats], slo: Slo, x_label: str = "") -> str:
+    """Three panels against each streamed stage's achieved throughput: TTFT and ITL
+    percentiles with the SLO's limits on them, and output tokens/s with goodput."""
+    fig, (ttft_ax, itl_ax, tok_ax) = _figure(rows=3, height=8.0)
+    streamed = sorted((s for s in stages if s.stream is not None), key=lambda s: s.offered_rps)
+    xs = [s.achieved_rps for s in streamed]
+    for ax, metric, title in ((ttft_ax, "ttft", "time to first token (ms)"),
+                              (itl_ax, "itl", "inter-token latency (ms)")):  # fmt: skip
+        seen: list[float] = []
+        for stat in ("p50", "p95", "p99"):
+            ys = [getattr(s.stream, f"{metric}_{stat}_ms") for s in streamed]
+            pts = [(x, y, s.passed) for x, y, s in zip(xs, ys, streamed, strict=True)
+                   if y is not None]  # fmt: skip
+            if not pts:
+                continue
+            seen += [y for _, y, _ in pts]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=COLORS[stat],
+                    label=stat)  # fmt: skip
+            for x, y, passed in pts:
+                ax.plot([x], [y], "o", color=COLORS[stat],
+                        markerfacecolor=COLORS[stat] if passed else "white")  # fmt: skip
+        for term in slo.terms:
+            if term.metric == metric:
+                seen.append(term.limit_ms)
+                ax.axhline(term.limit_ms, color=COLORS.get(term.stat, SLO_COLOR),
+                           linestyle="--", linewidth=1)  # fmt: skip
+                ax.annotate(f"SLO {term}", (0, term.limit_ms),
+                            xycoords=("axes fraction", "data"), xytext=(4, 3),
+                            textcoords="offset points", fontsize=8, color=SLO_COLOR)  # fmt: skip
+        _log_if_wide(ax, seen)
+        ax.set_ylabel(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    tokens = [s.stream.output_tokens_per_s for s in streamed if s.stream is not None]
+    tok_ax.plot(xs, tokens, "o-", color=ACHIEVED, label="output tokens/s")
+    tok_ax.set_ylabel("output tokens/s")
+    good = tok_ax.twinx()
+    good.plot(xs, [s.stream.goodput_rps for s in streamed if s.stream is not None], "s--",
+              color=COLORS["p95"], label="goodput (requests/s)")  # fmt: skip
+    good.set_ylabel("goodput (requests/s)")
+    tok_ax.grid(True, alpha=0.3)
+    handles = tok_ax.get_legend_handles_labels()
+    more = good.get_legend_handles_labels()
+    tok_ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
+    tok_ax.set_xlabel(x_label or "achieved throughput (requests/s, all instances)")
+    ttft_ax.set_title("Tokens per stage (open markers: stage failed the SLO)")
+    return _svg(fig, "tokens")
+
+
 # --- offered vs achieved -----------------------------------------------------------------
 
 

@@ -32,31 +32,63 @@ def _verdict(a: Analysis) -> list[str]:
     cap, rec = a.capacity, a.recommendation
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
+    # A run on an inference component measured per copy (its copies served the test).
+    unit = "copy" if (a.run.get("target") or {}).get("inference_component") else "instance"
+    served = "copies" if unit == "copy" else "instance(s)"
     lines = [
         f"Recommended target value: {rec.target_value:.0f} ({rec.metric})",
-        f"  capacity: {cap.rps_per_instance:.1f} rps per instance within {a.slo} "
-        f"under {a.arrivals} arrivals ({cap.method}; {cap.instances} instance(s), "
+        f"  capacity: {cap.rps_per_instance:.1f} rps per {unit} within {a.slo} "
+        f"under {a.arrivals} arrivals ({cap.method}; {cap.instances} {served}, "
         f"{cap.rps:.1f} rps in all)",
     ]
     if cap.ci_rps_per_instance:
         lo, hi = cap.ci_rps_per_instance
-        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per instance ({cap.ci_method})")
+        lines.append(f"  95% interval: {lo:.1f} - {hi:.1f} rps per {unit} ({cap.ci_method})")
     elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
-        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per instance (bracketing stages)")
+        lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per {unit} (bracketing stages)")
     sat = a.saturation
     if sat is not None:
         lines.append(f"  saturation throughput (MAX_RPS): {sat.rps_per_instance:.1f} rps per "
-                     "instance, any arrivals, latency not judged"
+                     f"{unit}, any arrivals, latency not judged"
                      + ("" if sat.reached else " (not reached: a lower bound)"))  # fmt: skip
     lines.append(f"  {rec.formula}")
+    lines += _concurrency_lines(a)
     return lines
+
+
+def _concurrency_lines(a: Analysis) -> list[str]:
+    """The concurrency at the SLO and its target (closed-loop, or by Little's law)."""
+    c, rec = a.concurrency, a.recommendation
+    if c is None or c.per_instance is None or rec is None or rec.concurrency_metric is None:
+        return []
+    unit = "copy" if "PerCopy" in rec.concurrency_metric else "instance"
+    how = ("measured: closed-loop stages" if c.basis == "measured"
+           else "by Little's law: throughput x mean latency, the run controlled the rate")
+    lines = [f"Concurrency target: {rec.concurrency_target_value:.2f} "
+             f"({rec.concurrency_metric})",
+             f"  concurrency: {c.per_instance:.2f} requests in flight per {unit} within the SLO "
+             f"({c.method}; {how})"]  # fmt: skip
+    if c.interval_per_instance:
+        lo, hi = c.interval_per_instance
+        lines.append(f"  interval: {lo:.2f} - {hi:.2f} in flight per {unit} (bracketing stages)")
+    if c.throughput_rps_per_instance is not None:
+        lines.append(f"  throughput there: {c.throughput_rps_per_instance:.1f} requests/s "
+                     f"per {unit}")  # fmt: skip
+    lines.append(f"  {rec.concurrency_formula}")
+    return lines
+
+
+def _header(stages: list[StageStats]) -> list[str]:
+    if any(s.concurrency is not None for s in stages):  # closed loop: the level it held
+        return ["stage", "in flight", *HEADER[2:]]
+    return HEADER
 
 
 def _row(s: StageStats) -> list[str]:
     return [
         str(s.index + 1),
-        f"{s.offered_rps:g}",
+        f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}",
         f"{s.achieved_rps:.1f}",
         str(s.requests),
         _ms(s.p50_ms),
@@ -69,13 +101,47 @@ def _row(s: StageStats) -> list[str]:
 
 HEADER = ["stage", "offered rps", "achieved rps", "requests", "p50 ms", "p95 ms", "p99 ms",
           "errors", "SLO"]  # fmt: skip
+# A streamed run's second table: time to first token, inter-token latency, tokens and goodput.
+STREAM_HEADER = ["stage", "offered rps", "TTFT p50", "TTFT p95", "TTFT p99", "ITL p50",
+                 "ITL p95", "ITL p99", "out tok/s", "in tok/s", "goodput rps"]  # fmt: skip
+STREAM_NOTE = ("TTFT from the intended send; ITL between token-bearing payload parts (ms). "
+               "Output tokens counted from the stream, input tokens approximate (~4 characters "
+               "a token, no tokenizer). Goodput: requests/s that met the run's SLO limits "
+               "on their own (TTFT, end-to-end, and mean gap against the ITL limit).")  # fmt: skip
+
+
+def _stream_header(stages: list[StageStats]) -> list[str]:
+    if any(s.concurrency is not None for s in stages):  # closed loop: the level it held
+        return ["stage", "in flight", *STREAM_HEADER[2:]]
+    return STREAM_HEADER
+
+
+def _stream_row(s: StageStats) -> list[str] | None:
+    t = s.stream
+    if t is None:
+        return None
+    level = f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}"
+    return [str(s.index + 1), level, _ms(t.ttft_p50_ms), _ms(t.ttft_p95_ms),
+            _ms(t.ttft_p99_ms), _ms(t.itl_p50_ms), _ms(t.itl_p95_ms), _ms(t.itl_p99_ms),
+            f"{t.output_tokens_per_s:.0f}", f"{t.input_tokens_per_s:.0f}",
+            f"{t.goodput_rps:.1f}"]  # fmt: skip
+
+
+def stream_rows(stages: Sequence[StageStats]) -> list[list[str]]:
+    return [row for s in stages if (row := _stream_row(s)) is not None]
+
+
+def _text_table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
 
 
 def format_summary(a: Analysis) -> str:
     """Plain text for the terminal."""
-    rows = [HEADER] + [_row(s) for s in a.stages]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    table = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    table = _text_table([_header(a.stages)] + [_row(s) for s in a.stages])
+    streamed = stream_rows(a.stages)
+    if streamed:
+        table += [""] + _text_table([_stream_header(a.stages)] + streamed)
     parts = _verdict(a) + [""] + table
     if a.warnings:
         parts += [""] + [f"warning: {w.message}" for w in a.warnings]
@@ -172,7 +238,7 @@ def format_markdown(
         out += ["", "## Sizing", "", "| | |", "|---|---|"]
         out += [f"| {k} | {v} |" for k, v in sizing_rows(sizing)]
     out += ["", "## Stages", ""]
-    out.append("| " + " | ".join(HEADER) + " |")
+    out.append("| " + " | ".join(_header(a.stages)) + " |")
     out.append("|" + "---:|" * len(HEADER))
     out += ["| " + " | ".join(_row(s)) + " |" for s in a.stages]
     out += [
@@ -180,6 +246,12 @@ def format_markdown(
         "Latency is measured from each request's intended send time (corrected for "
         "coordinated omission); each stage's warm-up seconds are left out.",
     ]
+    streamed = stream_rows(a.stages)
+    if streamed:
+        out += ["", "## Tokens", "", "| " + " | ".join(_stream_header(a.stages)) + " |",
+                "|" + "---:|" * len(STREAM_HEADER)]  # fmt: skip
+        out += ["| " + " | ".join(row) + " |" for row in streamed]
+        out += ["", STREAM_NOTE]
     if a.warnings:
         out += ["", "## Warnings", ""] + [f"- {w.message}" for w in a.warnings]
     target = (meta or run).get("target") or {}
@@ -230,6 +302,9 @@ def format_html(
              plots.throughput_latency_svg(a.stages, a.slo, a.capacity)),
             ("Offered and achieved rate", "rates", plots.offered_achieved_svg(a.stages)),
         ]  # fmt: skip
+    if any(s.stream for s in a.stages):
+        figures.append(("Tokens: TTFT, ITL and throughput", "tokens",
+                        plots.tokens_svg(a.stages, a.slo)))  # fmt: skip
     if records:
         tl = plots.timeline(records)
         figures.append(("Latency and errors over time", "timeline",
@@ -254,9 +329,14 @@ def format_html(
         name=a.run.get("name"),
         a=a,
         verdict=_verdict(a),
+        concurrency=_concurrency_lines(a),
+        unit="copy" if (a.run.get("target") or {}).get("inference_component") else "instance",
         sizing=sizing_rows(sizing) if sizing else None,
-        header=HEADER,
+        header=_header(a.stages),
         stages=_stage_cells(a.stages),
+        stream_header=_stream_header(a.stages),
+        stream_rows=stream_rows(a.stages),
+        stream_note=STREAM_NOTE,
         figures={key: (title, Markup(svg)) for title, key, svg in figures},
         simulation=simulation,
         policy=policy,

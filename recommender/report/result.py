@@ -5,6 +5,7 @@ without parsing prose. Its schema is `result.schema.json` beside this module (pa
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,25 @@ def result_document(
             "arrivals": analysis.arrivals,
         },
         "saturation": analysis.saturation.to_dict() if analysis.saturation else None,
+        "concurrency": analysis.concurrency.to_dict() if analysis.concurrency else None,
         "recommendation": rec.to_dict() if rec else None,
         "warnings": [w.to_dict() for w in analysis.warnings],
         "applied": applied,
+        **({"stream": _stream(analysis)} if any(s.stream for s in analysis.stages) else {}),
     }
+
+
+def _stream(analysis: Analysis) -> dict[str, Any]:
+    """A streamed run's token measures per stage (see Analysis.stream_summary)."""
+    summary = analysis.stream_summary() or {}
+    return {
+        "goodput_slo": summary.get("goodput_slo"),
+        "output_tokens_per_s_per_instance_at_capacity":
+            summary.get("output_tokens_per_s_per_instance_at_capacity"),
+        "stages": [{"stage": s.index + 1, "offered_rps": s.offered_rps,
+                    "achieved_rps": s.achieved_rps, "passed": s.passed,
+                    **asdict(s.stream)} for s in analysis.stages if s.stream is not None],
+    }  # fmt: skip
 
 
 def format_json(document: dict[str, Any]) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from recommender.simulate import ASSUMPTIONS, SafetyFactorChoice, Simulation
+from recommender.simulate import (
+    ASSUMPTIONS,
+    CONCURRENCY_ASSUMPTIONS,
+    SafetyFactorChoice,
+    Simulation,
+)
 from recommender.traffic import describe_minutes
 
 
@@ -18,12 +23,20 @@ def format_simulation(sim: Simulation) -> str:
               if sim.safety_factor is not None else "given")  # fmt: skip
     reason = f"over {sim.capacity_rps:.1f} rps per instance, the capacity within the SLO"
     share = t.requests_outside_slo / t.requests if t.requests else 0.0
+    target = f"  target {p.target_value:.0f} invocations per instance per minute ({factor})"
+    out_after = f"{p.scale_out_datapoints} minute(s)"
+    if sim.metric == "concurrency":
+        how = ("given" if sim.safety_factor is None
+               else f"safety factor {sim.safety_factor:g} x the concurrency at the SLO")
+        target = (f"  target {p.target_value:.2f} requests in flight per instance or copy "
+                  f"(10-second data; {how})")  # fmt: skip
+        out_after = f"{p.scale_out_datapoints} x {sim.step_seconds} s"
     lines = [
         f"Simulated {describe_minutes(t.minutes)} of traffic ({sim.traffic.source}) "
         "through target tracking:",
-        f"  target {p.target_value:.0f} invocations per instance per minute ({factor})",
+        target,
         f"  MinCapacity {p.min_capacity}, MaxCapacity {p.max_capacity}; scale out after "
-        f"{p.scale_out_datapoints} minute(s) above target, in after {p.scale_in_datapoints} "
+        f"{out_after} above target, in after {p.scale_in_datapoints} minute(s) "
         f"below {p.scale_in_ratio:.0%} of it"
         + (" (scale-in disabled)" if p.disable_scale_in else ""),
         f"  cooldowns {p.scale_out_cooldown} s out / {p.scale_in_cooldown} s in; new "
@@ -56,6 +69,8 @@ def format_simulation(sim: Simulation) -> str:
         lines.append(f"note: {sim.traffic.missing_minutes} minute(s) had no row in the file "
                      "and count as 0 requests")  # fmt: skip
     lines.append(f"note: {ASSUMPTIONS}")
+    if sim.metric == "concurrency":
+        lines.append(f"note: {CONCURRENCY_ASSUMPTIONS}")
     return "\n".join(lines) + "\n"
 
 
