@@ -103,7 +103,7 @@ class RunOptions:
     probe: bool = True  # adaptive: a saturation probe first
     early_stop: bool = True  # adaptive: end clear stages at an interim look
     # The load generator.
-    arrivals: str = "poisson"  # what production traffic from many clients looks like
+    arrivals: str | None = None  # --arrivals; None: not given (arrival_model)
     users: int = 0
     seed: int | None = None
     workers: int = 0
@@ -212,7 +212,7 @@ class RunOptions:
             (self.plan is not None, "--plan", "a plan file holds rates; drop --plan"),
             (self.max_rps is not None or self.start_rps != DEFAULT_START_RPS,
              "--start-rps/--max-rps", "give --start-concurrency and --max-concurrency"),
-            (self.arrivals != "uniform", "--arrivals",
+            (self.arrivals is not None, "--arrivals",
              "closed loop has no arrival process: each user sends when its last answer came"),
             (self.users != 0, "--users",
              "the users are the concurrency: give --max-concurrency"),
@@ -230,6 +230,12 @@ class RunOptions:
         if self.max_concurrency < self.start_concurrency:
             raise ConfigError(f"--max-concurrency ({self.max_concurrency}) is below "
                               f"--start-concurrency ({self.start_concurrency})")  # fmt: skip
+
+    @property
+    def arrival_model(self) -> str:
+        """The arrivals of a rate-controlled run: Poisson unless --arrivals says otherwise
+        (what production traffic from many independent clients looks like)."""
+        return self.arrivals or "poisson"
 
     def load_plan(self, slo: Slo) -> LoadPlan:
         self.check_control()

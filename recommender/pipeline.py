@@ -151,7 +151,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         align_seconds=align,
         abort_error_rate=options.abort_error_rate,
         abort_latency_factor=options.abort_latency_factor(slo),
-        arrivals=options.arrivals,
+        arrivals=options.arrival_model,
         users=options.users,
         workers=options.workers,
         expect_workers=options.expect_workers,
