@@ -1,6 +1,13 @@
 """How accurate is the capacity search? Real runs against servers whose capacity is known.
 
-    .venv/bin/python bench/bench_accuracy.py [--repeats 10] [--json results.json]
+    .venv/bin/python bench/bench_accuracy.py [--arrivals poisson|uniform] [--repeats 10]
+        [--configs ABCD] [--no-fixed] [--json results.json]
+
+With `--arrivals poisson` (the default, as the tool's) the truth is the Poisson one
+(`poisson_truth`: each instance an M/D/C queue fed its share of a Poisson stream, steady
+state, plus the HTTP/client time calibrated at the run's lowest passing stage), stages are
+10 s with 2 s warm-up, and configuration D (issue 17's C=3, S=30 ms) is added. What follows
+describes `--arrivals uniform`, the figures of bench/README.md's first accuracy section.
 
 For each configuration of `recommender serve --model sleep` (N instances x C slots x S ms
 per request) the script
