@@ -37,6 +37,9 @@ class Variant:
     instance_type: str | None
     current_instance_count: int | None
     desired_instance_count: int | None
+    # ServerlessConfig (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency) of a
+    # serverless variant; None for instance-backed ones.
+    serverless: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class AwsClient:
         self.session = session
         self.endpoint_url = endpoint_url
         self._clients: dict[str, Any] = {}
+        self._account_id: str | None = None
 
     @classmethod
     def create(
@@ -189,40 +193,145 @@ class AwsClient:
         with _calling(f"DescribeEndpointConfig {ep['EndpointConfigName']}"):
             config = sm.describe_endpoint_config(EndpointConfigName=ep["EndpointConfigName"])
         types = {v["VariantName"]: v.get("InstanceType") for v in config["ProductionVariants"]}
+        # The endpoint's current ServerlessConfig (an update may be under way), else the config's.
+        configured = {v["VariantName"]: v.get("ServerlessConfig")
+                      for v in config["ProductionVariants"]}  # fmt: skip
         variants = tuple(
             Variant(
                 v["VariantName"],
                 types.get(v["VariantName"]),
                 v.get("CurrentInstanceCount"),
                 v.get("DesiredInstanceCount"),
+                _serverless(v.get("CurrentServerlessConfig") or configured.get(v["VariantName"])),
             )
             for v in ep.get("ProductionVariants", [])
         )
         return EndpointInfo(name, ep["EndpointStatus"], ep["EndpointConfigName"], variants)
 
-    def create_endpoint(
-        self, name: str, variant: str, instance_type: str, instances: int, image: str
-    ) -> None:
-        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration)."""
-        sm = self.client("sagemaker")
-        with _calling(f"creating endpoint {name}"):
-            sm.create_model(
-                ModelName=f"{name}-model",
+    def create_model(self, name: str, image: str) -> None:
+        """CreateModel with a placeholder role (the demo's and the tests' model)."""
+        with _calling(f"CreateModel {name}"):
+            self.client("sagemaker").create_model(
+                ModelName=name,
                 ExecutionRoleArn="arn:aws:iam::123456789012:role/recommender-demo",
                 PrimaryContainer={"Image": image},
             )
+
+    def create_endpoint(
+        self, name: str, variant: str, instance_type: str, instances: int, image: str,
+        serverless: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        """CreateModel + CreateEndpointConfig + CreateEndpoint (the demo's registration);
+        with `serverless` (a ServerlessConfig) a serverless variant instead of instances."""
+        sm = self.client("sagemaker")
+        capacity: dict[str, Any] = (
+            {"ServerlessConfig": dict(serverless)}
+            if serverless
+            else {"InitialInstanceCount": instances, "InstanceType": instance_type}
+        )
+        self.create_model(f"{name}-model", image)
+        with _calling(f"creating endpoint {name}"):
             sm.create_endpoint_config(
                 EndpointConfigName=f"{name}-config",
                 ProductionVariants=[
-                    {
-                        "VariantName": variant,
-                        "ModelName": f"{name}-model",
-                        "InitialInstanceCount": instances,
-                        "InstanceType": instance_type,
-                    }
+                    {"VariantName": variant, "ModelName": f"{name}-model", **capacity}
                 ],
             )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+    def list_endpoints(self) -> list[tuple[str, str]]:
+        """(name, status) of every endpoint in the region."""
+        return [(str(e["EndpointName"]), str(e["EndpointStatus"]))
+                for e in _items(self.client("sagemaker"), "list_endpoints", "Endpoints",
+                                "ListEndpoints")]  # fmt: skip
+
+    def list_endpoint_configs(self) -> list[str]:
+        return [str(c["EndpointConfigName"])
+                for c in _items(self.client("sagemaker"), "list_endpoint_configs",
+                                "EndpointConfigs", "ListEndpointConfigs")]  # fmt: skip
+
+    def routing_strategies(self, config_name: str) -> dict[str, str]:
+        """Variant -> its RoutingConfig.RoutingStrategy (RANDOM when the config sets none,
+        as SageMaker does)."""
+        with _calling(f"DescribeEndpointConfig {config_name}"):
+            c = self.client("sagemaker").describe_endpoint_config(EndpointConfigName=config_name)
+        return {str(v["VariantName"]): str((v.get("RoutingConfig") or {}).get(
+                    "RoutingStrategy", "RANDOM"))
+                for v in c.get("ProductionVariants", [])}  # fmt: skip
+
+    def model_exists(self, name: str) -> bool:
+        try:
+            with _calling(f"DescribeModel {name}"):
+                self.client("sagemaker").describe_model(ModelName=name)
+        except AwsError as exc:
+            if "ValidationException" in exc.message and "not find" in exc.message.lower():
+                return False
+            raise
+        return True
+
+    def create_endpoint_config(self, name: str, model: str, variant: str, instance_type: str,
+                               instances: int, tags: Mapping[str, str]) -> str:  # fmt: skip
+        """CreateEndpointConfig of one variant; its ARN."""
+        with _calling(f"CreateEndpointConfig {name}"):
+            out = self.client("sagemaker").create_endpoint_config(
+                EndpointConfigName=name,
+                ProductionVariants=[{"VariantName": variant, "ModelName": model,
+                                     "InitialInstanceCount": instances,
+                                     "InstanceType": instance_type}],  # fmt: skip
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        return str(out["EndpointConfigArn"])
+
+    def create_endpoint_from_config(self, name: str, config_name: str,
+                                    tags: Mapping[str, str]) -> str:  # fmt: skip
+        """CreateEndpoint; its ARN."""
+        with _calling(f"CreateEndpoint {name}"):
+            out = self.client("sagemaker").create_endpoint(
+                EndpointName=name, EndpointConfigName=config_name,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )  # fmt: skip
+        return str(out["EndpointArn"])
+
+    def delete_endpoint(self, name: str) -> None:
+        with _calling(f"DeleteEndpoint {name}"):
+            self.client("sagemaker").delete_endpoint(EndpointName=name)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        with _calling(f"DeleteEndpointConfig {name}"):
+            self.client("sagemaker").delete_endpoint_config(EndpointConfigName=name)
+
+    def sagemaker_tags(self, kind: str, name: str) -> dict[str, str]:
+        """The tags of an endpoint or endpoint config (`kind`: "endpoint" or
+        "endpoint-config"), by the ARN its name makes in this account and region."""
+        with _calling("STS GetCallerIdentity"):
+            account = self._account()
+        arn = f"arn:aws:sagemaker:{self.region}:{account}:{kind}/{name}"
+        tags = _items(self.client("sagemaker"), "list_tags", "Tags", f"ListTags {arn}",
+                      ResourceArn=arn)  # fmt: skip
+        return {str(t["Key"]): str(t["Value"]) for t in tags}
+
+    def add_sagemaker_tags(self, kind: str, name: str, tags: Mapping[str, str]) -> None:
+        with _calling("STS GetCallerIdentity"):
+            account = self._account()
+        arn = f"arn:aws:sagemaker:{self.region}:{account}:{kind}/{name}"
+        with _calling(f"AddTags {arn}"):
+            self.client("sagemaker").add_tags(
+                ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def _account(self) -> str:
+        if self._account_id is None:
+            self._account_id = str(self.client("sts").get_caller_identity()["Account"])
+        return self._account_id
+
+    def set_desired_instance_count(self, endpoint: str, variant: str, count: int) -> None:
+        """UpdateEndpointWeightsAndCapacities: what Application Auto Scaling calls to scale a
+        variant (the local hosting layer follows the desired count it sets)."""
+        with _calling(f"UpdateEndpointWeightsAndCapacities {endpoint}"):
+            self.client("sagemaker").update_endpoint_weights_and_capacities(
+                EndpointName=endpoint,
+                DesiredWeightsAndCapacities=[{"VariantName": variant,
+                                              "DesiredInstanceCount": count}],
+            )  # fmt: skip
 
     def create_inference_component(
         self, name: str, endpoint: str, variant: str, model: str, copies: int
@@ -357,6 +466,14 @@ class AwsClient:
         for i in range(0, len(names), 100):
             with _calling("CloudWatch DeleteAlarms"):
                 cw.delete_alarms(AlarmNames=list(names[i : i + 100]))
+
+
+def _serverless(config: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """A ServerlessConfig's numbers (MemorySizeInMB, MaxConcurrency, ProvisionedConcurrency)."""
+    if not config:
+        return None
+    keys = ("MemorySizeInMB", "MaxConcurrency", "ProvisionedConcurrency")
+    return {k: int(config[k]) for k in keys if config.get(k) is not None}
 
 
 def credentials_provider(profile: str | None) -> Callable[[], tuple[str, str, str | None]]:

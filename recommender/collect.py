@@ -56,8 +56,10 @@ def collect_run(
         or (metrics.default_period(min(s.seconds for s in run.plan.stages)))
     )
     q_start, q_end = aligned(start, period), aligned(end, period, up=True)
+    serverless = bool(target.get("serverless"))
     plain, percentiles = metrics.queries(endpoint, variant, period,
-                                         target.get("inference_component"))  # fmt: skip
+                                         target.get("inference_component"),
+                                         serverless)  # fmt: skip
     if wait_seconds is None:
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 

@@ -195,3 +195,75 @@ def compare_runs(
         max_regression=max_regression,
         regression=drop is not None and drop > max_regression,
     )
+
+
+# --- several configurations: `recommender sweep` ------------------------------------------
+
+
+def stage_points(a: Analysis) -> list[tuple[float, float]]:
+    """(throughput per instance, p95 ms) of the stages, by throughput: the latency curve
+    `compare` interpolates, as points to plot."""
+    x, y = _points(a)
+    return [(float(u), float(v)) for u, v in zip(x, y, strict=True)]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration of a sweep (an instance type on an endpoint), measured and priced.
+
+    `day_*`: the recommended target-tracking policy simulated (recommender.simulate) over the
+    sweep's traffic; None when the run gave no capacity within the SLO.
+    """
+
+    instance_type: str
+    endpoint: str
+    run_dir: str
+    status: str  # the run's: complete, stopped, interrupted
+    method: str  # the capacity estimate's
+    rps_per_instance: float | None
+    interval_rps_per_instance: tuple[float, float] | None
+    target_value: float | None
+    usd_per_hour: float
+    price_source: str
+    instances_at_peak: int | None
+    min_capacity: int | None
+    max_capacity: int | None
+    day_instance_hours: float | None
+    day_cost_usd: float | None
+    day_violating_minutes: int | None
+    curve: tuple[tuple[float, float], ...]  # stage_points
+
+    @property
+    def meets_slo(self) -> bool:
+        """A recommendation was made: some load per instance was served within the SLO."""
+        return self.target_value is not None and bool(self.rps_per_instance)
+
+    @property
+    def usd_per_million(self) -> float | None:
+        """$ per million requests with each instance at its capacity within the SLO: the
+        price of one instance-hour over the requests it serves in that hour."""
+        if not self.meets_slo or not self.rps_per_instance:
+            return None
+        return self.usd_per_hour * 1e6 / (self.rps_per_instance * 3600.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        iv = d["interval_rps_per_instance"]
+        d["interval_rps_per_instance"] = list(iv) if iv else None
+        d["curve"] = [list(p) for p in self.curve]
+        d["meets_slo"] = self.meets_slo
+        d["usd_per_million_requests"] = self.usd_per_million
+        return d
+
+
+def rank(candidates: list[Candidate]) -> list[Candidate]:
+    """Cheapest first: those that meet the SLO before those that do not, then by the day's
+    cost under the recommended policy, then by $ per million requests at the SLO (a lower
+    cost per request wins when the day's costs tie), then by name (a stable order)."""
+
+    def key(c: Candidate) -> tuple[bool, float, float, str]:
+        day = c.day_cost_usd if c.day_cost_usd is not None else math.inf
+        per_m = c.usd_per_million if c.usd_per_million is not None else math.inf
+        return (not c.meets_slo, day, per_m, c.instance_type)
+
+    return sorted(candidates, key=key)

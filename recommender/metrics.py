@@ -26,9 +26,20 @@ COUNTS = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
 LATENCIES = ("ModelLatency", "OverheadLatency")
 LATENCY_STATS = ("Average", "Maximum", "SampleCount")
 PERCENTILE_STATS = ("p50", "p90", "p95", "p99")
+# Serverless variants (AWS, "Alarms and logs for tracking metrics from serverless endpoints"):
+# ModelSetupTime (Microseconds, one sample per cold start), the concurrency utilizations, and
+# with provisioned concurrency the invocations it took and those that spilled over.
+SETUP = ("ModelSetupTime",)
+SERVERLESS_COUNTS = ("ServerlessProvisionedConcurrencyInvocations",
+                     "ServerlessProvisionedConcurrencySpilloverInvocations")  # fmt: skip
+SERVERLESS_GAUGES = ("ServerlessConcurrentExecutionsUtilization",
+                     "ServerlessProvisionedConcurrencyExecutions",
+                     "ServerlessProvisionedConcurrencyUtilization")  # fmt: skip
 UTILIZATION = ("CPUUtilization", "MemoryUtilization", "GPUUtilization",
                "GPUMemoryUtilization", "DiskUtilization")  # fmt: skip
-UNITS = {**{m: "Count" for m in COUNTS}, **{m: "Microseconds" for m in LATENCIES},
+UNITS = {**{m: "Count" for m in COUNTS + SERVERLESS_COUNTS},
+         **{m: "Microseconds" for m in LATENCIES + SETUP},
+         "ServerlessProvisionedConcurrencyExecutions": "Count",
          **{m: "Percent" for m in UTILIZATION}}  # fmt: skip
 CSV_COLUMNS = ("metric", "stat", "timestamp", "value", "unit", "period")
 DEFAULT_PERIOD = 60  # a foreign CSV without a period column: SageMaker's 1-minute data
@@ -47,11 +58,13 @@ UNITS = {**UNITS, "InvocationsPerCopy": "Count", CONCURRENCY: "Count",
 
 
 def queries(
-    endpoint: str, variant: str, period: int, component: str | None = None
+    endpoint: str, variant: str, period: int, component: str | None = None,
+    serverless: bool = False,
 ) -> tuple[list[MetricQuery], list[MetricQuery]]:
     """(plain statistics, percentile statistics). Percentiles go in calls of their own:
     some services (and the AWS emulator) refuse them, which must not cost the rest.
-    With `component`, the inference component's series instead of the variant's."""
+    With `component`, the inference component's series instead of the variant's;
+    `serverless`: a serverless variant's metrics too."""
     if component is not None:
         dims: tuple[tuple[str, str], ...] = (("InferenceComponentName", component),)
         plain = [(SAGEMAKER_NS, m, "Sum") for m in COMPONENT_COUNTS]
@@ -63,6 +76,11 @@ def queries(
         dims = (("EndpointName", endpoint), ("VariantName", variant))
         plain = [(SAGEMAKER_NS, m, "Sum") for m in COUNTS]
         plain += [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in LATENCY_STATS]
+        if serverless:
+            plain += [(SAGEMAKER_NS, m, s) for m in SETUP for s in LATENCY_STATS]
+            plain += [(SAGEMAKER_NS, m, "Sum") for m in SERVERLESS_COUNTS]
+            plain += [(SAGEMAKER_NS, m, s) for m in SERVERLESS_GAUGES
+                      for s in ("Average", "Maximum")]  # fmt: skip
         plain += [(ENDPOINTS_NS, m, s) for m in UTILIZATION for s in ("Average", "Maximum")]
     pct = [(SAGEMAKER_NS, m, s) for m in LATENCIES for s in PERCENTILE_STATS]
 

@@ -39,6 +39,9 @@ INFERENCE_COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
 DEFAULT_START_RPS = 10.0
 
 
+# What `run --kind` may assert about the variant (recommender.pipeline.sagemaker_target).
+ENDPOINT_KINDS = ("variant", "serverless")
+
 @dataclass(frozen=True, kw_only=True)
 class AwsAccess:
     """Where a command's AWS calls go: region (None: the run's, else boto3's default),
@@ -58,6 +61,7 @@ class RunOptions:
     url: str | None = None
     endpoint: str | None = None
     variant: str | None = None
+    kind: str | None = None  # what the variant must be: variant | serverless (None: as found)
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None  # the runtime URL, overridden
@@ -129,6 +133,10 @@ class RunOptions:
         if (self.url is None) == (self.endpoint is None):
             raise ConfigError("give either --url or --endpoint", "--url for a container, "
                               "--endpoint for a SageMaker endpoint")  # fmt: skip
+        if self.kind is not None and self.kind not in ENDPOINT_KINDS:
+            raise ConfigError(f"unknown --kind {self.kind!r}", "use variant or serverless")
+        if self.kind is not None and self.endpoint is None:
+            raise ConfigError("--kind needs --endpoint", "a container URL has no kind")
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
         if self.inference_component is not None and self.endpoint is None:

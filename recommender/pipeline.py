@@ -18,6 +18,7 @@ from typing import Any
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.analysis.serverless import size_serverless
 from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
 from recommender.collect import CollectResult, collect_run
@@ -110,7 +111,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
 
         aws = AwsClient.connect(options.aws)
         target = sagemaker_target(aws, options.endpoint, options.variant, options.endpoint_url,
-                                  name=options.name, instances=options.instances,
+                                  kind=options.kind, name=options.name,
+                                  instances=options.instances,
                                   content_type=options.content_type, accept=options.accept,
                                   headers=headers,
                                   inference_component=options.inference_component,
@@ -130,8 +132,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
                  f"{options.endpoint}, variant {target.variant}, {target.instances} "
                  "copies (capacity is per copy)")  # fmt: skip
         else:
-            echo(f"Endpoint {options.endpoint}: InService, variant {target.variant}, "
-                 f"{target.instances} x {target.instance_type or 'unknown type'}")  # fmt: skip
+            echo(f"Endpoint {options.endpoint}: InService, {describe_capacity(target)}")
     else:
         assert options.url is not None  # RunOptions holds exactly one of url and endpoint
         split_url(options.url)
@@ -221,6 +222,13 @@ def write_reports(
     target = run.meta.get("target") or {}
     rec = analysis.recommendation
     sizing = size_for(rec.target_value, traffic, target.get("instance_type")) if rec else None
+    if analysis.serverless is not None:
+        # Sized in provisioned concurrency, not instances (recommender.analysis.serverless).
+        sizing = None
+        if traffic.peak_rps is not None:
+            z = size_serverless(analysis.serverless, analysis.slo, traffic.peak_rps,
+                                traffic.min_rps)  # fmt: skip
+            analysis = replace(analysis, serverless=replace(analysis.serverless, sizing=z))
     floor = traffic.min_capacity_floor
     written = []
     if "json" in formats:
@@ -309,16 +317,28 @@ def collect(
     return collect_run(run_dir, AwsClient.connect(access, region), period, wait_seconds, echo)
 
 
+def describe_capacity(target: Target) -> str:
+    """What serves the variant, for the terminal."""
+    if target.serverless:
+        c = target.serverless
+        return (f"serverless variant {target.variant} (MaxConcurrency {c.get('MaxConcurrency')}, "
+                f"ProvisionedConcurrency {c.get('ProvisionedConcurrency', 0)}, "
+                f"{c.get('MemorySizeInMB')} MB): capacity per unit of concurrency")  # fmt: skip
+    kind = target.instance_type or "unknown type"
+    return f"variant {target.variant}, {target.instances} x {kind}"
+
+
 def sagemaker_target(
     aws: AwsClient,
     endpoint: str,
     variant: str | None,
     endpoint_url: str | None,
+    kind: str | None = None,
     **options: Any,
 ) -> Target:
-    """Check the endpoint (exists, InService, has the variant) and describe what serves it;
-    with `inference_component`, check that too (exists, InService, on this endpoint) and
-    count its copies instead of the instances."""
+    """Check the endpoint (exists, InService, has the variant, is of the `kind` asked) and
+    describe what serves it; with `inference_component`, check that too (exists, InService,
+    on this endpoint) and count its copies instead of the instances."""
     component = options.pop("inference_component", None)
     info = aws.describe_endpoint(endpoint)
     if info.status != "InService":
@@ -341,6 +361,20 @@ def sagemaker_target(
                                 "set its copy count to 1 or more before the test")  # fmt: skip
         variant, copies = variant or ic.variant, ic.copies
     v = info.variant(variant)
+    if kind == "serverless" and v.serverless is None:
+        raise ConfigError(f"variant {v.name} of {endpoint} is not serverless (it has "
+                          f"{v.current_instance_count or '?'} x {v.instance_type or 'instances'})",
+                          "leave out --kind serverless, or pass --kind variant")  # fmt: skip
+    if kind == "variant" and v.serverless is not None:
+        raise ConfigError(f"variant {v.name} of {endpoint} is serverless",
+                          "pass --kind serverless, or leave --kind out")  # fmt: skip
+    if v.serverless is not None:
+        if options.get("instances"):
+            raise ConfigError("--instances is for instance-backed variants",
+                              f"{v.name} is serverless: its capacity is its MaxConcurrency")
+        # Capacity per unit of concurrency: the analysis divides by MaxConcurrency.
+        options["instances"] = int(v.serverless.get("MaxConcurrency") or 1)
+        options["serverless"] = dict(v.serverless)
     base = (endpoint_url or runtime_url(aws.region, endpoint).split("/endpoints/")[0]).rstrip("/")
     headers = dict(options.pop("headers", None) or {})
     if variant is not None and len(info.variants) > 1:

@@ -527,6 +527,10 @@ class Target:
     # are counted (recommender.loadgen.stream).
     stream: bool = False
     token_format: str = "auto"
+    # A serverless variant's ServerlessConfig (MemorySizeInMB, MaxConcurrency,
+    # ProvisionedConcurrency). Its capacity is counted per unit of concurrency, so `instances`
+    # is then MaxConcurrency (recommender.analysis.serverless).
+    serverless: Mapping[str, int] | None = None
 
     @property
     def signed(self) -> bool:

@@ -49,6 +49,13 @@ def _endpoint(
 ) -> tuple[StagedLatencyModel, float | None]:
     """The run's latency model and the instance price (given, else the built-in table's)."""
     run = runs.load_run(run_dir)
+    if (run.meta.get("target") or {}).get("serverless"):
+        # The simulator replays instances coming into service; provisioned concurrency (and
+        # the cold starts it avoids) is sized in closed form instead (analysis.serverless).
+        raise ConfigError(f"{run_dir} measured a serverless variant, which the simulator does "
+                          "not model (it replays instance-backed variants)",
+                          f"size provisioned concurrency with: recommender report {run_dir} "
+                          "--peak-rps R")  # fmt: skip
     model = model_from_analysis(analyze_run(run, slo))
     price = lookup_price((run.meta.get("target") or {}).get("instance_type"), instance_price)
     return model, price.usd_per_hour if price else None

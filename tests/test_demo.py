@@ -70,3 +70,27 @@ def test_demo_sizes_its_server(
         if f.is_file():
             data = f.read_bytes()
             assert USER_KEY.encode() not in data and USER_SECRET.encode() not in data, f
+
+
+def test_demo_sweep_names_the_known_cheapest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`demo --sweep` as a user runs it, on two of its types (the third only lengthens it)
+    and a shorter search: m5.xlarge (32 rps, $0.23) against c5.2xlarge (80 rps, $0.408).
+    The search starts above m5.xlarge's capacity, so its run ends at the first stage; the
+    ranking itself is tested in test_sweep.py."""
+    for key in EMULATOR_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(demo, "SWEEP_TYPES", ("ml.m5.xlarge", "ml.c5.2xlarge"))
+    monkeypatch.setattr(demo, "SWEEP_PLAN", replace(demo.SWEEP_PLAN, start_rps=40, max_rps=120,
+                        stage_seconds=3, max_duration=9))  # fmt: skip
+    monkeypatch.setattr(demo, "SWEEP_CLOUDWATCH_WAIT", 3.0)
+    code = main(["demo", "--sweep", "--out", str(tmp_path), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert demo.known_cheapest(demo.SWEEP_TYPES) == "ml.c5.2xlarge"
+    assert ("Known cheapest (true capacity and price): ml.c5.2xlarge; the sweep found: "
+            "ml.c5.2xlarge (right)") in out  # fmt: skip
+    (sweep_dir,) = tmp_path.iterdir()
+    resources = json.loads((sweep_dir / "deployed.json").read_text())["resources"]
+    assert len(resources) == 4 and all(r["deleted"] for r in resources)

@@ -36,8 +36,9 @@ BLOCKED = AWS_PACKAGES + LOCUST_PACKAGES
 
 # Who may import report/ (the renderers): report/ itself, the thin CLI and the pipeline
 # (which writes the reports for every command that makes them: run, analyze, report,
-# simulate through replay, the demo).
-REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline")
+# simulate through replay, the demo), and the sweep, which writes its own beside them.
+REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline",
+                    "recommender.sweep")  # fmt: skip
 # Known exception, kept on purpose: the Locust roles sign InvokeEndpoint requests with
 # credentials that boto3's chain resolves (recommender.aws.credentials_provider). It imports
 # recommender.aws inside a function, so boto3 loads only after Locust's gevent patching

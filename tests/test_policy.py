@@ -75,6 +75,21 @@ def run_facts(**changes: Any) -> RunFacts:
     return RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic"}, a)
 
 
+SERVERLESS_SIZING = {"peak_rps": 40.0, "busy_at_peak": 2.0, "provisioned_concurrency": 4,
+                     "target_utilization": 0.5, "min_capacity": 1, "max_capacity": 4}
+
+
+def serverless_run_facts() -> RunFacts:
+    """A serverless variant's run, sized for a peak (report --peak-rps)."""
+    return RunFacts("reports/s", {"endpoint": "ep", "variant": "AllTraffic",
+                                  "serverless": {"MaxConcurrency": 8, "MemorySizeInMB": 2048}},
+                    {**analysis(), "serverless": {"sizing": SERVERLESS_SIZING}})  # fmt: skip
+
+
+def facts_for(request: PolicyRequest) -> RunFacts:
+    return serverless_run_facts() if Kind(request.kind) is Kind.SERVERLESS else run_facts()
+
+
 REQUESTS = {
     "variant": PolicyRequest(min_capacity=2, max_capacity=8),
     "variant-concurrency": PolicyRequest(metric=Metric.CONCURRENCY, min_capacity=2,
@@ -120,7 +135,7 @@ EXPECTED = {  # resource id, dimension, metric specification, target value
 
 @pytest.mark.parametrize("case", list(REQUESTS))
 def test_plan_for_every_kind(case: str) -> None:
-    plan = build_plan(REQUESTS[case], run_facts())
+    plan = build_plan(REQUESTS[case], facts_for(REQUESTS[case]))
     resource, dimension, metric, value = EXPECTED[case]
     calls = plan.calls()
     assert calls[0] == Call("application-autoscaling", "RegisterScalableTarget", {
@@ -165,7 +180,7 @@ def describe_response(plan_calls: tuple[Call, ...]) -> list[dict[str, Any]]:
 def test_request_shapes_against_botocore(aws: AwsClient, case: str) -> None:
     """Every call of every kind's plan, its read-back and its rollback, as botocore's
     service models define them (Stubber validates requests and responses)."""
-    plan = build_plan(REQUESTS[case], run_facts())
+    plan = build_plan(REQUESTS[case], facts_for(REQUESTS[case]))
     calls = plan.calls()
     scope = plan.scope
     aas, cw = aws.client("application-autoscaling"), aws.client("cloudwatch")
@@ -225,7 +240,7 @@ def test_subject_checks_for_serverless_and_inference_components(aws: AwsClient) 
               "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m",
                                       "ServerlessConfig": {"MemorySizeInMB": 2048,
                                                            "MaxConcurrency": 5}}]}  # fmt: skip
-    serverless = build_plan(REQUESTS["serverless"], run_facts())
+    serverless = build_plan(REQUESTS["serverless"], serverless_run_facts())
     with Stubber(sm) as s:
         for _ in range(2):
             s.add_response("describe_endpoint", endpoint, {"EndpointName": "ep"})
@@ -256,7 +271,7 @@ def test_subject_checks_for_serverless_and_inference_components(aws: AwsClient) 
 
 
 def test_kebab_spells_names_as_the_aws_cli() -> None:
-    plans = [build_plan(r, run_facts()) for r in REQUESTS.values()]
+    plans = [build_plan(r, facts_for(r)) for r in REQUESTS.values()]
     names = {c.operation for p in plans for c in p.calls()} | {
         k for p in plans for c in p.calls() for k in c.params}
     names |= {"DeleteScalingPolicy", "DeregisterScalableTarget", "DeleteAlarms", "AlarmNames",
@@ -317,7 +332,7 @@ def test_invalid_requests(
     request_: PolicyRequest, run: bool, error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error) as info:
-        build_plan(request_, run_facts() if run else None)
+        build_plan(request_, facts_for(request_) if run else None)
     assert isinstance(info.value, RecommenderError)
     assert info.value.one_line() == message
 

@@ -425,10 +425,20 @@ def test_target_value_for_each_source() -> None:
         3000.0, "3000 because", True)
     assert target_value_for(None, Kind.VARIANT, Metric.INVOCATIONS, facts(
         {"recommendation": {"target_value": 42}})) == (42.0, "the run's recommendation", True)
-    assert target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, run) == (
-        0.7, "the run's safety factor: keep 70% of the provisioned concurrency in use", True)
-    assert target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, facts(
-        {"recommendation": {"target_value": 42}}))[0] == 0.5
+    sized = facts({"serverless": {"sizing": {"peak_rps": 40, "busy_at_peak": 2.06,
+                                             "provisioned_concurrency": 6,
+                                             "target_utilization": 0.343}}})  # fmt: skip
+    assert target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, sized) == (
+        0.343, "the run's sizing for a peak of 40 requests/s: 2.06 executions busy / "
+        "ProvisionedConcurrency 6, which keeps cold starts within the SLO", True)
+    with pytest.raises(ConfigError) as c:
+        target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, run)
+    assert c.value.one_line() == (
+        "the run reports/r measured a real-time variant, not a serverless one (use --kind "
+        "variant, or a run made against the serverless variant)")
+    with pytest.raises(ConfigError) as c:
+        target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, facts({"serverless": {}}))
+    assert c.value.one_line().startswith("the run reports/r has no provisioned-concurrency sizing")
     stages = [{"achieved_rps": 50, "mean_ms": 20}, {"achieved_rps": 100, "mean_ms": 40}]
     conc = facts({"recommendation": {"target_value": 4500}, "stages": stages})
     value, formula, from_run = target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, conc)

@@ -9,8 +9,10 @@ extrapolation), bootstrap (its confidence interval), fit (the latency model), re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from recommender import metrics, runs
 from recommender.analysis.bootstrap import with_confidence
 from recommender.analysis.capacity import (
     Capacity,
@@ -28,8 +30,13 @@ from recommender.analysis.recommend import (
     recommend,
 )
 from recommender.analysis.server import judge_on_server, server_view
+from recommender.analysis.serverless import (
+    ServerlessAnalysis,
+    analyze_serverless,
+    throttling_findings,
+)
 from recommender.analysis.stages import StageStats, stage_stats
-from recommender.errors import ConfigError, ExitCode
+from recommender.errors import ConfigError, ExitCode, RecommenderError
 from recommender.plan import STREAM_METRICS, Slo
 from recommender.runs import RunData
 
@@ -76,6 +83,7 @@ class Analysis:
     fits: list[LatencyFit] = field(default_factory=list)
     slo_source: str = "client"
     concurrency: ConcurrencyAtSlo | None = None
+    serverless: ServerlessAnalysis | None = None  # a serverless variant's own view
     arrivals: str = "uniform"  # the arrival model the capacity assumes (the run's)
     saturation: Saturation | None = None
 
@@ -116,6 +124,7 @@ class Analysis:
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "warnings": [w.to_dict() for w in self.warnings],
+            "serverless": self.serverless.to_dict() if self.serverless else None,
             "stream": self.stream_summary(),
         }
 
@@ -182,6 +191,15 @@ def analyze_run(
     warnings = check(stages, capacity, slo, status, len(plan.stages))
     warnings += extrapolated(capacity, stages) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
+    serverless = None
+    config = (run.meta.get("target") or {}).get("serverless")
+    if config:
+        started = run.meta.get("started_at")
+        t0 = datetime.fromisoformat(started).timestamp() if started else None
+        serverless = analyze_serverless(config, run.seconds, plan, stages, capacity, slo,
+                                        _cloudwatch_rows(run), t0)  # fmt: skip
+        warnings = throttling_findings(stages, warnings, serverless.max_concurrency)
+        warnings += serverless.findings
     summary = {
         "dir": str(run.path),
         "name": run.meta.get("name"),
@@ -194,5 +212,15 @@ def analyze_run(
         "payload": run.meta.get("payload"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
-                    concurrency, "closed_loop" if plan.control == "concurrency" else plan.arrivals,
-                    saturation(stages, run.instances))  # fmt: skip
+                    concurrency, serverless,
+                    arrivals="closed_loop" if plan.control == "concurrency" else plan.arrivals,
+                    saturation=saturation(stages, run.instances))  # fmt: skip
+
+
+def _cloudwatch_rows(run: RunData) -> list[dict[str, Any]]:
+    """cloudwatch.csv's rows; [] when it is missing or unreadable (server_view warns)."""
+    info = run.meta.get("cloudwatch") or {}
+    try:
+        return metrics.read_csv(run.path / str(info.get("file", runs.CLOUDWATCH_FILE)))
+    except RecommenderError:
+        return []

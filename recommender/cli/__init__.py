@@ -8,6 +8,7 @@ Every RecommenderError and every usage error ends as one line on stderr,
     measure.py      serve, loadtest, run, worker, collect, demo
     analyse.py      analyze, report, compare, simulate
     autoscaling.py  apply, rollback
+    sweep.py        host (the local hosting layer), sweep, cleanup
 
 Importing the modules registers their commands, in the order `--help` lists them.
 """
@@ -29,6 +30,9 @@ from recommender.cli import analyse  # noqa: F401
 
 # isort: split
 from recommender.cli import autoscaling  # noqa: F401
+
+# isort: split
+from recommender.cli import sweep  # noqa: F401
 
 # isort: split
 from recommender.cli.app import app, echo

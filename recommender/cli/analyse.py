@@ -116,7 +116,11 @@ def report(
         run_dir, slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
     )
     rec = result.analysis.recommendation
-    if rec is None:
+    if result.analysis.serverless is not None:
+        from recommender.report.serverless import verdict_lines
+
+        echo("\n".join(verdict_lines(result.analysis.serverless, result.analysis.slo)))
+    elif rec is None:
         echo("No recommendation: no stage passed the SLO.")
     else:
         echo(f"Recommended target value: {rec.target_value:.0f} ({rec.metric})")
@@ -124,7 +128,7 @@ def report(
         z = result.sizing
         echo(f"Sizing: {z.instances_at_peak} instance(s) at {z.peak_rps:g} rps; "
              f"MinCapacity {z.min_capacity}, MaxCapacity {z.max_capacity}")  # fmt: skip
-    elif peak_rps is not None:
+    elif peak_rps is not None and result.analysis.serverless is None:
         echo("No sizing: there is no target value to size with.")
     for path in result.written:
         echo(f"Wrote {path}")

@@ -124,6 +124,10 @@ def run_options(
         str | None, typer.Option(help="SageMaker endpoint name (signed InvokeEndpoint).")
     ] = None,
     variant: Annotated[str | None, typer.Option(help="Production variant to size.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="variant or serverless: what the variant must be [as described]."),
+    ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the endpoint.")] = None,
     profile: ProfileOpt = None,
     endpoint_url: Annotated[
@@ -262,7 +266,7 @@ def run_options(
 ) -> RunOptions:
     """The flags of `loadtest` and `run`, declared once (see `flag_groups`)."""
     return RunOptions(
-        url=url, endpoint=endpoint, variant=variant, region=region, profile=profile,
+        url=url, endpoint=endpoint, variant=variant, kind=kind, region=region, profile=profile,
         endpoint_url=endpoint_url, aws_endpoint_url=aws_endpoint_url, name=name,
         instances=instances, payload=payload, content_type=content_type, accept=accept,
         header=tuple(header), custom_attributes=custom_attributes,

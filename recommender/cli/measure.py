@@ -20,7 +20,7 @@ from recommender.cli.flags import (
     view_flags,
 )
 from recommender.cli.live import LiveView
-from recommender.errors import ExitCode
+from recommender.errors import ConfigError, ExitCode
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT
 
@@ -61,6 +61,20 @@ def serve(
     max_new_tokens: Annotated[
         int, typer.Option(help="llm: output tokens when the request does not say.")
     ] = 64,
+    serverless: Annotated[
+        bool, typer.Option(help="Play a serverless variant: executions, cold starts, throttling.")
+    ] = False,
+    max_concurrency: Annotated[int, typer.Option(help="--serverless: MaxConcurrency.")] = 8,
+    provisioned_concurrency: Annotated[
+        int, typer.Option(help="--serverless: ProvisionedConcurrency (always warm).")
+    ] = 0,
+    cold_start_ms: Annotated[
+        float, typer.Option(help="--serverless: what a cold execution adds (ModelSetupTime).")
+    ] = 500.0,
+    idle_seconds: Annotated[
+        float, typer.Option(help="--serverless: idle seconds after which an execution is cold.")
+    ] = 30.0,
+    memory_mb: Annotated[int, typer.Option(help="--serverless: MemorySizeInMB.")] = 2048,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
     --model llm also POST /endpoints/E/invocations-response-stream)."""
@@ -68,12 +82,15 @@ def serve(
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
+    from recommender.local.serverless import ServerlessEmulation
 
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
+    emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
+                                     idle_seconds, memory_mb) if serverless else None)  # fmt: skip
     llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish, llm)  # fmt: skip
+                          max_queue, publish, serverless=emulation, llm=llm)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
@@ -82,7 +99,9 @@ def serve(
                  f"x (1 + {llm.growth:g} x (running - 1)), prefill "
                  f"{llm.prefill_ms_per_token:g} ms/token)")  # fmt: skip
             return
-        echo(f"Listening on {url} (capacity {config.capacity_rps:g} requests/s)")
+        what = (f"serverless: MaxConcurrency {max_concurrency}, ProvisionedConcurrency "
+                f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
+        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s)")
 
     run_server(config, ready)
 
@@ -159,24 +178,41 @@ def collect(
 def demo(
     out: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("reports"),
     yes: YesOpt = False,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Sweep three instance types instead (~3 min).")
+    ] = False,
     view: LiveView = NO_VIEW,
     llm: Annotated[
         bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
                            "TTFT, ITL and end-to-end latency (~2 min).")
     ] = False,
+    serverless: Annotated[
+        bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
+    ] = False,
 ) -> None:
-    """Start a local model server (capacity 200 req/s), size it, and print the result."""
+    """Start a local model server (capacity 200 req/s), size it, and print the result;
+    --sweep: deploy three instance types in the AWS emulator, rank them, name the cheapest."""
     from recommender.local.demo import DEMO_SLO, run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    if sweep:
+        if llm or serverless:
+            raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")
+        _demo_sweep(out, view)
+        return
     with view:
-        result = run_demo(out, view.echo, view.update, llm=llm)
+        result = run_demo(out, view.echo, view.update, llm=llm, serverless=serverless)
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
     estimate = a.capacity.rps_per_instance
-    if estimate:
+    littles = a.serverless.littles_rps_per_concurrency if a.serverless else None
+    if littles and result.true_rps_per_concurrency:
+        true = result.true_rps_per_concurrency
+        echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
+             f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
+    elif estimate:
         which = "the LLM server within its SLO" if llm else f"the demo server within {DEMO_SLO}"
         sat = "" if result.saturation is None else f" (saturation {result.saturation:g} rps)"
         echo(
@@ -189,3 +225,21 @@ def demo(
         raise typer.Exit(a.exit_code)
 
 
+
+
+def _demo_sweep(out: Path, view: LiveView) -> None:
+    from recommender.local.demo import run_sweep_demo
+    from recommender.report.sweep import format_sweep_text
+    from recommender.sweep import load_sweep
+
+    with view:
+        result = run_sweep_demo(out, view.echo, view.update)
+    s = result.sweep
+    echo("")
+    echo(format_sweep_text(load_sweep(s.sweep_dir)).rstrip())
+    found = s.winner.instance_type if s.winner else "none"
+    echo(f"\nKnown cheapest (true capacity and price): {result.known_cheapest}; the sweep "
+         f"found: {found} ({'right' if found == result.known_cheapest else 'WRONG'})")
+    echo(f"Sweep directory: {s.sweep_dir}")
+    if s.exit_code:
+        raise typer.Exit(s.exit_code)

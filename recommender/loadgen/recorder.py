@@ -183,11 +183,18 @@ class _GoodputRule:
         return self.tpot is None or not gaps or sum(gaps) / len(gaps) <= self.tpot
 
 
-def error_kind(exception: BaseException | None, status: int | None) -> str | None:
-    """A short, stable name for a failure: "HTTP 503", "ConnectionRefusedError", or a
-    stream's own ("ModelStreamError:StreamBroken", "InternalStreamFailure", ...)."""
+def error_kind(
+    exception: BaseException | None, status: int | None, error_type: str | None = None
+) -> str | None:
+    """A short, stable name for a failure: SageMaker's error type where the answer names one
+    ("ThrottlingException", from `x-amzn-ErrorType: ThrottlingException:http://...`), else
+    "HTTP 503", "ConnectionRefusedError", or a stream's own ("ModelStreamError:StreamBroken",
+    "InternalStreamFailure", ...)."""
     if exception is None:
         return None
+    name = (error_type or "").split(":", 1)[0].strip()
+    if name and name.replace("_", "").isalnum():
+        return name
     if status and status != 200:
         return f"HTTP {status}"
     kind = getattr(exception, "kind", None)
@@ -196,3 +203,18 @@ def error_kind(exception: BaseException | None, status: int | None) -> str | Non
     if status:
         return f"HTTP {status}"
     return type(exception).__name__
+
+
+ERROR_TYPE_HEADER = "x-amzn-ErrorType"
+
+
+def response_error_type(response: Any) -> str | None:
+    """The x-amzn-ErrorType header of a response (any object with `headers`), if any."""
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get(ERROR_TYPE_HEADER) or headers.get(ERROR_TYPE_HEADER.lower())
+    except Exception:  # noqa: BLE001 - a header we cannot read names no type
+        return None
+    return str(value) if value else None

@@ -39,7 +39,7 @@ from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig, Signing
 from recommender.loadgen.driver import Driver
 from recommender.loadgen.merge import SecondMerger
 from recommender.loadgen.payloads import load_payloads, prompt_tokens
-from recommender.loadgen.recorder import Recorder, error_kind
+from recommender.loadgen.recorder import Recorder, error_kind, response_error_type
 from recommender.loadgen.requestlog import RequestLog
 from recommender.loadgen.sigv4 import Credentials, SigV4Signer
 from recommender.plan import Slo
@@ -289,7 +289,8 @@ class Sender(Role):
         status = getattr(response, "status_code", None)
         end, latency_ms = time.time(), float(response_time or 0.0)
         context = context or {}
-        intended, error = context.get("intended"), error_kind(exception, status)
+        intended = context.get("intended")
+        error = error_kind(exception, status, response_error_type(response) if exception else None)
         streamed = context if "tokens_in" in context else None
         recorder.record(end, latency_ms, intended, error, streamed)
         log = self.request_log

@@ -23,17 +23,25 @@ from pathlib import Path
 
 from recommender.analysis import Analysis
 from recommender.aws import AwsClient
+from recommender.errors import ConfigError
 from recommender.loadgen.payloads import Template, load_payloads, prompt_tokens
 from recommender.loadgen.runner import LoadTestResult, LoadTestSpec, Watch
 from recommender.loadgen.sigv4 import Credentials
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.hosting import HostingConfig, running_hosting
+from recommender.local.instance_types import profile_for
 from recommender.local.llm import LlmParams, capacity_rps
 from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
+from recommender.local.serverless import ServerlessEmulation
 from recommender.metrics import default_period
-from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target
+from recommender.options import RunOptions
+from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target, write_reports
 from recommender.plan import DEFAULT_VARIANT, SearchSettings, parse_slo
+from recommender.sizing import PRICES_USD_PER_HOUR, Traffic
+from recommender.sweep import SweepOptions, SweepResult, run_sweep
+from recommender.traffic import TrafficSpec
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
@@ -43,13 +51,27 @@ DEMO_VARIANT = DEFAULT_VARIANT
 DEMO_INSTANCE_TYPE = "ml.m5.large"
 
 
+# `demo --serverless`: a serverless variant of MaxConcurrency 8 (2 provisioned) whose
+# executions take 50 ms (20 rps each, 160 rps in all, throttled beyond) and start cold in
+# 400 ms after 5 idle seconds; the SLO p95 <= 150 ms is broken by every cold request.
+DEMO_SERVERLESS = ServerlessEmulation(max_concurrency=8, provisioned_concurrency=2,
+                                      cold_start_ms=400.0, idle_seconds=5.0, memory_mb=2048)
+DEMO_SERVERLESS_SERVER = ServerConfig(port=0, instances=1, service_time_ms=50.0,
+                                      model="sklearn", serverless=DEMO_SERVERLESS)  # fmt: skip
+DEMO_SERVERLESS_PLAN = SearchSettings(start_rps=20, max_rps=240, stage_seconds=10,
+                                      warmup_seconds=2, max_duration=120, probe=False,
+                                      early_stop=False)  # fmt: skip
+DEMO_SERVERLESS_PEAK_RPS = 40.0  # the expected peak the demo sizes provisioned concurrency for
+
+
 @dataclass(frozen=True)
 class DemoResult:
     loadtest: LoadTestResult
     analysis: Analysis
     true_capacity: float  # at the SLO, under the arrivals used
-    saturation: float | None  # N x C / S: the throughput ceiling (None: not computed)
-    arrivals: str
+    true_rps_per_concurrency: float | None = None  # serverless: 1000 / service time
+    saturation: float | None = None  # N x C / S: the throughput ceiling (None: not computed)
+    arrivals: str = "poisson"
 
 
 def true_capacity(server: ServerConfig, slo: str, arrivals: str) -> float:
@@ -106,10 +128,16 @@ def llm_truth(server: ServerConfig, prompts: Path, slo_text: str) -> float:
 def run_demo(
     out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None,
     llm: bool = False,
-) -> DemoResult:
+    serverless: bool = False,
+) -> DemoResult:  # fmt: skip
+    """Size the demo server; `llm`: the LLM-like server; `serverless`: the emulated
+    serverless variant."""
+    if llm and serverless:
+        raise ConfigError("--llm and --serverless are two demos", "pick one")
     if llm:
         return run_llm_demo(out, echo, watch)
-    plan = DEMO_PLAN
+    plan = DEMO_SERVERLESS_PLAN if serverless else DEMO_PLAN
+    base_server = DEMO_SERVERLESS_SERVER if serverless else DEMO_SERVER
     period = default_period(plan.stage_seconds)
     # The emulator's throwaway credentials, for this process and the ones it starts: the
     # demo must never sign with, or send, a user's real ones.
@@ -119,23 +147,97 @@ def run_demo(
     with running_emulator() as emulator:
         aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
         aws.create_endpoint(DEMO_ENDPOINT, DEMO_VARIANT, DEMO_INSTANCE_TYPE, 1,
-                            image="local/recommender-demo:latest")  # fmt: skip
+                            image="local/recommender-demo:latest",
+                            serverless=DEMO_SERVERLESS.service_config() if serverless else None)
         publish = PublishConfig(DEMO_ENDPOINT, DEMO_VARIANT, period, aws.region, emulator)
-        server = replace(DEMO_SERVER, publish=publish)
+        server = replace(base_server, publish=publish)
         echo(f"Starting the demo model server (true capacity {server.capacity_rps:g} rps)...")
         with running_server(server) as base:
             target = sagemaker_target(aws, DEMO_ENDPOINT, DEMO_VARIANT, endpoint_url=base,
-                                      name="demo")  # fmt: skip
+                                      kind="serverless" if serverless else None,
+                                      name="demo-serverless" if serverless else "demo")
 
             def credentials() -> Credentials:
                 return Credentials(*aws.frozen_credentials())
 
+            # The serverless demo reads Little's law against 1000 / service time, as before:
+            # uniform arrivals, the climb, full stages (DEMO_SERVERLESS_PLAN).
             spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out,
-                                credentials=credentials, align_seconds=period)  # fmt: skip
+                                credentials=credentials, align_seconds=period,
+                                arrivals="uniform" if serverless else "poisson")  # fmt: skip
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
-    arrivals = spec.arrivals
-    truth = true_capacity(server, DEMO_SLO, arrivals)
-    return DemoResult(result.loadtest, result.analysis, truth, server.capacity_rps, arrivals)
+    if not serverless:
+        arrivals = spec.arrivals
+        truth = true_capacity(server, DEMO_SLO, arrivals)
+        return DemoResult(result.loadtest, result.analysis, truth,
+                          saturation=server.capacity_rps, arrivals=arrivals)  # fmt: skip
+    # Provisioned concurrency is sized for an expected peak: the report's --peak-rps.
+    sized = write_reports(result.loadtest.run_dir, spec.slo, 0.5,
+                          Traffic(peak_rps=DEMO_SERVERLESS_PEAK_RPS))  # fmt: skip
+    return DemoResult(result.loadtest, sized.analysis, server.capacity_rps,
+                      1000.0 / server.service_time_ms, arrivals=spec.arrivals)
+
+
+# `demo --sweep`: three types of known capacity (recommender.local.instance_types) at the
+# built-in table's prices; per request, c5.2xlarge is the cheapest (price / capacity).
+SWEEP_TYPES = ("ml.m5.xlarge", "ml.c5.2xlarge", "ml.g4dn.xlarge")
+SWEEP_MODEL = "recommender-demo-model"
+SWEEP_SLO = "p95<=300ms"
+SWEEP_PEAK_RPS, SWEEP_MIN_RPS = 400.0, 40.0
+# Module constants, read at each run, so the tests can shorten them.
+SWEEP_PLAN = SearchSettings(start_rps=20, max_rps=200, stage_seconds=6, warmup_seconds=1,
+                            precision=0.1, max_duration=48)  # fmt: skip
+SWEEP_METRICS_PERIOD = 1
+SWEEP_CLOUDWATCH_WAIT = 15.0
+
+
+@dataclass(frozen=True)
+class SweepDemoResult:
+    sweep: SweepResult
+    known_cheapest: str  # from the types' true capacities and prices
+    true_capacity: dict[str, float]
+
+
+def known_cheapest(types: tuple[str, ...]) -> str:
+    """The type whose price over its true capacity is lowest: what the sweep should find."""
+    return min(types, key=lambda t: PRICES_USD_PER_HOUR[t] / profile_for(t).capacity_rps)
+
+
+def run_sweep_demo(out: Path, echo: Callable[[str], None] = print, watch: Watch | None = None,
+                   confirm: Callable[[str], bool] | None = None) -> SweepDemoResult:  # fmt: skip
+    """The AWS emulator with local hosting, a model registered, and `recommender sweep` over
+    SWEEP_TYPES through the same code that sweeps AWS."""
+    os.environ.update(EMULATOR_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    plan, types = SWEEP_PLAN, SWEEP_TYPES
+    echo("Starting the AWS emulator and its local hosting layer...")
+    with running_emulator() as emulator:
+        hosting = HostingConfig(emulator, model="sklearn", provision_seconds=0,
+                                metrics_period=SWEEP_METRICS_PERIOD)  # fmt: skip
+        with running_hosting(hosting) as router:
+            aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
+            aws.create_model(SWEEP_MODEL, "local/recommender-demo:latest")
+            truth = {t: profile_for(t).capacity_rps for t in types}
+            echo("True capacities per instance: " + ", ".join(
+                f"{t} {c:g} rps" for t, c in truth.items()))  # fmt: skip
+            load = RunOptions(
+                endpoint="(each type's)", region=aws.region, endpoint_url=router,
+                aws_endpoint_url=emulator, slo=(SWEEP_SLO,), start_rps=plan.start_rps,
+                max_rps=plan.max_rps, stage_seconds=plan.stage_seconds,
+                warmup_seconds=plan.warmup_seconds, precision=plan.precision,
+                max_duration=plan.max_duration, cloudwatch_period=SWEEP_METRICS_PERIOD,
+                cloudwatch_wait=SWEEP_CLOUDWATCH_WAIT, out=out,
+                # The types' truths are their deterministic capacities: uniform arrivals
+                # measure those; and the short search as before (no probe, full stages).
+                arrivals="uniform", probe=False, early_stop=False,
+            )  # fmt: skip
+            options = SweepOptions(
+                load=load, model_name=SWEEP_MODEL, instance_types=types,
+                traffic=TrafficSpec(pattern="diurnal", peak_rps=SWEEP_PEAK_RPS,
+                                    min_rps=SWEEP_MIN_RPS),
+            )  # fmt: skip
+            result = run_sweep(options, echo=echo, confirm=confirm, watch=watch)
+    return SweepDemoResult(result, known_cheapest(types), truth)
 
 
 def run_llm_demo(
@@ -169,4 +271,4 @@ def run_llm_demo(
                                 credentials=credentials, align_seconds=period,
                                 template="tgi", arrivals="uniform")  # fmt: skip
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
-    return DemoResult(result.loadtest, result.analysis, truth, None, spec.arrivals)
+    return DemoResult(result.loadtest, result.analysis, truth, arrivals=spec.arrivals)

@@ -9,10 +9,12 @@ accepts things AWS rejects (see shared/DESIGN.md), so our own validation must no
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,11 +54,20 @@ def running_emulator(timeout: float = 60.0) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, url, timeout)
+        # moto's server logs every request to stderr: unread, the pipe fills (~900 requests,
+        # a few minutes of the hosting layer's polling) and the emulator blocks for good.
+        threading.Thread(target=_discard, args=(proc,), daemon=True).start()
         yield url
     finally:
         stop_group(proc)
         if proc.stderr:
             proc.stderr.close()
+
+
+def _discard(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ValueError, OSError):  # closed at exit
+        while proc.stderr and proc.stderr.read(65536):
+            pass
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:

@@ -107,8 +107,9 @@ class ExtendedEmulator:
 def extensions() -> list[Extension]:
     """Every extension, fresh (each server process has its own state)."""
     from recommender.local.ic_emulator import InferenceComponents
+    from recommender.local.serverless_emulator import ProvisionedConcurrency
 
-    return [InferenceComponents()]
+    return [InferenceComponents(), ProvisionedConcurrency()]
 
 
 def main(argv: list[str] | None = None) -> None:

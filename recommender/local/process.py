@@ -31,6 +31,11 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         "--service-time-ms", str(config.service_time_ms), "--model", config.model,
         "--max-queue", str(config.max_queue),
     ]  # fmt: skip
+    if (e := config.serverless) is not None:
+        cmd += ["--serverless", "--max-concurrency", str(e.max_concurrency),
+                "--provisioned-concurrency", str(e.provisioned_concurrency),
+                "--cold-start-ms", str(e.cold_start_ms), "--idle-seconds", str(e.idle_seconds),
+                "--memory-mb", str(e.memory_mb)]  # fmt: skip
     if config.model == "llm":
         q = config.llm
         cmd += ["--max-batch", str(q.max_batch), "--step-ms", str(q.step_ms),
@@ -43,16 +48,24 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
                 "--metrics-period", str(p.period), "--region", p.region]  # fmt: skip
         if p.aws_endpoint_url:
             cmd += ["--aws-endpoint-url", p.aws_endpoint_url]
+    with running_command(cmd, "the local model server", timeout, "[serve] ") as url:
+        yield url
+
+
+@contextmanager
+def running_command(cmd: list[str], what: str, timeout: float, prefix: str) -> Iterator[str]:
+    """Start `cmd` in its own session, yield the URL it prints as "Listening on URL", pass
+    its output on to stderr (`prefix` before each line); stop it and its group on exit."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        url = _wait_ready(proc, timeout)
+        url = _wait_ready(proc, timeout, what)
         # Keep reading its output, or a chatty server would block on a full pipe.
-        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        threading.Thread(target=_drain, args=(proc, prefix), daemon=True).start()
         yield url
     finally:
-        stop_group(proc)
+        stop_group(proc, timeout=30.0)
         if proc.stdout:
             proc.stdout.close()
 
@@ -69,14 +82,14 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             proc.wait()
 
 
-def _drain(proc: subprocess.Popen[str]) -> None:
+def _drain(proc: subprocess.Popen[str], prefix: str) -> None:
     assert proc.stdout is not None
     with contextlib.suppress(ValueError, OSError):  # closed at exit
         for line in proc.stdout:
-            sys.stderr.write(f"[serve] {line}")
+            sys.stderr.write(f"{prefix}{line}")
 
 
-def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+def _wait_ready(proc: subprocess.Popen[str], timeout: float, what: str) -> str:
     assert proc.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -95,4 +108,4 @@ def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
             if match:
                 return match.group(1)
     last = seen[-1] if seen else "no output"
-    raise EndpointError(f"the local model server did not start: {last}")
+    raise EndpointError(f"{what} did not start: {last}")

@@ -8,6 +8,14 @@ OverheadLatency (Microseconds, as statistic sets), and /aws/sagemaker/Endpoints
 CPUUtilization and MemoryUtilization (Percent). Several instances publish into the same
 series and CloudWatch adds them up, as it does for a real variant.
 
+A serverless variant (recommender.local.serverless) also publishes what AWS lists for
+serverless endpoints: ModelSetupTime (Microseconds, one sample per cold start),
+ServerlessConcurrentExecutionsUtilization, and with provisioned concurrency
+ServerlessProvisionedConcurrencyExecutions, ServerlessProvisionedConcurrencyUtilization
+(statistic sets of the executions busy as each request started), and the counts
+ServerlessProvisionedConcurrencyInvocations, ServerlessProvisionedConcurrencySpilloverInvocations.
+Throttled requests (ThrottlingException, a 400) count only as Invocation4XXErrors.
+
 Invocations counts requests that reached the model, answered or not (as SageMaker counts
 them); requests refused with 503 because the instance's queue was full stand for
 SageMaker's front end refusing an overloaded instance, and count only as
@@ -26,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from recommender.errors import ConfigError
+from recommender.local.serverless import ServerlessEmulation
 from recommender.plan import DEFAULT_VARIANT
 
 SAGEMAKER_NS = "AWS/SageMaker"
@@ -82,14 +91,22 @@ class _Bucket:
     errors_5xx: int = 0
     model_us: _Stats = field(default_factory=_Stats)
     overhead_us: _Stats = field(default_factory=_Stats)
+    setup_us: _Stats = field(default_factory=_Stats)  # serverless: one sample per cold start
+    executions: _Stats = field(default_factory=_Stats)  # busy executions as requests started
+    provisioned_executions: _Stats = field(default_factory=_Stats)
+    provisioned_invocations: int = 0
+    spillover_invocations: int = 0
 
 
 class MetricBuckets:
     """Per-period counters of one instance (pure; the clock is passed in)."""
 
-    def __init__(self, config: PublishConfig, instances: int) -> None:
+    def __init__(
+        self, config: PublishConfig, instances: int, serverless: ServerlessEmulation | None = None
+    ) -> None:
         self.config = config
         self.instances = instances
+        self.serverless = serverless
         self._buckets: dict[int, _Bucket] = {}
         # Per inference component named in the request header: its own series. Each
         # instance serves one copy of every component it is asked for.
@@ -101,25 +118,40 @@ class MetricBuckets:
         return self._buckets.setdefault(key, _Bucket())
 
     def record(self, now: float, status: int, model_us: float, overhead_us: float,
-               component: str | None = None) -> None:  # fmt: skip
-        self._add(self._bucket(now), status, model_us, overhead_us)
+               component: str | None = None, throttled: bool = False) -> None:  # fmt: skip
+        self._add(self._bucket(now), status, model_us, overhead_us, throttled)
         if component:
             key = int(now // self.config.period) * self.config.period
             bucket = self._components.setdefault(component, {}).setdefault(key, _Bucket())
-            self._add(bucket, status, model_us, overhead_us)
+            self._add(bucket, status, model_us, overhead_us, throttled)
 
     @staticmethod
-    def _add(b: _Bucket, status: int, model_us: float, overhead_us: float) -> None:
+    def _add(b: _Bucket, status: int, model_us: float, overhead_us: float,
+             throttled: bool = False) -> None:  # fmt: skip
         if 400 <= status < 500:
             b.errors_4xx += 1
         elif status >= 500:
             b.errors_5xx += 1
-        if status != 503:  # a full queue refuses before the model sees the request
+        if status != 503 and not throttled:  # refused before the model saw the request
             b.invocations += 1
         if status < 400:
             b.model_us.add(model_us)
             b.overhead_us.add(overhead_us)
             b.busy_s += (model_us + overhead_us) / 1e6
+
+    def record_serverless(self, now: float, setup_us: float | None, provisioned: bool,
+                          executions: int, provisioned_executions: int) -> None:  # fmt: skip
+        """A served request of a serverless variant: its cold start (None: it was warm),
+        whether a provisioned execution took it, and the executions busy with it."""
+        b = self._bucket(now)
+        if setup_us is not None:
+            b.setup_us.add(setup_us)
+        b.executions.add(executions)
+        b.provisioned_executions.add(provisioned_executions)
+        if provisioned:
+            b.provisioned_invocations += 1
+        else:
+            b.spillover_invocations += 1
 
     def drain(self, now: float, cpu: float, memory: float) -> list[tuple[str, dict[str, Any]]]:
         """(namespace, MetricDatum) for every bucket that ended before `now`."""
@@ -170,10 +202,40 @@ class MetricBuckets:
             self._datum("Invocation4XXErrors", ts, "Count", b.errors_4xx),
             self._datum("Invocation5XXErrors", ts, "Count", b.errors_5xx),
         ]
-        for name, stats in (("ModelLatency", b.model_us), ("OverheadLatency", b.overhead_us)):
+        for name, stats in (("ModelLatency", b.model_us), ("OverheadLatency", b.overhead_us),
+                            ("ModelSetupTime", b.setup_us)):  # fmt: skip
             if stats.count:
                 d = self._datum(name, ts, "Microseconds", None)
                 d["StatisticValues"] = stats.to_api()
+                data.append(d)
+        if self.serverless is not None:
+            data += self._serverless(b, ts, self.serverless)
+        return data
+
+    def _serverless(self, b: _Bucket, ts: datetime, e: ServerlessEmulation) -> list[dict[str, Any]]:
+        def scaled(stats: _Stats, by: float) -> dict[str, float]:
+            return {"SampleCount": stats.count, "Sum": stats.total / by,
+                    "Minimum": stats.low / by, "Maximum": stats.high / by}  # fmt: skip
+
+        sets = [("ServerlessConcurrentExecutionsUtilization", "None",
+                 scaled(b.executions, e.max_concurrency))]  # fmt: skip
+        data = []
+        p = e.provisioned_concurrency
+        if p:
+            sets += [("ServerlessProvisionedConcurrencyExecutions", "Count",
+                      scaled(b.provisioned_executions, 1)),
+                     ("ServerlessProvisionedConcurrencyUtilization", "None",
+                      scaled(b.provisioned_executions, p))]  # fmt: skip
+            data += [
+                self._datum("ServerlessProvisionedConcurrencyInvocations", ts, "Count",
+                            b.provisioned_invocations),
+                self._datum("ServerlessProvisionedConcurrencySpilloverInvocations", ts, "Count",
+                            b.spillover_invocations),
+            ]  # fmt: skip
+        for name, unit, values in sets:
+            if b.executions.count:
+                d = self._datum(name, ts, unit, None)
+                d["StatisticValues"] = values
                 data.append(d)
         return data
 

@@ -45,6 +45,11 @@ from aiohttp import web
 from recommender.errors import ConfigError, RecommenderError
 from recommender.local.llm import LlmHandlers, LlmParams
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
+from recommender.local.serverless import (
+    THROTTLING_HEADER,
+    Executions,
+    ServerlessEmulation,
+)
 from recommender.redact import fingerprint
 
 MODELS = ("sklearn", "sleep", "llm")
@@ -73,6 +78,9 @@ class ServerConfig:
     model: str = "sklearn"  # "sklearn" | "sleep"
     max_queue: int = 100  # requests waiting for a slot per instance; beyond -> 503
     publish: PublishConfig | None = None  # report to CloudWatch as SageMaker hosting does
+    # A serverless variant instead (recommender.local.serverless): MaxConcurrency executions
+    # take the place of the instance's slots, and throttle instead of queueing.
+    serverless: ServerlessEmulation | None = None
     llm: LlmParams = LlmParams()  # --model llm: the decode model (recommender.local.llm)
 
     @property
@@ -81,7 +89,8 @@ class ServerConfig:
         recommender.local.llm.capacity_rps, which needs the SLO and the request sizes."""
         if self.service_time_ms <= 0:
             return math.inf
-        return self.instances * self.concurrency / (self.service_time_ms / 1000.0)
+        slots = self.serverless.max_concurrency if self.serverless else self.concurrency
+        return self.instances * slots / (self.service_time_ms / 1000.0)
 
 
 def validate(config: ServerConfig) -> None:
@@ -116,6 +125,14 @@ def validate(config: ServerConfig) -> None:
         raise bad("max-new-tokens", ">= 1", p.default_max_new_tokens, "e.g. 64")
     if c.model not in MODELS:
         raise bad("model", " or ".join(MODELS), c.model, "sklearn serves a real iris classifier")
+    if c.serverless is not None:
+        c.serverless.check()
+        if c.model == "llm":
+            raise bad("model", "sklearn or sleep with --serverless", c.model,
+                      "the LLM-like server has no serverless mode")
+        if c.instances != 1:
+            raise bad("instances", "1 with --serverless", c.instances,
+                      "a serverless variant has executions, not instances: --max-concurrency")
     if not hasattr(socket, "SO_REUSEPORT"):
         raise ConfigError("the local server needs SO_REUSEPORT", "run it on Linux")
 
@@ -204,8 +221,11 @@ class _Instance:
         # run's --header values arrived without the server keeping them.
         self.headers_seen: collections.Counter[str] = collections.Counter()
         self.metrics = (
-            MetricBuckets(config.publish, config.instances) if config.publish else None
+            MetricBuckets(config.publish, config.instances, config.serverless)
+            if config.publish
+            else None
         )
+        self.executions = Executions(config.serverless) if config.serverless else None
 
     def looks_signed(self, request: web.Request) -> bool:
         return _looks_signed(request)
@@ -215,14 +235,14 @@ class _Instance:
         return request.headers.get(COMPONENT_HEADER)
 
     def record(self, status: int, arrived: float, queued: float | None = None,
-               component: str | None = None) -> None:  # fmt: skip
+               component: str | None = None, throttled: bool = False) -> None:  # fmt: skip
         """CloudWatch's view: ModelLatency from the queue to the answer, the rest overhead;
         per inference component too when the request named one."""
         if self.metrics is not None:
             now = asyncio.get_running_loop().time()
             queued = now if queued is None else queued
             self.metrics.record(time.time(), status, (now - queued) * 1e6,
-                                (queued - arrived) * 1e6, component)  # fmt: skip
+                                (queued - arrived) * 1e6, component, throttled)  # fmt: skip
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -237,6 +257,15 @@ class _Instance:
                 "bad_request": self.bad_request,
                 "unsigned_403": self.unsigned_403,
                 "headers_seen": dict(self.headers_seen),
+                **(
+                    {
+                        "cold_starts": self.executions.cold_starts,
+                        "throttled": self.executions.throttled,
+                        "spillover": self.executions.spillover,
+                    }
+                    if self.executions is not None
+                    else {}
+                ),
             }
         )
 
@@ -259,6 +288,8 @@ class _Instance:
                 self.bad_request += 1
                 self.record(exc.status, received)
                 return web.json_response({"error": exc.message}, status=exc.status)
+        if self.executions is not None:
+            return await self._invoke_serverless(request, rows, received)
         if self.slots.locked() and self.waiting >= self.config.max_queue:
             self.rejected_503 += 1
             self.record(503, received)
@@ -286,12 +317,51 @@ class _Instance:
             self.slots.release()
         self.served += 1
         self.record(200, received, arrived, request.headers.get(COMPONENT_HEADER))
-        if predictions is None:
-            return web.json_response({"ok": True})
-        if "text/csv" in request.headers.get("Accept", ""):
-            labels = "".join(f"{p['label']}\n" for p in predictions)
-            return web.Response(text=labels, content_type="text/csv")
-        return web.json_response({"predictions": predictions})
+        return _answer(request, predictions)
+
+    async def _invoke_serverless(
+        self, request: web.Request, rows: list[list[float]], received: float
+    ) -> web.Response:
+        """One execution per request: a free one (cold after idle), or ThrottlingException."""
+        executions = self.executions
+        assert executions is not None and self.config.serverless is not None
+        loop = asyncio.get_running_loop()
+        busy, busy_provisioned = executions.in_use()
+        picked = executions.acquire(loop.time())
+        if picked is None:
+            self.record(400, received, throttled=True)
+            most = self.config.serverless.max_concurrency
+            message = f"Endpoint is at its MaxConcurrency ({most}): request throttled"
+            # The runtime's error wire format: the type in x-amzn-ErrorType and the body.
+            return web.json_response({"message": message}, status=400,
+                                     headers={"x-amzn-ErrorType": THROTTLING_HEADER})  # fmt: skip
+        slot, cold = picked
+        setup_s = self.config.serverless.cold_start_ms / 1000.0 if cold else 0.0
+        start = loop.time()
+        try:
+            predictions = self.predict(rows) if self.predict is not None else None
+            await asyncio.sleep(max(0.0, start + setup_s + self.service_time_s - loop.time()))
+        finally:
+            executions.release(slot, loop.time())
+        self.served += 1
+        if self.metrics is not None:
+            now = loop.time()
+            # OverheadLatency includes the cold start, as AWS documents for serverless.
+            self.metrics.record(time.time(), 200, (now - start - setup_s) * 1e6,
+                                (start - received + setup_s) * 1e6)  # fmt: skip
+            provisioned = executions.provisioned(slot)
+            self.metrics.record_serverless(time.time(), setup_s * 1e6 if cold else None,
+                                           provisioned, busy + 1, busy_provisioned + provisioned)
+        return _answer(request, predictions)
+
+
+def _answer(request: web.Request, predictions: list[Prediction] | None) -> web.Response:
+    if predictions is None:
+        return web.json_response({"ok": True})
+    if "text/csv" in request.headers.get("Accept", ""):
+        labels = "".join(f"{p['label']}\n" for p in predictions)
+        return web.Response(text=labels, content_type="text/csv")
+    return web.json_response({"predictions": predictions})
 
 
 def _is_caller_header(name: str, value: str) -> bool:

@@ -40,7 +40,13 @@ from recommender.policy.state import (
     put_policy,
     scope_params,
 )
-from recommender.policy.target import RunFacts, check_trust, round_target, target_value_for
+from recommender.policy.target import (
+    RunFacts,
+    check_trust,
+    round_target,
+    serverless_sizing,
+    target_value_for,
+)
 from recommender.policy.tracking import TargetTracking
 from recommender.sizing import instances_for
 
@@ -138,6 +144,9 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
                           "leave --metric out")  # fmt: skip
     mspec = METRICS[(kind, metric)]
     target = dict(run.target) if run else {}
+    if target.get("serverless") and kind is not Kind.SERVERLESS:
+        raise ConfigError(f"the run {run.path if run else ''} measured a serverless variant, "
+                          f"not --kind {kind.value}", "pass --kind serverless")  # fmt: skip
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
     measured = target.get("inference_component")
@@ -160,6 +169,8 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
 
     lo, hi = req.min_capacity, req.max_capacity
     sized = (run.analysis.get("sizing") or {}) if run else {}
+    if kind is Kind.SERVERLESS and run is not None and req.target() is None:
+        sized = serverless_sizing(run)  # ProvisionedConcurrency's bounds, not instances
     if lo is None and hi is None and sized:
         lo, hi = int(sized["min_capacity"]), int(sized["max_capacity"])
     if lo is None or hi is None:

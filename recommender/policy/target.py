@@ -49,7 +49,12 @@ def trust_problems(analysis: Mapping[str, Any]) -> list[str]:
         limits = {str(t["stat"]): float(t["limit_ms"]) for t in slo.get("terms") or ()}
         values = stage.get("slo_values_ms") or {}
         latency_ok = all(values.get(k) is not None and values[k] <= v for k, v in limits.items())
-        if latency_ok and float(stage.get("error_rate") or 0) > float(slo.get("max_error_rate", 0)):
+        # A serverless variant refuses what is beyond MaxConcurrency with ThrottlingException:
+        # that is its capacity limit, the very thing measured, not an error of the endpoint.
+        throttled = bool(analysis.get("serverless")) and set(
+            stage.get("errors_by_kind") or {}) == {"ThrottlingException"}  # fmt: skip
+        if (latency_ok and not throttled
+                and float(stage.get("error_rate") or 0) > float(slo.get("max_error_rate", 0))):
             problems.append(
                 f"stage {int(failing) + 1} failed by errors ({stage['error_rate']:.1%}) while "
                 "its latency was within the SLO: errors, not load, set the capacity (check "
@@ -116,12 +121,15 @@ def target_value_for(
         )
     if run is None:
         raise ConfigError("no target value", "pass --target-value, or a run directory")
-    rec = _recommended(run)
     if kind is Kind.SERVERLESS:
-        factor = float(rec.get("safety_factor") or 0.5)
-        return factor, (
-            f"the run's safety factor: keep {factor:.0%} of the provisioned concurrency in use"
+        sized = serverless_sizing(run)
+        value = float(sized["target_utilization"])
+        return value, (
+            f"the run's sizing for a peak of {float(sized['peak_rps']):g} requests/s: "
+            f"{float(sized['busy_at_peak']):.2f} executions busy / ProvisionedConcurrency "
+            f"{int(sized['provisioned_concurrency'])}, which keeps cold starts within the SLO"
         ), True
+    rec = _recommended(run)
     if metric is Metric.CONCURRENCY:
         # The run's own concurrency target (at the SLO x the safety factor) when it has one;
         # an older analysis.json: Little's law at the invocations target.
@@ -131,6 +139,20 @@ def target_value_for(
         value, formula = concurrency_target(run.analysis)
         return value, formula, True
     return float(rec["target_value"]), str(rec.get("formula") or "the run's recommendation"), True
+
+
+def serverless_sizing(run: RunFacts) -> Mapping[str, Any]:
+    """analysis.json's provisioned-concurrency sizing (`report --peak-rps` writes it)."""
+    section = run.analysis.get("serverless")
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"the run {run.path} measured a real-time variant, not a serverless one",
+                          "use --kind variant, or a run made against the serverless variant")
+    sized = section.get("sizing")
+    if not isinstance(sized, Mapping):
+        raise ConfigError(f"the run {run.path} has no provisioned-concurrency sizing",
+                          f"size it for your peak first: recommender report {run.path} "
+                          "--peak-rps R (or pass --target-value and the capacities)")  # fmt: skip
+    return sized
 
 
 def check_trust(run: RunFacts, force: bool) -> list[str]:

@@ -15,6 +15,7 @@ from recommender import __version__
 from recommender.analysis import Analysis
 from recommender.analysis.stages import StageStats
 from recommender.plan import RampPlan
+from recommender.report import serverless
 from recommender.report.commands import (
     endpoint_of,
     format_policy_commands,
@@ -29,6 +30,8 @@ def _ms(v: float | None) -> str:
 
 
 def _verdict(a: Analysis) -> list[str]:
+    if a.serverless is not None:
+        return serverless.verdict_lines(a.serverless, a.slo)
     cap, rec = a.capacity, a.recommendation
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
@@ -252,10 +255,19 @@ def format_markdown(
                 "|" + "---:|" * len(STREAM_HEADER)]  # fmt: skip
         out += ["| " + " | ".join(row) + " |" for row in streamed]
         out += ["", STREAM_NOTE]
+    if a.serverless is not None:
+        rows = serverless.stage_rows(a.serverless)
+        out += ["", "## Serverless: throttling and cold starts (whole stages)", ""]
+        out.append("| " + " | ".join(rows[0]) + " |")
+        out.append("|" + "---:|" * len(rows[0]))
+        out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     if a.warnings:
         out += ["", "## Warnings", ""] + [f"- {w.message}" for w in a.warnings]
     target = (meta or run).get("target") or {}
-    policy = policy_commands(a, target, sizing, min_capacity_floor)
+    policy = None if a.serverless else policy_commands(a, target, sizing, min_capacity_floor)
+    if a.serverless is not None:
+        command = serverless.apply_command(str(run.get("dir")), a.serverless.sizing)
+        out += ["", "## Apply the policy", "", "```sh", command, "```"]
     if policy is not None:
         out += ["", "## Apply the policy", "", policy_note(policy), "", "```sh"]
         out += [format_policy_commands(policy).rstrip("\n"), "```"]
@@ -316,7 +328,8 @@ def format_html(
     for name, text in cloudwatch[:1]:
         cw = plots.cloudwatch_comparison(name, text, records, meta.get("started_at"))
     cw_svg = Markup(plots.cloudwatch_svg(cw)) if cw is not None and cw.note is None else None
-    policy = policy_commands(a, meta.get("target") or {}, sizing, min_capacity_floor)
+    policy = (None if a.serverless else
+              policy_commands(a, meta.get("target") or {}, sizing, min_capacity_floor))
     env = Environment(
         loader=PackageLoader("recommender.report", "templates"),
         autoescape=select_autoescape(["html"]),

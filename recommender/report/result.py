@@ -52,6 +52,7 @@ def result_document(
         },
         "saturation": analysis.saturation.to_dict() if analysis.saturation else None,
         "concurrency": analysis.concurrency.to_dict() if analysis.concurrency else None,
+        "serverless": analysis.serverless.to_dict() if analysis.serverless else None,
         "recommendation": rec.to_dict() if rec else None,
         "warnings": [w.to_dict() for w in analysis.warnings],
         "applied": applied,
