@@ -54,7 +54,7 @@ def test_run_estimates_known_capacity(
     # Server capacity: 1 instance x 2 slots / 20 ms = 100 requests/s.
     code = main([
         "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms", "--search", "fixed",
-        "--start-rps", "35", "--max-rps", "115", "--stages", "5", "--stage-seconds", "4",
+        "--start-rps", "35", "--max-rps", "115", "--stages", "5", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path), "--name", "it",
     ])  # fmt: skip
     out = capsys.readouterr().out
@@ -67,7 +67,8 @@ def test_run_estimates_known_capacity(
     assert meta["generator"]["users"] >= 115
     totals = meta["totals"]
     assert totals["requests"] == totals["successes"] + totals["errors"]
-    assert totals["requests"] > 0.9 * (35 + 55 + 75 + 95 + 115) * 4
+    # The last stage (115, above saturation) may be aborted after its 3 s abort window.
+    assert totals["requests"] > 0.9 * ((35 + 55 + 75 + 95) * 5 + 115 * 3)
     analysis = json.loads((run_dir / "analysis.json").read_text())
     # The truth under Poisson arrivals (the default): about 82 requests/s (an M/D/2 queue's
     # p95; saturation is 100). A stage at 75 passes and one at 95 fails, so the estimate
@@ -78,9 +79,9 @@ def test_run_estimates_known_capacity(
     rec = analysis["recommendation"]
     assert rec["target_value"] == pytest.approx(cap * 0.5 * 60)
     # Offered and achieved agree below capacity: the generator kept up.
-    # (A Poisson count over 3 s is 105 +- 10: allow 3.09 standard deviations.)
+    # (A Poisson count over 4 s is 140 +- 12: allow 3.09 standard deviations.)
     first = analysis["stages"][0]
-    assert abs(first["achieved_rps"] - 35) * 3 <= 3.09 * (35 * 3) ** 0.5 and first["passed"]
+    assert abs(first["achieved_rps"] - 35) * 4 <= 3.09 * (35 * 4) ** 0.5 and first["passed"]
     assert not first["generator_limited"]
     assert (run_dir / "report.md").read_text().startswith("# Sizing report: it")
     assert not (run_dir / "loadgen.json").exists()
