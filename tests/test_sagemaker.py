@@ -130,6 +130,7 @@ def test_no_credential_in_a_run_with_workers_and_kept_requests(
         "--endpoint-url", base, "--aws-endpoint-url", emulator, "--search", "fixed",
         "--start-rps", "20", "--max-rps", "20", "--stages", "1", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--workers", "1", "--keep-requests", "--out", str(tmp_path),
+        "--arrivals", "uniform",  # exactly 20 x 3 requests (a Poisson count varies)
     ])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, out + err
