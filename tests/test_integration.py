@@ -213,6 +213,7 @@ def test_two_local_workers_merge_exactly(
         "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
         "--start-rps", "40", "--max-rps", "80", "--stages", "2", "--stage-seconds", "4",
         "--warmup-seconds", "1", "--workers", "2", "--out", str(tmp_path),
+        "--arrivals", "uniform",  # exact counts (a Poisson count varies)
     ])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
@@ -307,7 +308,7 @@ def test_master_and_a_worker_joining_it(demo_server: str, tmp_path: Path) -> Non
          "--search", "fixed", "--start-rps", "30", "--max-rps", "30", "--stages", "1",
          "--stage-seconds", "4", "--warmup-seconds", "1", "--master", "--expect-workers", "1",
          "--master-bind-host", "127.0.0.1", "--master-port", port, "--out", str(tmp_path),
-         "--yes"],
+         "--yes", "--arrivals", "uniform"],  # exactly 30 x 4 requests
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     worker = subprocess.run(
@@ -329,6 +330,7 @@ def test_keep_requests_writes_every_request_as_parquet(demo_server: str, tmp_pat
         "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
         "--start-rps", "25", "--max-rps", "50", "--stages", "2", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--keep-requests", "--out", str(tmp_path),
+        "--arrivals", "uniform",  # exact counts (a Poisson count varies)
     ])  # fmt: skip
     assert code == 0
     run_dir = only_run_dir(tmp_path)

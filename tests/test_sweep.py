@@ -36,7 +36,10 @@ TYPES = ("ml.m5.large", "ml.c5.xlarge")
 LOAD = ["--slo", "p95<=400ms", "--start-rps", "12", "--max-rps", "60", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--precision", "0.2", "--max-duration", "21",
         "--cloudwatch-period", "1", "--cloudwatch-wait", "6", "--peak-rps", "100",
-        "--yes", "--quiet"]  # fmt: skip
+        "--yes", "--quiet",
+        # The climb from 12 rps with exact pacing, as these budgets (6-21 s) were sized for:
+        # the probe and its rest alone take 7 s.
+        "--arrivals", "uniform", "--no-probe", "--no-early-stop"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
