@@ -92,7 +92,9 @@ def prepare_async(options: RunOptions, echo: Echo, confirm: Confirm | None
         credentials=credentials, out=options.out, slots_per_instance=config.max_concurrent,
         completion_timeout=options.completion_timeout, poll_interval=options.poll_interval,
         keep_inputs=options.keep_inputs, keep_outputs=options.keep_outputs,
-        arrivals=options.arrivals, seed=options.seed,
+        # Asynchronous endpoints keep uniform arrivals unless asked (their backlog truth was
+        # worked out for them); --arrivals poisson is honoured.
+        arrivals=options.arrivals or "uniform", seed=options.seed,
     )  # fmt: skip
     slots = config.max_concurrent or "SageMaker's choice of"
     echo(f"Endpoint {options.endpoint}: InService, asynchronous, variant {target.variant}, "

@@ -104,8 +104,10 @@ class RunOptions:
     max_requests: int | None = None
     abort_error_rate: float = 0.10
     abort_latency: str = "3x"
+    probe: bool = True  # adaptive: a saturation probe first
+    early_stop: bool = True  # adaptive: end clear stages at an interim look
     # The load generator.
-    arrivals: str = "uniform"
+    arrivals: str | None = None  # --arrivals; None: not given (arrival_model)
     users: int = 0
     seed: int | None = None
     workers: int = 0
@@ -232,7 +234,7 @@ class RunOptions:
             (self.plan is not None, "--plan", "a plan file holds rates; drop --plan"),
             (self.max_rps is not None or self.start_rps != DEFAULT_START_RPS,
              "--start-rps/--max-rps", "give --start-concurrency and --max-concurrency"),
-            (self.arrivals != "uniform", "--arrivals",
+            (self.arrivals is not None, "--arrivals",
              "closed loop has no arrival process: each user sends when its last answer came"),
             (self.users != 0, "--users",
              "the users are the concurrency: give --max-concurrency"),
@@ -251,6 +253,12 @@ class RunOptions:
             raise ConfigError(f"--max-concurrency ({self.max_concurrency}) is below "
                               f"--start-concurrency ({self.start_concurrency})")  # fmt: skip
 
+    @property
+    def arrival_model(self) -> str:
+        """The arrivals of a rate-controlled run: Poisson unless --arrivals says otherwise
+        (what production traffic from many independent clients looks like)."""
+        return self.arrivals or "poisson"
+
     def load_plan(self, slo: Slo) -> LoadPlan:
         self.check_control()
         concurrency = self.control == "concurrency"
@@ -268,6 +276,8 @@ class RunOptions:
             max_requests=self.max_requests,
             abort_error_rate=self.abort_error_rate,
             abort_latency_factor=self.abort_latency_factor(slo),
+            probe=self.probe,
+            early_stop=self.early_stop,
         )
 
     def headers(self) -> dict[str, str]:

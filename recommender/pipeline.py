@@ -37,7 +37,7 @@ from recommender.options import (
     AwsAccess,
     RunOptions,
 )
-from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
+from recommender.plan import SearchSettings, Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
 from recommender.sizing import Sizing, Traffic, size_for
@@ -149,6 +149,8 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
 
         credentials = signing_credentials
         align = options.cloudwatch_period or default_period(options.stage_length)
+        if isinstance(plan, SearchSettings):
+            plan = replace(plan, period=align)
         cloudwatch = CloudWatchOptions(aws, align, options.cloudwatch_wait)
         if target.inference_component:
             echo(f"Inference component {target.inference_component}: InService on endpoint "
@@ -175,7 +177,7 @@ def prepare(options: RunOptions, echo: Echo = print, confirm: Confirm | None = N
         align_seconds=align,
         abort_error_rate=options.abort_error_rate,
         abort_latency_factor=options.abort_latency_factor(slo),
-        arrivals=options.arrivals,
+        arrivals=options.arrival_model,
         users=options.users,
         workers=options.workers,
         expect_workers=options.expect_workers,

@@ -204,6 +204,15 @@ class SearchSettings:
     max_extensions: int = 2
     abort_error_rate: float = 0.10
     abort_latency_factor: float = 3.0
+    # A short burst well above capacity first, to start the bracket at the throughput
+    # ceiling instead of climbing to it (recommender.search, "The saturation probe").
+    probe: bool = True
+    # End a stage at an interim look once its verdict is clear at the stricter interim
+    # confidence (recommender.search, "Sequential stages").
+    early_stop: bool = True
+    # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
+    # periods from the run's start, so the stages after them keep whole periods.
+    period: int = 1
     # "concurrency": start_rps and max_rps are numbers of requests in flight (whole numbers).
     control: str = "rate"
 
@@ -232,6 +241,8 @@ def load_plan(
     max_requests: int | None,
     abort_error_rate: float,
     abort_latency_factor: float,
+    probe: bool = True,
+    early_stop: bool = True,
     control: str = "rate",
 ) -> LoadPlan:
     """The load plan from the command line: a plan file or a linear ramp (fixed), or the
@@ -259,7 +270,7 @@ def load_plan(
             stage_seconds=stage_seconds, warmup_seconds=ramp.warmup_seconds,
             precision=precision, max_duration=max_duration, max_requests=max_requests,
             abort_error_rate=abort_error_rate, abort_latency_factor=abort_latency_factor,
-            control=control,
+            control=control, probe=False, early_stop=early_stop,
         )  # fmt: skip
     if max_rps is None:
         raise ConfigError("no ramp given", "pass --max-rps (and --start-rps) or --plan FILE")
@@ -280,7 +291,44 @@ def load_plan(
         max_requests=max_requests,
         abort_error_rate=abort_error_rate,
         abort_latency_factor=abort_latency_factor,
+        probe=probe,
+        early_stop=early_stop,
     )
+
+
+def estimate_seconds(settings: SearchSettings, capacity: float | None = None) -> float:
+    """Roughly how long the adaptive search takes against an endpoint whose capacity at the
+    SLO is `capacity` rps (default: half of --max-rps), for the plan printed before a run.
+
+    A model of recommender.search, not a promise: without the probe it grows x`growth` from
+    --start-rps past capacity, then bisects the last step to `precision`; with it, the probe
+    (warm-up + 3 s, then a rest) finds the ceiling, taken as 1.1 x capacity, and the search
+    bisects from 0.8 of it. With early stopping, a stage played while the bracket is still
+    wider than 4 x precision (far from the knee) ends at its first look, a third of the way;
+    stages near the knee run their full length. Every failing stage is followed by a rest.
+    """
+    cfg = settings
+    c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
+    far = cfg.stage_seconds / 3 if cfg.early_stop else cfg.stage_seconds
+    if cfg.early_stop and cfg.period > 1:
+        far = math.ceil(far / cfg.period) * cfg.period
+    near = cfg.stage_seconds
+    rest = max(3.0, cfg.warmup_seconds, cfg.period)  # a rest waits for the next period
+    total = 0.0
+    if cfg.probe and cfg.max_rps > cfg.start_rps:
+        total += cfg.warmup_seconds + 3.0 + rest
+        width, fails = 1.1 / 0.8 - 1, 0  # the bracket [0.8, 1.1] x capacity
+        total += far if width > 4 * cfg.precision else near  # the stage at 0.8 x ceiling
+    else:
+        grow = max(0, math.ceil(math.log(max(c / cfg.start_rps, 1.0), cfg.growth)))
+        total += grow * far + near + rest  # the growth stages pass; the next one fails
+        width, fails = cfg.growth - 1, 1
+    while width > cfg.precision:
+        total += far if width > 4 * cfg.precision else near
+        width /= 2
+        fails += 1
+    total += rest * fails / 2  # about half the bisection stages fail
+    return min(total, cfg.max_duration)
 
 
 def describe_cost(plan: LoadPlan, url: str) -> str:
@@ -297,10 +345,16 @@ def describe_cost(plan: LoadPlan, url: str) -> str:
             f"highest concurrency within the SLO is bracketed to {plan.precision:.0%} (or to "
             f"one request), within {plan.max_duration / 60:.0f} min{budget}, against {url}."
         )
+    start = (f"a {plan.warmup_seconds + 3:g}s probe at {plan.max_rps:g} rps, then "
+             if plan.probe and plan.max_rps > plan.start_rps else "")
     return (
-        f"The adaptive search plays {plan.stage_seconds:g}s stages from {plan.start_rps:g} rps "
-        f"(never above {plan.max_rps:g} rps) until capacity is bracketed to "
-        f"{plan.precision:.0%}, within {plan.max_duration / 60:.0f} min{budget}, against {url}."
+        f"The adaptive search plays {start}{plan.stage_seconds:g}s stages"
+        f"{' (ended early once clearly passing or failing)' if plan.early_stop else ''}"
+        f" from {'below the probed ceiling' if start else f'{plan.start_rps:g} rps'}"
+        f" (never above {plan.max_rps:g} rps) until capacity is bracketed to "
+        f"{plan.precision:.0%}: about {estimate_seconds(plan) / 60:.1f} min if capacity is "
+        f"near {plan.max_rps / 2:g} rps, within {plan.max_duration / 60:.0f} min{budget}, "
+        f"against {url}."
     )
 
 

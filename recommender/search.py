@@ -12,6 +12,23 @@ Otherwise the stage is undecided and extends itself, up to `max_extensions` time
 its point estimate decides. Requests within a second are correlated, so the interval is
 narrower than it should be; it guards against thin stages, not against everything.
 
+A queue that has not reached its steady state passes rates a longer stage would fail, so a
+stage passes only if its later half passes too (`settled`): latency still rising at the end
+of the stage makes it undecided (it extends), and at its limit a failing later half fails it.
+
+Sequential stages: the search looks at a stage LOOKS - 1 times before its end (at 1/3 and
+2/3 of its length: whole CloudWatch minutes for 180 s stages) and ends it there when the
+Wilson interval lies wholly on one side of the threshold. Looking repeatedly would inflate
+the error rate, so the 5% is spent across the looks (Bonferroni): 0.5% at each interim look
+(99.5% intervals), the remaining 4% at the end (96%); the chance that any look of a stage
+errs stays within 5%. Stages near the knee are undecided at the interim looks and keep their
+full length.
+
+The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
+stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
+throughput it completed is its ceiling (AWS's MAX_RPS); the search then starts at
+PROBE_START x that ceiling and searches below it, instead of climbing from --start-rps.
+
 Both controllers also stop a stage at once when it endangers the endpoint (errors above
 `abort_error_rate`, or latency above `abort_latency_factor` x the SLO), as Inference
 Recommender's ModelLatencyThresholds and k6's abortOnFail do; every decision carries why.
@@ -28,7 +45,33 @@ from recommender.plan import RampPlan, SearchSettings, Slo
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 CONFIDENCE = 0.95
+LOOKS = 3  # per stage: two interim looks and the end
+INTERIM_CONFIDENCE = 0.995  # alpha 0.5% at each interim look
+FINAL_CONFIDENCE = 1 - ((1 - CONFIDENCE) - (LOOKS - 1) * (1 - INTERIM_CONFIDENCE))  # 96%
+PROBE_SECONDS = 3.0  # the probe's measured seconds after its warm-up (if not aborted first)
+PROBE_START = 0.8  # the first stage after the probe, and each step down, as a share of it
+SATURATED = 0.9  # the probe completed less than this share of its rate: a ceiling
 GENERATOR_SHORTFALL = 0.95
+MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
+MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
+POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
+
+
+def generator_limited(requests: int, rps: float, seconds: float, arrivals: str) -> bool:
+    """Did the generator fall short of the offered rate, beyond chance?
+
+    Uniform arrivals send exactly rps x seconds, so completing less than GENERATOR_SHORTFALL
+    of it means the generator (or the endpoint) set the pace. Poisson arrivals send a random
+    count with mean and variance rps x seconds, so the random shortfall is allowed on top:
+    POISSON_Z standard deviations (at 10 rps over 25 s, 19 points more; at 2,000 rps, 0.4).
+    """
+    expected = rps * seconds
+    if expected <= 0:
+        return False
+    allowed = GENERATOR_SHORTFALL * expected
+    if arrivals == "poisson":
+        allowed -= POISSON_Z * math.sqrt(expected)
+    return requests < allowed
 
 
 @dataclass(frozen=True)
@@ -47,10 +90,42 @@ class StageSummary:
     # Observations behind a term judged on another histogram than the requests' latency
     # (TTFT: streamed successes; ITL: gaps between token-bearing parts), by term key.
     counts: dict[str, int] = field(default_factory=dict)
+    arrivals: str = "uniform"
+    # The later half of the measured seconds: observations (successes, or the term's own
+    # count), and within each percentile term's limit, by term key.
+    late_successes: int = 0
+    late_within: dict[str, int] = field(default_factory=dict)
+    late_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def achieved_rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def generator_limited(self) -> bool:
+        return generator_limited(self.requests, self.rps, self.seconds, self.arrivals)
+
+    def late_n(self, key: str) -> int:
+        """Observations of a term in the later half: its own count, or the successes."""
+        return self.late_counts.get(key, self.late_successes)
+
+    def late_readable(self, slo: Slo) -> bool:
+        """Enough observations in the later half, beyond each percentile, to read its trend."""
+        return all(self.late_n(t.key) * (1 - t.quantile) >= MIN_LATE_TAIL
+                   for t in slo.terms if t.quantile is not None and t.quantile < 1)  # fmt: skip
+
+    def rising(self, slo: Slo) -> list[str]:
+        """Percentile terms the later half fails on its own: the queue is still growing."""
+        out = []
+        for t in slo.terms:
+            q, n = t.quantile, self.late_n(t.key)
+            if q is None or q >= 1.0 or n * (1 - q) < MIN_LATE_TAIL:
+                continue  # too few observations beyond the percentile to read the trend
+            share = self.late_within.get(t.key, 0) / n
+            if share < q:
+                out.append(f"{t.key} within {t.limit_ms:g}ms for only {share:.1%} of the "
+                           "later half")  # fmt: skip
+        return out
 
 
 @dataclass(frozen=True)
@@ -59,22 +134,25 @@ class Verdict:
     reason: str
 
 
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion k/n (scipy.stats.binomtest)."""
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (scipy.stats.binomtest)."""
     from scipy.stats import binomtest
 
-    ci = binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
 
 
-def judge(s: StageSummary, slo: Slo) -> Verdict:
-    """Pass, fail or undecided, with the statistic that decided it."""
+def judge(s: StageSummary, slo: Slo, confidence: float = CONFIDENCE) -> Verdict:
+    """Pass, fail or undecided at `confidence`, with the statistic that decided it."""
     if s.requests == 0 or s.successes == 0:
         return Verdict(FAIL, "no successful requests")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
     outcomes: list[Verdict] = []
     errors = s.requests - s.successes
     rate = errors / s.requests
-    lo, hi = wilson(errors, s.requests)
+    lo, hi = wilson(errors, s.requests, confidence)
     if lo > slo.max_error_rate:
         outcomes.append(Verdict(FAIL, f"errors {rate:.2%} > {slo.max_error_rate:.2%}"))
     elif errors == 0 or hi <= slo.max_error_rate:
@@ -93,7 +171,7 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
         if q is None or q >= 1.0:  # mean, max: a normal-theory interval on the mean
             if (term.stat == "mean" and term.histogram == "latency_co_us"
                     and s.mean_ms is not None and s.stddev_ms is not None):  # fmt: skip
-                half = 1.96 * s.stddev_ms / math.sqrt(s.successes)
+                half = z * s.stddev_ms / math.sqrt(s.successes)
                 low, high = s.mean_ms - half, s.mean_ms + half
             else:
                 low = high = value if value is not None else math.inf
@@ -104,7 +182,7 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
             else:
                 outcomes.append(Verdict(UNDECIDED, f"{name} {shown} ~ {term.limit_ms:g}ms"))
             continue
-        lo, hi = wilson(s.within.get(name, 0), n)
+        lo, hi = wilson(s.within.get(name, 0), n, confidence)
         if hi < q:
             outcomes.append(Verdict(FAIL, f"{name} {shown} > {term.limit_ms:g}ms"))
         elif lo >= q:
@@ -118,6 +196,9 @@ def judge(s: StageSummary, slo: Slo) -> Verdict:
                     f"({share:.1%} within, CI {lo:.1%}-{hi:.1%})",
                 )  # fmt: skip
             )
+    rising = s.rising(slo)
+    if rising and all(v.outcome == PASS for v in outcomes):
+        return Verdict(UNDECIDED, "; ".join(rising) + ": not settled")
     for outcome in (FAIL, UNDECIDED, PASS):
         hits = [v.reason for v in outcomes if v.outcome == outcome]
         if hits:
@@ -135,6 +216,7 @@ def point_verdict(s: StageSummary, slo: Slo) -> Verdict:
     rate = (s.requests - s.successes) / s.requests if s.requests else 1.0
     if rate > slo.max_error_rate:
         bad.append(f"errors {rate:.2%} > {slo.max_error_rate:.2%}")
+    bad += s.rising(slo)
     if bad:
         return Verdict(FAIL, "; ".join(bad) + " (point estimate)")
     return Verdict(PASS, "within the SLO (point estimate)")
@@ -178,6 +260,8 @@ class DecisionCode(str, Enum):
     FAILS_AT_START = "fails_at_start"  # fails far below --start-rps: nothing to find
     BUDGET_DURATION = "budget_duration"  # --max-duration spent
     BUDGET_REQUESTS = "budget_requests"  # --max-requests would be exceeded
+    PROBE_CEILING = "probe_ceiling"  # the probe overloaded the endpoint: search below it
+    PROBE_NO_CEILING = "probe_no_ceiling"  # the probe did not overload it: climb as before
 
 
 @dataclass
@@ -209,6 +293,7 @@ class Controller:
     stages: list[tuple[float, float, float]] = field(default_factory=list)  # rps, start, end
     decisions: list[Decision] = field(default_factory=list)
     done: bool = False
+    abort_window: StageSummary | None = None  # what the last abort saw (its recent seconds)
 
     def current(self) -> tuple[int, float, float, float] | None:
         """(index, rps, start, end) of the running stage, None once stopped."""
@@ -232,7 +317,13 @@ class Controller:
         if reason is not None:
             i, rps, start, _ = cur
             self.stages[i] = (rps, start, t)
+            self.abort_window = s
         return reason
+
+    def look(self, t: float, s: StageSummary) -> bool:
+        """An interim look at the running stage at `t`: True if it ends there (the stage's
+        end is moved to `t`). Only the adaptive search looks."""
+        return False
 
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
         """The running stage ended at `t` having measured `s`: decide what comes next."""
@@ -327,17 +418,57 @@ class AdaptiveSearch(Controller):
         self.settings = settings
         self.lo: float | None = None  # highest passing rate
         self.hi: float | None = None  # lowest failing rate
+        self.ceiling: float | None = None  # the probe's throughput ceiling (MAX_RPS)
         self.extensions = 0
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
-        self._start(min(settings.start_rps, settings.max_rps), 0.0, settings.stage_seconds)
+        self._early: Verdict | None = None  # the running stage's verdict at an interim look
         self.control = settings.control
+        # Closed loop has no rate to overload with: the probe is for arrival rates.
+        self._probing = (settings.probe and settings.control != "concurrency"
+                         and settings.max_rps > settings.start_rps)  # fmt: skip
+        if self._probing:
+            self._start(settings.max_rps, 0.0, settings.warmup_seconds + PROBE_SECONDS)
+        else:
+            self._start(min(settings.start_rps, settings.max_rps), 0.0, settings.stage_seconds)
 
     @property
     def rest_seconds(self) -> float:
         """Idle time after an overloaded stage, so its queue drains before the next one
         (otherwise the backlog makes a lower rate look like a failure too)."""
         return max(3.0, self.settings.warmup_seconds)
+
+    @property
+    def final_confidence(self) -> float:
+        return FINAL_CONFIDENCE if self.settings.early_stop else CONFIDENCE
+
+    def look(self, t: float, s: StageSummary) -> bool:
+        cfg = self.settings
+        cur = self.current()
+        if cur is None or not cfg.early_stop or self._probing or self.extensions:
+            return False
+        i, rps, start, _ = cur
+        if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
+            return False  # a few seconds of a queue still filling say little
+        at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
+        if not at:
+            return False
+        verdict = judge(s, self.slo, INTERIM_CONFIDENCE)
+        if verdict.outcome == UNDECIDED:
+            return False
+        if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
+            return False  # a pass ends early only once its later half shows it settled
+        self._early = Verdict(verdict.outcome, f"{verdict.reason} (clear at look {at[0]} of "
+                              f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
+        self.stages[i] = (rps, start, t)
+        return True
+
+    def _look_time(self, start: float, k: int) -> float:
+        """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
+        CloudWatch period (from the run's start) when there is one."""
+        at = start + k * self.settings.stage_seconds / LOOKS
+        p = max(1, self.settings.period)
+        return float(math.ceil(at / p) * p)
 
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
         cfg = self.settings
@@ -346,17 +477,20 @@ class AdaptiveSearch(Controller):
             pending, self._pending = self._pending, None
             self._start(pending, t, cfg.stage_seconds)
             return
+        if self._probing:
+            self._after_probe(t, i, rps, s, aborted)
+            return
+        early, self._early = self._early, None
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
         else:
-            verdict = judge(s, self.slo)
+            verdict = early or judge(s, self.slo, self.final_confidence)
             outcome = verdict.outcome
             # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
-            limited = (not self.closed_loop and verdict.outcome != FAIL
-                       and s.achieved_rps < GENERATOR_SHORTFALL * rps)  # fmt: skip
-            if limited:
-                why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO: "
-                       "the load generator cannot drive more; add --workers")  # fmt: skip
+            if not self.closed_loop and s.generator_limited and verdict.outcome != FAIL:
+                why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO "
+                       f"(short beyond the spread of {s.arrivals} arrivals): the load "
+                       "generator cannot drive more; add --workers")  # fmt: skip
                 self._decide(t, i, rps, "generator_limited", verdict.reason, "stop",
                              DecisionCode.GENERATOR_LIMITED, why)  # fmt: skip
                 return
@@ -378,25 +512,63 @@ class AdaptiveSearch(Controller):
         else:
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
         nxt, code, why = self._next_rate(rps)
+        if early is not None:
+            why = f"ended early: {why}"
+        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
+
+    def _go(self, t: float, i: int, rps: float, outcome: str, reason: str, nxt: float | None,
+            code: DecisionCode, why: str) -> None:  # fmt: skip
+        """Start the next stage (after a rest if this one overloaded), or stop."""
+        cfg = self.settings
         if nxt is not None:
             cost = nxt * cfg.stage_seconds
-            if budget_left < cfg.stage_seconds:
+            if cfg.max_duration - t < cfg.stage_seconds:
                 nxt, code = None, DecisionCode.BUDGET_DURATION
                 why = f"--max-duration spent ({t:.0f}s of {cfg.max_duration:g}s)"
             elif cfg.max_requests is not None and self.requests + cost > cfg.max_requests:
                 nxt, code = None, DecisionCode.BUDGET_REQUESTS
                 why = f"--max-requests would be exceeded ({cfg.max_requests})"
         if nxt is None:
-            self._decide(t, i, rps, outcome, verdict.reason, "stop", code, why)
+            self._decide(t, i, rps, outcome, reason, "stop", code, why)
             return
         if outcome == PASS:
-            self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
+            self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
             self._start(nxt, t, cfg.stage_seconds)
             return
-        why += f"; after {self.rest_seconds:g}s without load to drain the queue"
-        self._decide(t, i, rps, outcome, verdict.reason, "next", code, why, nxt)
+        rest = self.rest_seconds
+        if cfg.period > 1:  # to the next whole period, so the next stage starts on one
+            rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
+        why += f"; after {rest:g}s without load to drain the queue"
+        self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
         self._pending = nxt
-        self._start(0.0, t, self.rest_seconds)
+        self._start(0.0, t, rest)
+
+    def _after_probe(self, t: float, i: int, rps: float, s: StageSummary,
+                     aborted: str | None) -> None:  # fmt: skip
+        """The probe is over: start below its ceiling if it overloaded the endpoint, else
+        climb from --start-rps as without it."""
+        cfg = self.settings
+        self._probing = False
+        seen = s if s.seconds else self.abort_window
+        served = seen.successes / seen.seconds if seen is not None and seen.seconds else 0.0
+        self.requests += s.requests
+        verdict = Verdict(FAIL, aborted) if aborted else judge(s, self.slo)
+        outcome = "aborted" if aborted else verdict.outcome
+        overloaded = outcome in ("aborted", FAIL) and served < SATURATED * rps
+        if overloaded and served > 0:
+            self.ceiling = served
+            # Nothing above the ceiling can be served, let alone within a latency SLO.
+            self.hi = served
+            nxt = round(max(PROBE_START * served, cfg.start_rps / cfg.growth**3), 3)
+            why = (f"probe: the endpoint served at most {served:.1f} rps (its ceiling); "
+                   f"search below it from {nxt:g} rps")  # fmt: skip
+            code = DecisionCode.PROBE_CEILING
+        else:
+            nxt = min(cfg.start_rps, cfg.max_rps)
+            why = (f"probe: not overloaded at {rps:g} rps (served {served:.1f}); "
+                   f"climb from --start-rps {nxt:g}")  # fmt: skip
+            code = DecisionCode.PROBE_NO_CEILING
+        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
 
     @property
     def closed_loop(self) -> bool:
@@ -416,12 +588,14 @@ class AdaptiveSearch(Controller):
             nxt = min(rps * cfg.growth, cfg.max_rps)
             return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
-            nxt = rps / cfg.growth
+            # Below a probe's ceiling, in smaller steps: the SLO's rate is not far under it.
+            step = 1 / PROBE_START if self.ceiling is not None else cfg.growth
+            nxt = round(rps / step, 3)
             if nxt < cfg.start_rps / cfg.growth**3:
                 return (None, DecisionCode.FAILS_AT_START,
                         f"fails even at {rps:g} rps: lower --start-rps or relax --slo")  # fmt: skip
             return (nxt, DecisionCode.DESCEND,
-                    f"failed without a passing rate: divide by {cfg.growth:g}")  # fmt: skip
+                    f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
             why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"

@@ -120,13 +120,41 @@ def step_run(
     return write_run(path, plan, synthetic_records(plan, latency, seed=seed))
 
 
-def assert_interpolates_the_100_rps_truth(analysis: dict[str, Any]) -> float:
-    """A run against the 100 req/s server with stages around it: the capacity interpolates
-    strictly inside a bracket that holds the truth, within 5% of it. Returns the estimate."""
+def known_truth(analysis: dict[str, Any]) -> float:
+    """The capacity of the `demo_server` (1 instance, 2 slots of 20 ms: saturation 100 req/s)
+    within its run's SLO, for the arrivals the run used: 100 under uniform arrivals (they
+    never queue below saturation); under Poisson arrivals the M/D/2 queue's steady-state
+    p95, plus the HTTP time the run's lowest stage shows (its p95 beyond 20 ms, about 1-5 ms
+    here) on every request: about 82 req/s for p95 <= 100 ms."""
+    from recommender.queueing import poisson_capacity
+
+    if analysis["arrivals"] == "uniform":
+        return 100.0
+    (term,) = Slo.from_dict(analysis["slo"]).terms
+    assert term.quantile is not None
+    low = min(analysis["stages"], key=lambda s: s["offered_rps"])
+    overhead = max(0.0, min(5.0, (low["p95_ms"] or 0.0) - 20.0))
+    return poisson_capacity(1, 2, 20.0, term.quantile, term.limit_ms, overhead)
+
+
+def assert_interpolates_the_known_truth(analysis: dict[str, Any]) -> float:
+    """A run against the `demo_server` with stages 35-115 req/s around its capacity: the
+    estimate interpolates strictly inside a bracket that holds the truth for the run's
+    arrivals (`known_truth`). Returns the estimate.
+
+    How close it must be depends on the arrivals: uniform arrivals keep latency flat up to
+    saturation, so the passing stage at 95 sits just under the truth and the estimate is
+    within 5% of it; under Poisson arrivals the bracket is [75, 95] offered around a truth of
+    about 82 and 4 s windows count Poisson arrivals to +-6%, so the estimate is held to the
+    bracket's half width, 12% of the truth. (With 3 s windows on a busy machine the stage at
+    75 failed once in three runs: 5 s stages.)"""
     capacity = analysis["capacity"]
+    truth = known_truth(analysis)
     cap = float(capacity["rps_per_instance"])
     lo, hi = capacity["interval_rps_per_instance"]
     assert capacity["method"] == "interpolated", analysis["stages"]
-    assert 90 <= lo <= 100 <= hi <= 120, analysis["stages"]
-    assert lo + 0.2 < cap < hi and 95 <= cap <= 100, (cap, analysis["stages"])
+    assert 0.85 * truth <= lo <= truth <= hi <= 1.2 * truth, (truth, analysis["stages"])
+    tolerance = (0.95, 1.0) if analysis["arrivals"] == "uniform" else (0.88, 1.12)
+    assert lo + 0.2 < cap < hi, (cap, analysis["stages"])
+    assert tolerance[0] * truth <= cap <= tolerance[1] * truth, (cap, truth, analysis["stages"])
     return cap

@@ -70,7 +70,9 @@ def run_search(search: AdaptiveSearch, measure) -> None:  # type: ignore[no-unty
 
 
 def settings_(**kw: float) -> SearchSettings:
-    base = {"start_rps": 30, "max_rps": 1000, "stage_seconds": 10, "warmup_seconds": 2}
+    """The climb from --start-rps (no probe); tests of the probe turn it on."""
+    base = {"start_rps": 30, "max_rps": 1000, "stage_seconds": 10, "warmup_seconds": 2,
+            "probe": False}  # fmt: skip
     return SearchSettings(**{**base, **kw})  # type: ignore[arg-type]
 
 

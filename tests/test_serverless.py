@@ -279,6 +279,7 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     code = main(["run", "--endpoint", "sl", "--kind", "serverless", *base, "--search", "fixed",
                  "--start-rps", "40", "--max-rps", "400", "--stages", "3", "--stage-seconds", "4",
                  "--slo", "p95<=150ms", "--cloudwatch-period", "1", "--cloudwatch-wait", "8",
+                 "--arrivals", "uniform",  # exact pacing: no Poisson burst throttles at 40 rps
                  "--quiet", "--yes", "--out", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out

@@ -208,10 +208,11 @@ def _bodies(tmp_path: Path) -> Path:
 
 
 def _run(tmp_path: Path, target: Target, payload: Path) -> tuple[list[dict[str, Any]], Path]:
+    # Uniform arrivals send exactly 24 x 3 requests (Poisson, the default, a random count).
     spec = LoadTestSpec(target=target, plan=RampPlan((Stage(24, 3),), warmup_seconds=0),
                         slo=parse_slo(["ttft_p95<=500ms,itl_p99<=200ms"]), payload=payload,
                         out=tmp_path / "runs", keep_requests=True,
-                        credentials=None)  # fmt: skip
+                        credentials=None, arrivals="uniform")  # fmt: skip
     result = run_loadtest(spec, echo=lambda _: None)
     records = [json.loads(x) for x in (result.run_dir / "latency.jsonl").read_text().splitlines()]
     return records, result.run_dir
@@ -257,7 +258,7 @@ def test_stream_run_over_event_stream_frames(
     spec = LoadTestSpec(target=target, plan=RampPlan((Stage(24, 3),), warmup_seconds=0),
                         slo=parse_slo(["ttft_p95<=500ms,itl_p99<=200ms"]),
                         payload=_bodies(tmp_path), out=tmp_path / "runs", keep_requests=True,
-                        credentials=spec_credentials)  # fmt: skip
+                        credentials=spec_credentials, arrivals="uniform")  # fmt: skip
     result = run_loadtest(spec, echo=lambda _: None)
     records = [json.loads(x) for x in (result.run_dir / "latency.jsonl").read_text().splitlines()]
     _check(records, result.run_dir)

@@ -241,7 +241,8 @@ def test_endpoints_the_user_deployed_are_compared_and_kept(
     for name, instance_type in (("user-a", "ml.m5.large"), ("user-b", "ml.c5.xlarge")):
         aws.create_endpoint_config(name, "m", "AllTraffic", instance_type, 1, {})
         aws.create_endpoint_from_config(name, name, {})
-    load = [*LOAD[: LOAD.index("--max-duration")], "--max-duration", "6",
+    # 14 s: the saturation probe (4 s) and its rest (3 s) come first, then stages of 3 s.
+    load = [*LOAD[: LOAD.index("--max-duration")], "--max-duration", "14",
             *LOAD[LOAD.index("--max-duration") + 2 :]]  # fmt: skip
     code = main(["sweep", "--endpoints", "user-a,user-b", "--parallel", "2", "--json", "--out",
                  str(tmp_path), *urls(stack), *load])  # fmt: skip

@@ -43,7 +43,35 @@ from recommender.errors import ConfigError, ExitCode, RecommenderError
 from recommender.plan import STREAM_METRICS, Slo
 from recommender.runs import RunData
 
-__all__ = ["Analysis", "analyze_run"]
+__all__ = ["Analysis", "Saturation", "analyze_run", "saturation"]
+
+SATURATED = 0.9  # a stage served less than this share of its offered rate: overloaded
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """The highest throughput any stage completed (AWS's MAX_RPS): what the endpoint serves
+    flat out, whatever the arrivals and latency. `reached`: some stage was offered more
+    than it served (so this is the ceiling, not just the most that was asked)."""
+
+    rps: float
+    rps_per_instance: float
+    reached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rps": self.rps, "rps_per_instance": self.rps_per_instance,
+                "reached": self.reached,
+                "arrivals": "any (the throughput ceiling, latency not judged)"}  # fmt: skip
+
+
+def saturation(stages: list[StageStats], instances: int) -> Saturation | None:
+    measured = [s for s in stages if s.seconds]
+    if not measured:
+        return None
+    best = max(s.successes / s.seconds for s in measured)
+    reached = any(s.successes / s.seconds < SATURATED * s.offered_rps
+                  and not s.generator_limited for s in measured)  # fmt: skip
+    return Saturation(best, best / instances, reached)
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,8 @@ class Analysis:
     slo_source: str = "client"
     concurrency: ConcurrencyAtSlo | None = None
     serverless: ServerlessAnalysis | None = None  # a serverless variant's own view
+    arrivals: str = "uniform"  # the arrival model the capacity assumes (the run's)
+    saturation: Saturation | None = None
 
     @property
     def verdict(self) -> str:
@@ -96,7 +126,9 @@ class Analysis:
                  **({"extra": s.extra} if s.extra else {})}
                 for s in self.stages
             ],
-            "capacity": self.capacity.to_dict(),
+            "arrivals": self.arrivals,
+            "capacity": {**self.capacity.to_dict(), "arrivals": self.arrivals},
+            "saturation": self.saturation.to_dict() if self.saturation else None,
             "concurrency": self.concurrency.to_dict() if self.concurrency else None,
             "fits": [f.to_dict() for f in self.fits],
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
@@ -209,7 +241,9 @@ def analyze_run(
         "payload": run.meta.get("payload"),
     }
     return Analysis(slo, stages, capacity, rec, warnings, summary, server, fits, slo_source,
-                    concurrency, serverless)  # fmt: skip
+                    concurrency, serverless,
+                    arrivals="closed_loop" if plan.control == "concurrency" else plan.arrivals,
+                    saturation=saturation(stages, run.instances))  # fmt: skip
 
 
 def _cloudwatch_rows(run: RunData) -> list[dict[str, Any]]:

@@ -70,6 +70,8 @@ def capacity_interval(
             values = {t.key: histograms.stat_ms_from_counts(c[t.histogram], t.stat)
                       for t in slo.terms}  # fmt: skip
             sc = score(values, (n - k) / n if n else 0.0, slo, k)
+            if not s.settled:  # the later half's verdict is the stage's
+                sc = max(sc, s.score)
             resampled.append(replace(s, achieved_rps=n / secs, score=sc, passed=sc <= 1.0))
         cap = capacity_at_slo(resampled, instances)
         if cap.method == "interpolated" and cap.rps_per_instance is not None:

@@ -52,9 +52,10 @@ class Capacity:
 def interpolate_crossing(x0: float, s0: float, x1: float, s1: float) -> float:
     """x where the line through (x0, s0) and (x1, s1) reaches score 1.0, kept in [x0, x1].
 
-    s0 <= 1 < s1. An infinite s1 (a stage with no successes) puts the crossing at x0.
+    s0 <= 1 < s1. An infinite s1 (a stage with no successes), or one no worse than s0 (no
+    slope to follow), puts the crossing at x0.
     """
-    if x1 <= x0 or math.isinf(s1):
+    if x1 <= x0 or math.isinf(s1) or s1 <= s0:
         return x0
     x = x0 + (1.0 - s0) * (x1 - x0) / (s1 - s0)
     return min(max(x, x0), x1)

@@ -17,11 +17,9 @@ from typing import Any
 
 from recommender import histograms
 from recommender.plan import RampPlan, Slo
+from recommender.search import MIN_LATE_TAIL, generator_limited
 
 REPORTED_STATS = ("p50", "p90", "p95", "p99")
-# Achieved below this share of offered, while the endpoint kept within the SLO, means the
-# generator (not the endpoint) set the pace.
-GENERATOR_SHORTFALL = 0.95
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,9 @@ class StageStats:
     passed: bool
     cpu_percent_max: float | None
     generator_limited: bool
+    # The window's later half also within the SLO: a queue still growing at the end of the
+    # stage passes a short window that a longer one would fail (recommender.search).
+    settled: bool = True
     # --control concurrency: the requests in flight the stage held (closed loop; its
     # offered_rps is then what it sent). None under rate control.
     concurrency: float | None = None
@@ -171,7 +172,10 @@ def stage_stats(
         judged = {h: hist if h == "latency_co_us" else histograms.merge(r.get(h, "") for r in recs)
                   for h in {t.histogram for t in slo.terms}}  # fmt: skip
         slo_values = {t.key: histograms.stat_ms(judged[t.histogram], t.stat) for t in slo.terms}
-        score_ = score(slo_values, error_rate, slo, ok)
+        late = _late_score(recs[len(recs) // 2 :] if len(recs) >= 2 else [], key, slo)
+        settled = late <= 1.0
+        # A stage is as bad as its later half: a queue still growing fails it.
+        score_ = max(score(slo_values, error_rate, slo, ok), late)
         achieved = requests / len(window)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
         closed = plan.control == "concurrency"
@@ -196,13 +200,36 @@ def stage_stats(
                 score=score_,
                 passed=score_ <= 1.0,
                 cpu_percent_max=max(cpus) if cpus else None,
-                generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * offered,
+                generator_limited=score_ <= 1.0 and not closed
+                and generator_limited(requests, stage.rps, len(window), plan.arrivals),
+                settled=settled,
                 concurrency=stage.rps if closed else None,
                 stream=stream_stats(recs, len(window)),
                 errors_by_type=dict(types.most_common()),
             )
         )
     return out
+
+
+def _late_score(late: Sequence[dict[str, Any]], key: str, slo: Slo) -> float:
+    """The SLO score of a window's later half on its percentile terms (each on its own
+    histogram; `key` is the requests' latency histogram), or 0.0 where it has too few
+    observations beyond a percentile to say (as the search reads it)."""
+    terms = [t for t in slo.terms if t.quantile is not None and t.quantile < 1]
+    if not terms or not late:
+        return 0.0
+    ok = sum(r["ok"] for r in late)
+    worst = 0.0
+    for t in terms:
+        assert t.quantile is not None
+        name = key if t.histogram == "latency_co_us" else t.histogram
+        hist = histograms.merge(r.get(name, "") for r in late)
+        n = ok if t.histogram == "latency_co_us" else int(hist.get_total_count())
+        if n * (1 - t.quantile) < MIN_LATE_TAIL:
+            continue
+        value = histograms.stat_ms(hist, t.stat)
+        worst = max(worst, math.inf if value is None else value / t.limit_ms)
+    return worst
 
 
 def score(values: dict[str, float | None], error_rate: float, slo: Slo, ok: int) -> float:

@@ -192,7 +192,17 @@ def run_options(
     abort_latency: Annotated[
         str, typer.Option(help='End a stage at once above this latency: "3x" the SLO or "900ms".')
     ] = "3x",
-    arrivals: Annotated[Arrivals, typer.Option(help="Spacing of arrivals.")] = Arrivals.uniform,
+    probe: Annotated[
+        bool, typer.Option(help="Adaptive: a few seconds at --max-rps first, to find the ceiling.")
+    ] = True,
+    early_stop: Annotated[
+        bool, typer.Option(help="Adaptive: end a stage at an interim look once clearly judged.")
+    ] = True,
+    arrivals: Annotated[
+        Arrivals | None,
+        typer.Option(help="poisson: at random, as many clients send [default]; uniform: "
+                     "1/rate apart."),
+    ] = None,
     users: Annotated[int, typer.Option(help="Locust users; 0 sizes from the rate.")] = 0,
     payload: Annotated[
         Path | None, typer.Option(help="JSON lines, CSV rows, or a directory of bodies.")
@@ -285,7 +295,8 @@ def run_options(
         max_rps=max_rps, stages=stages, stage_seconds=stage_seconds,
         warmup_seconds=warmup_seconds, precision=precision, max_duration=max_duration,
         max_requests=max_requests, abort_error_rate=abort_error_rate,
-        abort_latency=abort_latency, arrivals=arrivals.value, users=users, seed=seed,
+        abort_latency=abort_latency, probe=probe, early_stop=early_stop,
+        arrivals=arrivals.value if arrivals else None, users=users, seed=seed,
         workers=workers, master=master, expect_workers=expect_workers,
         master_bind_host=master_bind_host, master_port=master_port,
         keep_requests=keep_requests, web_ui=web_ui, web_port=web_port,

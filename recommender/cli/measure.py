@@ -230,7 +230,7 @@ def demo(
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result;
     --sweep: deploy three instance types in the AWS emulator, rank them, name the cheapest."""
-    from recommender.local.demo import run_demo
+    from recommender.local.demo import DEMO_SLO, run_demo
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
@@ -281,8 +281,10 @@ def demo(
         echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
              f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
     elif (estimate := a.capacity.rps_per_instance) is not None and estimate:
-        echo(f"\nTrue capacity of the demo server: {result.true_capacity:.3g} rps; estimate "
-             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})")  # fmt: skip
+        sat = "" if result.saturation is None else f" (saturation {result.saturation:g} rps)"
+        echo(f"\nTrue capacity of the demo server within {DEMO_SLO} under {result.arrivals} "
+             f"arrivals: {result.true_capacity:.1f} rps{sat}; estimate {estimate:.1f} "
+             f"({estimate / result.true_capacity:.0%})")  # fmt: skip
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:
         raise typer.Exit(a.exit_code)

@@ -81,7 +81,7 @@ class LoadgenConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     users: int
     workers: int = 0  # 0: one process, no workers
-    arrivals: str = "uniform"
+    arrivals: str = "poisson"  # what production traffic from many clients looks like
     seed: int | None = None
     align_seconds: int = 1
     keep_requests: bool = False

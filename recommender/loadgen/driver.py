@@ -35,6 +35,9 @@ class _Acc:
     seconds: int = 0
     hists: dict[str, HdrHistogram] = field(default_factory=dict)
     cpu_max: float | None = None
+    # Per second: successes, and per percentile term (by key) the observations within its
+    # limit and, for terms on another histogram, their count (for the later half).
+    parts: list[tuple[int, dict[str, int], dict[str, int]]] = field(default_factory=list)
 
     @property
     def hist(self) -> HdrHistogram:
@@ -46,20 +49,41 @@ class _Acc:
             h = self.hists[key] = histograms.new()
         return h
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], slo: Slo | None = None) -> None:
         self.requests += record["requests"]
         self.ok += record["ok"]
         self.seconds += 1
+        decoded = {}
         for key in _JUDGED:
             if record.get(key):
-                self.histogram(key).add(histograms.decode(record[key]))
+                decoded[key] = h = histograms.decode(record[key])
+                self.histogram(key).add(h)
+        # This second's share of each percentile term, for the later half (settled?).
+        within: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for t in slo.terms if slo is not None else ():
+            if t.quantile is None or t.quantile >= 1:
+                continue
+            h = decoded.get(t.histogram)
+            within[t.key] = 0 if h is None else histograms.count_at_or_below_ms(h, t.limit_ms)
+            if t.histogram != "latency_co_us":
+                counts[t.key] = 0 if h is None else int(h.get_total_count())
+        self.parts.append((int(record["ok"]), within, counts))
         cpu = record.get("cpu_percent")
         if cpu is not None:
             self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
 
 
-def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
+def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> StageSummary:
     hists = {t.key: acc.histogram(t.histogram) for t in slo.terms}
+    late = acc.parts[len(acc.parts) // 2 :] if len(acc.parts) >= 2 else []
+    late_within: dict[str, int] = {}
+    late_counts: dict[str, int] = {}
+    for _, w, c in late:
+        for k, v in w.items():
+            late_within[k] = late_within.get(k, 0) + v
+        for k, v in c.items():
+            late_counts[k] = late_counts.get(k, 0) + v
     return StageSummary(
         rps=rps,
         seconds=acc.seconds,
@@ -73,6 +97,10 @@ def summarize(acc: _Acc, rps: float, slo: Slo) -> StageSummary:
         cpu_percent_max=acc.cpu_max,
         counts={t.key: int(h.get_total_count()) for t in slo.terms
                 if t.histogram != "latency_co_us" for h in (hists[t.key],)},  # fmt: skip
+        arrivals=arrivals,
+        late_successes=sum(ok for ok, _, _ in late),
+        late_within=late_within,
+        late_counts=late_counts,
     )
 
 
@@ -113,7 +141,8 @@ class Driver:
 
     def summary(self, index: int) -> StageSummary:
         rps = self.controller.stages[index][0]
-        return summarize(self._measured.get(index, _Acc()), rps, self.controller.slo)
+        return summarize(self._measured.get(index, _Acc()), rps, self.controller.slo,
+                         self.arrivals)  # fmt: skip
 
     def on_second(self, record: dict[str, Any]) -> None:
         """A flushed second: count it toward its stage's measurement and check for abort."""
@@ -123,9 +152,12 @@ class Driver:
             return
         rps, start, end = self.controller.stages[index]
         if s >= start + self.controller.warmup_seconds and s + 1 <= end:
-            self._measured.setdefault(index, _Acc()).add(record)
+            self._measured.setdefault(index, _Acc()).add(record, self.controller.slo)
         current = self.controller.current()
         if current is None or current[0] != index or self._aborted:
+            return
+        if s + 1 < end and self.controller.look(s + 1.0, self.summary(index)):
+            self._next = None  # drawn for the stage that just ended
             return
         self._recent.append(record)
         if len(self._recent) < ABORT_WINDOW:
@@ -133,9 +165,12 @@ class Driver:
         window = _Acc()
         for r in self._recent:
             window.add(r)
-        reason = self.controller.abort(s + 1.0, summarize(window, rps, self.controller.slo))
+        reason = self.controller.abort(
+            s + 1.0, summarize(window, rps, self.controller.slo, self.arrivals)
+        )
         if reason is not None:
             self._aborted = reason
+            self._next = None
 
     def _advance_stage(self, now_rel: float) -> None:
         cur = self.controller.current()

@@ -72,7 +72,7 @@ class LoadTestSpec:
     # Stop a fixed ramp when a stage endangers the endpoint (the search has its own).
     abort_error_rate: float = 0.10
     abort_latency_factor: float = 3.0
-    arrivals: str = "uniform"
+    arrivals: str = "poisson"  # what production traffic from many clients looks like
     users: int = 0  # 0: sized from the top rate and the SLO (Little's law)
     # Locust's distributed mode: `workers` local worker processes, plus `expect_workers`
     # started elsewhere (`recommender worker --master-host ...`) for a multi-machine run.

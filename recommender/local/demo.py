@@ -5,9 +5,11 @@ CreateEndpoint), starts the local model server publishing SageMaker's CloudWatch
 the emulator, and runs the same code `recommender run --endpoint` runs against AWS: the
 DescribeEndpoint check, SigV4-signed InvokeEndpoint load, CloudWatch collection.
 
-The server (1 instance, 4 slots, 20 ms per request) saturates at exactly 200 requests/s;
-the search crosses that, and the SLO (p95 <= 150 ms) is met well below it and broken just
-above, so the estimate can be read against the truth.
+The server (1 instance, 4 slots, 20 ms per request) saturates at exactly 200 requests/s.
+Under Poisson arrivals (the default) it meets the SLO (p95 <= 150 ms) only up to about
+188.5 rps: an M/D/4 queue (recommender.queueing). Under uniform arrivals it never queues
+below saturation, so its capacity at the SLO is the 200 itself. The demo prints the truth for
+the arrival model it used, so the estimate can be read against it.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ DEMO_SERVERLESS = ServerlessEmulation(max_concurrency=8, provisioned_concurrency
 DEMO_SERVERLESS_SERVER = ServerConfig(port=0, instances=1, service_time_ms=50.0,
                                       model="sklearn", serverless=DEMO_SERVERLESS)  # fmt: skip
 DEMO_SERVERLESS_PLAN = SearchSettings(start_rps=20, max_rps=240, stage_seconds=10,
-                                      warmup_seconds=2, max_duration=120)  # fmt: skip
+                                      warmup_seconds=2, max_duration=120, probe=False,
+                                      early_stop=False)  # fmt: skip
 DEMO_SERVERLESS_PEAK_RPS = 40.0  # the expected peak the demo sizes provisioned concurrency for
 
 
@@ -65,12 +68,26 @@ DEMO_SERVERLESS_PEAK_RPS = 40.0  # the expected peak the demo sizes provisioned 
 class DemoResult:
     loadtest: LoadTestResult
     analysis: Analysis
-    true_capacity: float
+    true_capacity: float  # at the SLO, under the arrivals used
     # `demo --llm`: the requests in flight within the SLO (the search is closed-loop) and
     # the throughput there, per copy.
     true_concurrency: int | None = None
     true_concurrency_rps: float | None = None
     true_rps_per_concurrency: float | None = None  # serverless: 1000 / service time
+    saturation: float | None = None  # N x C / S: the throughput ceiling (None: not computed)
+    arrivals: str = "poisson"
+
+
+def true_capacity(server: ServerConfig, slo: str, arrivals: str) -> float:
+    """The demo server's capacity at its SLO for the arrival model (whole server, rps)."""
+    if arrivals == "uniform":
+        return server.capacity_rps
+    from recommender.queueing import poisson_capacity
+
+    term = parse_slo([slo]).terms[0]
+    assert term.quantile is not None
+    return poisson_capacity(server.instances, server.concurrency, server.service_time_ms,
+                            term.quantile, term.limit_ms)  # fmt: skip
 
 
 # The adaptive search (the default): grow from 50 rps, then bisect to 5%. A module constant,
@@ -99,8 +116,9 @@ LLM_PROMPTS = "llm_prompts.jsonl"  # package data of recommender.local
 LLM_ENDPOINT = "recommender-llm-demo"
 LLM_COMPONENT = "recommender-llm-demo-ic"
 LLM_INSTANCE_TYPE = "ml.g4dn.xlarge"  # one the emulator knows
+# Closed loop (--control concurrency): no arrivals, no probe; full stages as before.
 LLM_PLAN = SearchSettings(start_rps=8, max_rps=16, stage_seconds=12, warmup_seconds=3,
-                          max_duration=130, control="concurrency")  # fmt: skip
+                          max_duration=130, control="concurrency", early_stop=False)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -173,16 +191,23 @@ def run_demo(
             def credentials() -> Credentials:
                 return Credentials(*aws.frozen_credentials())
 
+            # The serverless demo reads Little's law against 1000 / service time, as before:
+            # uniform arrivals, the climb, full stages (DEMO_SERVERLESS_PLAN).
             spec = LoadTestSpec(target, plan, parse_slo([DEMO_SLO]), out=out,
-                                credentials=credentials, align_seconds=period)  # fmt: skip
+                                credentials=credentials, align_seconds=period,
+                                arrivals="uniform" if serverless else "poisson")  # fmt: skip
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
     if not serverless:
-        return DemoResult(result.loadtest, result.analysis, server.capacity_rps)
+        arrivals = spec.arrivals
+        truth = true_capacity(server, DEMO_SLO, arrivals)
+        return DemoResult(result.loadtest, result.analysis, truth,
+                          saturation=server.capacity_rps, arrivals=arrivals)  # fmt: skip
     # Provisioned concurrency is sized for an expected peak: the report's --peak-rps.
     sized = write_reports(result.loadtest.run_dir, spec.slo, 0.5,
                           Traffic(peak_rps=DEMO_SERVERLESS_PEAK_RPS))  # fmt: skip
     return DemoResult(result.loadtest, sized.analysis, server.capacity_rps,
-                      true_rps_per_concurrency=1000.0 / server.service_time_ms)
+                      true_rps_per_concurrency=1000.0 / server.service_time_ms,
+                      arrivals=spec.arrivals)
 
 
 # `demo --sweep`: three types of known capacity (recommender.local.instance_types) at the
@@ -234,6 +259,9 @@ def run_sweep_demo(out: Path, echo: Callable[[str], None] = print, watch: Watch 
                 warmup_seconds=plan.warmup_seconds, precision=plan.precision,
                 max_duration=plan.max_duration, cloudwatch_period=SWEEP_METRICS_PERIOD,
                 cloudwatch_wait=SWEEP_CLOUDWATCH_WAIT, out=out,
+                # The types' truths are their deterministic capacities: uniform arrivals
+                # measure those; and the short search as before (no probe, full stages).
+                arrivals="uniform", probe=False, early_stop=False,
             )  # fmt: skip
             options = SweepOptions(
                 load=load, model_name=SWEEP_MODEL, instance_types=types,
@@ -279,7 +307,7 @@ def run_llm_demo(
 
             spec = LoadTestSpec(target, plan, parse_slo([LLM_SLO]), payload=prompts, out=out,
                                 credentials=credentials, align_seconds=period,
-                                template="tgi")  # fmt: skip
+                                template="tgi", arrivals="uniform")  # fmt: skip
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
     return DemoResult(result.loadtest, result.analysis, truth.rps, truth.concurrency,
                       truth.concurrency_rps)  # fmt: skip

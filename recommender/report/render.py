@@ -45,7 +45,8 @@ def _verdict(a: Analysis) -> list[str]:
     lines = [
         f"Recommended target value: {rec.target_value:.0f} ({rec.metric})",
         f"  capacity: {cap.rps_per_instance:.1f} rps per {unit} within {a.slo} "
-        f"({cap.method}; {cap.instances} {served}, {cap.rps:.1f} rps in all)",
+        f"under {a.arrivals} arrivals ({cap.method}; {cap.instances} {served}, "
+        f"{cap.rps:.1f} rps in all)",
     ]
     if cap.ci_rps_per_instance:
         lo, hi = cap.ci_rps_per_instance
@@ -53,6 +54,11 @@ def _verdict(a: Analysis) -> list[str]:
     elif cap.interval_rps_per_instance:
         lo, hi = cap.interval_rps_per_instance
         lines.append(f"  interval: {lo:.1f} - {hi:.1f} rps per {unit} (bracketing stages)")
+    sat = a.saturation
+    if sat is not None:
+        lines.append(f"  saturation throughput (MAX_RPS): {sat.rps_per_instance:.1f} rps per "
+                     f"{unit}, any arrivals, latency not judged"
+                     + ("" if sat.reached else " (not reached: a lower bound)"))  # fmt: skip
     lines.append(f"  {rec.formula}")
     lines += _concurrency_lines(a)
     return lines

@@ -1,0 +1,99 @@
+"""The capacity of an ideal server under Poisson arrivals (pure NumPy): the truth the demo
+and the accuracy benchmark read estimates against.
+
+The model is an M/D/c queue per instance: C slots of exactly S, FIFO, fed by a Poisson
+stream (an instance of N gets 1/N of it). Its waiting times are simulated, not taken from
+Crommelin's exact M/D/c formulas, because the simulation is exact in law and short: with
+equal, deterministic service times and FIFO, customer n starts right after customer n - c
+finishes or on arrival, whichever is later (the slot freed first is the one taken c
+customers ago), so W[n] = max(0, W[n-c] + S - (a[n] - a[n-c])): c interleaved Lindley
+recursions, each a running minimum of partial sums (vectorised, about 10 ms per million
+requests). The same exponential draws are reused for every rate (common random numbers),
+so the bisection over the rate is monotone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+SAMPLES = 400_000  # requests simulated per rate: the p95 to about 0.5% at rho 0.95
+BURN_IN = 20_000  # the first requests, from an empty queue, are left out (steady state)
+
+
+def md_c_latency_ms(
+    rate: float,
+    concurrency: int,
+    service_ms: float,
+    samples: int = SAMPLES,
+    seed: int = 1,
+    gaps: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Steady-state latencies (wait + service, ms) of an M/D/c queue at `rate` requests/s.
+
+    `gaps` are unit-mean exponential draws (reused across rates); drawn from `seed` if None.
+    """
+    if gaps is None:
+        gaps = np.random.default_rng(seed).exponential(1.0, samples + BURN_IN)
+    arrivals = np.cumsum(gaps / rate)  # seconds
+    service = service_ms / 1000.0
+    c = concurrency
+    wait = np.empty_like(arrivals)
+    for r in range(c):
+        a = arrivals[r::c]
+        # X[k] = S - (a[k] - a[k-1]) within the residue class; the first starts at once.
+        x = np.empty_like(a)
+        x[0] = 0.0
+        x[1:] = service - np.diff(a)
+        s = np.cumsum(x)
+        # Lindley: W[k] = S[k] - min(0, min_{j<=k} S[j]).
+        wait[r::c] = s - np.minimum(np.minimum.accumulate(s), 0.0)
+    return 1000.0 * (wait[BURN_IN:] + service)
+
+
+def poisson_capacity(
+    instances: int,
+    concurrency: int,
+    service_ms: float,
+    quantile: float,
+    limit_ms: float,
+    overhead_ms: float = 0.0,
+    samples: int = SAMPLES,
+    seed: int = 1,
+) -> float:
+    """Highest Poisson arrival rate (whole server, requests/s) at which the `quantile` of
+    latency (plus `overhead_ms` on every request: HTTP and client time outside the slot)
+    stays within `limit_ms`, in steady state. Each instance gets 1/N of the stream, so it is
+    N times one instance's. 0.0 when even an idle server misses the limit."""
+    if service_ms + overhead_ms > limit_ms:
+        return 0.0
+    gaps = np.random.default_rng(seed).exponential(1.0, samples + BURN_IN)
+    saturation = concurrency / (service_ms / 1000.0)
+    lo, hi = 0.0, saturation
+
+    def within(rate: float) -> bool:
+        lat = md_c_latency_ms(rate, concurrency, service_ms, gaps=gaps) + overhead_ms
+        return float(np.quantile(lat, quantile, method="inverted_cdf")) <= limit_ms
+
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if within(mid):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-4 * saturation:
+            break
+    return instances * lo
+
+
+def relaxation_seconds(rate: float, concurrency: int, service_ms: float) -> float:
+    """How long a queue fed at `rate` takes to forget its start, roughly: the relaxation
+    time of a queue at utilisation rho, 1 / (mu * (1 - sqrt(rho))^2) with mu = C/S (Morse,
+    for M/M/1; the right order for M/D/c). Infinite at or above saturation."""
+    mu = concurrency / (service_ms / 1000.0)
+    rho = rate / mu
+    if rho >= 1:
+        return math.inf
+    return 1.0 / (mu * (1.0 - math.sqrt(rho)) ** 2)
