@@ -114,6 +114,15 @@ def simulate_run(
     return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
 
 
+def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
+                    slo: Slo | None = None, initial_instances: int | None = None) -> Simulation:
+    """`simulate` of one concrete policy (target, Min/MaxCapacity given) on the run's
+    endpoint, starting from `initial_instances`; nothing written (verify's prediction)."""
+    model, price = _endpoint(run_dir, slo, None)
+    return simulate(traffic, model, policy, instance_price=price,
+                    initial_instances=initial_instances)  # fmt: skip
+
+
 def _simulate_concurrency(
     run_dir: Path, traffic: TrafficSeries, policy: Policy, safety_factor: float | None,
     slo: Slo | None, instance_price: float | None, violation_budget: int,

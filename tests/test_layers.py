@@ -38,7 +38,7 @@ BLOCKED = AWS_PACKAGES + LOCUST_PACKAGES
 # (which writes the reports for every command that makes them: run, analyze, report,
 # simulate through replay, the demo), and the sweep, which writes its own beside them.
 REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline",
-                    "recommender.sweep")  # fmt: skip
+                    "recommender.sweep", "recommender.verify")  # fmt: skip
 # Known exception, kept on purpose: the Locust roles sign InvokeEndpoint requests with
 # credentials that boto3's chain resolves (recommender.aws.credentials_provider). It imports
 # recommender.aws inside a function, so boto3 loads only after Locust's gevent patching
