@@ -281,6 +281,7 @@ class Observed:
     in_service: list[int | None]  # the fewest in service within the minute
     desired: list[int | None]  # the most desired within the minute
     activities: list[dict[str, Any]]  # scaling activities, times in minutes from the start
+    minute_seconds: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"minute": list(range(self.minutes)), "requests": self.requests,
@@ -341,7 +342,7 @@ def observed_minutes(load_dir: Path, samples: list[dict[str, Any]],
                      "status": a.get("StatusCode"), "description": a.get("Description"),
                      "cause": a.get("Cause")})  # fmt: skip
     acts.sort(key=lambda a: float(a["start_minute"]))
-    return Observed(minutes, req, err, lat, bad, serving, desired, acts)
+    return Observed(minutes, req, err, lat, bad, serving, desired, acts, minute_seconds)
 
 
 def _epoch(value: Any) -> float | None:
@@ -381,7 +382,8 @@ def verdict(sim: Simulation, obs: Observed) -> list[Row]:
     o_served = o_outs[0]["end_minute"] if o_outs else None
     served = [n for n in obs.in_service if n is not None]
     desired = [n for n in obs.desired if n is not None]
-    req = np.array(obs.requests, dtype=np.float64)
+    # At the traffic's scale: a compressed minute sent its rate for minute_seconds only.
+    req = np.array(obs.requests, dtype=np.float64) * 60.0 / obs.minute_seconds
     outside = float(req[np.array(obs.violating, dtype=bool)].sum()) if obs.minutes else 0.0
     return [
         Row("time to first scale-out", p_first, o_first, "min"),
@@ -393,7 +395,8 @@ def verdict(sim: Simulation, obs: Observed) -> list[Row]:
             float(sum(desired)) if desired else None, ""),
         Row("SLO-violating minutes", float(sim.totals.violating_minutes),
             float(sum(obs.violating)), "min"),
-        Row("requests outside the SLO", round(sim.totals.requests_outside_slo, 1), outside, ""),
+        Row("requests outside the SLO", round(sim.totals.requests_outside_slo, 1),
+            round(outside, 1), ""),
     ]  # fmt: skip
 
 
@@ -432,8 +435,9 @@ def fit(sim: Simulation, obs: Observed) -> Calibration | None:
     provision = max(0, math.ceil(float(np.median(spans)) - 1e-6))
     outs = [e for e in sim.events if e.kind == "out"]
     lag = 0
-    if outs:
-        lag = max(0, round(float(done[0]["start_minute"]) - (outs[0].minute + 1)))
+    first = _scale_outs(obs.activities)
+    if outs and first:
+        lag = max(0, round(float(first[0]["start_minute"]) - (outs[0].minute + 1)))
     return Calibration(provision, lag, len(done))
 
 

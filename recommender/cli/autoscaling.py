@@ -24,8 +24,8 @@ from recommender.cli.flags import (
     traffic_flags,
 )
 from recommender.options import AwsAccess
-from recommender.traffic import TrafficSpec
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
+from recommender.traffic import TrafficSpec
 
 
 @app.command()

@@ -268,9 +268,15 @@ class TargetTrackingScaler:
         }  # fmt: skip
         self.log(f"scaler: {rid}: {desired} -> {decision.to_desired} ({decision.kind})")
         if decision.to_desired > desired:
-            track.pending = [(variant, activity)]  # a newer scale-out supersedes an older
+            track.pending.append((variant, activity))  # ends when its instances serve
         else:
             activity.update(EndTime=now, StatusCode="Successful", StatusMessage="")
+            # Instances still starting are dropped first: a scale-out they belonged to is
+            # over (its desired count no longer stands).
+            for _, older in track.pending:
+                older.update(EndTime=now, StatusCode="Successful",
+                             StatusMessage="Superseded by a scale-in")  # fmt: skip
+                self._put(older)
             track.pending = []
         self._put(activity)
 

@@ -22,7 +22,8 @@ def verdict_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     rows = [["", "predicted", "observed"]]
     for r in doc["verdict"]:
         unit = f" {r['unit']}" if r["unit"] else ""
-        rows.append([r["what"], _num(r["predicted"]) + unit, _num(r["observed"]) + unit])
+        rows.append([r["what"], *(_num(v) + (unit if v is not None else "")
+                                  for v in (r["predicted"], r["observed"]))])
     return rows
 
 
