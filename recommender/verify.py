@@ -46,6 +46,7 @@ import numpy as np
 
 from recommender import histograms, runs
 from recommender.aws import AwsClient
+from recommender.calibration import CALIBRATION_FILE, Calibration, read_calibration
 from recommender.errors import ConfigError, RecommenderError
 from recommender.loadgen.runner import LoadTestSpec
 from recommender.options import AwsAccess
@@ -63,7 +64,6 @@ from recommender.simulate import (
 from recommender.traffic import TrafficSeries, TrafficSpec, from_counts
 
 VERIFY_FILE = "verify.json"
-CALIBRATION_FILE = "calibration.json"
 LOAD_DIR = "verify-load"
 NAMESPACE = "sagemaker"
 # The patterns' events are at 12:00; a window of --minutes starts this much before.
@@ -403,28 +403,6 @@ def verdict(sim: Simulation, obs: Observed) -> list[Row]:
 # --- calibration --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Calibration:
-    provision_minutes: int  # a scale-out's start to its instances in service
-    alarm_lag_minutes: int  # observed first scale-out later than predicted by this much
-    scale_outs: int  # how many scale-outs it rests on
-
-    @property
-    def simulated_provision_minutes(self) -> int:
-        """What `simulate` uses: the alarm lag folded into the provisioning time (its
-        model counts a scale-out's effect from the alarm's datapoints; a later alarm is
-        the same as slower instances to the load)."""
-        return self.provision_minutes + self.alarm_lag_minutes
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"provision_minutes": self.provision_minutes,
-                "alarm_lag_minutes": self.alarm_lag_minutes, "scale_outs": self.scale_outs,
-                "simulated_provision_minutes": self.simulated_provision_minutes,
-                "method": "provision: median of (EndTime - StartTime) over successful "
-                          "scale-out activities, rounded up to whole minutes; alarm lag: "
-                          "observed minus predicted time to the first scale-out (>= 0)"}
-
-
 def fit(sim: Simulation, obs: Observed) -> Calibration | None:
     """Calibration from the observed scale-outs (None: none finished)."""
     done = [a for a in _scale_outs(obs.activities)
@@ -440,18 +418,6 @@ def fit(sim: Simulation, obs: Observed) -> Calibration | None:
         lag = max(0, round(float(first[0]["start_minute"]) - (outs[0].minute + 1)))
     return Calibration(provision, lag, len(done))
 
-
-def read_calibration(run_dir: Path) -> Calibration | None:
-    path = run_dir / CALIBRATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        d = json.loads(path.read_text())
-        return Calibration(int(d["provision_minutes"]), int(d["alarm_lag_minutes"]),
-                           int(d["scale_outs"]))  # fmt: skip
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a calibration recommender wrote: {exc}",
-                          f"delete it, or run `recommender verify {run_dir}` again") from exc
 
 
 # --- the whole ----------------------------------------------------------------------------

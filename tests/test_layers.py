@@ -28,7 +28,8 @@ PACKAGE_DIR = Path(recommender.__file__).parent
 DOMAIN = ("recommender.plan", "recommender.search", "recommender.analysis",
           "recommender.policy", "recommender.sizing", "recommender.simulate",
           "recommender.compare", "recommender.traffic", "recommender.metrics",
-          "recommender.cloudwatch", "recommender.histograms", "recommender.options")  # fmt: skip
+          "recommender.cloudwatch", "recommender.histograms", "recommender.options",
+          "recommender.calibration")  # fmt: skip
 # Third-party packages only the edges may touch: boto3 through aws.py, Locust in loadgen/.
 AWS_PACKAGES = ("boto3", "botocore")
 LOCUST_PACKAGES = ("locust", "gevent")
