@@ -319,10 +319,13 @@ def observed_minutes(load_dir: Path, samples: list[dict[str, Any]],
     serving: list[int | None] = [None] * minutes
     desired: list[int | None] = [None] * minutes
     last: dict[str, Any] | None = None
+    seen_until = max((float(s["time"]) for s in samples), default=t0)
     for m in range(minutes):
         inside = [s for s in samples
                   if t0 + m * minute_seconds <= s["time"] < t0 + (m + 1) * minute_seconds]
-        inside = inside or ([last] if last else [])
+        # A minute between two samples holds the last one; none after the last sample.
+        if not inside and last and t0 + m * minute_seconds <= seen_until:
+            inside = [last]
         if inside:
             last = inside[-1]
             counts = [s["in_service"] if s["in_service"] is not None else s["current"]
@@ -510,6 +513,11 @@ def verify(options: VerifyOptions, echo: Echo = print,
         alarms = aws.alarms_with_prefix(f"TargetTracking-{rid}-")
     if live is not None and alarms and not live.alarms:
         live = replace(live, alarms=tuple(alarms))
+    played = _played_minutes(loadtest.run_dir, o.minute_seconds, series.minutes)
+    if played < series.minutes:  # interrupted: compare the minutes that were played
+        series = from_counts(series.requests_per_minute[:played],
+                             f"{series.source}, the first {played} minutes")  # fmt: skip
+        sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
     observed = observed_minutes(loadtest.run_dir, obs.samples, activities, series.minutes,
                                 o.minute_seconds)  # fmt: skip
     rows = verdict(sim, observed)
@@ -554,6 +562,13 @@ def write_verify_reports(run_dir: Path, data: dict[str, Any], meta: dict[str, An
     (run_dir / "verify.md").write_text(format_verify_markdown(data), encoding="utf-8")
     (run_dir / "verify.html").write_text(format_verify_html(data, slo_limit(meta)),
                                          encoding="utf-8")  # fmt: skip
+
+
+def _played_minutes(load_dir: Path, minute_seconds: float, minutes: int) -> int:
+    """How many traffic minutes the load test played (all, unless it was interrupted)."""
+    seconds = runs.load_run(load_dir).seconds
+    last = max((float(r["second"]) + 1 for r in seconds), default=0.0)
+    return max(1, min(minutes, math.ceil(last / minute_seconds - 1e-6)))
 
 
 def _payload(run: runs.RunData) -> Path | None:
