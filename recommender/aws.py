@@ -3,7 +3,9 @@
 A typed client over a boto3 session (injected, so tests can point it at the AWS emulator
 or wrap it in botocore's Stubber) for SageMaker, CloudWatch and Application Auto Scaling.
 Every botocore exception is turned into an AwsError whose hint says how to fix it, in one
-place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling.
+place (`_calling`). Retries use botocore's adaptive mode, which backs off on throttling (and
+on connection errors): 9 attempts (8 retries) unless AWS_MAX_ATTEMPTS or the profile's
+`max_attempts` says otherwise, as for the AWS CLI.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import botocore.exceptions as bexc
 from botocore.config import Config
 
 from recommender.cloudwatch import Datapoint, MetricQuery
-from recommender.errors import AwsError, EndpointError
+from recommender.errors import AwsError, ConfigError, EndpointError
 from recommender.options import AwsAccess
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10,
@@ -28,6 +30,11 @@ RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeou
 # For calls whose failure we tolerate (percentile statistics): fail fast instead.
 BEST_EFFORT = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=10,
                      read_timeout=30)  # fmt: skip
+# The AWS emulator on loopback answers in milliseconds, but its HTTP server (werkzeug) now
+# and then leaves a kept-alive connection unanswered; fail such a call over to a fresh
+# connection after seconds, not after AWS's 30 s read timeout times eight attempts.
+LOOPBACK = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=5,
+                  read_timeout=5)  # fmt: skip
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
@@ -43,11 +50,25 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class AsyncConfig:
+    """An endpoint config's AsyncInferenceConfig: where results land, and how many requests
+    one instance works on at once (MaxConcurrentInvocationsPerInstance; None: SageMaker
+    picks it)."""
+
+    output_path: str
+    failure_path: str | None = None
+    max_concurrent: int | None = None
+    success_topic: str | None = None
+    error_topic: str | None = None
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     name: str
     status: str
     config_name: str
     variants: tuple[Variant, ...]
+    async_config: AsyncConfig | None = None  # an asynchronous endpoint
 
     def variant(self, name: str | None) -> Variant:
         """The named variant, or the only one; EndpointError when that is ambiguous."""
@@ -161,12 +182,28 @@ class AwsClient:
         key = f"{service}:{best_effort}"
         if key not in self._clients:
             with _calling(f"the {service} client"):
+                loopback = (self.endpoint_url or "").startswith(("http://127.0.0.1",
+                                                                  "http://localhost"))
                 self._clients[key] = self.session.client(
                     service,
                     endpoint_url=self.endpoint_url,
-                    config=BEST_EFFORT if best_effort else RETRIES,
+                    config=self._retries(LOOPBACK if loopback else BEST_EFFORT if best_effort
+                                         else RETRIES),  # fmt: skip
                 )
         return self._clients[key]
+
+    def _retries(self, base: Config) -> Config:
+        """`base`, with the user's own setting of total attempts (AWS_MAX_ATTEMPTS, the
+        profile's max_attempts, as the AWS CLI reads them) over ours."""
+        try:
+            total = self.session._session.get_config_variable("max_attempts")
+        except ValueError as exc:  # botocore converts it with int()
+            raise ConfigError("AWS_MAX_ATTEMPTS (or the profile's max_attempts) is not a whole "
+                              "number", "e.g. AWS_MAX_ATTEMPTS=5, or unset it") from exc
+        if total is None:
+            return base
+        mode = (base.retries or {}).get("mode", "standard")
+        return base.merge(Config(retries={"mode": mode, "total_max_attempts": int(total)}))
 
     def frozen_credentials(self) -> tuple[str, str, str | None]:
         """Resolve credentials now, so a missing one fails before any load is sent."""
@@ -206,7 +243,8 @@ class AwsClient:
             )
             for v in ep.get("ProductionVariants", [])
         )
-        return EndpointInfo(name, ep["EndpointStatus"], ep["EndpointConfigName"], variants)
+        return EndpointInfo(name, ep["EndpointStatus"], ep["EndpointConfigName"], variants,
+                            _async_config(config.get("AsyncInferenceConfig")))  # fmt: skip
 
     def create_model(self, name: str, image: str) -> None:
         """CreateModel with a placeholder role (the demo's and the tests' model)."""
@@ -238,6 +276,100 @@ class AwsClient:
                 ],
             )
             sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+    def create_async_endpoint(
+        self,
+        name: str,
+        variant: str,
+        instance_type: str,
+        instances: int,
+        image: str,
+        config: AsyncConfig,
+    ) -> None:
+        """CreateModel + CreateEndpointConfig (with AsyncInferenceConfig) + CreateEndpoint:
+        the demo's asynchronous endpoint."""
+        sm = self.client("sagemaker")
+        output: dict[str, Any] = {"S3OutputPath": config.output_path}
+        if config.failure_path:
+            output["S3FailurePath"] = config.failure_path
+        client = ({"MaxConcurrentInvocationsPerInstance": config.max_concurrent}
+                  if config.max_concurrent else {})  # fmt: skip
+        with _calling(f"creating endpoint {name}"):
+            sm.create_model(
+                ModelName=f"{name}-model",
+                ExecutionRoleArn="arn:aws:iam::123456789012:role/recommender-demo",
+                PrimaryContainer={"Image": image},
+            )
+            sm.create_endpoint_config(
+                EndpointConfigName=f"{name}-config",
+                ProductionVariants=[{"VariantName": variant, "ModelName": f"{name}-model",
+                                     "InitialInstanceCount": instances,
+                                     "InstanceType": instance_type}],
+                AsyncInferenceConfig={"ClientConfig": client, "OutputConfig": output},
+            )  # fmt: skip
+            sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+    # --- S3 (an asynchronous endpoint's inputs and results) -----------------------------
+
+    def check_bucket(self, bucket: str, flag: str) -> None:
+        """HeadBucket: the bucket exists and these credentials reach it; else one line
+        naming `flag`."""
+        try:
+            with _calling(f"S3 HeadBucket {bucket}"):
+                self.client("s3").head_bucket(Bucket=bucket)
+        except AwsError as exc:
+            code = exc.message.rsplit("failed: ", 1)[-1].split(":", 1)[0]
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise ConfigError(f"{flag}: no S3 bucket named {bucket!r}",
+                                  "create it, or name one that exists") from exc  # fmt: skip
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise ConfigError(f"{flag}: S3 bucket {bucket!r} is not accessible with "
+                                  "these credentials",
+                                  "grant s3:ListBucket, s3:PutObject, s3:GetObject and "
+                                  "s3:DeleteObject on it") from exc  # fmt: skip
+            raise
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        try:
+            with _calling(f"S3 PutObject s3://{bucket}/{key}"):
+                self.client("s3").put_object(Bucket=bucket, Key=key, Body=body,
+                                             ContentType=content_type)  # fmt: skip
+        except AwsError as exc:
+            raise ConfigError(f"--input-s3: cannot write s3://{bucket}/{key} ({exc.message})",
+                              "pass an --input-s3 prefix these credentials may write "
+                              "(s3:PutObject)") from exc  # fmt: skip
+
+    def create_bucket(self, bucket: str) -> None:
+        with _calling(f"S3 CreateBucket {bucket}"):
+            self.client("s3").create_bucket(Bucket=bucket)
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> int:
+        """Delete these keys (DeleteObjects takes up to 1000 at a time); how many went."""
+        s3, gone = self.client("s3"), 0
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            with _calling(f"S3 DeleteObjects s3://{bucket}"):
+                out = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            gone += len(batch) - len(out.get("Errors") or [])
+        return gone
+
+    def list_keys(self, bucket: str, prefix: str, start_after: str | None = None) -> list[str]:
+        """Keys under `prefix` (after `start_after`, in S3's lexicographic order)."""
+        more = {"StartAfter": start_after} if start_after else {}
+        return [str(o["Key"]) for o in _items(self.client("s3"), "list_objects_v2", "Contents",
+                                              f"S3 ListObjectsV2 s3://{bucket}/{prefix}",
+                                              Bucket=bucket, Prefix=prefix, **more)]  # fmt: skip
+
+    def get_object(self, bucket: str, key: str) -> bytes:
+        with _calling(f"S3 GetObject s3://{bucket}/{key}"):
+            return bytes(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def presigned_head(self, bucket: str, key: str, expires: int) -> str:
+        """A URL that HEADs s3://bucket/key without credentials for `expires` seconds: the
+        load generator polls results with plain HTTP, no boto3 call per poll."""
+        with _calling("presigning an S3 HeadObject"):
+            return str(self.client("s3").generate_presigned_url(
+                "head_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires))
 
     def list_endpoints(self) -> list[tuple[str, str]]:
         """(name, status) of every endpoint in the region."""
@@ -509,6 +641,17 @@ class AwsClient:
         for i in range(0, len(names), 100):
             with _calling("CloudWatch DeleteAlarms"):
                 cw.delete_alarms(AlarmNames=list(names[i : i + 100]))
+
+
+def _async_config(config: Mapping[str, Any] | None) -> AsyncConfig | None:
+    if not config:
+        return None
+    output = config.get("OutputConfig") or {}
+    notify = output.get("NotificationConfig") or {}
+    limit = (config.get("ClientConfig") or {}).get("MaxConcurrentInvocationsPerInstance")
+    return AsyncConfig(str(output.get("S3OutputPath") or ""), output.get("S3FailurePath"),
+                       int(limit) if limit else None, notify.get("SuccessTopic"),
+                       notify.get("ErrorTopic"))  # fmt: skip
 
 
 def _serverless(config: Mapping[str, Any] | None) -> dict[str, int] | None:

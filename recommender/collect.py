@@ -60,12 +60,23 @@ def collect_run(
     plain, percentiles = metrics.queries(endpoint, variant, period,
                                          target.get("inference_component"),
                                          serverless)  # fmt: skip
+    arrival = "Invocations"
+    if target.get("kind") == "async":  # other metrics; no percentiles asked
+        plain, percentiles, arrival = metrics.async_queries(endpoint, variant, period), [], (
+            "InvocationsProcessed")
     if wait_seconds is None:
         wait_seconds = DEFAULT_WAIT_AWS if period >= 60 else max(10.0, 3.0 * period)
 
-    # Wait until the window's last period has its Invocations datapoint, or time is up.
-    invocations = [q for q in plain if q.metric == "Invocations"]
-    last_period = q_end.timestamp() - period
+    # Wait until the last period that served requests has its Invocations datapoint, or
+    # time is up. That period is the one of the client's last answer, not the window's
+    # last: a run ends after its last answers (a closed loop drains, Locust stops), and a
+    # period without calls never gets a datapoint, so waiting for it would spend the whole
+    # wait in vain. (When the endpoint counted the last call in the second before the one
+    # the client got it in, the wait runs out as before; the data is complete either way.)
+    invocations = [q for q in plain if q.metric == arrival]
+    answered = [r["second"] for r in run.seconds if r.get("requests")]
+    last_period = min(q_end.timestamp() - period,
+                      aligned(start + max(answered, default=end - start), period).timestamp())
 
     def arrived(points: list[Datapoint]) -> bool:
         """The window's last period has its Invocations datapoint."""
@@ -87,7 +98,8 @@ def collect_run(
             f"`recommender collect {run_dir}` again in a few minutes"
         )
     try:
-        points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
+        if percentiles:
+            points += aws.get_metric_data(percentiles, q_start, q_end, best_effort=True)
     except AwsError as exc:
         warnings.append(f"percentile statistics were refused ({exc.message}); collected the rest")
     table = metrics.rows(points)

@@ -91,6 +91,27 @@ def queries(
     return build(plain, "q"), build(pct, "p")
 
 
+ASYNC_QUEUE = ("ApproximateBacklogSize", "ApproximateBacklogSizePerInstance",
+               "ApproximateAgeOfOldestRequest", "HasBacklogWithoutCapacity")  # fmt: skip
+ASYNC_COUNTS = ("InvocationsProcessed", "Invocation4XXErrors", "Invocation5XXErrors")
+ASYNC_LATENCIES = ("ModelLatency", "TimeInBacklog", "TotalProcessingTime")
+
+
+def async_queries(endpoint: str, variant: str, period: int) -> list[MetricQuery]:
+    """An asynchronous endpoint's metrics (SageMaker's "Monitor asynchronous endpoint"
+    page): the queue's per endpoint (EndpointName), the rest per variant. Invocations,
+    InvocationsPerInstance and OverheadLatency are not published for async endpoints."""
+    endpoint_dims: tuple[tuple[str, str], ...] = (("EndpointName", endpoint),)
+    dims: tuple[tuple[str, str], ...] = (("EndpointName", endpoint), ("VariantName", variant))
+    specs: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [
+        (m, s, endpoint_dims) for m in ASYNC_QUEUE for s in ("Average", "Maximum")
+    ]
+    specs += [(m, "Sum", dims) for m in ASYNC_COUNTS]
+    specs += [(m, s, dims) for m in ASYNC_LATENCIES for s in LATENCY_STATS]
+    return [MetricQuery(f"a{i}", SAGEMAKER_NS, m, s, d, period)
+            for i, (m, s, d) in enumerate(specs)]  # fmt: skip
+
+
 def rows(points: Iterable[Datapoint]) -> list[dict[str, Any]]:
     """Datapoints as table rows, in time then metric order."""
     out = [

@@ -117,6 +117,12 @@ class RunOptions:
     keep_requests: bool = False
     web_ui: bool = False  # Locust's web UI on loopback while the run goes
     web_port: int = 8089
+    # An asynchronous endpoint: where the inputs go, how completion is watched.
+    input_s3: str | None = None
+    keep_inputs: bool = False
+    keep_outputs: bool = False
+    completion_timeout: float = 900.0
+    poll_interval: float = 0.5
     # CloudWatch, for a SageMaker endpoint.
     cloudwatch_period: int | None = None
     cloudwatch_wait: float | None = None
@@ -137,6 +143,14 @@ class RunOptions:
             raise ConfigError("--kind needs --endpoint", "a container URL has no kind")
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+        if self.input_s3 is not None and self.url is not None:
+            raise ConfigError("--input-s3 is for an asynchronous SageMaker endpoint",
+                              "pass --endpoint, or drop --input-s3")  # fmt: skip
+        if not 0.05 <= self.poll_interval <= 60:
+            raise ConfigError(f"--poll-interval must be 0.05 to 60 s (got {self.poll_interval:g})")
+        if not 0 < self.completion_timeout < math.inf:
+            raise ConfigError(f"--completion-timeout must be > 0 s (got "
+                              f"{self.completion_timeout:g})")  # fmt: skip
         if self.inference_component is not None and self.endpoint is None:
             raise ConfigError("--inference-component needs --endpoint",
                               "an inference component is addressed through its endpoint")

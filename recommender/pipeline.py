@@ -31,7 +31,12 @@ from recommender.loadgen.runner import (
     split_url,
 )
 from recommender.loadgen.sigv4 import Credentials, runtime_url
-from recommender.options import TARGET_VARIANT_HEADER, AwsAccess, RunOptions
+from recommender.options import (
+    INFERENCE_COMPONENT_HEADER,
+    TARGET_VARIANT_HEADER,
+    AwsAccess,
+    RunOptions,
+)
 from recommender.plan import Slo, Target, describe_cost, name_from_url, parse_slo
 from recommender.policy import PolicyRequest
 from recommender.report.render import format_html, format_markdown, format_summary
@@ -68,8 +73,23 @@ def loadtest(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None
     if options.apply:
         raise ConfigError("--apply is for `recommender run`",
                           "or apply a run later: recommender apply RUN_DIR")  # fmt: skip
+    measured = _measure_async(options, echo, confirm)
+    if measured is not None:
+        return measured
     spec, cloudwatch = prepare(options, echo, confirm)
     return measure(spec, echo, cloudwatch, watch)
+
+
+def _measure_async(options: RunOptions, echo: Echo, confirm: Confirm | None
+                   ) -> LoadTestResult | None:  # fmt: skip
+    """The load on an asynchronous endpoint (recommender.asyncrun); None for other targets."""
+    from recommender.asyncrun import measure_async, prepare_async
+
+    prepared = prepare_async(options, echo, confirm)
+    if prepared is None:
+        return None
+    got = measure_async(prepared, echo)
+    return LoadTestResult(got.run_dir, got.status, got.totals)
 
 
 def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = None,
@@ -80,8 +100,13 @@ def run(options: RunOptions, *, echo: Echo = print, confirm: Confirm | None = No
         check_before_run(endpoint=options.endpoint, variant=options.variant,
                          min_capacity=options.min_capacity,
                          max_capacity=options.max_capacity)  # fmt: skip
-    spec, cloudwatch = prepare(options, echo, confirm)
-    result = run_pipeline(spec, options.safety_factor, echo, cloudwatch, watch)
+    measured = _measure_async(options, echo, confirm)
+    if measured is not None:
+        result = PipelineResult(measured, analyze_dir(measured.run_dir, None,
+                                                      options.safety_factor))
+    else:
+        spec, cloudwatch = prepare(options, echo, confirm)
+        result = run_pipeline(spec, options.safety_factor, echo, cloudwatch, watch)
     echo("")
     echo(format_summary(result.analysis).rstrip())
     echo(f"\nRun directory: {result.loadtest.run_dir}")
@@ -378,6 +403,10 @@ def sagemaker_target(
     if variant is not None and len(info.variants) > 1:
         # Without it, SageMaker spreads requests over all variants by their weights.
         headers.setdefault(TARGET_VARIANT_HEADER, v.name)
+    if component is not None:
+        # SageMaker routes a call to a component by this header: a target measured per
+        # copy sends it on every call, whoever built the target (the CLI's flags add it too).
+        headers.setdefault(INFERENCE_COMPONENT_HEADER, component)
     # InvokeEndpointWithResponseStream for a streamed answer, InvokeEndpoint otherwise.
     operation = "invocations-response-stream" if options.get("stream") else "invocations"
     return Target(

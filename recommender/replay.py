@@ -8,7 +8,7 @@ directory, replay the traffic through the policy (recommender.simulate), write t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,13 @@ from recommender.simulate import (
     simulate,
     simulate_concurrency,
     simulate_factor,
+)
+from recommender.simulate_async import (
+    BacklogPolicy,
+    choose_backlog_factor,
+    endpoint_from_analysis,
+    for_factor,
+    simulate_backlog,
 )
 from recommender.sizing import lookup_price
 from recommender.traffic import TrafficSeries, TrafficSpec
@@ -97,6 +104,12 @@ def simulate_run(
     cal = None
     if calibrate:
         policy, cal = calibrated(run_dir, policy)
+    if _is_async(run_dir):
+        return _simulate_async(run_dir, traffic, policy, safety_factor, slo, instance_price,
+                               violation_budget)  # fmt: skip
+    if isinstance(policy, BacklogPolicy) and policy.scale_from_zero:
+        raise ConfigError("--scale-from-zero is for asynchronous endpoints",
+                          "drop it: this run measured a real-time endpoint")  # fmt: skip
     if metric == "concurrency":
         return _simulate_concurrency(run_dir, traffic, policy, safety_factor, slo,
                                      instance_price, violation_budget)  # fmt: skip
@@ -132,6 +145,54 @@ def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
     model, price = _endpoint(run_dir, slo, None)
     return simulate(traffic, model, policy, instance_price=price,
                     initial_instances=initial_instances)  # fmt: skip
+
+
+def _is_async(run_dir: Path) -> bool:
+    return bool((runs.load_run(run_dir).meta.get("target") or {}).get("kind") == "async")
+
+
+def _backlog_policy(policy: Policy) -> BacklogPolicy:
+    if isinstance(policy, BacklogPolicy):
+        return policy
+    return BacklogPolicy(**{f.name: getattr(policy, f.name) for f in fields(Policy)})
+
+
+def _simulate_async(run_dir: Path, traffic: TrafficSeries, policy: Policy,
+                    safety_factor: float | None, slo: Slo | None, instance_price: float | None,
+                    violation_budget: int) -> ReplayResult:  # fmt: skip
+    """The backlog policy of an asynchronous endpoint (recommender.simulate_async)."""
+    run = runs.load_run(run_dir)
+    endpoint = endpoint_from_analysis(analyze_run(run, slo))
+    price = lookup_price((run.meta.get("target") or {}).get("instance_type"), instance_price)
+    usd = price.usd_per_hour if price else None
+    bp = _backlog_policy(policy)
+    given = bp.target()
+    choice = None
+    if given is not None:
+        sized = for_factor(bp, endpoint, traffic, 1.0)
+        sim = simulate_backlog(traffic, endpoint, replace(sized, target_value=given),
+                               instance_price=usd)  # fmt: skip
+    elif safety_factor is None:
+        choice = choose_backlog_factor(traffic, endpoint, bp, violation_budget=violation_budget,
+                                       instance_price=usd)  # fmt: skip
+        best = choice.chosen or min(choice.rows, key=lambda r: r.violating_minutes)
+        sim = simulate_backlog(traffic, endpoint, for_factor(bp, endpoint, traffic,
+                               best.safety_factor), safety_factor=best.safety_factor,
+                               instance_price=usd)  # fmt: skip
+    else:
+        sim = simulate_backlog(traffic, endpoint, for_factor(bp, endpoint, traffic,
+                               safety_factor), safety_factor=safety_factor,
+                               instance_price=usd)  # fmt: skip
+    data = sim.to_dict()
+    data["endpoint"]["backlog_model"] = endpoint.to_dict()
+    data["policy"]["metric"] = "ApproximateBacklogSizePerInstance"
+    data["policy"]["scale_from_zero"] = bp.scale_from_zero
+    data["run_dir"] = str(run_dir)
+    if choice is not None:
+        data["safety_factor_choice"] = choice.to_dict()
+    path = run_dir / runs.SIMULATION_FILE
+    runs.write_json(path, data)
+    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
 
 
 def _simulate_concurrency(

@@ -6,6 +6,8 @@
       latency.jsonl   one line per second of the run: counts, errors, latency histograms
       generator.json  written by the Locust process at start (its clock origin t0) and end
       search.json     the stages as played and the controller's decisions
+      backlog.jsonl   asynchronous endpoints: per second, requests sent, accepted, seen
+                      done or failed, and outstanding (the backlog the generator sees)
       locust.log, locust-worker-<i>.log   Locust's own output (master/local, local workers)
       requests.parquet, requests-<worker>.parquet   --keep-requests: every request
       cloudwatch.csv  `collect`: the endpoint's CloudWatch datapoints
@@ -27,7 +29,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ RUN_FILE = "run.json"
 LATENCY_FILE = "latency.jsonl"
 GENERATOR_FILE = "generator.json"
 SEARCH_FILE = "search.json"
+BACKLOG_FILE = "backlog.jsonl"  # async endpoints: the backlog the generator sees, per second
 LOCUST_LOG = "locust.log"
 # Collecting and analysing
 CLOUDWATCH_FILE = "cloudwatch.csv"
@@ -53,6 +56,26 @@ AUTOSCALING_STATE_FILE = "autoscaling_state.json"
 TARGET_TRACKING_POLICY_FILE = "target_tracking_scaling_policy.json"
 STEP_POLICY_FILE = "step_scaling_policy.json"
 STATUSES = ("running", "complete", "stopped", "interrupted")
+# Space held for the end of a run: given up when the disk fills, so the last seconds and
+# run.json still fit (loadgen.roles.RunDirWriter, loadgen.runner.finalize).
+RESERVE_FILE = ".reserve"
+RESERVE_BYTES = 256 * 1024
+
+
+def reserve_space(run_dir: Path) -> None:
+    """Hold RESERVE_BYTES in the run directory; RunDirError when the disk has not that."""
+    path = run_dir / RESERVE_FILE
+    try:
+        with path.open("wb") as f:
+            f.write(bytes(RESERVE_BYTES))
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise RunDirError(f"cannot write to {run_dir}: {exc.strerror}",
+                          "free some space on its disk, or pass another --out") from exc
+
+
+def release_space(run_dir: Path) -> None:
+    (run_dir / RESERVE_FILE).unlink(missing_ok=True)
 
 
 def worker_log_file(index: int) -> str:
@@ -119,18 +142,28 @@ def read_seconds(path: Path) -> list[dict[str, Any]]:
 
 
 def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Requests completed, succeeded and failed: by kind ("HTTP 503", "ConnectionRefusedError")
+    and, for answers that carried one, by SageMaker error type (a subset of the kinds)."""
     requests = ok = 0
     kinds: Counter[str] = Counter()
+    types: Counter[str] = Counter()
     for r in records:
         requests += r["requests"]
         ok += r["ok"]
         kinds.update(r["errors"])
+        types.update(r.get("error_types") or {})
     return {
         "requests": requests,
         "successes": ok,
         "errors": requests - ok,
         "errors_by_kind": dict(kinds.most_common()),
+        "errors_by_type": dict(types.most_common()),
     }
+
+
+def stage_totals(records: Iterable[dict[str, Any]], stage: int) -> dict[str, Any]:
+    """`totals` of the seconds that belong to `stage` (by completion time)."""
+    return totals(r for r in records if r.get("stage") == stage)
 
 
 @dataclass(frozen=True)
@@ -140,6 +173,7 @@ class RunData:
     path: Path
     meta: dict[str, Any]
     seconds: list[dict[str, Any]]
+    backlog: list[dict[str, Any]] = field(default_factory=list)  # async endpoints
 
     @property
     def plan(self) -> RampPlan:
@@ -171,4 +205,5 @@ def load_run(path: Path) -> RunData:
             f"{run_file} has schema_version {version!r}; this tool reads {SCHEMA_VERSION}",
             "re-analyse with the recommender version that made it",
         )
-    return RunData(path, meta, read_seconds(path / LATENCY_FILE))
+    return RunData(path, meta, read_seconds(path / LATENCY_FILE),
+                   read_seconds(path / BACKLOG_FILE))

@@ -68,6 +68,52 @@ def test_demo_sizes_its_server(
             assert USER_KEY.encode() not in data and USER_SECRET.encode() not in data, f
 
 
+def test_llm_demo_sizes_its_inference_component_on_concurrency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`demo --llm` as a user runs it, with 5 ms decode steps (a generation of ~430 ms, so
+    stages of 5 s hold enough requests; the TTFT limit shortened with it to stay below one
+    generation) and a coarser bracket: the streaming search over requests in flight on the
+    emulated endpoint's inference component, its CloudWatch series, the concurrency target
+    and the truth (8 in flight: the batch)."""
+    for key in EMULATOR_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(demo, "LLM_SERVER", replace(
+        demo.LLM_SERVER, llm=replace(demo.LLM_SERVER.llm, step_ms=5.0)))  # fmt: skip
+    monkeypatch.setattr(demo, "LLM_SLO", demo.LLM_SLO.replace("ttft_p95<=500ms",
+                                                              "ttft_p95<=300ms"))  # fmt: skip
+    monkeypatch.setattr(demo, "LLM_PLAN", replace(demo.LLM_PLAN, stage_seconds=5,
+                        warmup_seconds=1, precision=0.3, max_duration=45))  # fmt: skip
+    code = main(["demo", "--llm", "--out", str(tmp_path), "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert f"Inference component {demo.LLM_COMPONENT}: InService" in out
+    assert "stage 1 at 8 in flight: PASS" in out
+    assert "True concurrency of the LLM server within its SLO: 8 in flight per copy" in out, out
+    (run_dir,) = tmp_path.iterdir()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["target"]["inference_component"] == demo.LLM_COMPONENT
+    assert meta["target"]["url"].endswith("/invocations-response-stream")
+    assert meta["plan"]["control"] == "concurrency"
+    # The calls named the component: CloudWatch has its own series.
+    table = metrics.read_csv(run_dir / "cloudwatch.csv")
+    assert {"InvocationsPerCopy", "ConcurrentRequestsPerCopy"} <= {r["metric"] for r in table}
+    # ... and the wait for them ended with the last period that served calls.
+    assert "had not delivered" not in out
+    analysis = json.loads((run_dir / "analysis.json").read_text())
+    c = analysis["concurrency"]
+    assert c["basis"] == "measured" and c["method"] == "interpolated", analysis["stages"]
+    lo, hi = c["interval_per_instance"]
+    assert lo == 8 < hi, analysis["stages"]  # the batch passes; more fail
+    assert c["output_tokens_per_s_per_instance"] == pytest.approx(
+        c["throughput_rps_per_instance"] * 64, rel=0.02)  # 64 new tokens a prompt
+    rec = analysis["recommendation"]
+    assert rec["concurrency_metric"] == (
+        "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")
+    assert rec["concurrency_target_value"] == pytest.approx(c["per_instance"] * 0.5)
+    assert "output tokens/s per copy" in (run_dir / "report.md").read_text()
+
+
 def test_demo_sweep_names_the_known_cheapest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -134,10 +134,9 @@ def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
     md = (run_dir / "report.md").read_text()
     assert "Concurrency target:" in md and "| in flight |" in md and "rps per copy" in md
 
-    # apply: the run says which component; the target comes from the run.
-    code = main(["apply", str(run_dir), "--kind", "inference-component", "--metric",
-                 "concurrency", "--min-capacity", "1", "--max-capacity", "4",
-                 "--aws-endpoint-url", url, "--yes"])  # fmt: skip
+    # apply: the run says what scales (the component: no --kind) and the target.
+    code = main(["apply", str(run_dir), "--metric", "concurrency", "--min-capacity", "1",
+                 "--max-capacity", "4", "--aws-endpoint-url", url, "--yes"])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, out + err
     scaling = aws.client("application-autoscaling")
@@ -153,7 +152,7 @@ def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
         "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")
     assert config["TargetValue"] == pytest.approx(rec["concurrency_target_value"], rel=1e-2)
     # A variant policy from a run that measured a component is refused, in one line.
-    assert main(["apply", str(run_dir), "--min-capacity", "1", "--max-capacity", "4",
-                 "--aws-endpoint-url", url, "--yes"]) == 2  # fmt: skip
+    assert main(["apply", str(run_dir), "--kind", "variant", "--min-capacity", "1",
+                 "--max-capacity", "4", "--aws-endpoint-url", url, "--yes"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "use --kind inference-component" in err and err.count("\n") == 1

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -20,10 +21,13 @@ from recommender.local.llm import (
     BadPrompt,
     LlmParams,
     capacity_rps,
+    closed_loop,
+    concurrency_at_slo,
     event_frame,
     exception_frame,
     parse_prompt,
     steady_state,
+    wait_rounds,
 )
 from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
@@ -169,6 +173,30 @@ def test_capacity_from_the_parameters() -> None:
     # A TTFT limit under the prefill and a step is never met.
     assert capacity_rps(p, 100, 64, ttft_ms=5.0) == 0.0
     assert capacity_rps(p, 100, 64, e2e_ms=1e9) == pytest.approx(cap, rel=1e-3)
+
+
+def test_concurrency_from_the_parameters() -> None:
+    """The closed-loop truth: the batch decodes together up to B; beyond it the extra
+    requests wait in rounds of a generation G, a share j/B of them one round more."""
+    p = LlmParams(max_batch=16, step_ms=10.0, growth=0.02, prefill_ms_per_token=0.1)
+    st = closed_loop(p, 16, 100, 64)
+    assert st.itl_ms == pytest.approx(13.0)  # 10 x (1 + 0.02 x 15)
+    assert st.first_token_ms == pytest.approx(10 + 1.5 * 13)
+    assert st.generation_ms == pytest.approx(10 + 6.5 + 64 * 13)
+    assert closed_loop(p, 40, 100, 64) == replace(st, k=40)  # the slots cap the batch
+    # k = m B + j: a share j/B waits m rounds, the rest m - 1; the mean is k/B - 1.
+    assert [wait_rounds(k, 16, 0.95) for k in (16, 17, 32, 33)] == [0, 1, 1, 2]
+    assert wait_rounds(17, 16, 0.90) == 0  # 1/16 of requests is within the 10% allowed
+    assert wait_rounds(24, 16, None) == pytest.approx(0.5)
+    # TTFT within less than a generation: the batch; within more: one round of waiting.
+    assert concurrency_at_slo(p, 100, 64, [("ttft", 0.95, 500.0)]) == 16
+    assert concurrency_at_slo(p, 100, 64, [("ttft", 0.90, 500.0)]) == 17
+    assert concurrency_at_slo(p, 100, 64, [("ttft", 0.95, 1000.0)]) == 32
+    # ITL binds below the batch: T(k) <= 11 ms means k <= 6; so does end-to-end latency.
+    assert concurrency_at_slo(p, 100, 64, [("itl", 0.5, 11.0), ("ttft", 0.95, 500.0)]) == 6
+    e2e = closed_loop(p, 9, 100, 64).generation_ms
+    assert concurrency_at_slo(p, 100, 64, [("e2e", 0.95, e2e + 0.1)]) == 9
+    assert concurrency_at_slo(p, 100, 64, [("ttft", 0.95, 5.0)]) == 0
 
 
 @pytest.mark.parametrize(("llm", "message"), [

@@ -87,7 +87,7 @@ def serverless_run_facts() -> RunFacts:
 
 
 def facts_for(request: PolicyRequest) -> RunFacts:
-    return serverless_run_facts() if Kind(request.kind) is Kind.SERVERLESS else run_facts()
+    return serverless_run_facts() if request.kind is Kind.SERVERLESS else run_facts()
 
 
 REQUESTS = {
@@ -299,9 +299,10 @@ def test_kebab_spells_names_as_the_aws_cli() -> None:
          "--target-value must be a finite number > 0 (got '-5')"),
         (PolicyRequest(min_capacity=1, max_capacity=2, scale_in_cooldown=-1), True, ConfigError,
          "--scale-in-cooldown must be >= 0 seconds (got -1)"),
+        # A real-time run gives no backlog target (a run against the async endpoint does).
         (PolicyRequest(kind=Kind.ASYNC, min_capacity=0, max_capacity=2), True, ConfigError,
-         "--kind async needs --target-value (queued requests per instance) (a load test "
-         "measures the real-time path, not the queue; AWS's example uses 5)"),
+         "the run reports/r measured a real-time endpoint, not the queue of an asynchronous "
+         "one (run the load test against the asynchronous endpoint, or pass --target-value)"),
         (PolicyRequest(kind=Kind.SERVERLESS, target_value=70, min_capacity=1, max_capacity=2),
          True, ConfigError, "--target-value 70 is not a utilization (give the share of "
          "provisioned concurrency in use, e.g. 0.5)"),
@@ -335,6 +336,23 @@ def test_invalid_requests(
         build_plan(request_, facts_for(request_) if run else None)
     assert isinstance(info.value, RecommenderError)
     assert info.value.one_line() == message
+
+
+def test_kind_comes_from_what_the_run_measured() -> None:
+    """No --kind: a run on an inference component scales that component (per copy); a run
+    on a variant, the variant; --kind variant on a component's run is still refused."""
+    a = run_facts().analysis
+    facts = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                   "inference_component": "ic-1"}, a)  # fmt: skip
+    plan = build_plan(PolicyRequest(metric=Metric.CONCURRENCY, min_capacity=1, max_capacity=3),
+                      facts)  # fmt: skip
+    assert (plan.kind, plan.resource_id) == (Kind.INFERENCE_COMPONENT, "inference-component/ic-1")
+    assert plan.metric is not None and "InferenceComponentConcurrentRequestsPerCopy" in str(
+        plan.policies[0].configuration)
+    assert build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts()).kind is (
+        Kind.VARIANT)
+    with pytest.raises(ConfigError, match="the run measured inference component ic-1"):
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=3), facts)
 
 
 def test_untrustworthy_runs_are_refused_unless_forced() -> None:

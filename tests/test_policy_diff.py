@@ -444,11 +444,11 @@ def test_target_value_for_each_source() -> None:
     value, formula, from_run = target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, conc)
     assert (value, from_run) == (pytest.approx(2.25), True)
     assert formula.startswith("target = requests/s per instance at the target")
-    with pytest.raises(ConfigError) as c:
+    with pytest.raises(ConfigError) as c:  # a real-time run has no backlog target
         target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, run)
     assert c.value.one_line() == (
-        "--kind async needs --target-value (queued requests per instance) (a load test "
-        "measures the real-time path, not the queue; AWS's example uses 5)")
+        "the run reports/r measured a real-time endpoint, not the queue of an asynchronous one "
+        "(run the load test against the asynchronous endpoint, or pass --target-value)")
     with pytest.raises(ConfigError) as c:
         target_value_for(None, Kind.VARIANT, Metric.INVOCATIONS, None)
     assert c.value.one_line() == "no target value (pass --target-value, or a run directory)"

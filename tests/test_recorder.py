@@ -20,13 +20,15 @@ def test_requests_fold_into_the_second_they_complete() -> None:
     rec, out = make()
     rec.record(100.2, 10.0, 100.19, None)
     rec.record(100.9, 20.0, 100.88, None)
-    rec.record(101.1, 5.0, None, "HTTP 503")
+    rec.record(101.1, 5.0, None, "HTTP 503", error_type="ServiceUnavailable")
+    rec.record(101.2, 5.0, None, "HTTP 503")  # a plain 503, no type
     assert rec.flush(101.5) == 1  # second 1 is still open
     assert out[0]["second"] == 0 and out[0]["requests"] == 2 and out[0]["ok"] == 2
     assert out[0]["stage"] == 0 and out[0]["cpu_percent"] == 12.5
     rec.flush()
     assert out[1] == {
-        "second": 1, "stage": 0, "requests": 1, "ok": 0, "errors": {"HTTP 503": 1},
+        "second": 1, "stage": 0, "requests": 2, "ok": 0, "errors": {"HTTP 503": 2},
+        "error_types": {"ServiceUnavailable": 1},
         "latency_us": "", "latency_co_us": "", "cpu_percent": 12.5,
     }  # fmt: skip
 

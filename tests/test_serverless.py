@@ -319,10 +319,11 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     assert main(["simulate", str(run_dir), "--pattern", "diurnal", "--peak-rps", "60"]) == 2
     err = capsys.readouterr().err.strip()
     assert "serverless variant, which the simulator does not model" in err and "\n" not in err
-    assert main(["apply", str(run_dir), *base[2:], "--dry-run"]) == 2
+    assert main(["apply", str(run_dir), "--kind", "variant", *base[2:], "--dry-run"]) == 2
     assert "pass --kind serverless" in capsys.readouterr().err
 
-    assert main(["apply", str(run_dir), "--kind", "serverless", *base[2:], "--dry-run"]) == 0
+    # Without --kind, apply scales what the run measured: the serverless variant.
+    assert main(["apply", str(run_dir), *base[2:], "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "--scalable-dimension sagemaker:variant:DesiredProvisionedConcurrency" in out
     assert main(["apply", str(run_dir), "--kind", "serverless", *base[2:], "--yes"]) == 0

@@ -315,6 +315,11 @@ def test_reports_show_tokens_goodput_and_the_ttft_bound(tmp_path: Path) -> None:
     assert 'data-plot="tokens"' in html and "SLO ttft_p95&lt;=300ms" in html
     doc = result_document("analyze", a, run_dir, exit_code=0)
     jsonschema.validate(doc, schema())
+    # Tokens/s at the concurrency at the SLO: its throughput x 21 tokens a request.
+    c = doc["concurrency"]
+    assert c["output_tokens_per_s_per_instance"] == pytest.approx(
+        c["throughput_rps_per_instance"] * 21)
+    assert "output tokens/s per instance" in md
     stages = doc["stream"]["stages"]
     assert [s["goodput_rps"] for s in stages] == [5.0, 10.0, 0.0, 0.0]
     assert stages[0]["output_tokens_per_s"] == pytest.approx(105.0)
@@ -345,9 +350,12 @@ def test_the_llm_demos_truth_comes_from_its_parameters() -> None:
 
     prompts = Path(str(resources.files("recommender.local").joinpath(LLM_PROMPTS)))
     truth = llm_truth(LLM_SERVER, prompts, LLM_SLO)
-    assert truth == pytest.approx(capacity_rps(LLM_SERVER.llm, 124.375, 64), rel=1e-6)
-    assert 18.5 < truth < 19.3
-    assert llm_truth(LLM_SERVER, prompts, "itl_p99<=11ms") < truth / 2
+    assert truth.rps == pytest.approx(capacity_rps(LLM_SERVER.llm, 124.375, 64), rel=1e-6)
+    assert 10.5 < truth.rps < 11.0  # 8 slots over ~750 ms
+    assert llm_truth(LLM_SERVER, prompts, "itl_p99<=10.5ms").rps < truth.rps / 2
+    # Closed loop: the batch (8) within the TTFT limit; one more waits a whole generation.
+    assert truth.concurrency == 8
+    assert 10.5 < truth.concurrency_rps < 11.0
 
 
 def test_the_live_line_judges_token_terms(tmp_path: Path) -> None:

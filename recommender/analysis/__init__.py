@@ -3,12 +3,13 @@
 This module only orchestrates; each rule lives in the module named for its job: stages
 (the stage table), server (CloudWatch's view, judging on it), capacity (the estimate,
 extrapolation), bootstrap (its confidence interval), fit (the latency model), recommend
-(the target value) and checks (what limits trust in the result).
+(the target value), checks (what limits trust in the result) and errors (what the errors'
+types say: throttling, a model not ready, a dead endpoint; such stages are left out).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from recommender.analysis.capacity import (
     extrapolate,
 )
 from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
+from recommender.analysis.errors import DOWN, THROTTLED, mark_untrusted
+from recommender.analysis.errors import findings as error_findings
 from recommender.analysis.fit import LatencyFit, fit_latency
 from recommender.analysis.recommend import (
     DEFAULT_SAFETY_FACTOR,
@@ -59,8 +62,11 @@ class Analysis:
 
     @property
     def verdict(self) -> str:
-        """recommendation | slo_failed_at_first_stage (every stage failed: capacity is below
-        the lowest rate offered) | no_recommendation."""
+        """endpoint_down (it stopped answering mid-run: whatever the stages before say,
+        the run is not a sizing) | recommendation | slo_failed_at_first_stage (every stage
+        failed: capacity is below the lowest rate offered) | no_recommendation."""
+        if any(w.code == DOWN for w in self.warnings):
+            return "endpoint_down"
         if self.recommendation is not None:
             return "recommendation"
         if self.capacity.method == "none" and self.capacity.failing_stage is not None:
@@ -71,6 +77,7 @@ class Analysis:
     def exit_code(self) -> ExitCode:
         return {"recommendation": ExitCode.OK,
                 "slo_failed_at_first_stage": ExitCode.SLO_FAILED_AT_FIRST_STAGE,
+                "endpoint_down": ExitCode.ENDPOINT,
                 }.get(self.verdict, ExitCode.FAILED)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +92,9 @@ class Analysis:
                 else "CloudWatch ModelLatency (percentiles: the stage's worst period)"
             ),
             "stages": [
-                {**s.to_dict(), "server": self.server.get(s.index)} for s in self.stages
+                {**s.to_dict(), "server": self.server.get(s.index),
+                 **({"extra": s.extra} if s.extra else {})}
+                for s in self.stages
             ],
             "capacity": self.capacity.to_dict(),
             "concurrency": self.concurrency.to_dict() if self.concurrency else None,
@@ -100,14 +109,8 @@ class Analysis:
         """For a streamed run (None otherwise): what its token numbers mean, and the output
         tokens per second at the capacity (its rate x the mean output tokens per request
         of the stages that passed)."""
-        streamed = [s for s in self.stages if s.stream is not None]
-        if not streamed:
+        if not any(s.stream is not None for s in self.stages):
             return None
-        passing = [s.stream for s in streamed if s.passed and s.stream is not None]
-        per_request = [p.output_tokens_per_request for p in passing
-                       if p.output_tokens_per_request is not None]  # fmt: skip
-        tokens = (self.capacity.rps_per_instance * sum(per_request) / len(per_request)
-                  if per_request and self.capacity.rps_per_instance else None)  # fmt: skip
         goodput_slo = (self.run.get("slo") or {}).get("text")
         return {
             "goodput_slo": goodput_slo,
@@ -116,8 +119,20 @@ class Analysis:
                        "output token (the mean of the request's gaps) within the ITL limit",
             "output_tokens": "counted from the payload parts (--token-format)",
             "input_tokens": "approximate: ~4 characters per token, no tokenizer",
-            "output_tokens_per_s_per_instance_at_capacity": tokens,
+            "output_tokens_per_s_per_instance_at_capacity": output_tokens_per_s(
+                self.stages, self.capacity.rps_per_instance),
         }
+
+
+def output_tokens_per_s(stages: list[StageStats], rps: float | None) -> float | None:
+    """Output tokens per second at a throughput: `rps` x the mean output tokens per request
+    of the stages that passed (None without streamed stages or a throughput)."""
+    per_request = [s.stream.output_tokens_per_request for s in stages
+                   if s.passed and s.stream is not None
+                   and s.stream.output_tokens_per_request is not None]  # fmt: skip
+    if not per_request or not rps:
+        return None
+    return rps * sum(per_request) / len(per_request)
 
 
 def analyze_run(
@@ -133,6 +148,8 @@ def analyze_run(
     """
     check_safety_factor(safety_factor)
     slo = slo or run.slo
+    if (run.meta.get("target") or {}).get("kind") == "async":
+        return analyze_async(run, slo, safety_factor)
     plan = run.plan
     status = str(run.meta.get("status", "complete"))
     stages = stage_stats(run.seconds, plan, slo, partial_last=status != "complete")
@@ -141,23 +158,35 @@ def analyze_run(
         stages = judge_on_server(stages, server, slo)
     elif slo_source != "client":
         raise ConfigError(f"unknown --slo-source {slo_source!r}", "use client or server")
-    capacity = capacity_at_slo(stages, run.instances)
+    stages = mark_untrusted(stages, slo, bool((run.meta.get("target") or {}).get("serverless")))
+    # Stages throttled by AWS, answered "not ready" or refused say nothing about capacity.
+    trusted = [s for s in stages if s.untrusted is None]
+    capacity = capacity_at_slo(trusted, run.instances)
     if slo.needs_stream and not any(s.stream for s in stages):
         term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
         raise ConfigError(f"--slo {term} needs a run made with --stream",
                           "this run has no tokens to time; judge it on latency terms")  # fmt: skip
-    fits = [f for t in slo.terms if (f := fit_latency(stages, t.key, t.limit_ms)) is not None]
+    fits = [f for t in slo.terms if (f := fit_latency(trusted, t.key, t.limit_ms)) is not None]
     if capacity.method == "interpolated":
-        capacity = with_confidence(capacity, run, slo, stages, slo_source == "client")
-    elif capacity.method == "lower_bound":
-        capacity = extrapolate(capacity, fits, stages)
-    concurrency = concurrency_at_slo(stages, capacity)
+        capacity = with_confidence(capacity, run, slo, trusted, slo_source == "client")
+    elif capacity.method == "lower_bound" and len(trusted) == len(stages):
+        # Not past stages left out: what the model says beyond them was never measured.
+        capacity = extrapolate(capacity, fits, trusted)
+    concurrency = concurrency_at_slo(trusted, capacity)
+    concurrency = replace(concurrency, output_tokens_per_s_per_instance=output_tokens_per_s(
+        trusted, concurrency.throughput_rps_per_instance))
     per_copy = bool((run.meta.get("target") or {}).get("inference_component"))
     rec = (recommend(capacity.rps_per_instance, safety_factor, concurrency.per_instance,
                      per_copy, concurrency.basis)
            if capacity.rps_per_instance else None)  # fmt: skip
-    warnings = check(stages, capacity, slo, status, len(plan.stages))
-    warnings += extrapolated(capacity, stages) + server_warnings
+    causes = error_findings(stages, capacity, run.seconds, run.meta.get("started_at"))
+    warnings = check(trusted, capacity, slo, status, len(plan.stages))
+    if any(w.code == THROTTLED for w in causes):  # it says why the bound, and what to do
+        warnings = [w for w in warnings if w.code != "no_failing_stage"]
+    if stages and not trusted:  # measured, all left out: the causes say why
+        warnings = [w for w in warnings if w.code != "no_data"]
+    warnings = causes + warnings
+    warnings += extrapolated(capacity, trusted) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
     serverless = None
     config = (run.meta.get("target") or {}).get("serverless")
@@ -190,3 +219,30 @@ def _cloudwatch_rows(run: RunData) -> list[dict[str, Any]]:
         return metrics.read_csv(run.path / str(info.get("file", runs.CLOUDWATCH_FILE)))
     except RecommenderError:
         return []
+
+
+def analyze_async(run: RunData, slo: Slo, safety_factor: float) -> Analysis:
+    """An asynchronous endpoint's run (recommender.analysis.asynchronous): stages judged on
+    completion latency and backlog growth, the target for ApproximateBacklogSizePerInstance."""
+    from recommender.analysis import asynchronous as a
+
+    status = str(run.meta.get("status", "complete"))
+    stages = a.async_stages(run, slo, status)
+    capacity = a.async_capacity(stages, run.instances)
+    slots = a.slots_per_instance(run)
+    rec = a.recommend_backlog(capacity, stages, slo, slots, safety_factor)
+    warnings = check(stages, capacity, slo, status, len(run.plan.stages))
+    warnings = [w for w in warnings if w.code not in ("no_failing_stage", "generator_limited")]
+    warnings += a.async_findings(stages, capacity, rec, run, slo)
+    summary = {
+        "dir": str(run.path),
+        "name": run.meta.get("name"),
+        "status": status,
+        "target": run.meta.get("target"),
+        "started_at": run.meta.get("started_at"),
+        "ended_at": run.meta.get("ended_at"),
+        "totals": run.meta.get("totals"),
+        "kind": "async",
+        "async": {**(run.meta.get("async") or {}), "slots_per_instance_used": slots},
+    }
+    return Analysis(slo, stages, capacity, rec, warnings, summary, a.cloudwatch_view(run, stages))

@@ -134,6 +134,9 @@ class ConcurrencyAtSlo:
     per_instance: float | None
     interval_per_instance: tuple[float, float] | None
     throughput_rps_per_instance: float | None
+    # A streamed run's output tokens/s there (the throughput x the mean output tokens per
+    # request of the passing stages); None when nothing streamed.
+    output_tokens_per_s_per_instance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

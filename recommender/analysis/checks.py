@@ -16,11 +16,13 @@ from recommender.analysis.capacity import Capacity, measured_rps
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
 from recommender.runs import RunData
+from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY
 from recommender.search import DecisionCode
 
 MIN_STAGES = 3
 WIDE_BRACKET = 0.20  # capacity bracket wider than this share of the estimate
 HOT_CPU = 90.0
+REFUSED = "ConnectionRefusedError"  # recorder.error_kind of a connection nobody accepted
 MIN_TAIL_SAMPLES = 10  # requests beyond the SLO percentile needed to trust it
 
 
@@ -99,7 +101,10 @@ def check(
             v is not None and v <= t.limit_ms
             for t, v in zip(slo.terms, s.slo_values_ms.values(), strict=True)
         )
-        if not s.passed and latency_ok and s.error_rate > slo.max_error_rate:
+        # Errors whose cause is known (throttling, a dead endpoint, ...) are reported by
+        # analysis.errors; only the rest can be the endpoint's knee.
+        unexplained = (s.requests - s.successes - explained(s)) / s.requests if s.requests else 0
+        if not s.passed and latency_ok and unexplained > slo.max_error_rate:
             kinds = ", ".join(f"{k} x{n}" for k, n in s.errors_by_kind.items())
             add(
                 "errors_before_knee",
@@ -143,6 +148,16 @@ def check(
                 "is noisy at this load. Lengthen the stages.",
             )
     return out
+
+
+def explained(s: StageStats) -> int:
+    """Errors of `s` whose cause is known and reported by analysis.errors (a model not
+    ready, the model's own errors, a dead endpoint): not the endpoint's knee. (Throttling
+    beyond the budget leaves the stage out before these checks; on a serverless variant it
+    is the limit itself, which analysis.serverless words.)"""
+    types = s.errors_by_type
+    return (types.get(MODEL_NOT_READY, 0) + types.get(MODEL_ERROR, 0)
+            + s.errors_by_kind.get(REFUSED, 0))  # fmt: skip
 
 
 def extrapolated(capacity: Capacity, stages: Sequence[StageStats]) -> list[Finding]:

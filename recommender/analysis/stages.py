@@ -48,6 +48,10 @@ class StageStats:
     # --control concurrency: the requests in flight the stage held (closed loop; its
     # offered_rps is then what it sent). None under rate control.
     concurrency: float | None = None
+    # The errors whose answers carried a SageMaker error type, by type (runtime_errors).
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+    # Why the stage says nothing about capacity (analysis.errors.untrusted), or None.
+    untrusted: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A streamed response's measures (None otherwise): TTFT from the intended send, the
     # gaps between token-bearing payload parts, tokens per second of the window (output
@@ -157,8 +161,10 @@ def stage_stats(
         requests = sum(r["requests"] for r in recs)
         ok = sum(r["ok"] for r in recs)
         kinds: Counter[str] = Counter()
+        types: Counter[str] = Counter()
         for r in recs:
             kinds.update(r["errors"])
+            types.update(r.get("error_types") or {})
         hist = histograms.merge(r[key] for r in recs)
         raw = histograms.merge(r["latency_us"] for r in recs) if corrected else hist
         error_rate = (requests - ok) / requests if requests else 0.0
@@ -193,6 +199,7 @@ def stage_stats(
                 generator_limited=score_ <= 1.0 and achieved < GENERATOR_SHORTFALL * offered,
                 concurrency=stage.rps if closed else None,
                 stream=stream_stats(recs, len(window)),
+                errors_by_type=dict(types.most_common()),
             )
         )
     return out

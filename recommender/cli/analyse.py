@@ -189,6 +189,10 @@ def simulate(
     violation_budget: BudgetOpt = 0,
     slo: SloOpt = None,
     max_error_rate: MaxErrorRateOpt = None,
+    scale_from_zero: Annotated[
+        bool, typer.Option("--scale-from-zero", help="Async endpoints: MinCapacity 0 and the "
+                           "step policy on HasBacklogWithoutCapacity.")
+    ] = False,
     metric: Annotated[
         str, typer.Option(help="What the policy tracks: invocations (1-minute data) or "
                           "concurrency (requests in flight, 10-second data).")
@@ -199,14 +203,16 @@ def simulate(
     from recommender.pipeline import slo_override
     from recommender.replay import simulate_run
     from recommender.report.simulation import format_choice, format_simulation
+    from recommender.simulate_async import BacklogPolicy
 
     factor = parse_safety_factor(safety_factor)
-    policy = Policy(
+    policy = (BacklogPolicy if scale_from_zero else Policy)(
         target_value=target_value, min_capacity=min_capacity, max_capacity=max_capacity,
         scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
         disable_scale_in=disable_scale_in, scale_out_datapoints=scale_out_datapoints,
         scale_in_datapoints=scale_in_datapoints, scale_in_ratio=scale_in_ratio,
         provision_minutes=_provision(provision_minutes),
+        **({"scale_from_zero": True} if scale_from_zero else {}),
     ).check()
     series = traffic.load()
     result = simulate_run(run_dir, series, policy, safety_factor=factor,

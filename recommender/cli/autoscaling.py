@@ -41,7 +41,11 @@ def apply(
     inference_component: Annotated[
         str | None, typer.Option(help="Inference component name (--kind inference-component).")
     ] = None,
-    kind: Annotated[Kind, typer.Option(help="What scales.")] = Kind.VARIANT,
+    kind: Annotated[
+        Kind | None,
+        typer.Option(help="What scales [what the run measured: inference-component, async, "
+                     "serverless, else variant]."),  # fmt: skip
+    ] = None,
     metric: Annotated[
         Metric | None,
         typer.Option(help="invocations [default], or concurrency (high-resolution; target by "

@@ -253,6 +253,22 @@ def run_options(
     ] = False,
     min_capacity: Annotated[int | None, typer.Option(help="--apply: MinCapacity.")] = None,
     max_capacity: Annotated[int | None, typer.Option(help="--apply: MaxCapacity.")] = None,
+    input_s3: Annotated[
+        str | None, typer.Option(help="Async endpoint: S3 prefix for the request inputs "
+                                 "(s3://bucket/prefix; removed after the run).")
+    ] = None,
+    keep_inputs: Annotated[
+        bool, typer.Option("--keep-inputs", help="Async: keep the inputs put in S3.")
+    ] = False,
+    keep_outputs: Annotated[
+        bool, typer.Option("--keep-outputs", help="Async: keep the results the requests wrote.")
+    ] = False,
+    completion_timeout: Annotated[
+        float, typer.Option(help="Async: a request not done after this many s is an error.")
+    ] = 900.0,
+    poll_interval: Annotated[
+        float, typer.Option(help="Async: seconds between looks at the results in S3.")
+    ] = 0.5,
 ) -> RunOptions:
     """The flags of `loadtest` and `run`, declared once (see `flag_groups`)."""
     return RunOptions(
@@ -276,6 +292,8 @@ def run_options(
         cloudwatch_period=cloudwatch_period,
         cloudwatch_wait=cloudwatch_wait, out=out, safety_factor=safety_factor,
         apply=apply_policy, min_capacity=min_capacity, max_capacity=max_capacity,
+        input_s3=input_s3, keep_inputs=keep_inputs, keep_outputs=keep_outputs,
+        completion_timeout=completion_timeout, poll_interval=poll_interval,
     )  # fmt: skip
 
 

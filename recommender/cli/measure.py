@@ -50,6 +50,16 @@ def serve(
     aws_endpoint_url: Annotated[
         str | None, typer.Option(help="CloudWatch URL (e.g. the local AWS emulator).")
     ] = None,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="An asynchronous endpoint: InvokeEndpointAsync, "
+                           "inputs and results in S3 (needs --endpoint-name, --output-s3).")
+    ] = False,
+    output_s3: Annotated[
+        str | None, typer.Option(help="--async: S3OutputPath, s3://bucket/prefix.")
+    ] = None,
+    failure_s3: Annotated[
+        str | None, typer.Option(help="--async: S3FailurePath, s3://bucket/prefix.")
+    ] = None,
     max_batch: Annotated[int, typer.Option(help="llm: sequences decoded at once (B).")] = 16,
     step_ms: Annotated[float, typer.Option(help="llm: one decode step, one sequence.")] = 10.0,
     step_growth: Annotated[
@@ -75,8 +85,12 @@ def serve(
         float, typer.Option(help="--serverless: idle seconds after which an execution is cold.")
     ] = 30.0,
     memory_mb: Annotated[int, typer.Option(help="--serverless: MemorySizeInMB.")] = 2048,
+    fault_control: Annotated[
+        bool, typer.Option(help="Serve /faults on loopback: inject failures on cue.")
+    ] = False,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
+    --async POST /endpoints/E/async-invocations; with
     --model llm also POST /endpoints/E/invocations-response-stream)."""
     from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig
@@ -84,13 +98,32 @@ def serve(
     from recommender.local.server import serve as run_server
     from recommender.local.serverless import ServerlessEmulation
 
+    if async_endpoint:
+        from recommender.local.asyncserver import AsyncServerConfig, serve_async
+
+        server = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
+                              max_queue)  # fmt: skip
+        validate(server)
+        if not output_s3:
+            raise ConfigError("--async needs --output-s3", "e.g. --output-s3 s3://bucket/out")
+        aconfig = AsyncServerConfig(server, endpoint_name or "", output_s3, failure_s3,
+                                    variant, region or "us-east-1", aws_endpoint_url,
+                                    metrics_period, publish_metrics).check()  # fmt: skip
+
+        def ready_async(url: str) -> None:
+            echo(f"Listening on {url} (asynchronous endpoint {aconfig.endpoint}, capacity "
+                 f"{aconfig.capacity_rps:g} requests/s)")  # fmt: skip
+
+        serve_async(aconfig, ready_async)
+        return
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
     emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
                                      idle_seconds, memory_mb) if serverless else None)  # fmt: skip
     llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                          max_queue, publish, serverless=emulation, llm=llm)  # fmt: skip
+                          max_queue, publish, serverless=emulation, llm=llm,
+                          fault_control=fault_control)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
@@ -182,9 +215,14 @@ def demo(
         bool, typer.Option("--sweep", help="Sweep three instance types instead (~3 min).")
     ] = False,
     view: LiveView = NO_VIEW,
+    async_endpoint: Annotated[
+        bool, typer.Option("--async", help="Size an emulated asynchronous endpoint instead "
+                           "(capacity 8 req/s, SLO p95<=5s on completion).")
+    ] = False,
     llm: Annotated[
-        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, sized on "
-                           "TTFT, ITL and end-to-end latency (~2 min).")
+        bool, typer.Option("--llm", help="An LLM-like server streaming tokens, deployed as "
+                           "an inference component and sized on requests in flight within "
+                           "TTFT, ITL and end-to-end latency (~1.5 min).")
     ] = False,
     serverless: Annotated[
         bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
@@ -200,11 +238,30 @@ def demo(
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
-    if sum((sweep, llm, serverless, verify)) > 1:
-        raise ConfigError("--sweep, --llm, --serverless and --verify are different demos",
-                          "pick one")  # fmt: skip
+    if sum((sweep, llm, serverless, verify, async_endpoint)) > 1:
+        raise ConfigError("--sweep, --llm, --serverless, --async and --verify are different "
+                          "demos", "pick one")  # fmt: skip
     if verify:
         _demo_verify(out, view)
+        return
+    if async_endpoint:
+        from recommender.local.asyncdemo import run_async_demo
+
+        with view:
+            got = run_async_demo(out, view.echo)  # prints the summary, as `run` does
+        a = got.analysis
+        mu, rec = a.capacity.rps_per_instance, a.recommendation
+        if mu:
+            echo(f"\nTrue throughput of the demo endpoint: {got.true_rps_per_instance:g} "
+                 f"requests/s per instance; estimate {mu:.2f} "
+                 f"({mu / got.true_rps_per_instance:.0%})")
+        if rec:
+            at_one = rec.target_value if rec.safety_factor == 1 else None
+            echo(f"True backlog per instance at the SLO's edge: {got.true_target:.1f} "
+                 f"(the target at safety factor 1{'' if at_one is None else f': {at_one:.1f}'})")
+        echo(f"Run directory: {got.result.loadtest.run_dir}")
+        if a.exit_code:
+            raise typer.Exit(a.exit_code)
         return
     if sweep:
         _demo_sweep(out, view)
@@ -214,18 +271,23 @@ def demo(
     a = result.analysis
     echo("")
     echo(format_summary(a).rstrip())
-    estimate = a.capacity.rps_per_instance
+    c = a.concurrency
     littles = a.serverless.littles_rps_per_concurrency if a.serverless else None
-    if littles and result.true_rps_per_concurrency:
+    if result.true_concurrency is not None and c is not None and c.per_instance is not None:
+        # demo --llm searched over requests in flight: its truth is a concurrency.
+        bracket = ("-".join(f"{x:g}" for x in c.interval_per_instance)
+                   if c.interval_per_instance else c.method)  # fmt: skip
+        echo(f"\nTrue concurrency of the LLM server within its SLO: {result.true_concurrency} "
+             f"in flight per copy ({result.true_concurrency_rps or 0:.1f} rps there); found "
+             f"{c.per_instance:.2f} (bracket {bracket}), "
+             f"{c.throughput_rps_per_instance or 0:.1f} rps there")  # fmt: skip
+    elif littles and result.true_rps_per_concurrency:
         true = result.true_rps_per_concurrency
         echo(f"\nTrue throughput per concurrent execution: {true:g} rps (1000 / its service "
              f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
-    elif estimate:
-        which = "the LLM server within its SLO" if llm else "the demo server"
-        echo(
-            f"\nTrue capacity of {which}: {result.true_capacity:.3g} rps; estimate "
-            f"{estimate:.1f} ({estimate / result.true_capacity:.0%})"
-        )
+    elif (estimate := a.capacity.rps_per_instance) is not None and estimate:
+        echo(f"\nTrue capacity of the demo server: {result.true_capacity:.3g} rps; estimate "
+             f"{estimate:.1f} ({estimate / result.true_capacity:.0%})")  # fmt: skip
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:
         raise typer.Exit(a.exit_code)

@@ -13,8 +13,10 @@ the role and nothing more.
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
+import gevent
 import scipy.stats  # noqa: F401 - imported now: a second-long import mid-run would stall the load
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
@@ -75,8 +77,11 @@ def _on_init(environment: Any, **_kw: Any) -> None:
         _role = MasterRole(runner, config_from_env())
     elif isinstance(runner, WorkerRunner):
         _role = WorkerRole(runner)  # its config comes from the master
+        return  # a worker leaves when its master stops it, or as Locust's own Ctrl-C says
     else:
         _role = LocalRole(runner, config_from_env())
+    # The process running the shape: Ctrl-C ends the shape (see Role.interrupt).
+    gevent.signal_handler(signal.SIGINT, _role.interrupt)
 
 
 @events.test_start.add_listener
@@ -95,13 +100,27 @@ def _on_request(
     _role.on_request(response_time, exception, context, response)
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(**_kw: Any) -> None:
+    _role.stopping()
+
+
 def _finish(**_kw: Any) -> None:
+    _role.finish()
+
+
+def _on_quitting(environment: Any, **_kw: Any) -> None:
+    # Locust fires `quitting` (on Ctrl-C, SIGTERM) before it stops the users: stop them
+    # first, so requests in flight complete and are recorded (test_stop finishes the role)
+    # instead of being served by the endpoint after the recording ended.
+    if environment.runner is not None:
+        environment.runner.stop()
     _role.finish()
 
 
 # Both: a run stopped by the shape fires test_stop, one stopped by a signal may only quit.
 events.test_stop.add_listener(_finish)
-events.quitting.add_listener(_finish)
+events.quitting.add_listener(_on_quitting)
 
 
 class RampShape(LoadTestShape):

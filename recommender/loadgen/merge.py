@@ -54,6 +54,7 @@ class SecondMerger:
             p.requests += r["requests"]
             p.ok += r["ok"]
             p.errors.update(r["errors"])
+            p.error_types.update(r.get("error_types") or {})
             if r["latency_us"]:
                 p.hist.add(histograms.decode(r["latency_us"]))
                 p.hist_co.add(histograms.decode(r["latency_co_us"]))

@@ -1,7 +1,10 @@
 """Per-request measurements folded into per-second, mergeable histograms.
 
 One record per second of the run (by completion time) holds the count of requests,
-successes, errors by kind, and two latency histograms of the successful requests: from the
+successes, errors by kind ("HTTP 503", "ConnectionRefusedError"), the same errors by the
+SageMaker error type their answer carried where it carried one (`error_types`:
+"ThrottlingException", "ModelError", ...; see recommender.runtime_errors), and two latency
+histograms of the successful requests: from the
 actual send (`latency_us`) and from the intended send (`latency_co_us`, corrected for
 coordinated omission). Memory is one or two open seconds whatever the run length; each
 finished second is handed to `sink` (a JSON-lines appender) and forgotten.
@@ -16,7 +19,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from recommender import histograms
+from recommender import histograms, runtime_errors
 from recommender.plan import Slo
 
 
@@ -28,6 +31,7 @@ class SecondCounts:
     requests: int = 0
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    error_types: Counter[str] = field(default_factory=Counter)  # a subset of the errors
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
     # Streamed responses (--stream): successes that streamed, their TTFT (from the actual
@@ -50,6 +54,7 @@ class SecondCounts:
             "requests": self.requests,
             "ok": self.ok,
             "errors": dict(self.errors),
+            "error_types": dict(self.error_types),
             "latency_us": histograms.encode(self.hist) if self.ok else "",
             "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
             "cpu_percent": cpu,
@@ -69,6 +74,7 @@ class SecondCounts:
     def reset(self) -> None:
         self.requests = self.ok = 0
         self.errors.clear()
+        self.error_types.clear()
         self.hist.reset()
         self.hist_co.reset()
         if self.streamed or self.tokens_in:
@@ -106,10 +112,12 @@ class Recorder:
         intended: float | None,
         error: str | None,
         streamed: dict[str, Any] | None = None,
+        error_type: str | None = None,
     ) -> None:
         """One finished request. `intended` is its scheduled send time (epoch seconds);
         `streamed`: a streamed response's `tokens_in`, and when it streamed to its end
-        `ttft` (s from the actual send), `gaps` (s) and `tokens_out`."""
+        `ttft` (s from the actual send), `gaps` (s) and `tokens_out`; `error_type` the
+        SageMaker error type of a failure's answer, if it had one."""
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
@@ -117,6 +125,8 @@ class Recorder:
         bucket.requests += 1
         if error is not None:
             bucket.errors[error] += 1
+            if error_type is not None:
+                bucket.error_types[error_type] += 1
             return
         bucket.ok += 1
         histograms.record_ms(bucket.hist, latency_ms)
@@ -156,6 +166,19 @@ class Recorder:
             b.reset()
             self._spare.append(b)
         return len(done)
+
+
+def response_error_type(response: Any, status: int | None = None) -> str | None:
+    """The SageMaker error type a failed answer carries, as botocore reads it
+    (runtime_errors.error_type): the `x-amzn-ErrorType` header, else, for an HTTP error
+    answer, the body's `code` or `__type` (a stream's body is not read again)."""
+    try:
+        found = runtime_errors.error_type(getattr(response, "headers", None), None)
+        if found is not None or not (status and status >= 400):
+            return found
+        return runtime_errors.error_type(None, getattr(response, "content", None))
+    except Exception:  # noqa: BLE001 - an answer cut off or unreadable names no type
+        return None
 
 
 class _GoodputRule:
@@ -203,18 +226,3 @@ def error_kind(
     if status:
         return f"HTTP {status}"
     return type(exception).__name__
-
-
-ERROR_TYPE_HEADER = "x-amzn-ErrorType"
-
-
-def response_error_type(response: Any) -> str | None:
-    """The x-amzn-ErrorType header of a response (any object with `headers`), if any."""
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    try:
-        value = headers.get(ERROR_TYPE_HEADER) or headers.get(ERROR_TYPE_HEADER.lower())
-    except Exception:  # noqa: BLE001 - a header we cannot read names no type
-        return None
-    return str(value) if value else None

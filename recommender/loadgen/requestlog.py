@@ -21,6 +21,7 @@ SCHEMA = pa.schema(
         ("latency_ms", pa.float64()),  # from the actual send
         ("stage", pa.int32()),
         ("error", pa.string()),  # null for a success; "HTTP 503", "ConnectionError", ...
+        ("error_type", pa.string()),  # SageMaker's error type, when the answer had one
         # --stream (null otherwise): time to first token from the actual send, the gaps
         # between token-bearing payload parts, output tokens counted from the parts, and
         # input tokens (approximate: ~4 characters per token).
@@ -49,6 +50,7 @@ class RequestLog:
         stage: int | None,
         error: str | None,
         streamed: dict[str, Any] | None = None,
+        error_type: str | None = None,
     ) -> None:
         ttft = gaps = out = tokens_in = None
         if streamed is not None:
@@ -56,7 +58,7 @@ class RequestLog:
             if streamed.get("ttft") is not None:
                 ttft, gaps = streamed["ttft"] * 1000.0, streamed["gaps"]
                 out = streamed["tokens_out"]
-        row = (intended, start, end, latency_ms, stage, error, ttft,
+        row = (intended, start, end, latency_ms, stage, error, error_type, ttft,
                sum(gaps) / len(gaps) * 1000.0 if gaps else None,
                max(gaps) * 1000.0 if gaps else None, out, tokens_in)  # fmt: skip
         for name, value in zip(SCHEMA.names, row, strict=True):

@@ -18,6 +18,7 @@ Runs only inside the Locust subprocess (gevent); it imports no Locust itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -26,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import gevent
 import psutil
@@ -128,11 +129,18 @@ class Role:
     """Every hook with what a process that takes no part in it does: nothing. Also the role
     before Locust's init has said which one this process plays."""
 
+    def _stop_for_disk(self, error: str) -> None:
+        """The run directory's disk is full: stop the load (the runner says why)."""
+        print(f"Error: cannot write the run directory ({error}); stopping the load",
+              file=sys.stderr, flush=True)  # fmt: skip
+        gevent.spawn(self.runner.quit)  # not from the writer's greenlet: quitting kills it
+
     def __init__(self, runner: Any = None) -> None:
         self.runner = runner
         self.invocation = Invocation()
         self.t0: float | None = None
         self.driver: Driver | None = None
+        self.interrupted = False
 
     def on_test_start(self) -> None:
         return
@@ -145,6 +153,19 @@ class Role:
     def next_ticket(self) -> tuple[float, int] | None:
         return None
 
+    def stopping(self) -> None:
+        """Locust is stopping the users (the plan's end, an interrupt)."""
+        return
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT, from the runner): send nothing more, and end the shape at its
+        next tick, so Locust stops the users the way it does at the plan's end (requests
+        in flight complete and are recorded). Called in a greenlet of its own: SIGINT's
+        default, a KeyboardInterrupt raised in whichever greenlet happens to run, could
+        kill a user mid-request, served by the endpoint but never recorded."""
+        self.interrupted = True
+        self.stopping()
+
     def release(self) -> None:
         return
 
@@ -156,26 +177,52 @@ class Role:
 
 
 class RunDirWriter:
-    """Local and master: what the run directory gets from the Locust process."""
+    """Local and master: what the run directory gets from the Locust process.
 
-    def __init__(self, config: LoadgenConfig) -> None:
+    A write that fails (the disk is full) leaves no torn line behind: latency.jsonl is cut
+    back to its last whole line, the space the runner reserved (runs.RESERVE_FILE) is given
+    up so the seconds still to come and the final files fit, and `on_disk_error` is told
+    once, so the role stops the load: a run that cannot record must not go on loading the
+    endpoint. Seconds that still cannot be written are tallied in generator.json."""
+
+    def __init__(self, config: LoadgenConfig,
+                 on_disk_error: Callable[[str], None] | None = None) -> None:  # fmt: skip
         if config.run_dir is None:
             raise LoadTestError("the load test config names no run directory", _START_HINT)
         self.config = config
         self.run_dir = config.run_dir
-        self._latency: IO[str] | None = (self.run_dir / runs.LATENCY_FILE).open(
-            "a", encoding="utf-8"
-        )
+        self.on_disk_error = on_disk_error
+        self.disk_error: str | None = None
+        self.unwritten = {"seconds": 0, "requests": 0}
+        path = self.run_dir / runs.LATENCY_FILE
+        self._latency: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     @property
     def closed(self) -> bool:
         return self._latency is None
 
     def second(self, record: dict[str, Any]) -> None:
-        """One more final second, flushed at once: an interrupted run keeps it."""
+        """One more final second, written at once: an interrupted run keeps it."""
         assert self._latency is not None
-        self._latency.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._latency.flush()
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        for _ in range(2):  # again once the reserved space is free
+            good = os.lseek(self._latency, 0, os.SEEK_END)
+            try:
+                _write_all(self._latency, line)
+                return
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._latency, good)
+                self._disk_failed(exc)
+        self.unwritten["seconds"] += 1
+        self.unwritten["requests"] += int(record["requests"])
+
+    def _disk_failed(self, exc: OSError) -> None:
+        (self.run_dir / runs.RESERVE_FILE).unlink(missing_ok=True)
+        if self.disk_error is None:
+            self.disk_error = f"{exc.strerror or exc}"
+            if self.on_disk_error is not None:
+                self.on_disk_error(self.disk_error)
 
     def search(self, controller: Controller) -> None:
         """The stages as played and every decision, rewritten at each decision, so an
@@ -187,19 +234,37 @@ class RunDirWriter:
             "decisions": [d.to_dict() for d in controller.decisions],
             "done": controller.done,
         }
-        tmp = self.run_dir / f".{runs.SEARCH_FILE}.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.run_dir / runs.SEARCH_FILE)
+        self._replace(runs.SEARCH_FILE, json.dumps(data, indent=1))
 
     def generator(self, t0: float | None, extra: dict[str, Any]) -> None:
         data = {"t0": t0, "pid": os.getpid(), "users": self.config.users,
                 "cpu_count": psutil.cpu_count(), **extra}  # fmt: skip
-        (self.run_dir / runs.GENERATOR_FILE).write_text(json.dumps(data))
+        if self.disk_error is not None:
+            data.update(disk_error=self.disk_error, unwritten=self.unwritten)
+        self._replace(runs.GENERATOR_FILE, json.dumps(data))
+
+    def _replace(self, name: str, text: str) -> None:
+        """Whole or not at all (readers see the old file or the new one)."""
+        tmp = self.run_dir / f".{name}.tmp"
+        for _ in range(2):
+            try:
+                tmp.write_text(text)
+                tmp.replace(self.run_dir / name)
+                return
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                self._disk_failed(exc)
 
     def close(self) -> None:
         if self._latency is not None:
-            self._latency.close()
+            os.close(self._latency)
             self._latency = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class Sender(Role):
@@ -211,7 +276,9 @@ class Sender(Role):
         self.tickets: Queue[tuple[float, int]] = Queue()
         self.recorder: Recorder | None = None
         self.request_log: RequestLog | None = None  # --keep-requests
-        self.unsent = 0  # tickets dropped at the end of the plan
+        self.unsent = 0  # tickets dropped at the end of the plan (or at an interrupt)
+        self.issued = 0  # tickets the arrival process released: the requests intended
+        self._stopping = False  # no more sends: Locust is stopping the users
         self._process = psutil.Process()
         # Closed loop (--control concurrency): at most `level` requests in flight, each
         # user sending its next one as soon as its last is answered.
@@ -241,16 +308,26 @@ class Sender(Role):
     def _cpu(self) -> float:
         return float(self._process.cpu_percent(interval=None))
 
+    def stopping(self) -> None:
+        # An interrupt stops the load where it is: a user waiting for its next send leaves
+        # (the tickets left are counted as not sent when recording stops).
+        self._stopping = True
+
     def next_ticket(self) -> tuple[float, int] | None:
         if self.closed_loop:
             return self._next_slot()
         while True:
+            if self._stopping:
+                return None
             try:
                 ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
             except Empty:
                 if self.driver is not None and self.driver.done:
                     return None
                 continue
+            if self._stopping:
+                self.tickets.put(ticket)  # not sent: counted with the rest
+                return None
             if self.driver is not None and self.driver.done:
                 # The plan is over: sends still queued (the generator fell behind) are not
                 # made, or the endpoint would get load past the plan's end. They are counted.
@@ -265,11 +342,12 @@ class Sender(Role):
         intended time is the actual one: no schedule to fall behind)."""
         while True:
             driver = self.driver
-            if driver is not None and driver.done:
+            if self._stopping or (driver is not None and driver.done):
                 return None
             level, index = self.level
             if driver is not None and self.in_flight < level and time.time() >= driver.t0:
                 self.in_flight += 1  # no yield between the test and this: gevent is cooperative
+                self.issued += 1
                 return time.time(), index
             self._slot_freed.clear()
             self._slot_freed.wait(timeout=0.25)
@@ -290,21 +368,22 @@ class Sender(Role):
         end, latency_ms = time.time(), float(response_time or 0.0)
         context = context or {}
         intended = context.get("intended")
-        error = error_kind(exception, status, response_error_type(response) if exception else None)
+        kind = response_error_type(response, status) if exception is not None else None
+        error = error_kind(exception, status, kind)
         streamed = context if "tokens_in" in context else None
-        recorder.record(end, latency_ms, intended, error, streamed)
+        recorder.record(end, latency_ms, intended, error, streamed, kind)
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
             # The stage it was sent in (one completing after the plan's end still has one).
             stage = self.driver.stage_at(int((intended or end) - self.t0))
             log.add(intended, end - latency_ms / 1000.0, end, latency_ms, stage, error,
-                    streamed)  # fmt: skip
+                    streamed, kind)  # fmt: skip
 
     def _sender(self) -> None:
         """Release each ticket at its intended time (closed loop: follow the stages' levels)."""
         driver = self.driver
         assert driver is not None
-        while self.closed_loop and not driver.done:
+        while self.closed_loop and not driver.done and not self._stopping:
             driver.advance_to(time.time())
             cur = driver.controller.current()
             level = (0, -1) if cur is None else (int(cur[1]), cur[0])
@@ -312,10 +391,11 @@ class Sender(Role):
                 self.level = level
                 self._slot_freed.set()  # a higher level lets waiting users go
             gevent.sleep(0.02)
-        while not driver.done:
+        while not driver.done and not self._stopping:
             now = time.time()
             for ticket in driver.due(now):
                 self.tickets.put(ticket)
+                self.issued += 1
             nxt = driver.next_time(time.time())
             # Wake at least every 0.25 s: an abort can move the stage's end earlier, and a
             # worker waits for the master's next stage.
@@ -335,6 +415,10 @@ class Sender(Role):
         """After each second's flush."""
 
     def _stop_recording(self) -> None:
+        # Tickets still queued when the users stopped (an interrupt) were never sent.
+        self.unsent += self.tickets.qsize()
+        while not self.tickets.empty():
+            self.tickets.get_nowait()
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.flush()
@@ -356,7 +440,7 @@ class LocalRole(Sender):
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
         driver = _deciding_driver(config, self.t0, self._flush, self._decided)
-        self.writer = writer = RunDirWriter(config)
+        self.writer = writer = RunDirWriter(config, self._stop_for_disk)
         self._start_sending(config, driver, self._append, runs.requests_file())
         writer.search(driver.controller)
         writer.generator(self.t0, {"processes": 1})
@@ -378,11 +462,12 @@ class LocalRole(Sender):
     def finish(self) -> None:
         self._stop_recording()
         if self.writer is not None:
-            self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent})
+            self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent,
+                                            "issued": self.issued})  # fmt: skip
             self.writer.close()
 
     def tick(self) -> tuple[int, float] | None:
-        if self.driver is not None and self.driver.done:
+        if self.interrupted or (self.driver is not None and self.driver.done):
             return None
         return self.config.users, float(max(self.config.users, 1))
 
@@ -396,6 +481,7 @@ class MasterRole(Role):
         self.merger: SecondMerger | None = None
         self.done_at: float | None = None
         self.unsent_by_worker: dict[str, int] = {}
+        self.issued_by_worker: dict[str, int] = {}
         self.lost: dict[str, int] = {}
         self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
@@ -407,7 +493,7 @@ class MasterRole(Role):
         config = self.config
         self.t0 = _start_clock(config.align_seconds)
         self.driver = _deciding_driver(config, self.t0, self._flush, self._decided)
-        self.writer = RunDirWriter(config)
+        self.writer = RunDirWriter(config, self._stop_for_disk)
         self.merger = SecondMerger(expected=config.workers)
         self.runner.send_message(MSG_CONFIG, config.to_message(self.bodies[: config.bodies_count]))
         self._decided()
@@ -475,6 +561,7 @@ class MasterRole(Role):
         data = msg.data
         self.merger.add(data["worker"], data["records"], int(data["upto"]))
         self.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
+        self.issued_by_worker[data["worker"]] = int(data.get("issued", 0))
         self._merge_final()
 
     def _merge_final(self, everything: bool = False) -> None:
@@ -510,11 +597,14 @@ class MasterRole(Role):
         extra: dict[str, Any] = {"refused": self.refused} if self.refused else {}
         writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
                                    "workers": workers, "unsent_at_end": unsent,
+                                   "issued": sum(self.issued_by_worker.values()),
                                    **extra})  # fmt: skip
         writer.close()
 
     def tick(self) -> tuple[int, float] | None:
         driver = self.driver
+        if self.interrupted:
+            return None
         if driver is not None and driver.done:
             # Wait a moment after the last stage for the workers' last seconds.
             end = driver.controller.stages[-1][2] if driver.controller.stages else 0.0
@@ -578,7 +668,8 @@ class WorkerRole(Sender):
         upto = FINAL_UPTO if final else int(time.time() - self.t0) - 1
         self.runner.send_message(MSG_SECONDS, {"worker": self.runner.client_id,
                                                "records": records, "upto": upto,
-                                               "unsent": self.unsent})  # fmt: skip
+                                               "unsent": self.unsent,
+                                               "issued": self.issued})  # fmt: skip
 
     def finish(self) -> None:
         self._stop_recording()

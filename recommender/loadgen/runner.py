@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from recommender import __version__, runs
-from recommender.errors import ConfigError, EndpointError, LoadTestError
+from recommender.errors import ConfigError, EndpointError, LoadTestError, RunDirError
 from recommender.loadgen import payloads as payloads_mod
 from recommender.loadgen.config import CONFIG_ENV, ControllerSpec, LoadgenConfig, Signing
 from recommender.loadgen.progress import Snapshot, Watcher
@@ -213,6 +213,7 @@ def run_loadtest(
     port = (spec.master_port or _free_port()) if spec.distributed else None
     run = prepare(spec, bodies, run_dir, started, port)
     runs.write_json(run_dir / runs.RUN_FILE, run.meta)
+    runs.reserve_space(run_dir)
     echo(run.headline)
     status, returncode = drive(run, echo, watch)
     return finalize(run, status, returncode)
@@ -416,15 +417,32 @@ def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
     target's (a header value) that Locust's logs may have printed. LoadTestError when
     nothing was recorded and nobody interrupted the run."""
     run_dir = run.run_dir
+    runs.release_space(run_dir)  # run.json must fit, even on a full disk
     secrets = run.spec.target.secrets()
     for name in (runs.LOCUST_LOG, *(runs.worker_log_file(i) for i in range(run.spec.workers))):
-        scrub_file(run_dir / name, secrets)
+        try:
+            scrub_file(run_dir / name, secrets)
+        except OSError:  # no room to rewrite it: a log that may hold a secret goes
+            (run_dir / name).unlink(missing_ok=True)
     records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
     generator = _read_json(run_dir / runs.GENERATOR_FILE)
     ended = time.time()
     search = _read_json(run_dir / runs.SEARCH_FILE)
+    disk_error = generator.get("disk_error")
+    if disk_error and status == "complete":
+        status = "stopped"
     meta = final_meta(run, status, returncode, records, generator, search, ended)
-    runs.write_json(run_dir / runs.RUN_FILE, meta)
+    try:
+        runs.write_json(run_dir / runs.RUN_FILE, meta)
+    except OSError as exc:
+        raise RunDirError(f"cannot write {run_dir / runs.RUN_FILE}: {exc.strerror}; the "
+                          f"seconds measured are in {runs.LATENCY_FILE}",
+                          "free some space on its disk") from exc  # fmt: skip
+    if disk_error:
+        last = max((int(r["second"]) for r in records), default=-1)
+        raise RunDirError(f"the disk holding {run_dir} is full ({disk_error}): the load "
+                          f"stopped after second {last}; what was measured until then is kept",
+                          f"free some space, then `recommender analyze {run_dir}`")  # fmt: skip
     refused = generator.get("refused") or []
     if refused:  # a worker of another version: the load fell short of the plan
         first = refused[0]
@@ -469,7 +487,7 @@ def final_meta(
         "search": {**spec.controller().to_dict(), "decisions": search.get("decisions", [])},
         "stages": [
             {"index": i, "rps": r, "seconds": b - a, "start": runs.iso(t0 + a),
-             "end": runs.iso(t0 + b)}
+             "end": runs.iso(t0 + b), **runs.stage_totals(records, i)}
             for i, (r, a, b) in enumerate(played)
         ],  # fmt: skip
         "generator": {
@@ -479,6 +497,9 @@ def final_meta(
             "processes": max(1, spec.workers + spec.expect_workers),
             "workers": generator.get("workers"),
             **({"refused": generator["refused"]} if generator.get("refused") else {}),
+            # The run directory's disk filled up: the load stopped; seconds not written.
+            **({"disk_error": generator["disk_error"], "unwritten": generator.get("unwritten")}
+               if generator.get("disk_error") else {}),  # fmt: skip
             # Sends still queued when the plan ended (the generator had fallen behind);
             # dropped so the endpoint gets no load past the plan.
             "unsent_at_end": generator.get("unsent_at_end", 0),
@@ -486,7 +507,14 @@ def final_meta(
             "cpu_count": os.cpu_count(),
             "arrivals": spec.arrivals,
         },
-        "totals": runs.totals(records),
+        # Every request the arrival process released is here once: completed (succeeded or
+        # failed, by kind), not sent, or (a full disk) measured but not written; `intended`
+        # = requests + not_sent + not_written unless some were lost (a worker killed before
+        # it reported them).
+        "totals": {**runs.totals(records), "intended": generator.get("issued"),
+                   "not_sent": generator.get("unsent_at_end", 0),
+                   **({"not_written": generator["unwritten"]["requests"]}
+                      if generator.get("unwritten") else {})},  # fmt: skip
     }
 
 
@@ -590,8 +618,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGINT lets Locust fire its stop events, which flush the last seconds. Not SIGTERM:
     a headless Locust running a shape installs its SIGTERM handler only once the shape is
     over, so until then SIGTERM kills it outright and the seconds not yet flushed (the one
-    in progress, requests in flight) are lost; SIGINT is caught around the shape, stops the
-    users (in-flight requests finish, --stop-timeout) and fires test_stop."""
+    in progress, requests in flight) are lost; SIGINT is handled by the harness, which ends
+    the shape (roles.Role.interrupt), so Locust stops the users as at the plan's end
+    (in-flight requests finish, --stop-timeout) and fires test_stop."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:

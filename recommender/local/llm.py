@@ -22,7 +22,8 @@ ModelStreamError or InternalStreamFailure event on cue). Any SageMaker client, b
 `invoke_endpoint_with_response_stream` included, decodes them.
 
 The truth: `capacity_rps` computes, from the parameters alone, the highest arrival rate one
-instance sustains within an SLO on TTFT, ITL and end-to-end latency (see its docstring).
+instance sustains within an SLO on TTFT, ITL and end-to-end latency (see its docstring);
+`concurrency_at_slo` the highest number of requests in flight (closed loop) within one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import collections
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,84 @@ def capacity_rps(
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """The model under closed-loop load (`--control concurrency`): k requests always in
+    flight on one instance. `first_token_ms` F and `generation_ms` G are a request's time
+    from its slot to its first token and to its end; `throughput_rps` = running / G."""
+
+    k: int
+    running: int
+    itl_ms: float
+    first_token_ms: float
+    generation_ms: float
+    throughput_rps: float
+
+
+def closed_loop(p: LlmParams, k: int, input_tokens: float, output_tokens: float) -> ClosedLoop:
+    """With k users each sending its next request the moment the last one ends.
+
+    Up to B, every request has a slot at once and the k decode together: b = min(k, B),
+    T = s (1 + g (b - 1)), a request prefills (P), waits half a step to join, and takes N
+    steps: F = P + 1.5 T, G = P + T/2 + N T. Beyond B, the slots stay full and the extra
+    k - B wait. Requests admitted together finish together (same N, prefills shorter than
+    a step or two), so the batch turns over in rounds of G, like the sleep server's slots
+    (`recommender.local.closed_loop`): see `wait_rounds`.
+    """
+    b = min(k, p.max_batch)
+    t = p.step_time_ms(b)
+    prefill = p.prefill_ms_per_token * input_tokens
+    g = prefill + t / 2 + output_tokens * t
+    return ClosedLoop(k, b, t, prefill + 1.5 * t, g, 1000.0 * b / g)
+
+
+def wait_rounds(k: int, slots: int, quantile: float | None) -> float:
+    """Whole rounds a request waits for a slot with k in flight on `slots`: the `quantile`
+    (0-1], or the mean when None. Writing k = m x slots + j (0 <= j < slots), a share
+    j / slots of requests wait m rounds and the rest m - 1 (none while k <= slots); the mean
+    is k / slots - 1, as Little's law requires (latency k G / slots)."""
+    if k <= slots:
+        return 0.0
+    if quantile is None:
+        return k / slots - 1.0
+    m, j = divmod(k, slots)
+    return float(m if j / slots > 1.0 - quantile + 1e-12 else m - 1)
+
+
+def concurrency_at_slo(
+    p: LlmParams,
+    input_tokens: float,
+    output_tokens: float,
+    terms: Sequence[tuple[str, float | None, float]],
+) -> int:
+    """The highest number of requests in flight on one instance whose every term holds;
+    `terms` are (metric ttft|itl|e2e, quantile 0-1 or None for the mean, limit ms). 0 when
+    even one request in flight breaks a term.
+
+    A request that waits w rounds has TTFT w G + F and end-to-end latency w G + G; ITL is
+    the step time T of the batch (the k, at most B, decode together). Every quantity grows
+    with k, so the answer is the last k before the first that fails. Exact in the rounds
+    picture up to a step or two of spread (prefills differ, the join waits part of a step)
+    and the HTTP time; with a TTFT or end-to-end term the truth sits at a round boundary,
+    where one request more moves a share 1/B of requests a whole round G later.
+    """
+
+    def ok(k: int) -> bool:
+        st = closed_loop(p, k, input_tokens, output_tokens)
+        for metric, quantile, limit in terms:
+            w = wait_rounds(k, p.max_batch, quantile) * st.generation_ms
+            value = {"ttft": w + st.first_token_ms, "itl": st.itl_ms,
+                     "e2e": w + st.generation_ms}[metric]  # fmt: skip
+            if value > limit:
+                return False
+        return True
+
+    k = 0
+    while k < 1000 * p.max_batch and ok(k + 1):
+        k += 1
+    return k
 
 
 # --- requests ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from recommender.errors import EndpointError
+from recommender.local.asyncserver import AsyncServerConfig
 from recommender.local.server import ServerConfig
 
 READY = re.compile(r"Listening on (http://\S+)")
@@ -42,6 +43,8 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
                 "--step-growth", str(q.growth), "--prefill-ms-per-token",
                 str(q.prefill_ms_per_token),
                 "--max-new-tokens", str(q.default_max_new_tokens)]  # fmt: skip
+    if config.fault_control:
+        cmd.append("--fault-control")
     if config.publish is not None:
         p = config.publish
         cmd += ["--publish-metrics", "--endpoint-name", p.endpoint, "--variant", p.variant,
@@ -68,6 +71,28 @@ def running_command(cmd: list[str], what: str, timeout: float, prefix: str) -> I
         stop_group(proc, timeout=30.0)
         if proc.stdout:
             proc.stdout.close()
+
+
+@contextmanager
+def running_async_server(config: AsyncServerConfig, timeout: float = 60.0) -> Iterator[str]:
+    """Yield the base URL of `recommender serve --async` started with `config`."""
+    c = config.server
+    cmd = [
+        sys.executable, "-m", "recommender", "serve", "--async",
+        "--host", c.host, "--port", str(c.port), "--instances", str(c.instances),
+        "--concurrency", str(c.concurrency), "--service-time-ms", str(c.service_time_ms),
+        "--model", c.model, "--endpoint-name", config.endpoint, "--variant", config.variant,
+        "--output-s3", config.output_path, "--metrics-period", str(config.metrics_period),
+        "--region", config.region,
+    ]  # fmt: skip
+    if config.failure_path:
+        cmd += ["--failure-s3", config.failure_path]
+    if config.aws_endpoint_url:
+        cmd += ["--aws-endpoint-url", config.aws_endpoint_url]
+    if config.publish:
+        cmd += ["--publish-metrics"]
+    with running_command(cmd, "the local asynchronous endpoint", timeout, "[serve] ") as url:
+        yield url
 
 
 def stop_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:

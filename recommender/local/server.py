@@ -43,6 +43,7 @@ import psutil
 from aiohttp import web
 
 from recommender.errors import ConfigError, RecommenderError
+from recommender.local.faults import FaultBoard, Faults, dribble, error_response, reset
 from recommender.local.llm import LlmHandlers, LlmParams
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
 from recommender.local.serverless import (
@@ -82,6 +83,7 @@ class ServerConfig:
     # take the place of the instance's slots, and throttle instead of queueing.
     serverless: ServerlessEmulation | None = None
     llm: LlmParams = LlmParams()  # --model llm: the decode model (recommender.local.llm)
+    fault_control: bool = False  # serve /faults: inject failures on cue (local.faults)
 
     @property
     def capacity_rps(self) -> float:
@@ -210,8 +212,10 @@ def _train_iris() -> Predictor:
 
 
 class _Instance:
-    def __init__(self, index: int, config: ServerConfig, predict: Predictor | None) -> None:
+    def __init__(self, index: int, config: ServerConfig, predict: Predictor | None,
+                 faults: Faults | None = None) -> None:  # fmt: skip
         self.index, self.config, self.predict = index, config, predict
+        self.faults = faults
         self.slots = asyncio.Semaphore(config.concurrency)
         self.free_at = collections.deque([-math.inf] * config.concurrency)  # idle slots' due ends
         self.service_time_s = config.service_time_ms / 1000.0
@@ -257,6 +261,7 @@ class _Instance:
                 "bad_request": self.bad_request,
                 "unsigned_403": self.unsigned_403,
                 "headers_seen": dict(self.headers_seen),
+                "faults_injected": dict(self.faults.injected) if self.faults else {},
                 **(
                     {
                         "cold_starts": self.executions.cold_starts,
@@ -269,7 +274,26 @@ class _Instance:
             }
         )
 
-    async def invoke(self, request: web.Request) -> web.Response:
+    async def invoke(self, request: web.Request) -> web.StreamResponse:
+        unsigned = "endpoint" in request.match_info and not _looks_signed(request)
+        fault = (self.faults.pick(time.time())
+                 if self.faults is not None and not unsigned else None)  # fmt: skip
+        if fault is None:  # (an unsigned call is refused first, as by SageMaker)
+            return await self._invoke(request)
+        await request.read()  # the request arrived whole; the fault is in the answer
+        if fault.kind == "error":
+            assert fault.type is not None
+            return error_response(fault.type, request.match_info.get("endpoint"))
+        if fault.kind == "reset":
+            reset(request)
+            return web.Response(status=500)  # never sent: the connection is gone
+        if fault.kind == "pause":
+            await asyncio.sleep(max(0.0, fault.end - time.time()))
+            return await self._invoke(request)
+        assert fault.kind == "dribble"
+        return await dribble(request, await self._invoke(request), fault.dribble_seconds)
+
+    async def _invoke(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         received = loop.time()
         if "endpoint" in request.match_info and not _looks_signed(request):
@@ -409,7 +433,8 @@ def _reserve_port(host: str, port: int) -> socket.socket:
         ) from exc
 
 
-def _worker(config: ServerConfig, index: int, port: int, parent: int, conn: Connection) -> None:
+def _worker(config: ServerConfig, index: int, port: int, parent: int, conn: Connection,
+            board: FaultBoard | None) -> None:  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C hits the group; serve() stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not serve()'s handler, inherited by fork
     if sys.platform.startswith("linux"):
@@ -420,18 +445,25 @@ def _worker(config: ServerConfig, index: int, port: int, parent: int, conn: Conn
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
     try:
-        asyncio.run(_run_worker(config, index, port, conn))
+        asyncio.run(_run_worker(config, index, port, conn, board))
     except Exception as exc:
         with contextlib.suppress(OSError):  # serve() may be gone already
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
         sys.exit(1)
 
 
-async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connection) -> None:
+async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connection,
+                      board: FaultBoard | None) -> None:  # fmt: skip
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    instance = _Instance(index, config, _train_iris() if config.model == "sklearn" else None)
+    faults = Faults(board) if board is not None else None
+    instance = _Instance(index, config, _train_iris() if config.model == "sklearn" else None,
+                         faults)  # fmt: skip
     app = web.Application()
+    if faults is not None:
+        for method in ("GET", "POST", "DELETE"):
+            app.router.add_route(method, "/faults", faults.control)
+        watcher = asyncio.create_task(faults.watch(stop))
     app.router.add_get("/ping", instance.ping)
     app.router.add_get("/stats", instance.stats)
     if config.model == "llm":
@@ -460,6 +492,8 @@ async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connect
         publisher = asyncio.create_task(publish_forever(instance.metrics, usage, stop))
     conn.send(("ready", index))
     await stop.wait()
+    if faults is not None:
+        await watcher
     await runner.cleanup()
     if publisher is not None:
         await publisher
@@ -489,11 +523,12 @@ def serve(config: ServerConfig, ready: Callable[[str], None] | None = None) -> N
         # fork, not spawn: spawn re-runs the caller's __main__ in every worker, which breaks
         # scripts without a main guard. Call serve() before starting threads of your own.
         ctx = multiprocessing.get_context("fork")
+        board = FaultBoard() if config.fault_control else None
         for i in range(config.instances):
             reader, writer = ctx.Pipe(duplex=False)
             worker = ctx.Process(
                 target=_worker,
-                args=(config, i, port, os.getpid(), writer),
+                args=(config, i, port, os.getpid(), writer, board),
                 name=f"recommender-instance-{i}",
                 daemon=True,
             )

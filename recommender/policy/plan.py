@@ -56,7 +56,9 @@ class PolicyRequest(TargetTracking):
     """What the user asked `apply` for: the policy (TargetTracking's fields) and where it
     goes; `build_plan` checks it and fills the rest from the run."""
 
-    kind: Kind = Kind.VARIANT
+    # None: an inference component when the run measured one (or --inference-component is
+    # given), else a variant.
+    kind: Kind | None = None
     metric: Metric | None = None
     endpoint: str | None = None
     variant: str | None = None
@@ -67,7 +69,7 @@ class PolicyRequest(TargetTracking):
     force: bool = False
 
     def below_floor(self, lo: int) -> ConfigError | None:
-        kind = Kind(self.kind)
+        kind = Kind(self.kind or Kind.VARIANT)
         floor = KINDS[kind].min_capacity_floor
         if lo >= floor:
             return None
@@ -84,7 +86,7 @@ class PolicyRequest(TargetTracking):
         name = self.policy_name.strip()
         if not name or len(name) > MAX_POLICY_NAME:
             raise ConfigError(f"--policy-name must have 1 to {MAX_POLICY_NAME} characters")
-        if self.scale_from_zero and Kind(self.kind) is not Kind.ASYNC:
+        if self.scale_from_zero and self.kind is not Kind.ASYNC:
             raise ConfigError("--scale-from-zero is for --kind async")
         if self.scale_from_zero and self.min_capacity != 0:
             raise ConfigError(
@@ -136,6 +138,13 @@ class PolicyPlan:
 
 def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
     """Check the request against AWS's rules and the run, and plan the calls."""
+    target = dict(run.target) if run else {}
+    measured = target.get("inference_component")
+    if req.kind is None:  # what the run measured, or what the flags name
+        ic = measured or req.inference_component
+        req = replace(req, kind=Kind.INFERENCE_COMPONENT if ic else
+                      Kind.SERVERLESS if target.get("serverless") else
+                      Kind.ASYNC if target.get("kind") == "async" else Kind.VARIANT)
     kind = Kind(req.kind)
     spec = KINDS[kind]
     metric = req.metric or Metric.INVOCATIONS
@@ -143,13 +152,14 @@ def build_plan(req: PolicyRequest, run: RunFacts | None = None) -> PolicyPlan:
         raise ConfigError(f"--metric {metric.value} is not available for --kind {kind.value}",
                           "leave --metric out")  # fmt: skip
     mspec = METRICS[(kind, metric)]
-    target = dict(run.target) if run else {}
     if target.get("serverless") and kind is not Kind.SERVERLESS:
         raise ConfigError(f"the run {run.path if run else ''} measured a serverless variant, "
                           f"not --kind {kind.value}", "pass --kind serverless")  # fmt: skip
+    if target.get("kind") == "async" and kind is not Kind.ASYNC:
+        raise ConfigError(f"the run {run.path if run else ''} measured an asynchronous "
+                          f"endpoint, not --kind {kind.value}", "pass --kind async")  # fmt: skip
     endpoint = req.endpoint or target.get("endpoint")
     variant = component = None
-    measured = target.get("inference_component")
     if kind is Kind.INFERENCE_COMPONENT:
         component = req.inference_component or measured
         if not component:

@@ -115,12 +115,13 @@ def target_value_for(
     if given is not None:
         return given, "given with --target-value", False
     if kind is Kind.ASYNC:
-        raise ConfigError(
-            "--kind async needs --target-value (queued requests per instance)",
-            "a load test measures the real-time path, not the queue; AWS's example uses 5",
-        )
+        return _async_target(run)
     if run is None:
         raise ConfigError("no target value", "pass --target-value, or a run directory")
+    found = run.analysis.get("recommendation")
+    if isinstance(found, Mapping) and found.get("metric") == ASYNC_METRIC:
+        raise ConfigError(f"the run {run.path} measured an asynchronous endpoint",
+                          "apply it with --kind async")  # fmt: skip
     if kind is Kind.SERVERLESS:
         sized = serverless_sizing(run)
         value = float(sized["target_utilization"])
@@ -139,6 +140,26 @@ def target_value_for(
         value, formula = concurrency_target(run.analysis)
         return value, formula, True
     return float(rec["target_value"]), str(rec.get("formula") or "the run's recommendation"), True
+
+
+ASYNC_METRIC = "ApproximateBacklogSizePerInstance"
+
+
+def _async_target(run: RunFacts | None) -> tuple[float, str, bool]:
+    """The run's ApproximateBacklogSizePerInstance target (recommender.analysis.asynchronous:
+    c + mu x W x safety factor), only from a run against an asynchronous endpoint."""
+    if run is None:
+        raise ConfigError("--kind async needs --target-value (queued requests per instance), "
+                          "or a run directory of an asynchronous endpoint",
+                          "run `recommender run --endpoint E --input-s3 ...` first, or pass "
+                          "--target-value (AWS's example uses 5)")  # fmt: skip
+    rec = _recommended(run)
+    if rec.get("metric") != ASYNC_METRIC:
+        raise ConfigError(f"the run {run.path} measured a real-time endpoint, not the queue "
+                          "of an asynchronous one",
+                          "run the load test against the asynchronous endpoint, or pass "
+                          "--target-value")  # fmt: skip
+    return float(rec["target_value"]), str(rec.get("formula") or "the run's target"), True
 
 
 def serverless_sizing(run: RunFacts) -> Mapping[str, Any]:

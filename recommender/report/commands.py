@@ -12,6 +12,7 @@ from typing import Any
 
 from recommender.analysis import Analysis
 from recommender.plan import DEFAULT_VARIANT
+from recommender.policy.kinds import Kind
 from recommender.policy.plan import PolicyPlan, PolicyRequest, build_plan
 from recommender.policy.render import format_commands
 from recommender.sizing import DEFAULT_MIN_CAPACITY_FLOOR, Sizing, default_capacity_range
@@ -52,8 +53,10 @@ def policy_commands(
         lo, hi = sizing.min_capacity, sizing.max_capacity
     else:
         lo, hi = default_capacity_range(a.capacity.instances, min_capacity_floor)
+    # An asynchronous endpoint's run: the backlog policy (ApproximateBacklogSizePerInstance).
+    kind = Kind.ASYNC if a.run.get("kind") == "async" else Kind.VARIANT
     request = PolicyRequest(endpoint=endpoint, variant=variant, min_capacity=lo, max_capacity=hi,
-                            target_value=a.recommendation.target_value)  # fmt: skip
+                            target_value=a.recommendation.target_value, kind=kind)  # fmt: skip
     return PolicyCommands(request=request, sized=sizing is not None)
 
 

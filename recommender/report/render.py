@@ -33,6 +33,10 @@ def _verdict(a: Analysis) -> list[str]:
     if a.serverless is not None:
         return serverless.verdict_lines(a.serverless, a.slo)
     cap, rec = a.capacity, a.recommendation
+    down = next((w for w in a.warnings if w.code == "endpoint_down"), None)
+    if down is not None:  # its first sentence: "Connection refused from ...: is it down?"
+        first = down.message.split("?")[0]
+        return [f"No recommendation: {first[:1].lower()}{first[1:]}?"]
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
     # A run on an inference component measured per copy (its copies served the test).
@@ -70,8 +74,10 @@ def _concurrency_lines(a: Analysis) -> list[str]:
         lo, hi = c.interval_per_instance
         lines.append(f"  interval: {lo:.2f} - {hi:.2f} in flight per {unit} (bracketing stages)")
     if c.throughput_rps_per_instance is not None:
+        tokens = c.output_tokens_per_s_per_instance
         lines.append(f"  throughput there: {c.throughput_rps_per_instance:.1f} requests/s "
-                     f"per {unit}")  # fmt: skip
+                     + (f"and {tokens:,.0f} output tokens/s " if tokens is not None else "")
+                     + f"per {unit}")  # fmt: skip
     lines.append(f"  {rec.concurrency_formula}")
     return lines
 
@@ -92,7 +98,7 @@ def _row(s: StageStats) -> list[str]:
         _ms(s.p95_ms),
         _ms(s.p99_ms),
         f"{s.error_rate:.2%}",
-        "pass" if s.passed else "FAIL",
+        ("pass" if s.passed else "FAIL") + (f" (left out: {s.untrusted})" if s.untrusted else ""),
     ]
 
 

@@ -31,6 +31,12 @@ def format_simulation(sim: Simulation) -> str:
         target = (f"  target {p.target_value:.2f} requests in flight per instance or copy "
                   f"(10-second data; {how})")  # fmt: skip
         out_after = f"{p.scale_out_datapoints} x {sim.step_seconds} s"
+    if sim.metric == "backlog":  # an asynchronous endpoint (recommender.simulate_async)
+        how = ("given" if sim.safety_factor is None
+               else f"c + mu x W x safety factor {sim.safety_factor:g}")
+        target = (f"  target {p.target_value:.1f} queued requests per instance "
+                  f"(ApproximateBacklogSizePerInstance; {how})")  # fmt: skip
+        reason = "a request arriving then would complete after the SLO's limit"
     lines = [
         f"Simulated {describe_minutes(t.minutes)} of traffic ({sim.traffic.source}) "
         "through target tracking:",
