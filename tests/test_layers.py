@@ -37,7 +37,8 @@ BLOCKED = AWS_PACKAGES + LOCUST_PACKAGES
 
 # Who may import report/ (the renderers): report/ itself, the thin CLI and the pipeline
 # (which writes the reports for every command that makes them: run, analyze, report,
-# simulate through replay, the demo), and the sweep, which writes its own beside them.
+# simulate through replay, the demo), and the sweep and verify, which write their own beside
+# them.
 REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline",
                     "recommender.sweep", "recommender.verify")  # fmt: skip
 # Known exception, kept on purpose: the Locust roles sign InvokeEndpoint requests with

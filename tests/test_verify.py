@@ -98,3 +98,20 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     assert "<svg" in html and "time until in service" in html
     assert "| time to first scale-out |" in (run_dir / "verify.md").read_text()
     assert os.path.isdir(doc["load_run_dir"])
+
+
+def test_bad_verify_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before anything starts: no traffic, a bad clock, two demos at once."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for args, text in (
+        (["verify", str(run_dir)], "verify needs traffic to replay"),
+        (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--minute-seconds",
+          "0.2"], "--minute-seconds must be in [1, 60]"),
+        (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--minutes", "0"],
+         "--minutes must be >= 1"),
+        (["demo", "--verify", "--llm"], "are different demos"),
+    ):  # fmt: skip
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert text in err and err.count("\n") == 1, err
