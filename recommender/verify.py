@@ -23,6 +23,9 @@ target-tracking alarms' states (DescribeAlarms), and the metric as the alarm see
 (DescribeScalingActivities) and the client's latency and errors per second (the replay's
 latency.jsonl), folded into minutes.
 
+The client's seconds count requests by when they completed (the load generator's records),
+so during an overload the answered rate lags the offered one and catches up afterwards.
+
 A minute is SLO-violating (observed) when its client latency statistic (the SLO's first
 term) is above the limit, or its error rate above the SLO's; predicted as `simulate` says
 (load per instance in service above the capacity within the SLO).

@@ -109,7 +109,7 @@ def timeline_svg(doc: Mapping[str, Any], slo_ms: float | None) -> str:
     ax_load.step(minutes, [r / 60.0 for r in pred["requests"]], where="post", color=OFFERED,
                  label="offered (traffic)")  # fmt: skip
     ax_load.step(minutes, [r / doc["minute_seconds"] for r in obs["requests"]], where="post",
-                 color=ACHIEVED, label="sent (client)")  # fmt: skip
+                 color=ACHIEVED, label="answered (client, by completion)")  # fmt: skip
     ax_load.set_ylabel("requests/s")
     ax_load.legend(loc="upper left", fontsize=8)
     ax_n.step(minutes, pred["in_service"], where="post", color=COLORS["p50"], ls="--",
