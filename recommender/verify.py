@@ -504,6 +504,12 @@ def verify(options: VerifyOptions, echo: Echo = print,
             return run_loadtest(s, echo)
 
     every = min(o.observe_seconds, o.minute_seconds)
+    # The local scaler's clock must be verify's, or every time compared is off by its ratio.
+    local_minute = _local_minute_seconds(base)
+    if local_minute is not None and abs(local_minute - o.minute_seconds) > 1e-9:
+        raise ConfigError(f"--minute-seconds {o.minute_seconds:g} differs from the local "
+                          f"scaler's ({local_minute:g} s per minute)",
+                          f"pass --minute-seconds {local_minute:g}")  # fmt: skip
     # The local router says how many instances really serve; AWS's runtime has no such page.
     local = base if base and ("127.0.0.1" in base or "localhost" in base) else None
     with Observer(aws, target.endpoint, target.variant, local, every, o.minute_seconds) as obs:
@@ -565,6 +571,18 @@ def write_verify_reports(run_dir: Path, data: dict[str, Any], meta: dict[str, An
     (run_dir / "verify.md").write_text(format_verify_markdown(data), encoding="utf-8")
     (run_dir / "verify.html").write_text(format_verify_html(data, slo_limit(meta)),
                                          encoding="utf-8")  # fmt: skip
+
+
+def _local_minute_seconds(base: str | None) -> float | None:
+    """The local hosting layer's scaler minute (None: not the local runtime)."""
+    if not base or not ("127.0.0.1" in base or "localhost" in base):
+        return None
+    try:
+        with urllib.request.urlopen(f"{base}/_local/endpoints", timeout=5) as r:
+            value = json.loads(r.read()).get("minute_seconds")
+    except (OSError, ValueError):
+        return None
+    return float(value) if value is not None else None
 
 
 def _played_minutes(load_dir: Path, minute_seconds: float, minutes: int) -> int:

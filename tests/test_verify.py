@@ -1,5 +1,5 @@
 """measure -> apply -> verify -> calibrate -> simulate on the emulated endpoint, on a
-compressed clock (one minute in 1.5 s): the local scaler really scales (processes start and
+compressed clock (one minute in 2 s): the local scaler really scales (processes start and
 serve after their provisioning delay), verify observes it, compares it with simulate, and
 fits the provisioning time the simulator had wrong."""
 
@@ -19,7 +19,7 @@ from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.simulate import DEFAULT_PROVISION_MINUTES
 
-MINUTE_S = 1.5
+MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
 
 
@@ -55,7 +55,7 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     traffic = tmp_path / "step.csv"
     # 3 quiet minutes, then 24 rps: 1.5 instances' worth on one.
     traffic.write_text("timestamp,requests\n" + "".join(
-        f"{60 * m},{(4 if m < 3 else 24) * 60}\n" for m in range(13)))  # fmt: skip
+        f"{60 * m},{(4 if m < 3 else 24) * 60}\n" for m in range(12)))  # fmt: skip
     verify = ["verify", str(run_dir), "--traffic", str(traffic), "--minute-seconds",
               str(MINUTE_S), "--aws-endpoint-url", emulator]  # fmt: skip
     capsys.readouterr()
@@ -69,6 +69,10 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     assert main(["apply", str(run_dir), "--min-capacity", "1", "--max-capacity", "3",
                  "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
     capsys.readouterr()
+    # verify's clock must be the local scaler's.
+    assert main([*verify[:-4], "--minute-seconds", "3", *verify[-2:]]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the local scaler's (2 s per minute)" in err and err.count("\n") == 1
     # One instance at 24 rps violates the SLO until help arrives: over a budget of 0.
     assert main([*verify, "--violation-budget", "0"]) == 1
     out = capsys.readouterr().out

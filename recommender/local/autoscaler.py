@@ -29,8 +29,9 @@ DEFAULT_SCALE_IN_RATIO), but on measured metrics and real processes:
 **Compressed time.** `minute_seconds` real seconds stand for one minute (default 60). The
 metric over those seconds is scaled to a per-minute rate (x 60 / minute_seconds), cooldowns
 (seconds) are scaled by minute_seconds / 60, and alarm datapoints are counted per emulated
-minute. The router must publish at least once per emulated minute (its metrics period
-<= minute_seconds, e.g. period 1 with minute_seconds 2). The hosting layer's
+minute. An emulated minute must be a whole number of the router's publishing periods (e.g. period 1
+with minute_seconds 2): minutes start on multiples of minute_seconds of epoch time, so each
+evaluation sums exactly the periods of one minute. The hosting layer's
 `provision_seconds` is real time: 6 emulated minutes at minute_seconds 2 is 12 s.
 """
 
@@ -72,10 +73,13 @@ class ScalerConfig:
         if not 0.5 <= self.minute_seconds <= 60:
             raise ConfigError(
                 f"--minute-seconds must be in [0.5, 60] (got {self.minute_seconds:g})")
-        if self.metrics_period > self.minute_seconds:
+        whole = self.minute_seconds / self.metrics_period
+        # A minute of whole publishing periods, so each evaluation sums exactly one minute.
+        if whole < 1 or abs(whole - round(whole)) > 1e-9:
             raise ConfigError(
-                f"--metrics-period {self.metrics_period} is longer than an emulated minute "
-                f"({self.minute_seconds:g} s)", "use --metrics-period 1 with --minute-seconds")
+                f"--minute-seconds {self.minute_seconds:g} is not a whole number of "
+                f"--metrics-period {self.metrics_period} s",
+                "e.g. --minute-seconds 2 --metrics-period 1")
         return self
 
     @property

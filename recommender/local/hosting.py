@@ -432,7 +432,7 @@ class Hosting:
         return random.choice(serving)
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response({"endpoints": {
+        return web.json_response({"minute_seconds": self.config.minute_seconds, "endpoints": {
             name: {"config": ep.config_name,
                    "variants": {n: v.to_dict() for n, v in ep.variants.items()}}
             for name, ep in self.endpoints.items()}})  # fmt: skip
