@@ -10,10 +10,18 @@ alarm lag to what was observed (calibration.json), for the next `simulate` and
     <run dir>/calibration.json   the fitted provisioning time and alarm lag
     <run dir>/verify-load/<run>  the load test of the replay (a run directory of its own)
 
-Time: `minute_seconds` real seconds stand for one minute of the traffic. Against AWS that is
-60 (AWS's alarms run on real minutes); against the local stack it must equal the local
-scaler's `--minute-seconds` (recommender.local.autoscaler), which compresses alarms,
+Time: the traffic replayed (all of it, or `window` minutes of it) is compressed into
+`minutes` of wall clock, so one traffic minute lasts minutes x 60 / traffic minutes real
+seconds (`--minutes 48`: a day of 1,440 minutes in 2 s each); `minute_seconds` gives that
+length directly. Neither given: the local scaler's minute, or 60 against AWS. Against AWS a
+minute must be 60 s (AWS's alarms run on real minutes); against the local stack it must equal
+the local scaler's `--minute-seconds` (recommender.local.autoscaler), which compresses alarms,
 cooldowns and the metric the same way. Every observed time is reported in traffic minutes.
+
+Load: Poisson arrivals, open loop (the load generator's default, what many independent
+clients send): `simulate` predicts from each minute's offered rate, and an open-loop client
+keeps offering it while the endpoint slows down, as production traffic does. A closed loop
+would send less exactly when the policy is late, and hide what is being verified.
 
 Observed, every `observe_seconds` (10 s, or one emulated minute when that is shorter): the
 variant's current and desired instance count (DescribeEndpoint), the instances really in
@@ -79,8 +87,9 @@ Echo = Callable[[str], None]
 class VerifyOptions:
     run_dir: Path
     traffic: TrafficSpec
-    minutes: int | None = None  # how many minutes of the traffic to replay
-    minute_seconds: float = 60.0  # real seconds per traffic minute
+    window: int | None = None  # how many minutes of the traffic to replay [all]
+    minutes: float | None = None  # wall-clock minutes the replayed traffic is compressed into
+    minute_seconds: float | None = None  # real seconds per traffic minute (instead of minutes)
     violation_budget: int = 0
     force: bool = False
     endpoint_url: str | None = None  # the runtime base URL; default: the run's
@@ -94,9 +103,15 @@ class VerifyOptions:
             raise ConfigError("verify needs traffic to replay",
                               "pass --pattern spike|step|diurnal with --peak-rps, or "
                               "--traffic FILE")  # fmt: skip
-        if self.minutes is not None and self.minutes < 1:
-            raise ConfigError(f"--minutes must be >= 1 (got {self.minutes})")
-        if not 1 <= self.minute_seconds <= 60:
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"--window must be >= 1 (got {self.window})")
+        if self.minutes is not None and self.minute_seconds is not None:
+            raise ConfigError("--minutes and --minute-seconds both set the clock",
+                              "pass one: --minutes for the whole replay's wall-clock length, "
+                              "--minute-seconds for one traffic minute's")  # fmt: skip
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"--minutes must be > 0 (got {self.minutes:g})")
+        if self.minute_seconds is not None and not 1 <= self.minute_seconds <= 60:
             raise ConfigError(f"--minute-seconds must be in [1, 60] (got {self.minute_seconds:g})",
                               "60 against AWS; the local scaler's --minute-seconds locally")
         if self.violation_budget < 0:
@@ -192,6 +207,34 @@ def replay_window(series: TrafficSeries, spec: TrafficSpec, minutes: int | None)
     cut = from_counts(series.requests_per_minute[start : start + minutes],
                       f"{series.source}, minutes {start} to {start + minutes}")  # fmt: skip
     return cut
+
+
+def replay_clock(o: VerifyOptions, traffic_minutes: int, local_minute: float | None) -> float:
+    """Real seconds per traffic minute: from --minutes (the whole replay's wall-clock length),
+    --minute-seconds, or else the local scaler's minute (60 against AWS); checked against the
+    clock the policy really runs on (the local scaler's, or AWS's real minutes)."""
+    if o.minutes is not None:
+        seconds = o.minutes * 60.0 / traffic_minutes
+        given = (f"--minutes {o.minutes:g} puts {traffic_minutes:,} traffic minutes into "
+                 f"{seconds:.3g} s each")  # fmt: skip
+    elif o.minute_seconds is not None:
+        seconds, given = o.minute_seconds, f"--minute-seconds {o.minute_seconds:g}"
+    else:
+        return local_minute if local_minute is not None else 60.0
+    clock = local_minute if local_minute is not None else 60.0
+    if abs(seconds - clock) <= 1e-6 * clock:
+        return clock
+    whose = (f"the local scaler's minute is {clock:g} s" if local_minute is not None
+             else "AWS's alarms run on real minutes (60 s)")  # fmt: skip
+    if o.minutes is None:
+        raise ConfigError(f"{given} differs from the clock: {whose}",
+                          f"pass --minute-seconds {clock:g}, or leave it out")  # fmt: skip
+    hint = (f"pass --minutes {clock * traffic_minutes / 60.0:g} (or leave --minutes out), or "
+            "--window N to replay fewer traffic minutes")  # fmt: skip
+    if local_minute is not None and seconds >= 1 and seconds == int(seconds):
+        # The local scaler's minute is whole publishing periods (1 s at the least).
+        hint += f", or restart `recommender host` with --minute-seconds {seconds:g}"
+    raise ConfigError(f"{given}, but {whose}", hint)
 
 
 def load_plan(series: TrafficSeries, minute_seconds: float) -> RampPlan:
@@ -473,7 +516,9 @@ def verify(options: VerifyOptions, echo: Echo = print,
         raise ConfigError(f"no target-tracking policy on {rid}",
                           f"apply one first (recommender apply {o.run_dir}), or pass --force "
                           "to replay without one")  # fmt: skip
-    series = replay_window(o.traffic.load(), o.traffic, o.minutes)
+    series = replay_window(o.traffic.load(), o.traffic, o.window)
+    # The clock the policy runs on: the local scaler's, or AWS's real minutes.
+    minute_seconds = replay_clock(o, series.minutes, _local_minute_seconds(base))
     calibration = read_calibration(o.run_dir)
     provision = (calibration.simulated_provision_minutes if calibration
                  else DEFAULT_PROVISION_MINUTES)  # fmt: skip
@@ -489,10 +534,11 @@ def verify(options: VerifyOptions, echo: Echo = print,
     start_n = min(policy.max_capacity or start_n, max(policy.min_capacity or 1, start_n))
     sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
     echo(f"Replaying {series.minutes} minutes of {series.source} "
-         f"({series.requests_per_minute.sum():,.0f} requests) in "
-         f"{series.minutes * o.minute_seconds:,.0f} s; simulator's provisioning "
+         f"({series.requests_per_minute.sum():,.0f} requests, Poisson arrivals, open loop) in "
+         f"{series.minutes * minute_seconds / 60.0:,.1f} min (1 minute = {minute_seconds:g} s); "
+         "simulator's provisioning "
          f"{provision} min" + (" (calibrated)" if calibration else " (default)"))
-    plan = load_plan(series, o.minute_seconds)
+    plan = load_plan(series, minute_seconds)
     spec = LoadTestSpec(target=target, plan=plan, slo=run.slo, payload=_payload(run),
                         out=o.run_dir / LOAD_DIR, credentials=_credentials(aws),
                         abort_error_rate=1.0, abort_latency_factor=1e9,
@@ -503,16 +549,10 @@ def verify(options: VerifyOptions, echo: Echo = print,
         def measure(s: LoadTestSpec) -> Any:
             return run_loadtest(s, echo)
 
-    every = min(o.observe_seconds, o.minute_seconds)
-    # The local scaler's clock must be verify's, or every time compared is off by its ratio.
-    local_minute = _local_minute_seconds(base)
-    if local_minute is not None and abs(local_minute - o.minute_seconds) > 1e-9:
-        raise ConfigError(f"--minute-seconds {o.minute_seconds:g} differs from the local "
-                          f"scaler's ({local_minute:g} s per minute)",
-                          f"pass --minute-seconds {local_minute:g}")  # fmt: skip
+    every = min(o.observe_seconds, minute_seconds)
     # The local router says how many instances really serve; AWS's runtime has no such page.
     local = base if base and ("127.0.0.1" in base or "localhost" in base) else None
-    with Observer(aws, target.endpoint, target.variant, local, every, o.minute_seconds) as obs:
+    with Observer(aws, target.endpoint, target.variant, local, every, minute_seconds) as obs:
         loadtest = measure(spec)
     activities: list[dict[str, Any]] = []
     with contextlib.suppress(RecommenderError):
@@ -522,19 +562,19 @@ def verify(options: VerifyOptions, echo: Echo = print,
         alarms = aws.alarms_with_prefix(f"TargetTracking-{rid}-")
     if live is not None and alarms and not live.alarms:
         live = replace(live, alarms=tuple(alarms))
-    played = _played_minutes(loadtest.run_dir, o.minute_seconds, series.minutes)
+    played = _played_minutes(loadtest.run_dir, minute_seconds, series.minutes)
     if played < series.minutes:  # interrupted: compare the minutes that were played
         series = from_counts(series.requests_per_minute[:played],
                              f"{series.source}, the first {played} minutes")  # fmt: skip
         sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
     observed = observed_minutes(loadtest.run_dir, obs.samples, activities, series.minutes,
-                                o.minute_seconds)  # fmt: skip
+                                minute_seconds)  # fmt: skip
     rows = verdict(sim, observed)
     calibrated = fit(sim, observed)
     if calibrated is not None:
         runs.write_json(o.run_dir / CALIBRATION_FILE, {
             **calibrated.to_dict(), "from": str(loadtest.run_dir),
-            "minute_seconds": o.minute_seconds})  # fmt: skip
+            "minute_seconds": minute_seconds})  # fmt: skip
     budget_met = sum(observed.violating) <= o.violation_budget
     data = {
         "schema_version": 1,
@@ -542,7 +582,7 @@ def verify(options: VerifyOptions, echo: Echo = print,
         "load_run_dir": str(loadtest.run_dir),
         "status": loadtest.status,
         "endpoint": target.endpoint, "variant": target.variant,
-        "minute_seconds": o.minute_seconds,
+        "minute_seconds": minute_seconds,
         "observe_seconds": every,
         "policy": live.to_dict() if live else None,
         "simulated_policy": policy.to_dict() if live else None,

@@ -7,57 +7,81 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from recommender.aws import AwsClient
-from recommender.calibration import read_calibration
+from recommender.calibration import calibrated, read_calibration
 from recommender.cli import main
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
+from recommender.replay import simulate_policy
 from recommender.simulate import DEFAULT_PROVISION_MINUTES
+from recommender.traffic import from_counts
+from recommender.verify import read_policy
 
 MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
+BOUND_MINUTES = 1.5  # predicted vs observed times (the scaler ticks once a minute, + polling)
 
 
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AwsClient, str, str]]:
-    for key, value in EMULATOR_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with running_emulator() as emulator:
-        config = HostingConfig(emulator, model="sleep", metrics_period=1, poll_seconds=0.5,
-                               provision_seconds=PROVISION_MINUTES * MINUTE_S,
-                               minute_seconds=MINUTE_S)  # fmt: skip
-        with running_hosting(config) as router:
-            aws = AwsClient.create("us-east-1", endpoint_url=emulator)
-            aws.create_model("m", "local/model:latest")
-            aws.create_endpoint_config("e-config", "m", "AllTraffic", "ml.m5.large", 1, {})
-            aws.create_endpoint_from_config("e", "e-config", {})  # 16 rps per instance
-            yield aws, emulator, router
+Stack = tuple[AwsClient, str, str, Path]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack and one measured run for the step and the spike (the run takes ~10 s, the
+    stack a few more): the AWS emulator, the local hosting layer and its scaler."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in EMULATOR_ENV.items():
+            mp.setenv(key, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        with running_emulator() as emulator:
+            config = HostingConfig(emulator, model="sleep", metrics_period=1, poll_seconds=0.5,
+                                   provision_seconds=PROVISION_MINUTES * MINUTE_S,
+                                   minute_seconds=MINUTE_S)  # fmt: skip
+            with running_hosting(config) as router:
+                aws = AwsClient.create("us-east-1", endpoint_url=emulator)
+                aws.create_model("m", "local/model:latest")
+                aws.create_endpoint_config("e-config", "m", "AllTraffic", "ml.m5.large", 1, {})
+                aws.create_endpoint_from_config("e", "e-config", {})  # 16 rps per instance
+                runs_dir = tmp_path_factory.mktemp("runs")
+                assert main([
+                    "run", "--endpoint", "e", "--region", "us-east-1", "--endpoint-url",
+                    router, "--aws-endpoint-url", emulator, "--slo", "p95<=400ms", "--search",
+                    "fixed", "--start-rps", "6", "--max-rps", "18", "--stages", "3",
+                    "--stage-seconds", "3", "--warmup-seconds", "1", "--cloudwatch-period", "1",
+                    "--cloudwatch-wait", "1", "--out", str(runs_dir), "--yes", "--quiet",
+                ]) == 0  # fmt: skip
+                (run_dir,) = runs_dir.iterdir()
+                yield aws, emulator, router, run_dir
+
+
+def _csv(path: Path, rps: Sequence[float]) -> Path:
+    path.write_text("timestamp,requests\n" + "".join(
+        f"{60 * m},{r * 60:g}\n" for m, r in enumerate(rps)))  # fmt: skip
+    return path
+
+
+def _in_service(router: str) -> int:
+    with urllib.request.urlopen(f"{router}/_local/endpoints", timeout=5) as r:
+        return int(json.loads(r.read())["endpoints"]["e"]["variants"]["AllTraffic"]["in_service"])
 
 
 def test_verify_observes_real_scaling_and_calibrates_the_simulator(
-    stack: tuple[AwsClient, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    aws, emulator, router = stack
-    assert main([
-        "run", "--endpoint", "e", "--region", "us-east-1", "--endpoint-url", router,
-        "--aws-endpoint-url", emulator, "--slo", "p95<=400ms", "--search", "fixed",
-        "--start-rps", "6", "--max-rps", "18", "--stages", "3", "--stage-seconds", "3",
-        "--warmup-seconds", "1", "--cloudwatch-period", "1", "--cloudwatch-wait", "1",
-        "--out", str(tmp_path / "runs"), "--yes", "--quiet",
-    ]) == 0  # fmt: skip
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    traffic = tmp_path / "step.csv"
-    # 3 quiet minutes, then 24 rps: 1.5 instances' worth on one.
-    traffic.write_text("timestamp,requests\n" + "".join(
-        f"{60 * m},{(4 if m < 3 else 24) * 60}\n" for m in range(12)))  # fmt: skip
-    verify = ["verify", str(run_dir), "--traffic", str(traffic), "--minute-seconds",
-              str(MINUTE_S), "--aws-endpoint-url", emulator]  # fmt: skip
+    """A step: 3 quiet minutes, then 24 rps (1.5 instances' worth) on one instance."""
+    _, emulator, _, run_dir = measured
+    traffic = _csv(tmp_path / "step.csv", [4] * 3 + [24] * 9)
+    # The issue's way: the whole traffic (12 minutes) compressed into 0.4 min = 2 s a minute.
+    verify = ["verify", str(run_dir), "--traffic", str(traffic), "--minutes", "0.4",
+              "--aws-endpoint-url", emulator]  # fmt: skip
     capsys.readouterr()
 
     # No policy yet: refused in one line, no load sent.
@@ -69,32 +93,37 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     assert main(["apply", str(run_dir), "--min-capacity", "1", "--max-capacity", "3",
                  "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
     capsys.readouterr()
-    # verify's clock must be the local scaler's.
-    assert main([*verify[:-4], "--minute-seconds", "3", *verify[-2:]]) == 2
+    # verify's clock must be the local scaler's: 12 minutes into 1 min is 5 s a minute.
+    assert main([*verify[:4], "--minutes", "1", *verify[-2:]]) == 2
     err = capsys.readouterr().err
-    assert "differs from the local scaler's (2 s per minute)" in err and err.count("\n") == 1
+    assert "--minutes 1 puts 12 traffic minutes into 5 s each, but the local scaler's minute " \
+        "is 2 s (pass --minutes 0.4" in err and err.count("\n") == 1, err
+    assert main([*verify[:4], "--minute-seconds", "3", *verify[-2:]]) == 2
+    assert "the local scaler's minute is 2 s" in capsys.readouterr().err
     # One instance at 24 rps violates the SLO until help arrives: over a budget of 0.
     assert main([*verify, "--violation-budget", "0"]) == 1
     out = capsys.readouterr().out
     assert "time to first scale-out" in out and "OVER BUDGET" in out
+    assert "Poisson arrivals, open loop) in 0.4 min (1 minute = 2 s)" in out
     doc = json.loads((run_dir / "verify.json").read_text())
+    assert doc["minute_seconds"] == MINUTE_S
     rows = {r["what"]: r for r in doc["verdict"]}
     outs = [a for a in doc["observed"]["activities"] if "AlarmHigh" in a["cause"]]
     assert outs and outs[0]["status"] == "Successful", doc["observed"]["activities"]
     assert max(n for n in doc["observed"]["in_service"] if n is not None) >= 2
-    # The alarm: 3 minutes above target after the step at minute 3 -> the end of minute 5.
+    # Agreement: 3 minutes above target after the step at minute 3 -> the end of minute 5.
     first = rows["time to first scale-out"]
     assert first["predicted"] == 6
-    assert abs(first["observed"] - first["predicted"]) <= 1.5, first
-    # The simulator's default provisioning (6 min) is wrong for this stack (2 min)...
+    assert abs(first["observed"] - first["predicted"]) <= BOUND_MINUTES, first
+    # Disagreement: the simulator's default provisioning (6 min) is wrong for this stack (2)...
     served = rows["time until in service"]
-    assert served["predicted"] - served["observed"] >= 1.5, served
+    assert served["predicted"] - served["observed"] >= BOUND_MINUTES, served
     # ... and the calibration finds the stack's, which simulate now uses and says so.
     cal = read_calibration(run_dir)
     assert cal is not None and PROVISION_MINUTES <= cal.provision_minutes <= PROVISION_MINUTES + 2
     assert cal.simulated_provision_minutes < DEFAULT_PROVISION_MINUTES
     calibrated = first["predicted"] + cal.simulated_provision_minutes
-    assert abs(calibrated - served["observed"]) <= 1.5, (calibrated, served)
+    assert abs(calibrated - served["observed"]) <= BOUND_MINUTES, (calibrated, served)
     assert main(["simulate", str(run_dir), "--traffic", str(traffic),
                  "--target-value", str(doc["policy"]["target_value"])]) in (0, 1)  # fmt: skip
     assert "note: calibrated by verify" in capsys.readouterr().out
@@ -102,6 +131,67 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     assert "<svg" in html and "time until in service" in html
     assert "| time to first scale-out |" in (run_dir / "verify.md").read_text()
     assert os.path.isdir(doc["load_run_dir"])
+
+
+def test_verify_a_spike_agrees_once_calibrated(
+    measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spike: 3 quiet minutes, 4 at 30 rps (nearly two instances' worth), back to quiet.
+    The alarm fires when predicted; the instances serve earlier than the uncalibrated
+    simulator says (after the spike); simulated again with the calibration, they serve when
+    observed and the peak is the same. Bounds: times within BOUND_MINUTES, the peak within
+    one instance."""
+    aws, emulator, router, measured_dir = measured
+    # A copy of the run, uncalibrated whatever ran before; the policy as the step's test.
+    run_dir = tmp_path / "run"
+    shutil.copytree(measured_dir, run_dir, ignore=shutil.ignore_patterns(
+        "verify*", "calibration.json"))  # fmt: skip
+    assert main(["apply", str(run_dir), "--min-capacity", "1", "--max-capacity", "3",
+                 "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
+    # Back to one quiet instance, the high alarm out of ALARM (3 idle minutes).
+    deadline = time.monotonic() + 60
+    aws.set_desired_instance_count("e", "AllTraffic", 1)
+    while time.monotonic() < deadline:
+        time.sleep(MINUTE_S)
+        high = [a for a in aws.alarms_with_prefix("TargetTracking-") if "-AlarmHigh-" in
+                a["AlarmName"]]  # fmt: skip
+        desired = aws.describe_endpoint("e").variant("AllTraffic").desired_instance_count
+        if desired == 1 and _in_service(router) == 1 and all(
+                a["StateValue"] != "ALARM" for a in high):
+            break
+        aws.set_desired_instance_count("e", "AllTraffic", 1)
+    else:
+        pytest.fail("the endpoint did not go back to one instance")
+    spike = [4] * 3 + [30] * 4 + [4] * 5
+    traffic = _csv(tmp_path / "spike.csv", spike)
+    capsys.readouterr()
+    # No clock flag: the local scaler's minute.
+    assert main(["verify", str(run_dir), "--traffic", str(traffic), "--aws-endpoint-url",
+                 emulator, "--violation-budget", "12"]) == 0  # fmt: skip
+    assert "(1 minute = 2 s)" in capsys.readouterr().out
+    doc = json.loads((run_dir / "verify.json").read_text())
+    rows = {r["what"]: r for r in doc["verdict"]}
+    first, served = rows["time to first scale-out"], rows["time until in service"]
+    assert first["predicted"] == 6
+    assert abs(first["observed"] - first["predicted"]) <= BOUND_MINUTES, first
+    # Uncalibrated, the simulator's instances come after the spike (6 min): it is wrong...
+    assert served["predicted"] - served["observed"] >= BOUND_MINUTES, served
+    assert rows["peak instances in service"]["predicted"] == 1
+    observed_peak = rows["peak instances in service"]["observed"]
+    assert observed_peak is not None and observed_peak >= 2
+    # ... calibrated on this spike, `simulate` agrees: the instances in service from the
+    # minute observed, and the same peak.
+    cal = read_calibration(run_dir)
+    assert cal is not None and PROVISION_MINUTES <= cal.provision_minutes <= PROVISION_MINUTES + 2
+    live = read_policy(aws, "e", "AllTraffic")
+    assert live is not None
+    policy, used = calibrated(run_dir, live.simulated(DEFAULT_PROVISION_MINUTES))
+    assert used == cal
+    again = simulate_policy(run_dir, from_counts([r * 60 for r in spike]), policy,
+                            initial_instances=1)  # fmt: skip
+    more = [m for m, n in enumerate(again.in_service.tolist()) if n > 1]
+    assert more and abs(more[0] - served["observed"]) <= BOUND_MINUTES, (more, served)
+    assert abs(again.totals.in_service_max - observed_peak) <= 1, (again.totals, observed_peak)
 
 
 def test_bad_verify_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +203,11 @@ def test_bad_verify_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
         (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--minute-seconds",
           "0.2"], "--minute-seconds must be in [1, 60]"),
         (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--minutes", "0"],
-         "--minutes must be >= 1"),
+         "--minutes must be > 0"),
+        (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--window", "0"],
+         "--window must be >= 1"),
+        (["verify", str(run_dir), "--pattern", "step", "--peak-rps", "5", "--minutes", "48",
+          "--minute-seconds", "2"], "--minutes and --minute-seconds both set the clock"),
         (["demo", "--verify", "--llm"], "are different demos"),
     ):  # fmt: skip
         assert main(args) == 2, args

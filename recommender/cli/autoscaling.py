@@ -133,13 +133,20 @@ def verify(
     run_dir: RunDirArg,
     traffic: TrafficSpec = NO_TRAFFIC,
     minutes: Annotated[
-        int | None, typer.Option(help="Replay this many minutes of the traffic [all]; a "
-                                 "spike's or step's from 5 minutes before it.")  # fmt: skip
+        float | None, typer.Option(help="Compress the traffic replayed into this many minutes "
+                                   "of wall clock (--minutes 48: a day, 2 s a minute); it must "
+                                   "give the local scaler's minute, or 60 s against AWS "
+                                   "[the local scaler's minute; real time on AWS].")  # fmt: skip
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option(help="Replay only this many minutes of the traffic [all]: a "
+                                 "spike's or step's from 5 minutes before its 12:00 event, "
+                                 "otherwise from the start.")  # fmt: skip
     ] = None,
     minute_seconds: Annotated[
-        float, typer.Option(help="Real seconds per traffic minute: 60 against AWS; the local "
-                            "scaler's --minute-seconds on the local stack.")  # fmt: skip
-    ] = 60.0,
+        float | None, typer.Option(help="Real seconds per traffic minute, instead of "
+                                   "--minutes.")  # fmt: skip
+    ] = None,
     violation_budget: Annotated[
         int, typer.Option(help="Observed SLO-violating minutes allowed before exit 1.")
     ] = 0,
@@ -159,7 +166,7 @@ def verify(
     from recommender.verify import VerifyOptions
     from recommender.verify import verify as run_verify
 
-    options = VerifyOptions(run_dir=run_dir, traffic=traffic, minutes=minutes,
+    options = VerifyOptions(run_dir=run_dir, traffic=traffic, window=window, minutes=minutes,
                             minute_seconds=minute_seconds, violation_budget=violation_budget,
                             force=force, endpoint_url=endpoint_url, aws=access,
                             workers=workers)  # fmt: skip

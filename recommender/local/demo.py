@@ -375,7 +375,8 @@ def run_verify_demo(out: Path, echo: Callable[[str], None] = print) -> VerifyDem
             echo(f"3. verify: {VERIFY_MINUTES} minutes of a step from "
                  f"{VERIFY_TRAFFIC.min_rps:g} to {VERIFY_TRAFFIC.peak_rps:g} rps")
             result = verify(VerifyOptions(run_dir=run_dir, traffic=VERIFY_TRAFFIC,
-                                          minutes=VERIFY_MINUTES, minute_seconds=VERIFY_MINUTE_S,
+                                          window=VERIFY_MINUTES,
+                                          minutes=VERIFY_MINUTES * VERIFY_MINUTE_S / 60.0,
                                           violation_budget=VERIFY_MINUTES,
                                           aws=AwsAccess(endpoint_url=emulator)), echo)  # fmt: skip
             live: LivePolicy | None = read_policy(aws, DEMO_ENDPOINT, DEMO_VARIANT)
