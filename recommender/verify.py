@@ -62,7 +62,7 @@ from recommender.errors import ConfigError, RecommenderError
 from recommender.loadgen.runner import LoadTestSpec
 from recommender.options import AwsAccess
 from recommender.plan import RampPlan, Stage, Target
-from recommender.policy.kinds import VARIANT_DIMENSION
+from recommender.policy.kinds import METRICS, VARIANT_DIMENSION, Kind, Metric
 from recommender.replay import simulate_policy
 from recommender.simulate import (
     DEFAULT_PROVISION_MINUTES,
@@ -80,6 +80,9 @@ NAMESPACE = "sagemaker"
 # The patterns' events are at 12:00; a window of --minutes starts this much before.
 EVENT_MINUTE, LEAD_MINUTES = 12 * 60, 5
 MIN_RPS = 0.05  # a stage needs a rate > 0: an idle minute sends ~nothing
+# What `simulate` models (and the local scaler evaluates): a policy on another metric has a
+# target in other units, so its prediction would mean nothing.
+INVOCATIONS_METRIC = METRICS[(Kind.VARIANT, Metric.INVOCATIONS)].name
 Echo = Callable[[str], None]
 
 
@@ -131,6 +134,7 @@ class LivePolicy:
     scale_in_cooldown: int
     disable_scale_in: bool
     alarms: tuple[dict[str, Any], ...]
+    metric: str = INVOCATIONS_METRIC  # the metric tracked
 
     def simulated(self, provision_minutes: int) -> Policy:
         """The same policy for `simulate`, its alarm settings from the alarms read back
@@ -190,10 +194,12 @@ def read_policy(aws: AwsClient, endpoint: str, variant: str) -> LivePolicy | Non
         return None
     p, t = policies[0], targets[0]
     spec = p["TargetTrackingScalingPolicyConfiguration"]
+    metric = str((spec.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+                 or (spec.get("CustomizedMetricSpecification") or {}).get("MetricName"))
     return LivePolicy(str(p["PolicyName"]), float(spec["TargetValue"]), int(t["MinCapacity"]),
                       int(t["MaxCapacity"]), int(spec.get("ScaleOutCooldown", 300)),
                       int(spec.get("ScaleInCooldown", 300)), bool(spec.get("DisableScaleIn")),
-                      tuple(alarms_of(aws, p, rid)))  # fmt: skip
+                      tuple(alarms_of(aws, p, rid)), metric)  # fmt: skip
 
 
 def replay_window(series: TrafficSeries, spec: TrafficSpec, minutes: int | None) -> TrafficSeries:
@@ -516,6 +522,15 @@ def verify(options: VerifyOptions, echo: Echo = print,
         raise ConfigError(f"no target-tracking policy on {rid}",
                           f"apply one first (recommender apply {o.run_dir}), or pass --force "
                           "to replay without one")  # fmt: skip
+    if live is not None and live.metric != INVOCATIONS_METRIC:
+        if not o.force:
+            raise ConfigError(f"{live.name} on {rid} tracks {live.metric}: verify compares "
+                              f"policies on {INVOCATIONS_METRIC} (what simulate models)",
+                              f"apply one on invocations (recommender apply {o.run_dir} "
+                              "--metric invocations), or pass --force to replay without a "
+                              "prediction of scaling")  # fmt: skip
+        echo(f"warning: {live.name} tracks {live.metric}; predicted as a fixed fleet (--force)")
+        live = None
     series = replay_window(o.traffic.load(), o.traffic, o.window)
     # The clock the policy runs on: the local scaler's, or AWS's real minutes.
     minute_seconds = replay_clock(o, series.minutes, _local_minute_seconds(base))

@@ -23,7 +23,7 @@ from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.replay import simulate_policy
 from recommender.simulate import DEFAULT_PROVISION_MINUTES
 from recommender.traffic import from_counts
-from recommender.verify import read_policy
+from recommender.verify import LivePolicy, read_policy
 
 MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
@@ -54,7 +54,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 assert main([
                     "run", "--endpoint", "e", "--region", "us-east-1", "--endpoint-url",
                     router, "--aws-endpoint-url", emulator, "--slo", "p95<=400ms", "--search",
-                    "fixed", "--start-rps", "6", "--max-rps", "18", "--stages", "3",
+                    "fixed", "--start-rps", "6", "--max-rps", "24", "--stages", "4",
                     "--stage-seconds", "3", "--warmup-seconds", "1", "--cloudwatch-period", "1",
                     "--cloudwatch-wait", "1", "--out", str(runs_dir), "--yes", "--quiet",
                 ]) == 0  # fmt: skip
@@ -192,6 +192,24 @@ def test_verify_a_spike_agrees_once_calibrated(
     more = [m for m, n in enumerate(again.in_service.tolist()) if n > 1]
     assert more and abs(more[0] - served["observed"]) <= BOUND_MINUTES, (more, served)
     assert abs(again.totals.in_service_max - observed_peak) <= 1, (again.totals, observed_peak)
+
+
+def test_verify_refuses_a_policy_simulate_does_not_model(
+    measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A policy on concurrency has a target in other units: no prediction from it."""
+    _, emulator, _, run_dir = measured
+    live = LivePolicy("p", 4.0, 1, 3, 300, 300, False, (),
+                      "SageMakerVariantConcurrentRequestsPerModelHighResolution")  # fmt: skip
+    monkeypatch.setattr("recommender.verify.read_policy", lambda *_: live)
+    traffic = _csv(tmp_path / "t.csv", [4] * 3)
+    capsys.readouterr()
+    assert main(["verify", str(run_dir), "--traffic", str(traffic), "--aws-endpoint-url",
+                 emulator]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "p on endpoint/e/variant/AllTraffic tracks SageMakerVariantConcurrentRequests" in err
+    assert "--metric invocations" in err and err.count("\n") == 1, err
 
 
 def test_bad_verify_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
