@@ -18,10 +18,16 @@ minute must be 60 s (AWS's alarms run on real minutes); against the local stack 
 the local scaler's `--minute-seconds` (recommender.local.autoscaler), which compresses alarms,
 cooldowns and the metric the same way. Every observed time is reported in traffic minutes.
 
-Load: Poisson arrivals, open loop (the load generator's default, what many independent
-clients send): `simulate` predicts from each minute's offered rate, and an open-loop client
-keeps offering it while the endpoint slows down, as production traffic does. A closed loop
-would send less exactly when the policy is late, and hide what is being verified.
+Load: open loop, with the arrivals the run measured under (Poisson, the load generator's
+default and what many independent clients send, unless the run said otherwise). Open loop:
+`simulate` predicts from each minute's offered rate, and an open-loop client keeps offering
+it while the endpoint slows down, as production traffic does; a closed loop would send less
+exactly when the policy is late, and hide what is being verified. The run's arrivals:
+`simulate`'s capacity within the SLO is the run's, measured under them, so the replay's
+latency is comparable with it only under the same process. On a compressed clock an emulated
+minute holds 60 / minute_seconds times fewer requests than a real one, so under Poisson its
+count (what the alarm sums) varies sqrt(60 / minute_seconds) times more: a level close to the
+target can breach the alarm by chance, earlier than `simulate` (exact per-minute counts) says.
 
 Observed, every `observe_seconds` (10 s, or one emulated minute when that is shorter): the
 variant's current and desired instance count (DescribeEndpoint), the instances really in
@@ -243,11 +249,21 @@ def replay_clock(o: VerifyOptions, traffic_minutes: int, local_minute: float | N
     raise ConfigError(f"{given}, but {whose}", hint)
 
 
-def load_plan(series: TrafficSeries, minute_seconds: float) -> RampPlan:
+def load_plan(series: TrafficSeries, minute_seconds: float,
+              arrivals: str = "poisson") -> RampPlan:  # fmt: skip
     """One open-loop stage per traffic minute, `minute_seconds` long, at its mean rate."""
     stages = tuple(Stage(max(round(r / 60.0, 3), MIN_RPS), minute_seconds)
                    for r in series.requests_per_minute.tolist())  # fmt: skip
-    return RampPlan(stages=stages, warmup_seconds=0.0, arrivals="poisson")
+    return RampPlan(stages=stages, warmup_seconds=0.0, arrivals=arrivals)
+
+
+def run_arrivals(meta: dict[str, Any]) -> str:
+    """The arrivals the run measured its capacity under (Poisson where it does not say):
+    `simulate`'s capacity within the SLO is that run's, so the replay's latency is comparable
+    only under the same arrival process."""
+    plan = meta.get("plan")
+    found = plan.get("arrivals") if isinstance(plan, dict) else None
+    return str(found or "poisson")
 
 
 # --- observing --------------------------------------------------------------------------
@@ -548,16 +564,18 @@ def verify(options: VerifyOptions, echo: Echo = print,
         echo(f"No policy on {rid} (--force): the replay runs on {start_n} instance(s)")
     start_n = min(policy.max_capacity or start_n, max(policy.min_capacity or 1, start_n))
     sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
+    arrivals = run_arrivals(run.meta)
     echo(f"Replaying {series.minutes} minutes of {series.source} "
-         f"({series.requests_per_minute.sum():,.0f} requests, Poisson arrivals, open loop) in "
+         f"({series.requests_per_minute.sum():,.0f} requests, {arrivals} arrivals as the run "
+         "measured, open loop) in "
          f"{series.minutes * minute_seconds / 60.0:,.1f} min (1 minute = {minute_seconds:g} s); "
          "simulator's provisioning "
          f"{provision} min" + (" (calibrated)" if calibration else " (default)"))
-    plan = load_plan(series, minute_seconds)
+    plan = load_plan(series, minute_seconds, arrivals)
     spec = LoadTestSpec(target=target, plan=plan, slo=run.slo, payload=_payload(run),
                         out=o.run_dir / LOAD_DIR, credentials=_credentials(aws),
                         abort_error_rate=1.0, abort_latency_factor=1e9,
-                        arrivals="poisson", workers=o.workers)  # fmt: skip
+                        arrivals=arrivals, workers=o.workers)  # fmt: skip
     if measure is None:
         from recommender.loadgen.runner import run_loadtest
 

@@ -18,12 +18,20 @@ import pytest
 from recommender.aws import AwsClient
 from recommender.calibration import calibrated, read_calibration
 from recommender.cli import main
+from recommender.errors import ConfigError
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.replay import simulate_policy
 from recommender.simulate import DEFAULT_PROVISION_MINUTES
-from recommender.traffic import from_counts
-from recommender.verify import LivePolicy, read_policy
+from recommender.traffic import TrafficSpec, from_counts
+from recommender.verify import (
+    LivePolicy,
+    VerifyOptions,
+    load_plan,
+    read_policy,
+    replay_clock,
+    run_arrivals,
+)
 
 MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
@@ -104,7 +112,7 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     assert main([*verify, "--violation-budget", "0"]) == 1
     out = capsys.readouterr().out
     assert "time to first scale-out" in out and "OVER BUDGET" in out
-    assert "Poisson arrivals, open loop) in 0.4 min (1 minute = 2 s)" in out
+    assert "poisson arrivals as the run measured, open loop) in 0.4 min (1 minute = 2 s)" in out
     doc = json.loads((run_dir / "verify.json").read_text())
     assert doc["minute_seconds"] == MINUTE_S
     rows = {r["what"]: r for r in doc["verdict"]}
@@ -210,6 +218,36 @@ def test_verify_refuses_a_policy_simulate_does_not_model(
     err = capsys.readouterr().err
     assert "p on endpoint/e/variant/AllTraffic tracks SageMakerVariantConcurrentRequests" in err
     assert "--metric invocations" in err and err.count("\n") == 1, err
+
+
+def test_the_replay_clock_is_the_one_the_policy_runs_on() -> None:
+    """--minutes compresses the whole replay; it must give the local scaler's minute, or AWS's
+    real one; with no clock flag, that clock."""
+    day = TrafficSpec(pattern="diurnal", peak_rps=30.0)
+
+    def clock(local: float | None, minutes: float | None = None) -> float:
+        options = VerifyOptions(run_dir=Path("r"), traffic=day, minutes=minutes)
+        return replay_clock(options, 1440, local)
+
+    assert clock(2.0, minutes=48) == 2.0 and clock(2.0) == 2.0 and clock(None) == 60.0
+    assert clock(3.0, minutes=72) == 3.0 and clock(None, minutes=1440) == 60.0
+    with pytest.raises(ConfigError) as local:
+        clock(2.0, minutes=60)  # the issue's "a day in an hour": 2.5 s minutes
+    assert local.value.one_line() == (
+        "--minutes 60 puts 1,440 traffic minutes into 2.5 s each, but the local "
+        "scaler's minute is 2 s (pass --minutes 48 (or leave --minutes out), or --window N to "
+        "replay fewer traffic minutes)")
+    with pytest.raises(ConfigError, match="AWS's alarms run on real minutes"):
+        clock(None, minutes=48)
+    with pytest.raises(ConfigError) as whole:
+        clock(2.0, minutes=72)
+    assert "or restart `recommender host` with --minute-seconds 3)" in whole.value.one_line()
+
+
+def test_the_replay_uses_the_arrivals_the_run_measured_under() -> None:
+    assert run_arrivals({"plan": {"arrivals": "uniform"}}) == "uniform"
+    assert run_arrivals({"plan": {}}) == run_arrivals({}) == "poisson"
+    assert load_plan(from_counts([60, 120]), 2.0, "uniform").arrivals == "uniform"
 
 
 def test_bad_verify_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
