@@ -12,11 +12,15 @@ Per minute, from what the run measured (analysis.serverless):
 - busy executions a = requests/s x W (Little's law; W the warm latency);
 - the metric is min(a, P) / P: executions beyond P run on demand and are not in it, so it
   never passes 1.0 (a target of 1.0 therefore never scales out);
-- the share of requests that find all P busy and spill to on-demand executions is
-  Erlang's loss formula B(P, a); those beyond MaxConcurrency M, B(M, a), are throttled
-  (ThrottlingException), the rest run on demand and are counted as cold starts, paying
-  the run's cold latency: an upper bound (an on-demand execution kept warm by steady
-  spillover does not start cold again), the same one the sizing uses;
+- the share of requests that find all P busy and spill over to on-demand executions is
+  Erlang's loss formula B(P, a) (random arrivals); those beyond MaxConcurrency M, B(M, a),
+  are throttled (ThrottlingException);
+- cold starts: a minute that spills uses D = min(M, ceil(R x (C + W))) - P on-demand
+  executions (R requests/s, C the run's cold latency: the requests arriving while one
+  starts need one each, as the sizing's rise from idle and the local server count them);
+  those that ran in the previous minute are still warm (AWS documents no idle timeout: it
+  is taken to be at least a minute), the rest start cold, one cold request each. The
+  sizing (analysis.serverless) is more cautious: it counts every spilled request as cold;
 - the minute violates the SLO when its cold share passes the tail allowance (1 - Q) of an
   SLO term pQ that a cold request breaks (the minute's pQ is then a cold latency), or its
   throttled share passes the SLO's error rate.
@@ -51,13 +55,14 @@ from recommender.simulate import (
 from recommender.traffic import TrafficSeries
 
 ASSUMPTIONS = (
-    "requests beyond provisioned concurrency (Erlang's loss formula, random arrivals) are "
-    "counted as cold starts: an upper bound, as the sizing assumes; new provisioned "
-    "concurrency serves --provision-minutes after the scale-out (AWS documents no figure: "
-    "measure yours)"
+    "cold starts: one request per on-demand execution started when a minute's requests "
+    "spill beyond provisioned concurrency (Erlang's loss formula, random arrivals); one "
+    "used in the previous minute is still warm (AWS documents no idle timeout); new "
+    "provisioned concurrency serves --provision-minutes after the scale-out (AWS documents "
+    "no figure: measure yours)"
 )
 # `--safety-factor auto` sweeps the utilization target itself over these values.
-SWEEP_TARGETS = tuple(sorted({*SWEEP_FACTORS, 1.0}))
+SWEEP_TARGETS = SWEEP_FACTORS  # 1.0 never scales out (the metric stops at 1)
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,18 @@ def simulate_provisioned(traffic: TrafficSeries, endpoint: ServerlessEndpoint, p
     in_service, desired_at, events, capped = track(busy, policy, first, saturates=True)
     pc = np.array(in_service, dtype=np.int64)
     desired = np.array(desired_at, dtype=np.int64)
+    rps = req / 60.0
     spill = np.array([erlang_b(int(p), a) for p, a in zip(pc, busy, strict=True)])
     throttled_share = np.array([erlang_b(endpoint.max_concurrency, a) for a in busy])
-    cold_share = np.maximum(spill - throttled_share, 0.0)
-    cold = req * cold_share
     throttled = req * throttled_share
+    spilled = req * np.maximum(spill - throttled_share, 0.0)
+    rise_s = (endpoint.cold_ms or 0.0) / 1000.0 + endpoint.warm_s
+    used = np.minimum(endpoint.max_concurrency, np.ceil(rps * rise_s - 1e-9)) - pc
+    on_demand = np.where(spilled >= 0.5, np.maximum(used, 0.0), 0.0)
+    # Ran last minute: still warm. The first minute starts settled, as `simulate` does.
+    warm = np.concatenate((on_demand[:1], on_demand[:-1]))
+    cold = np.minimum(np.maximum(on_demand - warm, 0.0), spilled)
+    cold_share = np.divide(cold, req, out=np.zeros_like(cold), where=req > 0)
     violating = throttled_share > endpoint.error_rate
     if endpoint.cold_allowance is not None:
         violating |= cold_share > endpoint.cold_allowance
