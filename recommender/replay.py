@@ -186,7 +186,9 @@ def _simulate_serverless(run_dir: Path, traffic: TrafficSeries, policy: Policy,
     if policy.target() is None and safety_factor is None:
         policies = {t: policy_for(analysis, policy, traffic, t) for t in SWEEP_TARGETS}
         choice = choose_target(traffic, endpoint, policies, violation_budget)
-        best = choice.chosen or min(choice.rows, key=lambda r: r.violating_minutes)
+        # None within budget: the fewest violating minutes, the highest target of those.
+        best = choice.chosen or min(choice.rows,
+                                    key=lambda r: (r.violating_minutes, -r.target_value))
         sim = simulate_provisioned(traffic, endpoint, policies[best.target_value],
                                    safety_factor=best.target_value)  # fmt: skip
     else:

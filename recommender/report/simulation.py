@@ -122,11 +122,11 @@ def format_target_choice(choice: SafetyFactorChoice) -> str:
     return "\n".join(_table(rows) + ["", choice.explanation]) + "\n"
 
 
-def _changes(sim: Simulation, cold_share: FloatArray) -> list[int]:
-    """The minutes worth a row: the first and last, and each where the provisioned
-    concurrency in service or the SLO verdict changes, or the cold share peaks."""
+def _changes(sim: Simulation, cold: FloatArray) -> list[int]:
+    """The minutes worth a row: the first and last, the busiest, each with a cold start,
+    and each where the provisioned concurrency in service or the SLO verdict changes."""
     n = sim.traffic.minutes
-    keep = {0, n - 1, int(np.argmax(cold_share)), int(np.argmax(sim.requests))}
+    keep = {0, n - 1, int(np.argmax(sim.requests)), *np.nonzero(cold >= 0.5)[0].tolist()}
     for m in range(1, n):
         if (sim.in_service[m] != sim.in_service[m - 1]
                 or sim.violating[m] != sim.violating[m - 1]):  # fmt: skip
@@ -171,13 +171,13 @@ def format_provisioned(sim: Simulation, cold: FloatArray, utilization: FloatArra
         lines.append(f"MaxCapacity {p.max_capacity} held provisioned concurrency back in "
                      f"{t.capped_minutes} minute(s)")  # fmt: skip
     rows = [["minute", "rps", "PC", "desired", "utilization", "cold starts", "SLO"]]
-    shown = _changes(sim, share)
+    shown = _changes(sim, cold)
     for m in shown[:MAX_ROWS]:
         rows.append([str(m), f"{req[m] / 60:.1f}", str(sim.in_service[m]), str(sim.desired[m]),
                      f"{utilization[m]:.2f}", f"{cold[m]:,.0f} ({share[m]:.1%})",
                      "violated" if sim.violating[m] else "ok"])  # fmt: skip
-    lines += ["", "Per minute (where provisioned concurrency or the verdict changes; every "
-              "minute in simulation.json):", *_table(rows)]  # fmt: skip
+    lines += ["", "Per minute (cold starts, and where provisioned concurrency or the verdict "
+              "changes; every minute in simulation.json):", *_table(rows)]  # fmt: skip
     if len(shown) > MAX_ROWS:
         lines.append(f"... {len(shown) - MAX_ROWS} more row(s) in simulation.json")
     if sim.traffic.missing_minutes:
