@@ -410,6 +410,13 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
                  "--safety-factor", "auto"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "utilization target" in out and "auto: utilization target 0.95" in out
+    # A target that is no share, or provisioned concurrency above MaxConcurrency: one line.
+    for bad, words in ((["--target-value", "40"], "target must be in (0, 1]"),
+                       (["--max-capacity", "9"], "above the variant's MaxConcurrency 4")):
+        assert main(["simulate", str(run_dir), "--pattern", "spike", "--peak-rps", "30",
+                     *bad]) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err
     # analyze's safety factor sizes instances: refused in one line on a serverless run.
     assert main(["analyze", str(run_dir), "--safety-factor", "auto", "--pattern", "spike",
                  "--peak-rps", "60"]) == 2  # fmt: skip
