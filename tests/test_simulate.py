@@ -177,7 +177,8 @@ RATES = tuple(range(20, 140, 10))
 
 
 def ramp_run(path: Path) -> Path:
-    """A run whose p95 grows past 100 ms above ~100 rps (capacity ~99.2 rps: the stage at 100 rps is judged by its later half)."""
+    """A run whose p95 grows past 100 ms above ~100 rps (capacity ~99.2 rps: the stage at
+    100 rps is judged by its later half)."""
     plan = RampPlan(tuple(Stage(r, 4) for r in RATES), warmup_seconds=1)
     latency = [30 + max(0, r - 90) * 4 for r in RATES]
     return write_run(path, plan, synthetic_records(plan, latency))
