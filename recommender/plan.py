@@ -210,6 +210,10 @@ class SearchSettings:
     # End a stage at an interim look once its verdict is clear at the stricter interim
     # confidence (recommender.search, "Sequential stages").
     early_stop: bool = True
+    # Play the failing end of the bracket once more before stopping on it: a single stage
+    # slowed by something else would otherwise fix it for good. Goes with --no-early-stop
+    # off (today's search, which never re-tests, is `--no-probe --no-early-stop`).
+    retest: bool = True
     # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
     # periods from the run's start, so the stages after them keep whole periods.
     period: int = 1
@@ -293,6 +297,7 @@ def load_plan(
         abort_latency_factor=abort_latency_factor,
         probe=probe,
         early_stop=early_stop,
+        retest=early_stop,
     )
 
 

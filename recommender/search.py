@@ -37,7 +37,7 @@ Recommender's ModelLatencyThresholds and k6's abortOnFail do; every decision car
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -54,6 +54,7 @@ SATURATED = 0.9  # the probe completed less than this share of its rate: a ceili
 GENERATOR_SHORTFALL = 0.95
 MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
 MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
+KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precision
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
 
 
@@ -96,6 +97,24 @@ class StageSummary:
     late_successes: int = 0
     late_within: dict[str, int] = field(default_factory=dict)
     late_counts: dict[str, int] = field(default_factory=dict)
+    # Per percentile term: the variance of the share within its limit estimated from
+    # per-second blocks over the binomial variance that treats requests as independent
+    # (the design effect, >= 1). Requests within a second share a queue, so a look divides
+    # its counts by this before the Wilson interval (effective sample size).
+    design_effect: dict[str, float] = field(default_factory=dict)
+
+    def effective(self) -> StageSummary:
+        """This summary with each percentile term's counts divided by its design effect."""
+        if not self.design_effect:
+            return self
+        d = max(self.design_effect.values())
+
+        def scale(v: int) -> int:
+            return int(v / d)
+
+        return replace(self, requests=scale(self.requests), successes=scale(self.successes),
+                       within={k: scale(v) for k, v in self.within.items()},
+                       counts={k: scale(v) for k, v in self.counts.items()})  # fmt: skip
 
     @property
     def achieved_rps(self) -> float:
@@ -255,6 +274,7 @@ class DecisionCode(str, Enum):
     GROW = "grow"  # passed, nothing failed yet: offer more
     DESCEND = "descend"  # failed, nothing passed yet: offer less
     BISECT = "bisect"  # between the highest pass and the lowest failure
+    RETEST = "retest"  # the bracket is narrow: play its failing end once more
     PRECISION_REACHED = "precision_reached"  # the bracket is as narrow as asked
     MAX_RPS = "max_rps"  # --max-rps passed: capacity is at least that
     FAILS_AT_START = "fails_at_start"  # fails far below --start-rps: nothing to find
@@ -423,6 +443,8 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
+        self.tested: dict[float, int] = {}  # rate -> stages played at it
+        self.failed: set[float] = set()  # rates whose (latest) stage failed
         self.control = settings.control
         # Closed loop has no rate to overload with: the probe is for arrival rates.
         self._probing = (settings.probe and settings.control != "concurrency"
@@ -450,10 +472,13 @@ class AdaptiveSearch(Controller):
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
+        if self.near_knee:
+            return False  # stages near the knee keep their full length
         at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
         if not at:
             return False
-        verdict = judge(s, self.slo, INTERIM_CONFIDENCE)
+        # On the effective sample size: seconds as blocks, not requests as independent.
+        verdict = judge(s.effective(), self.slo, INTERIM_CONFIDENCE)
         if verdict.outcome == UNDECIDED:
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
@@ -462,6 +487,14 @@ class AdaptiveSearch(Controller):
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
         return True
+
+    @property
+    def near_knee(self) -> bool:
+        """The bracket is within KNEE_BRACKET x the precision: the stages played now are
+        near the knee, where an early verdict is least certain and sets the estimate."""
+        lo, hi = self.lo, self.hi
+        return lo is not None and hi is not None and (hi - lo) / lo <= KNEE_BRACKET * (
+            self.settings.precision)
 
     def _look_time(self, start: float, k: int) -> float:
         """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
@@ -507,9 +540,15 @@ class AdaptiveSearch(Controller):
             outcome = verdict.outcome
         self.extensions = 0
         self.requests += s.requests
+        self.tested[rps] = self.tested.get(rps, 0) + 1
         if outcome == PASS:
             self.lo = max(self.lo or 0.0, rps)
+            if rps in self.failed:  # a re-test passed what failed once: that was noise
+                self.failed.discard(rps)
+                above = [f for f in self.failed if f > rps]
+                self.hi = min(above) if above else self.ceiling
         else:
+            self.failed.add(rps)
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
         nxt, code, why = self._next_rate(rps)
         if early is not None:
@@ -598,6 +637,12 @@ class AdaptiveSearch(Controller):
                     f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
+            if cfg.retest and hi in self.failed and self.tested.get(hi, 0) == 1:
+                # One stage slowed by something else (a shared host, a noisy neighbour)
+                # would fix the top of the bracket for good: bisection never goes back.
+                return (hi, DecisionCode.RETEST,
+                        f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: re-test "
+                        f"{hi:g}, failed once, before stopping")  # fmt: skip
             why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
             return None, DecisionCode.PRECISION_REACHED, why
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
