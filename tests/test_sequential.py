@@ -306,9 +306,9 @@ def test_a_failure_that_a_re_test_refutes_does_not_fix_the_bracket() -> None:
 
     def noisy(rps: float, seconds: float) -> StageSummary:
         plays[rps] = plays.get(rps, 0) + 1
-        if rps == 400 and plays[rps] == 1:
-            return base(1000.0, seconds)  # as bad as an overload
-        return base(rps, seconds)
+        bad = rps == 400 and plays[rps] == 1  # as bad as an overload
+        out: StageSummary = base(1000.0 if bad else rps, seconds)
+        return out
 
     search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=True), SLO)
     play(search, noisy)
@@ -355,8 +355,10 @@ def test_looks_judge_on_the_effective_sample_size_of_per_second_blocks() -> None
 
     # Seconds that are all within or all beyond (a queue that comes and goes): the share's
     # spread across seconds is that of 10 observations, not of 1,000 requests.
-    lumpy = [(100, {"p95": 100 if k else 0}, {}) for k in [1] * 9 + [0]]
-    even = [(100, {"p95": k}, {}) for k in [95, 97, 93, 95, 96, 94, 98, 92, 95, 95]]  # binomial-like
+    none: dict[str, int] = {}
+    lumpy = [(100, {"p95": 100 if k else 0}, none) for k in [1] * 9 + [0]]
+    binomial_like = [95, 97, 93, 95, 96, 94, 98, 92, 95, 95]
+    even = [(100, {"p95": k}, none) for k in binomial_like]
     assert design_effects(lumpy)["p95"] > 50
     assert design_effects(even)["p95"] < 2
     # 99% within over 6 s at 100 rps: clear for independent requests, not for 6 blocks.
