@@ -311,6 +311,7 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
     bisects from 0.8 of it. With early stopping, a stage played while the bracket is still
     wider than 4 x precision (far from the knee) ends at its first look, a third of the way;
     stages near the knee run their full length. Every failing stage is followed by a rest.
+    With `retest`, the failing end of the final bracket is played once more.
     """
     cfg = settings
     c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
@@ -333,6 +334,8 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
         width /= 2
         fails += 1
     total += rest * fails / 2  # about half the bisection stages fail
+    if cfg.retest:  # the failing end is played once more at full length, then a rest
+        total += near + rest
     return min(total, cfg.max_duration)
 
 

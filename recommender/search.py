@@ -21,8 +21,14 @@ Sequential stages: the search looks at a stage LOOKS - 1 times before its end (a
 Wilson interval lies wholly on one side of the threshold. Looking repeatedly would inflate
 the error rate, so the 5% is spent across the looks (Bonferroni): 0.5% at each interim look
 (99.5% intervals), the remaining 4% at the end (96%); the chance that any look of a stage
-errs stays within 5%. Stages near the knee are undecided at the interim looks and keep their
-full length.
+errs stays within 5%. A look judges on the effective sample size: requests in one second
+share a queue, so their counts are divided by the design effect the stage's seconds show as
+blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x the precision,
+stages are near the knee and get no interim look: they keep their full length.
+
+The re-test: before stopping on a bracket, its failing end is played once more if it has
+failed only once (`SearchSettings.retest`). A pass there refutes that failure (something
+else slowed that one stage): the bracket reopens above it and the analysis drops the stage.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
