@@ -64,6 +64,23 @@ KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precis
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
 
 
+def design_effect(n_i: list[int], w_i: list[int]) -> float:
+    """How much less a share k/n is known than n independent requests would say: the
+    variance of the share within a limit estimated from blocks (seconds: w_i of n_i within),
+    by the ratio estimator's between-block variance, over the binomial p(1-p)/n; at least 1.
+    Requests in one second share a queue, so they carry less evidence than their number.
+    Fewer than 3 blocks say nothing about the spread: 1."""
+    m, n = len(n_i), sum(n_i)
+    if m < 3 or n == 0:
+        return 1.0
+    p = sum(w_i) / n
+    nbar = n / m
+    between = sum((w - p * k) ** 2 for w, k in zip(w_i, n_i, strict=True)) / (m - 1)
+    var_blocks = between / (m * nbar**2)
+    var_binom = max(p * (1 - p), 1.0 / n) / n  # a share of 0 or 1 still has some doubt
+    return max(1.0, var_blocks / var_binom)
+
+
 def generator_limited(requests: int, rps: float, seconds: float, arrivals: str) -> bool:
     """Did the generator fall short of the offered rate, beyond chance?
 
@@ -523,7 +540,11 @@ class AdaptiveSearch(Controller):
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
         else:
-            verdict = early or judge(s, self.slo, self.final_confidence)
+            # The new search judges on the effective sample size at the end too: a knee
+            # stage whose seconds disagree stays undecided and extends (more data where the
+            # estimate is made) instead of deciding on requests counted as independent.
+            judged = s.effective() if cfg.early_stop else s
+            verdict = early or judge(judged, self.slo, self.final_confidence)
             outcome = verdict.outcome
             # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
             if not self.closed_loop and s.generator_limited and verdict.outcome != FAIL:

@@ -18,7 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from recommender import histograms
 from recommender.plan import Slo
-from recommender.search import Controller, StageSummary
+from recommender.search import Controller, StageSummary, design_effect
 
 ABORT_WINDOW = 3  # seconds of the running stage the abort check looks at
 
@@ -106,28 +106,11 @@ def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> Sta
 
 
 def design_effects(parts: list[tuple[int, dict[str, int], dict[str, int]]]) -> dict[str, float]:
-    """Per percentile term: the variance of the share within its limit estimated from the
-    seconds as blocks (the ratio estimator's between-block variance), over the binomial
-    variance p(1-p)/n that treats every request as independent; at least 1. Requests in one
-    second share a queue, so they carry less evidence than their number."""
-    out: dict[str, float] = {}
+    """Per percentile term: its design effect over the stage's seconds as blocks
+    (`recommender.search.design_effect`)."""
     keys = {k for _, w, _ in parts for k in w}
-    m = len(parts)
-    if m < 3:
-        return out
-    for key in keys:
-        n_i = [c.get(key, ok) for ok, _, c in parts]
-        w_i = [w.get(key, 0) for _, w, _ in parts]
-        n = sum(n_i)
-        if n == 0:
-            continue
-        p = sum(w_i) / n
-        nbar = n / m
-        between = sum((w - p * k) ** 2 for w, k in zip(w_i, n_i, strict=True)) / (m - 1)
-        var_blocks = between / (m * nbar**2)
-        var_binom = max(p * (1 - p), 1.0 / n) / n  # a share of 0 or 1 still has some doubt
-        out[key] = max(1.0, var_blocks / var_binom)
-    return out
+    return {key: design_effect([c.get(key, ok) for ok, _, c in parts],
+                               [w.get(key, 0) for _, w, _ in parts]) for key in keys}  # fmt: skip
 
 
 class Driver:
