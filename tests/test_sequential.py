@@ -375,8 +375,8 @@ def test_the_interval_reaches_past_a_stage_whose_verdict_rests_on_correlated_req
     from recommender.analysis.bootstrap import unclear_span
 
     # 300 rps clearly within; 400 rps passes on its requests (96.25% within 100 ms) but one
-    # second of ten (early on) was a burst with 150 slow requests: on per-second blocks it cannot tell;
-    # 500 rps clearly beyond.
+    # second of ten (early on) was a burst with 150 slow requests: on per-second blocks it
+    # cannot tell; 500 rps clearly beyond.
     plan = RampPlan((Stage(300, 10), Stage(400, 10), Stage(500, 10)), warmup_seconds=0)
 
     def second(t: int, stage: int, fast: int, slow: int) -> dict[str, object]:
