@@ -27,7 +27,8 @@ blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x t
 stages are near the knee and get no interim look: they keep their full length.
 
 The re-test: before stopping on a bracket, its failing end is played once more if it has
-failed only once (`SearchSettings.retest`). A pass there refutes that failure (something
+failed only once (`SearchSettings.retest`), once per search (re-testing every new failing
+end after a refuted one cost a 10 s-stage run of config A 12 stages instead of 7). A pass there refutes that failure (something
 else slowed that one stage): the bracket reopens above it and the analysis drops the stage.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
@@ -663,7 +664,8 @@ class AdaptiveSearch(Controller):
                     f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
-            if cfg.retest and hi in self.failed and self.tested.get(hi, 0) == 1:
+            retested = any(n > 1 for n in self.tested.values())
+            if cfg.retest and not retested and hi in self.failed and self.tested.get(hi, 0) == 1:
                 # One stage slowed by something else (a shared host, a noisy neighbour)
                 # would fix the top of the bracket for good: bisection never goes back.
                 return (hi, DecisionCode.RETEST,
