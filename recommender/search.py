@@ -28,8 +28,9 @@ stages are near the knee and get no interim look: they keep their full length.
 
 The re-test: before stopping on a bracket, its failing end is played once more if it has
 failed only once (`SearchSettings.retest`), once per search (re-testing every new failing
-end after a refuted one cost a 10 s-stage run of config A 12 stages instead of 7). A pass there refutes that failure (something
-else slowed that one stage): the bracket reopens above it and the analysis drops the stage.
+end after a refuted one cost a 10 s-stage run of config A 12 stages instead of 7). A pass
+there refutes that failure (something else slowed that one stage): the bracket reopens above
+it and the analysis drops the stage.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
