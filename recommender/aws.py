@@ -563,6 +563,27 @@ class AwsClient:
                       ServiceNamespace=namespace, ResourceId=resource_id,
                       ScalableDimension=dimension)  # fmt: skip
 
+    def scalable_targets(self, namespace: str) -> list[dict[str, Any]]:
+        """Every scalable target of a namespace (the local scaler's view)."""
+        return _items(self.client("application-autoscaling"), "describe_scalable_targets",
+                      "ScalableTargets", f"DescribeScalableTargets {namespace}",
+                      ServiceNamespace=namespace)  # fmt: skip
+
+    def scaling_policies(self, namespace: str) -> list[dict[str, Any]]:
+        """Every scaling policy of a namespace."""
+        return _items(self.client("application-autoscaling"), "describe_scaling_policies",
+                      "ScalingPolicies", f"DescribeScalingPolicies {namespace}",
+                      ServiceNamespace=namespace)  # fmt: skip
+
+    def describe_scaling_activities(
+        self, namespace: str, resource_id: str, dimension: str
+    ) -> list[dict[str, Any]]:
+        """The target's scaling activities, newest first (cause, start, end, status)."""
+        return _items(self.client("application-autoscaling"), "describe_scaling_activities",
+                      "ScalingActivities", f"DescribeScalingActivities {resource_id}",
+                      ServiceNamespace=namespace, ResourceId=resource_id,
+                      ScalableDimension=dimension)  # fmt: skip
+
     def register_scalable_target(self, params: Mapping[str, Any]) -> None:
         with _calling(f"RegisterScalableTarget {params.get('ResourceId')}"):
             self.client("application-autoscaling").register_scalable_target(**params)
@@ -592,6 +613,28 @@ class AwsClient:
                 for alarm in _items(cw, "describe_alarms", "MetricAlarms",
                                     "CloudWatch DescribeAlarms",
                                     AlarmNames=list(names[i : i + 100]))]  # fmt: skip
+
+    def alarms_with_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """The metric alarms whose names start with `prefix` (target tracking's are named
+        TargetTracking-<resource id>-AlarmHigh/-AlarmLow-<id>)."""
+        return _items(self.client("cloudwatch"), "describe_alarms", "MetricAlarms",
+                      "CloudWatch DescribeAlarms", AlarmNamePrefix=prefix)  # fmt: skip
+
+    def set_alarm_state(self, name: str, state: str, reason: str) -> None:
+        with _calling(f"CloudWatch SetAlarmState {name}"):
+            self.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state,
+                                                      StateReason=reason)  # fmt: skip
+
+    def metric_sum(self, namespace: str, name: str, dimensions: Mapping[str, str],
+                   start: datetime, end: datetime, period: int) -> float | None:  # fmt: skip
+        """The Sum of a metric over [start, end) (GetMetricStatistics); None: no data."""
+        with _calling(f"CloudWatch GetMetricStatistics {name}"):
+            out = self.client("cloudwatch").get_metric_statistics(
+                Namespace=namespace, MetricName=name, StartTime=start, EndTime=end,
+                Period=period, Statistics=["Sum"],
+                Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()])
+        points = out.get("Datapoints") or []
+        return sum(float(p["Sum"]) for p in points) if points else None
 
     def delete_alarms(self, names: Sequence[str]) -> None:
         cw = self.client("cloudwatch")

@@ -15,6 +15,7 @@ import numpy as np
 
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
+from recommender.calibration import Calibration, calibrated
 from recommender.errors import ConfigError
 from recommender.pipeline import ReportResult, analyze_dir, write_reports
 from recommender.plan import Slo
@@ -49,6 +50,7 @@ class ReplayResult:
     choice: SafetyFactorChoice | None  # the sweep, when the safety factor was `auto`
     path: Path
     budget_met: bool  # violating minutes within --violation-budget
+    calibration: Calibration | None = None  # the run's, when it set the provisioning time
 
 
 def _endpoint(
@@ -78,12 +80,16 @@ def simulate_run(
     instance_price: float | None = None,
     violation_budget: int = 0,
     metric: str = "invocations",
+    calibrate: bool = False,
 ) -> ReplayResult:
     """Simulate the run's endpoint under a policy and write simulation.json into the run.
 
     `metric` "concurrency": the policy tracks requests in flight per instance (copy) on
     10-second data (`simulate_concurrency`); its target is the given one, or the run's
     concurrency at the SLO x `safety_factor`.
+
+    `calibrate`: take the provisioning time from the run's calibration.json (`verify`'s)
+    when there is one (the caller passes it when --provision-minutes was not given).
 
     `safety_factor` None means `auto`: sweep, keep the chosen factor's simulation (or, when
     none keeps within the budget, the one with the fewest violating minutes).
@@ -95,6 +101,9 @@ def simulate_run(
         raise ConfigError(f"--violation-budget must be >= 0 minutes (got {violation_budget})")
     if given is not None and safety_factor is None:
         raise ConfigError("give --target-value or --safety-factor auto, not both")
+    cal = None
+    if calibrate:
+        policy, cal = calibrated(run_dir, policy)
     if _is_async(run_dir):
         return _simulate_async(run_dir, traffic, policy, safety_factor, slo, instance_price,
                                violation_budget)  # fmt: skip
@@ -122,9 +131,20 @@ def simulate_run(
     data["run_dir"] = str(run_dir)
     if choice is not None:
         data["safety_factor_choice"] = choice.to_dict()
+    data["calibration"] = cal.to_dict() if cal else None
     path = run_dir / runs.SIMULATION_FILE
     runs.write_json(path, data)
-    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
+    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget,
+                        cal)  # fmt: skip
+
+
+def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
+                    slo: Slo | None = None, initial_instances: int | None = None) -> Simulation:
+    """`simulate` of one concrete policy (target, Min/MaxCapacity given) on the run's
+    endpoint, starting from `initial_instances`; nothing written (verify's prediction)."""
+    model, price = _endpoint(run_dir, slo, None)
+    return simulate(traffic, model, policy, instance_price=price,
+                    initial_instances=initial_instances)  # fmt: skip
 
 
 def _is_async(run_dir: Path) -> bool:
@@ -244,6 +264,8 @@ def analyze(
     violation_budget: int = 0,
     slo_source: str = "client",
     on_choice: Callable[[SafetyFactorChoice], None] = lambda _: None,
+    calibrate: bool = False,
+    on_note: Callable[[str], None] = lambda _: None,
 ) -> Analysis:
     """`recommender analyze`: with a safety factor, or with None ("auto") the one the
     simulated traffic allows (`on_choice` sees the sweep before the analysis, which fails
@@ -265,6 +287,10 @@ def analyze(
                           "pass --traffic FILE or --pattern diurnal|spike|step "
                           "with --peak-rps")  # fmt: skip
     policy.check()
+    if calibrate:
+        policy, cal = calibrated(run_dir, policy)
+        if cal is not None:
+            on_note(f"note: {cal.describe()}")
     choice = choose_for_run(run_dir, traffic.load(), policy, slo=slo,
                             violation_budget=violation_budget)  # fmt: skip
     on_choice(choice)

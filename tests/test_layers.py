@@ -28,7 +28,8 @@ PACKAGE_DIR = Path(recommender.__file__).parent
 DOMAIN = ("recommender.plan", "recommender.search", "recommender.analysis",
           "recommender.policy", "recommender.sizing", "recommender.simulate",
           "recommender.compare", "recommender.traffic", "recommender.metrics",
-          "recommender.cloudwatch", "recommender.histograms", "recommender.options")  # fmt: skip
+          "recommender.cloudwatch", "recommender.histograms", "recommender.options",
+          "recommender.calibration")  # fmt: skip
 # Third-party packages only the edges may touch: boto3 through aws.py, Locust in loadgen/.
 AWS_PACKAGES = ("boto3", "botocore")
 LOCUST_PACKAGES = ("locust", "gevent")
@@ -36,9 +37,10 @@ BLOCKED = AWS_PACKAGES + LOCUST_PACKAGES
 
 # Who may import report/ (the renderers): report/ itself, the thin CLI and the pipeline
 # (which writes the reports for every command that makes them: run, analyze, report,
-# simulate through replay, the demo), and the sweep, which writes its own beside them.
+# simulate through replay, the demo), and the sweep and verify, which write their own beside
+# them.
 REPORT_IMPORTERS = ("recommender.report", "recommender.cli", "recommender.pipeline",
-                    "recommender.sweep")  # fmt: skip
+                    "recommender.sweep", "recommender.verify")  # fmt: skip
 # Known exception, kept on purpose: the Locust roles sign InvokeEndpoint requests with
 # credentials that boto3's chain resolves (recommender.aws.credentials_provider). It imports
 # recommender.aws inside a function, so boto3 loads only after Locust's gevent patching

@@ -121,8 +121,8 @@ def test_final_meta_plays_the_stages_up_to_the_end(tmp_path: Path) -> None:
     search = {"stages": [{"rps": r, "start": a, "end": b} for r, a, b in stages],
               "decisions": [{"stage": 0}]}  # fmt: skip
     records = [{"requests": 10, "ok": 9, "errors": {"HTTP 503": 1}}]
-    meta = final_meta(run, "interrupted", 0, records, {"t0": 1002.0, "unsent_at_end": 4},
-                      search, ended=1009.0)  # fmt: skip
+    generator = {"t0": 1002.0, "unsent_at_end": 4, "issued": 14}
+    meta = final_meta(run, "interrupted", 0, records, generator, search, ended=1009.0)
     assert list(meta)[: len(run.meta)] == list(run.meta)  # run.json keeps its key order
     assert meta["status"] == "interrupted" and meta["started_at"] == runs.iso(1002.0)
     assert [(s["rps"], s["seconds"]) for s in meta["stages"]] == [(10, 5), (20, 2)]
@@ -130,4 +130,5 @@ def test_final_meta_plays_the_stages_up_to_the_end(tmp_path: Path) -> None:
     assert meta["search"]["decisions"] == [{"stage": 0}]
     assert meta["generator"]["unsent_at_end"] == 4 and meta["generator"]["processes"] == 1
     assert meta["totals"] == {"requests": 10, "successes": 9, "errors": 1,
-                              "errors_by_kind": {"HTTP 503": 1}}  # fmt: skip
+                              "errors_by_kind": {"HTTP 503": 1}, "errors_by_type": {},
+                              "intended": 14, "not_sent": 4}  # fmt: skip

@@ -47,7 +47,7 @@ def analyze(
     traffic: TrafficSpec = NO_TRAFFIC,
     min_capacity: MinCapOpt = None,
     max_capacity: MaxCapOpt = None,
-    provision_minutes: ProvisionOpt = DEFAULT_PROVISION_MINUTES,
+    provision_minutes: ProvisionOpt = None,
     violation_budget: BudgetOpt = 0,
     slo_source: Annotated[
         SloSource,
@@ -69,9 +69,10 @@ def analyze(
         safety_factor=parse_safety_factor(safety_factor),
         traffic=traffic,
         policy=Policy(min_capacity=min_capacity, max_capacity=max_capacity,
-                      provision_minutes=provision_minutes),
+                      provision_minutes=_provision(provision_minutes)),
         violation_budget=violation_budget, slo_source=slo_source.value,
         on_choice=lambda choice: show(format_choice(choice)),
+        calibrate=provision_minutes is None, on_note=show,
     )  # fmt: skip
     if json_output:
         echo(format_json(result_document("analyze", analysis, run_dir,
@@ -182,7 +183,7 @@ def simulate(
     ),
     scale_out_cooldown: CooldownOpt = COOLDOWN_SECONDS,
     scale_in_cooldown: CooldownOpt = COOLDOWN_SECONDS,
-    provision_minutes: ProvisionOpt = DEFAULT_PROVISION_MINUTES,
+    provision_minutes: ProvisionOpt = None,
     disable_scale_in: DisableScaleInOpt = False,
     instance_price: Annotated[float | None, typer.Option(help="USD per instance-hour.")] = None,
     violation_budget: BudgetOpt = 0,
@@ -210,14 +211,17 @@ def simulate(
         scale_out_cooldown=scale_out_cooldown, scale_in_cooldown=scale_in_cooldown,
         disable_scale_in=disable_scale_in, scale_out_datapoints=scale_out_datapoints,
         scale_in_datapoints=scale_in_datapoints, scale_in_ratio=scale_in_ratio,
-        provision_minutes=provision_minutes,
+        provision_minutes=_provision(provision_minutes),
         **({"scale_from_zero": True} if scale_from_zero else {}),
     ).check()
     series = traffic.load()
     result = simulate_run(run_dir, series, policy, safety_factor=factor,
                           slo=slo_override(run_dir, slo, max_error_rate),
                           instance_price=instance_price,
-                          violation_budget=violation_budget, metric=metric)  # fmt: skip
+                          violation_budget=violation_budget, metric=metric,
+                          calibrate=provision_minutes is None)  # fmt: skip
+    if result.calibration is not None:
+        echo(f"note: {result.calibration.describe()}")
     if result.choice is not None:
         echo(format_choice(result.choice))
     echo(format_simulation(result.simulation).rstrip())
@@ -226,3 +230,9 @@ def simulate(
         raise typer.Exit(1)
 
 
+
+
+def _provision(minutes: int | None) -> int:
+    """--provision-minutes, else simulate's default (the run's calibration replaces the
+    default, never a value given: recommender.calibration)."""
+    return DEFAULT_PROVISION_MINUTES if minutes is None else minutes

@@ -1,5 +1,6 @@
-"""Commands that change the endpoint's autoscaling: recommender.policy plans the change,
-recommender.apply executes it."""
+"""Commands that change the endpoint's autoscaling (recommender.policy plans the change,
+recommender.apply executes it) and `verify`, which checks a policy in place
+(recommender.verify)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ import typer
 from recommender.cli.app import app, asks, echo
 from recommender.cli.flags import (
     NO_ACCESS,
+    NO_TRAFFIC,
     CooldownOpt,
     DisableScaleInOpt,
     DryRunOpt,
+    RunDirArg,
     StateFileOpt,
     YesOpt,
     aws_flags,
     flag_groups,
+    traffic_flags,
 )
 from recommender.options import AwsAccess
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
+from recommender.traffic import TrafficSpec
 
 
 @app.command()
@@ -120,3 +125,49 @@ def rollback(
         raise typer.Exit(1)
 
 
+
+
+@app.command()
+@flag_groups(access=aws_flags, traffic=traffic_flags)
+def verify(
+    run_dir: RunDirArg,
+    traffic: TrafficSpec = NO_TRAFFIC,
+    minutes: Annotated[
+        int | None, typer.Option(help="Replay this many minutes of the traffic [all]; a "
+                                 "spike's or step's from 5 minutes before it.")  # fmt: skip
+    ] = None,
+    minute_seconds: Annotated[
+        float, typer.Option(help="Real seconds per traffic minute: 60 against AWS; the local "
+                            "scaler's --minute-seconds on the local stack.")  # fmt: skip
+    ] = 60.0,
+    violation_budget: Annotated[
+        int, typer.Option(help="Observed SLO-violating minutes allowed before exit 1.")
+    ] = 0,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="The runtime's base URL [the run's].")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Local Locust worker processes.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replay even when no policy is on the endpoint.")
+    ] = False,
+    access: AwsAccess = NO_ACCESS,
+) -> None:
+    """Replay a traffic shape against the run's endpoint with its scaling policy live;
+    compare what scaling did with what `simulate` predicts; calibrate the simulator. Writes
+    verify.json/.md/.html and calibration.json into the run; exit 1 over the budget."""
+    from recommender.report.verify import format_verify_text
+    from recommender.verify import VerifyOptions
+    from recommender.verify import verify as run_verify
+
+    options = VerifyOptions(run_dir=run_dir, traffic=traffic, minutes=minutes,
+                            minute_seconds=minute_seconds, violation_budget=violation_budget,
+                            force=force, endpoint_url=endpoint_url, aws=access,
+                            workers=workers)  # fmt: skip
+    result = run_verify(options, echo)
+    echo("")
+    echo(format_verify_text(result.data).rstrip())
+    echo(f"Wrote {result.path} (and verify.md, verify.html)")
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+    if not result.budget_met:
+        raise typer.Exit(1)

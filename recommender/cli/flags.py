@@ -327,7 +327,10 @@ RampOpt = Annotated[
 DaysOpt = Annotated[int | None, typer.Option(help="Days of pattern [1].")]
 MinCapOpt = Annotated[int | None, typer.Option(help="MinCapacity [2].")]
 MaxCapOpt = Annotated[int | None, typer.Option(help="MaxCapacity [instances at peak x 1.5].")]
-ProvisionOpt = Annotated[int, typer.Option(help="Minutes a new instance takes to serve.")]
+ProvisionOpt = Annotated[
+    int | None, typer.Option(help="Minutes a new instance takes to serve [the run's "
+                             "calibration.json (recommender verify), else 6].")  # fmt: skip
+]
 BudgetOpt = Annotated[int, typer.Option(help="SLO-violating minutes auto may allow.")]
 
 NO_TRAFFIC = TrafficSpec()  # a placeholder default: `flag_groups` passes the real one

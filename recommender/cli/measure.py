@@ -227,6 +227,10 @@ def demo(
     serverless: Annotated[
         bool, typer.Option(help="Size an emulated serverless variant (MaxConcurrency 8) instead.")
     ] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="measure -> apply -> verify -> calibrate -> "
+                           "simulate on a scaling emulated endpoint (~2 min).")  # fmt: skip
+    ] = False,
 ) -> None:
     """Start a local model server (capacity 200 req/s), size it, and print the result;
     --sweep: deploy three instance types in the AWS emulator, rank them, name the cheapest."""
@@ -234,12 +238,15 @@ def demo(
     from recommender.report.render import format_summary
 
     _ = yes  # the demo only talks to its own loopback server: nothing to confirm
+    if sum((sweep, llm, serverless, verify, async_endpoint)) > 1:
+        raise ConfigError("--sweep, --llm, --serverless, --async and --verify are different "
+                          "demos", "pick one")  # fmt: skip
+    if verify:
+        _demo_verify(out, view)
+        return
     if async_endpoint:
         from recommender.local.asyncdemo import run_async_demo
 
-        if sweep or llm or serverless:
-            raise ConfigError("--async, --sweep, --llm and --serverless are different demos",
-                              "pick one")  # fmt: skip
         with view:
             got = run_async_demo(out, view.echo)  # prints the summary, as `run` does
         a = got.analysis
@@ -257,8 +264,6 @@ def demo(
             raise typer.Exit(a.exit_code)
         return
     if sweep:
-        if llm or serverless:
-            raise ConfigError("--sweep, --llm and --serverless are different demos", "pick one")
         _demo_sweep(out, view)
         return
     with view:
@@ -290,6 +295,24 @@ def demo(
         raise typer.Exit(a.exit_code)
 
 
+
+
+def _demo_verify(out: Path, view: LiveView) -> None:
+    from recommender.local.demo import run_verify_demo
+    from recommender.report.verify import format_verify_text
+
+    result = run_verify_demo(out, view.echo)
+    echo("")
+    echo(format_verify_text(result.verify.data).rstrip())
+    sim = result.calibrated
+    if sim is not None:
+        outs = [e for e in sim.events if e.kind == "out"]
+        served = "-" if not outs else f"{outs[0].minute + 1 + sim.policy.provision_minutes}"
+        seen = result.verify.rows[1].observed
+        echo(f"\nSimulated again with the calibration: instances in service from minute "
+             f"{served} (observed {'-' if seen is None else f'{seen:g}'}); "
+             f"{sim.totals.violating_minutes} SLO-violating minutes predicted")  # fmt: skip
+    echo(f"\nRun directory: {result.run_dir} (verify.md, verify.html, calibration.json)")
 
 
 def _demo_sweep(out: Path, view: LiveView) -> None:

@@ -50,13 +50,18 @@ def host(
     max_queue: Annotated[int, typer.Option(help="Waiting requests per instance before 503.")] = (
         100
     ),
+    minute_seconds: Annotated[
+        float, typer.Option(help="The local scaler's minute in real seconds (2: a minute in "
+                            "two seconds; needs --metrics-period 1).")  # fmt: skip
+    ] = 60.0,
 ) -> None:
     """Host the AWS emulator's endpoints locally: a model server per endpoint (capacity from
     its instance type), one runtime URL for all (`run --endpoint-url`)."""
     from recommender.local.hosting import HostingConfig, serve_hosting
 
     config = HostingConfig(aws_endpoint_url, region, host_, port, poll_seconds,
-                           provision_seconds, metrics_period, model.value, max_queue)  # fmt: skip
+                           provision_seconds, metrics_period, model.value, max_queue,
+                           minute_seconds=minute_seconds)  # fmt: skip
 
     def ready(url: str) -> None:
         echo(f"Listening on {url} (the SageMaker runtime of the endpoints in "

@@ -36,12 +36,14 @@ from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
 from recommender.local.serverless import ServerlessEmulation
 from recommender.metrics import default_period
-from recommender.options import RunOptions
+from recommender.options import AwsAccess, RunOptions
 from recommender.pipeline import CloudWatchOptions, run_pipeline, sagemaker_target, write_reports
 from recommender.plan import DEFAULT_VARIANT, SearchSettings, parse_slo
+from recommender.simulate import DEFAULT_PROVISION_MINUTES, Simulation
 from recommender.sizing import PRICES_USD_PER_HOUR, Traffic
 from recommender.sweep import SweepOptions, SweepResult, run_sweep
 from recommender.traffic import TrafficSpec
+from recommender.verify import VerifyResult
 
 DEMO_SERVER = ServerConfig(port=0, instances=1, concurrency=4, service_time_ms=20.0,
                            model="sklearn")  # fmt: skip
@@ -311,3 +313,76 @@ def run_llm_demo(
             result = run_pipeline(spec, 0.5, echo, CloudWatchOptions(aws, period, 30.0), watch)
     return DemoResult(result.loadtest, result.analysis, truth.rps, truth.concurrency,
                       truth.concurrency_rps)  # fmt: skip
+
+
+# `demo --verify`: the whole loop on a compressed clock (one minute in VERIFY_MINUTE_S):
+# measure a 1-instance ml.m5.large variant (16 rps per instance), apply its policy (1-4
+# instances), verify it against a step from 5 to 30 rps, calibrate, and simulate again.
+VERIFY_MINUTE_S = 2.0
+VERIFY_PROVISION_MINUTES = 2  # the stack's truth; simulate assumes 6 until calibrated
+VERIFY_TYPE = "ml.m5.large"
+VERIFY_SLO = "p95<=400ms"
+VERIFY_TRAFFIC = TrafficSpec(pattern="step", peak_rps=30.0, min_rps=5.0)
+VERIFY_MINUTES = 20
+
+
+@dataclass(frozen=True)
+class VerifyDemoResult:
+    run_dir: Path
+    verify: VerifyResult
+    calibrated: Simulation | None  # simulate again, with the calibration
+
+
+def run_verify_demo(out: Path, echo: Callable[[str], None] = print) -> VerifyDemoResult:
+    """measure -> apply -> verify -> calibrate -> simulate, on the AWS emulator with local
+    hosting and the local scaler, through the same code each command runs against AWS."""
+    from recommender.apply import apply as apply_policy
+    from recommender.calibration import calibrated
+    from recommender.policy import PolicyRequest
+    from recommender.replay import simulate_policy
+    from recommender.verify import LivePolicy, VerifyOptions, read_policy, replay_window, verify
+
+    os.environ.update(EMULATOR_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    echo("Starting the AWS emulator, local hosting and the local scaler "
+         f"(1 minute = {VERIFY_MINUTE_S:g} s)...")
+    with running_emulator() as emulator:
+        hosting = HostingConfig(emulator, model="sleep", metrics_period=1, poll_seconds=0.5,
+                                provision_seconds=VERIFY_PROVISION_MINUTES * VERIFY_MINUTE_S,
+                                minute_seconds=VERIFY_MINUTE_S)  # fmt: skip
+        with running_hosting(hosting) as router:
+            aws = AwsClient.create(EMULATOR_ENV["AWS_DEFAULT_REGION"], endpoint_url=emulator)
+            aws.create_model(DEMO_ENDPOINT, "local/recommender-demo:latest")
+            aws.create_endpoint_config(f"{DEMO_ENDPOINT}-config", DEMO_ENDPOINT, DEMO_VARIANT,
+                                       VERIFY_TYPE, 1, {})  # fmt: skip
+            aws.create_endpoint_from_config(DEMO_ENDPOINT, f"{DEMO_ENDPOINT}-config", {})
+            echo(f"1. measure: {VERIFY_TYPE}, {profile_for(VERIFY_TYPE).capacity_rps:g} rps "
+                 "per instance in truth")  # fmt: skip
+            load = RunOptions(endpoint=DEMO_ENDPOINT, region=aws.region, endpoint_url=router,
+                              aws_endpoint_url=emulator, slo=(VERIFY_SLO,), search="fixed",
+                              start_rps=6, max_rps=18, stages=4, stage_seconds=4,
+                              warmup_seconds=1, cloudwatch_period=1, cloudwatch_wait=1,
+                              out=out)  # fmt: skip
+            from recommender.pipeline import prepare
+
+            spec, cloudwatch = prepare(load, echo)
+            run = run_pipeline(spec, 0.5, echo, cloudwatch)
+            run_dir = run.loadtest.run_dir
+            echo("2. apply: the run's target-tracking policy, 1-4 instances")
+            apply_policy(run_dir=run_dir, request=PolicyRequest(min_capacity=1, max_capacity=4),
+                         access=AwsAccess(endpoint_url=emulator), echo=echo,
+                         confirm=lambda _: True)  # fmt: skip
+            echo(f"3. verify: {VERIFY_MINUTES} minutes of a step from "
+                 f"{VERIFY_TRAFFIC.min_rps:g} to {VERIFY_TRAFFIC.peak_rps:g} rps")
+            result = verify(VerifyOptions(run_dir=run_dir, traffic=VERIFY_TRAFFIC,
+                                          minutes=VERIFY_MINUTES, minute_seconds=VERIFY_MINUTE_S,
+                                          violation_budget=VERIFY_MINUTES,
+                                          aws=AwsAccess(endpoint_url=emulator)), echo)  # fmt: skip
+            live: LivePolicy | None = read_policy(aws, DEMO_ENDPOINT, DEMO_VARIANT)
+    again = None
+    if result.calibration is not None and live is not None:
+        echo("4. simulate again with the calibration")
+        series = replay_window(VERIFY_TRAFFIC.load(), VERIFY_TRAFFIC, VERIFY_MINUTES)
+        policy, _ = calibrated(run_dir, live.simulated(DEFAULT_PROVISION_MINUTES))
+        again = simulate_policy(run_dir, series, policy, initial_instances=1)
+    return VerifyDemoResult(run_dir, result, again)

@@ -49,6 +49,7 @@ from aiohttp import web
 
 from recommender.aws import AwsClient, EndpointInfo
 from recommender.errors import ConfigError, RecommenderError
+from recommender.local.autoscaler import ScalerConfig, TargetTrackingScaler, next_tick
 from recommender.local.instance_types import InstanceProfile, profile_for
 from recommender.local.process import running_command
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
@@ -62,6 +63,7 @@ TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 _HOP = {"host", "content-length", "connection", "transfer-encoding", "authorization",
         "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}  # fmt: skip
 INVOCATION_TIMEOUT_S = 60.0  # SageMaker real-time's limit on one invocation
+SCALER_DELAY_S = 0.8  # after a minute ends, its last period is in CloudWatch
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class HostingConfig:
     model: str = "sklearn"
     max_queue: int = 100
     startup_wait_seconds: float = 120.0
+    # The local scaler's emulated minute in real seconds (recommender.local.autoscaler).
+    minute_seconds: float = 60.0
 
     def check(self) -> HostingConfig:
         if self.model not in MODELS:
@@ -85,7 +89,12 @@ class HostingConfig:
             if not 0 <= value < 3600 or (flag == "--poll-seconds" and value == 0):
                 raise ConfigError(f"{flag} must be a number of seconds > 0 (got {value:g})")
         PublishConfig.from_flags("x", "v", self.metrics_period, self.region, None)
+        self.scaler_config().check()
         return self
+
+    def scaler_config(self) -> ScalerConfig:
+        return ScalerConfig(self.aws_endpoint_url, self.region, self.minute_seconds,
+                            self.metrics_period)  # fmt: skip
 
 
 # --- state -------------------------------------------------------------------------------
@@ -189,6 +198,28 @@ class Hosting:
                 return
             self._warned = False
             self.apply(seen)
+
+    def serving_count(self, endpoint: str, variant: str) -> int | None:
+        """Instances of a variant in service now (None: not hosted)."""
+        ep = self.endpoints.get(endpoint)
+        v = ep.variants.get(variant) if ep else None
+        return len(v.in_service()) if v else None
+
+    async def scale_forever(self, stop: asyncio.Event) -> None:
+        """The local scaler, once per emulated minute, after that minute's metrics are
+        published (the router publishes a period ~0.2 s after it ends)."""
+        scaler = TargetTrackingScaler(self.config.scaler_config(), self.log, self.serving_count)
+        ms = self.config.minute_seconds
+        while not stop.is_set():
+            boundary = next_tick(time.time(), ms)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), boundary + SCALER_DELAY_S - time.time())
+            if stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(scaler.tick, boundary)
+            except RecommenderError as exc:
+                self.log(f"warning: the local scaler: {exc.one_line()}")
 
     async def reconcile_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -401,7 +432,7 @@ class Hosting:
         return random.choice(serving)
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response({"endpoints": {
+        return web.json_response({"minute_seconds": self.config.minute_seconds, "endpoints": {
             name: {"config": ep.config_name,
                    "variants": {n: v.to_dict() for n, v in ep.variants.items()}}
             for name, ep in self.endpoints.items()}})  # fmt: skip
@@ -426,9 +457,11 @@ class Hosting:
             await site.start()
             port = runner.addresses[0][1]
             reconciler = self._spawn(self.reconcile_forever(stop))
+            scaler = self._spawn(self.scale_forever(stop))
             ready(f"http://{self.config.host}:{port}")
             await stop.wait()
             await reconciler
+            await scaler
         finally:
             for ep in list(self.endpoints.values()):
                 self._drop(ep)
@@ -508,6 +541,6 @@ def running_hosting(config: HostingConfig, timeout: float = 60.0) -> Iterator[st
            "--region", c.region, "--port", str(c.port), "--poll-seconds", str(c.poll_seconds),
            "--provision-seconds", str(c.provision_seconds),
            "--metrics-period", str(c.metrics_period), "--model", c.model,
-           "--max-queue", str(c.max_queue)]  # fmt: skip
+           "--max-queue", str(c.max_queue), "--minute-seconds", str(c.minute_seconds)]  # fmt: skip
     with running_command(cmd, "the local hosting layer", timeout, "[host] ") as url:
         yield url
