@@ -15,6 +15,7 @@ import numpy as np
 
 from recommender import runs
 from recommender.analysis import Analysis, analyze_run
+from recommender.analysis.serverless import POLICY_METRIC
 from recommender.calibration import Calibration, calibrated
 from recommender.errors import ConfigError
 from recommender.pipeline import ReportResult, analyze_dir, write_reports
@@ -40,6 +41,14 @@ from recommender.simulate_async import (
     for_factor,
     simulate_backlog,
 )
+from recommender.simulate_serverless import ASSUMPTIONS as SERVERLESS_ASSUMPTIONS
+from recommender.simulate_serverless import (
+    SWEEP_TARGETS,
+    choose_target,
+    policy_for,
+    simulate_provisioned,
+)
+from recommender.simulate_serverless import endpoint_from_analysis as serverless_endpoint
 from recommender.sizing import lookup_price
 from recommender.traffic import TrafficSeries, TrafficSpec
 
@@ -59,11 +68,11 @@ def _endpoint(
     """The run's latency model and the instance price (given, else the built-in table's)."""
     run = runs.load_run(run_dir)
     if (run.meta.get("target") or {}).get("serverless"):
-        # The simulator replays instances coming into service; provisioned concurrency (and
-        # the cold starts it avoids) is sized in closed form instead (analysis.serverless).
-        raise ConfigError(f"{run_dir} measured a serverless variant, which the simulator does "
-                          "not model (it replays instance-backed variants)",
-                          f"size provisioned concurrency with: recommender report {run_dir} "
+        # simulate_run replays provisioned concurrency; what else asks for the instance
+        # model (verify's prediction) has no instances to replay here.
+        raise ConfigError(f"{run_dir} measured a serverless variant, whose scaled capacity "
+                          "is provisioned concurrency, not instances",
+                          f"use: recommender simulate {run_dir} --pattern ... "
                           "--peak-rps R")  # fmt: skip
     model = model_from_analysis(analyze_run(run, slo))
     price = lookup_price((run.meta.get("target") or {}).get("instance_type"), instance_price)
@@ -104,6 +113,9 @@ def simulate_run(
     cal = None
     if calibrate:
         policy, cal = calibrated(run_dir, policy)
+    if _is_serverless(run_dir):
+        return _simulate_serverless(run_dir, traffic, policy, safety_factor, slo,
+                                    violation_budget, metric)  # fmt: skip
     if _is_async(run_dir):
         return _simulate_async(run_dir, traffic, policy, safety_factor, slo, instance_price,
                                violation_budget)  # fmt: skip
@@ -149,6 +161,48 @@ def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
 
 def _is_async(run_dir: Path) -> bool:
     return bool((runs.load_run(run_dir).meta.get("target") or {}).get("kind") == "async")
+
+
+def _is_serverless(run_dir: Path) -> bool:
+    return bool((runs.load_run(run_dir).meta.get("target") or {}).get("serverless"))
+
+
+def _simulate_serverless(run_dir: Path, traffic: TrafficSeries, policy: Policy,
+                         safety_factor: float | None, slo: Slo | None, violation_budget: int,
+                         metric: str) -> ReplayResult:  # fmt: skip
+    """Provisioned concurrency under SageMakerVariantProvisionedConcurrencyUtilization
+    (recommender.simulate_serverless). The target is given, or swept (`auto`), or the
+    run's sizing for the traffic's peak; a numeric safety factor has no part in it."""
+    if metric != "invocations":
+        raise ConfigError("--metric is for instance-backed variants",
+                          "drop it: a serverless variant tracks provisioned-concurrency "
+                          "utilization")  # fmt: skip
+    if isinstance(policy, BacklogPolicy) and policy.scale_from_zero:
+        raise ConfigError("--scale-from-zero is for asynchronous endpoints",
+                          "drop it: this run measured a serverless variant")  # fmt: skip
+    analysis = analyze_run(runs.load_run(run_dir), slo)
+    endpoint = serverless_endpoint(analysis)
+    choice = None
+    if policy.target() is None and safety_factor is None:
+        policies = {t: policy_for(analysis, policy, traffic, t) for t in SWEEP_TARGETS}
+        choice = choose_target(traffic, endpoint, policies, violation_budget)
+        # None within budget: the fewest violating minutes, the highest target of those.
+        best = choice.chosen or min(choice.rows,
+                                    key=lambda r: (r.violating_minutes, -r.target_value))
+        sim = simulate_provisioned(traffic, endpoint, policies[best.target_value],
+                                   safety_factor=best.target_value)  # fmt: skip
+    else:
+        sim = simulate_provisioned(traffic, endpoint, policy_for(analysis, policy, traffic))
+    data = sim.to_dict()
+    data["endpoint"] = {**data["endpoint"], "serverless": endpoint.to_dict()}
+    data["policy"]["metric"] = POLICY_METRIC
+    data["assumptions"] = [*data["assumptions"], SERVERLESS_ASSUMPTIONS]
+    data["run_dir"] = str(run_dir)
+    if choice is not None:
+        data["safety_factor_choice"] = choice.to_dict()
+    path = run_dir / runs.SIMULATION_FILE
+    runs.write_json(path, data)
+    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
 
 
 def _backlog_policy(policy: Policy) -> BacklogPolicy:
@@ -249,6 +303,12 @@ def choose_for_run(
 ) -> SafetyFactorChoice:
     """The `--safety-factor auto` sweep on a run's endpoint (nothing written)."""
     policy.check()
+    if _is_serverless(run_dir):
+        # analyze's safety factor scales an instance count; a serverless sizing has none.
+        raise ConfigError("analyze --safety-factor auto picks a safety factor for instances; "
+                          "a serverless variant's sizing has none (it is Erlang's, for the "
+                          "peak)", f"sweep the utilization target with: recommender simulate "
+                          f"{run_dir} --safety-factor auto --pattern ... --peak-rps R")  # fmt: skip
     model, price = _endpoint(run_dir, slo, instance_price)
     return choose_safety_factor(traffic, model, policy, violation_budget=violation_budget,
                                 instance_price=price)  # fmt: skip

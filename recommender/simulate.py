@@ -282,6 +282,11 @@ class Simulation:
     # "concurrency" (requests in flight per instance or copy, 10-second data).
     metric: str = "invocations"
     step_seconds: int = 60
+    # A serverless variant's replay (recommender.simulate_serverless): in_service is the
+    # provisioned concurrency; per minute the requests that started cold (on demand) and
+    # ServerlessProvisionedConcurrencyUtilization.
+    cold_starts: FloatArray | None = None
+    utilization: FloatArray | None = None
 
     @property
     def requests(self) -> FloatArray:
@@ -298,7 +303,7 @@ class Simulation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the per-minute table is by column (pandas.DataFrame(d["per_minute"]))."""
         lat = [None if math.isnan(v) else round(v, 2) for v in self.latency_ms.tolist()]
-        return {
+        data: dict[str, Any] = {
             "schema_version": 1,
             "metric": self.metric,
             "step_seconds": self.step_seconds,
@@ -328,6 +333,85 @@ class Simulation:
                 "erroring_requests": [round(v, 2) for v in self.erroring.tolist()],
             },
         }
+        if self.cold_starts is not None and self.utilization is not None:
+            per_minute = data["per_minute"]
+            per_minute["cold_starts"] = [round(v, 2) for v in self.cold_starts.tolist()]
+            per_minute["utilization"] = [round(v, 3) for v in self.utilization.tolist()]
+        return data
+
+
+def track(
+    load: Sequence[float], policy: Policy, initial: int, *, saturates: bool = False
+) -> tuple[list[int], list[int], list[ScalingEvent], int]:
+    """Target tracking minute by minute (module doc): the one stepping loop of `simulate`
+    and of the serverless replay (recommender.simulate_serverless).
+
+    `load[m]` is what the metric divides by the capacity in service: requests per minute
+    (InvocationsPerInstance), or busy executions (provisioned-concurrency utilization).
+    `saturates`: the metric counts at most the capacity in service (utilization <= 1), as
+    ServerlessProvisionedConcurrencyUtilization does; one scale-out then at most multiplies
+    the capacity by 1 / target, so a spike takes several.
+    Returns (capacity in service, desired capacity, the scaling events, the minutes the
+    proportional rule wanted more than MaxCapacity), starting from `initial` in service."""
+    target, lo, hi = policy.bounds()
+    low = policy.scale_in_ratio * target
+    out_cd = math.ceil(policy.scale_out_cooldown / 60)
+    in_cd = math.ceil(policy.scale_in_cooldown / 60)
+    n = len(load)
+    desired = initial
+    capped = 0
+    serving = desired
+    pending: deque[list[int]] = deque()  # [minute it serves from, instances], oldest first
+    in_service = [0] * n
+    desired_at = [0] * n
+    events: list[ScalingEvent] = []
+    high_run = low_run = 0
+    out_until = in_until = -1  # the first minute-end at which the cooldown no longer holds
+
+    # Plain Python over lists: the state (instances in service) feeds back into the metric,
+    # so this cannot be one numpy expression; a week of minutes takes milliseconds.
+    for m in range(n):
+        while pending and pending[0][0] <= m:
+            serving += pending.popleft()[1]
+        in_service[m] = serving
+        desired_at[m] = desired
+        used = min(load[m], serving) if saturates else load[m]
+        metric = used / serving
+        # The proportional rule, ceil(current x metric / target) = ceil(used / target).
+        wanted = math.ceil(used / target - _EPS)
+        capped += wanted > hi
+        proposal = min(hi, max(lo, wanted))
+        high_run = high_run + 1 if metric > target else 0
+        low_run = low_run + 1 if metric < low else 0
+        if high_run >= policy.scale_out_datapoints:
+            want = proposal
+            # Within the scale-out cooldown only a larger desired capacity goes through.
+            # Outside it the same test holds, because the proposal already counts the
+            # instances still starting: so the scale-out cooldown only holds scale-in back.
+            if want > desired:
+                pending.append([m + 1 + policy.provision_minutes, want - desired])
+                events.append(ScalingEvent(m, "out", desired, want, metric))
+                desired, out_until = want, m + out_cd
+        elif (
+            low_run >= policy.scale_in_datapoints
+            and not policy.disable_scale_in
+            and m >= out_until
+            and m >= in_until
+        ):
+            want = proposal
+            if want < desired:
+                events.append(ScalingEvent(m, "in", desired, want, metric))
+                remove = desired - want
+                # Instances still starting go first: they serve nothing yet.
+                while remove and pending:
+                    take = min(remove, pending[-1][1])
+                    pending[-1][1] -= take
+                    remove -= take
+                    if not pending[-1][1]:
+                        pending.pop()
+                serving -= remove
+                desired, in_until = want, m + in_cd
+    return in_service, desired_at, events, capped
 
 
 def simulate(
@@ -348,63 +432,12 @@ def simulate(
     policy = replace(policy, target_value=target)  # a number from here on, text or not
     req = traffic.requests_per_minute
     n = traffic.minutes
-    low = policy.scale_in_ratio * target
-    out_cd = math.ceil(policy.scale_out_cooldown / 60)
-    in_cd = math.ceil(policy.scale_in_cooldown / 60)
-    # The proportional rule for every minute at once: it depends on the requests only.
-    wanted = np.ceil(req / target - _EPS).astype(np.int64)
-    proposal = np.clip(wanted, lo, hi).tolist()
     r = req.tolist()
-
-    desired = min(hi, max(lo, int(wanted[0]))) if initial_instances is None else initial_instances
+    first = min(hi, max(lo, math.ceil(r[0] / target - _EPS))) if n else lo
+    desired = first if initial_instances is None else initial_instances
     if not lo <= desired <= hi:
         raise ConfigError(f"the initial instances ({desired}) are outside Min/MaxCapacity")
-    serving = desired
-    pending: deque[list[int]] = deque()  # [minute it serves from, instances], oldest first
-    in_service = [0] * n
-    desired_at = [0] * n
-    events: list[ScalingEvent] = []
-    high_run = low_run = 0
-    out_until = in_until = -1  # the first minute-end at which the cooldown no longer holds
-
-    # Plain Python over lists: the state (instances in service) feeds back into the metric,
-    # so this cannot be one numpy expression; a week of minutes takes milliseconds.
-    for m in range(n):
-        while pending and pending[0][0] <= m:
-            serving += pending.popleft()[1]
-        in_service[m] = serving
-        desired_at[m] = desired
-        metric = r[m] / serving
-        high_run = high_run + 1 if metric > target else 0
-        low_run = low_run + 1 if metric < low else 0
-        if high_run >= policy.scale_out_datapoints:
-            want = proposal[m]
-            # Within the scale-out cooldown only a larger desired capacity goes through.
-            # Outside it the same test holds, because the proposal already counts the
-            # instances still starting: so the scale-out cooldown only holds scale-in back.
-            if want > desired:
-                pending.append([m + 1 + policy.provision_minutes, want - desired])
-                events.append(ScalingEvent(m, "out", desired, want, metric))
-                desired, out_until = want, m + out_cd
-        elif (
-            low_run >= policy.scale_in_datapoints
-            and not policy.disable_scale_in
-            and m >= out_until
-            and m >= in_until
-        ):
-            want = proposal[m]
-            if want < desired:
-                events.append(ScalingEvent(m, "in", desired, want, metric))
-                remove = desired - want
-                # Instances still starting go first: they serve nothing yet.
-                while remove and pending:
-                    take = min(remove, pending[-1][1])
-                    pending[-1][1] -= take
-                    remove -= take
-                    if not pending[-1][1]:
-                        pending.pop()
-                serving -= remove
-                desired, in_until = want, m + in_cd
+    in_service, desired_at, events, capped = track(r, policy, desired)
 
     serving_a = np.array(in_service, dtype=np.int64)
     desired_a = np.array(desired_at, dtype=np.int64)
@@ -425,7 +458,7 @@ def simulate(
         cost_usd=instance_hours * instance_price if instance_price is not None else None,
         scale_out_events=sum(e.kind == "out" for e in events),
         scale_in_events=sum(e.kind == "in" for e in events),
-        capped_minutes=int((wanted > hi).sum()),
+        capped_minutes=capped,
         in_service_min=int(serving_a.min()),
         in_service_max=int(serving_a.max()),
     )

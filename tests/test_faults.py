@@ -77,9 +77,11 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def start(args: list[str], out: Path) -> subprocess.Popen[str]:
-    """The real CLI as a process (its own exit code, stdout and stderr)."""
+    """The real CLI as a process (its own exit code, stdout and stderr). Uniform arrivals, so
+    what the played plan released is exactly rate x seconds per stage."""
     return subprocess.Popen(
-        [sys.executable, "-m", "recommender", *args, "--out", str(out), "--yes", "--quiet"],
+        [sys.executable, "-m", "recommender", *args, "--out", str(out), "--yes", "--quiet",
+         "--arrivals", "uniform"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 

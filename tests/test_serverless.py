@@ -35,6 +35,9 @@ from recommender.local.publisher import MetricBuckets, PublishConfig
 from recommender.local.serverless import THROTTLING_HEADER, Executions, ServerlessEmulation
 from recommender.plan import parse_slo
 from recommender.report.result import schema as result_schema
+from recommender.simulate import Policy
+from recommender.simulate_serverless import ServerlessEndpoint, simulate_provisioned
+from recommender.traffic import TrafficSeries
 from tests.test_apply import snapshot
 
 # --- the emulated executions (pure, clock passed in) ----------------------------------------
@@ -199,6 +202,73 @@ def test_throttling_is_the_limit_not_an_error_of_the_model() -> None:
     assert "MaxConcurrency 8" in out[0].message
 
 
+# --- simulate: provisioned concurrency under target tracking (pure) ------------------------
+
+# 50 ms warm, 450 ms cold, MaxConcurrency 8; a p95 term: 5% of a minute may start cold.
+ENDPOINT = ServerlessEndpoint(warm_s=0.05, cold_ms=450.0, warm_ms=50.0, max_concurrency=8,
+                              cold_allowance=0.05, error_rate=0.01, stat="p95")  # fmt: skip
+
+
+def _step(low_rps: float, high_rps: float, minutes: int = 30) -> TrafficSeries:
+    rpm = np.array([low_rps] * 10 + [high_rps] * minutes, dtype=np.float64) * 60.0
+    return TrafficSeries(rpm, "test step")
+
+
+def _pc_policy(target: float, **changes: Any) -> Policy:
+    return Policy(**{"target_value": target, "min_capacity": 1, "max_capacity": 8,
+                     "provision_minutes": 2, **changes})  # fmt: skip
+
+
+def test_a_spike_beyond_provisioned_concurrency_starts_executions_cold() -> None:
+    sim = simulate_provisioned(_step(4, 40), ENDPOINT, _pc_policy(0.5))
+    assert sim.cold_starts is not None and sim.utilization is not None
+    # Settled at 4 rps (0.2 executions busy): one provisioned, no cold start.
+    assert sim.in_service[0] == 1 and sim.cold_starts[:10].sum() == 0
+    # The spike: 40 rps x (0.45 + 0.05) s = 20 executions wanted, MaxConcurrency 8, 1
+    # provisioned, 1 on demand already warm (at 4 rps 17% spill beyond one): 6 start cold,
+    # once (warm the minute after).
+    assert sim.cold_starts[10] == 6 and sim.cold_starts[11:].sum() == 0
+    # Utilization saturates at 1 while the spike waits for new provisioned concurrency.
+    assert sim.utilization[10] == 1.0
+    # 7 of 2,400 requests is within a p95 term's 5%; a p99.9 term's 0.1% is not.
+    assert not sim.violating[10]
+    strict = simulate_provisioned(_step(4, 40), replace_endpoint(cold_allowance=0.001),
+                                  _pc_policy(0.5))  # fmt: skip
+    assert strict.violating[10] and strict.totals.violating_minutes == 1
+    # Without a cold cost measured, cold starts are counted and never violate.
+    free = simulate_provisioned(_step(4, 40), replace_endpoint(cold_allowance=None),
+                                _pc_policy(0.5))  # fmt: skip
+    assert free.totals.violating_minutes == 0 and free.cold_starts is not None
+    # Beyond MaxConcurrency requests are throttled (Erlang B(8, a)), counted as erroring.
+    over = simulate_provisioned(_step(4, 400), ENDPOINT, _pc_policy(0.5))
+    assert over.erroring[10] == pytest.approx(24000 * erlang_b(8, 20.0))
+    assert over.violating[10]
+
+
+def replace_endpoint(**changes: Any) -> ServerlessEndpoint:
+    from dataclasses import replace
+
+    return replace(ENDPOINT, **changes)
+
+
+def test_the_utilization_target_sets_provisioned_concurrency() -> None:
+    # 40 rps holds a = 2 executions busy: target 0.5 settles at a / 0.5 = 4 provisioned;
+    # 1.0 never scales out (the metric stops at 1: spillover runs on demand, outside it).
+    half = simulate_provisioned(_step(4, 40), ENDPOINT, _pc_policy(0.5))
+    full = simulate_provisioned(_step(4, 40), ENDPOINT, _pc_policy(1.0))
+    assert half.in_service[-1] == 4 and half.totals.scale_out_events >= 1
+    assert full.in_service.max() == 1 and full.totals.scale_out_events == 0
+    assert half.utilization is not None and half.utilization[-1] == pytest.approx(0.5)
+    # The spike waits 3 datapoints, then --provision-minutes, for the new capacity; since
+    # the metric saturates, one scale-out multiplies capacity by at most 1 / target.
+    first = next(e for e in half.events if e.kind == "out")
+    assert (first.minute, first.from_desired, first.to_desired) == (12, 1, 2)
+    assert half.in_service[12 + 1 + 2] == 2 and half.in_service[12 + 2] == 1
+    # MaxCapacity bounds it.
+    capped = simulate_provisioned(_step(4, 40), ENDPOINT, _pc_policy(0.25, max_capacity=3))
+    assert capped.in_service.max() == 3 and capped.totals.capped_minutes > 0
+
+
 # --- DescribeEndpoint: a serverless variant's config (request shape: botocore's model) ------
 
 
@@ -317,9 +387,43 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     assert sized["provisioned_concurrency"] == min(4, servers_for(  # capped at MaxConcurrency
         60 * s["warm_latency_ms"] / 1000, sized["cold_budget"]))
 
-    assert main(["simulate", str(run_dir), "--pattern", "diurnal", "--peak-rps", "60"]) == 2
+    # simulate replays provisioned concurrency, bounded by the sizing, with the run's costs;
+    # exit 1: MaxConcurrency 4 is below the 6 a peak of 60 needs (throttled minutes).
+    assert main(["simulate", str(run_dir), "--pattern", "spike", "--peak-rps", "60"]) == 1
+    out = capsys.readouterr().out
+    assert "through target tracking on provisioned concurrency" in out
+    assert (f"target {sized['target_utilization']:.2f} "
+            "SageMakerVariantProvisionedConcurrencyUtilization") in out  # fmt: skip
+    assert f"MaxCapacity {sized['max_capacity']} (provisioned concurrency)" in out
+    assert "Cold starts:" in out and "utilization" in out
+    sim = json.loads((run_dir / "simulation.json").read_text())
+    assert sim["metric"] == "provisioned_concurrency"
+    assert sim["endpoint"]["serverless"]["cold_latency_ms"] == s["cold_latency_ms"]
+    assert sim["endpoint"]["serverless"]["max_concurrency"] == 4
+    per = sim["per_minute"]
+    assert max(per["in_service"]) <= sized["max_capacity"] and max(per["utilization"]) <= 1
+    assert sum(per["cold_starts"]) > 0  # the spike outruns provisioned concurrency
+    assert sim["totals"]["requests_erroring"] > 0 and sim["totals"]["violating_minutes"] > 0
+    # --safety-factor auto sweeps the utilization target with the same replay (at a peak
+    # MaxConcurrency 4 serves: B(4, 30 x 0.021) ~ 0.3% throttled, within 1% errors).
+    assert main(["simulate", str(run_dir), "--pattern", "spike", "--peak-rps", "30",
+                 "--safety-factor", "auto"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "utilization target" in out and "auto: utilization target 0.95" in out
+    # A target that is no share, or provisioned concurrency above MaxConcurrency: one line.
+    for bad, words in ((["--target-value", "40"], "target must be in (0, 1]"),
+                       (["--max-capacity", "9"], "above the variant's MaxConcurrency 4")):
+        assert main(["simulate", str(run_dir), "--pattern", "spike", "--peak-rps", "30",
+                     *bad]) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err
+    # analyze's safety factor sizes instances: refused in one line on a serverless run.
+    assert main(["analyze", str(run_dir), "--safety-factor", "auto", "--pattern", "spike",
+                 "--peak-rps", "60"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert "serverless variant, which the simulator does not model" in err and "\n" not in err
+    assert "a serverless variant's sizing has none" in err and "\n" not in err
+    assert main(["report", str(run_dir), "--peak-rps", "60"]) == 0  # analyze dropped it
+    capsys.readouterr()
     assert main(["apply", str(run_dir), "--kind", "variant", *base[2:], "--dry-run"]) == 2
     assert "pass --kind serverless" in capsys.readouterr().err
 

@@ -223,7 +223,7 @@ def simulate(
     if result.calibration is not None:
         echo(f"note: {result.calibration.describe()}")
     if result.choice is not None:
-        echo(format_choice(result.choice))
+        echo(format_choice(result.choice, result.simulation))
     echo(format_simulation(result.simulation).rstrip())
     echo(f"Wrote {result.path}")
     if not result.budget_met:

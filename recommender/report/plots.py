@@ -416,11 +416,36 @@ def cloudwatch_svg(cmp: CloudWatchComparison) -> str:
 # --- the simulated policy (recommender simulate) ------------------------------------------
 
 
+def _provisioned_svg(sim: Mapping[str, Any], minutes: list[float]) -> str:
+    """A serverless variant's replay: provisioned concurrency in service and desired, its
+    utilization against the target, and the cold starts' share; violating minutes shaded."""
+    per = sim["per_minute"]
+    fig, (ax_n, ax_u) = _figure(rows=2, height=5.0)
+    ax_n.step(minutes, per["in_service"], where="post", color=ACHIEVED, label="in service")
+    ax_n.step(minutes, per["desired"], where="post", color=OFFERED, label="desired")
+    ax_n.set_ylabel("provisioned concurrency")
+    ax_n.legend(loc="upper left", fontsize=8)
+    ax_u.plot(minutes, per["utilization"], color=COLORS["p95"], lw=1, label="utilization")
+    cold = [c / r if r else 0.0 for c, r in zip(per["cold_starts"], per["requests"],
+                                                 strict=True)]  # fmt: skip
+    ax_u.plot(minutes, cold, color="#9467bd", lw=1, label="cold starts (share of requests)")
+    ax_u.axhline(sim["policy"]["target_value"], color="black", ls="--", lw=1, label="target")
+    for m, bad in zip(minutes, per["slo_violating"], strict=True):
+        if bad:
+            ax_u.axvspan(m, m + 1 / 60.0, color="#d62728", alpha=0.25, lw=0)
+    ax_u.set_ylabel("share")
+    ax_u.set_xlabel("hours")
+    ax_u.legend(loc="upper left", fontsize=8)
+    return _svg(fig, "simulation")
+
+
 def simulation_svg(sim: Mapping[str, Any]) -> str:
     """simulation.json drawn: instances in service and desired, and the load per instance
     against the capacity within the SLO, minute by minute; violating minutes shaded."""
     per = sim["per_minute"]
     minutes = [m / 60.0 for m in per["minute"]]
+    if "utilization" in per:
+        return _provisioned_svg(sim, minutes)
     fig, (ax_n, ax_load) = _figure(rows=2, height=5.0)
     ax_n.step(minutes, per["in_service"], where="post", color=ACHIEVED, label="in service")
     ax_n.step(minutes, per["desired"], where="post", color=OFFERED, label="desired")
