@@ -613,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the arrivals the runs use, and the truth computed for them")
     parser.add_argument("--no-fixed", action="store_true", help="adaptive runs only")
     parser.add_argument("--json", type=Path, help="write every figure here")  # fmt: skip
+    parser.add_argument("--keep", type=Path,
+                        help="keep the run directories here (to analyze them again)")
     args = parser.parse_args(argv)
     global ARRIVALS, STAGE_SECONDS, WARMUP_SECONDS
     ARRIVALS = args.arrivals
@@ -629,7 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     coverage: list[RunResult] = []
     all_runs: list[RunResult] = []
-    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.keep)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-accuracy-"))
         for ci, cfg in enumerate(configs):
             apriori = truth_for_run(cfg, users, None, 0.0, draws=40)
             print(f"\n{cfg.label()}: N*C/S {cfg.saturation:g} rps; simulated truth "

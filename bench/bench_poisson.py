@@ -115,7 +115,8 @@ def plan_estimates() -> None:
     from recommender.plan import SearchSettings, describe_cost, estimate_seconds
 
     new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)  # as on AWS
-    today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False, early_stop=False)
+    today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False, early_stop=False,
+                           retest=False)
     print(describe_cost(new, "https://runtime.sagemaker.../invocations"))
     print("\n| capacity rps | today min | new min | new/today |\n|---|---|---|---|")
     for c in (20, 50, 100, 200, 500, 900):

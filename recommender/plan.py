@@ -210,6 +210,10 @@ class SearchSettings:
     # End a stage at an interim look once its verdict is clear at the stricter interim
     # confidence (recommender.search, "Sequential stages").
     early_stop: bool = True
+    # Play the failing end of the bracket once more before stopping on it: a single stage
+    # slowed by something else would otherwise fix it for good. Goes with --no-early-stop
+    # off (today's search, which never re-tests, is `--no-probe --no-early-stop`).
+    retest: bool = True
     # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
     # periods from the run's start, so the stages after them keep whole periods.
     period: int = 1
@@ -293,6 +297,7 @@ def load_plan(
         abort_latency_factor=abort_latency_factor,
         probe=probe,
         early_stop=early_stop,
+        retest=early_stop,
     )
 
 
@@ -306,6 +311,7 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
     bisects from 0.8 of it. With early stopping, a stage played while the bracket is still
     wider than 4 x precision (far from the knee) ends at its first look, a third of the way;
     stages near the knee run their full length. Every failing stage is followed by a rest.
+    With `retest`, the failing end of the final bracket is played once more.
     """
     cfg = settings
     c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
@@ -328,6 +334,8 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
         width /= 2
         fails += 1
     total += rest * fails / 2  # about half the bisection stages fail
+    if cfg.retest:  # the failing end is played once more at full length, then a rest
+        total += near + rest
     return min(total, cfg.max_duration)
 
 

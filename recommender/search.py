@@ -21,8 +21,16 @@ Sequential stages: the search looks at a stage LOOKS - 1 times before its end (a
 Wilson interval lies wholly on one side of the threshold. Looking repeatedly would inflate
 the error rate, so the 5% is spent across the looks (Bonferroni): 0.5% at each interim look
 (99.5% intervals), the remaining 4% at the end (96%); the chance that any look of a stage
-errs stays within 5%. Stages near the knee are undecided at the interim looks and keep their
-full length.
+errs stays within 5%. A look judges on the effective sample size: requests in one second
+share a queue, so their counts are divided by the design effect the stage's seconds show as
+blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x the precision,
+stages are near the knee and get no interim look: they keep their full length.
+
+The re-test: before stopping on a bracket, its failing end is played once more if it has
+failed only once (`SearchSettings.retest`), once per search (re-testing every new failing
+end after a refuted one cost a 10 s-stage run of config A 12 stages instead of 7). A pass
+there refutes that failure (something else slowed that one stage): the bracket reopens above
+it and the analysis drops the stage.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
@@ -37,7 +45,7 @@ Recommender's ModelLatencyThresholds and k6's abortOnFail do; every decision car
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -54,7 +62,25 @@ SATURATED = 0.9  # the probe completed less than this share of its rate: a ceili
 GENERATOR_SHORTFALL = 0.95
 MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
 MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
+KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precision
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
+
+
+def design_effect(n_i: list[int], w_i: list[int]) -> float:
+    """How much less a share k/n is known than n independent requests would say: the
+    variance of the share within a limit estimated from blocks (seconds: w_i of n_i within),
+    by the ratio estimator's between-block variance, over the binomial p(1-p)/n; at least 1.
+    Requests in one second share a queue, so they carry less evidence than their number.
+    Fewer than 3 blocks say nothing about the spread: 1."""
+    m, n = len(n_i), sum(n_i)
+    if m < 3 or n == 0:
+        return 1.0
+    p = sum(w_i) / n
+    nbar = n / m
+    between = sum((w - p * k) ** 2 for w, k in zip(w_i, n_i, strict=True)) / (m - 1)
+    var_blocks = between / (m * nbar**2)
+    var_binom = max(p * (1 - p), 1.0 / n) / n  # a share of 0 or 1 still has some doubt
+    return max(1.0, var_blocks / var_binom)
 
 
 def generator_limited(requests: int, rps: float, seconds: float, arrivals: str) -> bool:
@@ -96,6 +122,24 @@ class StageSummary:
     late_successes: int = 0
     late_within: dict[str, int] = field(default_factory=dict)
     late_counts: dict[str, int] = field(default_factory=dict)
+    # Per percentile term: the variance of the share within its limit estimated from
+    # per-second blocks over the binomial variance that treats requests as independent
+    # (the design effect, >= 1). Requests within a second share a queue, so a look divides
+    # its counts by this before the Wilson interval (effective sample size).
+    design_effect: dict[str, float] = field(default_factory=dict)
+
+    def effective(self) -> StageSummary:
+        """This summary with each percentile term's counts divided by its design effect."""
+        if not self.design_effect:
+            return self
+        d = max(self.design_effect.values())
+
+        def scale(v: int) -> int:
+            return int(v / d)
+
+        return replace(self, requests=scale(self.requests), successes=scale(self.successes),
+                       within={k: scale(v) for k, v in self.within.items()},
+                       counts={k: scale(v) for k, v in self.counts.items()})  # fmt: skip
 
     @property
     def achieved_rps(self) -> float:
@@ -255,6 +299,7 @@ class DecisionCode(str, Enum):
     GROW = "grow"  # passed, nothing failed yet: offer more
     DESCEND = "descend"  # failed, nothing passed yet: offer less
     BISECT = "bisect"  # between the highest pass and the lowest failure
+    RETEST = "retest"  # the bracket is narrow: play its failing end once more
     PRECISION_REACHED = "precision_reached"  # the bracket is as narrow as asked
     MAX_RPS = "max_rps"  # --max-rps passed: capacity is at least that
     FAILS_AT_START = "fails_at_start"  # fails far below --start-rps: nothing to find
@@ -423,6 +468,8 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
+        self.tested: dict[float, int] = {}  # rate -> stages played at it
+        self.failed: set[float] = set()  # rates whose (latest) stage failed
         self.control = settings.control
         # Closed loop has no rate to overload with: the probe is for arrival rates.
         self._probing = (settings.probe and settings.control != "concurrency"
@@ -450,10 +497,13 @@ class AdaptiveSearch(Controller):
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
+        if self.near_knee:
+            return False  # stages near the knee keep their full length
         at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
         if not at:
             return False
-        verdict = judge(s, self.slo, INTERIM_CONFIDENCE)
+        # On the effective sample size: seconds as blocks, not requests as independent.
+        verdict = judge(s.effective(), self.slo, INTERIM_CONFIDENCE)
         if verdict.outcome == UNDECIDED:
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
@@ -462,6 +512,14 @@ class AdaptiveSearch(Controller):
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
         return True
+
+    @property
+    def near_knee(self) -> bool:
+        """The bracket is within KNEE_BRACKET x the precision: the stages played now are
+        near the knee, where an early verdict is least certain and sets the estimate."""
+        lo, hi = self.lo, self.hi
+        return lo is not None and hi is not None and (hi - lo) / lo <= KNEE_BRACKET * (
+            self.settings.precision)
 
     def _look_time(self, start: float, k: int) -> float:
         """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
@@ -484,6 +542,9 @@ class AdaptiveSearch(Controller):
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
         else:
+            # The final look stays on requests: on the effective sample size nearly every
+            # knee stage is undecided and extends, doubling the search (measured, bench/
+            # README.md); the interval carries that uncertainty instead (analysis.bootstrap).
             verdict = early or judge(s, self.slo, self.final_confidence)
             outcome = verdict.outcome
             # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
@@ -507,9 +568,15 @@ class AdaptiveSearch(Controller):
             outcome = verdict.outcome
         self.extensions = 0
         self.requests += s.requests
+        self.tested[rps] = self.tested.get(rps, 0) + 1
         if outcome == PASS:
             self.lo = max(self.lo or 0.0, rps)
+            if rps in self.failed:  # a re-test passed what failed once: that was noise
+                self.failed.discard(rps)
+                above = [f for f in self.failed if f > rps]
+                self.hi = min(above) if above else self.ceiling
         else:
+            self.failed.add(rps)
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
         nxt, code, why = self._next_rate(rps)
         if early is not None:
@@ -598,6 +665,13 @@ class AdaptiveSearch(Controller):
                     f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
         if width <= cfg.precision:
+            retested = any(n > 1 for n in self.tested.values())
+            if cfg.retest and not retested and hi in self.failed and self.tested.get(hi, 0) == 1:
+                # One stage slowed by something else (a shared host, a noisy neighbour)
+                # would fix the top of the bracket for good: bisection never goes back.
+                return (hi, DecisionCode.RETEST,
+                        f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: re-test "
+                        f"{hi:g}, failed once, before stopping")  # fmt: skip
             why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
             return None, DecisionCode.PRECISION_REACHED, why
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,

@@ -87,10 +87,12 @@ def test_search_brackets_capacity_to_the_precision(capacity: float) -> None:
     assert search.decisions[-1].code == DecisionCode.PRECISION_REACHED
     codes = {d.code for d in search.decisions[:-1]}
     assert DecisionCode.GROW in codes and codes <= {
-        DecisionCode.GROW, DecisionCode.BISECT, DecisionCode.EXTEND}  # fmt: skip
-    # Every failed stage is followed by a rest, and rates never repeat.
+        DecisionCode.GROW, DecisionCode.BISECT, DecisionCode.EXTEND, DecisionCode.RETEST}
+    # Every failed stage is followed by a rest, and the only rate played twice is the
+    # failing end of the final bracket (re-tested once before stopping, failing again).
     played = [rps for rps, _, _ in search.stages if rps]
-    assert len(played) == len(set(played))
+    assert played[-1] == search.hi and played.count(search.hi) == 2
+    assert len(played) == len(set(played)) + 1
     for i, (rps, _, _) in enumerate(search.stages[:-1]):
         if rps > capacity:
             assert search.stages[i + 1][0] == 0

@@ -61,8 +61,23 @@ def interpolate_crossing(x0: float, s0: float, x1: float, s1: float) -> float:
     return min(max(x, x0), x1)
 
 
+def refuted(stages: Sequence[StageStats]) -> set[int]:
+    """Indices of failed stages that a later stage at the same level passed: the search
+    re-tests the failing end of its bracket once (recommender.search), and a pass there
+    says the failure was something else slowing that one stage, not the load."""
+    out = set()
+    for s in stages:
+        if not s.passed and any(t.passed and t.index > s.index
+                                and math.isclose(t.level, s.level, rel_tol=1e-6)
+                                for t in stages):  # fmt: skip
+            out.add(s.index)
+    return out
+
+
 def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
-    stages = sorted(stages, key=lambda s: s.level)  # stable: replays keep their order
+    noise = refuted(stages)
+    stages = sorted((s for s in stages if s.index not in noise),
+                    key=lambda s: s.level)  # stable: replays keep their order  # fmt: skip
     if not stages:
         return Capacity("none", instances, None, None, None, None, None)
     first_fail = next((k for k, s in enumerate(stages) if not s.passed), None)

@@ -18,7 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from recommender import histograms
 from recommender.plan import Slo
-from recommender.search import Controller, StageSummary
+from recommender.search import Controller, StageSummary, design_effect
 
 ABORT_WINDOW = 3  # seconds of the running stage the abort check looks at
 
@@ -101,7 +101,16 @@ def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> Sta
         late_successes=sum(ok for ok, _, _ in late),
         late_within=late_within,
         late_counts=late_counts,
+        design_effect=design_effects(acc.parts),
     )
+
+
+def design_effects(parts: list[tuple[int, dict[str, int], dict[str, int]]]) -> dict[str, float]:
+    """Per percentile term: its design effect over the stage's seconds as blocks
+    (`recommender.search.design_effect`)."""
+    keys = {k for _, w, _ in parts for k in w}
+    return {key: design_effect([c.get(key, ok) for ok, _, c in parts],
+                               [w.get(key, 0) for _, w, _ in parts]) for key in keys}  # fmt: skip
 
 
 class Driver:
