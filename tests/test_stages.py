@@ -277,13 +277,10 @@ def test_with_confidence_widens_the_bootstrap_to_the_bracket(
     bare = replace(cap, interval_rps_per_instance=None)
     boots: list[tuple[float, float] | None] = [(33.0, 45.0)]
     monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: boots[0])
-    # (The stages clear on per-second blocks widen it too: tests/test_sequential.py.)
-    monkeypatch.setattr(bootstrap, "unclear_span", lambda *a, **k: None)
     both = bootstrap.with_confidence(cap, run, SLO, st)
     assert both.ci_rps_per_instance == (30.0, 45.0)
     assert both.ci_method == ("block bootstrap over seconds (200 replicates, 3 s blocks), "
-                              "widened to the bracketing stages and to the nearest stages that "
-                              "clearly pass and fail on per-second blocks")  # fmt: skip
+                              "widened to the bracketing stages")  # fmt: skip
     assert bootstrap.with_confidence(bare, run, SLO, st).ci_rps_per_instance == (33.0, 45.0)
     off = bootstrap.with_confidence(cap, run, SLO, st, bootstrap=False)
     assert (off.ci_rps_per_instance, off.ci_method) == ((30.0, 40.0), "bracketing stages")
