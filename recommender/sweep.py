@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from recommender import pipeline, runs
@@ -45,7 +44,7 @@ from recommender.errors import (
     RecommenderError,
 )
 from recommender.loadgen.payloads import load_payloads
-from recommender.loadgen.runner import Watch
+from recommender.loadgen.runner import Watch, sigterm_as_interrupt
 from recommender.options import AwsAccess, RunOptions
 from recommender.plan import DEFAULT_VARIANT, SearchSettings
 from recommender.replay import simulate_run
@@ -297,22 +296,6 @@ class Ledger:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    def handler(_sig: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
 def _held_interrupts() -> Iterator[None]:
     """Ctrl-C waits while resources are deleted (a second one must not leave them)."""
     try:
@@ -370,7 +353,7 @@ def run_sweep(options: SweepOptions, *, echo: Echo = print, confirm: Confirm | N
     kept: str | None = None
     left: list[str] = []
     interrupted, ranking, winner = False, [], None
-    with _sigterm_as_interrupt():  # `kill` ends a sweep as Ctrl-C does: deleting first
+    with sigterm_as_interrupt():  # `kill` ends a sweep as Ctrl-C does: deleting first
         try:
             measured = _measure_all(options, configs, aws, ledger, sweep_dir, echo, watch)
             interrupted = any(m.result and m.result.loadtest.status == "interrupted"

@@ -376,7 +376,7 @@ def drive(
     status, returncode = "complete", 0
     env = dict(os.environ, **run.config.to_env())
     workers: list[subprocess.Popen[bytes]] = []
-    with (run.run_dir / runs.LOCUST_LOG).open("w") as log, _sigterm_as_interrupt():
+    with (run.run_dir / runs.LOCUST_LOG).open("w") as log, sigterm_as_interrupt():
         proc = subprocess.Popen(
             run.command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
@@ -631,7 +631,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, so `kill` ends the run as Ctrl-C does (data kept)."""
     def handler(_sig: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
