@@ -133,6 +133,17 @@ class StagedLatencyModel:
         }
 
 
+def scale_in(pending: deque[list[int]], serving: int, remove: int) -> int:
+    """Take `remove` instances away; those still starting (`pending`, [due minute, count],
+    newest last) go first, since they serve nothing yet. Returns the instances serving."""
+    while remove and pending:
+        take = min(remove, pending[-1][1])
+        pending[-1][1] -= take
+        remove -= take
+        if not pending[-1][1]:
+            pending.pop()
+    return serving - remove
+
 def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
     """The endpoint of an analysed run: its stage table and its capacity per instance."""
     cap = analysis.capacity
@@ -401,15 +412,7 @@ def track(
             want = proposal
             if want < desired:
                 events.append(ScalingEvent(m, "in", desired, want, metric))
-                remove = desired - want
-                # Instances still starting go first: they serve nothing yet.
-                while remove and pending:
-                    take = min(remove, pending[-1][1])
-                    pending[-1][1] -= take
-                    remove -= take
-                    if not pending[-1][1]:
-                        pending.pop()
-                serving -= remove
+                serving = scale_in(pending, serving, desired - want)
                 desired, in_until = want, m + in_cd
     return in_service, desired_at, events, capped
 
@@ -735,14 +738,7 @@ def simulate_concurrency(
         elif (low_run >= scale_in_steps and not policy.disable_scale_in
               and t >= out_until and t >= in_until and want < desired):  # fmt: skip
             events.append(ScalingEvent(t // k, "in", desired, want, metric))
-            remove = desired - want
-            while remove and pending:
-                take = min(remove, pending[-1][1])
-                pending[-1][1] -= take
-                remove -= take
-                if not pending[-1][1]:
-                    pending.pop()
-            serving -= remove
+            serving = scale_in(pending, serving, desired - want)
             desired, in_until = want, t + in_cd
 
     serving_a = np.array(in_service, dtype=np.int64).reshape(-1, k).min(axis=1)

@@ -37,6 +37,7 @@ from recommender.simulate import (
     SweepRow,
     Totals,
     explain_choice,
+    scale_in,
 )
 from recommender.traffic import TrafficSeries
 
@@ -129,14 +130,7 @@ def simulate_backlog(traffic: TrafficSeries, endpoint: BacklogEndpoint, policy: 
         elif (low >= policy.scale_in_datapoints and not policy.disable_scale_in
               and m >= out_until and m >= in_until and want < desired):  # fmt: skip
             events.append(ScalingEvent(m, "in", desired, want, metric))
-            remove = desired - want
-            while remove and pending:
-                take = min(remove, pending[-1][1])
-                pending[-1][1] -= take
-                remove -= take
-                if not pending[-1][1]:
-                    pending.pop()
-            serving -= remove
+            serving = scale_in(pending, serving, desired - want)
             desired, in_until = want, m + in_cd
     serving_a = np.array(in_service, dtype=np.int64)
     desired_a = np.array(desired_at, dtype=np.int64)
