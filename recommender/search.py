@@ -36,6 +36,9 @@ The saturation probe: the search first offers --max-rps for a few seconds (the a
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
 throughput it completed is its ceiling (AWS's MAX_RPS); the search then starts at
 PROBE_START x that ceiling and searches below it, instead of climbing from --start-rps.
+The ceiling is a throughput, not a stage: before it may end the bracket it is played as one
+(`CEILING`); if it passes (uniform arrivals can meet the SLO up to saturation), the next
+stage is one precision step above it.
 
 Both controllers also stop a stage at once when it endangers the endpoint (errors above
 `abort_error_rate`, or latency above `abort_latency_factor` x the SLO), as Inference
@@ -300,6 +303,7 @@ class DecisionCode(str, Enum):
     DESCEND = "descend"  # failed, nothing passed yet: offer less
     BISECT = "bisect"  # between the highest pass and the lowest failure
     RETEST = "retest"  # the bracket is narrow: play its failing end once more
+    CEILING = "ceiling"  # the bracket is narrow: play its end the probe set, never played yet
     PRECISION_REACHED = "precision_reached"  # the bracket is as narrow as asked
     MAX_RPS = "max_rps"  # --max-rps passed: capacity is at least that
     FAILS_AT_START = "fails_at_start"  # fails far below --start-rps: nothing to find
@@ -571,10 +575,12 @@ class AdaptiveSearch(Controller):
         self.tested[rps] = self.tested.get(rps, 0) + 1
         if outcome == PASS:
             self.lo = max(self.lo or 0.0, rps)
-            if rps in self.failed:  # a re-test passed what failed once: that was noise
-                self.failed.discard(rps)
-                above = [f for f in self.failed if f > rps]
-                self.hi = min(above) if above else self.ceiling
+            self.failed.discard(rps)  # a re-test passed what failed once: that was noise
+            if self.hi is not None and rps >= self.hi:
+                # The bracket reopens above: at the next failure or the probe's ceiling,
+                # or, passed at the ceiling, it steps just above it (`_next_rate`).
+                above = [f for f in (*self.failed, self.ceiling or 0.0) if f > rps]
+                self.hi = min(above) if above else None
         else:
             self.failed.add(rps)
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
@@ -652,6 +658,12 @@ class AdaptiveSearch(Controller):
             if lo is not None and lo >= cfg.max_rps:
                 return (None, DecisionCode.MAX_RPS,
                         f"--max-rps {cfg.max_rps:g} passed: capacity is at least that")  # fmt: skip
+            if self.ceiling is not None and rps >= self.ceiling:
+                # Nothing much above the probe's ceiling can be served: one precision step
+                # above it fails (a bracket as narrow as asked) unless the probe was wrong.
+                nxt = round(min(rps * (1 + cfg.precision), cfg.max_rps), 3)
+                return (nxt, DecisionCode.GROW, f"passed at or above the probe's ceiling "
+                        f"{self.ceiling:g}: grow x{1 + cfg.precision:g}")  # fmt: skip
             nxt = min(rps * cfg.growth, cfg.max_rps)
             return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
@@ -664,7 +676,14 @@ class AdaptiveSearch(Controller):
             return (nxt, DecisionCode.DESCEND,
                     f"failed without a passing rate: divide by {step:g}")  # fmt: skip
         width = (hi - lo) / lo
-        if width <= cfg.precision:
+        if width <= cfg.precision * (1 + 1e-9):  # a step of exactly the precision is in
+            if hi not in self.tested:
+                # The probe's ceiling, a throughput, not a stage played at that rate: a
+                # bracket end no stage measured would stand unchecked (under uniform arrivals
+                # the ceiling may well pass), and the analysis has no failing stage there.
+                return (hi, DecisionCode.CEILING,
+                        f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: play {hi:g}, "
+                        "the probe's ceiling, as a stage before stopping")  # fmt: skip
             retested = any(n > 1 for n in self.tested.values())
             if cfg.retest and not retested and hi in self.failed and self.tested.get(hi, 0) == 1:
                 # One stage slowed by something else (a shared host, a noisy neighbour)

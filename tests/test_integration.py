@@ -284,9 +284,8 @@ def test_compare_gates_a_real_capacity_regression(
             "run", "--url", f"{url}/invocations", "--slo", "p95<=100ms", "--start-rps", "60",
             "--max-rps", "160", "--stage-seconds", "3", "--warmup-seconds", "1",
             "--precision", "0.1", "--out", str(out), "--arrivals", "uniform",
-            # Today's search: with the probe and the re-test the bracket here came out
-            # [95, 160] (the probe's rate), too wide to gate anything (issue 17, open).
-            "--no-probe", "--no-early-stop",
+            # The default search: the probe's ceiling is played as a stage before it may end
+            # the bracket (unplayed, it stood as the interval's top, 160, and nothing gated).
         ])  # fmt: skip
         assert code == 0, capsys.readouterr().out
         return only_run_dir(out)

@@ -262,6 +262,29 @@ def test_a_probe_that_does_not_overload_climbs_as_before() -> None:
     assert search.decisions[-1].code == DecisionCode.MAX_RPS
 
 
+def test_the_probe_s_ceiling_is_played_before_it_ends_the_bracket() -> None:
+    # Uniform arrivals on a server that meets the SLO up to its saturation: every stage
+    # below the ceiling passes. The ceiling is a throughput the probe saw, not a stage: it
+    # must be played before it may stand as the bracket's failing end.
+    search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=False), SLO)
+    play(search, saturating(500, 499))  # fails only at the ceiling
+    codes = [d.code for d in search.decisions]
+    assert DecisionCode.CEILING in codes and search.tested[500] == 1
+    assert search.lo is not None and search.lo <= 499 < 500 == search.hi
+    # A ceiling that passes reopens the bracket: one precision step above it.
+    over = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=False), SLO)
+
+    def passes_at_ceiling(rps: float, seconds: float) -> StageSummary:
+        out: StageSummary = saturating(500, 500 if rps < 1000 else 0)(rps, seconds)
+        return out
+
+    play(over, passes_at_ceiling)
+    played = [r for r, _, _ in over.stages if r]
+    assert played[-2:] == [500, 525]  # 5% above the ceiling fails: the bracket is 5% wide
+    assert (over.lo, over.hi) == (500, 525)
+    assert over.decisions[-1].code == DecisionCode.PRECISION_REACHED
+
+
 def test_the_printed_estimate_halves_on_aws_length_stages() -> None:
     for capacity in (50.0, 200.0, 500.0, 900.0):
         new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)
