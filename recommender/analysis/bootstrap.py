@@ -153,6 +153,30 @@ def unclear_span(
     return lo, hi
 
 
+KNEE = 0.20  # a bracket this narrow (relative) has its passing end near the knee
+
+
+def pass_below(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
+    """The rate (per instance) of the passing stage below the bracket's passing one, when
+    that one is near the knee (the bracket within KNEE): where the interval's lower end must
+    reach. Near the knee a short stage's pass is a coin flip biased upwards: the p95 of a
+    few seconds of a queue is skewed (most windows miss its rare long waits), so an M/D/4
+    queue's 10 s stage 1.6% above its Poisson capacity passes 57% of the time, 30 s ones
+    41% (bench/README.md, issue 17). One pass there cannot bound the capacity from below,
+    and no resampling of its own seconds shows it. None without such a stage."""
+    est, n, bracket = capacity.rps_per_instance, capacity.instances, (
+        capacity.interval_rps_per_instance)  # fmt: skip
+    if est is None or capacity.method != "interpolated" or bracket is None:
+        return None
+    if bracket[1] - bracket[0] > KNEE * bracket[0]:
+        return None
+    noise = refuted(stages)
+    passes = sorted(s.achieved_rps / n for s in stages
+                    if s.passed and s.seconds and s.index not in noise
+                    and s.achieved_rps / n <= est)  # fmt: skip
+    return passes[-2] if len(passes) >= 2 else None
+
+
 def with_confidence(
     capacity: Capacity, run: RunData, slo: Slo, stages: list[StageStats], bootstrap: bool = True
 ) -> Capacity:
@@ -173,4 +197,8 @@ def with_confidence(
     method = "bracketing stages" if boot is None else (
         f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
         "widened to the bracketing stages")  # fmt: skip
+    below = pass_below(capacity, stages)
+    if below is not None and below < min(points):
+        points.append(below)
+        method += " and to the pass below the knee's"
     return replace(capacity, ci_rps_per_instance=(min(points), max(points)), ci_method=method)
