@@ -421,3 +421,55 @@ def test_the_interval_reaches_past_a_stage_whose_verdict_rests_on_correlated_req
     assert judge(summary(400, 10, 3850, 4000), SLO).outcome == PASS  # on requests: clear
     span = unclear_span(cap, runs.load_run(tmp_path / "run"), SLO, analysis.stages)
     assert span == (300.0, 500.0)  # (not yet in the interval: see bootstrap.with_confidence)
+
+
+def test_near_the_knee_the_interval_reaches_the_pass_below_the_knee_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recommender.analysis import bootstrap
+    from recommender.analysis.capacity import Capacity, capacity_at_slo
+
+    # Why: 10 s stages of an M/D/4 queue (S = 20 ms) at its Poisson capacity for p95 <= 100
+    # ms (182 rps) and 1.6% above it, each from an empty queue: the later pass as often as
+    # not, and their median p95 is under the steady-state one (the window misses rare waits).
+    from recommender.queueing import BURN_IN
+
+    gaps = np.random.default_rng(3).exponential(1.0, (200, 2100))
+
+    def passes(rate: float) -> float:
+        """Share of 10 s stages from an empty queue (the requests sent after a 2 s warm-up)
+        whose p95 is within 100 ms."""
+        ok = 0
+        for g in gaps:
+            idle = np.full(BURN_IN, rate)  # a second between these: the queue is empty
+            lat = md_c_latency_ms(rate, 4, 20.0, samples=len(g), gaps=np.r_[idle, g])
+            sent = np.cumsum(g / rate)
+            window = lat[(sent >= 2.0) & (sent < 10.0)]
+            ok += np.quantile(window, 0.95, method="inverted_cdf") <= 100
+        return ok / len(gaps)
+
+    assert passes(182.0) > 0.6 and passes(185.0) > 0.4
+
+    def st(index: int, rps: float, passed: bool) -> StageStats:
+        return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
+                          requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
+                          errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None,
+                          p99_ms=None, mean_ms=None, p95_uncorrected_ms=None,
+                          slo_values_ms={}, score=0.8 if passed else 1.2, passed=passed,
+                          cpu_percent_max=None, generator_limited=False)  # fmt: skip
+
+    stages = [st(0, 300, False), st(1, 160, True), st(2, 180, True), st(3, 190, False),
+              st(4, 185, True), st(5, 190, False)]  # fmt: skip
+    cap = capacity_at_slo(stages, 1)
+    assert cap.interval_rps_per_instance == (185, 190)
+    assert bootstrap.pass_below(cap, stages) == 180
+    monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: (184.0, 189.0))
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(seconds=[], plan=None)  # only the (replaced) bootstrap reads it
+    wide = bootstrap.with_confidence(cap, run, SLO, stages)  # type: ignore[arg-type]
+    assert wide.ci_rps_per_instance == (180, 190) and "pass below" in (wide.ci_method or "")
+    # Far from the knee (a bracket 50% wide) its passing end is not a coin flip.
+    far = Capacity("interpolated", 1, 120.0, 120.0, (100.0, 150.0), 1, 2)
+    assert bootstrap.pass_below(far, [st(0, 50, True), st(1, 100, True), st(2, 150, False)]
+                                ) is None  # fmt: skip
