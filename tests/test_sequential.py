@@ -286,11 +286,15 @@ def test_the_probe_s_ceiling_is_played_before_it_ends_the_bracket() -> None:
 
 
 def test_the_printed_estimate_halves_on_aws_length_stages() -> None:
-    for capacity in (50.0, 200.0, 500.0, 900.0):
-        new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)
-        today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False,
-                               early_stop=False)  # fmt: skip
+    # Today's search as `--no-probe --no-early-stop` makes it: no re-test either.
+    new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)
+    today = SearchSettings(10, 1000, 180, 5, max_duration=7200, probe=False, early_stop=False,
+                           retest=False)  # fmt: skip
+    for capacity in (100.0, 200.0, 500.0, 900.0):
         assert estimate_seconds(new, capacity) <= 0.5 * estimate_seconds(today, capacity)
+    # Below 100 rps the re-test (a full 180 s stage and a minute's rest) costs the half:
+    # issue 17's open item (bench/README.md).
+    assert estimate_seconds(new, 50.0) > 0.5 * estimate_seconds(today, 50.0)
 
 
 # --- the result says which arrival model -----------------------------------------------------
