@@ -116,7 +116,8 @@ def test_run_leaves_no_secret_anywhere(
                  "--stage-seconds", "3", "--warmup-seconds", "1", "--slo", "p95<=300ms",
                  "--out", str(out), "--yes"])  # fmt: skip
     printed = capsys.readouterr()
-    assert code in (0, 1), printed.err
+    # 3: the one stage missed the SLO (a loaded machine); the run directory is written alike.
+    assert code in (0, 1, 3), printed.err
     outputs = [printed.out, printed.err]
     (run_dir,) = list(out.iterdir())
     assert (run_dir / "run.json").is_file() and (run_dir / "locust-worker-0.log").is_file()
