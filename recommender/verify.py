@@ -595,6 +595,7 @@ def verify(options: VerifyOptions, echo: Echo = print,
         alarms = aws.alarms_with_prefix(f"TargetTracking-{rid}-")
     if live is not None and alarms and not live.alarms:
         live = replace(live, alarms=tuple(alarms))
+    planned = series.minutes
     played = _played_minutes(loadtest.run_dir, minute_seconds, series.minutes)
     if played < series.minutes:  # interrupted: compare the minutes that were played
         series = from_counts(series.requests_per_minute[:played],
@@ -621,7 +622,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         "simulated_policy": policy.to_dict() if live else None,
         "calibration_used": calibration.to_dict() if calibration else None,
         "calibration": calibrated.to_dict() if calibrated else None,
-        "traffic": series.to_dict(),
+        "traffic": series.to_dict(),  # the minutes played
+        "minutes_planned": planned,
         "violation_budget": o.violation_budget,
         "budget_met": budget_met,
         "verdict": [r.to_dict() for r in rows],

@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,7 @@ import pytest
 from recommender.aws import AwsClient
 from recommender.calibration import calibrated, read_calibration
 from recommender.cli import main
-from recommender.errors import ConfigError
+from recommender.errors import ConfigError, ExitCode
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.replay import simulate_policy
@@ -151,11 +155,7 @@ def test_verify_a_spike_agrees_once_calibrated(
     one instance."""
     aws, emulator, router, measured_dir = measured
     # A copy of the run, uncalibrated whatever ran before; the policy as the step's test.
-    run_dir = tmp_path / "run"
-    shutil.copytree(measured_dir, run_dir, ignore=shutil.ignore_patterns(
-        "verify*", "calibration.json"))  # fmt: skip
-    assert main(["apply", str(run_dir), "--min-capacity", "1", "--max-capacity", "3",
-                 "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
+    run_dir = _copy_with_policy(measured_dir, tmp_path / "run", emulator)
     # Back to one quiet instance, the high alarm out of ALARM (3 idle minutes).
     deadline = time.monotonic() + 60
     aws.set_desired_instance_count("e", "AllTraffic", 1)
@@ -200,6 +200,64 @@ def test_verify_a_spike_agrees_once_calibrated(
     more = [m for m, n in enumerate(again.in_service.tolist()) if n > 1]
     assert more and abs(more[0] - served["observed"]) <= BOUND_MINUTES, (more, served)
     assert abs(again.totals.in_service_max - observed_peak) <= 1, (again.totals, observed_peak)
+
+
+def _copy_with_policy(measured_dir: Path, to: Path, emulator: str) -> Path:
+    """A copy of the measured run, uncalibrated whatever ran before, with the policy on."""
+    shutil.copytree(measured_dir, to, ignore=shutil.ignore_patterns(
+        "verify*", "calibration.json"))  # fmt: skip
+    assert main(["apply", str(to), "--min-capacity", "1", "--max-capacity", "3",
+                 "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
+    return to
+
+
+def test_ctrl_c_ends_the_load_and_keeps_what_was_observed(
+    measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real CLI, SIGINT a few traffic minutes into a 30-minute replay (60 s of load):
+    the load stops within seconds, exit 130, and verify.json/.md/.html hold the minutes
+    played, compared with a simulation of those minutes."""
+    _, emulator, _, measured_dir = measured
+    run_dir = _copy_with_policy(measured_dir, tmp_path / "run", emulator)
+    traffic = _csv(tmp_path / "quiet.csv", [5] * 30)
+    capsys.readouterr()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "verify", str(run_dir), "--traffic", str(traffic),
+         "--aws-endpoint-url", emulator], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)  # fmt: skip
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # the first traffic minute is over: the load is running
+        lines.append(line)
+        if "stage 2 at" in line:
+            break
+    interrupted_at = time.time()
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    stopped_after = time.time() - interrupted_at
+    out = "".join(lines) + rest
+    assert proc.returncode == ExitCode.INTERRUPTED, (out, err)
+    assert "Traceback" not in err, err
+    # Promptly: the rest of the plan was ~50 s of load.
+    assert stopped_after < 20, (stopped_after, out)
+    doc = json.loads((run_dir / "verify.json").read_text())
+    assert doc["status"] == "interrupted"
+    load = json.loads((Path(doc["load_run_dir"]) / "run.json").read_text())
+    assert load["status"] == "interrupted"
+    t0 = datetime.fromisoformat(load["started_at"].replace("Z", "+00:00")).timestamp()
+    last = max(int(json.loads(r)["second"]) for r in
+               (Path(doc["load_run_dir"]) / "latency.jsonl").read_text().splitlines())
+    assert last <= interrupted_at - t0 + 3, (last, interrupted_at - t0)
+    # The minutes played, observed and predicted side by side.
+    played = doc["traffic"]["minutes"]
+    assert 2 <= played < 30 and doc["minutes_planned"] == 30, doc["traffic"]
+    assert len(doc["observed"]["requests"]) == len(doc["predicted"]["requests"]) == played
+    assert sum(doc["observed"]["requests"][:2]) > 0
+    assert "| time to first scale-out |" in (run_dir / "verify.md").read_text()
+    assert "<svg" in (run_dir / "verify.html").read_text()
+    assert out.strip().splitlines()[-1] == (
+        f"interrupted: {played} of 30 traffic minutes played; what was observed is in "
+        f"{run_dir / 'verify.json'} (and verify.md, verify.html)"), out
 
 
 def test_verify_refuses_a_policy_simulate_does_not_model(

@@ -23,6 +23,7 @@ from recommender.cli.flags import (
     flag_groups,
     traffic_flags,
 )
+from recommender.errors import ExitCode
 from recommender.options import AwsAccess
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.traffic import TrafficSpec
@@ -173,8 +174,11 @@ def verify(
     result = run_verify(options, echo)
     echo("")
     echo(format_verify_text(result.data).rstrip())
-    echo(f"Wrote {result.path} (and verify.md, verify.html)")
     if result.status == "interrupted":
-        raise typer.Exit(130)
+        echo(f"interrupted: {result.observed.minutes} of {result.data['minutes_planned']} "
+             f"traffic minutes played; what was observed is in {result.path} (and verify.md, "
+             "verify.html)")  # fmt: skip
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    echo(f"Wrote {result.path} (and verify.md, verify.html)")
     if not result.budget_met:
         raise typer.Exit(1)
