@@ -105,6 +105,7 @@ class VerifyOptions:
     aws: AwsAccess = field(default_factory=AwsAccess)
     observe_seconds: float = 10.0
     workers: int = 0
+    max_requests: int | None = None  # the load's hard request cap [request_cap(plan)]
 
     def check(self) -> VerifyOptions:
         self.traffic.check()
@@ -125,6 +126,9 @@ class VerifyOptions:
                               "60 against AWS; the local scaler's --minute-seconds locally")
         if self.violation_budget < 0:
             raise ConfigError(f"--violation-budget must be >= 0 (got {self.violation_budget})")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ConfigError(f"--max-requests must be >= 1 (got {self.max_requests})",
+                              "leave it out for the traffic's requests with a margin")  # fmt: skip
         return self
 
 
@@ -255,6 +259,15 @@ def load_plan(series: TrafficSeries, minute_seconds: float,
     stages = tuple(Stage(max(round(r / 60.0, 3), MIN_RPS), minute_seconds)
                    for r in series.requests_per_minute.tolist())  # fmt: skip
     return RampPlan(stages=stages, warmup_seconds=0.0, arrivals=arrivals)
+
+
+def request_cap(plan: RampPlan) -> int:
+    """The load's hard request cap: the plan's expected requests (each stage's rate x its
+    seconds) with a margin for the arrival process's chance, 5 standard deviations of a
+    Poisson count (sqrt of it) plus 10: a full replay stops on it with a probability below
+    one in a million, a runaway generator within 5 sigma of the plan."""
+    expected = sum(s.rps * s.seconds for s in plan.stages)
+    return math.ceil(expected + 5.0 * math.sqrt(expected)) + 10
 
 
 def run_arrivals(meta: dict[str, Any]) -> str:
@@ -572,10 +585,13 @@ def verify(options: VerifyOptions, echo: Echo = print,
          "simulator's provisioning "
          f"{provision} min" + (" (calibrated)" if calibration else " (default)"))
     plan = load_plan(series, minute_seconds, arrivals)
+    cap = o.max_requests or request_cap(plan)
+    echo(f"The load stops by itself after {plan.duration:,.0f} s or {cap:,} requests "
+         "(--max-requests), whichever comes first")  # fmt: skip
     spec = LoadTestSpec(target=target, plan=plan, slo=run.slo, payload=_payload(run),
                         out=o.run_dir / LOAD_DIR, credentials=_credentials(aws),
                         abort_error_rate=1.0, abort_latency_factor=1e9,
-                        arrivals=arrivals, workers=o.workers)  # fmt: skip
+                        arrivals=arrivals, workers=o.workers, max_requests=cap)  # fmt: skip
     if measure is None:
         from recommender.loadgen.runner import run_loadtest
 
@@ -615,6 +631,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         "run_dir": str(o.run_dir),
         "load_run_dir": str(loadtest.run_dir),
         "status": loadtest.status,
+        "max_requests": cap,
+        "capped": bool(runs.load_run(loadtest.run_dir).meta["generator"].get("capped_at")),
         "endpoint": target.endpoint, "variant": target.variant,
         "minute_seconds": minute_seconds,
         "observe_seconds": every,

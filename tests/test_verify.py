@@ -6,6 +6,7 @@ fits the provisioning time the simulator had wrong."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from recommender.verify import (
     load_plan,
     read_policy,
     replay_clock,
+    request_cap,
     run_arrivals,
 )
 
@@ -241,7 +243,9 @@ def test_ctrl_c_ends_the_load_and_keeps_what_was_observed(
     # Promptly: the rest of the plan was ~50 s of load.
     assert stopped_after < 20, (stopped_after, out)
     doc = json.loads((run_dir / "verify.json").read_text())
-    assert doc["status"] == "interrupted"
+    assert doc["status"] == "interrupted" and not doc["capped"]
+    # The load was capped at the traffic's requests with a margin (request_cap).
+    assert doc["max_requests"] == 300 + math.ceil(5 * math.sqrt(300)) + 10
     load = json.loads((Path(doc["load_run_dir"]) / "run.json").read_text())
     assert load["status"] == "interrupted"
     t0 = datetime.fromisoformat(load["started_at"].replace("Z", "+00:00")).timestamp()
@@ -258,6 +262,42 @@ def test_ctrl_c_ends_the_load_and_keeps_what_was_observed(
     assert out.strip().splitlines()[-1] == (
         f"interrupted: {played} of 30 traffic minutes played; what was observed is in "
         f"{run_dir / 'verify.json'} (and verify.md, verify.html)"), out
+
+
+def test_the_load_stops_by_itself_at_its_request_cap(
+    measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-requests is a hard cap the load generator enforces: a replay planned for 360
+    requests over 60 s stops at 25, within seconds, and keeps what it observed (exit 1: the
+    replay is incomplete)."""
+    _, emulator, _, measured_dir = measured
+    run_dir = _copy_with_policy(measured_dir, tmp_path / "run", emulator)
+    traffic = _csv(tmp_path / "quiet.csv", [6] * 30)
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["verify", str(run_dir), "--traffic", str(traffic), "--aws-endpoint-url",
+                 emulator, "--max-requests", "25"]) == ExitCode.FAILED  # fmt: skip
+    took = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert "The load stops by itself after 60 s or 25 requests (--max-requests)" in out
+    doc = json.loads((run_dir / "verify.json").read_text())
+    load = json.loads((Path(doc["load_run_dir"]) / "run.json").read_text())
+    assert load["status"] == "stopped" and load["generator"]["capped_at"] == 25
+    assert load["totals"]["intended"] == 25 and 20 <= load["totals"]["requests"] <= 25, load
+    assert doc["capped"] and doc["status"] == "stopped" and doc["max_requests"] == 25
+    played = doc["traffic"]["minutes"]
+    assert played < 10 and took < 40, (played, took)
+    assert out.strip().splitlines()[-1] == (
+        f"stopped: the load reached --max-requests 25 after {played} of 30 traffic minutes; "
+        f"what was observed is in {run_dir / 'verify.json'} (and verify.md, verify.html)"), out
+
+
+def test_the_request_cap_is_the_traffic_with_a_margin() -> None:
+    """360 expected requests: + 5 sqrt(360) + 10 = 465; a plan's exact count never hits it."""
+    plan = load_plan(from_counts([6 * 60] * 30), 2.0)
+    assert request_cap(plan) == 360 + math.ceil(5 * math.sqrt(360)) + 10 == 465
+    # An idle minute still sends at the 0.05 rps floor: 0.1 expected -> 2 + 10.
+    assert request_cap(load_plan(from_counts([0.0]), 2.0)) == 12
 
 
 def test_verify_refuses_a_policy_simulate_does_not_model(
