@@ -42,7 +42,9 @@ so during an overload the answered rate lags the offered one and catches up afte
 
 A minute is SLO-violating (observed) when its client latency statistic (the SLO's first
 term) is above the limit, or its error rate above the SLO's; predicted as `simulate` says
-(load per instance in service above the capacity within the SLO).
+(load per instance in service above the capacity within the SLO, or the queue an overload
+left still waiting longer than the limit: recommender.simulate's FluidQueue, simulated on the
+replay's clock, since a compressed minute shortens the flows but not a request's wait).
 """
 
 from __future__ import annotations
@@ -576,7 +578,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         policy = Policy(target_value=1e12, min_capacity=start_n, max_capacity=start_n)
         echo(f"No policy on {rid} (--force): the replay runs on {start_n} instance(s)")
     start_n = min(policy.max_capacity or start_n, max(policy.min_capacity or 1, start_n))
-    sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
+    sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n,
+                          minute_seconds=minute_seconds)
     arrivals = run_arrivals(run.meta)
     echo(f"Replaying {series.minutes} minutes of {series.source} "
          f"({series.requests_per_minute.sum():,.0f} requests, {arrivals} arrivals as the run "
@@ -616,7 +619,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
     if played < series.minutes:  # interrupted: compare the minutes that were played
         series = from_counts(series.requests_per_minute[:played],
                              f"{series.source}, the first {played} minutes")  # fmt: skip
-        sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
+        sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n,
+                              minute_seconds=minute_seconds)  # fmt: skip
     observed = observed_minutes(loadtest.run_dir, obs.samples, activities, series.minutes,
                                 minute_seconds)  # fmt: skip
     rows = verdict(sim, observed)
