@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import psutil
 import pytest
 
 from recommender.aws import AwsClient
@@ -302,6 +303,9 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
     last = max(int(json.loads(r)["second"]) for r in
                (Path(doc["load_run_dir"]) / "latency.jsonl").read_text().splitlines())
     assert last <= interrupted_at - t0 + 3, (last, interrupted_at - t0)
+    # ... and Locust (its own session, out of Ctrl-C's reach) is gone, not loading on.
+    locust = json.loads((Path(doc["load_run_dir"]) / "generator.json").read_text())["pid"]
+    assert not psutil.pid_exists(locust), locust
     # The minutes played, observed and predicted side by side.
     played = doc["traffic"]["minutes"]
     assert 2 <= played < 30 and doc["minutes_planned"] == 30, doc["traffic"]
