@@ -25,7 +25,7 @@ BODIES = Payloads((b'{"a": 1}', b'{"a": 2}'), "application/json", "/data/p.jsonl
 CONFIG_KEYS = ["run_dir", "controller", "slo", "arrivals", "path", "host", "headers", "payload",
                "users", "workers", "bodies_count", "keep_requests", "requests_dir", "seed",
                "align_seconds", "stream", "token_format", "template", "max_new_tokens",
-               "sigv4"]  # fmt: skip
+               "max_requests", "sigv4"]  # fmt: skip
 
 
 def config(**changes: object) -> LoadgenConfig:
@@ -34,7 +34,7 @@ def config(**changes: object) -> LoadgenConfig:
         path="/invocations?x=1", headers={"Content-Type": "application/json"}, users=40,
         workers=2, seed=7, align_seconds=60, keep_requests=True,
         sigv4=Signing("eu-west-1", "dev"), run_dir=Path("/runs/r1"), payload="/data/p.jsonl",
-        requests_dir="/runs/r1", bodies_count=2,
+        requests_dir="/runs/r1", bodies_count=2, max_requests=500,
     )  # fmt: skip
     values.update(changes)
     return LoadgenConfig(**values)  # type: ignore[arg-type]
