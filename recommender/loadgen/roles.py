@@ -504,7 +504,7 @@ class MasterRole(Role):
         self.done_at: float | None = None
         self.unsent_by_worker: dict[str, int] = {}
         self.issued_by_worker: dict[str, int] = {}
-        self.capped = False  # a worker reached its share of the request cap
+        self.capped_workers: set[str] = set()  # those that released their share of the cap
         self.lost: dict[str, int] = {}
         self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
@@ -585,7 +585,8 @@ class MasterRole(Role):
         self.merger.add(data["worker"], data["records"], int(data["upto"]))
         self.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
         self.issued_by_worker[data["worker"]] = int(data.get("issued", 0))
-        self.capped = self.capped or bool(data.get("capped"))
+        if data.get("capped"):
+            self.capped_workers.add(str(data["worker"]))
         self._merge_final()
 
     def _merge_final(self, everything: bool = False) -> None:
@@ -622,13 +623,15 @@ class MasterRole(Role):
         writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
                                    "workers": workers, "unsent_at_end": unsent,
                                    "issued": sum(self.issued_by_worker.values()),
-                                   "capped": self.capped, **extra})  # fmt: skip
+                                   "capped": bool(self.capped_workers), **extra})  # fmt: skip
         writer.close()
 
     def tick(self) -> tuple[int, float] | None:
         driver = self.driver
         if self.interrupted:
             return None
+        if self.config.workers and len(self.capped_workers) >= self.config.workers:
+            return None  # every worker sent its share of the request cap: the load is over
         if driver is not None and driver.done:
             # Wait a moment after the last stage for the workers' last seconds.
             end = driver.controller.stages[-1][2] if driver.controller.stages else 0.0

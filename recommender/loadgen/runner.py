@@ -476,7 +476,12 @@ def final_meta(
     """run.json once the load is over (pure), from what the Locust process wrote."""
     spec = run.spec
     t0 = float(generator.get("t0", run.started))
-    played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), ended - t0))
+    stop = ended - t0
+    if generator.get("capped") and records:
+        # The request cap ended the load: the stages were played until its last second (a
+        # master's clock runs on to the plan's end while it waits for its workers).
+        stop = min(stop, max(float(r["second"]) for r in records) + 1.0)
+    played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), stop))
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
