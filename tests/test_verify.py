@@ -227,10 +227,16 @@ def test_verify_a_spike_agrees_once_calibrated(
         again.violating.tolist(), bad)
 
 
-def _copy_with_policy(measured_dir: Path, to: Path, emulator: str) -> Path:
-    """A copy of the measured run, uncalibrated whatever ran before, with the policy on."""
+def _copy(measured_dir: Path, to: Path) -> Path:
+    """A copy of the measured run, uncalibrated whatever ran before."""
     shutil.copytree(measured_dir, to, ignore=shutil.ignore_patterns(
         "verify*", "calibration.json"))  # fmt: skip
+    return to
+
+
+def _copy_with_policy(measured_dir: Path, to: Path, emulator: str) -> Path:
+    """`_copy`, with the policy (as the step's test) applied to the endpoint."""
+    _copy(measured_dir, to)
     assert main(["apply", str(to), "--min-capacity", "1", "--max-capacity", "3",
                  "--aws-endpoint-url", emulator, "--yes"]) == 0  # fmt: skip
     return to
@@ -245,20 +251,21 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
     the 360 requests planned, exit 1 (incomplete). Both keep verify.json/.md/.html with the
     minutes played, compared with a simulation of those minutes."""
     _, emulator, _, measured_dir = measured
-    run_dir = _copy_with_policy(measured_dir, tmp_path / "run", emulator)
-    capped_dir = _copy_with_policy(measured_dir, tmp_path / "capped", emulator)
+    run_dir, capped_dir = _copy(measured_dir, tmp_path / "run"), _copy(measured_dir,
+                                                                       tmp_path / "capped")
     traffic = _csv(tmp_path / "quiet.csv", [5] * 30)
     capsys.readouterr()
+    # --force: whether a policy is on the endpoint (the other tests') or not.
     proc = subprocess.Popen(
         [sys.executable, "-m", "recommender", "verify", str(run_dir), "--traffic", str(traffic),
-         "--aws-endpoint-url", emulator], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)  # fmt: skip
+         "--aws-endpoint-url", emulator, "--force"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         # The request cap is a hard one the load generator enforces.
         started = time.monotonic()
         assert main(["verify", str(capped_dir), "--traffic", str(_csv(
             tmp_path / "busier.csv", [6] * 30)), "--aws-endpoint-url", emulator,
-            "--max-requests", "25"]) == ExitCode.FAILED  # fmt: skip
+            "--max-requests", "25", "--force"]) == ExitCode.FAILED  # fmt: skip
         took = time.monotonic() - started
         out = capsys.readouterr().out
         assert "The load stops by itself after 60 s or 25 requests (--max-requests)" in out
