@@ -267,6 +267,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def share_of_cap(max_requests: int, share: float) -> int:
+    """A process's part of the request cap: its share, rounded down, so that the processes
+    together never send more than the cap (0: it sends nothing, and says it reached its
+    part when its first send falls due)."""
+    return math.floor(max_requests * share + 1e-9)
+
+
 class Sender(Role):
     """Local and worker: the arrival process (send times into a queue that paced users take
     from) and the recording of every request into per-second records."""
@@ -299,8 +306,7 @@ class Sender(Role):
         self.driver = driver
         self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
         if config.max_requests is not None:
-            # Each process its share, rounded down: together never more than the cap.
-            self.cap = max(1, math.floor(config.max_requests * driver.share + 1e-9))
+            self.cap = share_of_cap(config.max_requests, driver.share)
         self._cpu()  # the first psutil sample only primes the counter
         self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu, config.slo)
         if config.keep_requests:
