@@ -28,6 +28,10 @@ latency is comparable with it only under the same process. On a compressed clock
 minute holds 60 / minute_seconds times fewer requests than a real one, so under Poisson its
 count (what the alarm sums) varies sqrt(60 / minute_seconds) times more: a level close to the
 target can breach the alarm by chance, earlier than `simulate` (exact per-minute counts) says.
+The load stops by itself at the plan's end or at a hard request cap the load generator
+enforces (`max_requests`, default `request_cap`: the traffic's requests with a margin), and
+on Ctrl-C; either way what was observed is compared (with a simulation of the minutes
+played) and written, the status saying which (`stopped`, `interrupted`).
 
 Observed, every `observe_seconds` (10 s, or one emulated minute when that is shorter): the
 variant's current and desired instance count (DescribeEndpoint), the instances really in
