@@ -212,8 +212,10 @@ def backlog_violating(queue: FluidQueue, arrivals: Sequence[float], limit: float
                       quantile: float | None, steps: int = 1) -> BoolArray:  # fmt: skip
     """Per minute of `steps` steps: the queue's wait above `limit` (steps) for more of
     the minute's requests than the SLO allows (1 - quantile), or on average (a mean)."""
-    late = np.array([mean_wait(b, a, c) > limit if quantile is None
-                     else late_fraction(b, a, c, limit)
+    # Most steps have no queue and no overload: nobody waits (and no call is made).
+    late = np.array([0.0 if b <= 0 and a <= c else
+                     (mean_wait(b, a, c) > limit if quantile is None
+                      else late_fraction(b, a, c, limit))
                      for b, a, c in zip(queue.starts, arrivals, queue.capacity, strict=True)],
                     dtype=np.float64).reshape(-1, steps).mean(axis=1)  # fmt: skip
     allowed = 0.5 if quantile is None else 1.0 - quantile
