@@ -20,8 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/recommender demo --yes
 
+# Most tests wait on wall-clock load stages, so four processes share the two cores well
+# (pytest-xdist; whole files per process, so a module's costly fixture is set up once).
+# The `serial` tests measure capacity against a known truth and run alone afterwards:
+# next to other load tests the server they measure is starved of CPU.
+PYTEST_WORKERS ?= 4
+
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 	$(BIN)/python -m mypy
 	$(BIN)/python -m ruff check recommender tests bench
 

@@ -151,12 +151,15 @@ def simulate_run(
 
 
 def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
-                    slo: Slo | None = None, initial_instances: int | None = None) -> Simulation:
+                    slo: Slo | None = None, initial_instances: int | None = None,
+                    minute_seconds: float = 60.0) -> Simulation:  # fmt: skip
     """`simulate` of one concrete policy (target, Min/MaxCapacity given) on the run's
-    endpoint, starting from `initial_instances`; nothing written (verify's prediction)."""
+    endpoint, starting from `initial_instances`, a traffic minute lasting `minute_seconds`
+    (a compressed replay's); nothing written (verify's prediction)."""
     model, price = _endpoint(run_dir, slo, None)
     return simulate(traffic, model, policy, instance_price=price,
-                    initial_instances=initial_instances)  # fmt: skip
+                    initial_instances=initial_instances,
+                    minute_seconds=minute_seconds)  # fmt: skip
 
 
 def _is_async(run_dir: Path) -> bool:

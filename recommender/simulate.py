@@ -30,8 +30,22 @@ there puts its instances in service from minute m + 1 + provision_minutes, a sca
 effect from minute m + 1. Load is assumed even over the minute and over the instances.
 
 The endpoint comes from a LatencyModel: load per instance above its capacity (the highest
-throughput within the SLO) makes the minute SLO-violating; above the highest throughput the
-run measured, the excess requests count as erroring (dropped).
+throughput within the SLO) makes the minute SLO-violating.
+
+The queue (`FluidQueue`, when the model knows its SLO limit, as every run's does): requests
+above what the instances in service serve (the highest throughput per instance the run
+measured) wait, and the backlog carries into the next minutes, draining at the spare
+capacity once instances come into service or the load falls. A minute is also SLO-violating
+while the backlog's wait exceeds the SLO's limit for more of the minute than the SLO allows
+(p95: 5% of its requests; a mean: the minute's mean wait), so the minutes after a scale-out
+that a late policy let a queue build up count too. A request waits at most 60 s
+(InvokeEndpoint's timeout for a real-time endpoint): backlog beyond that errors (dropped).
+CloudWatch counts a request when it is served, so the metric the alarms see is the served
+requests per instance, capped at the instances' throughput: an overloaded endpoint's first
+scale-out asks for fewer instances than the offered load would. Without an SLO limit (a
+model that does not say) there is no queue: requests above the highest throughput error.
+`minute_seconds` is the length of a traffic minute in real seconds (60; verify's compressed
+replays shorter): flows scale with it, a request's wait in seconds does not.
 
 Cost counts every instance from its launch (billed while starting) to its removal.
 """
@@ -41,7 +55,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -114,6 +128,9 @@ class StagedLatencyModel:
     max_rps: float
     stat: str
     capacity_method: str
+    # The SLO's first term: its limit and quantile (None: a mean), for the queue's wait.
+    limit_ms: float | None = None
+    quantile: float | None = None
 
     def latency_ms(self, rps_per_instance: FloatArray) -> FloatArray:
         x = np.asarray(rps_per_instance, dtype=np.float64)
@@ -128,9 +145,82 @@ class StagedLatencyModel:
             "capacity_rps_per_instance": self.capacity_rps,
             "capacity_method": self.capacity_method,
             "max_rps_per_instance": self.max_rps,
+            "slo_limit_ms": self.limit_ms,
+            "slo_quantile": self.quantile,
             "points": [[round(float(a), 3), round(float(b), 3)]
                        for a, b in zip(self.rps, self.latency, strict=True)],  # fmt: skip
         }
+
+
+INVOKE_TIMEOUT_S = 60.0  # InvokeEndpoint's limit for a real-time endpoint's answer
+
+
+@dataclass
+class FluidQueue:
+    """The requests waiting on the instances in service, as a fluid: each step's arrivals
+    join the backlog, the instances serve up to `serve` requests each per step, the rest
+    waits (at most `max_wait` steps, beyond which it is dropped). Records each step's
+    backlog at its start, its capacity and what was dropped."""
+
+    serve: float  # requests one instance serves per step at most
+    max_wait: float = math.inf  # steps a request can wait (the invocation timeout)
+    backlog: float = 0.0
+    starts: list[float] = field(default_factory=list)
+    capacity: list[float] = field(default_factory=list)
+    dropped: list[float] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)
+
+    def step(self, arrivals: float, serving: int) -> float:
+        """One step: returns the requests served (what CloudWatch counts)."""
+        cap = serving * self.serve
+        self.starts.append(self.backlog)
+        self.capacity.append(cap)
+        total = self.backlog + arrivals
+        served = min(total, cap)
+        most = cap * self.max_wait
+        left = total - served
+        self.dropped.append(max(0.0, left - most))
+        self.served.append(served)
+        self.backlog = min(left, most)
+        return served
+
+
+def late_fraction(start: float, arrivals: float, capacity: float, limit: float) -> float:
+    """The share of a step's (evenly spread) arrivals whose wait in the fluid queue exceeds
+    `limit` (in steps): the wait runs linearly from start / capacity by (arrivals -
+    capacity) / capacity over the step (clamped at 0, which lies below any limit)."""
+    if capacity <= 0:
+        return 1.0 if arrivals > 0 else 0.0
+    w0, slope = start / capacity, (arrivals - capacity) / capacity
+    if slope == 0:
+        return 1.0 if w0 > limit else 0.0
+    t = (limit - w0) / slope  # when the wait crosses the limit
+    return min(1.0, max(0.0, 1.0 - t if slope > 0 else t))
+
+
+def mean_wait(start: float, arrivals: float, capacity: float) -> float:
+    """The step's mean wait (in steps) in the fluid queue (see `late_fraction`)."""
+    if capacity <= 0:
+        return math.inf if arrivals > 0 else 0.0
+    w0, slope = start / capacity, (arrivals - capacity) / capacity
+    if w0 + slope >= 0:
+        return w0 + slope / 2
+    return w0 * (w0 / -slope) / 2  # drained at w0 / -slope into the step
+
+
+def backlog_violating(queue: FluidQueue, arrivals: Sequence[float], limit: float,
+                      quantile: float | None, steps: int = 1) -> BoolArray:  # fmt: skip
+    """Per minute of `steps` steps: the queue's wait above `limit` (steps) for more of
+    the minute's requests than the SLO allows (1 - quantile), or on average (a mean)."""
+    # Most steps have no queue and no overload: nobody waits (and no call is made).
+    late = np.array([0.0 if b <= 0 and a <= c else
+                     (mean_wait(b, a, c) > limit if quantile is None
+                      else late_fraction(b, a, c, limit))
+                     for b, a, c in zip(queue.starts, arrivals, queue.capacity, strict=True)],
+                    dtype=np.float64).reshape(-1, steps).mean(axis=1)  # fmt: skip
+    allowed = 0.5 if quantile is None else 1.0 - quantile
+    bad: BoolArray = late > allowed + _EPS
+    return bad
 
 
 def scale_in(pending: deque[list[int]], serving: int, remove: int) -> int:
@@ -163,6 +253,7 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
         raise InsufficientDataError("the run's stages hold no latency to simulate with")
     x = np.array([p[0] for p in pts])
     rps, latency = curve_points(x, np.maximum.accumulate(np.array([p[1] for p in pts])))
+    term = analysis.slo.terms[0]
     return StagedLatencyModel(
         rps=rps,
         latency=latency,
@@ -170,6 +261,10 @@ def model_from_analysis(analysis: Analysis) -> StagedLatencyModel:
         max_rps=float(max(x.max(), cap.rps_per_instance)),
         stat=stat,
         capacity_method=cap.method,
+        # Waiting in a queue delays the whole answer and its first token, not the gaps
+        # between tokens: an ITL objective has no queue limit.
+        limit_ms=None if term.metric == "itl" else float(term.limit_ms),
+        quantile=term.quantile,
     )
 
 
@@ -298,6 +393,10 @@ class Simulation:
     # ServerlessProvisionedConcurrencyUtilization.
     cold_starts: FloatArray | None = None
     utilization: FloatArray | None = None
+    # The requests queued at each minute's end and those served in it (FluidQueue; None:
+    # no queue modelled, every request served in its minute or erroring).
+    backlog: FloatArray | None = None
+    served: FloatArray | None = None
 
     @property
     def requests(self) -> FloatArray:
@@ -305,7 +404,9 @@ class Simulation:
 
     @property
     def invocations_per_instance(self) -> FloatArray:
-        return self.requests / self.in_service
+        """CloudWatch's metric: the requests served per instance in service."""
+        served = self.requests if self.served is None else self.served
+        return served / self.in_service
 
     @property
     def rps_per_instance(self) -> FloatArray:
@@ -344,6 +445,8 @@ class Simulation:
                 "erroring_requests": [round(v, 2) for v in self.erroring.tolist()],
             },
         }
+        if self.backlog is not None:
+            data["per_minute"]["backlog"] = [round(v, 2) for v in self.backlog.tolist()]
         if self.cold_starts is not None and self.utilization is not None:
             per_minute = data["per_minute"]
             per_minute["cold_starts"] = [round(v, 2) for v in self.cold_starts.tolist()]
@@ -352,7 +455,8 @@ class Simulation:
 
 
 def track(
-    load: Sequence[float], policy: Policy, initial: int, *, saturates: bool = False
+    load: Sequence[float], policy: Policy, initial: int, *, saturates: bool = False,
+    queue: FluidQueue | None = None,
 ) -> tuple[list[int], list[int], list[ScalingEvent], int]:
     """Target tracking minute by minute (module doc): the one stepping loop of `simulate`
     and of the serverless replay (recommender.simulate_serverless).
@@ -362,6 +466,8 @@ def track(
     `saturates`: the metric counts at most the capacity in service (utilization <= 1), as
     ServerlessProvisionedConcurrencyUtilization does; one scale-out then at most multiplies
     the capacity by 1 / target, so a spike takes several.
+    `queue`: what the instances cannot serve waits in it (FluidQueue, which records it), and
+    the metric counts the requests served (CloudWatch counts a request once answered).
     Returns (capacity in service, desired capacity, the scaling events, the minutes the
     proportional rule wanted more than MaxCapacity), starting from `initial` in service."""
     target, lo, hi = policy.bounds()
@@ -387,6 +493,8 @@ def track(
         in_service[m] = serving
         desired_at[m] = desired
         used = min(load[m], serving) if saturates else load[m]
+        if queue is not None:
+            used = queue.step(load[m], serving)
         metric = used / serving
         # The proportional rule, ceil(current x metric / target) = ceil(used / target).
         wanted = math.ceil(used / target - _EPS)
@@ -425,11 +533,13 @@ def simulate(
     safety_factor: float | None = None,
     initial_instances: int | None = None,
     instance_price: float | None = None,
+    minute_seconds: float = 60.0,
 ) -> Simulation:
     """Replay `traffic` through `policy` on an endpoint described by `model` (module doc).
 
     The fleet starts where target tracking would have settled for the first minute,
-    ceil(requests / target) within the bounds, unless `initial_instances` is given.
+    ceil(requests / target) within the bounds, unless `initial_instances` is given, with
+    nothing queued. `minute_seconds`: the real length of a traffic minute (module doc).
     """
     target, lo, hi = policy.bounds()
     policy = replace(policy, target_value=target)  # a number from here on, text or not
@@ -440,14 +550,21 @@ def simulate(
     desired = first if initial_instances is None else initial_instances
     if not lo <= desired <= hi:
         raise ConfigError(f"the initial instances ({desired}) are outside Min/MaxCapacity")
-    in_service, desired_at, events, capped = track(r, policy, desired)
+    queue = _queue(model, minute_seconds)
+    in_service, desired_at, events, capped = track(r, policy, desired, queue=queue)
 
     serving_a = np.array(in_service, dtype=np.int64)
     desired_a = np.array(desired_at, dtype=np.int64)
     per_instance = req / serving_a / 60.0
     violating = per_instance > model.capacity_rps * (1 + _EPS)
-    servable = model.max_rps * 60.0 * serving_a
-    erroring = np.maximum(req - servable, 0.0)
+    if queue is None:
+        erroring = np.maximum(req - model.max_rps * 60.0 * serving_a, 0.0)
+        backlog = served = None
+    else:
+        violating |= _queue_violating(model, queue, r, minute_seconds)
+        erroring = np.array(queue.dropped, dtype=np.float64)
+        backlog = np.array([*queue.starts[1:], queue.backlog], dtype=np.float64)
+        served = np.array(queue.served, dtype=np.float64)
     outside = float(np.where(violating, req - erroring, 0.0).sum())
     # Billed from launch: desired counts instances still starting.
     instance_hours = float(desired_a.sum()) / 60.0
@@ -480,7 +597,28 @@ def simulate(
         events=tuple(events),
         totals=totals,
         instance_price=instance_price,
+        backlog=backlog,
+        served=served,
     )
+
+
+def _queue(model: LatencyModel, minute_seconds: float, steps: int = 1) -> FluidQueue | None:
+    """The endpoint's queue in steps of 1 / `steps` minute (None: the model has no SLO
+    limit to judge waits by, or no throughput to drain at)."""
+    if getattr(model, "limit_ms", None) is None or not model.max_rps > 0:
+        return None
+    step_seconds = minute_seconds / steps
+    return FluidQueue(serve=model.max_rps * 60.0 / steps,
+                      max_wait=INVOKE_TIMEOUT_S / step_seconds)  # fmt: skip
+
+
+def _queue_violating(model: LatencyModel, queue: FluidQueue, arrivals: Sequence[float],
+                     minute_seconds: float, steps: int = 1) -> BoolArray:  # fmt: skip
+    """The minutes whose queue waits break the SLO (`backlog_violating`); the limit in
+    steps of the replay's clock."""
+    limit_ms = float(getattr(model, "limit_ms"))  # noqa: B009 - LatencyModel does not say
+    limit = limit_ms / 1000.0 / (minute_seconds / steps)
+    return backlog_violating(queue, arrivals, limit, getattr(model, "quantile", None), steps)
 
 
 def simulate_factor(
@@ -680,6 +818,7 @@ def simulate_concurrency(
     *,
     safety_factor: float | None = None,
     instance_price: float | None = None,
+    minute_seconds: float = 60.0,
 ) -> Simulation:
     """Target tracking on requests in flight per instance (copy), in 10-second steps.
 
@@ -689,7 +828,9 @@ def simulate_concurrency(
     `policy.scale_out_datapoints` 10-second datapoints above target, scale-in
     `policy.scale_in_datapoints` minutes below `scale_in_ratio` x target; cooldowns and the
     provisioning delay are counted in steps. The per-minute results are each minute's
-    fewest instances in service (its worst step) and most desired."""
+    fewest instances in service (its worst step) and most desired. The queue (module doc)
+    runs in the same 10-second steps; what waits in it is in flight too (the metric counts
+    the requests queued on an instance besides those it is serving)."""
     target, lo, hi = policy.bounds()
     policy = replace(policy, target_value=target)
     k = STEPS_PER_MINUTE
@@ -701,8 +842,8 @@ def simulate_concurrency(
     scale_in_steps = policy.scale_in_datapoints * k
     provision = policy.provision_minutes * k
 
-    def wanted(requests: float, serving: int) -> tuple[float, int]:
-        metric = curve.at(requests / HIGH_RESOLUTION_SECONDS / serving)
+    def wanted(requests: float, serving: int, queued: float = 0.0) -> tuple[float, int]:
+        metric = curve.at(requests / HIGH_RESOLUTION_SECONDS / serving) + queued / serving
         return metric, math.ceil(serving * metric / target - _EPS)
 
     _, first = wanted(per_step[0], 1) if steps else (0.0, lo)
@@ -721,11 +862,16 @@ def simulate_concurrency(
     high_run = low_run = 0
     out_until = in_until = -1
     capped = 0
+    queue = _queue(model, minute_seconds, k)
     for t in range(steps):
         while pending and pending[0][0] <= t:
             serving += pending.popleft()[1]
         in_service[t], desired_at[t] = serving, desired
-        metric, want = wanted(per_step[t], serving)
+        if queue is None:
+            metric, want = wanted(per_step[t], serving)
+        else:
+            served = queue.step(per_step[t], serving)
+            metric, want = wanted(served, serving, queue.backlog)
         capped += want > hi
         want = min(hi, max(lo, want))
         high_run = high_run + 1 if metric > target else 0
@@ -746,7 +892,14 @@ def simulate_concurrency(
     req = traffic.requests_per_minute
     per_instance = req / serving_a / 60.0
     violating = per_instance > model.capacity_rps * (1 + _EPS)
-    erroring = np.maximum(req - model.max_rps * 60.0 * serving_a, 0.0)
+    backlog = served_a = None
+    if queue is None:
+        erroring = np.maximum(req - model.max_rps * 60.0 * serving_a, 0.0)
+    else:
+        violating |= _queue_violating(model, queue, per_step, minute_seconds, k)
+        erroring = np.array(queue.dropped, dtype=np.float64).reshape(-1, k).sum(axis=1)
+        backlog = np.array([*queue.starts[1:], queue.backlog])[k - 1 :: k].astype(np.float64)
+        served_a = np.array(queue.served, dtype=np.float64).reshape(-1, k).sum(axis=1)
     instance_hours = float(np.array(desired_at).sum()) / 60.0 / k
     totals = Totals(
         minutes=traffic.minutes,
@@ -768,5 +921,5 @@ def simulate_concurrency(
         in_service=serving_a, desired=desired_a, latency_ms=model.latency_ms(per_instance),
         violating=violating, erroring=erroring, events=tuple(events), totals=totals,
         instance_price=instance_price, metric="concurrency",
-        step_seconds=HIGH_RESOLUTION_SECONDS,
+        step_seconds=HIGH_RESOLUTION_SECONDS, backlog=backlog, served=served_a,
     )  # fmt: skip

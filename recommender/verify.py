@@ -28,6 +28,10 @@ latency is comparable with it only under the same process. On a compressed clock
 minute holds 60 / minute_seconds times fewer requests than a real one, so under Poisson its
 count (what the alarm sums) varies sqrt(60 / minute_seconds) times more: a level close to the
 target can breach the alarm by chance, earlier than `simulate` (exact per-minute counts) says.
+The load stops by itself at the plan's end or at a hard request cap the load generator
+enforces (`max_requests`, default `request_cap`: the traffic's requests with a margin), and
+on Ctrl-C; either way what was observed is compared (with a simulation of the minutes
+played) and written, the status saying which (`stopped`, `interrupted`).
 
 Observed, every `observe_seconds` (10 s, or one emulated minute when that is shorter): the
 variant's current and desired instance count (DescribeEndpoint), the instances really in
@@ -42,7 +46,9 @@ so during an overload the answered rate lags the offered one and catches up afte
 
 A minute is SLO-violating (observed) when its client latency statistic (the SLO's first
 term) is above the limit, or its error rate above the SLO's; predicted as `simulate` says
-(load per instance in service above the capacity within the SLO).
+(load per instance in service above the capacity within the SLO, or the queue an overload
+left still waiting longer than the limit: recommender.simulate's FluidQueue, simulated on the
+replay's clock, since a compressed minute shortens the flows but not a request's wait).
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class VerifyOptions:
     aws: AwsAccess = field(default_factory=AwsAccess)
     observe_seconds: float = 10.0
     workers: int = 0
+    max_requests: int | None = None  # the load's hard request cap [request_cap(plan)]
 
     def check(self) -> VerifyOptions:
         self.traffic.check()
@@ -125,6 +132,9 @@ class VerifyOptions:
                               "60 against AWS; the local scaler's --minute-seconds locally")
         if self.violation_budget < 0:
             raise ConfigError(f"--violation-budget must be >= 0 (got {self.violation_budget})")
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ConfigError(f"--max-requests must be >= 1 (got {self.max_requests})",
+                              "leave it out for the traffic's requests with a margin")  # fmt: skip
         return self
 
 
@@ -255,6 +265,15 @@ def load_plan(series: TrafficSeries, minute_seconds: float,
     stages = tuple(Stage(max(round(r / 60.0, 3), MIN_RPS), minute_seconds)
                    for r in series.requests_per_minute.tolist())  # fmt: skip
     return RampPlan(stages=stages, warmup_seconds=0.0, arrivals=arrivals)
+
+
+def request_cap(plan: RampPlan) -> int:
+    """The load's hard request cap: the plan's expected requests (each stage's rate x its
+    seconds) with a margin for the arrival process's chance, 5 standard deviations of a
+    Poisson count (sqrt of it) plus 10: a full replay stops on it with a probability below
+    one in a million, a runaway generator within 5 sigma of the plan."""
+    expected = sum(s.rps * s.seconds for s in plan.stages)
+    return math.ceil(expected + 5.0 * math.sqrt(expected)) + 10
 
 
 def run_arrivals(meta: dict[str, Any]) -> str:
@@ -563,7 +582,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         policy = Policy(target_value=1e12, min_capacity=start_n, max_capacity=start_n)
         echo(f"No policy on {rid} (--force): the replay runs on {start_n} instance(s)")
     start_n = min(policy.max_capacity or start_n, max(policy.min_capacity or 1, start_n))
-    sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
+    sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n,
+                          minute_seconds=minute_seconds)
     arrivals = run_arrivals(run.meta)
     echo(f"Replaying {series.minutes} minutes of {series.source} "
          f"({series.requests_per_minute.sum():,.0f} requests, {arrivals} arrivals as the run "
@@ -572,10 +592,13 @@ def verify(options: VerifyOptions, echo: Echo = print,
          "simulator's provisioning "
          f"{provision} min" + (" (calibrated)" if calibration else " (default)"))
     plan = load_plan(series, minute_seconds, arrivals)
+    cap = o.max_requests or request_cap(plan)
+    echo(f"The load stops by itself after {plan.duration:,.0f} s or {cap:,} requests "
+         "(--max-requests), whichever comes first")  # fmt: skip
     spec = LoadTestSpec(target=target, plan=plan, slo=run.slo, payload=_payload(run),
                         out=o.run_dir / LOAD_DIR, credentials=_credentials(aws),
                         abort_error_rate=1.0, abort_latency_factor=1e9,
-                        arrivals=arrivals, workers=o.workers)  # fmt: skip
+                        arrivals=arrivals, workers=o.workers, max_requests=cap)  # fmt: skip
     if measure is None:
         from recommender.loadgen.runner import run_loadtest
 
@@ -595,11 +618,13 @@ def verify(options: VerifyOptions, echo: Echo = print,
         alarms = aws.alarms_with_prefix(f"TargetTracking-{rid}-")
     if live is not None and alarms and not live.alarms:
         live = replace(live, alarms=tuple(alarms))
+    planned = series.minutes
     played = _played_minutes(loadtest.run_dir, minute_seconds, series.minutes)
     if played < series.minutes:  # interrupted: compare the minutes that were played
         series = from_counts(series.requests_per_minute[:played],
                              f"{series.source}, the first {played} minutes")  # fmt: skip
-        sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n)
+        sim = simulate_policy(o.run_dir, series, policy, initial_instances=start_n,
+                              minute_seconds=minute_seconds)  # fmt: skip
     observed = observed_minutes(loadtest.run_dir, obs.samples, activities, series.minutes,
                                 minute_seconds)  # fmt: skip
     rows = verdict(sim, observed)
@@ -614,6 +639,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         "run_dir": str(o.run_dir),
         "load_run_dir": str(loadtest.run_dir),
         "status": loadtest.status,
+        "max_requests": cap,
+        "capped": bool(runs.load_run(loadtest.run_dir).meta["generator"].get("capped_at")),
         "endpoint": target.endpoint, "variant": target.variant,
         "minute_seconds": minute_seconds,
         "observe_seconds": every,
@@ -621,7 +648,8 @@ def verify(options: VerifyOptions, echo: Echo = print,
         "simulated_policy": policy.to_dict() if live else None,
         "calibration_used": calibration.to_dict() if calibration else None,
         "calibration": calibrated.to_dict() if calibrated else None,
-        "traffic": series.to_dict(),
+        "traffic": series.to_dict(),  # the minutes played
+        "minutes_planned": planned,
         "violation_budget": o.violation_budget,
         "budget_met": budget_met,
         "verdict": [r.to_dict() for r in rows],

@@ -21,6 +21,7 @@ USER_KEY = "AKIADEMOUSERKEY00001"
 USER_SECRET = "demo/user/SECRET/0123456789abcdefghijkl"
 
 
+@pytest.mark.serial
 def test_demo_sizes_its_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -48,6 +48,7 @@ def only_run_dir(out: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.serial
 def test_run_estimates_known_capacity(
     demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,6 +94,7 @@ def test_run_estimates_known_capacity(
     assert "stage 1 at 35 rps: PASS" in out and "Recommended target value" in out
 
 
+@pytest.mark.serial
 def test_adaptive_search_brackets_capacity(
     demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -270,6 +272,7 @@ def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path
     assert f"stopped reporting after second {died - 1} (in stage 1);" in w["message"]
 
 
+@pytest.mark.serial
 def test_compare_gates_a_real_capacity_regression(
     demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,7 +25,7 @@ BODIES = Payloads((b'{"a": 1}', b'{"a": 2}'), "application/json", "/data/p.jsonl
 CONFIG_KEYS = ["run_dir", "controller", "slo", "arrivals", "path", "host", "headers", "payload",
                "users", "workers", "bodies_count", "keep_requests", "requests_dir", "seed",
                "align_seconds", "stream", "token_format", "template", "max_new_tokens",
-               "sigv4"]  # fmt: skip
+               "max_requests", "sigv4"]  # fmt: skip
 
 
 def config(**changes: object) -> LoadgenConfig:
@@ -34,7 +34,7 @@ def config(**changes: object) -> LoadgenConfig:
         path="/invocations?x=1", headers={"Content-Type": "application/json"}, users=40,
         workers=2, seed=7, align_seconds=60, keep_requests=True,
         sigv4=Signing("eu-west-1", "dev"), run_dir=Path("/runs/r1"), payload="/data/p.jsonl",
-        requests_dir="/runs/r1", bodies_count=2,
+        requests_dir="/runs/r1", bodies_count=2, max_requests=500,
     )  # fmt: skip
     values.update(changes)
     return LoadgenConfig(**values)  # type: ignore[arg-type]
@@ -132,3 +132,17 @@ def test_final_meta_plays_the_stages_up_to_the_end(tmp_path: Path) -> None:
     assert meta["totals"] == {"requests": 10, "successes": 9, "errors": 1,
                               "errors_by_kind": {"HTTP 503": 1}, "errors_by_type": {},
                               "intended": 14, "not_sent": 4}  # fmt: skip
+
+
+def test_final_meta_of_a_capped_run_ends_its_stages_with_the_load(tmp_path: Path) -> None:
+    """The request cap stopped the load in second 3; a master's clock ran on to 12 s."""
+    run = prepare(spec(max_requests=40), BODIES, tmp_path, 1000.0)
+    assert run.config.max_requests == 40 and run.meta["max_requests"] == 40
+    search = {"stages": [{"rps": 10, "start": 0, "end": 5}, {"rps": 20, "start": 5, "end": 15}]}
+    records = [{"second": s, "requests": 10, "ok": 10, "errors": {}} for s in range(4)]
+    meta = final_meta(run, "stopped", 0, records, {"t0": 1000.0, "capped": True}, search,
+                      ended=1012.0)  # fmt: skip
+    assert [(s["rps"], s["seconds"]) for s in meta["stages"]] == [(10, 4)]
+    assert meta["generator"]["capped_at"] == 40
+    uncapped = final_meta(run, "complete", 0, records, {"t0": 1000.0}, search, ended=1012.0)
+    assert [s["seconds"] for s in uncapped["stages"]] == [5, 7]

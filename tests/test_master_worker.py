@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,34 @@ def test_end_to_end_a_worker_of_another_version_stops_the_run(
     err = capsys.readouterr().err
     assert result["code"] == 1
     assert err.startswith("Error: worker ") and "refused the run: the master runs" in err
+
+
+def test_the_workers_share_the_request_cap_and_the_master_ends_when_all_have_sent_it(
+    tmp_path: Path,
+) -> None:
+    """Each process releases floor(cap x its share) (together never more than the cap); the
+    master ends the shape (tick None) once every worker has said it sent its share."""
+    from recommender.loadgen.roles import MSG_SECONDS, MasterRole, Sender, share_of_cap
+
+    assert [share_of_cap(31, 0.5), share_of_cap(31, 1.0), share_of_cap(2, 1 / 3)] == [15, 31, 0]
+    sender = Sender(FakeRunner())
+    sender.cap, sender.issued = 15, 14
+    assert not sender._reached_cap() and not sender.capped
+    sender.issued = 15
+    assert sender._reached_cap() and sender.capped
+    payload = tmp_path / "p.json"
+    payload.write_text("{}")
+    config = replace(CONFIG, workers=2, max_requests=31, run_dir=tmp_path, payload=str(payload))
+    master = MasterRole(FakeRunner(), config)
+    master.on_test_start()
+    seconds = master.runner.handlers[MSG_SECONDS]
+
+    def report(worker: str, capped: bool) -> None:
+        data = {"worker": worker, "records": [], "upto": 0, "issued": 15, "capped": capped}
+        seconds(environment=None, msg=type("Msg", (), {"data": data})())
+
+    report("a", True)
+    report("b", False)
+    assert master.tick() is not None  # b still sends
+    report("b", True)
+    assert master.tick() is None

@@ -58,6 +58,7 @@ def endpoint(emulator: str, aws_env: None) -> Iterator[tuple[str, str]]:
         yield name, base
 
 
+@pytest.mark.serial
 def test_run_against_an_endpoint_collects_cloudwatch(
     endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recommender.cli import main
-from recommender.errors import ConfigError, EndpointError
+from recommender.errors import ConfigError, EndpointError, ExitCode
 from recommender.loadgen.config import CONFIG_ENV, LoadgenConfig
 from recommender.loadgen.payloads import Payloads
 from recommender.loadgen.runner import LoadTestSpec, preflight, prepare
@@ -96,6 +96,11 @@ def _files_text(run_dir: Path) -> dict[Path, bytes]:
     return out
 
 
+# A run that measured: within the SLO or not (on a loaded machine the one 20 rps stage can
+# miss p95<=300ms); the run directory is written alike.
+FINISHED = (ExitCode.OK, ExitCode.FAILED, ExitCode.SLO_FAILED_AT_FIRST_STAGE)
+
+
 def test_run_leaves_no_secret_anywhere(
     demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -116,7 +121,7 @@ def test_run_leaves_no_secret_anywhere(
                  "--stage-seconds", "3", "--warmup-seconds", "1", "--slo", "p95<=300ms",
                  "--out", str(out), "--yes"])  # fmt: skip
     printed = capsys.readouterr()
-    assert code in (0, 1), printed.err
+    assert code in FINISHED, printed.err
     outputs = [printed.out, printed.err]
     (run_dir,) = list(out.iterdir())
     assert (run_dir / "run.json").is_file() and (run_dir / "locust-worker-0.log").is_file()
@@ -136,7 +141,7 @@ def test_run_leaves_no_secret_anywhere(
     for command in (["analyze"], ["report", "--format", "html,md,json"]):
         code = main([*command, str(run_dir)])
         printed = capsys.readouterr()
-        assert code in (0, 1) and "Error" not in printed.err, printed.err
+        assert code in FINISHED and "Error" not in printed.err, printed.err
         outputs += [printed.out, printed.err]
     files = _files_text(run_dir)
     assert {"run.json", "analysis.json", "report.md", "report.html", "locust.log"} <= {

@@ -264,6 +264,7 @@ async def _saturate(url: str, clients: int, warmup: float, measure: float) -> fl
     return sum(start + warmup <= t < stop for t in done) / measure
 
 
+@pytest.mark.serial
 def test_saturated_instance_serves_its_capacity() -> None:
     config = ServerConfig(concurrency=4, service_time_ms=20)
     with running_server(model="sleep", concurrency=4, service_time_ms=20) as url:

@@ -362,7 +362,9 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     assert s["throttled"] == truth["throttled"] > 0
     # 400 rps offered against 200 (the stage ends early past --abort-error-rate 10%).
     assert s["stages"][-1]["throttle_rate"] > 0.1
-    assert s["stages"][0]["throttled"] == 0  # 40 rps: 0.8 executions busy of 4
+    # 40 rps: 0.8 executions busy of 4, so next to nothing throttled (one request of ~160
+    # when a loaded machine stalls the server for a moment).
+    assert s["stages"][0]["throttle_rate"] < 0.01, s["stages"][0]
     # The cold mode: the requests that paid a cold start, seen by the client, counted by the
     # server, and published as ModelSetupTime samples.
     assert s["cold"] is not None and truth["cold_starts"] >= 3

@@ -4,7 +4,7 @@ the latency model from a run, and the `simulate` command."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,16 @@ from recommender.cli import main
 from recommender.errors import ConfigError, InsufficientDataError
 from recommender.plan import RampPlan, Stage
 from recommender.simulate import (
+    ConcurrencyCurve,
     LatencyModel,
     Policy,
     ScalingEvent,
     choose_safety_factor,
+    late_fraction,
+    mean_wait,
     model_from_analysis,
     simulate,
+    simulate_concurrency,
 )
 from recommender.traffic import from_counts, synthetic_traffic
 from tests.conftest import synthetic_records, write_run
@@ -349,3 +353,76 @@ def test_apply_and_simulate_check_a_policy_by_the_same_rules() -> None:
         assert info.value.one_line() == "--scale-out-cooldown must be >= 0 seconds (got -1)"
         with pytest.raises(ConfigError, match="--target-value must be a number"):
             make(target_value="lots").check()
+
+
+# --- the queue an overload leaves (FluidQueue) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueModel(FlatModel):
+    """FlatModel with its SLO's limit: p95 <= 400 ms, so the queue is modelled."""
+
+    limit_ms: float | None = 400.0
+    quantile: float | None = 0.95
+
+
+OVERLOAD = [1000.0] * 10 + [4800.0] * 20  # 2 instances serve 3600/min at most
+
+
+@pytest.mark.parametrize(("minute_seconds", "violating", "dropped"), [
+    # Real minutes: a request waits at most 60 s (InvokeEndpoint's timeout), so the backlog
+    # holds at one minute of the 2 instances' throughput (3600) from minute 12 and the
+    # 1200/min beyond it error (minutes 13-18); 6 instances drain 3600 in 0.6 of minute 19.
+    (60.0, list(range(10, 20)), 1200.0 * 6),
+    # A replay at 2 s a minute: 9 minutes of 1200 queue up (10800, 9 s of waiting); 6
+    # instances drain 6000/min, so minute 20 starts 4800 behind, 1.6 s over 0.4 s.
+    (2.0, list(range(10, 21)), 0.0),
+])  # fmt: skip
+def test_a_queue_left_by_a_late_scale_out_violates_until_it_drains(
+    minute_seconds: float, violating: list[int], dropped: float
+) -> None:
+    sim = simulate(from_counts(OVERLOAD), QueueModel(), policy(max_capacity=6),
+                   minute_seconds=minute_seconds)  # fmt: skip
+    # CloudWatch counts served requests: the metric is 3600 / 2, and the scale-out asks
+    # for ceil(3600 / 600) = 6 instances, not ceil(4800 / 600) = 8.
+    assert sim.events[0] == ScalingEvent(12, "out", 2, 6, 1800.0)
+    assert sim.in_service[18] == 2 and sim.in_service[19] == 6
+    assert np.nonzero(sim.violating)[0].tolist() == violating
+    assert sim.totals.requests_erroring == pytest.approx(dropped)
+    assert sim.backlog is not None and sim.backlog[-1] == 0.0
+    # Every request is served, queued at the end, or dropped.
+    assert sim.served is not None
+    assert sim.served.sum() + sim.totals.requests_erroring == pytest.approx(sum(OVERLOAD))
+    # Without the SLO's limit (no queue): the old minute-by-minute judgement, 10 to 18.
+    old = simulate(from_counts(OVERLOAD), MODEL, policy(max_capacity=6))
+    assert np.nonzero(old.violating)[0].tolist() == list(range(10, 19))
+    assert old.events[0] == ScalingEvent(12, "out", 2, 6, 2400.0)
+
+
+def test_the_queue_wait_against_the_limit() -> None:
+    # 1200 queued on 3600/min: 1/3 minute of waiting, draining at 1/6 per minute.
+    assert late_fraction(1200.0, 3000.0, 3600.0, 0.25) == pytest.approx(0.5)
+    assert late_fraction(0.0, 7200.0, 3600.0, 0.5) == pytest.approx(0.5)  # growing 1/min
+    assert late_fraction(0.0, 3000.0, 3600.0, 0.01) == 0.0  # no queue
+    assert late_fraction(3600.0, 3600.0, 3600.0, 0.5) == 1.0  # a steady queue of 1 min
+    assert mean_wait(1200.0, 3000.0, 3600.0) == pytest.approx(1 / 3 - 1 / 12)
+    assert mean_wait(600.0, 0.0, 3600.0) == pytest.approx((1 / 6) * (1 / 6) / 2)  # drained
+    sim = simulate(from_counts(OVERLOAD), replace(QueueModel(), quantile=None),
+                   policy(max_capacity=6), minute_seconds=2.0)  # fmt: skip
+    # A mean objective: minute 20's queue (4800, drained at 0.8 of it) waits 0.36 s on
+    # average, under 0.4 s: the violation ends a minute before the p95 one.
+    assert np.nonzero(sim.violating)[0].tolist()[-1] == 19
+
+
+def test_the_ten_second_simulation_carries_the_queue_too() -> None:
+    """The concurrency policy's 10-second steps: what waits is in flight too, so the metric
+    sees it (2 -> 6 instances, not 4), and the minutes after help arrives still violate."""
+    curve = ConcurrencyCurve(np.array([0.0, 30.0]), np.array([0.0, 1.5]))
+    p = policy(target_value=1.0, max_capacity=6)
+    queued = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p,
+                                  minute_seconds=2.0)  # fmt: skip
+    plain = simulate_concurrency(from_counts(OVERLOAD), MODEL, curve, p)
+    assert (queued.events[0].to_desired, plain.events[0].to_desired) == (6, 4)
+    assert np.nonzero(plain.violating)[0].tolist() == list(range(10, 17))
+    # 6 instances from 16.5 (10 s steps) drain the 7800 queued at 6000/min to 17.8.
+    assert np.nonzero(queued.violating)[0].tolist() == list(range(10, 18))

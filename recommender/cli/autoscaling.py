@@ -23,6 +23,7 @@ from recommender.cli.flags import (
     flag_groups,
     traffic_flags,
 )
+from recommender.errors import ExitCode
 from recommender.options import AwsAccess
 from recommender.policy import COOLDOWN_SECONDS, POLICY_NAME, Kind, Metric, PolicyRequest
 from recommender.traffic import TrafficSpec
@@ -154,6 +155,10 @@ def verify(
         str | None, typer.Option(help="The runtime's base URL [the run's].")
     ] = None,
     workers: Annotated[int, typer.Option(help="Local Locust worker processes.")] = 0,
+    max_requests: Annotated[
+        int | None, typer.Option(help="Stop the load after this many requests [the "
+                                 "traffic's, + 5 standard deviations of a Poisson count + 10].")
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replay even when no policy is on the endpoint.")
     ] = False,
@@ -169,12 +174,20 @@ def verify(
     options = VerifyOptions(run_dir=run_dir, traffic=traffic, window=window, minutes=minutes,
                             minute_seconds=minute_seconds, violation_budget=violation_budget,
                             force=force, endpoint_url=endpoint_url, aws=access,
-                            workers=workers)  # fmt: skip
+                            workers=workers, max_requests=max_requests)  # fmt: skip
     result = run_verify(options, echo)
     echo("")
     echo(format_verify_text(result.data).rstrip())
-    echo(f"Wrote {result.path} (and verify.md, verify.html)")
     if result.status == "interrupted":
-        raise typer.Exit(130)
+        echo(f"interrupted: {result.observed.minutes} of {result.data['minutes_planned']} "
+             f"traffic minutes played; what was observed is in {result.path} (and verify.md, "
+             "verify.html)")  # fmt: skip
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if result.data["capped"]:
+        echo(f"stopped: the load reached --max-requests {result.data['max_requests']:,} after "
+             f"{result.observed.minutes} of {result.data['minutes_planned']} traffic minutes; "
+             f"what was observed is in {result.path} (and verify.md, verify.html)")  # fmt: skip
+        raise typer.Exit(ExitCode.FAILED)
+    echo(f"Wrote {result.path} (and verify.md, verify.html)")
     if not result.budget_met:
         raise typer.Exit(1)

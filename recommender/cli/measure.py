@@ -308,10 +308,12 @@ def _demo_verify(out: Path, view: LiveView) -> None:
     if sim is not None:
         outs = [e for e in sim.events if e.kind == "out"]
         served = "-" if not outs else f"{outs[0].minute + 1 + sim.policy.provision_minutes}"
-        seen = result.verify.rows[1].observed
+        rows = {r.what: r for r in result.verify.rows}
+        seen, bad = rows["time until in service"].observed, rows["SLO-violating minutes"]
         echo(f"\nSimulated again with the calibration: instances in service from minute "
              f"{served} (observed {'-' if seen is None else f'{seen:g}'}); "
-             f"{sim.totals.violating_minutes} SLO-violating minutes predicted")  # fmt: skip
+             f"{sim.totals.violating_minutes} SLO-violating minutes predicted (observed "
+             f"{bad.observed or 0:g})")  # fmt: skip
     echo(f"\nRun directory: {result.run_dir} (verify.md, verify.html, calibration.json)")
 
 

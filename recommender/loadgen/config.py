@@ -99,6 +99,9 @@ class LoadgenConfig:
     # --template: the payload's lines are prompts rendered into bodies (loadgen.payloads).
     template: str | None = None
     max_new_tokens: int | None = None
+    # A hard cap on the requests released (all processes together; each its share): the
+    # arrival process stops there and the load ends by itself (verify's --max-requests).
+    max_requests: int | None = None
 
     def payload_template(self) -> Template | None:
         if self.template is None:
@@ -124,6 +127,7 @@ class LoadgenConfig:
                     seed=self.seed, align_seconds=self.align_seconds,
                     stream=self.stream, token_format=self.token_format,
                     template=self.template, max_new_tokens=self.max_new_tokens,
+                    max_requests=self.max_requests,
                     sigv4=None if self.sigv4 is None else asdict(self.sigv4))  # fmt: skip
         return data
 
@@ -151,6 +155,7 @@ class LoadgenConfig:
             token_format=str(data.get("token_format", "auto")),
             template=data.get("template"),
             max_new_tokens=data.get("max_new_tokens"),
+            max_requests=data.get("max_requests"),
         )
 
     @classmethod

@@ -267,6 +267,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def share_of_cap(max_requests: int, share: float) -> int:
+    """A process's part of the request cap: its share, rounded down, so that the processes
+    together never send more than the cap (0: it sends nothing, and says it reached its
+    part when its first send falls due)."""
+    return math.floor(max_requests * share + 1e-9)
+
+
 class Sender(Role):
     """Local and worker: the arrival process (send times into a queue that paced users take
     from) and the recording of every request into per-second records."""
@@ -286,6 +293,8 @@ class Sender(Role):
         self.level: tuple[int, int] = (0, -1)  # (requests in flight allowed, stage index)
         self.in_flight = 0
         self._slot_freed = Event()
+        self.cap: int | None = None  # this process's share of the request cap
+        self.capped = False  # the cap was reached: nothing more is released
 
     def _start_sending(
         self,
@@ -296,6 +305,8 @@ class Sender(Role):
     ) -> None:
         self.driver = driver
         self.closed_loop = getattr(config.controller.plan, "control", "rate") == "concurrency"
+        if config.max_requests is not None:
+            self.cap = share_of_cap(config.max_requests, driver.share)
         self._cpu()  # the first psutil sample only primes the counter
         self.recorder = Recorder(driver.t0, driver.stage_at, sink, self._cpu, config.slo)
         if config.keep_requests:
@@ -322,7 +333,7 @@ class Sender(Role):
             try:
                 ticket: tuple[float, int] = self.tickets.get(timeout=0.5)
             except Empty:
-                if self.driver is not None and self.driver.done:
+                if self.capped or (self.driver is not None and self.driver.done):
                     return None
                 continue
             if self._stopping:
@@ -346,6 +357,8 @@ class Sender(Role):
                 return None
             level, index = self.level
             if driver is not None and self.in_flight < level and time.time() >= driver.t0:
+                if self._reached_cap():
+                    return None
                 self.in_flight += 1  # no yield between the test and this: gevent is cooperative
                 self.issued += 1
                 return time.time(), index
@@ -394,6 +407,8 @@ class Sender(Role):
         while not driver.done and not self._stopping:
             now = time.time()
             for ticket in driver.due(now):
+                if self._reached_cap():
+                    return
                 self.tickets.put(ticket)
                 self.issued += 1
             nxt = driver.next_time(time.time())
@@ -401,6 +416,18 @@ class Sender(Role):
             # worker waits for the master's next stage.
             wait = 0.05 if nxt is None else nxt - time.time()
             gevent.sleep(max(0.0, min(wait, 0.25)))
+
+    def _reached_cap(self) -> bool:
+        """True once this process released its share of the request cap: it releases
+        nothing more, and its users leave once the sends already released are made (the
+        load ends by itself; the runner marks the run `stopped`)."""
+        if self.cap is None or self.issued < self.cap:
+            return False
+        if not self.capped:
+            self.capped = True
+            print(f"Request cap reached ({self.cap} sends): stopping the load",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        return True
 
     def _flusher(self) -> None:
         while self.recorder is not None:
@@ -463,11 +490,12 @@ class LocalRole(Sender):
         self._stop_recording()
         if self.writer is not None:
             self.writer.generator(self.t0, {"processes": 1, "unsent_at_end": self.unsent,
-                                            "issued": self.issued})  # fmt: skip
+                                            "issued": self.issued,
+                                            "capped": self.capped})  # fmt: skip
             self.writer.close()
 
     def tick(self) -> tuple[int, float] | None:
-        if self.interrupted or (self.driver is not None and self.driver.done):
+        if self.interrupted or self.capped or (self.driver is not None and self.driver.done):
             return None
         return self.config.users, float(max(self.config.users, 1))
 
@@ -482,6 +510,7 @@ class MasterRole(Role):
         self.done_at: float | None = None
         self.unsent_by_worker: dict[str, int] = {}
         self.issued_by_worker: dict[str, int] = {}
+        self.capped_workers: set[str] = set()  # those that released their share of the cap
         self.lost: dict[str, int] = {}
         self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
@@ -562,6 +591,8 @@ class MasterRole(Role):
         self.merger.add(data["worker"], data["records"], int(data["upto"]))
         self.unsent_by_worker[data["worker"]] = int(data.get("unsent", 0))
         self.issued_by_worker[data["worker"]] = int(data.get("issued", 0))
+        if data.get("capped"):
+            self.capped_workers.add(str(data["worker"]))
         self._merge_final()
 
     def _merge_final(self, everything: bool = False) -> None:
@@ -598,13 +629,15 @@ class MasterRole(Role):
         writer.generator(self.t0, {"processes": self.config.workers, "role": "master",
                                    "workers": workers, "unsent_at_end": unsent,
                                    "issued": sum(self.issued_by_worker.values()),
-                                   **extra})  # fmt: skip
+                                   "capped": bool(self.capped_workers), **extra})  # fmt: skip
         writer.close()
 
     def tick(self) -> tuple[int, float] | None:
         driver = self.driver
         if self.interrupted:
             return None
+        if self.config.workers and len(self.capped_workers) >= self.config.workers:
+            return None  # every worker sent its share of the request cap: the load is over
         if driver is not None and driver.done:
             # Wait a moment after the last stage for the workers' last seconds.
             end = driver.controller.stages[-1][2] if driver.controller.stages else 0.0
@@ -669,7 +702,8 @@ class WorkerRole(Sender):
         self.runner.send_message(MSG_SECONDS, {"worker": self.runner.client_id,
                                                "records": records, "upto": upto,
                                                "unsent": self.unsent,
-                                               "issued": self.issued})  # fmt: skip
+                                               "issued": self.issued,
+                                               "capped": self.capped})  # fmt: skip
 
     def finish(self) -> None:
         self._stop_recording()

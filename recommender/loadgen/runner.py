@@ -87,6 +87,9 @@ class LoadTestSpec:
     web_port: int | None = None
     master_bind_host: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port (local workers)
+    # A hard cap on the requests sent: the generator stops releasing sends there and the
+    # run ends by itself, `stopped` (None: the plan's duration is the only bound).
+    max_requests: int | None = None
 
     @property
     def distributed(self) -> bool:
@@ -330,7 +333,10 @@ def prepare(
         token_format=spec.target.token_format,
         template=spec.template,
         max_new_tokens=spec.max_new_tokens,
+        max_requests=spec.max_requests,
     )
+    if spec.max_requests is not None:
+        meta["max_requests"] = spec.max_requests
     # Locust's web UI, when asked, on loopback only (it has no authentication): the run starts
     # at once as headless does, and Locust quits when the plan is over.
     ui = (["--autostart", "--autoquit", "0", "--web-host", "127.0.0.1",
@@ -429,7 +435,7 @@ def finalize(run: PreparedRun, status: str, returncode: int) -> LoadTestResult:
     ended = time.time()
     search = _read_json(run_dir / runs.SEARCH_FILE)
     disk_error = generator.get("disk_error")
-    if disk_error and status == "complete":
+    if (disk_error or generator.get("capped")) and status == "complete":
         status = "stopped"
     meta = final_meta(run, status, returncode, records, generator, search, ended)
     try:
@@ -470,7 +476,12 @@ def final_meta(
     """run.json once the load is over (pure), from what the Locust process wrote."""
     spec = run.spec
     t0 = float(generator.get("t0", run.started))
-    played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), ended - t0))
+    stop = ended - t0
+    if generator.get("capped") and records:
+        # The request cap ended the load: the stages were played until its last second (a
+        # master's clock runs on to the plan's end while it waits for its workers).
+        stop = min(stop, max(float(r["second"]) for r in records) + 1.0)
+    played = [(float(x["rps"]), float(x["start"]), min(float(x["end"]), stop))
               for x in search.get("stages", [])]  # fmt: skip
     played = [(r, a, b) for r, a, b in played if b > a]
     warmup = spec.plan.warmup_seconds
@@ -500,6 +511,8 @@ def final_meta(
             # The run directory's disk filled up: the load stopped; seconds not written.
             **({"disk_error": generator["disk_error"], "unwritten": generator.get("unwritten")}
                if generator.get("disk_error") else {}),  # fmt: skip
+            # The load reached its request cap (max_requests) and stopped there.
+            **({"capped_at": spec.max_requests} if generator.get("capped") else {}),
             # Sends still queued when the plan ended (the generator had fallen behind);
             # dropped so the endpoint gets no load past the plan.
             "unsent_at_end": generator.get("unsent_at_end", 0),

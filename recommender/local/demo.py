@@ -385,5 +385,6 @@ def run_verify_demo(out: Path, echo: Callable[[str], None] = print) -> VerifyDem
         echo("4. simulate again with the calibration")
         series = replay_window(VERIFY_TRAFFIC.load(), VERIFY_TRAFFIC, VERIFY_MINUTES)
         policy, _ = calibrated(run_dir, live.simulated(DEFAULT_PROVISION_MINUTES))
-        again = simulate_policy(run_dir, series, policy, initial_instances=1)
+        again = simulate_policy(run_dir, series, policy, initial_instances=1,
+                                minute_seconds=VERIFY_MINUTE_S)  # fmt: skip
     return VerifyDemoResult(run_dir, result, again)

@@ -30,6 +30,11 @@ def format_simulation(sim: Simulation) -> str:
     factor = (f"safety factor {sim.safety_factor:g} x {sim.capacity_rps:.1f} rps per instance"
               if sim.safety_factor is not None else "given")  # fmt: skip
     reason = f"over {sim.capacity_rps:.1f} rps per instance, the capacity within the SLO"
+    erroring = f"above the {sim.max_rps:.1f} rps per instance the run reached"
+    if sim.backlog is not None:  # the queue (recommender.simulate.FluidQueue)
+        reason += ", or a queue left waiting longer than the SLO's limit"
+        erroring = (f"queued over 60 s above the {sim.max_rps:.1f} rps per instance the run "
+                    "reached")  # fmt: skip
     share = t.requests_outside_slo / t.requests if t.requests else 0.0
     target = f"  target {p.target_value:.0f} invocations per instance per minute ({factor})"
     out_after = f"{p.scale_out_datapoints} minute(s)"
@@ -58,8 +63,7 @@ def format_simulation(sim: Simulation) -> str:
         "",
         f"SLO-violating minutes: {t.violating_minutes} of {t.minutes} ({reason})",
         f"Requests outside the SLO: {t.requests_outside_slo:,.0f} ({share:.2%}); erroring "
-        f"(above the {sim.max_rps:.1f} rps per instance the run reached): "
-        f"{t.requests_erroring:,.0f}",
+        f"({erroring}): {t.requests_erroring:,.0f}",
     ]
     cost = ""
     if t.cost_usd is not None and sim.instance_price is not None:
