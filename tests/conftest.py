@@ -158,3 +158,15 @@ def assert_interpolates_the_known_truth(analysis: dict[str, Any]) -> float:
     assert lo + 0.2 < cap < hi, (cap, analysis["stages"])
     assert tolerance[0] * truth <= cap <= tolerance[1] * truth, (cap, truth, analysis["stages"])
     return cap
+
+
+def reset_emulator(url: str) -> None:
+    """Empty a running AWS emulator (moto's state, every service), as a new one would be, in
+    a fraction of the seconds a new one takes to start. The emulator's own extensions
+    (inference components, provisioned concurrency, scaling activities) keep theirs: a test
+    that uses them starts an emulator of its own."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
