@@ -178,10 +178,9 @@ def assert_interpolates_the_known_truth(analysis: dict[str, Any]) -> float:
 
 
 def reset_emulator(url: str) -> None:
-    """Empty a running AWS emulator (moto's state, every service), as a new one would be, in
-    a fraction of the seconds a new one takes to start. The emulator's own extensions
-    (inference components, provisioned concurrency, scaling activities) keep theirs: a test
-    that uses them starts an emulator of its own."""
+    """Empty a running AWS emulator (moto's state, every service, and our extensions':
+    inference components, scaling activities), as a new one would be, in a fraction of the
+    seconds a new one takes to start."""
     import urllib.request
 
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
