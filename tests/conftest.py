@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,8 @@ def ramp() -> RampPlan:
     return RampPlan(tuple(Stage(r, 5) for r in (20, 40, 60, 80, 100)), warmup_seconds=1)
 
 
-@pytest.fixture
-def demo_server() -> Iterator[str]:
+@contextmanager
+def running_demo_server() -> Iterator[str]:
     """A real `recommender serve` subprocess: 1 instance, 2 slots, 20 ms -> 100 req/s."""
     from recommender.local.process import running_server
     from recommender.local.server import ServerConfig
@@ -90,6 +91,22 @@ def demo_server() -> Iterator[str]:
     config = ServerConfig(port=0, concurrency=2, service_time_ms=20.0, model="sklearn",
                           max_queue=20)  # fmt: skip
     with running_server(config) as url:
+        yield url
+
+
+@pytest.fixture
+def demo_server() -> Iterator[str]:
+    """`running_demo_server`, one per test."""
+    with running_demo_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_demo_server() -> Iterator[str]:
+    """`running_demo_server`, one per module (a start costs seconds on a busy machine), for
+    tests that only load it, one run at a time, and check nothing another run could leave
+    behind in it (not the capacity-vs-truth tests: they get a fresh one)."""
+    with running_demo_server() as url:
         yield url
 
 
@@ -158,3 +175,14 @@ def assert_interpolates_the_known_truth(analysis: dict[str, Any]) -> float:
     assert lo + 0.2 < cap < hi, (cap, analysis["stages"])
     assert tolerance[0] * truth <= cap <= tolerance[1] * truth, (cap, truth, analysis["stages"])
     return cap
+
+
+def reset_emulator(url: str) -> None:
+    """Empty a running AWS emulator (moto's state, every service, and our extensions':
+    inference components, scaling activities), as a new one would be, in a fraction of the
+    seconds a new one takes to start."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30):
+        pass

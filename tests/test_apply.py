@@ -18,25 +18,38 @@ from recommender.cli import main
 from recommender.errors import AwsError
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.pipeline import write_reports
-from tests.conftest import step_run, update_run_meta
+from tests.conftest import reset_emulator, step_run, update_run_meta
 
 AWS_CLI = str(Path(sys.executable).with_name("aws"))
 RESOURCE = "endpoint/ep/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
+@pytest.fixture(scope="module")
+def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One emulator process for the module (each takes seconds to start on a busy machine);
+    `emulator` empties it before every test."""
+    home = tmp_path_factory.mktemp("aws")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in EMULATOR_ENV.items():
+            mp.setenv(key, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+        with running_emulator() as url:
+            yield url
+
+
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    for key, value in EMULATOR_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    with running_emulator() as url:
-        AwsClient.create("us-east-1", endpoint_url=url).create_endpoint(
-            "ep", "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest"
-        )
-        yield url
+def emulator(shared_emulator: str) -> str:
+    """The module's emulator as new: moto's state reset (every service; these tests use
+    none of the emulator's own extensions), then endpoint `ep` made again."""
+    reset_emulator(shared_emulator)
+    assert snapshot(shared_emulator) == {"targets": [], "policies": [], "alarms": []}
+    AwsClient.create("us-east-1", endpoint_url=shared_emulator).create_endpoint(
+        "ep", "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest"
+    )
+    return shared_emulator
 
 
 @pytest.fixture

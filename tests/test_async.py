@@ -95,13 +95,30 @@ def test_backlog_simulation_scales_from_zero_and_the_queue_waits_meanwhile() -> 
                                                           max_capacity=4))  # fmt: skip
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recommender", *args], capture_output=True,
-                          text=True, env=env, timeout=150)  # fmt: skip
+def _sent(out: Path) -> int:
+    """The sends the newest second of a run's backlog.jsonl counts (0 before it has one)."""
+    for path in out.glob("*/backlog.jsonl"):
+        lines = [line for line in path.read_text().splitlines() if line.endswith("}")]
+        if lines:
+            return int(json.loads(lines[-1])["sent"])
+    return 0
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI in this process (a bad input's exit code and line do not need a process of
+    their own, and each costs seconds to start on a busy machine)."""
+    from recommender.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.timeout(170)
-def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
+def test_run_against_the_emulated_async_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`recommender run` as a user runs it: the endpoint's kind detected, the ramp played,
     the inputs and results removed; bad input is one line."""
     from recommender.aws import AsyncConfig, AwsClient
@@ -112,7 +129,9 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
 
     env = {**os.environ, **EMULATOR_ENV}
     env.pop("AWS_PROFILE", None)
-    os.environ.update(EMULATOR_ENV)
+    for key, value in EMULATOR_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     with running_emulator() as emu:
         aws = AwsClient.create("us-east-1", endpoint_url=emu)
         aws.create_bucket("async-test")
@@ -127,28 +146,28 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
             common = ["--endpoint-url", base, "--aws-endpoint-url", emu, "--region",
                       "us-east-1", "--out", str(tmp_path), "--yes", "--quiet"]  # fmt: skip
             small = ["--start-rps", "2", "--max-rps", "4", *common]
-            bad = _cli("run", "--endpoint", "ae", "--input-s3", "s3://no-such-bucket/x",
-                       "--slo", "p95<=5s", *small, env=env)  # fmt: skip
-            assert bad.returncode == 2, bad.stderr
-            assert bad.stderr.strip().splitlines() == [
+            code, _, err = _main(capsys, "run", "--endpoint", "ae", "--input-s3",
+                                 "s3://no-such-bucket/x", "--slo", "p95<=5s", *small)  # fmt: skip
+            assert code == 2, err
+            assert err.strip().splitlines() == [
                 "Error: --input-s3: no S3 bucket named 'no-such-bucket' (create it, or name "
                 "one that exists)"]
-            realtime = _cli("run", "--endpoint", "rt", "--input-s3", "s3://async-test/in",
-                            *small, env=env)  # fmt: skip
-            assert realtime.returncode == 2 and "is a real-time endpoint" in realtime.stderr
-            missing = _cli("run", "--endpoint", "ae", "--slo", "p95<=5s", *small, env=env)
-            assert missing.returncode == 2 and "pass --input-s3" in missing.stderr
-            coarse = _cli("run", "--endpoint", "ae", "--input-s3", "s3://async-test/in",
-                          *small, env=env)  # default SLO p95<=300ms
-            assert coarse.returncode == 2 and "too coarse" in coarse.stderr
+            code, _, err = _main(capsys, "run", "--endpoint", "rt", "--input-s3",
+                                 "s3://async-test/in", *small)  # fmt: skip
+            assert code == 2 and "is a real-time endpoint" in err, err
+            code, _, err = _main(capsys, "run", "--endpoint", "ae", "--slo", "p95<=5s", *small)
+            assert code == 2 and "pass --input-s3" in err, err
+            code, _, err = _main(capsys, "run", "--endpoint", "ae", "--input-s3",
+                                 "s3://async-test/in", *small)  # default SLO p95<=300ms
+            assert code == 2 and "too coarse" in err, err
             # Capacity 10 rps: 4 passes, 16 saturates (backlog grows 6/s).
-            ok = _cli("run", "--endpoint", "ae", "--input-s3", "s3://async-test/in",
-                      "--slo", "p95<=5s", "--search", "fixed", "--start-rps", "4",
-                      "--max-rps", "16", "--stages", "2", "--stage-seconds", "8",
-                      "--warmup-seconds", "2", "--cloudwatch-wait", "0", *common,
-                      env=env)  # fmt: skip
-            assert ok.returncode == 0, ok.stdout + ok.stderr
-            assert "ApproximateBacklogSizePerInstance" in ok.stdout
+            code, out, err = _main(capsys, "run", "--endpoint", "ae", "--input-s3",
+                                   "s3://async-test/in", "--slo", "p95<=5s", "--search",
+                                   "fixed", "--start-rps", "4", "--max-rps", "16", "--stages",
+                                   "2", "--stage-seconds", "8", "--warmup-seconds", "2",
+                                   "--cloudwatch-wait", "0", *common)  # fmt: skip
+            assert code == 0, out + err
+            assert "ApproximateBacklogSizePerInstance" in out
             assert aws.list_keys("async-test", "in/") == []  # inputs removed
             assert aws.list_keys("async-test", "out/") == []  # our results removed
             # Ctrl-C mid-stage: exit 130, what was measured kept, every send counted once,
@@ -160,10 +179,10 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
                  "--start-rps", "4", "--max-rps", "4", "--stages", "1", "--stage-seconds", "30",
                  *common[:-4], "--out", str(stopped_dir), "--yes", "--quiet"],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+            # Mid-stage: once the generator's own timeline shows a second of sends.
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not list(stopped_dir.glob("*/backlog.jsonl")):
-                time.sleep(0.5)
-            time.sleep(4)
+            while time.monotonic() < deadline and _sent(stopped_dir) < 4:  # a second of sends
+                time.sleep(0.2)
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=90)
             assert proc.returncode == 130, out
@@ -176,14 +195,14 @@ def test_run_against_the_emulated_async_endpoint(tmp_path: Path) -> None:
         apply_args = ["apply", str(run_dir), "--min-capacity", "0",
                       "--max-capacity", "4", "--scale-from-zero", "--aws-endpoint-url", emu,
                       "--yes"]  # fmt: skip
-        wrong = _cli(*apply_args, "--kind", "variant", "--dry-run", env=env)
-        assert wrong.returncode == 2 and "pass --kind async" in wrong.stderr, wrong.stderr
-        dry = _cli(*apply_args, "--dry-run", env=env)  # the kind is the run's: async
-        assert dry.returncode == 0, dry.stdout + dry.stderr
+        code, _, err = _main(capsys, *apply_args, "--kind", "variant", "--dry-run")
+        assert code == 2 and "pass --kind async" in err, err
+        code, out, err = _main(capsys, *apply_args, "--dry-run")  # the kind is the run's: async
+        assert code == 0, out + err
         shown = f"{round(target['target_value'], 1):g}"
-        assert f'"TargetValue": {shown}' in dry.stdout.replace("\n", " ") or shown in dry.stdout
-        done = _cli(*apply_args, "--kind", "async", env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert f'"TargetValue": {shown}' in out.replace("\n", " ") or shown in out
+        code, out, err = _main(capsys, *apply_args, "--kind", "async")
+        assert code == 0, out + err
         policies = aws.describe_scaling_policies("sagemaker", "endpoint/ae/variant/AllTraffic",
                                                  "sagemaker:variant:DesiredInstanceCount")
         tracking = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"][0]

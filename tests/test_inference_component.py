@@ -24,24 +24,60 @@ from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
 from recommender.redact import fingerprint
+from tests.conftest import reset_emulator
 
 COMPONENT = "llm-ic"
 HEADER = "X-Amzn-SageMaker-Inference-Component"
 
 
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[str]:
+    """One emulator process for the module (a start costs seconds on a busy machine)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
+            mp.setenv(k, v)  # fmt: skip
+        mp.delenv("AWS_PROFILE", raising=False)
+        with running_emulator() as url:
+            yield url
+
+
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClient]:
-    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                 ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(k, v)  # fmt: skip
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with running_emulator() as url:
-        aws = AwsClient.create("us-east-1", endpoint_url=url)
-        aws.create_endpoint("ep", "AllTraffic", "ml.g4dn.xlarge", 1, image="local/x:latest")
-        aws.create_endpoint("other", "AllTraffic", "ml.g4dn.xlarge", 1, image="local/x:latest")
-        aws.create_inference_component(COMPONENT, "ep", "AllTraffic", "ep-model", 1)
-        aws.create_inference_component("elsewhere", "other", "AllTraffic", "other-model", 1)
-        yield aws
+def emulator(shared_emulator: str) -> AwsClient:
+    """The module's emulator emptied (moto and the inference components alike), with two
+    endpoints and a component on each."""
+    reset_emulator(shared_emulator)
+    aws = AwsClient.create("us-east-1", endpoint_url=shared_emulator)
+    aws.create_endpoint("ep", "AllTraffic", "ml.g4dn.xlarge", 1, image="local/x:latest")
+    aws.create_endpoint("other", "AllTraffic", "ml.g4dn.xlarge", 1, image="local/x:latest")
+    aws.create_inference_component(COMPONENT, "ep", "AllTraffic", "ep-model", 1)
+    aws.create_inference_component("elsewhere", "other", "AllTraffic", "other-model", 1)
+    return aws
+
+
+def test_the_emulators_reset_empties_its_extensions_too(emulator: AwsClient) -> None:
+    """moto's POST /moto-api/reset, through our layer: the inference components and the
+    scaling activities (extensions moto knows nothing of) go with moto's own state."""
+    from recommender.local.activities_emulator import PUT_OPERATION
+
+    url = emulator.endpoint_url or ""
+    activity = {"ActivityId": "a-1", "ServiceNamespace": "sagemaker", "ResourceId": "r",
+                "ScalableDimension": "d", "Description": "x", "Cause": "y", "StartTime": 1.0,
+                "StatusCode": "Successful"}  # fmt: skip
+    headers = {"X-Amz-Target": PUT_OPERATION, "Content-Type": "application/x-amz-json-1.1"}
+    put = urllib.request.Request(url, data=json.dumps(activity).encode(), headers=headers,
+                                 method="POST")  # fmt: skip
+    with urllib.request.urlopen(put, timeout=10):
+        pass
+    scaling = emulator.client("application-autoscaling")
+    assert len(scaling.describe_scaling_activities(
+        ServiceNamespace="sagemaker")["ScalingActivities"]) == 1  # fmt: skip
+    reset_emulator(url)
+    assert scaling.describe_scaling_activities(
+        ServiceNamespace="sagemaker")["ScalingActivities"] == []  # fmt: skip
+    with pytest.raises(EndpointError, match=f"no inference component named '{COMPONENT}'"):
+        emulator.describe_inference_component(COMPONENT)
+    assert emulator.list_endpoints() == []
 
 
 def test_emulator_answers_the_inference_component_api(emulator: AwsClient) -> None:

@@ -132,10 +132,10 @@ def served(stats: dict[str, int]) -> int:
     return stats["served"] + stats["rejected_503"]
 
 
-def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> None:
-    before = server_stats(demo_server)
+def test_ctrl_c_keeps_what_was_measured(shared_demo_server: str, tmp_path: Path) -> None:
+    before = server_stats(shared_demo_server)
     proc = start_cli_until(
-        ["loadtest", "--url", f"{demo_server}/invocations", "--start-rps", "20",
+        ["loadtest", "--url", f"{shared_demo_server}/invocations", "--start-rps", "20",
          "--max-rps", "40", "--stages", "3", "--stage-seconds", "10", "--search", "fixed"],
         tmp_path, seconds=4,
     )  # fmt: skip
@@ -153,7 +153,8 @@ def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> Non
     # served but not recorded (1 of 146, under a loaded machine): Locust fires `quitting`,
     # which ended the recording, before it stopped the users; the harness now stops them
     # first. And every send released is counted: completed, or not sent.
-    lost = served(server_stats(demo_server)) - served(before) - (meta["totals"]["requests"] + 1)
+    after = served(server_stats(shared_demo_server))
+    lost = after - served(before) - (meta["totals"]["requests"] + 1)
     assert lost == 0, lost
     t = meta["totals"]
     assert t["intended"] == t["requests"] + t["not_sent"], t
@@ -167,7 +168,7 @@ def test_ctrl_c_keeps_what_was_measured(demo_server: str, tmp_path: Path) -> Non
     )
 
 
-def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) -> None:
+def test_users_own_locustfile_and_csv_payload(shared_demo_server: str, tmp_path: Path) -> None:
     locustfile = tmp_path / "mine.py"
     locustfile.write_text(
         "from recommender.loadgen.users import InvocationsUser\n"
@@ -180,7 +181,7 @@ def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) 
     payload.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     out = tmp_path / "out"
     code = main([
-        "loadtest", "--url", f"{demo_server}/invocations", "--name", "my-endpoint",
+        "loadtest", "--url", f"{shared_demo_server}/invocations", "--name", "my-endpoint",
         "--payload", str(payload), "--locustfile", str(locustfile), "--search", "fixed",
         "--start-rps", "20", "--max-rps", "20", "--stages", "2", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--out", str(out),
@@ -194,12 +195,12 @@ def test_users_own_locustfile_and_csv_payload(demo_server: str, tmp_path: Path) 
 
 
 def test_rejected_payload_is_caught_before_the_load(
-    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     payload = tmp_path / "bad.jsonl"
     payload.write_text('{"instances": [[1, 2, 3]]}\n')
     code = main([
-        "loadtest", "--url", f"{demo_server}/invocations", "--payload", str(payload),
+        "loadtest", "--url", f"{shared_demo_server}/invocations", "--payload", str(payload),
         "--max-rps", "10", "--out", str(tmp_path / "out"),
     ])  # fmt: skip
     err = capsys.readouterr().err
@@ -212,11 +213,11 @@ def test_rejected_payload_is_caught_before_the_load(
 
 
 def test_two_local_workers_merge_exactly(
-    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shared_demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = server_stats(demo_server)
+    before = server_stats(shared_demo_server)
     code = main([
-        "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
+        "loadtest", "--url", f"{shared_demo_server}/invocations", "--search", "fixed",
         "--start-rps", "40", "--max-rps", "80", "--stages", "2", "--stage-seconds", "4",
         "--warmup-seconds", "1", "--workers", "2", "--out", str(tmp_path),
         "--arrivals", "uniform",  # exact counts (a Poisson count varies)
@@ -230,21 +231,23 @@ def test_two_local_workers_merge_exactly(
     assert len(workers) == 2 and meta["generator"]["processes"] == 2
     merged = meta["totals"]["requests"]
     assert merged == sum(w["requests"] for w in workers.values()) == (40 + 80) * 4
-    after = server_stats(demo_server)
+    after = server_stats(shared_demo_server)
     served = lambda s: s["served"] + s["rejected_503"]  # noqa: E731
     assert served(after) - served(before) == merged + 1  # and the preflight request
     assert all(w["lost_after_second"] is None for w in workers.values())
     assert (run_dir / "locust-worker-0.log").exists()
 
 
-def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path: Path) -> None:
+def test_a_dying_worker_is_reported_and_its_data_kept(
+    shared_demo_server: str, tmp_path: Path
+) -> None:
     import psutil
 
-    before = server_stats(demo_server)
+    before = server_stats(shared_demo_server)
     proc = start_cli_until(
-        ["run", "--url", f"{demo_server}/invocations", "--search", "fixed", "--start-rps", "30",
-         "--max-rps", "40", "--stages", "2", "--stage-seconds", "8", "--warmup-seconds", "1",
-         "--workers", "2"],
+        ["run", "--url", f"{shared_demo_server}/invocations", "--search", "fixed",
+         "--start-rps", "30", "--max-rps", "40", "--stages", "2", "--stage-seconds", "8",
+         "--warmup-seconds", "1", "--workers", "2"],
         tmp_path, seconds=3,
     )  # fmt: skip
     workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
@@ -262,7 +265,7 @@ def test_a_dying_worker_is_reported_and_its_data_kept(demo_server: str, tmp_path
     # Against the server's own count: everything is on disk but what the killed worker had
     # not yet sent to the master (at most its share of stage 1, 15 rps, for the two seconds it
     # may hold: the one in progress and one not yet sent) and the preflight request.
-    missing = served(server_stats(demo_server)) - served(before) - 1 - totals
+    missing = served(server_stats(shared_demo_server)) - served(before) - 1 - totals
     assert 0 <= missing <= 2 * 15, (missing, lost)
     # The stage flagged is the one the worker died in: 8-second stages, killed in stage 1.
     died = lost[0]["lost_after_second"] + 1
@@ -306,14 +309,15 @@ def test_compare_gates_a_real_capacity_regression(
     assert "capacity" in out.lower()
 
 
-def test_master_and_a_worker_joining_it(demo_server: str, tmp_path: Path) -> None:
+def test_master_and_a_worker_joining_it(shared_demo_server: str, tmp_path: Path) -> None:
     """The multi-machine form on loopback: `run --master` waits for `recommender worker`,
     which gets its config and payload from the master."""
     from recommender.local.emulator import free_port
 
     port = str(free_port())
     master = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "loadtest", "--url", f"{demo_server}/invocations",
+        [sys.executable, "-m", "recommender", "loadtest", "--url",
+         f"{shared_demo_server}/invocations",
          "--search", "fixed", "--start-rps", "30", "--max-rps", "30", "--stages", "1",
          "--stage-seconds", "4", "--warmup-seconds", "1", "--master", "--expect-workers", "1",
          "--master-bind-host", "127.0.0.1", "--master-port", port, "--out", str(tmp_path),
@@ -332,11 +336,13 @@ def test_master_and_a_worker_joining_it(demo_server: str, tmp_path: Path) -> Non
     assert meta["totals"]["requests"] == 120 and len(meta["generator"]["workers"]) == 1
 
 
-def test_keep_requests_writes_every_request_as_parquet(demo_server: str, tmp_path: Path) -> None:
+def test_keep_requests_writes_every_request_as_parquet(
+    shared_demo_server: str, tmp_path: Path
+) -> None:
     import pyarrow.parquet as pq
 
     code = main([
-        "loadtest", "--url", f"{demo_server}/invocations", "--search", "fixed",
+        "loadtest", "--url", f"{shared_demo_server}/invocations", "--search", "fixed",
         "--start-rps", "25", "--max-rps", "50", "--stages", "2", "--stage-seconds", "3",
         "--warmup-seconds", "1", "--keep-requests", "--out", str(tmp_path),
         "--arrivals", "uniform",  # exact counts (a Poisson count varies)

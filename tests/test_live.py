@@ -25,6 +25,7 @@ from recommender.plan import RampPlan, SearchSettings, Stage, parse_slo
 SLO = parse_slo(["p95<=100ms"])
 
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,11 +142,13 @@ def test_off_a_terminal_a_plain_line_every_30_seconds(capsys: pytest.CaptureFixt
     assert capsys.readouterr().out == ""
 
 
-def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Path) -> None:
+def test_a_terminal_sees_the_stage_progress_live(
+    shared_demo_server: str, tmp_path: Path
+) -> None:
     """The real CLI on a pseudo-terminal: the status line is redrawn as the run goes."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recommender", "run", "--url", f"{demo_server}/invocations",
+        [sys.executable, "-m", "recommender", "run", "--url", f"{shared_demo_server}/invocations",
          "--search", "fixed", "--start-rps", "20", "--max-rps", "40", "--stages", "2",
          "--stage-seconds", "5", "--warmup-seconds", "1", "--out", str(tmp_path), "--yes"],
         stdin=follower, stdout=follower, stderr=follower,
@@ -178,26 +181,43 @@ def test_a_terminal_sees_the_stage_progress_live(demo_server: str, tmp_path: Pat
     assert re.search(r"achieved \d+\.\d rps \| p50 \d+\.\d ms", text)
 
 
-def test_locusts_web_ui_answers_during_the_run(demo_server: str, tmp_path: Path) -> None:
-    """--web-ui: Locust's UI on loopback shows the run while the plan drives it, and Locust
-    still quits when the plan is over."""
-    port = free_port()
-    proc = short_loadtest(demo_server, tmp_path, "--web-ui", "--web-port", str(port))
-    seen = 0
+def test_locusts_web_ui_and_prometheus_answer_during_the_run(
+    shared_demo_server: str, tmp_path: Path
+) -> None:
+    """--web-ui and --prometheus-port in one run: Locust's UI on loopback shows the run while
+    the plan drives it, the exporter serves its requests, and Locust still quits when the
+    plan is over."""
+    web_port, prom_port = free_port(), free_port()
+    proc = short_loadtest(shared_demo_server, tmp_path, "--web-ui", "--web-port", str(web_port),
+                          "--prometheus-port", str(prom_port))  # fmt: skip
+    seen, scraped = 0, 0.0
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not seen:
+    while time.monotonic() < deadline and not (seen and scraped >= 20):
         time.sleep(0.5)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=2) as r:
-                stats = json.load(r)
-        except OSError:
-            continue  # not listening yet
-        seen = sum(int(s.get("num_requests", 0)) for s in stats.get("stats", [])
-                   if s.get("name") == "Aggregated")  # fmt: skip
+        if not seen:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/stats/requests",
+                                            timeout=2) as r:  # fmt: skip
+                    stats = json.load(r)
+            except OSError:
+                stats = {}  # not listening yet
+            seen = sum(int(s.get("num_requests", 0)) for s in stats.get("stats", [])
+                       if s.get("name") == "Aggregated")  # fmt: skip
+        if scraped < 20:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/metrics",
+                                            timeout=2) as r:  # fmt: skip
+                    text = r.read().decode()
+            except OSError:
+                continue
+            found = re.search(r"^recommender_requests_total (\S+)$", text, re.MULTILINE)
+            scraped = float(found.group(1)) if found else 0.0
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
     assert seen > 0, "the web UI never showed a request"
-    assert f"Locust's web UI: http://127.0.0.1:{port}" in out
+    assert scraped >= 20, "Prometheus never saw the run's requests"
+    assert f"Locust's web UI: http://127.0.0.1:{web_port}" in out
+    assert f"Prometheus metrics: http://127.0.0.1:{prom_port}/metrics" in out
     (run_dir,) = tmp_path.iterdir()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
 
@@ -224,23 +244,3 @@ def test_prometheus_metrics_from_a_snapshot() -> None:
     assert "recommender_latency_seconds_sum 35.79" in text
     assert "recommender_offered_rps 200.0" in text and "recommender_stage 3.0" in text
     assert "recommender_stage_within_slo 1.0" in text
-
-
-def test_prometheus_scrapes_a_running_load_test(demo_server: str, tmp_path: Path) -> None:
-    port = free_port()
-    proc = short_loadtest(demo_server, tmp_path, "--prometheus-port", str(port))
-    scraped = 0.0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and scraped < 20:
-        time.sleep(0.5)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            continue
-        found = re.search(r"^recommender_requests_total (\S+)$", text, re.MULTILINE)
-        scraped = float(found.group(1)) if found else 0.0
-    out, _ = proc.communicate(timeout=90)
-    assert proc.returncode == 0, out
-    assert scraped >= 20, "Prometheus never saw the run's requests"
-    assert f"Prometheus metrics: http://127.0.0.1:{port}/metrics" in out

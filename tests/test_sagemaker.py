@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from recommender.local.emulator import running_emulator
 from recommender.local.process import running_server
 from recommender.local.publisher import PublishConfig
 from recommender.local.server import ServerConfig
-from tests.conftest import assert_interpolates_the_known_truth
+from tests.conftest import assert_interpolates_the_known_truth, reset_emulator
 
 # Unique fake credentials, so any leak into files is found by a plain search.
 ACCESS_KEY = "AKIALEAKCHECK0000001"
@@ -27,27 +28,36 @@ SECRET_KEY = "leakcheck/SECRET/0123456789abcdefghijklmn"
 TOKEN = "leakcheckSESSIONTOKEN//0123456789=="
 
 
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    # One per test: it starts in well under a second, and a long-lived one slows down as
-    # it accumulates high-resolution datapoints.
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[str]:
+    # One process for the module (each takes seconds to start on a busy machine);
+    # `emulator` empties it before every test, datapoints included (a long-lived one slows
+    # down as it accumulates high-resolution datapoints).
     with running_emulator() as url:
         yield url
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def emulator(shared_emulator: str) -> str:
+    reset_emulator(shared_emulator)
+    return shared_emulator
+
+
+def _fake_credentials(mp: pytest.MonkeyPatch) -> None:
+    mp.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    mp.setenv("AWS_SESSION_TOKEN", TOKEN)
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.delenv("AWS_PROFILE", raising=False)
 
 
 @pytest.fixture
-def endpoint(emulator: str, aws_env: None) -> Iterator[tuple[str, str]]:
-    """An endpoint registered in the emulator, served by a local server publishing to it.
-    1 instance x 2 slots / 20 ms = 100 requests/s."""
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_credentials(monkeypatch)
+
+
+@contextmanager
+def _served_endpoint(emulator: str) -> Iterator[tuple[str, str]]:
     aws = AwsClient.create("us-east-1", endpoint_url=emulator)
     name = f"ep-{len(aws.client('sagemaker').list_endpoints()['Endpoints'])}"
     aws.create_endpoint(name, "AllTraffic", "ml.c5.xlarge", 1, image="local/x:latest")
@@ -56,6 +66,24 @@ def endpoint(emulator: str, aws_env: None) -> Iterator[tuple[str, str]]:
     config = replace(server, publish=publish)
     with running_server(config) as base:
         yield name, base
+
+
+@pytest.fixture
+def endpoint(emulator: str, aws_env: None) -> Iterator[tuple[str, str]]:
+    """An endpoint registered in the emulator, served by a local server publishing to it.
+    1 instance x 2 slots / 20 ms = 100 requests/s."""
+    with _served_endpoint(emulator) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def still_endpoint() -> Iterator[tuple[str, str, str]]:
+    """(name, server URL, emulator URL): `endpoint` on an emulator of its own, shared by the
+    tests that only read it (refused requests and bad input change nothing in it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        _fake_credentials(mp)
+        with running_emulator() as url, _served_endpoint(url) as (name, base):
+            yield name, base, url
 
 
 @pytest.mark.serial
@@ -148,8 +176,8 @@ def test_no_credential_in_a_run_with_workers_and_kept_requests(
     assert_no_credentials(run_dir, out + err)
 
 
-def test_unsigned_runtime_requests_are_refused(endpoint: tuple[str, str]) -> None:
-    name, base = endpoint
+def test_unsigned_runtime_requests_are_refused(still_endpoint: tuple[str, str, str]) -> None:
+    name, base, _ = still_endpoint
     request = urllib.request.Request(
         f"{base}/endpoints/{name}/invocations", data=b"[5.1, 3.5, 1.4, 0.2]",
         headers={"Content-Type": "application/json"},
@@ -171,14 +199,13 @@ def test_unsigned_runtime_requests_are_refused(endpoint: tuple[str, str]) -> Non
     ],
 )  # fmt: skip
 def test_endpoint_errors_are_one_line(
-    endpoint: tuple[str, str],
-    emulator: str,
+    still_endpoint: tuple[str, str, str],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     args: list[str],
     message: str,
 ) -> None:
-    name, base = endpoint
+    name, base, emulator = still_endpoint
     argv = ["loadtest", *[a.format(ep=name) for a in args], "--aws-endpoint-url", emulator,
             "--endpoint-url", base, "--max-rps", "10", "--out", str(tmp_path)]  # fmt: skip
     code = main(argv)

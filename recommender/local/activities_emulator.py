@@ -27,6 +27,10 @@ class ScalingActivities(Extension):
         super().__init__()
         self._activities: dict[str, dict[str, Any]] = {}  # by ActivityId, in insertion order
 
+    def reset(self) -> None:
+        with self.lock:
+            self._activities.clear()
+
     def operations(self) -> Mapping[str, JsonHandler]:
         return {
             "AnyScaleFrontendService.DescribeScalingActivities": self.describe,

@@ -29,6 +29,7 @@ StartResponse = Callable[..., Any]
 
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/")
 DEFAULT_REGION = "us-east-1"
+RESET_PATH = "/moto-api/reset"  # moto's: empties every service
 
 
 class ApiError(Exception):
@@ -66,6 +67,10 @@ class Extension:
     def install(self) -> None:
         """Adjust moto in this process where it lags AWS (called once, before serving)."""
 
+    def reset(self) -> None:
+        """Forget what it holds, as moto's `POST /moto-api/reset` forgets moto's state (so
+        one emulator can serve many tests, emptied between them)."""
+
 
 class ExtendedEmulator:
     """WSGI: the extensions' operations answered here, everything else by `fallback` (moto)."""
@@ -73,11 +78,15 @@ class ExtendedEmulator:
     def __init__(self, fallback: Callable[..., Iterable[bytes]],
                  extensions: Iterable[Extension]) -> None:  # fmt: skip
         self.fallback = fallback
+        self.extensions = list(extensions)
         self.handlers: dict[str, JsonHandler] = {}
-        for ext in extensions:
+        for ext in self.extensions:
             self.handlers.update(ext.operations())
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == RESET_PATH and environ.get("REQUEST_METHOD") == "POST":
+            for ext in self.extensions:  # then moto resets its own
+                ext.reset()
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         handler = self.handlers.get(target)
         if handler is None or environ.get("REQUEST_METHOD") != "POST":

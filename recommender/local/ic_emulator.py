@@ -32,6 +32,10 @@ class InferenceComponents(Extension):
         super().__init__()
         self.components: dict[tuple[str, str], dict[str, Any]] = {}  # (region, name) -> record
 
+    def reset(self) -> None:
+        with self.lock:
+            self.components.clear()
+
     def operations(self) -> Mapping[str, JsonHandler]:
         return {f"SageMaker.{op.__name__[1:]}": op for op in (
             self._CreateInferenceComponent, self._DescribeInferenceComponent,
