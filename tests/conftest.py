@@ -15,6 +15,18 @@ from recommender import histograms, runs
 from recommender.plan import RampPlan, Slo, Stage, parse_slo
 
 
+def use_emulator_credentials(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """The emulator's throwaway credentials, and none of the user's AWS config or credential
+    files (a profile there must never be picked up by a test)."""
+    from recommender.local.emulator import EMULATOR_ENV
+
+    for key, value in EMULATOR_ENV.items():
+        mp.setenv(key, value)
+    mp.delenv("AWS_PROFILE", raising=False)
+    mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+
+
 def synthetic_records(
     plan: RampPlan,
     latency_ms: Sequence[float],

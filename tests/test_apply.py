@@ -16,9 +16,9 @@ import pytest
 from recommender.aws import AwsClient
 from recommender.cli import main
 from recommender.errors import AwsError
-from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.emulator import running_emulator
 from recommender.pipeline import write_reports
-from tests.conftest import reset_emulator, step_run, update_run_meta
+from tests.conftest import reset_emulator, step_run, update_run_meta, use_emulator_credentials
 
 AWS_CLI = str(Path(sys.executable).with_name("aws"))
 RESOURCE = "endpoint/ep/variant/AllTraffic"
@@ -31,11 +31,7 @@ def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     `emulator` empties it before every test."""
     home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in EMULATOR_ENV.items():
-            mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+        use_emulator_credentials(mp, home)
         with running_emulator() as url:
             yield url
 

@@ -33,12 +33,12 @@ import pytest
 from recommender import runs, runtime_errors
 from recommender.aws import AwsClient
 from recommender.cli import main
-from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.emulator import running_emulator
 from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
 from recommender.pipeline import write_reports
 from tests.aws_front import AwsFront
-from tests.conftest import step_run, update_run_meta
+from tests.conftest import step_run, update_run_meta, use_emulator_credentials
 from tests.test_apply import RESOURCE, snapshot
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -455,11 +455,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The AWS emulator with endpoint `ep`; AWS_MAX_ATTEMPTS=2 keeps the retries short."""
     home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in EMULATOR_ENV.items():
-            mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+        use_emulator_credentials(mp, home)
         mp.setenv("AWS_MAX_ATTEMPTS", "2")
         with running_emulator() as url:
             AwsClient.create("us-east-1", endpoint_url=url).create_endpoint(

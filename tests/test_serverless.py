@@ -30,7 +30,7 @@ from recommender.aws import AwsClient
 from recommender.cli import main
 from recommender.errors import ConfigError
 from recommender.loadgen.recorder import error_kind, response_error_type
-from recommender.local.emulator import EMULATOR_ENV, running_emulator
+from recommender.local.emulator import running_emulator
 from recommender.local.publisher import MetricBuckets, PublishConfig
 from recommender.local.serverless import THROTTLING_HEADER, Executions, ServerlessEmulation
 from recommender.plan import parse_slo
@@ -38,6 +38,7 @@ from recommender.report.result import schema as result_schema
 from recommender.simulate import Policy
 from recommender.simulate_serverless import ServerlessEndpoint, simulate_provisioned
 from recommender.traffic import TrafficSeries
+from tests.conftest import use_emulator_credentials
 from tests.test_apply import snapshot
 
 # --- the emulated executions (pure, clock passed in) ----------------------------------------
@@ -311,11 +312,7 @@ def serverless_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     from recommender.local.publisher import PublishConfig
     from recommender.local.server import ServerConfig
 
-    for key, value in EMULATOR_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    use_emulator_credentials(monkeypatch, tmp_path)
     with running_emulator() as emulator:
         aws = AwsClient.create("us-east-1", endpoint_url=emulator)
         aws.create_endpoint("sl", "AllTraffic", "", 0, image="local/x:latest",
