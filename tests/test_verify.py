@@ -49,6 +49,12 @@ VIOLATION_BOUND = 2
 
 
 Stack = tuple[AwsClient, str, str, Path]
+# The quiet level (rps) before a step or a spike, well below the target the measured run
+# gives (270-480 invocations a minute per instance, 4.5-8 rps; lower on a busy machine): a
+# 2 s minute's Poisson count at 4 rps crossed a 4.6 rps target 3 minutes running often
+# enough to scale out before the spike (observed at 4 min, predicted 6).
+QUIET = 2
+STEP = [QUIET] * 3 + [24] * 9
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +102,7 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
 ) -> None:
     """A step: 3 quiet minutes, then 24 rps (1.5 instances' worth) on one instance."""
     aws, emulator, _, run_dir = measured
-    traffic = _csv(tmp_path / "step.csv", [4] * 3 + [24] * 9)
+    traffic = _csv(tmp_path / "step.csv", STEP)
     # The issue's way: the whole traffic (12 minutes) compressed into 0.4 min = 2 s a minute.
     verify = ["verify", str(run_dir), "--traffic", str(traffic), "--minutes", "0.4",
               "--aws-endpoint-url", emulator]  # fmt: skip
@@ -146,7 +152,7 @@ def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     # carries it (and the wait on the replay's 2 s clock), uncalibrated and calibrated.
     bad = rows["SLO-violating minutes"]
     assert abs(bad["predicted"] - bad["observed"]) <= VIOLATION_BOUND, bad
-    again = _calibrated_simulation(aws, run_dir, [4] * 3 + [24] * 9)
+    again = _calibrated_simulation(aws, run_dir, STEP)
     assert abs(again.totals.violating_minutes - bad["observed"]) <= VIOLATION_BOUND, (
         again.violating.tolist(), bad)
     assert main(["simulate", str(run_dir), "--traffic", str(traffic),
@@ -193,7 +199,7 @@ def test_verify_a_spike_agrees_once_calibrated(
         aws.set_desired_instance_count("e", "AllTraffic", 1)
     else:
         pytest.fail("the endpoint did not go back to one instance")
-    spike = [4] * 3 + [30] * 4 + [4] * 5
+    spike = [QUIET] * 3 + [30] * 4 + [QUIET] * 5
     traffic = _csv(tmp_path / "spike.csv", spike)
     capsys.readouterr()
     # No clock flag: the local scaler's minute.
