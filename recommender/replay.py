@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,25 @@ class ReplayResult:
     path: Path
     budget_met: bool  # violating minutes within --violation-budget
     calibration: Calibration | None = None  # the run's, when it set the provisioning time
+
+
+def _written(
+    run_dir: Path,
+    sim: Simulation,
+    data: dict[str, Any],
+    choice: SafetyFactorChoice | None,
+    violation_budget: float,
+    calibration: Calibration | None = None,
+) -> ReplayResult:
+    """Write `data` (the simulation's dict, with what each kind adds) as the run's
+    simulation.json, beside the run directory and the safety-factor sweep when there was one."""
+    data["run_dir"] = str(run_dir)
+    if choice is not None:
+        data["safety_factor_choice"] = choice.to_dict()
+    path = run_dir / runs.SIMULATION_FILE
+    runs.write_json(path, data)
+    budget_met = sim.totals.violating_minutes <= violation_budget
+    return ReplayResult(sim, choice, path, budget_met, calibration)
 
 
 def _endpoint(
@@ -140,14 +160,8 @@ def simulate_run(
         sim = simulate_factor(traffic, model, policy, safety_factor, price)
     data = sim.to_dict()
     data["endpoint"]["model"] = model.to_dict()
-    data["run_dir"] = str(run_dir)
-    if choice is not None:
-        data["safety_factor_choice"] = choice.to_dict()
     data["calibration"] = cal.to_dict() if cal else None
-    path = run_dir / runs.SIMULATION_FILE
-    runs.write_json(path, data)
-    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget,
-                        cal)  # fmt: skip
+    return _written(run_dir, sim, data, choice, violation_budget, cal)
 
 
 def simulate_policy(run_dir: Path, traffic: TrafficSeries, policy: Policy, *,
@@ -200,12 +214,7 @@ def _simulate_serverless(run_dir: Path, traffic: TrafficSeries, policy: Policy,
     data["endpoint"] = {**data["endpoint"], "serverless": endpoint.to_dict()}
     data["policy"]["metric"] = POLICY_METRIC
     data["assumptions"] = [*data["assumptions"], SERVERLESS_ASSUMPTIONS]
-    data["run_dir"] = str(run_dir)
-    if choice is not None:
-        data["safety_factor_choice"] = choice.to_dict()
-    path = run_dir / runs.SIMULATION_FILE
-    runs.write_json(path, data)
-    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
+    return _written(run_dir, sim, data, choice, violation_budget)
 
 
 def _backlog_policy(policy: Policy) -> BacklogPolicy:
@@ -244,12 +253,7 @@ def _simulate_async(run_dir: Path, traffic: TrafficSeries, policy: Policy,
     data["endpoint"]["backlog_model"] = endpoint.to_dict()
     data["policy"]["metric"] = "ApproximateBacklogSizePerInstance"
     data["policy"]["scale_from_zero"] = bp.scale_from_zero
-    data["run_dir"] = str(run_dir)
-    if choice is not None:
-        data["safety_factor_choice"] = choice.to_dict()
-    path = run_dir / runs.SIMULATION_FILE
-    runs.write_json(path, data)
-    return ReplayResult(sim, choice, path, sim.totals.violating_minutes <= violation_budget)
+    return _written(run_dir, sim, data, choice, violation_budget)
 
 
 def _simulate_concurrency(
@@ -279,10 +283,7 @@ def _simulate_concurrency(
     data["endpoint"]["model"] = model.to_dict()
     data["endpoint"]["concurrency"] = curve.to_dict()
     data["assumptions"] = [*data["assumptions"], CONCURRENCY_ASSUMPTIONS]
-    data["run_dir"] = str(run_dir)
-    path = run_dir / runs.SIMULATION_FILE
-    runs.write_json(path, data)
-    return ReplayResult(sim, None, path, sim.totals.violating_minutes <= violation_budget)
+    return _written(run_dir, sim, data, None, violation_budget)
 
 
 def curve_rps_target(curve: ConcurrencyCurve, in_flight: float) -> float:
