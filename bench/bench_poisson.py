@@ -50,19 +50,10 @@ SLO_MS = 100.0
 
 
 @dataclass(frozen=True)
-class Config:
-    name: str
-    instances: int
-    concurrency: int
-    service_ms: float
+class Config(AccuracyConfig):
+    """bench_accuracy's configuration, with the search's --max-rps."""
+
     max_rps: float
-
-    @property
-    def saturation(self) -> float:
-        return self.instances * self.concurrency / (self.service_ms / 1000.0)
-
-    def label(self) -> str:
-        return f"{self.name}: N={self.instances} C={self.concurrency} S={self.service_ms:g}ms"
 
 
 CONFIGS = (
@@ -83,7 +74,6 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
     ]  # fmt: skip
     if not new:
         args += ["--no-probe", "--no-early-stop"]
-    acfg = AccuracyConfig(cfg.name, cfg.instances, cfg.concurrency, cfg.service_ms)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         code = cli_main(args)
@@ -100,7 +90,7 @@ def run_tool(url: str, cfg: Config, out: Path, stage_seconds: int, new: bool) ->
         "load_s": float(decisions[-1]["at"]) if decisions else math.nan,
         "stages": sum(1 for s in meta["stages"] if s["rps"] > 0),
         "stop": decisions[-1]["code"] if decisions else "-",
-        "overhead_ms": calibrated_overhead_ms(acfg, [
+        "overhead_ms": calibrated_overhead_ms(cfg, [
             {"offered": s["offered_rps"], "achieved": s["achieved_rps"], "passed": s["passed"],
              "p95_ms": s["p95_ms"]} for s in analysis["stages"]]),  # fmt: skip
         "saturation": (analysis.get("saturation") or {}).get("rps_per_instance"),
