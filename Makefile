@@ -27,7 +27,7 @@ demo: $(STAMP)
 PYTEST_WORKERS ?= 4
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
 	$(BIN)/python -m pytest -q -m serial
 	$(BIN)/python -m mypy
 	$(BIN)/python -m ruff check recommender tests bench

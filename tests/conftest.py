@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,38 @@ import pytest
 
 from recommender import histograms, runs
 from recommender.plan import RampPlan, Slo, Stage, parse_slo
+
+# Seconds each file's tests (the `serial` ones aside) take alone on an idle 2-core machine,
+# for the files that wait on load. `make test` runs whole files on four processes
+# (`--dist loadfile`), handing out the next file as a process runs dry; xdist's own order
+# (most tests first) left the slowest files, which have few tests, to the end, where one
+# process ran them alone while the others idled. Longest first, the tail is short.
+# Update a number when a file's time changes by much; a file not listed counts as fast.
+FILE_SECONDS = {
+    "test_integration.py": 130,
+    "test_verify.py": 110,
+    "test_sweep.py": 104,
+    "test_sagemaker.py": 100,
+    "test_regression_gate.py": 98,
+    "test_demo.py": 85,
+    "test_faults.py": 80,
+    "test_inference_component.py": 40,
+    "test_async.py": 36,
+    "test_hosting.py": 36,
+    "test_live.py": 31,
+    "test_serverless.py": 25,
+    "test_apply.py": 18,
+    "test_result_json.py": 15,
+    "test_secrets.py": 15,
+    "test_stream.py": 15,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, order the files longest first (see FILE_SECONDS); a file's own
+    tests keep their order. `make test` passes --no-loadscope-reorder so xdist keeps it."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
 
 
 def use_emulator_credentials(mp: pytest.MonkeyPatch, home: Path) -> None:
