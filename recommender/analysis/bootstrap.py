@@ -22,7 +22,7 @@ from recommender.analysis.capacity import Capacity, capacity_at_slo, refuted
 from recommender.analysis.stages import StageStats, measured_window, score
 from recommender.plan import RampPlan, Slo
 from recommender.runs import RunData
-from recommender.search import design_effect, wilson
+from recommender.search import DecisionCode, design_effect, wilson
 
 REPLICATES = 200
 BLOCK_SECONDS = 3
@@ -177,6 +177,36 @@ def pass_below(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     return passes[-2] if len(passes) >= 2 else None
 
 
+def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
+    """The rate (per instance) of the failing stage above the bracket's failing one, when the
+    bracket is near the knee (within KNEE): where the interval's upper end must reach. The
+    mirror of `pass_below`: near the knee a stage a little under the capacity fails by chance
+    (10 s stages of the M/D/4 queue at 0.96-0.99 of it fail 6-18% of the time, bench/
+    README.md), and the search no longer re-tests a failing end that a failure (or the
+    probe's ceiling) within two precision steps above bounds (recommender.search). A failing
+    end that failed twice (re-tested) is its own stage above, so adds nothing. None without
+    such a stage."""
+    est, n, bracket = capacity.rps_per_instance, capacity.instances, (
+        capacity.interval_rps_per_instance)  # fmt: skip
+    if est is None or capacity.method != "interpolated" or bracket is None:
+        return None
+    if bracket[1] - bracket[0] > KNEE * bracket[0]:
+        return None
+    noise = refuted(stages)
+    fails = sorted(s.achieved_rps / n for s in stages
+                   if not s.passed and s.seconds and s.index not in noise
+                   and s.achieved_rps / n >= est)  # fmt: skip
+    return fails[1] if len(fails) >= 2 else None
+
+
+def unretested(run: RunData) -> bool:
+    """The run is an adaptive search that stopped without a re-test (recommender.search)."""
+    search = run.meta.get("search") or {}
+    decisions = search.get("decisions") or []
+    return search.get("mode") == "adaptive" and not any(
+        d.get("code") == DecisionCode.RETEST.value for d in decisions)
+
+
 def with_confidence(
     capacity: Capacity, run: RunData, slo: Slo, stages: list[StageStats], bootstrap: bool = True
 ) -> Capacity:
@@ -201,4 +231,11 @@ def with_confidence(
     if below is not None and below < min(points):
         points.append(below)
         method += " and to the pass below the knee's"
+    # Only where an adaptive search stopped without re-testing its failing end: a fixed ramp
+    # is the user's own grid (a 10% step above the knee's fail would hide a 30% regression
+    # from `compare`), and a re-test that failed again already stands for the knee's fail.
+    above = fail_above(capacity, stages) if unretested(run) else None
+    if above is not None and above > max(points):
+        points.append(above)
+        method += ", up to the fail above the knee's"
     return replace(capacity, ci_rps_per_instance=(min(points), max(points)), ci_method=method)
