@@ -33,8 +33,8 @@ stages instead of 7). A pass there refutes that failure (something else slowed t
 stage): the bracket reopens above it and the analysis drops the stage. A failure within
 CORROBORATE x the precision above it, or the probe's ceiling there (nothing above saturation
 is served), already bounds the capacity: then one noisy failure can cost at most that much,
-and the interval reaches up to it (analysis.bootstrap.fail_above) instead of a full stage
-being spent (on AWS three minutes and a rest) to re-test it.
+and the interval reaches up towards it (analysis.bootstrap.fail_above) instead of a full
+stage being spent (on AWS three minutes) to re-test it.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the

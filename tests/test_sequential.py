@@ -527,14 +527,18 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     stages = [probe, st(1, 166.7, True), st(2, 183.3, False), st(3, 175, True)]
     cap = capacity_at_slo(stages, 1)
     assert cap.interval_rps_per_instance == (175, 183.3)
-    assert bootstrap.fail_above(cap, stages) == 200.0
+    # Up to the ceiling, 9% above, but no further than a chance failure reaches: 5%.
+    assert bootstrap.fail_above(cap, stages) == pytest.approx(183.3 * 1.05)
     monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: (176.0, 182.0))
     # The run: an adaptive search that stopped without re-testing (the bootstrap, replaced,
     # reads nothing else of it).
     search = {"mode": "adaptive", "decisions": [{"code": "precision_reached"}]}
     run = SimpleNamespace(seconds=[], plan=None, meta={"search": search})
     wide = bootstrap.with_confidence(cap, run, SLO, stages)  # type: ignore[arg-type]
-    assert wide.ci_rps_per_instance == (166.7, 200.0) and "fail above" in (wide.ci_method or "")
+    assert wide.ci_rps_per_instance == pytest.approx((166.7, 183.3 * 1.05))
+    assert "fail above" in (wide.ci_method or "")
+    closer = [*stages, st(4, 190, False)]  # a failing stage 3.7% above: the top is there
+    assert bootstrap.fail_above(capacity_at_slo(closer, 1), closer) == 190
     # A fixed ramp is the user's grid: its interval is not widened above the knee's fail.
     ramp = SimpleNamespace(seconds=[], plan=None, meta={"search": {"mode": "fixed"}})
     fixed = bootstrap.with_confidence(cap, ramp, SLO, stages)  # type: ignore[arg-type]
