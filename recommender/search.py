@@ -479,6 +479,7 @@ class AdaptiveSearch(Controller):
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
         self.tested: dict[float, int] = {}  # rate -> stages played at it
         self.failed: set[float] = set()  # rates whose (latest) stage failed
+        self.arrivals = "uniform"  # as the stages report them (StageSummary.arrivals)
         self.control = settings.control
         # Closed loop has no rate to overload with: the probe is for arrival rates.
         self._probing = (settings.probe and settings.control != "concurrency"
@@ -550,6 +551,7 @@ class AdaptiveSearch(Controller):
             self._after_probe(t, i, rps, s, aborted)
             return
         early, self._early = self._early, None
+        self.arrivals = s.arrivals
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
         else:
@@ -713,7 +715,12 @@ class AdaptiveSearch(Controller):
     def corroborated(self, hi: float) -> bool:
         """Another failure, or the probe's ceiling, within CORROBORATE x the precision above
         `hi`: if `hi` failed by chance, the capacity is still under that, so the re-test
-        would buy at most that much (and the interval covers it, analysis.bootstrap)."""
+        would buy at most that much (and the interval covers it, analysis.bootstrap). Under
+        Poisson arrivals a failure at the ceiling itself is no chance either (the queue of a
+        stream at the saturation throughput grows without bound); uniform arrivals may pass
+        there, so that one is re-tested."""
+        if self.arrivals == "poisson" and self.ceiling is not None and hi >= self.ceiling:
+            return True  # a Poisson stream at the saturation throughput queues without bound
         top = hi * (1 + CORROBORATE * self.settings.precision) * (1 + 1e-9)
         return any(hi < f <= top for f in (*self.failed, self.ceiling or 0.0))
 

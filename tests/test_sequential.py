@@ -549,3 +549,24 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     assert bootstrap.fail_above(cap2, twice) == 183.3
     narrow = bootstrap.with_confidence(cap2, run, SLO, twice)  # type: ignore[arg-type]
     assert narrow.ci_rps_per_instance == (166.7, 183.3)
+
+
+def test_under_poisson_arrivals_a_failure_at_the_ceiling_is_not_re_tested() -> None:
+    # Every stage below the ceiling passes; the ceiling, played as a stage, fails. Under
+    # uniform arrivals that may be chance (they can meet the SLO up to saturation): re-test.
+    # A Poisson stream at the saturation throughput cannot: stop.
+    def arrivals(kind: str):  # type: ignore[no-untyped-def]
+        base = saturating(500, 499)
+
+        def measure(rps: float, seconds: float) -> StageSummary:
+            return replace(base(rps, seconds), arrivals=kind)
+
+        return measure
+
+    codes = {}
+    for kind in ("uniform", "poisson"):
+        search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=True), SLO)
+        play(search, arrivals(kind))
+        assert search.hi == 500 and search.decisions[-1].code == DecisionCode.PRECISION_REACHED
+        codes[kind] = [d.code for d in search.decisions]
+    assert DecisionCode.RETEST in codes["uniform"] and DecisionCode.RETEST not in codes["poisson"]
