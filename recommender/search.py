@@ -9,8 +9,9 @@ Each stage is judged with its uncertainty in mind (`judge`): for a percentile ob
 "p95 <= L", the share of requests within L must be at least 0.95, and the Wilson interval
 on that share (scipy's binomtest) must lie wholly above (pass) or below (fail) 0.95.
 Otherwise the stage is undecided and extends itself, up to `max_extensions` times, before
-its point estimate decides (near the knee, with early stopping, at once: see `advance`). Requests within a second are correlated, so the interval is
-narrower than it should be; it guards against thin stages, not against everything.
+its point estimate decides (near the knee, with early stopping, at once: see `advance`).
+Requests within a second are correlated, so the interval is narrower than it should be; it
+guards against thin stages, not against everything.
 
 A queue that has not reached its steady state passes rates a longer stage would fail, so a
 stage passes only if its later half passes too (`settled`): latency still rising at the end
