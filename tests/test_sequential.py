@@ -551,6 +551,9 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     assert "fail above" in (wide.ci_method or "")
     closer = [*stages, st(4, 190, False)]  # a failing stage 3.7% above: the top is there
     assert bootstrap.fail_above(capacity_at_slo(closer, 1), closer) == 190
+    # Nothing served more than 186 rps (saturation): the top stops there.
+    saturated = [replace(s, successes=min(s.successes, 1860)) for s in stages]
+    assert bootstrap.fail_above(capacity_at_slo(saturated, 1), saturated) == 186
     # A fixed ramp is the user's grid: its interval is not widened above the knee's fail.
     ramp = SimpleNamespace(seconds=[], plan=None, meta={"search": {"mode": "fixed"}})
     fixed = bootstrap.with_confidence(cap, ramp, SLO, stages)  # type: ignore[arg-type]

@@ -183,7 +183,8 @@ def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md), and the search no
     longer re-tests a failing end that a failure (or the probe's ceiling) within two
     precision steps above bounds (recommender.search). A failing end that failed twice
-    (re-tested) is its own stage above, so adds nothing. None without such a stage."""
+    (re-tested) is its own stage above, so adds nothing. Never above the saturation
+    throughput (the most any stage served). None without such a stage."""
     est, n, bracket = capacity.rps_per_instance, capacity.instances, (
         capacity.interval_rps_per_instance)  # fmt: skip
     if est is None or capacity.method != "interpolated" or bracket is None:
@@ -194,7 +195,11 @@ def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     fails = sorted(s.achieved_rps / n for s in stages
                    if not s.passed and s.seconds and s.index not in noise
                    and s.achieved_rps / n >= est)  # fmt: skip
-    return min(fails[1], bracket[1] * (1 + CHANCE_FAIL)) if len(fails) >= 2 else None
+    if len(fails) < 2:
+        return None
+    # Nor above the most any stage served: no capacity within an SLO exceeds saturation.
+    served = max((s.successes / s.seconds / n for s in stages if s.seconds), default=0.0)
+    return min(fails[1], bracket[1] * (1 + CHANCE_FAIL), max(served, bracket[1]))
 
 
 def unretested(run: RunData) -> bool:
