@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--stage-seconds", type=int, default=30)  # the CLI's default
     p.add_argument("--json", type=Path)
+    p.add_argument("--keep", type=Path,
+                   help="keep the run directories here (to read their decisions)")
     a = p.parse_args(argv)
     if a.plan_estimates:
         plan_estimates()
@@ -129,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} vCPU, load "
           f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-poisson-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if a.keep:
+            a.keep.mkdir(parents=True, exist_ok=True)
+            tmp = str(a.keep)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-poisson-"))
         for cfg in (c for c in CONFIGS if c.name in a.configs):
             server = ServerConfig(port=0, instances=cfg.instances, concurrency=cfg.concurrency,
                                   service_time_ms=cfg.service_ms, model="sleep",

@@ -25,6 +25,9 @@ ARRIVALS = ("uniform", "poisson")
 # is answered, no think time). Under "concurrency", a Stage's `rps` holds that number.
 CONTROLS = ("rate", "concurrency")
 MAX_STAGES = 1000  # a fixed ramp of more stages is a typo, and would be built in memory
+# The adaptive search's rules (recommender.search), here so the plan's estimate models them:
+KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precision
+CORROBORATE = 2  # a failure this x the precision above the failing end: no re-test
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
@@ -308,10 +311,13 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
     A model of recommender.search, not a promise: without the probe it grows x`growth` from
     --start-rps past capacity, then bisects the last step to `precision`; with it, the probe
     (warm-up + 3 s, then a rest) finds the ceiling, taken as 1.1 x capacity, and the search
-    bisects from 0.8 of it. With early stopping, a stage played while the bracket is still
-    wider than 4 x precision (far from the knee) ends at its first look, a third of the way;
-    stages near the knee run their full length. Every failing stage is followed by a rest.
-    With `retest`, the failing end of the final bracket is played once more.
+    bisects [ceiling / 1.2, ceiling]. With early stopping, a stage played while the bracket
+    is still wider than 4 x precision (far from the knee) ends at its first look, a third of
+    the way; stages near the knee run their full length. Only overloaded stages rest: the
+    probe, the growth stage that fails, and about half the bisection stages far from the
+    knee. With `retest`, the failing end of the final bracket is played once more unless a
+    failure within 2 x precision above it bounds it: the probe's ceiling, 10% above capacity,
+    does that at the default 5%; after a climb it is counted.
     """
     cfg = settings
     c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
@@ -320,22 +326,25 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
         far = math.ceil(far / cfg.period) * cfg.period
     near = cfg.stage_seconds
     rest = max(3.0, cfg.warmup_seconds, cfg.period)  # a rest waits for the next period
+    probed = cfg.probe and cfg.max_rps > cfg.start_rps
     total = 0.0
-    if cfg.probe and cfg.max_rps > cfg.start_rps:
+    if probed:
         total += cfg.warmup_seconds + 3.0 + rest
-        width, fails = 1.1 / 0.8 - 1, 0  # the bracket [0.8, 1.1] x capacity
-        total += far if width > 4 * cfg.precision else near  # the stage at 0.8 x ceiling
+        total += far  # the stage at ceiling / 1.2 (0.92 x capacity): clear at its first look
+        width = 0.2  # the bracket [1 / 1.2, 1] x the ceiling
     else:
         grow = max(0, math.ceil(math.log(max(c / cfg.start_rps, 1.0), cfg.growth)))
         total += grow * far + near + rest  # the growth stages pass; the next one fails
-        width, fails = cfg.growth - 1, 1
-    while width > cfg.precision:
-        total += far if width > 4 * cfg.precision else near
+        width = cfg.growth - 1
+    overloads = 0.0
+    while width > cfg.precision * (1 + 1e-9):
+        knee = width <= KNEE_BRACKET * cfg.precision * (1 + 1e-9)
+        total += near if knee else far
+        overloads += 0 if knee else 0.5  # far above the knee, half fail and are overloads
         width /= 2
-        fails += 1
-    total += rest * fails / 2  # about half the bisection stages fail
-    if cfg.retest:  # the failing end is played once more at full length, then a rest
-        total += near + rest
+    total += rest * overloads
+    if cfg.retest and not (probed and 0.1 <= CORROBORATE * cfg.precision):
+        total += near  # the re-test; it fails again without overloading, so no rest
     return min(total, cfg.max_duration)
 
 

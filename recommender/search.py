@@ -9,8 +9,9 @@ Each stage is judged with its uncertainty in mind (`judge`): for a percentile ob
 "p95 <= L", the share of requests within L must be at least 0.95, and the Wilson interval
 on that share (scipy's binomtest) must lie wholly above (pass) or below (fail) 0.95.
 Otherwise the stage is undecided and extends itself, up to `max_extensions` times, before
-its point estimate decides. Requests within a second are correlated, so the interval is
-narrower than it should be; it guards against thin stages, not against everything.
+its point estimate decides (near the knee, with early stopping, at once: see `advance`).
+Requests within a second are correlated, so the interval is narrower than it should be; it
+guards against thin stages, not against everything.
 
 A queue that has not reached its steady state passes rates a longer stage would fail, so a
 stage passes only if its later half passes too (`settled`): latency still rising at the end
@@ -27,15 +28,21 @@ blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x t
 stages are near the knee and get no interim look: they keep their full length.
 
 The re-test: before stopping on a bracket, its failing end is played once more if it has
-failed only once (`SearchSettings.retest`), once per search (re-testing every new failing
-end after a refuted one cost a 10 s-stage run of config A 12 stages instead of 7). A pass
-there refutes that failure (something else slowed that one stage): the bracket reopens above
-it and the analysis drops the stage.
+failed only once and nothing failed just above it (`SearchSettings.retest`), once per search
+(re-testing every new failing end after a refuted one cost a 10 s-stage run of config A 12
+stages instead of 7). A pass there refutes that failure (something else slowed that one
+stage): the bracket reopens above it and the analysis drops the stage. A failure within
+CORROBORATE x the precision above it, or the probe's ceiling there (nothing above saturation
+is served), already bounds the capacity: then one noisy failure can cost at most that much,
+and the interval reaches up towards it (analysis.bootstrap.fail_above) instead of a full
+stage being spent (on AWS three minutes) to re-test it.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
 throughput it completed is its ceiling (AWS's MAX_RPS); the search then starts at
 PROBE_START x that ceiling and searches below it, instead of climbing from --start-rps.
+PROBE_START is 1/1.2: the bracket it opens, 20% wide, halves twice to the default 5%
+precision (0.8 opened 25%, which took a third knee stage).
 The ceiling is a throughput, not a stage: before it may end the bracket it is played as one
 (`CEILING`); if it passes (uniform arrivals can meet the SLO up to saturation), the next
 stage is one precision step above it.
@@ -52,7 +59,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from recommender.plan import RampPlan, SearchSettings, Slo
+from recommender.plan import CORROBORATE, KNEE_BRACKET, RampPlan, SearchSettings, Slo
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
 CONFIDENCE = 0.95
@@ -60,12 +67,12 @@ LOOKS = 3  # per stage: two interim looks and the end
 INTERIM_CONFIDENCE = 0.995  # alpha 0.5% at each interim look
 FINAL_CONFIDENCE = 1 - ((1 - CONFIDENCE) - (LOOKS - 1) * (1 - INTERIM_CONFIDENCE))  # 96%
 PROBE_SECONDS = 3.0  # the probe's measured seconds after its warm-up (if not aborted first)
-PROBE_START = 0.8  # the first stage after the probe, and each step down, as a share of it
+PROBE_START = 1 / 1.2  # the first stage after the probe, and a step down, as a share of it
+NEAR_STEP = 1.1  # the step down below the probe's ceiling after a stage that failed near the knee
 SATURATED = 0.9  # the probe completed less than this share of its rate: a ceiling
 GENERATOR_SHORTFALL = 0.95
 MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
 MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
-KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precision
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
 
 
@@ -472,8 +479,11 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
+        self._early_look = 0  # which look that was
+        self._far_fail = False  # the last stage failed at its first look, or was aborted
         self.tested: dict[float, int] = {}  # rate -> stages played at it
         self.failed: set[float] = set()  # rates whose (latest) stage failed
+        self.arrivals = "uniform"  # as the stages report them (StageSummary.arrivals)
         self.control = settings.control
         # Closed loop has no rate to overload with: the probe is for arrival rates.
         self._probing = (settings.probe and settings.control != "concurrency"
@@ -512,6 +522,7 @@ class AdaptiveSearch(Controller):
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
             return False  # a pass ends early only once its later half shows it settled
+        self._early_look = at[0]
         self._early = Verdict(verdict.outcome, f"{verdict.reason} (clear at look {at[0]} of "
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
@@ -522,8 +533,10 @@ class AdaptiveSearch(Controller):
         """The bracket is within KNEE_BRACKET x the precision: the stages played now are
         near the knee, where an early verdict is least certain and sets the estimate."""
         lo, hi = self.lo, self.hi
-        return lo is not None and hi is not None and (hi - lo) / lo <= KNEE_BRACKET * (
-            self.settings.precision)
+        # Strictly within: the bracket the probe opens, [ceiling / 1.2, ceiling], is exactly
+        # 4 x 5%, and its first bisection, often well off the knee, may still end at a look.
+        return lo is not None and hi is not None and (hi - lo) / lo < KNEE_BRACKET * (
+            self.settings.precision) * (1 - 1e-9)
 
     def _look_time(self, start: float, k: int) -> float:
         """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
@@ -543,6 +556,7 @@ class AdaptiveSearch(Controller):
             self._after_probe(t, i, rps, s, aborted)
             return
         early, self._early = self._early, None
+        self.arrivals = s.arrivals
         if aborted:
             verdict, outcome = Verdict(FAIL, aborted), "aborted"
         else:
@@ -562,7 +576,12 @@ class AdaptiveSearch(Controller):
         budget_left = cfg.max_duration - t
         if outcome == UNDECIDED:
             ext = cfg.stage_seconds / 2
-            if self.extensions < cfg.max_extensions and budget_left >= ext:
+            # Near the knee an undecided stage is a coin flip that half a stage more hardly
+            # settles (at 1.016 x the capacity 10 s stages pass 57% of the time, 30 s ones
+            # 41%: bench/README.md): its point estimate decides at full length, and the
+            # interval carries the doubt (analysis.bootstrap.chance_low, fail_above).
+            knee = cfg.early_stop and self.near_knee
+            if self.extensions < cfg.max_extensions and budget_left >= ext and not knee:
                 self.extensions += 1
                 self._decide(t, i, rps, outcome, verdict.reason, "extend", DecisionCode.EXTEND,
                              f"undecided: +{ext:g}s", rps)  # fmt: skip
@@ -584,14 +603,15 @@ class AdaptiveSearch(Controller):
         else:
             self.failed.add(rps)
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
+            self._far_fail = bool(aborted) or (early is not None and self._early_look == 1)
         nxt, code, why = self._next_rate(rps)
         if early is not None:
             why = f"ended early: {why}"
         self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
 
     def _go(self, t: float, i: int, rps: float, outcome: str, reason: str, nxt: float | None,
-            code: DecisionCode, why: str) -> None:  # fmt: skip
-        """Start the next stage (after a rest if this one overloaded), or stop."""
+            code: DecisionCode, why: str, drain: bool = False) -> None:  # fmt: skip
+        """Start the next stage (after a rest if this one overloaded, or `drain`), or stop."""
         cfg = self.settings
         if nxt is not None:
             cost = nxt * cfg.stage_seconds
@@ -604,13 +624,18 @@ class AdaptiveSearch(Controller):
         if nxt is None:
             self._decide(t, i, rps, outcome, reason, "stop", code, why)
             return
-        if outcome == PASS:
+        # Only an overload (an aborted stage, the probe) leaves a queue worth a rest. A stage
+        # that failed without being aborted ended with waits under --abort-latency x the
+        # SLO; the next, lower stage drains most of it in its warm-up, and a rest changed
+        # nothing measured: near the knee a stage passes as often right after a stage at
+        # 1.05x its rate as from an empty queue (simulated, bench/README.md, issue 17).
+        rest = self.rest_seconds if outcome not in (PASS, FAIL) or drain else 0.0
+        if rest and cfg.period > 1:  # to the next whole period, so the next stage starts on one
+            rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
+        if not rest:
             self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
             self._start(nxt, t, cfg.stage_seconds)
             return
-        rest = self.rest_seconds
-        if cfg.period > 1:  # to the next whole period, so the next stage starts on one
-            rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
         why += f"; after {rest:g}s without load to drain the queue"
         self._decide(t, i, rps, outcome, reason, "next", code, why, nxt)
         self._pending = nxt
@@ -641,7 +666,7 @@ class AdaptiveSearch(Controller):
             why = (f"probe: not overloaded at {rps:g} rps (served {served:.1f}); "
                    f"climb from --start-rps {nxt:g}")  # fmt: skip
             code = DecisionCode.PROBE_NO_CEILING
-        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
+        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why, drain=outcome != PASS)
 
     @property
     def closed_loop(self) -> bool:
@@ -668,7 +693,11 @@ class AdaptiveSearch(Controller):
             return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
             # Below a probe's ceiling, in smaller steps: the SLO's rate is not far under it.
-            step = 1 / PROBE_START if self.ceiling is not None else cfg.growth
+            # A stage that took more than its first look to fail was near the knee: a step
+            # of 10% then opens a bracket one bisection closes to the default 5% (from 20%,
+            # two more knee stages); one that failed at once is far above it: 20%.
+            step = (1 / PROBE_START if self._far_fail else NEAR_STEP) if self.ceiling else (
+                cfg.growth)  # fmt: skip
             nxt = round(rps / step, 3)
             if nxt < cfg.start_rps / cfg.growth**3:
                 return (None, DecisionCode.FAILS_AT_START,
@@ -685,7 +714,8 @@ class AdaptiveSearch(Controller):
                         f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: play {hi:g}, "
                         "the probe's ceiling, as a stage before stopping")  # fmt: skip
             retested = any(n > 1 for n in self.tested.values())
-            if cfg.retest and not retested and hi in self.failed and self.tested.get(hi, 0) == 1:
+            if (cfg.retest and not retested and hi in self.failed
+                    and self.tested.get(hi, 0) == 1 and not self.corroborated(hi)):  # fmt: skip
                 # One stage slowed by something else (a shared host, a noisy neighbour)
                 # would fix the top of the bracket for good: bisection never goes back.
                 return (hi, DecisionCode.RETEST,
@@ -696,6 +726,18 @@ class AdaptiveSearch(Controller):
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
+
+    def corroborated(self, hi: float) -> bool:
+        """Another failure, or the probe's ceiling, within CORROBORATE x the precision above
+        `hi`: if `hi` failed by chance, the capacity is still under that, so the re-test
+        would buy at most that much (and the interval covers it, analysis.bootstrap). Under
+        Poisson arrivals a failure at the ceiling itself is no chance either (the queue of a
+        stream at the saturation throughput grows without bound); uniform arrivals may pass
+        there, so that one is re-tested."""
+        if self.arrivals == "poisson" and self.ceiling is not None and hi >= self.ceiling:
+            return True  # a Poisson stream at the saturation throughput queues without bound
+        top = hi * (1 + CORROBORATE * self.settings.precision) * (1 + 1e-9)
+        return any(hi < f <= top for f in (*self.failed, self.ceiling or 0.0))
 
     def _next_concurrency(self, level: float) -> tuple[float | None, DecisionCode, str]:
         """`_next_rate` over whole numbers of requests in flight: the same growth, descent

@@ -46,11 +46,11 @@ def test_30_percent_less_capacity_exits_1(
 ) -> None:
     code, out, _ = run_cli(capsys, "compare", str(dirs["base"]), str(dirs["slower"]))
     assert code == 1
-    # Brackets [100, 110] and [70, 80]; the 95% intervals reach down to the pass below the
-    # knee's (analysis.bootstrap.pass_below): [90, 110] and [60, 80], 11.1% apart at the
-    # least, more than the 10% allowed.
+    # Brackets [100, 110] and [70, 80]; the 95% intervals reach down 7% under the knee's pass
+    # (analysis.bootstrap.chance_low): [93.5, 110] and [65.4, 80], 14.4% apart at the least,
+    # more than the 10% allowed.
     assert out.splitlines()[-1].startswith("REGRESSION: capacity per instance fell 2")
-    assert "11.1% beyond both runs' intervals (allowed 10%)" in out
+    assert "14.4% beyond both runs' intervals (allowed 10%)" in out
 
 
 def test_threshold_is_applied_beyond_the_intervals(
@@ -79,7 +79,7 @@ def test_json_output(capsys: pytest.CaptureFixture[str], dirs: dict[str, Path]) 
     assert set(data["change"]) == {"rps_per_instance", "target_value", "p95_at_load"}
     assert data["change"]["rps_per_instance"] < -0.25
     assert data["change"]["target_value"] == pytest.approx(data["change"]["rps_per_instance"])
-    assert data["drop_beyond_intervals"] == pytest.approx((90 - 80) / 90)
+    assert data["drop_beyond_intervals"] == pytest.approx((100 / 1.07 - 80) / (100 / 1.07))
     assert data["max_regression"] == 0.1 and data["regression"] is True
     # Equal load: BASE's capacity x 0.5, where both runs measured latency.
     base_cap = data["base"]["rps_per_instance"]

@@ -59,8 +59,8 @@ def test_demo_sizes_its_server(
     # The probe at 240 finds the ceiling (~200), the search bisects below it; 4 s stages
     # count Poisson arrivals to +-5%, so the estimate is held to 8% of the truth, 188.5.
     # Short Poisson stages near the knee pass optimistically (the bracket came out 195-200
-    # here), so the truth must lie in the 95% interval, which reaches down to the pass below
-    # the knee's (issue 17), not in the bracket.
+    # here), so the truth must lie in the 95% interval, which reaches down 7% under the
+    # knee's pass (issue 17), not in the bracket.
     ci_lo, ci_hi = capacity["ci_rps_per_instance"]
     assert ci_lo <= lo and hi <= ci_hi
     assert ci_lo <= 188.5 <= ci_hi, (capacity, analysis["stages"])

@@ -18,6 +18,7 @@ import pytest
 
 from recommender import runs
 from recommender.cli import main
+from recommender.search import PROBE_START
 from tests.conftest import assert_interpolates_the_known_truth, known_truth
 
 
@@ -100,7 +101,7 @@ def test_adaptive_search_brackets_capacity(
 ) -> None:
     # Saturation 100 requests/s; within p95 <= 100 ms under Poisson arrivals (the default)
     # up to about 82. The probe at --max-rps finds the ceiling (~100 served), the search
-    # starts at 0.8 of it and bisects below it to 10%.
+    # starts at 1/1.2 of it (PROBE_START) and bisects below it to 10%.
     code = main([
         "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms",
         "--start-rps", "30", "--max-rps", "160", "--stage-seconds", "4",
@@ -113,7 +114,7 @@ def test_adaptive_search_brackets_capacity(
     assert meta["search"]["mode"] == "adaptive"
     probe = decisions[0]
     assert probe["rps"] == 160 and probe["code"] == "probe_ceiling", probe
-    assert 0.8 * 90 <= probe["next_rps"] <= 0.8 * 102, probe
+    assert PROBE_START * 90 <= probe["next_rps"] <= PROBE_START * 102, probe
     assert decisions[-1]["action"] == "stop" and "wide" in decisions[-1]["why"]
     assert decisions[-1]["code"] == "precision_reached"
     # Every decision says why; overloaded stages are followed by a rest (rate 0).

@@ -22,7 +22,7 @@ from recommender.analysis.capacity import Capacity, capacity_at_slo, refuted
 from recommender.analysis.stages import StageStats, measured_window, score
 from recommender.plan import RampPlan, Slo
 from recommender.runs import RunData
-from recommender.search import design_effect, wilson
+from recommender.search import DecisionCode, design_effect, wilson
 
 REPLICATES = 200
 BLOCK_SECONDS = 3
@@ -154,16 +154,37 @@ def unclear_span(
 
 
 KNEE = 0.20  # a bracket this narrow (relative) has its passing end near the knee
+CHANCE_PASS = 0.07  # a stage this far above the capacity may still pass by chance
+CHANCE_FAIL = 0.05  # a stage this far under the capacity may still fail by chance
 
 
-def pass_below(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
-    """The rate (per instance) of the passing stage below the bracket's passing one, when
-    that one is near the knee (the bracket within KNEE): where the interval's lower end must
-    reach. Near the knee a short stage's pass is a coin flip biased upwards: the p95 of a
-    few seconds of a queue is skewed (most windows miss its rare long waits), so an M/D/4
-    queue's 10 s stage 1.6% above its Poisson capacity passes 57% of the time, 30 s ones
-    41% (bench/README.md, issue 17). One pass there cannot bound the capacity from below,
-    and no resampling of its own seconds shows it. None without such a stage."""
+def chance_low(capacity: Capacity) -> float | None:
+    """Where the interval's lower end must reach when the bracket is near the knee (within
+    KNEE): CHANCE_PASS under the bracket's passing end. Near the knee a short stage's pass
+    is a coin flip biased upwards: the p95 of a few seconds of a queue is skewed (most
+    windows miss its rare long waits). Simulated, an M/D/4 queue's 10 s stages pass at 1.03
+    x its Poisson capacity 42% of the time, at 1.05 x 23%, at 1.07 x 8%, at 1.10 x 1%
+    (30 s stages: 25%, 6%, 0.7%; bench/README.md, issue 17). So one pass there cannot
+    bound the capacity from below, and no resampling of its own seconds shows it; a pass
+    CHANCE_PASS above the capacity is rare enough. None far from the knee."""
+    est, bracket = capacity.rps_per_instance, capacity.interval_rps_per_instance
+    if est is None or capacity.method != "interpolated" or bracket is None:
+        return None
+    if bracket[1] - bracket[0] > KNEE * bracket[0]:
+        return None
+    return bracket[0] / (1 + CHANCE_PASS)
+
+
+def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
+    """The rate (per instance) of the failing stage above the bracket's failing one, when the
+    bracket is near the knee (within KNEE), but at most CHANCE_FAIL above the failing end:
+    where the interval's upper end must reach. The mirror of `chance_low`: near the knee a
+    stage a little under the capacity fails by chance (10 s stages of the M/D/4 queue at
+    0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md), and the search no
+    longer re-tests a failing end that a failure (or the probe's ceiling) within two
+    precision steps above bounds (recommender.search). A failing end that failed twice
+    (re-tested) is its own stage above, so adds nothing. Never above the saturation
+    throughput (the most any stage served). None without such a stage."""
     est, n, bracket = capacity.rps_per_instance, capacity.instances, (
         capacity.interval_rps_per_instance)  # fmt: skip
     if est is None or capacity.method != "interpolated" or bracket is None:
@@ -171,10 +192,22 @@ def pass_below(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     if bracket[1] - bracket[0] > KNEE * bracket[0]:
         return None
     noise = refuted(stages)
-    passes = sorted(s.achieved_rps / n for s in stages
-                    if s.passed and s.seconds and s.index not in noise
-                    and s.achieved_rps / n <= est)  # fmt: skip
-    return passes[-2] if len(passes) >= 2 else None
+    fails = sorted(s.achieved_rps / n for s in stages
+                   if not s.passed and s.seconds and s.index not in noise
+                   and s.achieved_rps / n >= est)  # fmt: skip
+    if len(fails) < 2:
+        return None
+    # Nor above the most any stage served: no capacity within an SLO exceeds saturation.
+    served = max((s.successes / s.seconds / n for s in stages if s.seconds), default=0.0)
+    return min(fails[1], bracket[1] * (1 + CHANCE_FAIL), max(served, bracket[1]))
+
+
+def unretested(run: RunData) -> bool:
+    """The run is an adaptive search that stopped without a re-test (recommender.search)."""
+    search = run.meta.get("search") or {}
+    decisions = search.get("decisions") or []
+    return search.get("mode") == "adaptive" and not any(
+        d.get("code") == DecisionCode.RETEST.value for d in decisions)
 
 
 def with_confidence(
@@ -197,8 +230,15 @@ def with_confidence(
     method = "bracketing stages" if boot is None else (
         f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
         "widened to the bracketing stages")  # fmt: skip
-    below = pass_below(capacity, stages)
+    below = chance_low(capacity)
     if below is not None and below < min(points):
         points.append(below)
-        method += " and to the pass below the knee's"
+        method += f" and {CHANCE_PASS:.0%} under the knee's pass"
+    # Only where an adaptive search stopped without re-testing its failing end: a fixed ramp
+    # is the user's own grid (a 10% step above the knee's fail would hide a 30% regression
+    # from `compare`), and a re-test that failed again already stands for the knee's fail.
+    above = fail_above(capacity, stages) if unretested(run) else None
+    if above is not None and above > max(points):
+        points.append(above)
+        method += ", up to the fail above the knee's"
     return replace(capacity, ci_rps_per_instance=(min(points), max(points)), ci_method=method)
