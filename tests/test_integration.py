@@ -19,7 +19,7 @@ import pytest
 from recommender import runs
 from recommender.cli import main
 from recommender.search import PROBE_START
-from tests.conftest import assert_interpolates_the_known_truth, known_truth
+from tests.conftest import assert_interpolates_the_known_truth, calm_config, known_truth
 
 
 def server_stats(url: str) -> dict[str, int]:
@@ -49,14 +49,14 @@ def only_run_dir(out: Path) -> Path:
     return run_dir
 
 
-@pytest.mark.serial
 def test_run_estimates_known_capacity(
-    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    calm_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Server capacity: 1 instance x 2 slots / 20 ms = 100 requests/s.
+    # Server capacity: 1 instance x 4 slots / 100 ms = 40 requests/s (`calm_config`: it holds
+    # its truth beside other load tests); stages at 35-115% of it.
     code = main([
-        "run", "--url", f"{demo_server}/invocations", "--slo", "p95<=100ms", "--search", "fixed",
-        "--start-rps", "35", "--max-rps", "115", "--stages", "5", "--stage-seconds", "5",
+        "run", "--url", f"{calm_server}/invocations", "--slo", "p95<=250ms", "--search", "fixed",
+        "--start-rps", "14", "--max-rps", "46", "--stages", "5", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path), "--name", "it",
         # Uniform: 5 s Poisson stages near saturation are optimistic (a queue far from its
         # steady state passed 95 against a truth of 82: issue 17); the demo test and
@@ -69,30 +69,31 @@ def test_run_estimates_known_capacity(
     assert run_dir.name.endswith("-it")
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete" and meta["schema_version"] == 1
-    assert [s["rps"] for s in meta["stages"]] == [35, 55, 75, 95, 115]
-    assert meta["generator"]["users"] >= 115
+    assert [s["rps"] for s in meta["stages"]] == [14, 22, 30, 38, 46]
+    assert meta["generator"]["users"] >= 46
     totals = meta["totals"]
     assert totals["requests"] == totals["successes"] + totals["errors"]
-    # The last stage (115, above saturation) may be aborted after its 3 s abort window.
-    assert totals["requests"] > 0.9 * ((35 + 55 + 75 + 95) * 5 + 115 * 3)
+    # The last stage (46, above saturation) may be aborted after its 3 s abort window.
+    assert totals["requests"] > 0.9 * ((14 + 22 + 30 + 38) * 5 + 46 * 3)
     analysis = json.loads((run_dir / "analysis.json").read_text())
-    # Under uniform arrivals the truth is 100 and the bracket ~[95, 115] (see
-    # assert_interpolates_the_known_truth; under Poisson arrivals it is about 82).
+    # Under uniform arrivals the truth is 40 and the bracket ~[38, 46] (see
+    # assert_interpolates_the_known_truth).
     assert analysis["arrivals"] == "uniform" and analysis["capacity"]["arrivals"] == "uniform"
-    cap = assert_interpolates_the_known_truth(analysis)
+    cap = assert_interpolates_the_known_truth(analysis, calm_config())
     rec = analysis["recommendation"]
     assert rec["target_value"] == pytest.approx(cap * 0.5 * 60)
-    # Offered and achieved agree below capacity: the generator kept up.
-    # (A Poisson count over 4 s is 140 +- 12: allow 3.09 standard deviations.)
+    # Offered and achieved agree below capacity: the generator kept up. (Uniform arrivals
+    # send the rate itself: 10% allows for a request across a second's boundary; the 35 rps
+    # this stage had on the demo server was held to 26%, a Poisson count's 3.09 sd.)
     first = analysis["stages"][0]
-    assert abs(first["achieved_rps"] - 35) * 4 <= 3.09 * (35 * 4) ** 0.5 and first["passed"]
+    assert abs(first["achieved_rps"] - 14) <= 0.1 * 14 and first["passed"]
     assert not first["generator_limited"]
     assert (run_dir / "report.md").read_text().startswith("# Sizing report: it")
     assert not (run_dir / "loadgen.json").exists()
     # Every request we counted reached the server (which also saw the preflight one).
-    stats = server_stats(demo_server)
+    stats = server_stats(calm_server)
     assert stats["served"] + stats["rejected_503"] >= totals["requests"] + 1
-    assert "stage 1 at 35 rps: PASS" in out and "Recommended target value" in out
+    assert "stage 1 at 14 rps: PASS" in out and "Recommended target value" in out
 
 
 @pytest.mark.serial
@@ -274,40 +275,6 @@ def test_a_dying_worker_is_reported_and_its_data_kept(
     analysis = json.loads((only_run_dir(tmp_path) / "analysis.json").read_text())
     (w,) = [w for w in analysis["warnings"] if w["code"] == "worker_lost"]
     assert f"stopped reporting after second {died - 1} (in stage 1);" in w["message"]
-
-
-@pytest.mark.serial
-def test_compare_gates_a_real_capacity_regression(
-    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Two runs of the same server compare as equal; a server with 30% less capacity fails
-    the gate (`recommender compare` exits 1)."""
-    from recommender.local.process import running_server
-    from recommender.local.server import ServerConfig
-
-    def measure(url: str, name: str) -> Path:
-        out = tmp_path / name
-        code = main([
-            "run", "--url", f"{url}/invocations", "--slo", "p95<=100ms", "--start-rps", "60",
-            "--max-rps", "160", "--stage-seconds", "3", "--warmup-seconds", "1",
-            "--precision", "0.1", "--out", str(out), "--arrivals", "uniform",
-            # The default search: the probe's ceiling is played as a stage before it may end
-            # the bracket (unplayed, it stood as the interval's top, 160, and nothing gated).
-        ])  # fmt: skip
-        assert code == 0, capsys.readouterr().out
-        return only_run_dir(out)
-
-    base = measure(demo_server, "base")
-    same = measure(demo_server, "same")
-    # 1 instance x 2 slots / 28.6 ms = 70 requests/s: 30% less.
-    slower = ServerConfig(port=0, concurrency=2, service_time_ms=28.6, max_queue=20)
-    with running_server(slower) as url:
-        worse = measure(url, "worse")
-    capsys.readouterr()
-    assert main(["compare", str(base), str(same), "--max-regression", "10%"]) == 0
-    assert main(["compare", str(base), str(worse), "--max-regression", "10%"]) == 1
-    out = capsys.readouterr().out
-    assert "capacity" in out.lower()
 
 
 def test_master_and_a_worker_joining_it(shared_demo_server: str, tmp_path: Path) -> None:
