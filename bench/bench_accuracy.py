@@ -599,6 +599,15 @@ def machine() -> str:
             f"Locust {importlib.metadata.version('locust')}")  # fmt: skip
 
 
+def runs_root(stack: contextlib.ExitStack, keep: Path | None, prefix: str) -> str:
+    """Where a benchmark writes its run directories: `keep` (--keep, to read them again
+    later), or a temporary directory the stack removes."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        return str(keep)
+    return stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -632,11 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     coverage: list[RunResult] = []
     all_runs: list[RunResult] = []
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
-            tmp = str(args.keep)
-        else:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-accuracy-"))
+        tmp = runs_root(stack, args.keep, "bench-accuracy-")
         for ci, cfg in enumerate(configs):
             apriori = truth_for_run(cfg, users, None, 0.0, draws=40)
             print(f"\n{cfg.label()}: N*C/S {cfg.saturation:g} rps; simulated truth "

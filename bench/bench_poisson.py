@@ -29,7 +29,6 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,7 +43,7 @@ from recommender.queueing import poisson_capacity
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_accuracy import Config as AccuracyConfig  # noqa: E402
-from bench_accuracy import calibrated_overhead_ms  # noqa: E402
+from bench_accuracy import calibrated_overhead_ms, runs_root  # noqa: E402
 
 SLO_MS = 100.0
 
@@ -132,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
           f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
     rows = []
     with contextlib.ExitStack() as stack:
-        if a.keep:
-            a.keep.mkdir(parents=True, exist_ok=True)
-            tmp = str(a.keep)
-        else:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-poisson-"))
+        tmp = runs_root(stack, a.keep, "bench-poisson-")
         for cfg in (c for c in CONFIGS if c.name in a.configs):
             server = ServerConfig(port=0, instances=cfg.instances, concurrency=cfg.concurrency,
                                   service_time_ms=cfg.service_ms, model="sleep",

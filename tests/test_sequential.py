@@ -338,6 +338,16 @@ def test_on_aws_rests_and_looks_fall_on_whole_cloudwatch_periods() -> None:
 # --- issue 17's accuracy: re-test, full-length knee stages, effective sample size ----------
 
 
+def ten_s(index: int, rps: float, passed: bool) -> StageStats:
+    """A 10 s stage at `rps` (achieved as offered) that passed or failed its SLO."""
+    return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
+                      requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
+                      errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None,
+                      p99_ms=None, mean_ms=None, p95_uncorrected_ms=None,
+                      slo_values_ms={}, score=0.8 if passed else 1.2, passed=passed,
+                      cpu_percent_max=None, generator_limited=False)  # fmt: skip
+
+
 def test_a_failure_that_a_re_test_refutes_does_not_fix_the_bracket() -> None:
     # One stage at 416.667 rps (the first below the probe's ceiling) is slowed by other work
     # on the host (its first play fails); the endpoint meets the SLO up to 460. Nothing else
@@ -386,20 +396,12 @@ def test_a_failure_just_above_the_failing_end_spares_the_re_test() -> None:
 def test_the_analysis_drops_a_failure_a_later_pass_at_the_same_rate_refuted() -> None:
     from recommender.analysis.capacity import capacity_at_slo
 
-    def st(index: int, rps: float, passed: bool) -> StageStats:
-        return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
-                          requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
-                          errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None,
-                          p99_ms=None, mean_ms=None, p95_uncorrected_ms=None,
-                          slo_values_ms={}, score=0.8 if passed else 1.5, passed=passed,
-                          cpu_percent_max=None, generator_limited=False)  # fmt: skip
-
-    stages = [st(0, 400, False), st(1, 380, True), st(2, 390, True), st(3, 400, True),
-              st(4, 420, False)]  # fmt: skip
+    stages = [ten_s(0, 400, False), ten_s(1, 380, True), ten_s(2, 390, True), ten_s(3, 400, True),
+              ten_s(4, 420, False)]  # fmt: skip
     cap = capacity_at_slo(stages, 1)
     assert cap.passing_stage == 3 and cap.failing_stage == 4
     # A re-test that fails too confirms the failure.
-    cap = capacity_at_slo([*stages[:3], st(3, 400, False)], 1)
+    cap = capacity_at_slo([*stages[:3], ten_s(3, 400, False)], 1)
     assert cap.passing_stage == 2 and cap.failing_stage == 0
 
 
@@ -490,16 +492,8 @@ def test_near_the_knee_the_interval_reaches_7_percent_under_the_knee_s_pass(
 
     assert passes(182.0) > 0.6 and passes(185.0) > 0.4 and passes(200.0) < 0.05
 
-    def st(index: int, rps: float, passed: bool) -> StageStats:
-        return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
-                          requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
-                          errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None,
-                          p99_ms=None, mean_ms=None, p95_uncorrected_ms=None,
-                          slo_values_ms={}, score=0.8 if passed else 1.2, passed=passed,
-                          cpu_percent_max=None, generator_limited=False)  # fmt: skip
-
-    stages = [st(0, 300, False), st(1, 160, True), st(2, 180, True), st(3, 190, False),
-              st(4, 185, True), st(5, 190, False)]  # fmt: skip
+    stages = [ten_s(0, 300, False), ten_s(1, 160, True), ten_s(2, 180, True), ten_s(3, 190, False),
+              ten_s(4, 185, True), ten_s(5, 190, False)]  # fmt: skip
     cap = capacity_at_slo(stages, 1)
     assert cap.interval_rps_per_instance == (185, 190)
     assert bootstrap.chance_low(cap) == pytest.approx(185 / 1.07)
@@ -526,17 +520,9 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     from recommender.analysis import bootstrap
     from recommender.analysis.capacity import capacity_at_slo
 
-    def st(index: int, rps: float, passed: bool) -> StageStats:
-        return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
-                          requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
-                          errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None,
-                          p99_ms=None, mean_ms=None, p95_uncorrected_ms=None,
-                          slo_values_ms={}, score=0.8 if passed else 1.2, passed=passed,
-                          cpu_percent_max=None, generator_limited=False)  # fmt: skip
-
     # The probe served 200 (offered 1000), then 166.7 passed, 183.3 failed, 175 passed.
-    probe = replace(st(0, 1000, False), achieved_rps=200.0)
-    stages = [probe, st(1, 166.7, True), st(2, 183.3, False), st(3, 175, True)]
+    probe = replace(ten_s(0, 1000, False), achieved_rps=200.0)
+    stages = [probe, ten_s(1, 166.7, True), ten_s(2, 183.3, False), ten_s(3, 175, True)]
     cap = capacity_at_slo(stages, 1)
     assert cap.interval_rps_per_instance == (175, 183.3)
     # Up to the ceiling, 9% above, but no further than a chance failure reaches: 5%.
@@ -549,7 +535,7 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     wide = bootstrap.with_confidence(cap, run, SLO, stages)  # type: ignore[arg-type]
     assert wide.ci_rps_per_instance == pytest.approx((175 / 1.07, 183.3 * 1.05))
     assert "fail above" in (wide.ci_method or "")
-    closer = [*stages, st(4, 190, False)]  # a failing stage 3.7% above: the top is there
+    closer = [*stages, ten_s(4, 190, False)]  # a failing stage 3.7% above: the top is there
     assert bootstrap.fail_above(capacity_at_slo(closer, 1), closer) == 190
     # Nothing served more than 186 rps (saturation): the top stops there.
     saturated = [replace(s, successes=min(s.successes, 1860)) for s in stages]
@@ -559,7 +545,7 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     fixed = bootstrap.with_confidence(cap, ramp, SLO, stages)  # type: ignore[arg-type]
     assert fixed.ci_rps_per_instance == pytest.approx((175 / 1.07, 183.3))
     # Re-tested and failed again: the failing end stands on two stages, nothing to widen.
-    twice = [*stages, st(4, 183.3, False)]
+    twice = [*stages, ten_s(4, 183.3, False)]
     cap2 = capacity_at_slo(twice, 1)
     assert bootstrap.fail_above(cap2, twice) == 183.3
     narrow = bootstrap.with_confidence(cap2, run, SLO, twice)  # type: ignore[arg-type]
