@@ -610,8 +610,9 @@ class AdaptiveSearch(Controller):
         self._go(t, i, rps, outcome, verdict.reason, nxt, code, why)
 
     def _go(self, t: float, i: int, rps: float, outcome: str, reason: str, nxt: float | None,
-            code: DecisionCode, why: str, drain: bool = False) -> None:  # fmt: skip
-        """Start the next stage (after a rest if this one overloaded, or `drain`), or stop."""
+            code: DecisionCode, why: str, drain: float = 0.0) -> None:  # fmt: skip
+        """Start the next stage (after a rest if this one overloaded, of at least `drain`
+        seconds), or stop."""
         cfg = self.settings
         if nxt is not None:
             cost = nxt * cfg.stage_seconds
@@ -629,7 +630,7 @@ class AdaptiveSearch(Controller):
         # SLO; the next, lower stage drains most of it in its warm-up, and a rest changed
         # nothing measured: near the knee a stage passes as often right after a stage at
         # 1.05x its rate as from an empty queue (simulated, bench/README.md, issue 17).
-        rest = self.rest_seconds if outcome not in (PASS, FAIL) or drain else 0.0
+        rest = max(self.rest_seconds, drain) if outcome not in (PASS, FAIL) or drain else 0.0
         if rest and cfg.period > 1:  # to the next whole period, so the next stage starts on one
             rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
         if not rest:
@@ -666,7 +667,13 @@ class AdaptiveSearch(Controller):
             why = (f"probe: not overloaded at {rps:g} rps (served {served:.1f}); "
                    f"climb from --start-rps {nxt:g}")  # fmt: skip
             code = DecisionCode.PROBE_NO_CEILING
-        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why, drain=outcome != PASS)
+        # The probe queues what it sends beyond the ceiling; the rest lets that drain at the
+        # ceiling's pace, or the first stage measures the probe's backlog (a 60 rps probe of
+        # a 16 rps endpoint left 8 s of it: the first stage's p95 was 6.4 s).
+        queued = max(0.0, rps - served) * (t - self.stages[i][1])
+        drain = max(self.rest_seconds, queued / served if served > 0 else 0.0)
+        self._go(t, i, rps, outcome, verdict.reason, nxt, code, why,
+                 drain=drain if outcome != PASS else 0.0)  # fmt: skip
 
     @property
     def closed_loop(self) -> bool:

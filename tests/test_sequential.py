@@ -238,6 +238,8 @@ def test_the_probe_starts_the_search_below_the_ceiling() -> None:
     first = search.decisions[0]
     assert first.code == DecisionCode.PROBE_CEILING and first.next_rps == 416.667
     assert search.ceiling == 500
+    # The rest drains what the probe queued, (1000 - 500) rps x 6 s, at the ceiling's 500 rps.
+    assert search.stages[1] == (0, 6.0, 12.0)
     assert search.lo is not None and search.hi is not None
     assert search.lo <= 460 < search.hi and (search.hi - search.lo) / search.lo <= 0.05
     climb = AdaptiveSearch(settings_(early_stop=False), SLO)
