@@ -67,8 +67,7 @@ LOOKS = 3  # per stage: two interim looks and the end
 INTERIM_CONFIDENCE = 0.995  # alpha 0.5% at each interim look
 FINAL_CONFIDENCE = 1 - ((1 - CONFIDENCE) - (LOOKS - 1) * (1 - INTERIM_CONFIDENCE))  # 96%
 PROBE_SECONDS = 3.0  # the probe's measured seconds after its warm-up (if not aborted first)
-PROBE_START = 1 / 1.2  # the first stage after the probe, and a step down, as a share of it
-NEAR_STEP = 1.1  # the step down below the probe's ceiling after a stage that failed near the knee
+PROBE_START = 1 / 1.2  # the first stage after the probe, and each step down, as a share of it
 SATURATED = 0.9  # the probe completed less than this share of its rate: a ceiling
 GENERATOR_SHORTFALL = 0.95
 MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
@@ -479,8 +478,6 @@ class AdaptiveSearch(Controller):
         self.requests = 0
         self._pending: float | None = None  # the rate to offer after a rest
         self._early: Verdict | None = None  # the running stage's verdict at an interim look
-        self._early_look = 0  # which look that was
-        self._far_fail = False  # the last stage failed at its first look, or was aborted
         self.tested: dict[float, int] = {}  # rate -> stages played at it
         self.failed: set[float] = set()  # rates whose (latest) stage failed
         self.arrivals = "uniform"  # as the stages report them (StageSummary.arrivals)
@@ -522,7 +519,6 @@ class AdaptiveSearch(Controller):
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
             return False  # a pass ends early only once its later half shows it settled
-        self._early_look = at[0]
         self._early = Verdict(verdict.outcome, f"{verdict.reason} (clear at look {at[0]} of "
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
@@ -603,7 +599,6 @@ class AdaptiveSearch(Controller):
         else:
             self.failed.add(rps)
             self.hi = min(self.hi if self.hi is not None else math.inf, rps)
-            self._far_fail = bool(aborted) or (early is not None and self._early_look == 1)
         nxt, code, why = self._next_rate(rps)
         if early is not None:
             why = f"ended early: {why}"
@@ -700,11 +695,10 @@ class AdaptiveSearch(Controller):
             return nxt, DecisionCode.GROW, f"passed: grow x{cfg.growth:g}"
         if lo is None:  # failing from the start: come down
             # Below a probe's ceiling, in smaller steps: the SLO's rate is not far under it.
-            # A stage that took more than its first look to fail was near the knee: a step
-            # of 10% then opens a bracket one bisection closes to the default 5% (from 20%,
-            # two more knee stages); one that failed at once is far above it: 20%.
-            step = (1 / PROBE_START if self._far_fail else NEAR_STEP) if self.ceiling else (
-                cfg.growth)  # fmt: skip
+            # (Steps of 10% after a stage that failed only at full length were tried: on a
+            # busy machine, whose capacity had fallen far below the ceiling, test_sweep's
+            # search then spent its budget before a stage passed.)
+            step = 1 / PROBE_START if self.ceiling is not None else cfg.growth
             nxt = round(rps / step, 3)
             if nxt < cfg.start_rps / cfg.growth**3:
                 return (None, DecisionCode.FAILS_AT_START,
