@@ -261,7 +261,11 @@ def assert_interpolates_the_known_truth(
     cap = float(capacity["rps_per_instance"])
     lo, hi = capacity["interval_rps_per_instance"]
     assert capacity["method"] == "interpolated", analysis["stages"]
-    assert 0.85 * truth <= lo <= truth <= hi <= 1.2 * truth, (truth, analysis["stages"])
+    # An overloaded stage completes the saturation throughput less what is still in the
+    # server when it ends (a slot's worth each: 4 requests over a 4 s stage of a 40 req/s
+    # server is 2.5%), and under uniform arrivals the truth is that saturation: hence 3%.
+    assert 0.85 * truth <= lo <= truth <= 1.03 * hi and hi <= 1.2 * truth, (
+        truth, analysis["stages"])  # fmt: skip
     tolerance = (0.95, 1.0) if analysis["arrivals"] == "uniform" else (0.88, 1.12)
     assert lo + 0.002 * truth < cap < hi, (cap, analysis["stages"])
     assert tolerance[0] * truth <= cap <= tolerance[1] * truth, (cap, truth, analysis["stages"])
