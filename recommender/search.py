@@ -727,7 +727,6 @@ class AdaptiveSearch(Controller):
         return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
-
     def corroborated(self, hi: float) -> bool:
         """Another failure, or the probe's ceiling, within CORROBORATE x the precision above
         `hi`: if `hi` failed by chance, the capacity is still under that, so the re-test
