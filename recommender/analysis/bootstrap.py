@@ -158,6 +158,14 @@ CHANCE_PASS = 0.07  # a stage this far above the capacity may still pass by chan
 CHANCE_FAIL = 0.05  # a stage this far under the capacity may still fail by chance
 
 
+def near_knee(capacity: Capacity) -> tuple[float, float] | None:
+    """The interpolated estimate's bracket (per instance) when it is within KNEE, else None."""
+    bracket = capacity.interval_rps_per_instance
+    if capacity.rps_per_instance is None or capacity.method != "interpolated" or not bracket:
+        return None
+    return bracket if bracket[1] - bracket[0] <= KNEE * bracket[0] else None
+
+
 def chance_low(capacity: Capacity) -> float | None:
     """Where the interval's lower end must reach when the bracket is near the knee (within
     KNEE): CHANCE_PASS under the bracket's passing end. Near the knee a short stage's pass
@@ -167,12 +175,8 @@ def chance_low(capacity: Capacity) -> float | None:
     (30 s stages: 25%, 6%, 0.7%; bench/README.md, issue 17). So one pass there cannot
     bound the capacity from below, and no resampling of its own seconds shows it; a pass
     CHANCE_PASS above the capacity is rare enough. None far from the knee."""
-    est, bracket = capacity.rps_per_instance, capacity.interval_rps_per_instance
-    if est is None or capacity.method != "interpolated" or bracket is None:
-        return None
-    if bracket[1] - bracket[0] > KNEE * bracket[0]:
-        return None
-    return bracket[0] / (1 + CHANCE_PASS)
+    bracket = near_knee(capacity)
+    return bracket[0] / (1 + CHANCE_PASS) if bracket else None
 
 
 def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
@@ -185,11 +189,9 @@ def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     precision steps above bounds (recommender.search). A failing end that failed twice
     (re-tested) is its own stage above, so adds nothing. Never above the saturation
     throughput (the most any stage served). None without such a stage."""
-    est, n, bracket = capacity.rps_per_instance, capacity.instances, (
-        capacity.interval_rps_per_instance)  # fmt: skip
-    if est is None or capacity.method != "interpolated" or bracket is None:
-        return None
-    if bracket[1] - bracket[0] > KNEE * bracket[0]:
+    bracket = near_knee(capacity)
+    est, n = capacity.rps_per_instance, capacity.instances
+    if bracket is None or est is None:
         return None
     noise = refuted(stages)
     fails = sorted(s.achieved_rps / n for s in stages
