@@ -25,7 +25,8 @@ the error rate, so the 5% is spent across the looks (Bonferroni): 0.5% at each i
 errs stays within 5%. A look judges on the effective sample size: requests in one second
 share a queue, so their counts are divided by the design effect the stage's seconds show as
 blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x the precision,
-stages are near the knee and get no interim look: they keep their full length.
+stages are near the knee and get no interim look: they keep their full length. The re-test
+(below) is the exception: it repeats a stage already measured, and a clear look ends it.
 
 The re-test: before stopping on a bracket, its failing end is played once more if it has
 failed only once and nothing failed just above it (`SearchSettings.retest`), once per search
@@ -508,7 +509,7 @@ class AdaptiveSearch(Controller):
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
-        if self.near_knee:
+        if self.near_knee and not self.retesting:
             return False  # stages near the knee keep their full length
         at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
         if not at:
@@ -533,6 +534,14 @@ class AdaptiveSearch(Controller):
         # 4 x 5%, and its first bisection, often well off the knee, may still end at a look.
         return lo is not None and hi is not None and (hi - lo) / lo < KNEE_BRACKET * (
             self.settings.precision) * (1 - 1e-9)
+
+    @property
+    def retesting(self) -> bool:
+        """The running stage re-tests the bracket's failing end. It only confirms (or
+        refutes) a failure already measured at full length or by an abort, so a verdict clear
+        at an interim look may end it there, in either direction; on config C an aborted
+        first stage's full-length re-test cost 30 s of a 118 s search (bench/README.md)."""
+        return bool(self.decisions) and self.decisions[-1].code == DecisionCode.RETEST
 
     def _look_time(self, start: float, k: int) -> float:
         """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole

@@ -403,6 +403,11 @@ def test_stages_near_the_knee_are_not_ended_at_a_look() -> None:
     assert not search.near_knee and search.look(10.0, clear)
     search.lo, search.hi = 100.0, 115.0  # within 4 x 5%
     assert search.near_knee and not search.look(10.0, clear)
+    # The re-test of the bracket's failing end only confirms a failure measured before: a
+    # clear look ends it, near the knee too.
+    search._decide(0.0, 0, 100.0, FAIL, "p95 > 100ms", "next", DecisionCode.RETEST, "re-test",
+                   100.0)  # fmt: skip
+    assert search.near_knee and search.look(10.0, clear)
 
 
 def test_looks_judge_on_the_effective_sample_size_of_per_second_blocks() -> None:
