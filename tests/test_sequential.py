@@ -204,6 +204,25 @@ def test_the_driver_ends_a_stage_at_a_look_and_moves_on() -> None:
     assert search.decisions[0].code == DecisionCode.GROW and search.stages[1][0] == 200
 
 
+def test_the_backlog_a_rest_drains_does_not_cut_the_rest_short() -> None:
+    # The probe overloads the endpoint (1000 rps offered, 250 served, answers 2 s late): it
+    # is aborted after 3 s, having queued 9 s of work at 250 rps. The rest after it drains
+    # that backlog: its answers, slow as they are, must not cut it short.
+    search = AdaptiveSearch(settings_(probe=True, warmup_seconds=1), SLO)
+    driver = Driver(search, t0=0.0)
+    slow = histograms.new()
+    for _ in range(250):
+        histograms.record_ms(slow, 2000.0)
+    for second in range(12):
+        driver.due(second + 0.99)
+        driver.on_second({"second": second, "requests": 250, "ok": 250,
+                          "latency_co_us": histograms.encode(slow)})  # fmt: skip
+        driver.due(second + 1.01)
+    probe, rest = search.stages[:2]
+    assert search.decisions[0].code == DecisionCode.PROBE_CEILING
+    assert probe == (1000, 0.0, 3.0) and rest == (0.0, 3.0, 12.0)  # played whole
+
+
 # --- the saturation probe -------------------------------------------------------------------
 
 
