@@ -508,9 +508,14 @@ class AwsClient:
 
     def put_metric_data(self, namespace: str, data: Sequence[Mapping[str, Any]]) -> None:
         cw = self.client("cloudwatch")
-        for i in range(0, len(data), 1000):  # PutMetricData takes up to 1000 items
+        # PutMetricData takes up to 1000 items, and only 150 distinct values in all in a
+        # call that has a Values array: each datum with values goes in a call of its own.
+        plain = [d for d in data if "Values" not in d]
+        calls = [plain[i : i + 1000] for i in range(0, len(plain), 1000)]
+        calls += [[d] for d in data if "Values" in d]
+        for batch in calls:
             with _calling("CloudWatch PutMetricData"):
-                cw.put_metric_data(Namespace=namespace, MetricData=list(data[i : i + 1000]))
+                cw.put_metric_data(Namespace=namespace, MetricData=list(batch))
 
     # --- Application Auto Scaling (recommender.apply plans the requests) ----------------
 

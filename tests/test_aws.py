@@ -136,11 +136,12 @@ def test_put_metric_data_and_create_endpoint_shapes(aws: AwsClient) -> None:
     data = buckets.drain(T0.timestamp() + 61, cpu=50.0, memory=10.0)
     with stub(aws, "cloudwatch") as s:
         for ns in ("AWS/SageMaker", "/aws/sagemaker/Endpoints"):
-            s.add_response(
-                "put_metric_data", {},
-                {"Namespace": ns, "MetricData": [d for n, d in data if n == ns]},
-            )  # fmt: skip
-            aws.put_metric_data(ns, [d for n, d in data if n == ns])
+            mine = [d for n, d in data if n == ns]
+            # The statistics in one call; each latency's values in a call of its own.
+            for batch in ([d for d in mine if "Values" not in d],
+                          *([d] for d in mine if "Values" in d)):  # fmt: skip
+                s.add_response("put_metric_data", {}, {"Namespace": ns, "MetricData": batch})
+            aws.put_metric_data(ns, mine)
         s.assert_no_pending_responses()
     with stub(aws, "sagemaker") as s:
         s.add_response(
@@ -203,3 +204,16 @@ def test_a_failing_page_is_our_error(aws: AwsClient) -> None:
         "DescribeScalingPolicies endpoint/ep/variant/v failed: AccessDeniedException: no "
         "(the credentials lack this permission: check the IAM policy)"
     )
+
+
+def test_datums_with_values_go_in_calls_of_their_own(aws: AwsClient) -> None:
+    """PutMetricData: up to 1000 datums a call, but a call with a Values array may hold only
+    150 distinct values in all, so each datum with values is sent alone."""
+    plain = [{"MetricName": f"m{i}", "Value": 1.0} for i in range(1001)]
+    values = [{"MetricName": "ModelLatency", "Values": [float(v)], "Counts": [2.0]}
+              for v in (1, 2)]  # fmt: skip
+    with stub(aws, "cloudwatch") as s:
+        for batch in (plain[:1000], plain[1000:], values[:1], values[1:]):
+            s.add_response("put_metric_data", {}, {"Namespace": "N", "MetricData": batch})
+        aws.put_metric_data("N", [values[0], *plain, values[1]])
+        s.assert_no_pending_responses()

@@ -55,13 +55,30 @@ def test_buckets_emulate_sagemaker_metrics() -> None:
     assert data[("InvocationsPerInstance", 1000)]["Value"] == 1.5
     assert data[("Invocation4XXErrors", 1000)]["Value"] == 1
     assert data[("Invocation5XXErrors", 1000)]["Value"] == 1
-    assert data[("ModelLatency", 1000)]["StatisticValues"] == {
-        "SampleCount": 2, "Sum": 50_000, "Minimum": 20_000, "Maximum": 30_000}  # fmt: skip
+    # Latencies as values and their counts (to 3 significant digits), for percentiles.
+    def values(name: str) -> tuple[list[float], list[float]]:
+        return data[(name, 1000)]["Values"], data[(name, 1000)]["Counts"]
+
+    assert values("ModelLatency") == ([20_000, 30_000], [1, 1])
+    assert values("OverheadLatency") == ([100], [2])
     assert data[("ModelLatency", 1000)]["Unit"] == "Microseconds"
     assert data[("CPUUtilization", 1000)]["StorageResolution"] == 1
     assert ("Invocations", 1010) not in data  # not over yet
     rest = b.drain(1030, 5.0, 1.0)
     assert {d["Timestamp"].timestamp() for _, d in rest} == {1010, 1020}  # 1020: an idle zero
+
+
+def test_latency_values_go_150_distinct_ones_to_a_datum() -> None:
+    # PutMetricData takes at most 150 distinct values in a call with a Values array.
+    b = MetricBuckets(PublishConfig("e", "v", period=60), instances=1)
+    for k in range(400):  # 400 distinct latencies, 100-499 ms
+        b.record(1001, 200, 100_000 + 1000 * k, 10)
+    b.record(1001, 200, 499_400, 10)  # 499 ms to 3 significant digits: counted with 499
+    model = [d for _, d in b.drain(1100, 0, 0) if d["MetricName"] == "ModelLatency"]
+    assert [len(d["Values"]) for d in model] == [150, 150, 100]
+    assert sum(c for d in model for c in d["Counts"]) == 401
+    assert model[-1]["Values"][-1] == 499_000 and model[-1]["Counts"][-1] == 2
+    assert all("StatisticValues" not in d for d in model)
 
 
 def test_a_foreign_cloudwatch_file_is_a_warning_not_a_crash(tmp_path: Path) -> None:

@@ -118,9 +118,10 @@ def test_run_against_an_endpoint_collects_cloudwatch(
         name, "AllTraffic", "ml.c5.xlarge")  # fmt: skip
     assert target["url"] == f"{base}/endpoints/{name}/invocations"
     assert meta["cloudwatch"]["period"] == 1 and meta["cloudwatch"]["rows"] > 0
-    # The emulator refuses percentile statistics: the rest is collected, with a warning.
-    assert any("percentile" in w for w in meta["cloudwatch"]["warnings"])
+    # CloudWatch's percentiles of ModelLatency, from the values the server published.
+    assert meta["cloudwatch"]["warnings"] == []
     table = metrics.read_csv(run_dir / "cloudwatch.csv")
+    assert {r["stat"] for r in table if r["metric"] == "ModelLatency"} >= {"p50", "p95", "p99"}
     invocations = sum(r["value"] for r in table if r["metric"] == "Invocations")
     successes = meta["totals"]["successes"]
     assert abs(invocations - successes) <= 0.02 * successes
@@ -131,7 +132,14 @@ def test_run_against_an_endpoint_collects_cloudwatch(
     assert server["periods"] == 4
     assert abs(server["invocations"] - server["client_successes"]) <= 1
     assert 99 <= server["model_latency_ms"] <= 150  # the 100 ms of service
+    assert 99 <= server["model_latency_pct_ms"]["p50"] <= server["model_latency_pct_ms"]["p99"]
     assert not [w for w in analysis["warnings"] if w["code"] == "client_server_mismatch"]
+    # The SLO judged on the endpoint's own p95 ModelLatency, stage by stage.
+    assert main(["analyze", str(run_dir), "--slo-source", "server"]) == 0
+    judged = json.loads((run_dir / "analysis.json").read_text())
+    assert judged["slo_source"] == "server"
+    p95 = [s["slo_values_ms"]["p95"] for s in judged["stages"]]
+    assert len(p95) == 4 and all(v >= 99 for v in p95)
     # Truth 40 requests/s; 38 passes, 46 fails: the estimate interpolates inside a bracket
     # that holds the truth, within 5% of it (see test_run_estimates_known_capacity).
     assert_interpolates_the_known_truth(analysis, calm_config())

@@ -116,10 +116,12 @@ class ExtendedEmulator:
 def extensions() -> list[Extension]:
     """Every extension, fresh (each server process has its own state)."""
     from recommender.local.activities_emulator import ScalingActivities
+    from recommender.local.cw_emulator import PercentileStatistics
     from recommender.local.ic_emulator import InferenceComponents
     from recommender.local.serverless_emulator import ProvisionedConcurrency
 
-    return [InferenceComponents(), ProvisionedConcurrency(), ScalingActivities()]
+    return [InferenceComponents(), ProvisionedConcurrency(), ScalingActivities(),
+            PercentileStatistics()]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

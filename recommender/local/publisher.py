@@ -4,7 +4,8 @@ Each instance folds its requests into period buckets (by completion time, on per
 boundaries) and, once a bucket has ended, publishes it with PutMetricData under the same
 namespaces, names, dimensions and units as SageMaker: AWS/SageMaker Invocations,
 InvocationsPerInstance, Invocation4XXErrors, Invocation5XXErrors (Count), ModelLatency and
-OverheadLatency (Microseconds, as statistic sets), and /aws/sagemaker/Endpoints
+OverheadLatency (Microseconds, as values and their counts, so that CloudWatch has their
+percentiles), and /aws/sagemaker/Endpoints
 CPUUtilization and MemoryUtilization (Percent). Several instances publish into the same
 series and CloudWatch adds them up, as it does for a real variant.
 
@@ -28,6 +29,7 @@ import asyncio
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +41,7 @@ from recommender.plan import DEFAULT_VARIANT
 
 SAGEMAKER_NS = "AWS/SageMaker"
 ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
+MAX_VALUES = 150  # distinct values in one PutMetricData that has a Values array (AWS's limit)
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,32 @@ class _Stats:
 
 
 @dataclass
+class _Distribution(_Stats):
+    """A statistic set that also keeps its values, each to 3 significant digits (0.5%), for
+    CloudWatch's percentiles: published as Values/Counts, from which CloudWatch computes p50,
+    p99 and the rest (from a statistic set it cannot), as SageMaker's own latencies have them."""
+
+    counts: Counter[float] = field(default_factory=Counter)
+
+    def add(self, value: float) -> None:
+        super().add(value)
+        self.counts[float(f"{value:.3g}")] += 1
+
+    def to_values(self) -> list[dict[str, list[float]]]:
+        """Values/Counts, at most MAX_VALUES distinct values each (PutMetricData's limit)."""
+        items = sorted(self.counts.items())
+        return [{"Values": [v for v, _ in part], "Counts": [float(c) for _, c in part]}
+                for part in (items[i : i + MAX_VALUES] for i in range(0, len(items), MAX_VALUES))]
+
+
+@dataclass
 class _Bucket:
     invocations: int = 0
     busy_s: float = 0.0  # request-seconds completed (Little's law: / period = mean in flight)
     errors_4xx: int = 0
     errors_5xx: int = 0
-    model_us: _Stats = field(default_factory=_Stats)
-    overhead_us: _Stats = field(default_factory=_Stats)
+    model_us: _Distribution = field(default_factory=_Distribution)
+    overhead_us: _Distribution = field(default_factory=_Distribution)
     setup_us: _Stats = field(default_factory=_Stats)  # serverless: one sample per cold start
     executions: _Stats = field(default_factory=_Stats)  # busy executions as requests started
     provisioned_executions: _Stats = field(default_factory=_Stats)
@@ -187,13 +209,19 @@ class MetricBuckets:
                 self._datum("Invocation5XXErrors", ts, "Count", b.errors_5xx),
                 self._datum("ConcurrentRequestsPerCopy", ts, "Count",
                             b.busy_s / self.config.period)]  # fmt: skip
-        if b.model_us.count:
-            d = self._datum("ModelLatency", ts, "Microseconds", None)
-            d["StatisticValues"] = b.model_us.to_api()
-            data.append(d)
+        data += self._values("ModelLatency", ts, b.model_us)
         for d in data:
             d["Dimensions"] = dims
         return data
+
+    def _values(self, name: str, ts: datetime, dist: _Distribution) -> list[dict[str, Any]]:
+        """A latency's datums: its values and their counts (none for an empty period)."""
+        out = []
+        for part in dist.to_values():
+            d = self._datum(name, ts, "Microseconds", None)
+            d.update(part)
+            out.append(d)
+        return out
 
     def _sagemaker(self, b: _Bucket, ts: datetime) -> list[dict[str, Any]]:
         data = [
@@ -202,12 +230,12 @@ class MetricBuckets:
             self._datum("Invocation4XXErrors", ts, "Count", b.errors_4xx),
             self._datum("Invocation5XXErrors", ts, "Count", b.errors_5xx),
         ]
-        for name, stats in (("ModelLatency", b.model_us), ("OverheadLatency", b.overhead_us),
-                            ("ModelSetupTime", b.setup_us)):  # fmt: skip
-            if stats.count:
-                d = self._datum(name, ts, "Microseconds", None)
-                d["StatisticValues"] = stats.to_api()
-                data.append(d)
+        data += self._values("ModelLatency", ts, b.model_us)
+        data += self._values("OverheadLatency", ts, b.overhead_us)
+        if b.setup_us.count:
+            d = self._datum("ModelSetupTime", ts, "Microseconds", None)
+            d["StatisticValues"] = b.setup_us.to_api()
+            data.append(d)
         if self.serverless is not None:
             data += self._serverless(b, ts, self.serverless)
         return data
