@@ -1,0 +1,148 @@
+"""The whole adaptive search, simulated: its load time over many repeats in minutes.
+
+    .venv/bin/python bench/sim_search.py [--configs ACD] [--repeats 30] [--today] [-v]
+
+Drives the real `recommender.search.AdaptiveSearch` through the real `loadgen.driver.Driver`
+(its interim looks, aborts, rests and stage boundaries, on a simulated clock) against a
+simulated `recommender serve --model sleep`: N instances x C slots of exactly S ms, FIFO,
+Poisson arrivals split at random between the instances, a queue of `--max-queue` per
+instance (503 beyond), a constant 2 ms of HTTP and client time on every request. Each
+request's latency runs from its intended send (coordinated omission corrected, as the
+harness records it) and is counted in the second it completes, as the recorder does. The
+queue carries over from one stage to the next, rests included.
+
+What it is for: trying a rule of the search on hundreds of runs before measuring it for real
+(bench_poisson.py, minutes a run). Calibration (bench/README.md, session 6): today's search
+(`--today`) takes 256 s on A and 264 s on C here, 255-286 s and 248-265 s for real; the
+current search takes 118-120 s on C here and 118 s in the real run after the rest fix.
+The server here is ideal (no CPU contention, no scheduling jitter), so it shows what the
+rules cost, not the noise of a shared machine.
+
+Prints, per configuration, the load time (the last decision's time) median and 90th
+percentile and how often the final bracket holds the Poisson truth (`queueing`'s M/D/c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import math
+import random
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+from recommender import histograms
+from recommender.loadgen.driver import Driver
+from recommender.plan import SearchSettings, parse_slo
+from recommender.queueing import poisson_capacity
+from recommender.search import AdaptiveSearch, Decision
+
+SLO_MS = 100.0
+OVERHEAD_MS = 2.0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    instances: int
+    concurrency: int
+    service_ms: float
+    max_rps: float = 300.0
+
+
+CONFIGS = (  # bench_accuracy's and bench_poisson's
+    Config("A", 1, 4, 20.0),
+    Config("B", 1, 2, 10.0),
+    Config("C", 2, 2, 25.0),
+    Config("D", 1, 3, 30.0),
+)
+
+
+def simulate(cfg: Config, seed: int, settings: SearchSettings,
+             max_queue: int = 1000) -> AdaptiveSearch:  # fmt: skip
+    """One search, played to its end against the simulated server."""
+    search = AdaptiveSearch(settings, parse_slo([f"p95<={SLO_MS:g}ms"]))
+    rng = random.Random(seed)
+    slots = [[0.0] * cfg.concurrency for _ in range(cfg.instances)]  # heaps of free times
+    waiting: list[list[float]] = [[] for _ in range(cfg.instances)]  # heaps of start times
+    done: dict[int, list[float]] = defaultdict(list)  # second completed -> latencies, ms
+    refused: dict[int, int] = defaultdict(int)
+    delivered = 0
+
+    def flush(now: float) -> None:
+        """Hand the driver every second that has ended, as the recorder does."""
+        nonlocal delivered
+        while delivered < math.floor(now + 1e-9):
+            hist = histograms.new()
+            for v in done.pop(delivered, []):
+                histograms.record_ms(hist, v)
+            ok = int(hist.get_total_count())
+            driver.on_second({"second": delivered, "requests": ok + refused.pop(delivered, 0),
+                              "ok": ok, "latency_co_us": histograms.encode(hist)})  # fmt: skip
+            delivered += 1
+
+    driver = Driver(search, 0.0, arrivals="poisson", seed=seed, flush=flush)
+    now = 0.0
+    while (nxt := driver.next_time(now)) is not None:
+        now = max(now, min(nxt, math.floor(now) + 1))  # every second boundary is visited
+        flush(now)
+        if driver.done:
+            break
+        for sent, _ in driver.due(now):
+            i = rng.randrange(cfg.instances)
+            queue = waiting[i]
+            while queue and queue[0] <= sent:
+                heapq.heappop(queue)
+            if len(queue) >= max_queue:
+                refused[int(sent)] += 1
+                continue
+            start = max(sent, heapq.heappop(slots[i]))
+            end = start + cfg.service_ms / 1000.0
+            heapq.heappush(slots[i], end)
+            if start > sent:
+                heapq.heappush(queue, start)
+            done[int(end)].append((end - sent) * 1000.0 + OVERHEAD_MS)
+    return search
+
+
+def describe(d: Decision) -> str:
+    return f"    {d.at:6.1f}s {d.rps:8.3f} rps {d.outcome:9} {d.code.value:17} {d.reason[:70]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--configs", default="ABCD")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--stage-seconds", type=float, default=30.0)  # the CLI's default
+    p.add_argument("--today", action="store_true",
+                   help="today's search: --no-probe --no-early-stop (no re-test)")
+    p.add_argument("-v", "--verbose", action="store_true", help="every decision of every run")
+    a = p.parse_args(argv)
+    warmup = min(5.0, 0.2 * a.stage_seconds)  # the CLI's default
+    for cfg in (c for c in CONFIGS if c.name in a.configs):
+        settings = SearchSettings(10, cfg.max_rps, a.stage_seconds, warmup,
+                                  probe=not a.today, early_stop=not a.today,
+                                  retest=not a.today)  # fmt: skip
+        truth = poisson_capacity(cfg.instances, cfg.concurrency, cfg.service_ms, 0.95, SLO_MS,
+                                 overhead_ms=OVERHEAD_MS)  # fmt: skip
+        times, held = [], 0
+        for k in range(a.repeats):
+            search = simulate(cfg, k, settings)
+            times.append(search.decisions[-1].at)
+            lo, hi = search.lo, search.hi
+            held += lo is not None and hi is not None and lo <= truth <= hi
+            if a.verbose:
+                print(f"{cfg.name} run {k}: {times[-1]:.0f}s, bracket {lo}-{hi}")
+                print("\n".join(describe(d) for d in search.decisions))
+        times.sort()
+        print(f"{cfg.name}: N={cfg.instances} C={cfg.concurrency} S={cfg.service_ms:g}ms, "
+              f"truth {truth:.1f} rps: load time median {statistics.median(times):.0f}s, "
+              f"p90 {times[int(0.9 * (len(times) - 1))]:.0f}s; final bracket holds the truth "
+              f"{held} of {a.repeats}", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
