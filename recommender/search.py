@@ -542,8 +542,8 @@ class AdaptiveSearch(Controller):
     def retesting(self) -> bool:
         """The running stage re-tests the bracket's failing end. It only confirms (or
         refutes) a failure already measured at full length or by an abort, so a verdict clear
-        at an interim look may end it there, in either direction; on config C an aborted
-        first stage's full-length re-test cost 30 s of a 118 s search (bench/README.md)."""
+        at an interim look may end it there, in either direction (on config C it ended at
+        its first look: 10 s of a 118 s search instead of 30; bench/README.md, session 6)."""
         return bool(self.decisions) and self.decisions[-1].code == DecisionCode.RETEST
 
     def _look_time(self, start: float, k: int) -> float:
