@@ -600,3 +600,21 @@ def test_near_the_knee_an_undecided_stage_is_not_extended() -> None:
     # The sequential search lets the point estimate decide at full length; today's search
     # (--no-early-stop) extends as it always did.
     assert codes[True] != DecisionCode.EXTEND and codes[False] == DecisionCode.EXTEND
+
+
+def test_the_search_simulator_runs_the_real_search_to_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # bench/sim_search.py weighs the search's rules on hundreds of simulated runs: it must
+    # drive the real controller through the real driver to the same kind of stop.
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))
+    from sim_search import CONFIGS, OVERHEAD_MS, simulate
+
+    cfg = CONFIGS[0]  # A: 1 x 4 slots x 20 ms, Poisson truth 181.7 rps
+    search = simulate(cfg, 0, SearchSettings(10, cfg.max_rps, 10, 2))
+    codes = [d.code for d in search.decisions]
+    assert codes[0] == DecisionCode.PROBE_CEILING and codes[-1] == DecisionCode.PRECISION_REACHED
+    truth = poisson_capacity(1, 4, 20.0, 0.95, 100.0, overhead_ms=OVERHEAD_MS)
+    assert search.lo is not None and search.hi is not None
+    assert 0.9 * truth <= search.lo < search.hi <= 1.1 * truth
+    assert search.stages[1][0] == 0  # the probe's rest, played whole
