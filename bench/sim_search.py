@@ -31,7 +31,7 @@ import random
 import statistics
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from pathlib import Path
 
 from recommender import histograms
 from recommender.loadgen.driver import Driver
@@ -39,25 +39,13 @@ from recommender.plan import SearchSettings, parse_slo
 from recommender.queueing import poisson_capacity
 from recommender.search import AdaptiveSearch, Decision
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_poisson import CONFIGS, Config  # noqa: E402  (bench_accuracy's, with --max-rps)
+
 SLO_MS = 100.0
 OVERHEAD_MS = 2.0
 
 
-@dataclass(frozen=True)
-class Config:
-    name: str
-    instances: int
-    concurrency: int
-    service_ms: float
-    max_rps: float = 300.0
-
-
-CONFIGS = (  # bench_accuracy's and bench_poisson's
-    Config("A", 1, 4, 20.0),
-    Config("B", 1, 2, 10.0),
-    Config("C", 2, 2, 25.0),
-    Config("D", 1, 3, 30.0),
-)
 
 
 def simulate(cfg: Config, seed: int, settings: SearchSettings,
@@ -113,7 +101,7 @@ def describe(d: Decision) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--configs", default="ABCD")
+    p.add_argument("--configs", default="ABCD")  # K (2,000 rps) works too, slowly
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--stage-seconds", type=float, default=30.0)  # the CLI's default
     p.add_argument("--today", action="store_true",
