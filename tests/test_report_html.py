@@ -204,6 +204,17 @@ def test_cloudwatch_section_compares_latency(report_dir: Path) -> None:
     assert "<td>20.0</td>" in section and "<td>3.0</td>" in section
 
 
+def test_cloudwatch_compares_at_the_slo_s_own_percentile_when_it_has_it(tmp_path: Path) -> None:
+    # The SLO is p95: with CloudWatch's p95 beside the Average, the section compares p95s.
+    p95 = CLOUDWATCH_CSV + ("ModelLatency,p95,2026-01-01T00:00:00+00:00,41000,Microseconds,60\n"
+                            "OverheadLatency,p95,2026-01-01T00:00:00+00:00,4000,Microseconds,60\n")
+    run_dir = make_run(tmp_path / "run", cloudwatch=p95)
+    write_reports(run_dir)
+    html = (run_dir / "report.html").read_text()
+    section = html[html.index('<section id="cloudwatch">') : html.index('<section id="stages">')]
+    assert "statistic p95" in section and "<td>41.0</td>" in section and "<td>4.0</td>" in section
+
+
 def test_no_cloudwatch_file_no_section(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path / "run", cloudwatch=None)
     write_reports(run_dir, formats=["html"])

@@ -327,17 +327,19 @@ def cloudwatch_comparison(
     text: str,
     records: Sequence[Mapping[str, Any]],
     started_at: str | None,
+    prefer: str | None = None,
 ) -> CloudWatchComparison:
     """Align CloudWatch's ModelLatency/OverheadLatency periods (1 minute for SageMaker,
     shorter for high-resolution data) with the client's latency over the same seconds. The
     client side uses the latency from the actual send (what SageMaker sees), not the
-    coordinated-omission-corrected one."""
+    coordinated-omission-corrected one. The statistic is `prefer` (the SLO's, e.g. p95: the
+    tail it judges) when CloudWatch has it, else Average, else any usable one."""
     data = [r for r in _latency_rows(text) if r["metric"] in CLOUDWATCH_METRICS]
     if not data:
         note = "no ModelLatency or OverheadLatency rows"
         return CloudWatchComparison(source, None, [], note=note)
     stats = {r["stat"] for r in data}
-    stat = "Average" if "Average" in stats else next(
+    stat = next((s for s in (prefer, "Average") if s in stats), None) or next(
         (s for s in sorted(stats) if _client_stat(s) is not None), None
     )
     if stat is None:

@@ -331,8 +331,12 @@ def format_html(
         figures.append(("The policy on your traffic (simulated)", "simulation",
                         plots.simulation_svg(simulation)))  # fmt: skip
     cw = None
+    # The SLO's own statistic on both sides when CloudWatch has it (p95 of ModelLatency is
+    # there when the endpoint published values, as SageMaker does), else the Average.
+    latency = [t.stat for t in a.slo.terms if t.histogram == "latency_co_us"]
     for name, text in cloudwatch[:1]:
-        cw = plots.cloudwatch_comparison(name, text, records, meta.get("started_at"))
+        cw = plots.cloudwatch_comparison(name, text, records, meta.get("started_at"),
+                                         prefer=latency[0] if latency else None)  # fmt: skip
     cw_svg = Markup(plots.cloudwatch_svg(cw)) if cw is not None and cw.note is None else None
     policy = (None if a.serverless else
               policy_commands(a, meta.get("target") or {}, sizing, min_capacity_floor))
