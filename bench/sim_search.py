@@ -13,8 +13,8 @@ queue carries over from one stage to the next, rests included.
 
 What it is for: trying a rule of the search on hundreds of runs before measuring it for real
 (bench_poisson.py, minutes a run). Calibration (bench/README.md, session 6): today's search
-(`--today`) takes 256 s on A and 264 s on C here, 255-286 s and 248-265 s for real; the
-current search takes 118-120 s on C here and 118 s in the real run after the rest fix.
+(`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-288 s for real;
+the current search 78, 58 and 108 s on A, B and C here, 78, 58 and 118 s in the real runs.
 The server here is ideal (no CPU contention, no scheduling jitter), so it shows what the
 rules cost, not the noise of a shared machine.
 
