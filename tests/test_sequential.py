@@ -617,4 +617,5 @@ def test_the_search_simulator_runs_the_real_search_to_its_end(
     truth = poisson_capacity(1, 4, 20.0, 0.95, 100.0, overhead_ms=OVERHEAD_MS)
     assert search.lo is not None and search.hi is not None
     assert 0.9 * truth <= search.lo < search.hi <= 1.1 * truth
-    assert search.stages[1][0] == 0  # the probe's rest, played whole
+    rest = search.stages[1]
+    assert rest[0] == 0 and rest[2] - rest[1] >= search.rest_seconds  # the probe's, whole
