@@ -9,7 +9,7 @@ Each stage is judged with its uncertainty in mind (`judge`): for a percentile ob
 "p95 <= L", the share of requests within L must be at least 0.95, and the Wilson interval
 on that share (scipy's binomtest) must lie wholly above (pass) or below (fail) 0.95.
 Otherwise the stage is undecided and extends itself, up to `max_extensions` times, before
-its point estimate decides (near the knee, with early stopping, at once: see `advance`).
+its point estimate decides (with early stopping, at once: see `advance`).
 Requests within a second are correlated, so the interval is narrower than it should be; it
 guards against thin stages, not against everything.
 
@@ -584,12 +584,15 @@ class AdaptiveSearch(Controller):
         budget_left = cfg.max_duration - t
         if outcome == UNDECIDED:
             ext = cfg.stage_seconds / 2
-            # Near the knee an undecided stage is a coin flip that half a stage more hardly
-            # settles (at 1.016 x the capacity 10 s stages pass 57% of the time, 30 s ones
-            # 41%: bench/README.md): its point estimate decides at full length, and the
-            # interval carries the doubt (analysis.bootstrap.chance_low, fail_above).
-            knee = cfg.early_stop and self.near_knee
-            if self.extensions < cfg.max_extensions and budget_left >= ext and not knee:
+            # An undecided stage is near the capacity, where it is a coin flip that half a
+            # stage more hardly settles (at 1.016 x the capacity 10 s stages pass 57% of the
+            # time, 30 s ones 41%: bench/README.md): with early stopping its point estimate
+            # decides at full length, and the interval carries the doubt (analysis.bootstrap
+            # .chance_low, fail_above). That holds before the bracket is narrow too: C's
+            # slowest simulated runs lost 30 s to extensions there (bench/README.md,
+            # session 6). --no-early-stop extends as today's search does.
+            if (self.extensions < cfg.max_extensions and budget_left >= ext
+                    and not cfg.early_stop):  # fmt: skip
                 self.extensions += 1
                 self._decide(t, i, rps, outcome, verdict.reason, "extend", DecisionCode.EXTEND,
                              f"undecided: +{ext:g}s", rps)  # fmt: skip

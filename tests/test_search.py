@@ -122,13 +122,19 @@ def test_search_stops_at_max_rps_and_on_budget() -> None:
 
 
 def test_undecided_stage_extends_then_decides_on_the_point_estimate() -> None:
-    search = AdaptiveSearch(settings_(), SLO)
+    # Today's search (--no-early-stop) extends an undecided stage twice, then its point
+    # estimate decides; the sequential search lets the point estimate decide at once.
+    search = AdaptiveSearch(settings_(early_stop=False), SLO)
     for _ in range(2):
         search.advance(search.stages[-1][2], summary(30, 200, 191, 99))
         assert search.decisions[-1].action == "extend"
     assert search.stages == [(30, 0.0, 20.0)]
     search.advance(20.0, summary(30, 200, 191, 99))
     assert search.decisions[-1].outcome == PASS and "point estimate" in search.decisions[-1].reason
+    sequential = AdaptiveSearch(settings_(), SLO)
+    sequential.advance(10.0, summary(30, 200, 191, 99))
+    assert sequential.decisions[-1].code != DecisionCode.EXTEND
+    assert "point estimate" in sequential.decisions[-1].reason
 
 
 def test_generator_shortfall_stops_the_search() -> None:

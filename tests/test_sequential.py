@@ -588,13 +588,13 @@ def test_under_poisson_arrivals_a_failure_at_the_ceiling_is_not_re_tested() -> N
     assert DecisionCode.RETEST in codes["uniform"] and DecisionCode.RETEST not in codes["poisson"]
 
 
-def test_near_the_knee_an_undecided_stage_is_not_extended() -> None:
+def test_with_early_stopping_an_undecided_stage_is_not_extended() -> None:
     undecided = StageSummary(30, 10, 300, 300, {"p95": 286}, {"p95": 99.0})  # 95.3% within
     assert judge(undecided, SLO, FINAL_CONFIDENCE).outcome == UNDECIDED
     codes = {}
     for early_stop in (True, False):
         search = AdaptiveSearch(settings_(early_stop=early_stop), SLO)
-        search.lo, search.hi = 28.0, 32.0  # a bracket 14% wide: near the knee
+        search.lo, search.hi = 28.0, 40.0  # a bracket 43% wide: far from narrow yet
         search.advance(10.0, undecided)
         codes[early_stop] = search.decisions[-1].code
     # The sequential search lets the point estimate decide at full length; today's search
