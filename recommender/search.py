@@ -15,7 +15,8 @@ guards against thin stages, not against everything.
 
 A queue that has not reached its steady state passes rates a longer stage would fail, so a
 stage passes only if its later half passes too (`settled`): latency still rising at the end
-of the stage makes it undecided (it extends), and at its limit a failing later half fails it.
+of the stage makes it undecided, and a failing later half then fails it (with
+--no-early-stop, after the stage's extensions).
 
 Sequential stages: the search looks at a stage LOOKS - 1 times before its end (at 1/3 and
 2/3 of its length: whole CloudWatch minutes for 180 s stages) and ends it there when the
