@@ -508,8 +508,8 @@ class AdaptiveSearch(Controller):
     def look(self, t: float, s: StageSummary) -> bool:
         cfg = self.settings
         cur = self.current()
-        if cur is None or not cfg.early_stop or self._probing or self.extensions:
-            return False
+        if cur is None or not cfg.early_stop or self._probing:
+            return False  # (nor is an extension looked at: only --no-early-stop extends)
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
