@@ -209,7 +209,9 @@ def test_service_time_includes_model_work(iris_url: str) -> None:
         durations.append(time.perf_counter() - start)
         assert response.status == 200
     conn.close()
-    assert all(0.100 <= d < 0.150 for d in durations), durations
+    # Every call holds the 100 ms of model work; the fastest shows it is not counted twice.
+    # (Only the fastest: a shared CI machine can stall any one call by a scheduler slice.)
+    assert all(d >= 0.100 for d in durations) and min(durations) < 0.150, durations
 
 
 def test_full_queue_answers_503() -> None:
