@@ -621,6 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arrivals", choices=("poisson", "uniform"), default="poisson",
                         help="the arrivals the runs use, and the truth computed for them")
     parser.add_argument("--no-fixed", action="store_true", help="adaptive runs only")
+    parser.add_argument("--stage-seconds", type=int, default=None,
+                        help="the adaptive runs' stage length [10 with poisson, 6 uniform; "
+                             "30, the CLI's, lets the search end stages at its looks]")
     parser.add_argument("--json", type=Path, help="write every figure here")  # fmt: skip
     parser.add_argument("--keep", type=Path,
                         help="keep the run directories here (to analyze them again)")
@@ -631,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         # A Poisson stage's queue needs longer to settle than a uniform one's (issue 17):
         # 10 s stages with 2 s warm-up, against 6 and 1.
         STAGE_SECONDS, WARMUP_SECONDS = 10, 2
+    if args.stage_seconds:
+        # The CLI's warm-up for it: 20%, at most 5 s.
+        STAGE_SECONDS, WARMUP_SECONDS = args.stage_seconds, min(5, args.stage_seconds // 5)
     names = args.configs or ("ABCD" if ARRIVALS == "poisson" else "ABC")
     configs = [c for c in CONFIGS if c.name in names]
     started = time.monotonic()

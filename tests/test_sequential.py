@@ -306,6 +306,16 @@ def test_the_probe_s_ceiling_is_played_before_it_ends_the_bracket() -> None:
     assert over.decisions[-1].code == DecisionCode.PRECISION_REACHED
 
 
+def test_a_bracket_as_wide_as_the_precision_but_for_rounding_is_narrow_enough() -> None:
+    # Rates are rounded to 3 decimals: 101 / 1.2 / 1.2 = 70.1389 -> 70.139 passes, 84.167,
+    # 77.153 and 73.646 fail; 70.139-73.646 is 5.00007% wide, the 5% bracket but for the
+    # rounding. Another knee stage for it (30 s; on AWS 3 minutes) would be waste.
+    search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=False), SLO)
+    play(search, saturating(101, 71))
+    assert [r for r, _, _ in search.stages if r] == [1000, 84.167, 70.139, 77.153, 73.646]
+    assert search.decisions[-1].code == DecisionCode.PRECISION_REACHED
+
+
 def test_the_printed_estimate_halves_on_aws_length_stages() -> None:
     # Today's search as `--no-probe --no-early-stop` makes it: no re-test either.
     new = SearchSettings(10, 1000, 180, 5, max_duration=7200, period=60)
@@ -422,6 +432,14 @@ def test_stages_near_the_knee_are_not_ended_at_a_look() -> None:
     assert not search.near_knee and search.look(10.0, clear)
     search.lo, search.hi = 100.0, 115.0  # within 4 x 5%
     assert search.near_knee and not search.look(10.0, clear)
+    # The bracket the probe opens, [ceiling / 1.2, ceiling], is 4 x 5% wide whichever way
+    # the first stage's rate was rounded (500 / 1.2 = 416.6667 -> 416.667, 19.99992% wide):
+    # its first bisection may end at a look, always, not as the rounding falls.
+    for lo, hi in ((416.667, 500.0), (165.556, 198.667), (164.722, 197.667)):
+        search.lo, search.hi = lo, hi
+        assert not search.near_knee, (lo, hi)
+    search.lo, search.hi = 100.0, 119.9
+    assert search.near_knee
     # The re-test of the bracket's failing end only confirms a failure measured before: a
     # clear look ends it, near the knee too.
     search._decide(0.0, 0, 100.0, FAIL, "p95 > 100ms", "next", DecisionCode.RETEST, "re-test",
