@@ -466,37 +466,6 @@ def test_looks_judge_on_the_effective_sample_size_of_per_second_blocks() -> None
     assert not search.look(10.0, s)
 
 
-def test_the_interval_reaches_past_a_stage_whose_verdict_rests_on_correlated_requests(
-    tmp_path: Path,
-) -> None:
-    from recommender.analysis.bootstrap import unclear_span
-
-    # 300 rps clearly within; 400 rps passes on its requests (96.25% within 100 ms) but one
-    # second of ten (early on) was a burst with 150 slow requests: on per-second blocks it
-    # cannot tell; 500 rps clearly beyond.
-    plan = RampPlan((Stage(300, 10), Stage(400, 10), Stage(500, 10)), warmup_seconds=0)
-
-    def second(t: int, stage: int, fast: int, slow: int) -> dict[str, object]:
-        h = histograms.new()
-        for _ in range(fast):
-            histograms.record_ms(h, 20.0)
-        for _ in range(slow):
-            histograms.record_ms(h, 200.0)
-        enc = histograms.encode(h)
-        return {"second": t, "stage": stage, "requests": fast + slow, "ok": fast + slow,
-                "errors": {}, "latency_us": enc, "latency_co_us": enc}  # fmt: skip
-
-    recs = [second(t, 0, 300, 0) for t in range(10)]
-    recs += [second(10 + t, 1, 250 if t == 2 else 400, 150 if t == 2 else 0) for t in range(10)]
-    recs += [second(20 + t, 2, 0, 500) for t in range(10)]
-    analysis = analyze_run(runs.load_run(write_run(tmp_path / "run", plan, recs)))
-    cap = analysis.capacity
-    assert cap.method == "interpolated" and 400 <= (cap.rps_per_instance or 0) <= 500
-    assert judge(summary(400, 10, 3850, 4000), SLO).outcome == PASS  # on requests: clear
-    span = unclear_span(cap, runs.load_run(tmp_path / "run"), SLO, analysis.stages)
-    assert span == (300.0, 500.0)  # (not yet in the interval: see bootstrap.with_confidence)
-
-
 def test_near_the_knee_the_interval_reaches_7_percent_under_the_knee_s_pass(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

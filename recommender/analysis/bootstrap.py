@@ -22,7 +22,7 @@ from recommender.analysis.capacity import Capacity, capacity_at_slo, refuted
 from recommender.analysis.stages import StageStats, measured_window, score
 from recommender.plan import RampPlan, Slo
 from recommender.runs import RunData
-from recommender.search import DecisionCode, design_effect, wilson
+from recommender.search import DecisionCode
 
 REPLICATES = 200
 BLOCK_SECONDS = 3
@@ -81,76 +81,6 @@ def capacity_interval(
         return None
     lo, hi = np.percentile(estimates, [2.5, 97.5])
     return float(lo), float(hi)
-
-
-def clear_verdicts(
-    records: Sequence[dict[str, Any]], plan: RampPlan, slo: Slo, stages: Sequence[StageStats]
-) -> dict[int, bool | None]:
-    """Stage index -> True (clearly passes), False (clearly fails) or None (the data cannot
-    tell), at 95% on the effective sample size: for each percentile term, the Wilson
-    interval on the share within its limit, the counts divided by the design effect the
-    stage's seconds show as blocks (`recommender.search.design_effect`). A stage near the
-    knee whose verdict rests on requests counted as independent is not clear. Stages failed
-    on something else than a percentile term (errors, a mean) keep their verdict."""
-    by_second = {int(r["second"]): r for r in records}
-    out: dict[int, bool | None] = {}
-    terms = [t for t in slo.terms if t.quantile is not None and t.quantile < 1]
-    for s in stages:
-        window = [t for t in measured_window(plan, s.index) if t in by_second]
-        if not window:
-            window = [t for t in by_second if by_second[t].get("stage") == s.index]
-        verdicts: list[bool | None] = []
-        for term in terms:
-            n_i, w_i = [], []
-            for t in window:
-                raw = by_second[t].get(term.histogram)
-                h = histograms.decode(raw) if raw else None
-                n_i.append(int(h.get_total_count()) if h is not None else 0)
-                w_i.append(histograms.count_at_or_below_ms(h, term.limit_ms) if h else 0)
-            n = sum(n_i)
-            if n == 0:
-                verdicts.append(False)
-                continue
-            d = design_effect(n_i, w_i)
-            lo, hi = wilson(int(sum(w_i) / d), max(1, int(n / d)))
-            q = float(term.quantile or 0.0)
-            verdicts.append(True if lo >= q else False if hi < q else None)
-        if not s.passed and all(v is True for v in verdicts):
-            out[s.index] = False  # failed on errors or a mean term: as judged
-        elif s.passed and not s.settled:
-            out[s.index] = None
-        elif False in verdicts:
-            out[s.index] = False
-        elif None in verdicts:
-            out[s.index] = None
-        else:
-            out[s.index] = s.passed
-    return out
-
-
-def unclear_span(
-    capacity: Capacity, run: RunData, slo: Slo, stages: Sequence[StageStats]
-) -> tuple[float, float] | None:
-    """The rates (per instance) between the highest stage below the estimate that clearly
-    passes and the lowest above it that clearly fails: where the stages' own uncertainty
-    leaves the crossing. A stage that passed or failed on too little evidence (per-second
-    blocks, not requests) cannot fix the interval's end. Without a clear stage on a side,
-    that side reaches the farthest stage there."""
-    est, n = capacity.rps_per_instance, capacity.instances
-    if est is None or capacity.method != "interpolated" or not stages:
-        return None
-    clear = clear_verdicts(run.seconds, run.plan, slo, stages)
-    noise = refuted(stages)
-    kept = [s for s in stages if s.index not in noise and s.seconds]
-    below = [s.achieved_rps / n for s in kept if s.achieved_rps / n <= est]
-    above = [s.achieved_rps / n for s in kept if s.achieved_rps / n >= est]
-    passes = [s.achieved_rps / n for s in kept
-              if clear.get(s.index) is True and s.achieved_rps / n <= est]  # fmt: skip
-    fails = [s.achieved_rps / n for s in kept
-             if clear.get(s.index) is False and s.achieved_rps / n >= est]  # fmt: skip
-    lo = max(passes) if passes else min(below, default=est)
-    hi = min(fails) if fails else max(above, default=est)
-    return lo, hi
 
 
 KNEE = 0.20  # a bracket this narrow (relative) has its passing end near the knee
@@ -224,10 +154,11 @@ def with_confidence(
     bracket = capacity.interval_rps_per_instance
     if boot is None and bracket is None:
         return capacity
-    # Not widened to `unclear_span`: on short stages almost no stage is clear on per-second
-    # blocks, so the interval spanned the whole ramp and `compare` could no longer gate a
-    # 30% regression (tests/test_integration.py). Coverage without it: 7 of 10 on config A
-    # (with it 8 of 10; bench/README.md, issue 17).
+    # Not widened to the span between the stages clear on per-second blocks (tried in
+    # issue 17): on short stages almost no stage is clear that way, so the interval spanned
+    # the whole ramp and `compare` could no longer gate a 30% regression
+    # (tests/test_integration.py). Coverage without it: 7 of 10 on config A (with it 8 of
+    # 10; bench/README.md, issue 17); the reaches below cover what it was for.
     points = [v for pair in (boot, bracket) if pair for v in pair]
     method = "bracketing stages" if boot is None else (
         f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
