@@ -14,7 +14,7 @@ queue carries over from one stage to the next, rests included.
 What it is for: trying a rule of the search on hundreds of runs before measuring it for real
 (bench_poisson.py, minutes a run). Calibration (bench/README.md, sessions 6 and 7): today's
 search (`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-288 s
-for real; the search of session 7 58, 58 and 108 s on A, B and C here, for real 68-79, 78
+for real; the search of session 7 58, 58 and 108 s on A, B and C here, for real 68-79, 58-78
 and 86-98 s. The server here is ideal (no CPU contention, no scheduling jitter) and splits
 requests at random between its instances, where the real one splits connections
 (SO_REUSEPORT): a stage above capacity queues sooner on one real instance, so the real C
