@@ -158,7 +158,8 @@ def with_confidence(
     # issue 17): on short stages almost no stage is clear that way, so the interval spanned
     # the whole ramp and `compare` could no longer gate a 30% regression
     # (tests/test_integration.py). Coverage without it: 7 of 10 on config A (with it 8 of
-    # 10; bench/README.md, issue 17); `chance_low` and `fail_above` now reach that far.
+    # 10; bench/README.md, issue 17). It reaches past the bracket only as `chance_low` and
+    # `fail_above` say.
     points = [v for pair in (boot, bracket) if pair for v in pair]
     method = "bracketing stages" if boot is None else (
         f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
