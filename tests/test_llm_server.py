@@ -111,7 +111,10 @@ def test_chunked_tokens_arrive_one_step_apart(llm_server: str) -> None:
                 lines.append(line)
     assert len(lines) == 6 and all(x.startswith(b"data:{") for x in lines)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert 0.025 <= times[0] <= 0.2
+    # The first token after about 30 ms; the upper bound only catches gross errors, with room
+    # for a scheduler stall on a shared CI machine (one made a 100 ms call take 290 ms).
+    assert 0.025 <= times[0] <= 0.5
+    assert times[-1] - times[0] >= 0.05  # streamed as made: the last is steps behind the first
     assert 0.012 <= sorted(gaps)[len(gaps) // 2] <= 0.06
 
 
