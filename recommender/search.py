@@ -27,7 +27,8 @@ errs stays within 5%. A look judges on the effective sample size: requests in on
 share a queue, so their counts are divided by the design effect the stage's seconds show as
 blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x the precision,
 stages are near the knee and get no interim look: they keep their full length. The re-test
-(below) is the exception: it repeats a stage already measured, and a clear look ends it.
+(below) is the exception: it repeats a stage already measured, and a look that clearly
+confirms the failure ends it (a pass, which would overturn it, takes the whole stage).
 
 The re-test: before stopping on a bracket, its failing end is played once more if it has
 failed only once and nothing failed just above it (`SearchSettings.retest`), once per search
@@ -532,6 +533,11 @@ class AdaptiveSearch(Controller):
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
             return False  # a pass ends early only once its later half shows it settled
+        if verdict.outcome == PASS and self.retesting:
+            # A pass would overturn a failure measured at full length (or an abort), near the
+            # knee, where a short stage passes by chance (bootstrap.chance_low): it takes as
+            # much evidence as the failure had. A clear failure only confirms it.
+            return False
         self._early = Verdict(verdict.outcome, f"{verdict.reason} (clear at look {at[0]} of "
                               f"{LOOKS}, {INTERIM_CONFIDENCE:.1%} interval)")  # fmt: skip
         self.stages[i] = (rps, start, t)
@@ -551,10 +557,11 @@ class AdaptiveSearch(Controller):
 
     @property
     def retesting(self) -> bool:
-        """The running stage re-tests the bracket's failing end. It only confirms (or
-        refutes) a failure already measured at full length or by an abort, so a verdict clear
-        at an interim look may end it there, in either direction (on config C it ended at
-        its first look: 10 s of a 118 s search instead of 30; bench/README.md, session 6)."""
+        """The running stage re-tests the bracket's failing end, a failure already measured
+        at full length or by an abort. A failure clear at an interim look only confirms it,
+        so it may end the stage there (on config C at its first look: 10 s of a 118 s search
+        instead of 30; bench/README.md, session 6); a pass would overturn it and runs the
+        whole stage (`look`)."""
         return bool(self.decisions) and self.decisions[-1].code == DecisionCode.RETEST
 
     def _look_time(self, start: float, k: int) -> float:

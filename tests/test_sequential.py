@@ -440,11 +440,13 @@ def test_stages_near_the_knee_are_not_ended_at_a_look() -> None:
         assert not search.near_knee, (lo, hi)
     search.lo, search.hi = 100.0, 119.9
     assert search.near_knee
-    # The re-test of the bracket's failing end only confirms a failure measured before: a
-    # clear look ends it, near the knee too.
+    # The re-test of the bracket's failing end: a clear failure at a look only confirms the
+    # failure measured before, so it ends the stage, near the knee too; a pass would
+    # overturn that failure, so it takes the stage's full length, as the failure did.
     search._decide(0.0, 0, 100.0, FAIL, "p95 > 100ms", "next", DecisionCode.RETEST, "re-test",
                    100.0)  # fmt: skip
-    assert search.near_knee and search.look(10.0, clear)
+    assert search.near_knee and not search.look(10.0, clear)
+    assert search.look(10.0, summary(100, 7, 300))
 
 
 def test_looks_judge_on_the_effective_sample_size_of_per_second_blocks() -> None:
