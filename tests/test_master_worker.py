@@ -77,8 +77,8 @@ class FakeRunner:
     def register_message(self, kind: str, handler: Any) -> None:
         self.handlers[kind] = handler
 
-    def send_message(self, kind: str, data: Any) -> None:
-        self.sent.append((kind, data))
+    def send_message(self, kind: str, data: Any, client_id: str | None = None) -> None:
+        self.sent.append((kind, data) if client_id is None else (kind, data, client_id))
 
     def quit(self) -> None:
         return
@@ -99,6 +99,38 @@ def test_the_worker_role_says_why_tells_the_master_and_exits_non_zero(
     assert environment.process_exit_code == 1 and role.config is None
     ((kind, data),) = runner.sent
     assert kind == MSG_REFUSED and data["worker"] == "w1" and "9.9.9" in data["message"]
+
+
+def test_a_worker_that_missed_the_config_asks_for_it_and_the_master_sends_it_to_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker says it is ready before Locust's init registers its handlers, so a busy one
+    can drop the master's config; the stages come again every second, and with them it asks
+    (at most once a second) until the config comes."""
+    from recommender.loadgen import roles
+
+    runner, environment = FakeRunner(), type("Env", (), {"process_exit_code": None})()
+    roles.WorkerRole(runner)
+    stages = type("Msg", (), {"data": {"stages": [], "done": False}})()
+    now = [100.0]
+    monkeypatch.setattr(roles.time, "time", lambda: now[0])
+    for now[0] in (100.0, 100.5, 101.2):
+        runner.handlers[roles.MSG_STAGES](environment=environment, msg=stages)
+    asked = {"worker": "w1"}
+    assert runner.sent == [(roles.MSG_CONFIG_WANTED, asked), (roles.MSG_CONFIG_WANTED, asked)]
+    monkeypatch.undo()
+    # The master answers that worker alone, with what it sent everyone at the start.
+    master_runner = FakeRunner()
+    (tmp_path / "body.json").write_text("{}")
+    master = roles.MasterRole(master_runner, replace(CONFIG, payload=str(tmp_path / "body.json")))
+    want = type("Msg", (), {"data": asked})()
+    master_runner.handlers[roles.MSG_CONFIG_WANTED](environment=environment, msg=want)
+    assert master_runner.sent == []  # before the test starts there is nothing to send
+    master.t0 = 100.0
+    master_runner.handlers[roles.MSG_CONFIG_WANTED](environment=environment, msg=want)
+    ((kind, data, to),) = master_runner.sent
+    assert (kind, to) == (roles.MSG_CONFIG, "w1")
+    assert LoadgenConfig.from_message(data) == (CONFIG, (b"{}",))
 
 
 def test_a_refusal_ends_the_run_with_the_workers_reason(tmp_path: Path) -> None:

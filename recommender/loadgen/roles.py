@@ -48,6 +48,8 @@ from recommender.search import Controller, Follower
 
 MSG_CONFIG = "recommender_config"  # master -> workers: what to send, and how
 MSG_STAGES = "recommender_stages"  # master -> workers: t0 and the stages decided so far
+# worker -> master: "send me the config": it came before the worker could take it (below)
+MSG_CONFIG_WANTED = "recommender_config_wanted"
 MSG_SECONDS = "recommender_seconds"  # worker -> master: flushed per-second records
 MSG_REFUSED = "recommender_refused"  # worker -> master: it will not take part (and why)
 FINISH_GRACE = 5.0  # seconds the master waits for the workers' last records
@@ -515,6 +517,7 @@ class MasterRole(Role):
         self.refused: list[dict[str, str]] = []  # workers that would not take part, and why
         runner.register_message(MSG_SECONDS, self._on_worker_seconds)
         runner.register_message(MSG_REFUSED, self._on_worker_refused)
+        runner.register_message(MSG_CONFIG_WANTED, self._on_config_wanted)
 
     def on_test_start(self) -> None:
         if self.t0 is not None:
@@ -524,10 +527,19 @@ class MasterRole(Role):
         self.driver = _deciding_driver(config, self.t0, self._flush, self._decided)
         self.writer = RunDirWriter(config, self._stop_for_disk)
         self.merger = SecondMerger(expected=config.workers)
-        self.runner.send_message(MSG_CONFIG, config.to_message(self.bodies[: config.bodies_count]))
+        self.runner.send_message(MSG_CONFIG, self._config_message())
         self._decided()
         self.writer.generator(self.t0, {"processes": config.workers, "role": "master"})
         gevent.spawn(self._clock)
+
+    def _config_message(self) -> dict[str, Any]:
+        return self.config.to_message(self.bodies[: self.config.bodies_count])
+
+    def _on_config_wanted(self, environment: Any, msg: Any, **_kw: Any) -> None:
+        """A worker missed the config (see WorkerRole): send it again, to that worker."""
+        if self.t0 is not None:
+            self.runner.send_message(MSG_CONFIG, self._config_message(),
+                                     client_id=str(msg.data["worker"]))  # fmt: skip
 
     def _flush(self, _now: float) -> None:
         self._merge_final()
@@ -652,6 +664,8 @@ class WorkerRole(Sender):
         super().__init__(runner)
         self.config: LoadgenConfig | None = None  # from the master, at the test's start
         self.outbox: list[dict[str, Any]] = []  # records not sent yet
+        self.asked_at = 0.0  # when it last asked the master for the config
+        self.refused = False  # it refused the master's config (another version)
         runner.register_message(MSG_CONFIG, self._on_config)
         runner.register_message(MSG_STAGES, self._on_stages)
 
@@ -667,6 +681,7 @@ class WorkerRole(Sender):
         """Say why in one line (this worker's output), tell the master, and quit with a
         non-zero status."""
         print(f"Error: {exc.one_line()}", file=sys.stderr, flush=True)
+        self.refused = True
         self.runner.send_message(MSG_REFUSED, {"worker": self.runner.client_id,
                                                "message": exc.message, "hint": exc.hint or ""})
         environment.process_exit_code = exc.exit_code
@@ -675,7 +690,14 @@ class WorkerRole(Sender):
     def _on_stages(self, environment: Any, msg: Any, **_kw: Any) -> None:
         data, config = msg.data, self.config
         if config is None:
-            return  # the master sends its config first; the stages come again every second
+            # The master sends its config first, but a worker says it is ready (Locust's
+            # runner, at its start) before Locust's init lets it take the message: a busy
+            # worker dropped it ("Unknown message type"). The stages come again every
+            # second, so ask for the config again, at most once a second.
+            if time.time() - self.asked_at >= 1.0 and not self.refused:
+                self.asked_at = time.time()
+                self.runner.send_message(MSG_CONFIG_WANTED, {"worker": self.runner.client_id})
+            return
         stages, done = [tuple(s) for s in data["stages"]], bool(data["done"])
         if self.driver is not None:
             controller = self.driver.controller
