@@ -112,6 +112,10 @@ def test_unknown_or_foreign_component_is_one_line(
         assert err.startswith("Error: ") and message in err and err.count("\n") == 1, err
 
 
+# It holds a measured concurrency to a known truth: next to other load tests the load
+# generator, starved of CPU, kept fewer requests in flight than it counted, and 5 in flight
+# on 4 slots passed (make test, 2026-11-30 04:14 UTC).
+@pytest.mark.serial
 def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
     emulator: AwsClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
