@@ -25,8 +25,9 @@ the error rate, so the 5% is spent across the looks (Bonferroni): 0.5% at each i
 (99.5% intervals), the remaining 4% at the end (96%); the chance that any look of a stage
 errs stays within 5%. A look judges on the effective sample size: requests in one second
 share a queue, so their counts are divided by the design effect the stage's seconds show as
-blocks (StageSummary.design_effect). Once the bracket is within KNEE_BRACKET x the precision,
-stages are near the knee and get no interim look: they keep their full length. The re-test
+blocks (StageSummary.design_effect). Once the bracket is narrower than KNEE_BRACKET x the
+precision, stages are near the knee and get no interim look: they keep their full length
+(`near_knee`; the bracket the probe opens is exactly that wide, so not yet). The re-test
 (below) is the exception: it repeats a stage already measured, and a look that clearly
 confirms the failure ends it (a pass, which would overturn it, takes the whole stage).
 
