@@ -49,8 +49,6 @@ SLO_MS = 100.0
 OVERHEAD_MS = 2.0
 
 
-
-
 def simulate(cfg: Config, seed: int, settings: SearchSettings,
              max_queue: int = 1000) -> AdaptiveSearch:  # fmt: skip
     """One search, played to its end against the simulated server."""

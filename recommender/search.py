@@ -77,7 +77,8 @@ GENERATOR_SHORTFALL = 0.95
 MIN_LOOK_SECONDS = 5  # measured seconds before an interim look may end a stage
 MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be read
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
-RATE_STEP = 0.001  # rates are rounded to 3 decimals, so each end of a bracket is off by half
+RATE_DECIMALS = 3  # stage rates are rounded to this (they name the stage in run.json)
+RATE_STEP = 10.0**-RATE_DECIMALS  # so each end of a bracket is off by up to half of it
 
 
 def slack(lo: float) -> float:
@@ -687,7 +688,7 @@ class AdaptiveSearch(Controller):
             self.ceiling = served
             # Nothing above the ceiling can be served, let alone within a latency SLO.
             self.hi = served
-            nxt = round(max(PROBE_START * served, cfg.start_rps / cfg.growth**3), 3)
+            nxt = round(max(PROBE_START * served, cfg.start_rps / cfg.growth**3), RATE_DECIMALS)
             why = (f"probe: the endpoint served at most {served:.1f} rps (its ceiling); "
                    f"search below it from {nxt:g} rps")  # fmt: skip
             code = DecisionCode.PROBE_CEILING
@@ -722,7 +723,7 @@ class AdaptiveSearch(Controller):
             if self.ceiling is not None and rps >= self.ceiling:
                 # Nothing much above the probe's ceiling can be served: one precision step
                 # above it fails (a bracket as narrow as asked) unless the probe was wrong.
-                nxt = round(min(rps * (1 + cfg.precision), cfg.max_rps), 3)
+                nxt = round(min(rps * (1 + cfg.precision), cfg.max_rps), RATE_DECIMALS)
                 return (nxt, DecisionCode.GROW, f"passed at or above the probe's ceiling "
                         f"{self.ceiling:g}: grow x{1 + cfg.precision:g}")  # fmt: skip
             nxt = min(rps * cfg.growth, cfg.max_rps)
@@ -733,7 +734,7 @@ class AdaptiveSearch(Controller):
             # busy machine, whose capacity had fallen far below the ceiling, test_sweep's
             # search then spent its budget before a stage passed.)
             step = 1 / PROBE_START if self.ceiling is not None else cfg.growth
-            nxt = round(rps / step, 3)
+            nxt = round(rps / step, RATE_DECIMALS)
             if nxt < cfg.start_rps / cfg.growth**3:
                 return (None, DecisionCode.FAILS_AT_START,
                         f"fails even at {rps:g} rps: lower --start-rps or relax --slo")  # fmt: skip
@@ -758,7 +759,7 @@ class AdaptiveSearch(Controller):
                         f"{hi:g}, failed once, before stopping")  # fmt: skip
             why = f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide (<= {cfg.precision:.0%})"
             return None, DecisionCode.PRECISION_REACHED, why
-        return (round((lo + hi) / 2, 3), DecisionCode.BISECT,
+        return (round((lo + hi) / 2, RATE_DECIMALS), DecisionCode.BISECT,
                 f"bisect {lo:g}-{hi:g} ({width:.1%} wide)")  # fmt: skip
 
     def corroborated(self, hi: float) -> bool:
