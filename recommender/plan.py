@@ -315,9 +315,10 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
     is still wider than 4 x precision (far from the knee) ends at its first look, a third of
     the way; stages near the knee run their full length. Only overloaded stages rest: the
     probe, the growth stage that fails, and about half the bisection stages far from the
-    knee. With `retest`, the failing end of the final bracket is played once more unless a
-    failure within 2 x precision above it bounds it: the probe's ceiling, 10% above capacity,
-    does that at the default 5%; after a climb it is counted.
+    knee. With `retest`, the failing end of the final bracket is checked unless a failure
+    within 2 x precision above it bounds it (the probe's ceiling, 10% above capacity, does
+    that at the default 5%): after a climb a stage that far above it is played, which fails
+    clearly at its first look and ends the search.
     """
     cfg = settings
     c = min(capacity if capacity is not None else cfg.max_rps / 2, cfg.max_rps)
@@ -344,7 +345,7 @@ def estimate_seconds(settings: SearchSettings, capacity: float | None = None) ->
         width /= 2
     total += rest * overloads
     if cfg.retest and not (probed and 0.1 <= CORROBORATE * cfg.precision):
-        total += near  # the re-test; it fails again without overloading, so no rest
+        total += far  # the corroborating stage above the failing end; the last, so no rest
     return min(total, cfg.max_duration)
 
 

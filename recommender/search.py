@@ -27,19 +27,26 @@ errs stays within 5%. A look judges on the effective sample size: requests in on
 share a queue, so their counts are divided by the design effect the stage's seconds show as
 blocks (StageSummary.design_effect). Once the bracket is narrower than KNEE_BRACKET x the
 precision, stages are near the knee and get no interim look: they keep their full length
-(`near_knee`; the bracket the probe opens is exactly that wide, so not yet). The re-test
-(below) is the exception: it repeats a stage already measured, and a look that clearly
-confirms the failure ends it (a pass, which would overturn it, takes the whole stage).
+(`near_knee`; the bracket the probe opens is exactly that wide, so not yet). The check of
+the failing end (below) is the exception: a look that clearly confirms the failure ends it
+(a pass, which would overturn it, takes the whole stage).
 
-The re-test: before stopping on a bracket, its failing end is played once more if it has
-failed only once and nothing failed just above it (`SearchSettings.retest`), once per search
-(re-testing every new failing end after a refuted one cost a 10 s-stage run of config A 12
-stages instead of 7). A pass there refutes that failure (something else slowed that one
-stage): the bracket reopens above it and the analysis drops the stage. A failure within
-CORROBORATE x the precision above it, or the probe's ceiling there (nothing above saturation
-is served), already bounds the capacity: then one noisy failure can cost at most that much,
-and the interval reaches up towards it (analysis.bootstrap.fail_above) instead of a full
-stage being spent (on AWS three minutes) to re-test it.
+The check of the failing end: before stopping on a bracket whose failing end has failed only
+once, the search makes sure one stage slowed by something else (a shared host, a noisy
+neighbour) does not fix the top of the bracket for good (`SearchSettings.retest`; once per
+search: re-testing every new failing end after a refuted one cost a 10 s-stage run of config
+A 12 stages instead of 7). A failure within CORROBORATE x the precision above it, or the
+probe's ceiling there (nothing above saturation is served), already bounds the capacity:
+one noisy failure can then cost at most that much, and the interval reaches up towards it
+(analysis.bootstrap.fail_above). Otherwise the search plays that corroborating stage itself,
+CORROBORATE x the precision above the failing end (`DecisionCode.CORROBORATE`). Its failure
+bounds the capacity the same way, and is clear at an interim look (a rate 10% above a failure
+is far from the knee; C's failing ends, re-tested, ran their full 30 s or 20: bench/README
+.md, session 8); a pass refutes the failure below it (the analysis drops that stage) and
+reopens the bracket above. Re-testing the failing end itself was the rule before: a coin
+flip near the knee, whose chance pass reopened a correct bracket (config C, coverage run 10
+of session 7: 188 s, estimate +3.2%). It stays where nothing above can be played: a failing
+end at the probe's ceiling (uniform arrivals may pass there) or at --max-rps.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
 stop it as soon as it overloads the endpoint). If the endpoint was overloaded, the
@@ -322,6 +329,7 @@ class DecisionCode(str, Enum):
     DESCEND = "descend"  # failed, nothing passed yet: offer less
     BISECT = "bisect"  # between the highest pass and the lowest failure
     RETEST = "retest"  # the bracket is narrow: play its failing end once more
+    CORROBORATE = "corroborate"  # the bracket is narrow: play a rate above its failing end
     CEILING = "ceiling"  # the bracket is narrow: play its end the probe set, never played yet
     PRECISION_REACHED = "precision_reached"  # the bracket is as narrow as asked
     MAX_RPS = "max_rps"  # --max-rps passed: capacity is at least that
@@ -330,6 +338,10 @@ class DecisionCode(str, Enum):
     BUDGET_REQUESTS = "budget_requests"  # --max-requests would be exceeded
     PROBE_CEILING = "probe_ceiling"  # the probe overloaded the endpoint: search below it
     PROBE_NO_CEILING = "probe_no_ceiling"  # the probe did not overload it: climb as before
+
+
+# The checks of the bracket's failing end before stopping on it (`AdaptiveSearch._next_rate`).
+CHECKS = (DecisionCode.RETEST, DecisionCode.CORROBORATE)
 
 
 @dataclass
@@ -524,7 +536,7 @@ class AdaptiveSearch(Controller):
         i, rps, start, _ = cur
         if rps <= 0 or s.seconds < MIN_LOOK_SECONDS:
             return False  # a few seconds of a queue still filling say little
-        if self.near_knee and not self.retesting:
+        if self.near_knee and not self.checking:
             return False  # stages near the knee keep their full length
         at = [k for k in range(1, LOOKS) if self._look_time(start, k) == t]
         if not at:
@@ -535,7 +547,7 @@ class AdaptiveSearch(Controller):
             return False
         if verdict.outcome == PASS and (s.generator_limited or not s.late_readable(self.slo)):
             return False  # a pass ends early only once its later half shows it settled
-        if verdict.outcome == PASS and self.retesting:
+        if verdict.outcome == PASS and self.checking:
             # A pass would overturn a failure measured at full length (or an abort), near the
             # knee, where a short stage passes by chance (bootstrap.chance_low): it takes as
             # much evidence as the failure had. A clear failure only confirms it.
@@ -558,13 +570,12 @@ class AdaptiveSearch(Controller):
             (hi - lo) / lo < KNEE_BRACKET * self.settings.precision - slack(lo))
 
     @property
-    def retesting(self) -> bool:
-        """The running stage re-tests the bracket's failing end, a failure already measured
-        at full length or by an abort. A failure clear at an interim look only confirms it,
-        so it may end the stage there (on config C at its first look: 10 s of a 118 s search
-        instead of 30; bench/README.md, session 6); a pass would overturn it and runs the
-        whole stage (`look`)."""
-        return bool(self.decisions) and self.decisions[-1].code == DecisionCode.RETEST
+    def checking(self) -> bool:
+        """The running stage checks the bracket's failing end, a failure already measured at
+        full length or by an abort: it re-tests it, or corroborates it from above. A failure
+        clear at an interim look only confirms it, so it may end the stage there, near the
+        knee too; a pass would overturn it and runs the whole stage (`look`)."""
+        return bool(self.decisions) and self.decisions[-1].code in CHECKS
 
     def _look_time(self, start: float, k: int) -> float:
         """The k-th interim look: k/LOOKS of the stage, on a whole second, or on a whole
@@ -625,7 +636,9 @@ class AdaptiveSearch(Controller):
         self.tested[rps] = self.tested.get(rps, 0) + 1
         if outcome == PASS:
             self.lo = max(self.lo or 0.0, rps)
-            self.failed.discard(rps)  # a re-test passed what failed once: that was noise
+            # A pass at or above a failure refutes it (something else slowed that stage):
+            # only the check of the failing end plays there (`_next_rate`).
+            self.failed = {f for f in self.failed if f > rps}
             if self.hi is not None and rps >= self.hi:
                 # The bracket reopens above: at the next failure or the probe's ceiling,
                 # or, passed at the ceiling, it steps just above it (`_next_rate`).
@@ -749,11 +762,20 @@ class AdaptiveSearch(Controller):
                 return (hi, DecisionCode.CEILING,
                         f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: play {hi:g}, "
                         "the probe's ceiling, as a stage before stopping")  # fmt: skip
-            retested = any(n > 1 for n in self.tested.values())
-            if (cfg.retest and not retested and hi in self.failed
+            checked = any(d.code in CHECKS for d in self.decisions)
+            if (cfg.retest and not checked and hi in self.failed
                     and self.tested.get(hi, 0) == 1 and not self.corroborated(hi)):  # fmt: skip
                 # One stage slowed by something else (a shared host, a noisy neighbour)
                 # would fix the top of the bracket for good: bisection never goes back.
+                above = round(min(hi * (1 + CORROBORATE * cfg.precision), cfg.max_rps),
+                              RATE_DECIMALS)  # fmt: skip
+                if above > hi and (self.ceiling is None or hi < self.ceiling):
+                    return (above, DecisionCode.CORROBORATE,
+                            f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: play {above:g}, "
+                            f"{CORROBORATE * cfg.precision:.0%} above {hi:g} (failed once), "
+                            "before stopping: its failure bounds the capacity, a pass "
+                            f"refutes {hi:g}")  # fmt: skip
+                # Nothing above to play (the ceiling, --max-rps): the failing end itself.
                 return (hi, DecisionCode.RETEST,
                         f"bracket {lo:g}-{hi:g} rps is {width:.1%} wide: re-test "
                         f"{hi:g}, failed once, before stopping")  # fmt: skip
@@ -764,11 +786,11 @@ class AdaptiveSearch(Controller):
 
     def corroborated(self, hi: float) -> bool:
         """Another failure, or the probe's ceiling, within CORROBORATE x the precision above
-        `hi`: if `hi` failed by chance, the capacity is still under that, so the re-test
+        `hi`: if `hi` failed by chance, the capacity is still under that, so checking `hi`
         would buy at most that much (and the interval covers it, analysis.bootstrap). Under
         Poisson arrivals a failure at the ceiling itself is no chance either (the queue of a
         stream at the saturation throughput grows without bound); uniform arrivals may pass
-        there, so that one is re-tested."""
+        there, so that one is re-tested (nothing above the ceiling can corroborate it)."""
         if self.arrivals == "poisson" and self.ceiling is not None and hi >= self.ceiling:
             return True  # a Poisson stream at the saturation throughput queues without bound
         top = hi * (1 + CORROBORATE * self.settings.precision + slack(hi))

@@ -324,8 +324,9 @@ def test_the_printed_estimate_halves_on_aws_length_stages() -> None:
     for capacity in (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 900.0):
         assert estimate_seconds(new, capacity) <= 0.5 * estimate_seconds(today, capacity)
     # Where the half comes from: no rest after a knee stage that failed without overloading,
-    # and no re-test of a failing end the probe's ceiling bounds. Counting the re-test (a
-    # full 180 s stage) loses it for small endpoints, whose climb from 10 rps is short.
+    # and no check of a failing end the probe's ceiling bounds. Re-testing the failing end
+    # (a full 180 s stage, where the corroborating stage above it ends at its first look)
+    # would lose it for small endpoints, whose climb from 10 rps is short.
     retesting = estimate_seconds(new, 20.0) + 180
     assert retesting > 0.5 * estimate_seconds(today, 20.0)
 
@@ -368,11 +369,12 @@ def ten_s(index: int, rps: float, passed: bool) -> StageStats:
                       cpu_percent_max=None, generator_limited=False)  # fmt: skip
 
 
-def test_a_failure_that_a_re_test_refutes_does_not_fix_the_bracket() -> None:
+def test_a_failure_that_a_stage_above_refutes_does_not_fix_the_bracket() -> None:
     # One stage at 416.667 rps (the first below the probe's ceiling) is slowed by other work
     # on the host (its first play fails); the endpoint meets the SLO up to 460. Nothing else
-    # fails within 10% above it, so it is re-tested. Without the re-test the search stops
-    # under it.
+    # fails within 10% above it, so the search plays 10% above it, 458.334: that passes,
+    # which refutes the failure and reopens the bracket up to the ceiling. Without the
+    # check the search stops under 416.667.
     plays: dict[float, int] = {}
     base = saturating(500, 460)
 
@@ -384,9 +386,19 @@ def test_a_failure_that_a_re_test_refutes_does_not_fix_the_bracket() -> None:
 
     search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=True), SLO)
     play(search, noisy)
-    assert plays[416.667] == 2 and DecisionCode.RETEST in {d.code for d in search.decisions}
+    codes = [d.code for d in search.decisions]
+    assert plays[416.667] == 1 and plays[458.334] == 1 and DecisionCode.RETEST not in codes
+    assert codes.count(DecisionCode.CORROBORATE) == 1  # once per search
     assert search.lo is not None and search.lo <= 460 < search.hi  # type: ignore[operator]
-    assert search.decisions[-1].code == DecisionCode.PRECISION_REACHED
+    assert 416.667 not in search.failed and search.decisions[-1].code == (
+        DecisionCode.PRECISION_REACHED)
+    # A failure there bounds the capacity: the search stops on the bracket below it.
+    plays.clear()
+    bounded = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=True), SLO)
+    play(bounded, saturating(500, 410))
+    assert [r for r, _, _ in bounded.stages if r] == [1000, 416.667, 347.222, 381.944, 399.305,
+                                                      458.334]  # fmt: skip
+    assert (bounded.lo, bounded.hi) == (399.305, 416.667) and bounded.corroborated(416.667)
     plays.clear()
     once = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=False), SLO)
     play(once, noisy)
@@ -425,6 +437,50 @@ def test_the_analysis_drops_a_failure_a_later_pass_at_the_same_rate_refuted() ->
     assert cap.passing_stage == 2 and cap.failing_stage == 0
 
 
+def test_the_analysis_drops_a_failure_the_corroborating_stage_above_refuted() -> None:
+    from recommender.analysis.capacity import capacity_at_slo
+
+    # 400 failed; the search played 440 to corroborate it (stage 3), which passed, and went
+    # on above: 460 failed.
+    stages = [ten_s(0, 400, False), ten_s(1, 380, True), ten_s(2, 390, True),
+              ten_s(3, 440, True), ten_s(4, 460, False)]  # fmt: skip
+    cap = capacity_at_slo(stages, 1, checks={3})
+    assert cap.passing_stage == 3 and cap.failing_stage == 4
+    # Not any pass above a failure: in a fixed ramp that is as likely the chance verdict.
+    assert capacity_at_slo(stages, 1).failing_stage == 0
+    # Nor the check's own failure, nor a pass below the failure.
+    failed = [*stages[:3], ten_s(3, 440, False)]
+    assert capacity_at_slo(failed, 1, checks={3}).failing_stage == 0
+    assert capacity_at_slo(stages, 1, checks={2}).failing_stage == 0
+
+
+def test_a_run_whose_corroborating_stage_passed_is_analysed_above_the_refuted_failure(
+    tmp_path: Path,
+) -> None:
+    # The search's own record says which stage corroborated: 400 failed, 380 passed, 440
+    # (10% above 400) passed, 480 failed.
+    plan = RampPlan(tuple(Stage(r, 6) for r in (400, 380, 440, 480)), 1.0, "poisson")
+    recs = stage_records(plan, [(400, 400.0)] * 6 + [(380, 20.0)] * 6 + [(440, 20.0)] * 6
+                         + [(480, 400.0)] * 6)  # fmt: skip
+    for r in recs:
+        r["stage"] = r["second"] // 6
+    path = write_run(tmp_path / "r", plan, recs)
+    meta = runs.load_run(path).meta
+    decided = [(0, 400, DecisionCode.DESCEND, 380), (1, 380, DecisionCode.CORROBORATE, 440),
+               (2, 440, DecisionCode.BISECT, 480), (3, 480, DecisionCode.PRECISION_REACHED, None)]
+    meta["search"] = {"mode": "adaptive", "decisions": [
+        {"stage": i, "rps": rps, "code": code.value, "next_rps": nxt}
+        for i, rps, code, nxt in decided]}  # fmt: skip
+    runs.write_json(path / runs.RUN_FILE, meta)
+    cap = analyze_run(runs.load_run(path)).capacity
+    assert cap.interval_rps_per_instance == (440, 480)
+    assert cap.ci_rps_per_instance is not None and cap.ci_rps_per_instance[0] > 400
+    # The same stages from another search (no corroboration): 400's failure stands.
+    meta["search"]["decisions"][1]["code"] = DecisionCode.BISECT.value
+    runs.write_json(path / runs.RUN_FILE, meta)
+    assert analyze_run(runs.load_run(path)).capacity.interval_rps_per_instance == (380, 400)
+
+
 def test_stages_near_the_knee_are_not_ended_at_a_look() -> None:
     search = AdaptiveSearch(settings_(start_rps=100), SLO)
     clear = summary(100, 7, 700, late=(400, 400))
@@ -440,13 +496,14 @@ def test_stages_near_the_knee_are_not_ended_at_a_look() -> None:
         assert not search.near_knee, (lo, hi)
     search.lo, search.hi = 100.0, 119.9
     assert search.near_knee
-    # The re-test of the bracket's failing end: a clear failure at a look only confirms the
-    # failure measured before, so it ends the stage, near the knee too; a pass would
-    # overturn that failure, so it takes the stage's full length, as the failure did.
-    search._decide(0.0, 0, 100.0, FAIL, "p95 > 100ms", "next", DecisionCode.RETEST, "re-test",
-                   100.0)  # fmt: skip
-    assert search.near_knee and not search.look(10.0, clear)
-    assert search.look(10.0, summary(100, 7, 300))
+    # The check of the bracket's failing end (a re-test, or a stage above it): a clear
+    # failure at a look only confirms the failure measured before, so it ends the stage,
+    # near the knee too; a pass would overturn that failure, so it takes the stage's full
+    # length, as the failure did.
+    for code in (DecisionCode.RETEST, DecisionCode.CORROBORATE):
+        search._decide(0.0, 0, 100.0, FAIL, "p95 > 100ms", "next", code, "check", 100.0)
+        assert search.near_knee and not search.look(10.0, clear)
+        assert search.look(10.0, summary(100, 7, 300))
 
 
 def test_looks_judge_on_the_effective_sample_size_of_per_second_blocks() -> None:

@@ -154,7 +154,7 @@ def stub(monkeypatch: pytest.MonkeyPatch, interpolated: int = 10**9) -> list[Sta
     """Replace capacity_at_slo: record each replicate's stage, estimate its achieved rate."""
     seen: list[StageStats] = []
 
-    def fake(stages: list[StageStats], instances: int) -> Capacity:
+    def fake(stages: list[StageStats], instances: int, checks: object = ()) -> Capacity:
         seen.append(stages[0])
         r = stages[0].achieved_rps
         method = "interpolated" if len(seen) <= interpolated else "lower_bound"
@@ -232,7 +232,7 @@ def test_bootstrap_percentiles_and_half_threshold_exactly(
     def numbered(limit: int) -> None:
         calls.clear()
 
-        def fake(stages: list[StageStats], instances: int) -> Capacity:
+        def fake(stages: list[StageStats], instances: int, checks: object = ()) -> Capacity:
             calls.append(1)
             x = float(len(calls))  # replicate k estimates k
             method = "interpolated" if len(calls) <= limit else "lower_bound"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from recommender import metrics, runs
-from recommender.analysis.bootstrap import with_confidence
+from recommender.analysis.bootstrap import corroborations, with_confidence
 from recommender.analysis.capacity import (
     Capacity,
     ConcurrencyAtSlo,
@@ -193,7 +193,7 @@ def analyze_run(
     stages = mark_untrusted(stages, slo, bool((run.meta.get("target") or {}).get("serverless")))
     # Stages throttled by AWS, answered "not ready" or refused say nothing about capacity.
     trusted = [s for s in stages if s.untrusted is None]
-    capacity = capacity_at_slo(trusted, run.instances)
+    capacity = capacity_at_slo(trusted, run.instances, corroborations(run, trusted))
     if slo.needs_stream and not any(s.stream for s in stages):
         term = next(t for t in slo.terms if t.metric in STREAM_METRICS)
         raise ConfigError(f"--slo {term} needs a run made with --stream",

@@ -11,7 +11,8 @@ estimate is computed. The interval is the replicates' 2.5th and 97.5th percentil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -37,9 +38,10 @@ def capacity_interval(
     replicates: int = REPLICATES,
     block: int = BLOCK_SECONDS,
     seed: int = 0,
+    checks: Collection[int] = (),
 ) -> tuple[float, float] | None:
     """95% interval on rps_per_instance; None when fewer than half the replicates give a
-    capacity (too little data to say)."""
+    capacity (too little data to say). `checks`: capacity.refuted's."""
     by_second = {int(r["second"]): r for r in records}
     keys = sorted({t.histogram for t in slo.terms})  # TTFT and ITL terms have their own
     zeros = np.zeros(len(histograms.bucket_values_us()[0]), dtype=np.int64)
@@ -74,7 +76,7 @@ def capacity_interval(
             if not s.settled:  # the later half's verdict is the stage's
                 sc = max(sc, s.score)
             resampled.append(replace(s, achieved_rps=n / secs, score=sc, passed=sc <= 1.0))
-        cap = capacity_at_slo(resampled, instances)
+        cap = capacity_at_slo(resampled, instances, checks)
         if cap.method == "interpolated" and cap.rps_per_instance is not None:
             estimates.append(cap.rps_per_instance)
     if len(estimates) < replicates / 2:
@@ -109,7 +111,9 @@ def chance_low(capacity: Capacity) -> float | None:
     return bracket[0] / (1 + CHANCE_PASS) if bracket else None
 
 
-def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None:
+def fail_above(
+    capacity: Capacity, stages: Sequence[StageStats], checks: Collection[int] = ()
+) -> float | None:
     """The rate (per instance) of the failing stage above the bracket's failing one, when the
     bracket is near the knee (within KNEE), but at most CHANCE_FAIL above the failing end:
     where the interval's upper end must reach. The mirror of `chance_low`: near the knee a
@@ -118,12 +122,13 @@ def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     longer re-tests a failing end that a failure (or the probe's ceiling) within two
     precision steps above bounds (recommender.search). A failing end that failed twice
     (re-tested) is its own stage above, so adds nothing. Never above the saturation
-    throughput (the most any stage served). None without such a stage."""
+    throughput (the most any stage served). None without such a stage. `checks`:
+    capacity.refuted's."""
     bracket = near_knee(capacity)
     est, n = capacity.rps_per_instance, capacity.instances
     if bracket is None or est is None:
         return None
-    noise = refuted(stages)
+    noise = refuted(stages, checks)
     fails = sorted(s.achieved_rps / n for s in stages
                    if not s.passed and s.seconds and s.index not in noise
                    and s.achieved_rps / n >= est)  # fmt: skip
@@ -132,6 +137,23 @@ def fail_above(capacity: Capacity, stages: Sequence[StageStats]) -> float | None
     # Nor above the most any stage served: no capacity within an SLO exceeds saturation.
     served = max((s.successes / s.seconds / n for s in stages if s.seconds), default=0.0)
     return min(fails[1], bracket[1] * (1 + CHANCE_FAIL), max(served, bracket[1]))
+
+
+def corroborations(run: RunData, stages: Sequence[StageStats]) -> frozenset[int]:
+    """Indices of the stages an adaptive search played to corroborate its failing end from
+    above (recommender.search, DecisionCode.CORROBORATE): each the first stage after that
+    decision at the rate it chose. A pass there refutes the failures below it
+    (capacity.refuted)."""
+    decisions = (run.meta.get("search") or {}).get("decisions") or []
+    out = set()
+    for d in decisions:
+        if d.get("code") != DecisionCode.CORROBORATE.value or d.get("next_rps") is None:
+            continue
+        played = (s.index for s in stages if s.index > int(d["stage"])
+                  and math.isclose(s.offered_rps, float(d["next_rps"]), rel_tol=1e-6))  # fmt: skip
+        if (index := next(played, None)) is not None:
+            out.add(index)
+    return frozenset(out)
 
 
 def unretested(run: RunData) -> bool:
@@ -149,8 +171,9 @@ def with_confidence(
     (the bootstrap sees sampling noise; the true crossing can lie anywhere between the
     two stages, which is the resolution of the test)."""
     # The bootstrap resamples the client's histograms; judged on CloudWatch, the bracket.
-    boot = (capacity_interval(run.seconds, run.plan, slo, stages, capacity.instances)
-            if bootstrap else None)  # fmt: skip
+    checks = corroborations(run, stages)
+    boot = (capacity_interval(run.seconds, run.plan, slo, stages, capacity.instances,
+                              checks=checks) if bootstrap else None)  # fmt: skip
     bracket = capacity.interval_rps_per_instance
     if boot is None and bracket is None:
         return capacity
@@ -171,7 +194,7 @@ def with_confidence(
     # Only where an adaptive search stopped without re-testing its failing end: a fixed ramp
     # is the user's own grid (a 10% step above the knee's fail would hide a 30% regression
     # from `compare`), and a re-test that failed again already stands for the knee's fail.
-    above = fail_above(capacity, stages) if unretested(run) else None
+    above = fail_above(capacity, stages, checks) if unretested(run) else None
     if above is not None and above > max(points):
         points.append(above)
         method += ", up to the fail above the knee's"

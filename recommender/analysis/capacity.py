@@ -15,7 +15,7 @@ Method "none": the first stage already failed; there is no estimate.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -61,21 +61,28 @@ def interpolate_crossing(x0: float, s0: float, x1: float, s1: float) -> float:
     return min(max(x, x0), x1)
 
 
-def refuted(stages: Sequence[StageStats]) -> set[int]:
-    """Indices of failed stages that a later stage at the same level passed: the search
-    re-tests the failing end of its bracket once (recommender.search), and a pass there
-    says the failure was something else slowing that one stage, not the load."""
+def refuted(stages: Sequence[StageStats], checks: Collection[int] = ()) -> set[int]:
+    """Indices of failed stages that a later stage refuted by passing: one at the same level
+    (the search's re-test of its failing end), or one of `checks` above it (the stage the
+    search played to corroborate its failing end from above: recommender.search). Either
+    pass says the failure was something else slowing that one stage, not the load. Only
+    those: in a fixed ramp a pass above a failure is as likely the chance verdict."""
     out = set()
     for s in stages:
         if not s.passed and any(t.passed and t.index > s.index
-                                and math.isclose(t.level, s.level, rel_tol=1e-6)
+                                and (math.isclose(t.level, s.level, rel_tol=1e-6)
+                                     or (t.index in checks and t.level > s.level))
                                 for t in stages):  # fmt: skip
             out.add(s.index)
     return out
 
 
-def capacity_at_slo(stages: Sequence[StageStats], instances: int) -> Capacity:
-    noise = refuted(stages)
+def capacity_at_slo(
+    stages: Sequence[StageStats], instances: int, checks: Collection[int] = ()
+) -> Capacity:
+    """The capacity between the highest passing stage under the first failure (by level)
+    and that failure, leaving out failures a later stage refuted (`refuted`)."""
+    noise = refuted(stages, checks)
     stages = sorted((s for s in stages if s.index not in noise),
                     key=lambda s: s.level)  # stable: replays keep their order  # fmt: skip
     if not stages:
