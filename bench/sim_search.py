@@ -12,10 +12,10 @@ harness records it) and is counted in the second it completes, as the recorder d
 queue carries over from one stage to the next, rests included.
 
 What it is for: trying a rule of the search on hundreds of runs before measuring it for real
-(bench_poisson.py, minutes a run). Calibration (bench/README.md, sessions 6 and 7): today's
-search (`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-288 s
-for real; the search of session 7 58, 58 and 108 s on A, B and C here, for real 68-79, 58-78
-and 86-98 s. The server here is ideal (no CPU contention, no scheduling jitter) and splits
+(bench_poisson.py, minutes a run). Calibration (bench/README.md, sessions 6 to 8): today's
+search (`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-295 s
+for real; the search of session 8 58, 58, 108 and 94 s on A, B, C and D here, for real 68-79,
+58-78, 98 (median) and 100 (median) s. The server here is ideal (no CPU contention, no scheduling jitter) and splits
 requests at random between its instances, where the real one splits connections
 (SO_REUSEPORT): a stage above capacity queues sooner on one real instance, so the real C
 fails its first stage at a look more often than here. It shows what the rules cost, not the
