@@ -1,25 +1,31 @@
 """The whole adaptive search, simulated: its load time over many repeats in minutes.
 
     .venv/bin/python bench/sim_search.py [--configs ACD] [--repeats 30] [--today] [-v]
+                                         [--users 360]
 
 Drives the real `recommender.search.AdaptiveSearch` through the real `loadgen.driver.Driver`
 (its interim looks, aborts, rests and stage boundaries, on a simulated clock) against a
 simulated `recommender serve --model sleep`: N instances x C slots of exactly S ms, FIFO,
-Poisson arrivals split at random between the instances, a queue of `--max-queue` per
-instance (503 beyond), a constant 2 ms of HTTP and client time on every request. Each
-request's latency runs from its intended send (coordinated omission corrected, as the
-harness records it) and is counted in the second it completes, as the recorder does. The
-queue carries over from one stage to the next, rests included.
+Poisson arrivals split at random between the instances (or, with --users, by connection, as
+the real server splits them), a queue of `--max-queue` per instance (503 beyond), a constant
+2 ms of HTTP and client time on every request. Each request's latency runs from its intended
+send (coordinated omission corrected, as the harness records it) and is counted in the
+second it completes, as the recorder does. The queue carries over from one stage to the
+next, rests included.
 
 What it is for: trying a rule of the search on hundreds of runs before measuring it for real
 (bench_poisson.py, minutes a run). Calibration (bench/README.md, sessions 6 to 8): today's
 search (`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-295 s
-for real; the search of session 8 58, 58, 108 and 94 s on A, B, C and D here, for real 68-79,
-58-78, 98 (median) and 100 (median) s. The server here is ideal (no CPU contention, no scheduling jitter) and splits
-requests at random between its instances, where the real one splits connections
-(SO_REUSEPORT): a stage above capacity queues sooner on one real instance, so the real C
-fails its first stage at a look more often than here. It shows what the rules cost, not the
-noise of a shared machine.
+for real; the search of session 8 58, 58, 108 and 94 s on A, B, C and D here, for real
+68-79, 58-78, 98 and 100 s (medians). The server here is ideal (no CPU contention, no
+scheduling jitter). By default it splits requests at random between its instances, where
+the real one splits connections (SO_REUSEPORT): each of the load generator's users keeps
+one connection, to an instance drawn at random, so one instance gets more than its share
+(C's real runs: 51-54% of the requests on one of two), and a stage above capacity queues
+sooner there. `--users U` models that: U users, each on a random instance, take the
+requests in turn (the harness hands a request to the user idle longest; with far more users
+than requests in flight, that is a round). It shows what the rules cost, not the noise of a
+shared machine.
 
 Prints, per configuration, the load time (the last decision's time) median and 90th
 percentile and how often the final bracket holds the Poisson truth (`queueing`'s M/D/c).
@@ -49,11 +55,14 @@ SLO_MS = 100.0
 OVERHEAD_MS = 2.0
 
 
-def simulate(cfg: Config, seed: int, settings: SearchSettings,
-             max_queue: int = 1000) -> AdaptiveSearch:  # fmt: skip
-    """One search, played to its end against the simulated server."""
+def simulate(cfg: Config, seed: int, settings: SearchSettings, max_queue: int = 1000,
+             users: int = 0) -> AdaptiveSearch:  # fmt: skip
+    """One search, played to its end against the simulated server. `users`: split requests
+    by connection, as --users says; 0: each at random."""
     search = AdaptiveSearch(settings, parse_slo([f"p95<={SLO_MS:g}ms"]))
     rng = random.Random(seed)
+    assign = [rng.randrange(cfg.instances) for _ in range(users)]  # user -> its instance
+    sent_count = 0
     slots = [[0.0] * cfg.concurrency for _ in range(cfg.instances)]  # heaps of free times
     waiting: list[list[float]] = [[] for _ in range(cfg.instances)]  # heaps of start times
     done: dict[int, list[float]] = defaultdict(list)  # second completed -> latencies, ms
@@ -80,7 +89,8 @@ def simulate(cfg: Config, seed: int, settings: SearchSettings,
         if driver.done:
             break
         for sent, _ in driver.due(now):
-            i = rng.randrange(cfg.instances)
+            i = assign[sent_count % users] if users else rng.randrange(cfg.instances)
+            sent_count += 1
             queue = waiting[i]
             while queue and queue[0] <= sent:
                 heapq.heappop(queue)
@@ -108,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--today", action="store_true",
                    help="today's search: --no-probe --no-early-stop (no re-test)")
     p.add_argument("-v", "--verbose", action="store_true", help="every decision of every run")
+    p.add_argument("--users", type=int, default=0,
+                   help="split requests by connection: this many users, each on a random "
+                        "instance (the harness's pool for --max-rps 300 is 360); 0: at random")
     a = p.parse_args(argv)
     warmup = min(5.0, 0.2 * a.stage_seconds)  # the CLI's default
     for cfg in (c for c in CONFIGS if c.name in a.configs):
@@ -118,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                                  overhead_ms=OVERHEAD_MS)  # fmt: skip
         times, held = [], 0
         for k in range(a.repeats):
-            search = simulate(cfg, k, settings)
+            search = simulate(cfg, k, settings, users=a.users)
             times.append(search.decisions[-1].at)
             lo, hi = search.lo, search.hi
             held += lo is not None and hi is not None and lo <= truth <= hi
