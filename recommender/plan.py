@@ -27,7 +27,7 @@ CONTROLS = ("rate", "concurrency")
 MAX_STAGES = 1000  # a fixed ramp of more stages is a typo, and would be built in memory
 # The adaptive search's rules (recommender.search), here so the plan's estimate models them:
 KNEE_BRACKET = 4  # no interim look once the bracket is within this x the precision
-CORROBORATE = 2  # a failure this x the precision above the failing end: no re-test
+CORROBORATE = 2  # a failure this x the precision above the failing end bounds it
 DEFAULT_VARIANT = "AllTraffic"  # the variant SageMaker's console and SDK create by default
 
 
@@ -213,9 +213,11 @@ class SearchSettings:
     # End a stage at an interim look once its verdict is clear at the stricter interim
     # confidence (recommender.search, "Sequential stages").
     early_stop: bool = True
-    # Play the failing end of the bracket once more before stopping on it: a single stage
-    # slowed by something else would otherwise fix it for good. Goes with --no-early-stop
-    # off (today's search, which never re-tests, is `--no-probe --no-early-stop`).
+    # Check the failing end of the bracket before stopping on it, by a stage 2 x precision
+    # above it (or, where nothing above can be played, by playing it again): a single stage
+    # slowed by something else would otherwise fix it for good (recommender.search). Goes
+    # with --no-early-stop off (today's search, which never checks, is `--no-probe
+    # --no-early-stop`).
     retest: bool = True
     # CloudWatch's period on AWS (1: none): rests end, and interim looks fall, on whole
     # periods from the run's start, so the stages after them keep whole periods.

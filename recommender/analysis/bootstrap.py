@@ -118,9 +118,10 @@ def fail_above(
     bracket is near the knee (within KNEE), but at most CHANCE_FAIL above the failing end:
     where the interval's upper end must reach. The mirror of `chance_low`: near the knee a
     stage a little under the capacity fails by chance (10 s stages of the M/D/4 queue at
-    0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md), and the search no
-    longer re-tests a failing end that a failure (or the probe's ceiling) within two
-    precision steps above bounds (recommender.search). A failing end that failed twice
+    0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md), and the search
+    stops on a failing end that a failure (or the probe's ceiling) within two precision
+    steps above bounds, one it found or one it played to corroborate the failing end
+    (recommender.search), without playing the failing end again. A failing end that failed twice
     (re-tested) is its own stage above, so adds nothing. Never above the saturation
     throughput (the most any stage served). None without such a stage. `checks`:
     capacity.refuted's."""
