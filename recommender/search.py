@@ -40,8 +40,8 @@ probe's ceiling there (nothing above saturation is served), already bounds the c
 one noisy failure can then cost at most that much, and the interval reaches up towards it
 (analysis.bootstrap.fail_above). Otherwise the search plays that corroborating stage itself,
 CORROBORATE x the precision above the failing end (`DecisionCode.CORROBORATE`). Its failure
-bounds the capacity the same way, and is clear at an interim look, since a rate 10% above a
-failure is far from the knee (C's failing ends, re-tested, had run 20-30 s; bench/README.md,
+bounds the capacity the same way, and is usually clear at an interim look, since a rate 10%
+above a failure is far from the knee (C's failing ends, re-tested, had run 20-30 s; bench/README.md,
 session 8). A pass refutes the failure below it (the analysis drops that stage) and reopens
 the bracket above. Re-testing the failing end itself was the rule before: a coin
 flip near the knee, whose chance pass reopened a correct bracket (config C, coverage run 10
