@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,26 +72,65 @@ def test_exact_values_of_each_reading() -> None:
     assert histograms.stddev_ms(one) == 0.0
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0.01, 100_000), min_size=1, max_size=200),
-       st.sampled_from(["mean", "p50", "p90", "p95", "p99", "p99.9", "p100"]))  # fmt: skip
-def test_counts_array_reads_exactly_like_the_histogram(values: list[float], stat: str) -> None:
-    """The bootstrap's fast path (stat_ms_from_counts over counts arrays) gives exactly what
-    the histogram gives, for every stat an SLO can name, and merged counts add."""
+def _reference_ms(hist: HdrHistogram, stat: str) -> float:
+    """HdrHistogram's own reading of `stat` (its pure-Python iterators), in ms."""
+    if stat == "mean":
+        return float(hist.get_mean_value()) / 1000.0
+    return float(hist.get_value_at_percentile(float(stat[1:]))) / 1000.0
+
+
+def _reference_count_at_or_below(hist: HdrHistogram, limit_ms: float) -> int:
+    total = 0
+    for item in hist.get_recorded_iterator():
+        if hist.get_highest_equivalent_value(item.value_iterated_to) > limit_ms * 1000.0:
+            break
+        total += item.count_at_value_iterated_to
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.001, 500_000), min_size=1, max_size=300),
+       st.sampled_from(["mean", "p50", "p90", "p95", "p99", "p99.9", "p100"]),
+       st.floats(0.0, 600_000))  # fmt: skip
+def test_statistics_read_exactly_like_the_histograms_own(
+    values: list[float], stat: str, limit_ms: float
+) -> None:
+    """The statistics read from the counts array (numpy: microseconds, where HdrHistogram's
+    iterators take milliseconds on the load generator's event loop) give exactly what
+    HdrHistogram's own methods give, for every stat an SLO can name, the standard deviation
+    and the count within a limit; so do those over a copied counts array (the bootstrap)."""
     hist = histograms.new()
     for v in values:
         histograms.record_ms(hist, v)
+    want = _reference_ms(hist, stat)
+    got = histograms.stat_ms(hist, stat)
+    assert got is not None and abs(got - want) <= 1e-9 * max(1.0, want)
     c = histograms.counts(hist)
     assert c.dtype == np.int64 and int(c.sum()) == len(values)
-    got = histograms.stat_ms_from_counts(c, stat)
-    want = histograms.stat_ms(hist, stat)
-    assert got is not None and want is not None
-    assert abs(got - want) <= 1e-9 * max(1.0, want)
+    fast = histograms.stat_ms_from_counts(c, stat)
+    assert fast is not None and abs(fast - want) <= 1e-9 * max(1.0, want)
+    stddev = histograms.stddev_ms(hist)
+    assert stddev is not None
+    assert abs(stddev - hist.get_stddev() / 1000.0) <= 1e-9 * max(1.0, stddev)
+    assert histograms.count_at_or_below_ms(hist, limit_ms) == _reference_count_at_or_below(
+        hist, limit_ms)  # fmt: skip
     assert histograms.stat_ms_from_counts(np.zeros_like(c), stat) is None
     one = np.zeros_like(c)
     one[int(np.argmax(c > 0))] = 1  # a single request: its own value for every stat
     single = histograms.stat_ms_from_counts(one, stat)
     assert single is not None and single > 0
+
+
+def test_a_decoded_histogram_reads_like_the_one_encoded() -> None:
+    """What the driver reads each second is a decoded histogram: same layout, same stats."""
+    hist = histograms.new()
+    for v in (0.5, 12.0, 300.0, 300.0, 4_000.0):
+        histograms.record_ms(hist, v)
+    back = histograms.decode(histograms.encode(hist))
+    for stat in ("mean", "p50", "p99"):
+        assert histograms.stat_ms(back, stat) == histograms.stat_ms(hist, stat)
+    assert histograms.count_at_or_below_ms(back, 350.0) == 4 == _reference_count_at_or_below(
+        back, 350.0)  # fmt: skip
 
 
 def test_encode_decode_round_trip() -> None:
