@@ -86,6 +86,12 @@ MIN_LATE_TAIL = 10  # requests beyond the percentile the later half needs to be 
 POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is no chance
 RATE_DECIMALS = 3  # stage rates are rounded to this (they name the stage in run.json)
 RATE_STEP = 10.0**-RATE_DECIMALS  # so each end of a bracket is off by up to half of it
+# The generator's own lateness (p95) that makes a stage say nothing: this share of the
+# tightest latency limit. Its lateness counts as latency (coordinated omission), so a stage
+# late by a tenth of the limit could fail where a punctual client's passes; at 0.9 x the
+# capacity of the M/D/c servers bench/README.md measures, 10% of the limit moved the
+# estimate by about 2% (bench_plain_client: the tool's p95 lateness is ~1.5 ms on 100 ms).
+LATE_SHARE = 0.10
 
 
 def slack(lo: float) -> float:
@@ -129,6 +135,28 @@ def generator_limited(requests: int, rps: float, seconds: float, arrivals: str) 
     return requests < allowed
 
 
+def late_limit_ms(slo: Slo) -> float | None:
+    """The generator lateness (p95, ms) past which a stage says nothing about the endpoint:
+    LATE_SHARE of the tightest limit on a latency measured from the intended send
+    (end-to-end or time to first token; the gaps between tokens are not). None: no such
+    term, nothing to judge it against."""
+    limits = [t.limit_ms for t in slo.terms if t.histogram in ("latency_co_us", "ttft_co_us")]
+    return LATE_SHARE * min(limits) if limits else None
+
+
+def generator_late(lag_p95_ms: float | None, slo: Slo) -> bool:
+    """Did the load generator itself send late enough to move the stage's verdict?"""
+    limit = late_limit_ms(slo)
+    return lag_p95_ms is not None and limit is not None and lag_p95_ms > limit
+
+
+def late_message(lag_p95_ms: float) -> str:
+    return f"the load generator fell behind (p95 {lag_p95_ms:.0f} ms late; CPU-starved?)"
+
+
+LATE_HINT = "add --workers, or run on a quieter machine"
+
+
 @dataclass(frozen=True)
 class StageSummary:
     """What one stage measured so far (its seconds after warm-up)."""
@@ -156,6 +184,9 @@ class StageSummary:
     # (the design effect, >= 1). Requests within a second share a queue, so a look divides
     # its counts by this before the Wilson interval (effective sample size).
     design_effect: dict[str, float] = field(default_factory=dict)
+    # The generator's own lateness (recorder `lag_us`): p95 of how late requests went out
+    # past the time a send was due and a user free. None where the sender does not say.
+    lag_p95_ms: float | None = None
 
     def effective(self) -> StageSummary:
         """This summary with each percentile term's counts divided by its design effect."""
@@ -324,6 +355,8 @@ class DecisionCode(str, Enum):
     PLAN_COMPLETE = "plan_complete"  # fixed ramp: no stage left
     ABORTED = "aborted"  # the stage endangered the endpoint; the ramp stops
     GENERATOR_LIMITED = "generator_limited"  # the load generator could not drive the rate
+    GENERATOR_LATE = "generator_late"  # the generator sent late twice in a row: stop
+    REPEAT_LATE = "repeat_late"  # the generator sent late: the stage is played again
     EXTEND = "extend"  # undecided: the stage runs longer
     GROW = "grow"  # passed, nothing failed yet: offer more
     DESCEND = "descend"  # failed, nothing passed yet: offer less
@@ -374,6 +407,7 @@ class Controller:
     decisions: list[Decision] = field(default_factory=list)
     done: bool = False
     abort_window: StageSummary | None = None  # what the last abort saw (its recent seconds)
+    _late_before: bool = False  # the last stage was sent late by the generator (`_late`)
 
     def current(self) -> tuple[int, float, float, float] | None:
         """(index, rps, start, end) of the running stage, None once stopped."""
@@ -407,6 +441,25 @@ class Controller:
         """An interim look at the running stage at `t`: True if it ends there (the stage's
         end is moved to `t`). Only the adaptive search looks."""
         return False
+
+    def _late(self, t: float, i: int, rps: float, s: StageSummary,
+              aborted: str | None) -> str | None:  # fmt: skip
+        """The stage that ended was sent late by the generator itself (`generator_late`):
+        it is judged neither pass nor fail. The first time, returns why, for the caller to
+        go on (the adaptive search plays the stage again); right after another, stops the
+        search and returns why. None: not late. An abort still stands: it protects the
+        endpoint."""
+        late = not aborted and generator_late(s.lag_p95_ms, self.slo)
+        before, self._late_before = self._late_before, late
+        if not late:
+            return None
+        assert s.lag_p95_ms is not None
+        reason = late_message(s.lag_p95_ms)
+        if before:
+            self._decide(t, i, rps, "generator_late", reason, "stop", DecisionCode.GENERATOR_LATE,
+                         f"{reason} in two stages in a row: no capacity drawn from them; "
+                         f"{LATE_HINT}")  # fmt: skip
+        return reason
 
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:
         """The running stage ended at `t` having measured `s`: decide what comes next."""
@@ -484,6 +537,14 @@ class FixedRamp(Controller):
             self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.ABORTED,
                          "aborted: the ramp stops here")  # fmt: skip
             return
+        # A fixed ramp plays the plan as given: a late stage is left out by the analysis
+        # and the ramp goes on; a second one in a row stops it.
+        late = self._late(t, i, rps, s, aborted)
+        if self.done:
+            return
+        if late is not None:
+            verdict = Verdict(UNDECIDED, f"{late}: neither pass nor fail")
+            outcome = "generator_late"
         if i + 1 >= len(self.plan.stages):
             self._decide(t, i, rps, outcome, verdict.reason, "stop", DecisionCode.PLAN_COMPLETE,
                          "the plan is complete")  # fmt: skip
@@ -604,6 +665,13 @@ class AdaptiveSearch(Controller):
             # README.md); the interval carries that uncertainty instead (analysis.bootstrap).
             verdict = early or judge(s, self.slo, self.final_confidence)
             outcome = verdict.outcome
+            late = None if self.closed_loop else self._late(t, i, rps, s, aborted)
+            if late is not None:
+                self.requests += s.requests
+                if not self.done:
+                    self._go(t, i, rps, "generator_late", late, rps, DecisionCode.REPEAT_LATE,
+                             f"{late}: neither pass nor fail; play it again")  # fmt: skip
+                return
             # Closed loop sends as fast as answers come: there is no offered rate to fall short of.
             if not self.closed_loop and s.generator_limited and verdict.outcome != FAIL:
                 why = (f"achieved {s.achieved_rps:.1f} of {rps:g} rps while within the SLO "
@@ -673,7 +741,9 @@ class AdaptiveSearch(Controller):
         # SLO; the next, lower stage drains most of it in its warm-up, and a rest changed
         # nothing measured: near the knee a stage passes as often right after a stage at
         # 1.05x its rate as from an empty queue (simulated, bench/README.md, issue 17).
-        rest = max(self.rest_seconds, drain) if outcome not in (PASS, FAIL) or drain else 0.0
+        # (Nor does a stage the generator sent late: it says nothing of the endpoint's queue.)
+        rest = (max(self.rest_seconds, drain)
+                if outcome not in (PASS, FAIL, "generator_late") or drain else 0.0)  # fmt: skip
         if rest and cfg.period > 1:  # to the next whole period, so the next stage starts on one
             rest = math.ceil((t + rest) / cfg.period) * cfg.period - t
         if not rest:

@@ -2,16 +2,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
-from recommender import runs
+from recommender import histograms, runs
 from recommender.analysis import analyze_run
 from recommender.analysis.capacity import capacity_at_slo, interpolate_crossing
 from recommender.analysis.recommend import recommend, target_value
 from recommender.analysis.stages import measured_window, stage_stats
-from recommender.errors import ConfigError, RunDirError
+from recommender.errors import ConfigError, ExitCode, RunDirError
 from recommender.plan import RampPlan, parse_slo
+from recommender.report.render import format_summary
+from recommender.report.result import result_document
+from recommender.report.result import schema as result_schema
 from tests.conftest import synthetic_records, update_run_meta, write_run
 
 SLO = parse_slo(["p95<=100ms"])
@@ -201,3 +206,61 @@ def test_safety_factor_message_and_bounds() -> None:
     assert (e.value.message, e.value.hint) == (
         "--safety-factor must be a number or auto (got 'half')",
         "e.g. 0.5, or auto with --traffic or --pattern")
+
+
+def with_lag(records: list[dict[str, Any]], lag_ms_by_stage: list[float]) -> list[dict[str, Any]]:
+    """The records with the generator's own lateness: every request sent that late."""
+    out = []
+    for r in records:
+        hist = histograms.new()
+        for _ in range(r["requests"]):
+            histograms.record_ms(hist, lag_ms_by_stage[r["stage"]])
+        out.append({**r, "lag_us": histograms.encode(hist), "wait_us": histograms.encode(hist)})
+    return out
+
+
+def test_a_stage_the_generator_sent_late_is_left_out_and_said(
+    tmp_path: Path, ramp: RampPlan
+) -> None:
+    """p95 <= 100 ms: stage 4's failure came with the generator 30 ms late (past 10 ms, a
+    tenth of the limit): it is left out, so the estimate is bracketed by stages 3 and 5, and
+    the warning says so with its hint; the lateness is in the stage table, markdown and
+    --json."""
+    records = with_lag(synthetic_records(ramp, [20, 30, 60, 200, 400]), [1, 1, 2, 30, 5])
+    path = write_run(tmp_path / "r", ramp, records)
+    a = analyze_run(runs.load_run(path))
+    assert [s.untrusted for s in a.stages] == [None, None, None, "generator_late", None]
+    assert [s.lag_p95_ms for s in a.stages] == pytest.approx([1, 1, 2, 30, 5], rel=0.01)
+    assert (a.capacity.passing_stage, a.capacity.failing_stage) == (2, 4)
+    (w,) = [w for w in a.warnings if w.code == "generator_late"]
+    assert w.message.startswith("Stage 4: the load generator fell behind (its own lateness "
+                                "p95 up to 30 ms; CPU-starved?)")  # fmt: skip
+    assert w.message.endswith("Add --workers, or run on a quieter machine, then re-run.")
+    assert a.verdict == "recommendation"
+    text = format_summary(a)
+    assert "late ms" in text and "FAIL (left out: generator_late)" in text
+    doc = result_document("analyze", a, path, exit_code=0)
+    jsonschema.validate(doc, result_schema())
+    assert doc["generator"]["late_limit_ms"] == pytest.approx(10.0)
+    assert [s["late"] for s in doc["generator"]["stages"]] == [False] * 3 + [True, False]
+    # A run recorded before the lateness was: no column, nothing left out.
+    old = analyze_run(runs.load_run(write_run(tmp_path / "old", ramp, synthetic_records(
+        ramp, [20, 30, 60, 200, 400]))))  # fmt: skip
+    assert "late ms" not in format_summary(old) and all(s.untrusted is None for s in old.stages)
+
+
+def test_a_search_stopped_by_the_generators_lateness_recommends_nothing(
+    tmp_path: Path, ramp: RampPlan
+) -> None:
+    records = with_lag(synthetic_records(ramp, [20, 30, 60, 200, 400]), [1, 1, 2, 30, 30])
+    path = write_run(tmp_path / "r", ramp, records)
+    why = ("the load generator fell behind (p95 30 ms late; CPU-starved?) in two stages in a "
+           "row: no capacity drawn from them; add --workers, or run on a quieter machine")
+    decision = {"at": 25.0, "stage": 4, "rps": 100, "outcome": "generator_late",
+                "reason": "the load generator fell behind (p95 30 ms late; CPU-starved?)",
+                "action": "stop", "next_rps": None, "why": why, "code": "generator_late"}
+    update_run_meta(path, search={"mode": "adaptive", "decisions": [decision]})
+    a = analyze_run(runs.load_run(path))
+    assert a.verdict == "generator_late" and a.recommendation is None
+    assert a.exit_code == ExitCode.FAILED
+    assert format_summary(a).startswith(f"No recommendation: {why}.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recommender import histograms
 from recommender.loadgen.driver import Driver
 from recommender.plan import RampPlan, Stage, parse_slo
 from recommender.search import FixedRamp
@@ -52,3 +54,28 @@ def test_poisson_arrivals_have_the_rate_on_average(rate: float, seed: int) -> No
     expected = rate * 60
     # A Poisson count has sd sqrt(expected): 5 sd is a bound that does not flake.
     assert abs(len(drain(driver, 61.0)) - expected) < 5 * expected**0.5
+
+
+def test_the_generators_lateness_reaches_the_stage_summary_and_the_decision() -> None:
+    """Each flushed second's lateness (recorder `lag_us`) adds up in the running stage's
+    summary; a stage late past a tenth of the SLO's limit is decided as such."""
+    driver = Driver(FixedRamp(plan_of(10, 10, 10, seconds=3), SLO), t0=0.0)
+    for second, lag_ms in enumerate((2.0, 4.0, 3.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0)):
+        ok = histograms.new()
+        lag = histograms.new()
+        for _ in range(10):
+            histograms.record_ms(ok, 20.0)
+            histograms.record_ms(lag, lag_ms)
+        record = {"second": second, "requests": 10, "ok": 10, "errors": {},
+                  "latency_us": histograms.encode(ok), "latency_co_us": histograms.encode(ok),
+                  "lag_us": histograms.encode(lag), "wait_us": histograms.encode(lag)}
+        driver.on_second(record)
+        driver.due(second + 1.0)
+    # Stage 1's measured seconds are 1 and 2 (the first is warm-up): p95 of 4 and 3 ms.
+    assert driver.summary(0).lag_p95_ms == pytest.approx(4.0, rel=0.01)
+    assert driver.summary(1).lag_p95_ms == pytest.approx(30.0, rel=0.01)
+    codes = [d.code.value for d in driver.controller.decisions]
+    assert codes == ["next_stage", "next_stage", "plan_complete"]
+    late = driver.controller.decisions[1]  # its latency was within, but no pass
+    assert late.outcome == "generator_late" and "p95 30 ms late" in late.reason
+    assert driver.controller._late_before is False  # stage 3 was on time again

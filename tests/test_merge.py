@@ -12,6 +12,7 @@ from recommender.loadgen.merge import SecondMerger
 # latency plus a queueing delay: distinct data, so a merge that takes one field for the
 # other is seen.
 CO_DELAY_MS = 37.0
+LAG_MS, WAIT_MS = 3.0, 11.0  # each request's lateness: its own and the wait for a user
 
 
 def hist_of(latencies: list[float]) -> HdrHistogram:
@@ -24,9 +25,13 @@ def hist_of(latencies: list[float]) -> HdrHistogram:
 def record(second: int, latencies: list[float], errors: int = 0, cpu: float = 10) -> dict[str, Any]:
     enc = histograms.encode(hist_of(latencies)) if latencies else ""
     co = histograms.encode(hist_of([v + CO_DELAY_MS for v in latencies])) if latencies else ""
-    return {"second": second, "stage": 0, "requests": len(latencies) + errors,
+    sent = len(latencies) + errors
+    lag = histograms.encode(hist_of([LAG_MS + i for i in range(sent)])) if sent else ""
+    wait = histograms.encode(hist_of([WAIT_MS + i for i in range(sent)])) if sent else ""
+    return {"second": second, "stage": 0, "requests": sent,
             "ok": len(latencies), "errors": {"HTTP 503": errors} if errors else {},
-            "latency_us": enc, "latency_co_us": co, "cpu_percent": cpu}  # fmt: skip
+            "latency_us": enc, "latency_co_us": co, "cpu_percent": cpu,
+            **({"lag_us": lag, "wait_us": wait} if sent else {})}  # fmt: skip
 
 
 def counts(hist: HdrHistogram) -> dict[int, int]:
@@ -43,6 +48,15 @@ def assert_exact_sum(merged: dict[str, Any], *parts: list[float]) -> None:
     assert counts(co) != counts(plain)  # the test data tell the two fields apart
 
 
+def assert_lateness_summed(merged: dict[str, Any], *records: dict[str, Any]) -> None:
+    """The lateness histograms (every request sent, errors too) add like the latencies."""
+    for key in ("lag_us", "wait_us"):
+        total = histograms.merge(r[key] for r in records)
+        assert counts(histograms.decode(merged[key])) == counts(total)
+        assert total.get_total_count() == merged["requests"]
+    assert merged["lag_us"] != merged["wait_us"]  # the test data tell the two apart
+
+
 def test_merged_seconds_are_the_exact_sum_of_the_workers() -> None:
     rng = np.random.default_rng(0)
     a = [list(rng.exponential(20, 50)) for _ in range(3)]
@@ -50,12 +64,14 @@ def test_merged_seconds_are_the_exact_sum_of_the_workers() -> None:
     m = SecondMerger(expected=2)
     m.add("w1", [record(s, a[s]) for s in range(3)], upto=2)
     assert m.final() == []  # nothing yet: w2 has not reported...
-    m.add("w2", [record(0, b[0], errors=2, cpu=95)], upto=0)
+    w2_first = record(0, b[0], errors=2, cpu=95)
+    m.add("w2", [w2_first], upto=0)
     out = m.final()
     assert [r["second"] for r in out] == [0]  # ...and w2 has flushed second 0 only
     assert out[0]["requests"] == 50 + 32 and out[0]["ok"] == 80
     assert out[0]["errors"] == {"HTTP 503": 2} and out[0]["cpu_percent"] == 95
     assert_exact_sum(out[0], a[0], b[0])
+    assert_lateness_summed(out[0], record(0, a[0]), w2_first)
     m.add("w2", [record(s, b[s]) for s in (1, 2)], upto=2)
     rest = m.final()
     assert [r["second"] for r in rest] == [1, 2]

@@ -60,3 +60,27 @@ def test_error_kind() -> None:
     assert error_kind(None, 200) is None
     assert error_kind(RuntimeError("x"), 503) == "HTTP 503"
     assert error_kind(ConnectionRefusedError(), None) == "ConnectionRefusedError"
+
+
+def test_the_sends_lateness_is_told_apart_from_the_wait_for_a_free_user() -> None:
+    """Due at 100.10: a user free since 100.05 sends at 100.13, 30 ms late (the
+    generator's own: its loop ran late); a user free only at 100.30 sends at 100.31, 200 ms
+    after its time: 200 ms waiting for a free user (every one busy with an answer), 10 ms
+    its own. Both lateness histograms are kept for every request sent, errors too."""
+    rec, out = make()
+    rec.record(100.16, 30.0, 100.10, None, free=100.05)  # sent at 100.13
+    rec.record(100.35, 40.0, 100.10, "HTTP 503", free=100.30)  # sent at 100.31
+    rec.record(100.40, 20.0, None, None)  # closed loop or a custom sender: no intended time
+    rec.flush()
+    (record,) = out
+    lag, wait = histograms.decode(record["lag_us"]), histograms.decode(record["wait_us"])
+    assert lag.get_total_count() == wait.get_total_count() == 2
+    assert abs(histograms.percentile_ms(lag, 1.0) - 30.0) < 0.4  # type: ignore[operator]
+    assert abs(histograms.percentile_ms(lag, 0.5) - 10.0) < 0.2  # type: ignore[operator]
+    assert abs(histograms.percentile_ms(wait, 1.0) - 200.0) < 2.0  # type: ignore[operator]
+    assert histograms.percentile_ms(wait, 0.5) < 0.01  # type: ignore[operator]
+    # Without `free` (an older user class), all of the lateness is the generator's.
+    rec.record(101.50, 30.0, 101.20, None)
+    rec.flush()
+    lag = histograms.decode(out[1]["lag_us"])
+    assert abs(histograms.percentile_ms(lag, 1.0) - 270.0) < 2.7  # type: ignore[operator]

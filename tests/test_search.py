@@ -4,6 +4,7 @@ bootstrap, on synthetic data with known answers."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ from recommender.search import (
     FixedRamp,
     StageSummary,
     Verdict,
+    generator_late,
     judge,
+    late_limit_ms,
     wilson,
 )
 from tests.conftest import synthetic_records, write_run
@@ -376,3 +379,63 @@ def test_judge_outcome_and_reason_exactly(
     summary: StageSummary, slo: Any, outcome: str, reason: str
 ) -> None:
     assert judge(summary, slo) == Verdict(outcome, reason)
+
+
+def late(s: StageSummary, lag_ms: float) -> StageSummary:
+    return replace(s, lag_p95_ms=lag_ms)
+
+
+def test_a_stage_the_generator_sent_late_is_played_again_then_stops_the_search() -> None:
+    """p95 <= 100 ms: a stage whose own lateness p95 passes 10 ms is neither pass nor fail.
+    The search plays it again at the same rate; late again, it stops with the message and
+    the hint; on time, it is judged as any stage."""
+    assert late_limit_ms(SLO) == pytest.approx(10.0)
+    assert not generator_late(10.0, SLO) and generator_late(10.5, SLO)
+    assert not generator_late(None, SLO)
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, late(summary(30, 300, 300, 20), 10.0))  # at the limit: on time
+    assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 30
+    search.advance(20.0, late(summary(60, 600, 600, 20), 35.0))
+    d = search.decisions[-1]
+    assert (d.code, d.outcome, d.action, d.next_rps) == (
+        DecisionCode.REPEAT_LATE, "generator_late", "next", 60)  # fmt: skip
+    assert "the load generator fell behind (p95 35 ms late; CPU-starved?)" in d.why
+    assert search.lo == 30 and search.hi is None and 60 not in search.tested
+    # The repeat on time: judged (a pass grows), and a later late stage is a first again.
+    _, rps, start, end = search.current() or (0, 0, 0, 0)
+    assert rps == 60 and end - start >= 10
+    search.advance(end, summary(60, 600, 600, 20))
+    assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 60
+    _, rps, _, end = search.current() or (0, 0, 0, 0)
+    search.advance(end, late(summary(rps, 1200, 1200, 20), 50.0))
+    assert search.decisions[-1].code == DecisionCode.REPEAT_LATE and not search.done
+    _, rps, _, end = search.current() or (0, 0, 0, 0)
+    search.advance(end, late(summary(rps, 1200, 1200, 20), 40.0))
+    d = search.decisions[-1]
+    assert search.done and d.code == DecisionCode.GENERATOR_LATE and d.action == "stop"
+    assert "add --workers, or run on a quieter machine" in d.why
+    assert search.lo == 60  # no verdict drawn from the late stages
+
+
+def test_an_abort_stands_even_when_the_generator_was_late() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, late(summary(30, 300, 100, 900), 50.0), aborted="p95 900ms")
+    assert search.decisions[-1].outcome == "aborted" and search.hi == 30
+
+
+def test_a_fixed_ramp_goes_on_past_one_late_stage_and_stops_at_two() -> None:
+    plan = RampPlan(tuple(Stage(r, 5) for r in (10, 20, 30, 40)), 1)
+    ramp = FixedRamp(plan, SLO)
+    ramp.advance(5, late(summary(10, 50, 50, 10), 20.0))
+    assert ramp.current() == (1, 20, 5, 10) and ramp.decisions[-1].code == DecisionCode.NEXT_STAGE
+    ramp.advance(10, summary(20, 100, 100, 10))
+    ramp.advance(15, late(summary(30, 150, 150, 10), 20.0))
+    assert not ramp.done
+    ramp.advance(20, late(summary(40, 200, 200, 10), 30.0))
+    assert ramp.done and ramp.decisions[-1].code == DecisionCode.GENERATOR_LATE
+
+
+def test_a_limit_only_on_the_gaps_between_tokens_has_no_lateness_to_judge() -> None:
+    """Send lateness moves end-to-end latency and TTFT, not the gaps between tokens."""
+    assert late_limit_ms(parse_slo(["itl_p95<=50ms"])) is None
+    assert late_limit_ms(parse_slo(["itl_p95<=50ms", "ttft_p95<=400ms"])) == pytest.approx(40)

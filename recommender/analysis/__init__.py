@@ -22,7 +22,14 @@ from recommender.analysis.capacity import (
     concurrency_at_slo,
     extrapolate,
 )
-from recommender.analysis.checks import Finding, check, extrapolated, lost_workers, search_stop
+from recommender.analysis.checks import (
+    GENERATOR_STOPPED,
+    Finding,
+    check,
+    extrapolated,
+    lost_workers,
+    search_stop,
+)
 from recommender.analysis.errors import DOWN, THROTTLED, mark_untrusted
 from recommender.analysis.errors import findings as error_findings
 from recommender.analysis.fit import LatencyFit, fit_latency
@@ -93,10 +100,14 @@ class Analysis:
     @property
     def verdict(self) -> str:
         """endpoint_down (it stopped answering mid-run: whatever the stages before say,
-        the run is not a sizing) | recommendation | slo_failed_at_first_stage (every stage
+        the run is not a sizing) | generator_late (the search stopped because the load
+        generator itself sent late twice in a row: the run measured it, not the endpoint)
+        | recommendation | slo_failed_at_first_stage (every stage
         failed: capacity is below the lowest rate offered) | no_recommendation."""
         if any(w.code == DOWN for w in self.warnings):
             return "endpoint_down"
+        if any(w.code == GENERATOR_STOPPED for w in self.warnings):
+            return "generator_late"
         if self.recommendation is not None:
             return "recommendation"
         if self.capacity.method == "none" and self.capacity.failing_stage is not None:
@@ -220,6 +231,8 @@ def analyze_run(
     warnings = causes + warnings
     warnings += extrapolated(capacity, trusted) + server_warnings
     warnings += lost_workers(run) + search_stop(run)
+    if any(w.code == GENERATOR_STOPPED for w in warnings):
+        rec = None  # the search never found the endpoint's limit: the generator's came first
     serverless = None
     config = (run.meta.get("target") or {}).get("serverless")
     if config:

@@ -213,4 +213,11 @@ def search_stop(run: RunData) -> list[Finding]:
     if budget:
         return [Finding("search_budget", f"The search stopped before reaching its precision: "
                         f"{why}. Raise --max-duration (or --max-requests).")]  # fmt: skip
+    if last.get("code") == GENERATOR_LATE_CODE:
+        return [Finding(GENERATOR_STOPPED, f"The search stopped: {why}. No capacity is "
+                        "drawn from a run whose load generator could not keep time.")]  # fmt: skip
     return []
+
+
+GENERATOR_LATE_CODE = "generator_late"  # recommender.search.DecisionCode.GENERATOR_LATE
+GENERATOR_STOPPED = "generator_stopped"  # the search stopped on it: no recommendation

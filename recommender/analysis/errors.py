@@ -11,6 +11,10 @@ Some errors say otherwise, and the stage is then left out of the estimate (`untr
 - ConnectionRefusedError beyond the error budget: nothing listened any more; the endpoint
   went down (or was never up), which is reported as such with the time it started.
 
+Not an error, but left out the same way: a stage the load generator itself sent late
+(recommender.search.generator_late: its p95 lateness past a tenth of the tightest latency
+limit, which counts as latency). Its verdict is the generator's, not the endpoint's.
+
 ModelError (the container answered an error) stays in the estimate, since callers see those
 errors, but is reported as the model failing, not the instance saturating.
 """
@@ -27,8 +31,10 @@ from recommender.analysis.checks import REFUSED, Finding
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
 from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY, THROTTLING
+from recommender.search import LATE_HINT, generator_late
 
 THROTTLED, NOT_READY, DOWN = "throttled", "model_not_ready", "endpoint_down"
+LATE = "generator_late"
 
 
 def untrusted_reason(s: StageStats, slo: Slo, serverless: bool = False) -> str | None:
@@ -43,6 +49,8 @@ def untrusted_reason(s: StageStats, slo: Slo, serverless: bool = False) -> str |
         return DOWN
     if not serverless and s.errors_by_type.get(THROTTLING, 0) / s.requests > slo.max_error_rate:
         return THROTTLED
+    if generator_late(s.lag_p95_ms, slo):
+        return LATE
     return None
 
 
@@ -106,6 +114,16 @@ def findings(
             "not ready (a serverless variant provisioning, a multi-model endpoint loading the "
             "model), so those stages are not trusted and are left out of the estimate. Wait "
             "until it serves (or warm it up), then re-run.",
+        ))  # fmt: skip
+    late = which(LATE)
+    if late:
+        worst = max(s.lag_p95_ms or 0.0 for s in late)
+        out.append(Finding(
+            LATE,
+            f"{names(late)}: the load generator fell behind (its own lateness p95 up to "
+            f"{worst:.0f} ms; CPU-starved?), which counts as latency: those stages measured "
+            f"the generator, not the endpoint, and {_outcome(capacity)}. "
+            f"{LATE_HINT[0].upper()}{LATE_HINT[1:]}, then re-run.",
         ))  # fmt: skip
     for s in stages:
         n = s.errors_by_type.get(MODEL_ERROR, 0)

@@ -59,6 +59,12 @@ class StageStats:
     # counted from the parts, input approximate), and goodput: requests per second that
     # met every term of the run's SLO (recommender.loadgen.recorder).
     stream: StreamStats | None = None
+    # How late requests went out (recorder `lag_us`, `wait_us`): the generator's own lateness
+    # past the time a send was due and a user free (p95, max), and the wait for a free user
+    # (p95). None in runs recorded before these were, and for senders that do not say.
+    lag_p95_ms: float | None = None
+    lag_max_ms: float | None = None
+    wait_p95_ms: float | None = None
 
     @property
     def in_flight(self) -> float | None:
@@ -177,6 +183,8 @@ def stage_stats(
         # A stage is as bad as its later half: a queue still growing fails it.
         score_ = max(score(slo_values, error_rate, slo, ok), late)
         achieved = requests / len(window)
+        lag = histograms.merge(r.get("lag_us", "") for r in recs)
+        wait = histograms.merge(r.get("wait_us", "") for r in recs)
         cpus = [r["cpu_percent"] for r in recs if r.get("cpu_percent") is not None]
         closed = plan.control == "concurrency"
         offered = achieved if closed else stage.rps
@@ -206,6 +214,9 @@ def stage_stats(
                 concurrency=stage.rps if closed else None,
                 stream=stream_stats(recs, len(window)),
                 errors_by_type=dict(types.most_common()),
+                lag_p95_ms=histograms.percentile_ms(lag, 0.95),
+                lag_max_ms=histograms.percentile_ms(lag, 1.0),
+                wait_p95_ms=histograms.percentile_ms(wait, 0.95),
             )
         )
     return out

@@ -69,6 +69,8 @@ class _Acc:
             if t.histogram != "latency_co_us":
                 counts[t.key] = 0 if h is None else int(h.get_total_count())
         self.parts.append((int(record["ok"]), within, counts))
+        if record.get("lag_us"):
+            self.histogram("lag_us").add(histograms.decode(record["lag_us"]))
         cpu = record.get("cpu_percent")
         if cpu is not None:
             self.cpu_max = cpu if self.cpu_max is None else max(self.cpu_max, cpu)
@@ -102,6 +104,8 @@ def summarize(acc: _Acc, rps: float, slo: Slo, arrivals: str = "uniform") -> Sta
         late_within=late_within,
         late_counts=late_counts,
         design_effect=design_effects(acc.parts),
+        lag_p95_ms=histograms.percentile_ms(acc.hists["lag_us"], 0.95)
+        if "lag_us" in acc.hists else None,
     )
 
 

@@ -58,6 +58,9 @@ class SecondMerger:
             if r["latency_us"]:
                 p.hist.add(histograms.decode(r["latency_us"]))
                 p.hist_co.add(histograms.decode(r["latency_co_us"]))
+            if r.get("lag_us"):
+                p.lag.add(histograms.decode(r["lag_us"]))
+                p.wait.add(histograms.decode(r["wait_us"]))
             if "tokens_in" in r:  # a streamed run's fields (recorder.SecondCounts)
                 p.streamed += r["streamed"]
                 p.tokens_out += r["tokens_out"]

@@ -20,6 +20,7 @@ from typing import Any
 from recommender import histograms, runs
 from recommender.analysis.stages import score
 from recommender.plan import RampPlan, SearchSettings, Slo
+from recommender.search import generator_late
 
 ACHIEVED_WINDOW = 3  # seconds: achieved rate over the last few whole seconds
 # Upper bounds (ms) of the run-wide latency histogram a metrics exporter publishes.
@@ -49,6 +50,10 @@ class Snapshot:
     latency_count: int = 0
     latency_sum_ms: float = 0.0
     in_flight: float | None = None  # --control concurrency: the stage's requests in flight
+    # The generator's own lateness this stage (p95 ms, recorder `lag_us`), and whether it
+    # passes what the search allows (recommender.search.generator_late).
+    lag_p95_ms: float | None = None
+    late: bool = False
 
 
 @dataclass
@@ -60,6 +65,7 @@ class _Stage:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency: Any = field(default_factory=histograms.new)  # corrected, microseconds
+    lag: Any = field(default_factory=histograms.new)  # the generator's lateness
     # A streamed run's TTFT (corrected) and ITL histograms, for its token-level SLO terms.
     tokens: dict[str, Any] = field(default_factory=dict)
 
@@ -117,6 +123,8 @@ class Watcher:
             s.errors.update(record.get("errors") or {})
             if latency is not None:
                 s.latency.add(latency)
+            if s is not self._total and record.get("lag_us"):
+                s.lag.add(histograms.decode(record["lag_us"]))
             if s is not self._total:
                 for key, hist in streamed:
                     s.histogram(key).add(hist)
@@ -155,6 +163,7 @@ class Watcher:
                       for t in self.slo.terms}  # fmt: skip
             error_rate = (s.requests - s.ok) / s.requests if s.requests else 0.0
             within = score(values, error_rate, self.slo, s.ok) <= 1.0
+        lag = histograms.percentile_ms(s.lag, 0.95) if s is not None else None
         return Snapshot(
             elapsed=elapsed,
             stage=current,
@@ -176,6 +185,8 @@ class Watcher:
                        else None),
             latency_buckets=tuple(histograms.count_at_or_below_ms(self._total.latency, b)
                                   for b in BUCKETS_MS),  # fmt: skip
+            lag_p95_ms=lag,
+            late=generator_late(lag, self.slo),
             latency_count=int(self._total.latency.get_total_count()),
             latency_sum_ms=(histograms.mean_ms(self._total.latency) or 0.0)
             * int(self._total.latency.get_total_count()),
@@ -197,6 +208,8 @@ def describe(s: Snapshot) -> str:
         "SLO " + {True: "ok so far", False: "FAILING", None: "-"}[s.within_slo],
         "errors " + (", ".join(f"{k} {n}" for k, n in sorted(s.errors.items())) or "0"),
     ]
+    if s.late and s.lag_p95_ms is not None:  # only when it matters: the line is long already
+        parts.append(f"GENERATOR LATE p95 {s.lag_p95_ms:.0f} ms")
     if s.cpu_percent is not None:
         parts.append(f"CPU {s.cpu_percent:.0f}%")
     if s.left_seconds is not None:

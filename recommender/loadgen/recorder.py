@@ -4,10 +4,13 @@ One record per second of the run (by completion time) holds the count of request
 successes, errors by kind ("HTTP 503", "ConnectionRefusedError"), the same errors by the
 SageMaker error type their answer carried where it carried one (`error_types`:
 "ThrottlingException", "ModelError", ...; see recommender.runtime_errors), and two latency
-histograms of the successful requests: from the
-actual send (`latency_us`) and from the intended send (`latency_co_us`, corrected for
-coordinated omission). Memory is one or two open seconds whatever the run length; each
-finished second is handed to `sink` (a JSON-lines appender) and forgotten.
+histograms of the successful requests: from the actual send (`latency_us`) and from the
+intended send (`latency_co_us`, corrected for coordinated omission). The difference is the
+send's lateness, told apart in two more histograms of every request sent: the wait for a
+free user (`wait_us`: every user busy with an answer, the endpoint's doing) and the
+generator's own lateness past the time it had both a due send and a free user (`lag_us`:
+its event loop late, CPU-starved). Memory is one or two open seconds whatever the run
+length; each finished second is handed to `sink` (a JSON-lines appender) and forgotten.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class SecondCounts:
     error_types: Counter[str] = field(default_factory=Counter)  # a subset of the errors
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
+    lag: HdrHistogram = field(default_factory=histograms.new)
+    wait: HdrHistogram = field(default_factory=histograms.new)
     # Streamed responses (--stream): successes that streamed, their TTFT (from the actual
     # and the intended send), the gaps between their token-bearing parts, their tokens,
     # and how many met every term of the run's SLO (goodput).
@@ -59,6 +64,8 @@ class SecondCounts:
             "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
             "cpu_percent": cpu,
         }
+        if self.lag.get_total_count():  # not in runs recorded before, nor by custom senders
+            record.update(lag_us=histograms.encode(self.lag), wait_us=histograms.encode(self.wait))
         if self.streamed or self.tokens_in:
             record.update(
                 streamed=self.streamed,
@@ -77,6 +84,8 @@ class SecondCounts:
         self.error_types.clear()
         self.hist.reset()
         self.hist_co.reset()
+        self.lag.reset()
+        self.wait.reset()
         if self.streamed or self.tokens_in:
             self.streamed = self.tokens_out = self.tokens_in = self.good = 0
             self.ttft.reset()
@@ -113,8 +122,10 @@ class Recorder:
         error: str | None,
         streamed: dict[str, Any] | None = None,
         error_type: str | None = None,
+        free: float | None = None,
     ) -> None:
-        """One finished request. `intended` is its scheduled send time (epoch seconds);
+        """One finished request. `intended` is its scheduled send time (epoch seconds),
+        `free` when the user that sent it was free to (its last request over);
         `streamed`: a streamed response's `tokens_in`, and when it streamed to its end
         `ttft` (s from the actual send), `gaps` (s) and `tokens_out`; `error_type` the
         SageMaker error type of a failure's answer, if it had one."""
@@ -123,6 +134,11 @@ class Recorder:
         if bucket is None:
             bucket = self._open[second] = self._spare.pop() if self._spare else SecondCounts()
         bucket.requests += 1
+        if intended is not None:
+            sent = end_time - latency_ms / 1000.0
+            ready = intended if free is None else max(intended, free)
+            histograms.record_ms(bucket.lag, max(0.0, sent - ready) * 1000.0)
+            histograms.record_ms(bucket.wait, max(0.0, ready - intended) * 1000.0)
         if error is not None:
             bucket.errors[error] += 1
             if error_type is not None:

@@ -24,17 +24,21 @@ class InvocationsUser(FastHttpUser):
     network_timeout = 60.0
     connection_timeout = 10.0
     _intended: float | None = None
+    _free: float | None = None
 
     def context(self) -> dict[str, Any]:
-        # Read by the recorder from each request event: when this request should have gone.
-        return {"intended": self._intended}
+        # Read by the recorder from each request event: when this request should have gone,
+        # and since when this user was free to send it (the generator's own lateness is the
+        # send's delay past the later of the two; the wait before it, the endpoint's).
+        return {"intended": self._intended, "free": self._free}
 
     @task
     def paced(self) -> None:
+        free = time.time()
         ticket = harness.next_ticket()  # due now, or overdue
         if ticket is None:
             return  # the load is over
-        self._intended = ticket[0]
+        self._intended, self._free = ticket[0], free
         try:
             self.invoke()
         finally:

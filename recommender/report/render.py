@@ -13,6 +13,7 @@ from typing import Any
 
 from recommender import __version__
 from recommender.analysis import Analysis
+from recommender.analysis.checks import GENERATOR_STOPPED
 from recommender.analysis.stages import StageStats
 from recommender.plan import RampPlan
 from recommender.report import serverless
@@ -37,6 +38,9 @@ def _verdict(a: Analysis) -> list[str]:
     if down is not None:  # its first sentence: "Connection refused from ...: is it down?"
         first = down.message.split("?")[0]
         return [f"No recommendation: {first[:1].lower()}{first[1:]}?"]
+    stopped = next((w for w in a.warnings if w.code == GENERATOR_STOPPED), None)
+    if stopped is not None:
+        return [f"No recommendation: {stopped.message[len('The search stopped: '):]}"]
     if rec is None or cap.rps_per_instance is None:
         return ["No recommendation: no stage passed the SLO."]
     # A run on an inference component measured per copy (its copies served the test).
@@ -89,12 +93,19 @@ def _concurrency_lines(a: Analysis) -> list[str]:
 
 
 def _header(stages: list[StageStats]) -> list[str]:
+    header = HEADER
+    if _lateness(stages):  # runs recorded before these were: no column
+        header = [*HEADER[:-1], LATE_COLUMN, HEADER[-1]]
     if any(s.concurrency is not None for s in stages):  # closed loop: the level it held
-        return ["stage", "in flight", *HEADER[2:]]
-    return HEADER
+        return ["stage", "in flight", *header[2:]]
+    return header
 
 
-def _row(s: StageStats) -> list[str]:
+def _lateness(stages: Sequence[StageStats]) -> bool:
+    return any(s.lag_p95_ms is not None for s in stages)
+
+
+def _row(s: StageStats, lateness: bool = False) -> list[str]:
     return [
         str(s.index + 1),
         f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}",
@@ -104,12 +115,18 @@ def _row(s: StageStats) -> list[str]:
         _ms(s.p95_ms),
         _ms(s.p99_ms),
         f"{s.error_rate:.2%}",
+        *([_ms(s.lag_p95_ms)] if lateness else []),
         ("pass" if s.passed else "FAIL") + (f" (left out: {s.untrusted})" if s.untrusted else ""),
     ]
 
 
 HEADER = ["stage", "offered rps", "achieved rps", "requests", "p50 ms", "p95 ms", "p99 ms",
           "errors", "SLO"]  # fmt: skip
+# The generator's own lateness (p95 ms): part of the latencies beside it, the tool's doing.
+LATE_COLUMN = "late ms"
+LATE_NOTE = ("Late ms: the p95 of how late the load generator itself sent requests once a "
+             "send was due and a user free (its own doing, counted in the latencies); a "
+             "stage where it passes a tenth of the SLO's limit is left out.")
 # A streamed run's second table: time to first token, inter-token latency, tokens and goodput.
 STREAM_HEADER = ["stage", "offered rps", "TTFT p50", "TTFT p95", "TTFT p99", "ITL p50",
                  "ITL p95", "ITL p99", "out tok/s", "in tok/s", "goodput rps"]  # fmt: skip
@@ -147,7 +164,8 @@ def _text_table(rows: list[list[str]]) -> list[str]:
 
 def format_summary(a: Analysis) -> str:
     """Plain text for the terminal."""
-    table = _text_table([_header(a.stages)] + [_row(s) for s in a.stages])
+    late = _lateness(a.stages)
+    table = _text_table([_header(a.stages)] + [_row(s, late) for s in a.stages])
     streamed = stream_rows(a.stages)
     if streamed:
         table += [""] + _text_table([_stream_header(a.stages)] + streamed)
@@ -248,12 +266,14 @@ def format_markdown(
         out += [f"| {k} | {v} |" for k, v in sizing_rows(sizing)]
     out += ["", "## Stages", ""]
     out.append("| " + " | ".join(_header(a.stages)) + " |")
-    out.append("|" + "---:|" * len(HEADER))
-    out += ["| " + " | ".join(_row(s)) + " |" for s in a.stages]
+    out.append("|" + "---:|" * len(_header(a.stages)))
+    late = _lateness(a.stages)
+    out += ["| " + " | ".join(_row(s, late)) + " |" for s in a.stages]
     out += [
         "",
         "Latency is measured from each request's intended send time (corrected for "
-        "coordinated omission); each stage's warm-up seconds are left out.",
+        "coordinated omission); each stage's warm-up seconds are left out."
+        + (f" {LATE_NOTE}" if late else ""),
     ]
     streamed = stream_rows(a.stages)
     if streamed:
@@ -289,7 +309,8 @@ def _utc_minute(epoch: float) -> str:
 
 
 def _stage_cells(stages: Sequence[StageStats]) -> list[dict[str, Any]]:
-    return [{"cells": _row(s), "passed": s.passed} for s in stages]
+    late = _lateness(stages)
+    return [{"cells": _row(s, late), "passed": s.passed} for s in stages]
 
 
 def format_html(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.analysis import Analysis
+from recommender.search import generator_late, late_limit_ms
 
 SCHEMA = "recommender-result/1"
 
@@ -56,8 +57,22 @@ def result_document(
         "recommendation": rec.to_dict() if rec else None,
         "warnings": [w.to_dict() for w in analysis.warnings],
         "applied": applied,
+        "generator": _generator(analysis),
         **({"stream": _stream(analysis)} if any(s.stream for s in analysis.stages) else {}),
     }
+
+
+def _generator(analysis: Analysis) -> dict[str, Any]:
+    """The load generator's own lateness per stage (null where the run did not record it),
+    and the p95 past which a stage is left out (`recommender.search.generator_late`)."""
+    return {
+        "late_limit_ms": late_limit_ms(analysis.slo),
+        "stages": [{"stage": s.index + 1, "offered_rps": s.offered_rps,
+                    "lag_p95_ms": s.lag_p95_ms, "lag_max_ms": s.lag_max_ms,
+                    "wait_p95_ms": s.wait_p95_ms,
+                    "late": generator_late(s.lag_p95_ms, analysis.slo)}
+                   for s in analysis.stages],
+    }  # fmt: skip
 
 
 def _stream(analysis: Analysis) -> dict[str, Any]:

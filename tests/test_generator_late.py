@@ -1,0 +1,75 @@
+"""A load generator that cannot keep time says so, and no capacity is drawn from it
+(issue 27): a real run whose Locust process is starved on purpose.
+
+The user's locustfile blocks Locust's event loop 60 ms in every 100 ms (a CPU-bound
+greenlet that never yields), as a CPU-starved machine does. Sends due meanwhile go out up to
+60 ms late, a lateness the generator must tell apart from the endpoint's and that counts as
+latency, so the verdicts it would give are its own. A busy machine only adds lateness, so
+the test holds wherever it runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recommender.cli import main
+from tests.conftest import demo_config, running_demo_server
+
+STARVING_LOCUSTFILE = '''
+import time
+
+import gevent
+
+from recommender.loadgen.users import InvocationsUser
+
+
+class Starved(InvocationsUser):
+    pass
+
+
+def _hog():
+    while True:
+        end = time.perf_counter() + 0.06
+        while time.perf_counter() < end:  # CPU work that never yields to the event loop
+            pass
+        gevent.sleep(0.04)
+
+
+gevent.spawn(_hog)
+'''
+
+
+def test_a_starved_generator_stops_the_search_with_its_lateness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locustfile = tmp_path / "starved.py"
+    locustfile.write_text(STARVING_LOCUSTFILE)
+    with running_demo_server(demo_config()) as url:
+        code = main([
+            "run", "--url", f"{url}/invocations", "--locustfile", str(locustfile),
+            "--slo", "p95<=300ms", "--no-probe", "--start-rps", "10", "--max-rps", "40",
+            "--stage-seconds", "4", "--warmup-seconds", "1", "--max-duration", "60",
+            "--out", str(tmp_path / "out"), "--json", "--yes",
+        ])  # fmt: skip
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    # 10% of 300 ms: a 30 ms lateness p95 makes a stage the generator's.
+    assert doc["verdict"] == "generator_late" and code == doc["exit_code"] == 1
+    assert doc["recommendation"] is None
+    assert doc["generator"]["late_limit_ms"] == pytest.approx(30.0)
+    lags = [s["lag_p95_ms"] for s in doc["generator"]["stages"]]
+    assert len(lags) == 2 and all(lag > 30.0 for lag in lags), lags
+    assert all(s["late"] for s in doc["generator"]["stages"])
+    # The stage is played once more at the same rate, then the search stops, saying why.
+    run_dir = Path(doc["run_dir"])
+    decisions = json.loads((run_dir / "run.json").read_text())["search"]["decisions"]
+    assert [d["code"] for d in decisions] == ["repeat_late", "generator_late"]
+    assert [d["rps"] for d in decisions] == [10, 10]
+    assert "the load generator fell behind (p95" in decisions[-1]["why"]
+    assert "add --workers, or run on a quieter machine" in decisions[-1]["why"]
+    assert "stage 1 at 10 rps: GENERATOR_LATE" in captured.err
+    codes = {w["code"] for w in doc["warnings"]}
+    assert {"generator_late", "generator_stopped"} <= codes
