@@ -1,6 +1,6 @@
 """`recommender demo`, the real path (AWS emulator, model server publishing CloudWatch
 metrics, SigV4-signed load, adaptive search, CloudWatch collection, reports), with the
-search's stages shortened from 10 s to 4 s so the suite stays fast (~40 s instead of ~70 s).
+search's stages shortened from 10 s to 6 s so the suite stays fast (~40 s instead of ~70 s).
 Everything else is the demo as a user runs it: `main(["demo"])`."""
 
 from __future__ import annotations
@@ -32,15 +32,21 @@ def test_demo_sizes_its_server(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", USER_SECRET)
     monkeypatch.setenv("AWS_PROFILE", "someone")
     monkeypatch.setattr(demo, "DEMO_PLAN", replace(demo.DEMO_PLAN, start_rps=100,
-                        stage_seconds=4, warmup_seconds=1, precision=0.1,
-                        max_duration=48))  # fmt: skip
+                        stage_seconds=6, warmup_seconds=1, precision=0.1,
+                        max_duration=72))  # fmt: skip
     code = main(["demo", "--out", str(tmp_path), "--yes"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     assert "Starting the demo model server (true capacity 200 rps)" in out
-    # The truth for the arrivals used (Poisson, the default): an M/D/4 queue's p95 <= 150 ms.
-    assert ("True capacity of the demo server within p95<=150ms under poisson arrivals: "
-            "188.5 rps (saturation 200 rps); estimate ") in out
+    # The truth for the arrivals used (Poisson, the default) on this machine: the M/G/4
+    # queue of the slot times the server reported at a trickle, plus the time outside them,
+    # p95 <= 150 ms; at most the ideal server's (M/D/4: 188.5).
+    head = ("True capacity of the demo server within p95<=150ms under poisson arrivals on "
+            "this machine: ")  # fmt: skip
+    assert head in out and "the ideal server's (every slot exactly its service time): " \
+        "188.5 rps" in out and "the server timed at a trickle (100 requests one at a time" in out
+    truth = float(out.split(head)[1].split(" rps")[0])
+    assert 150 <= truth <= 189.0, truth
     (run_dir,) = tmp_path.iterdir()
     assert f"Run directory: {run_dir}" in out
     meta = json.loads((run_dir / "run.json").read_text())
@@ -56,17 +62,22 @@ def test_demo_sizes_its_server(
     assert capacity["method"] == "interpolated", analysis["stages"]
     lo, hi = capacity["interval_rps_per_instance"]
     assert lo <= capacity["rps_per_instance"] <= hi
-    # The probe at 240 finds the ceiling (~200), the search bisects below it; 4 s stages
-    # count Poisson arrivals to +-5%, so the estimate is held to 8% of the truth, 188.5.
-    # Short Poisson stages near the knee pass optimistically (the bracket came out 195-200
-    # here), so the truth must lie in the 95% interval, which reaches down 7% under the
-    # knee's pass (issue 17), not in the bracket.
+    # The probe at 240 finds the ceiling (~200), the search bisects below it; 6 s stages
+    # count Poisson arrivals to +-5%, so the estimate is held to 8% of the truth. Short
+    # Poisson stages near the knee pass optimistically (a bracket of 195-200 once, at 4 s),
+    # so the truth must lie in the 95% interval, which reaches down 7% under the knee's
+    # pass (issue 17), not in the bracket. Above, the estimate stays clear of the
+    # saturation throughput (~200, 6% over the truth): an estimator that took the
+    # throughput ceiling for the capacity within the SLO would pass 1.08 x the truth alone.
     ci_lo, ci_hi = capacity["ci_rps_per_instance"]
     assert ci_lo <= lo and hi <= ci_hi
-    assert ci_lo <= 188.5 <= ci_hi, (capacity, analysis["stages"])
-    assert 0.92 * 188.5 <= capacity["rps_per_instance"] <= 1.08 * 188.5, analysis["stages"]
+    assert ci_lo <= truth <= ci_hi, (truth, capacity, analysis["stages"])
+    saturation = analysis["saturation"]["rps_per_instance"]
+    assert 190 <= saturation <= 202, analysis["saturation"]
+    estimate = capacity["rps_per_instance"]
+    assert 0.92 * truth <= estimate <= min(1.08 * truth, 0.98 * saturation), (
+        truth, saturation, analysis["stages"])  # fmt: skip
     assert capacity["arrivals"] == "poisson"
-    assert 190 <= analysis["saturation"]["rps_per_instance"] <= 202, analysis["saturation"]
     assert analysis["recommendation"]["target_value"] == pytest.approx(
         capacity["rps_per_instance"] * 0.5 * 60)
     for name in ("report.md", "report.html"):

@@ -665,3 +665,26 @@ def test_the_search_simulator_runs_the_real_search_to_its_end(
     assert 0.9 * truth <= search.lo < search.hi <= 1.1 * truth
     rest = search.stages[1]
     assert rest[0] == 0 and rest[2] - rest[1] >= search.rest_seconds  # the probe's, whole
+
+
+def test_the_mgc_queue_of_equal_service_times_is_the_md_c_queue() -> None:
+    """With every measured service time S and nothing outside the slot, the empirical
+    model is the ideal one; more spread in the service times, or time outside the slot,
+    only lowers the capacity within a latency limit."""
+    from recommender.queueing import empirical_poisson_capacity, mgc_latency_ms
+
+    equal = np.full(10, 20.0)
+    for rate in (50.0, 150.0, 190.0):
+        gaps_seeded = mgc_latency_ms(rate, 4, equal, samples=50_000, seed=3)
+        ideal = md_c_latency_ms(rate, 4, 20.0, samples=50_000, seed=3)
+        assert np.allclose(gaps_seeded, ideal, rtol=1e-9)  # the same draws: the same queue
+    ideal_cap = poisson_capacity(1, 4, 20.0, 0.95, 150.0)
+    same = empirical_poisson_capacity(1, 4, equal, 0.95, 150.0)
+    assert same == pytest.approx(ideal_cap, rel=0.005)
+    spread = empirical_poisson_capacity(1, 4, np.array([10.0, 30.0]), 0.95, 150.0)
+    outside = empirical_poisson_capacity(1, 4, equal, 0.95, 150.0, np.full(10, 20.0))
+    assert spread < same and outside < same
+    # An idle server past the limit: nothing is within it.
+    assert empirical_poisson_capacity(2, 4, equal, 0.95, 15.0) == 0.0
+    # Two instances: twice one's rate.
+    assert empirical_poisson_capacity(2, 4, equal, 0.95, 150.0) == pytest.approx(2 * same)

@@ -287,9 +287,16 @@ def demo(
              f"time); Little's law estimate {littles:.1f} ({littles / true:.0%})")  # fmt: skip
     elif (estimate := a.capacity.rps_per_instance) is not None and estimate:
         sat = "" if result.saturation is None else f" (saturation {result.saturation:g} rps)"
+        where = " on this machine" if result.truth_basis else ""
         echo(f"\nTrue capacity of the demo server within {DEMO_SLO} under {result.arrivals} "
-             f"arrivals: {result.true_capacity:.1f} rps{sat}; estimate {estimate:.1f} "
+             f"arrivals{where}: {result.true_capacity:.1f} rps{sat}; estimate {estimate:.1f} "
              f"({estimate / result.true_capacity:.0%})")  # fmt: skip
+        if result.truth_basis:
+            ideal = ("" if result.ideal_capacity is None else
+                     f"; the ideal server's (every slot exactly its service time): "
+                     f"{result.ideal_capacity:.1f} rps")  # fmt: skip
+            echo(f"  how: the server timed at a trickle ({result.truth_basis}), then its queue "
+                 f"simulated with those times{ideal}")  # fmt: skip
     echo(f"Run directory: {result.loadtest.run_dir}")
     if a.exit_code:
         raise typer.Exit(a.exit_code)

@@ -337,11 +337,21 @@ class _Instance:
             # Pad to S so the slot's occupancy, hence capacity, does not depend on the CPU.
             await asyncio.sleep(max(0.0, end - loop.time()))
         finally:
-            self.free_at.append(min(end, loop.time()))
+            released = loop.time()
+            self.free_at.append(min(end, released))
             self.slots.release()
         self.served += 1
         self.record(200, received, arrived, request.headers.get(COMPONENT_HEADER))
-        return _answer(request, predictions)
+        answer = _answer(request, predictions)
+        # The server's own timing (W3C Server-Timing): how long the request kept the next
+        # one from its slot (S: a timer's overshoot past `end` is not passed on, see above;
+        # more where work or a stalled loop ran past S/2 of it), and its whole time here, from its
+        # headers read to its answer (the slot's wait and the overshoot included). The
+        # machine-true truth (recommender.local.trickle) builds its queue from these.
+        held = max(min(end, released), released - self.service_time_s / 2) - start
+        answer.headers["Server-Timing"] = (f"slot;dur={held * 1000:.3f}, "
+                                           f"total;dur={(loop.time() - received) * 1000:.3f}")
+        return answer
 
     async def _invoke_serverless(
         self, request: web.Request, rows: list[list[float]], received: float
