@@ -9,14 +9,15 @@ purely, so each rule sits beside the options it reads. Every error names the fla
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR, check_safety_factor
+from recommender.bounds import check_number, check_port
 from recommender.errors import ConfigError
 from recommender.plan import (
     CONTROLS,
+    MAX_STAGES,
     STREAM_METRICS,
     LoadPlan,
     Slo,
@@ -143,21 +144,54 @@ class RunOptions:
             raise ConfigError(f"unknown --kind {self.kind!r}", "use variant or serverless")
         if self.kind is not None and self.endpoint is None:
             raise ConfigError("--kind needs --endpoint", "a container URL has no kind")
-        if self.instances is not None and self.instances < 1:
-            raise ConfigError(f"--instances must be >= 1 (got {self.instances})")
+        self.check_numbers()
         if self.input_s3 is not None and self.url is not None:
             raise ConfigError("--input-s3 is for an asynchronous SageMaker endpoint",
                               "pass --endpoint, or drop --input-s3")  # fmt: skip
-        if not 0.05 <= self.poll_interval <= 60:
-            raise ConfigError(f"--poll-interval must be 0.05 to 60 s (got {self.poll_interval:g})")
-        if not 0 < self.completion_timeout < math.inf:
-            raise ConfigError(f"--completion-timeout must be > 0 s (got "
-                              f"{self.completion_timeout:g})")  # fmt: skip
         if self.inference_component is not None and self.endpoint is None:
             raise ConfigError("--inference-component needs --endpoint",
                               "an inference component is addressed through its endpoint")
-        if self.web_ui and not 1 <= self.web_port <= 65535:
-            raise ConfigError(f"--web-port must be a port, 1 to 65535 (got {self.web_port})")
+
+    def check_numbers(self) -> None:
+        """Every number given, finite and in its range, whether or not the plan or mode
+        chosen reads it (a one-stage ramp never reads --max-rps, a plan file never reads
+        --stage-seconds, --web-port is read only with --web-ui): checked when the options
+        are made, so before the endpoint, AWS or the disk is touched."""
+        rate, fraction = "requests/s, e.g. ", "a fraction, e.g. "
+        check_number("--start-rps", self.start_rps, low=0, low_open=True,
+                      hint=f"the first stage's offered rate in {rate}10")
+        check_number("--max-rps", self.max_rps, low=0, low_open=True,
+                      hint=f"the highest offered rate to try, in {rate}200")
+        check_number("--stages", self.stages, low=1, high=MAX_STAGES)
+        check_number("--stage-seconds", self.stage_seconds, low=1, hint="seconds, e.g. 30")
+        check_number("--warmup-seconds", self.warmup_seconds, low=0, hint="seconds, e.g. 5")
+        check_number("--precision", self.precision, low=0, high=1, low_open=True,
+                     high_open=True, hint=f"{fraction}0.05")
+        check_number("--max-duration", self.max_duration, low=0, low_open=True,
+                     hint="seconds, e.g. 1800")
+        check_number("--max-requests", self.max_requests, low=1)
+        check_number("--abort-error-rate", self.abort_error_rate, low=0, high=1,
+                     low_open=True, hint=f"{fraction}0.10")
+        check_number("--max-error-rate", self.max_error_rate, low=0, high=1, high_open=True,
+                     hint=f"give {fraction}0.01 for 1%")
+        check_number("--start-concurrency", self.start_concurrency, low=1)
+        check_number("--max-concurrency", self.max_concurrency, low=1,
+                     hint="the most requests in flight to try, e.g. 64")
+        check_number("--users", self.users, low=0, hint="0 sizes the pool")
+        check_number("--workers", self.workers, low=0, hint="0 runs one process")
+        check_number("--expect-workers", self.expect_workers, low=0)
+        check_port("--master-port", self.master_port)
+        check_port("--web-port", self.web_port)
+        check_number("--max-new-tokens", self.max_new_tokens, low=1)
+        check_number("--instances", self.instances, low=1)
+        check_number("--cloudwatch-period", self.cloudwatch_period, low=1, hint="seconds, e.g. 60")
+        check_number("--cloudwatch-wait", self.cloudwatch_wait, low=0, hint="seconds")
+        check_number("--min-capacity", self.min_capacity, low=0)
+        check_number("--max-capacity", self.max_capacity, low=0)
+        check_safety_factor(self.safety_factor)
+        check_number("--completion-timeout", self.completion_timeout, low=0, low_open=True,
+                     hint="seconds, e.g. 900")
+        check_number("--poll-interval", self.poll_interval, low=0.05, high=60, hint="seconds")
 
     @property
     def aws(self) -> AwsAccess:
@@ -165,23 +199,8 @@ class RunOptions:
                          endpoint_url=self.aws_endpoint_url)  # fmt: skip
 
     def check_generator(self) -> None:
-        """Locust's distributed mode: local workers, or a master that others join; and the
-        generator's and the run's numbers, whatever they are for."""
-        if self.workers < 0 or self.expect_workers < 0:
-            raise ConfigError("--workers and --expect-workers must be >= 0")
-        if self.users < 0:
-            raise ConfigError(f"--users must be >= 0 (got {self.users})", "0 sizes the pool")
-        if not 0 < self.master_port < 65536:
-            raise ConfigError(f"--master-port must be in 1-65535 (got {self.master_port})")
-        if self.cloudwatch_period is not None and self.cloudwatch_period < 1:
-            raise ConfigError(f"--cloudwatch-period must be >= 1 s (got {self.cloudwatch_period})")
-        if self.cloudwatch_wait is not None and not 0 <= self.cloudwatch_wait < math.inf:
-            raise ConfigError(f"--cloudwatch-wait must be >= 0 s (got {self.cloudwatch_wait:g})")
-        for flag, value in (("--min-capacity", self.min_capacity),
-                            ("--max-capacity", self.max_capacity)):  # fmt: skip
-            if value is not None and value < 0:
-                raise ConfigError(f"{flag} must be >= 0 (got {value})")
-        check_safety_factor(self.safety_factor)
+        """Locust's distributed mode: local workers, or a master that others join (each
+        number alone was checked when the options were made: `check_numbers`)."""
         if self.master and self.expect_workers < 1:
             raise ConfigError("--master needs --expect-workers N", "say how many workers will join")
         if self.expect_workers and not self.master:
@@ -247,8 +266,6 @@ class RunOptions:
         if self.max_concurrency is None:
             raise ConfigError("--control concurrency needs --max-concurrency",
                               "the most requests in flight to try, e.g. 64")  # fmt: skip
-        if self.start_concurrency < 1:
-            raise ConfigError(f"--start-concurrency must be >= 1 (got {self.start_concurrency})")
         if self.max_concurrency < self.start_concurrency:
             raise ConfigError(f"--max-concurrency ({self.max_concurrency}) is below "
                               f"--start-concurrency ({self.start_concurrency})")  # fmt: skip

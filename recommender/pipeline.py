@@ -21,6 +21,7 @@ from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
 from recommender.analysis.serverless import size_serverless
 from recommender.apply import Outcome, apply, check_before_run
 from recommender.aws import AwsClient
+from recommender.bounds import check_number
 from recommender.collect import CollectResult, collect_run
 from recommender.errors import ConfigError, Declined, EndpointError, ExitCode, RecommenderError
 from recommender.loadgen.runner import (
@@ -338,6 +339,8 @@ def collect(
     echo: Echo = print,
 ) -> CollectResult:
     """`recommender collect`: the run's CloudWatch metrics (again), in the run's region."""
+    check_number("--period", period, low=1, hint="seconds, e.g. 60")
+    check_number("--wait", wait_seconds, low=0, hint="seconds")
     region = (runs.load_run(run_dir).meta.get("target") or {}).get("region")
     return collect_run(run_dir, AwsClient.connect(access, region), period, wait_seconds, echo)
 

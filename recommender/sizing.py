@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from recommender.bounds import check_number
 from recommender.errors import ConfigError
 
 HEADROOM = 1.5
@@ -103,7 +104,7 @@ def lookup_price(
 ) -> Price | None:
     """The price given on the command line, else the built-in table's, else None."""
     if usd_per_hour is not None:
-        if not usd_per_hour > 0:
+        if not (math.isfinite(usd_per_hour) and usd_per_hour > 0):
             raise ConfigError(
                 f"--instance-price must be > 0 (got {usd_per_hour:g})", "give USD per hour"
             )
@@ -129,7 +130,7 @@ def size(
     """Instances and cost for the expected traffic under the recommended target value."""
     if not target_value > 0:
         raise ConfigError(f"the target value must be > 0 (got {target_value:g})")
-    if not peak_rps > 0:
+    if not (math.isfinite(peak_rps) and peak_rps > 0):
         raise ConfigError(f"--peak-rps must be > 0 (got {peak_rps:g})")
     if min_rps is not None and not 0 <= min_rps <= peak_rps:
         raise ConfigError(
@@ -176,6 +177,12 @@ class Traffic:
     min_capacity_floor: int = DEFAULT_MIN_CAPACITY_FLOOR
 
     def check(self) -> Traffic:
+        """Each number finite and in range, and the flags that need --peak-rps have it."""
+        check_number("--peak-rps", self.peak_rps, low=0, low_open=True,
+                     hint="the expected peak, requests/s")
+        check_number("--min-rps", self.min_rps, low=0, hint="the expected low, requests/s")
+        check_number("--instance-price", self.instance_price, low=0, low_open=True,
+                     hint="give USD per hour")
         if self.peak_rps is None:
             for flag, value in (("--min-rps", self.min_rps),
                                 ("--instance-price", self.instance_price)):  # fmt: skip

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from recommender.bounds import check_number
 from recommender.errors import ConfigError
 
 PATTERNS = ("diurnal", "spike", "step")
@@ -305,6 +306,15 @@ class TrafficSpec:
     min_rps: float | None = None
     ramp_minutes: float | None = None
     days: int | None = None
+
+    def __post_init__(self) -> None:
+        # Each number alone, finite and in range, before the command reads anything (the
+        # pattern's own ranges, e.g. --min-rps <= --peak-rps, are checked when it is built).
+        check_number("--peak-rps", self.peak_rps, low=0, low_open=True,
+                     hint="the pattern's peak, requests/s")
+        check_number("--min-rps", self.min_rps, low=0, hint="the pattern's low, requests/s")
+        check_number("--ramp-minutes", self.ramp_minutes, low=0, hint="minutes")
+        check_number("--days", self.days, low=1, high=MAX_DAYS)
 
     @property
     def given(self) -> bool:

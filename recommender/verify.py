@@ -125,7 +125,7 @@ class VerifyOptions:
             raise ConfigError("--minutes and --minute-seconds both set the clock",
                               "pass one: --minutes for the whole replay's wall-clock length, "
                               "--minute-seconds for one traffic minute's")  # fmt: skip
-        if self.minutes is not None and not self.minutes > 0:
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise ConfigError(f"--minutes must be > 0 (got {self.minutes:g})")
         if self.minute_seconds is not None and not 1 <= self.minute_seconds <= 60:
             raise ConfigError(f"--minute-seconds must be in [1, 60] (got {self.minute_seconds:g})",
@@ -135,6 +135,8 @@ class VerifyOptions:
         if self.max_requests is not None and self.max_requests < 1:
             raise ConfigError(f"--max-requests must be >= 1 (got {self.max_requests})",
                               "leave it out for the traffic's requests with a margin")  # fmt: skip
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be >= 0 (got {self.workers})", "0 runs one process")
         return self
 
 

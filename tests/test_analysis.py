@@ -13,7 +13,7 @@ from recommender.analysis.capacity import capacity_at_slo, interpolate_crossing
 from recommender.analysis.recommend import recommend, target_value
 from recommender.analysis.stages import measured_window, stage_stats
 from recommender.errors import ConfigError, ExitCode, RunDirError
-from recommender.plan import RampPlan, parse_slo
+from recommender.plan import RampPlan, Stage, parse_slo
 from recommender.report.render import format_summary
 from recommender.report.result import result_document
 from recommender.report.result import schema as result_schema
@@ -264,3 +264,35 @@ def test_a_search_stopped_by_the_generators_lateness_recommends_nothing(
     assert a.verdict == "generator_late" and a.recommendation is None
     assert a.exit_code == ExitCode.FAILED
     assert format_summary(a).startswith(f"No recommendation: {why}.")
+
+
+@pytest.mark.parametrize(("apart", "flagged"), [(0.0, False), (0.01, False), (-0.01, False),
+                                                (0.025, True), (-0.03, True), (0.10, True)])
+def test_client_and_server_counts_more_than_2_percent_apart_are_flagged(
+    tmp_path: Path, apart: float, flagged: bool
+) -> None:
+    """README: "client and server counts that disagree by more than 2% are flagged". One
+    60 s stage starting on a whole minute, so exactly one CloudWatch period lies inside it;
+    its Invocations are the client's successes that minute, `apart` off."""
+    plan = RampPlan((Stage(100, 60),), warmup_seconds=0)
+    records = synthetic_records(plan, [20])
+    run_dir = write_run(tmp_path / "r", plan, records)
+    update_run_meta(run_dir, started_at="2026-01-01T00:00:00.000+00:00",
+                    ended_at="2026-01-01T00:01:00.000+00:00")  # fmt: skip
+    client = sum(r["ok"] for r in records)
+    invocations = client * (1 + apart)
+    (run_dir / runs.CLOUDWATCH_FILE).write_text(
+        "metric,stat,timestamp,value,unit,period\n"
+        f"Invocations,Sum,2026-01-01T00:00:00+00:00,{invocations:g},Count,60\n"
+    )
+    a = analyze_run(runs.load_run(run_dir))
+    mismatches = [w for w in a.warnings if w.code == "client_server_mismatch"]
+    assert a.server and a.server[0]["client_successes"] == client  # the period was joined
+    if flagged:
+        (w,) = mismatches
+        assert w.message == (
+            f"Stage 1: CloudWatch counted {invocations:.0f} invocations, the client {client} "
+            f"successes ({abs(apart):.1%} apart). Check the endpoint and variant, or re-collect "
+            "later with `recommender collect` if the data was still arriving.")
+    else:
+        assert mismatches == []

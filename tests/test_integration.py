@@ -330,3 +330,43 @@ def test_keep_requests_writes_every_request_as_parquet(
     assert {r["stage"] for r in rows} == {0, 1}
     assert all(r["end"] >= r["start"] >= r["intended"] - 0.05 for r in rows)
     assert all(r["error"] is None for r in rows)
+
+
+def test_sigterm_to_run_exits_130_and_keeps_what_was_measured(
+    shared_demo_server: str, tmp_path: Path
+) -> None:
+    """README's failure table, "Ctrl-C or SIGTERM": `kill` ends `run` as Ctrl-C does. The
+    signal goes only once the run directory shows progress (seconds recorded), polled to a
+    deadline, so a slow or busy machine waits longer instead of failing."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "run", "--url",
+         f"{shared_demo_server}/invocations", "--search", "fixed", "--start-rps", "20",
+         "--max-rps", "40", "--stages", "3", "--stage-seconds", "10", "--out", str(tmp_path),
+         "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, seen = time.monotonic() + 120, 0
+        while seen < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no progress in the run directory"
+            latency = [d / runs.LATENCY_FILE for d in tmp_path.iterdir()]
+            if latency and latency[0].exists():
+                seen = len(runs.read_seconds(latency[0]))
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    run_dir = only_run_dir(tmp_path)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    records = runs.read_seconds(run_dir / runs.LATENCY_FILE)
+    assert len(records) >= seen  # nothing recorded before the signal was lost
+    t = meta["totals"]
+    assert sum(r["requests"] for r in records) == t["requests"] > 0
+    assert t["intended"] == t["requests"] + t["not_sent"], t

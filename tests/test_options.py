@@ -34,6 +34,10 @@ def test_loadtest_and_run_take_the_same_flags() -> None:
         ({}, "give either --url or --endpoint"),
         ({"url": URL, "endpoint": "e"}, "give either --url or --endpoint"),
         ({"url": URL, "instances": 0}, "--instances must be >= 1 (got 0)"),
+        ({"url": URL, "workers": -1}, "--workers must be >= 0 (got -1)"),
+        # Checked whatever the plan reads (a one-stage ramp never reads --max-rps).
+        ({"url": URL, "search": "fixed", "stages": 1, "max_rps": float("nan")},
+         "--max-rps must be > 0 (got nan)"),
     ],
 )
 def test_the_options_refuse_what_cannot_be_run(kwargs: dict[str, object], message: str) -> None:
@@ -45,7 +49,6 @@ def test_the_options_refuse_what_cannot_be_run(kwargs: dict[str, object], messag
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"workers": -1}, "--workers and --expect-workers must be >= 0"),
         ({"master": True}, "--master needs --expect-workers N"),
         ({"expect_workers": 2}, "--expect-workers needs --master"),
     ],

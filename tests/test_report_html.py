@@ -329,7 +329,8 @@ def test_report_without_traffic_uses_placeholder_capacity(tmp_path: Path) -> Non
     [
         (["--format", "pdf"], "Error: unknown --format 'pdf' (use html, md and/or json)"),
         (["--min-rps", "5"], "Error: --min-rps needs --peak-rps (pass the expected peak rate)"),
-        (["--peak-rps", "-1"], "Error: --peak-rps must be > 0 (got -1)"),
+        (["--peak-rps", "-1"],
+         "Error: --peak-rps must be > 0 (got -1) (the expected peak, requests/s)"),
     ],
 )
 def test_report_bad_input(

@@ -184,3 +184,47 @@ def test_an_endpoint_echoing_the_headers_does_not_put_them_on_the_terminal() -> 
         server.server_close()
     line = caught.value.one_line()
     assert "HTTP 400" in line and key not in line and redacted(key) in line
+
+
+def test_a_url_s_password_and_credential_query_leave_no_trace(
+    demo_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README "What is redacted": in a --url, its password and the values of query
+    parameters named like credentials. End to end: the real CLI against the local server,
+    then analyze and report; none of the secrets is in any file of the run directory, nor
+    on stdout or stderr. Each secret's random part is searched for, so a value written
+    percent-encoded (the credential's slashes as %2F) is found too."""
+    password, access_key = "pw-" + secrets.token_hex(16), "AKIA" + secrets.token_hex(8).upper()
+    signature, token = secrets.token_hex(32), "tok-" + secrets.token_hex(16)
+    credential = f"{access_key}/20260101/us-east-1/sagemaker/aws4_request"
+    host = demo_server.removeprefix("http://")
+    url = (f"http://alice:{password}@{host}/invocations?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+           f"&X-Amz-Credential={credential.replace('/', '%2F')}&X-Amz-Signature={signature}"
+           f"&token={token}")  # fmt: skip
+    out = tmp_path / "reports"
+    code = main(["run", "--url", url, "--workers", "1", "--keep-requests", "--search", "fixed",
+                 "--start-rps", "20", "--max-rps", "20", "--stages", "1", "--stage-seconds", "3",
+                 "--warmup-seconds", "1", "--name", "urlsecrets", "--out", str(out),
+                 "--yes"])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code in FINISHED, printed.err
+    outputs = [printed.out, printed.err]
+    (run_dir,) = list(out.iterdir())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["totals"]["successes"] > 0  # the load went through, credentials and all
+    recorded = meta["target"]["url"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in recorded  # not a credential: kept
+    assert recorded.startswith("http://alice:<redacted sha256:"), recorded
+    for command in (["analyze"], ["report", "--format", "html,md,json"]):
+        code = main([*command, str(run_dir)])
+        printed = capsys.readouterr()
+        assert code in FINISHED and "Error" not in printed.err, printed.err
+        outputs += [printed.out, printed.err]
+    files = _files_text(run_dir)
+    assert {"run.json", "analysis.json", "report.md", "report.html", "locust.log",
+            "locust-worker-0.log"} <= {p.name for p in files}  # fmt: skip
+    for secret in (password, access_key, signature, token):
+        for path, data in files.items():
+            assert secret.encode() not in data, f"{secret[:4]}... in {path.name}"
+        for text in outputs:
+            assert secret not in text, f"{secret[:4]}... printed"

@@ -154,7 +154,7 @@ def test_bad_policies_are_config_errors() -> None:
         Policy(min_capacity=5, max_capacity=2).check()
     with pytest.raises(ConfigError, match="--min-capacity must be >= 1"):
         Policy(min_capacity=0).check()
-    with pytest.raises(ConfigError, match="target value must be > 0"):
+    with pytest.raises(ConfigError, match="target.value must be > 0"):
         simulate(from_counts([1.0]), MODEL, policy(target_value=0.0))
 
 

@@ -25,7 +25,9 @@ from recommender.errors import EndpointError
 from recommender.local.emulator import EMULATOR_ENV, running_emulator
 from recommender.local.hosting import HostingConfig, running_hosting
 from recommender.local.instance_types import profile_for
+from recommender.options import RunOptions
 from recommender.sizing import PRICES_USD_PER_HOUR
+from recommender.traffic import TrafficSpec
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:"
 SCHEMA = Path(sweep_mod.__file__).parent / "report" / "sweep.schema.json"
@@ -296,3 +298,57 @@ def test_rank_puts_slo_misses_last_then_day_cost_then_cost_per_request() -> None
     assert [x.instance_type for x in ranked] == ["cheap", "tie-b", "tie-a", "dear", "miss"]
     assert ranked[0].usd_per_million == pytest.approx(1.0 * 1e6 / (10 * 3600))
     assert ranked[-1].usd_per_million is None and not ranked[-1].meets_slo
+
+
+class _DeletingAws:
+    """AWS as `run_sweep` sees it once the load is over: each deletion is recorded, and the
+    first one is interrupted by a second Ctrl-C (SIGINT to this very process)."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete_endpoint(self, name: str) -> None:
+        if not self.deleted:
+            signal.raise_signal(signal.SIGINT)  # delivered now, synchronously, to this thread
+        self.deleted.append(f"endpoint {name}")
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self.deleted.append(f"endpoint-config {name}")
+
+
+def test_a_second_ctrl_c_is_held_off_until_deletion_is_done(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """README: deletion happens on Ctrl-C, and "a second Ctrl-C is held off until it is
+    done". In process and deterministic: the first Ctrl-C ends the measuring, the second
+    arrives in the middle of the deletion; both endpoints and configs are deleted all the
+    same, deployed.json says so, the first Ctrl-C still ends the sweep, and Ctrl-C works
+    again afterwards."""
+    sweep_module = sweep_mod
+    aws = _DeletingAws()
+    monkeypatch.setattr(sweep_module, "check", lambda options: (None, None))
+    monkeypatch.setattr(sweep_module.AwsClient, "connect", lambda *a, **k: aws)
+    monkeypatch.setattr(sweep_module, "_configs", lambda options, aws, sid: [])
+    monkeypatch.setattr(sweep_module, "describe", lambda options, plan, configs: "")
+
+    def measure_all(options: Any, configs: Any, aws: Any, ledger: Any, *rest: Any) -> None:
+        for name in ("rs-a", "rs-b"):  # what Ledger.deploy records, in its order
+            ledger._add("endpoint-config", name)
+            ledger._add("endpoint", name)
+        raise KeyboardInterrupt  # the first Ctrl-C, while measuring
+
+    monkeypatch.setattr(sweep_module, "_measure_all", measure_all)
+    options = sweep_module.SweepOptions(
+        load=RunOptions(endpoint="(each configuration's)", max_rps=10, out=tmp_path),
+        traffic=TrafficSpec(pattern="diurnal", peak_rps=10), endpoints=("a", "b"))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        sweep_module.run_sweep(options, echo=lambda _: None)
+    assert aws.deleted == ["endpoint rs-b", "endpoint-config rs-b", "endpoint rs-a",
+                           "endpoint-config rs-a"]  # fmt: skip
+    (sweep_dir,) = tmp_path.iterdir()
+    ledger = json.loads((sweep_dir / sweep_module.DEPLOYED_FILE).read_text())
+    assert all(item["deleted"] for item in ledger["resources"]), ledger
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C is Ctrl-C again
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)

@@ -112,7 +112,8 @@ def report(
 
     formats = parse_formats(format_)
     traffic = Traffic(peak_rps=peak_rps, min_rps=min_rps, instance_type=instance_type,
-                      instance_price=instance_price, min_capacity_floor=min_capacity_floor)
+                      instance_price=instance_price,
+                      min_capacity_floor=min_capacity_floor).check()  # before anything is written
     result = write_reports(
         run_dir, slo_override(run_dir, slo, max_error_rate), safety_factor, traffic, formats
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from recommender.analysis.recommend import DEFAULT_SAFETY_FACTOR
+from recommender.bounds import check_port
 from recommender.cli.live import LiveView
 from recommender.options import AwsAccess, RunOptions
 from recommender.traffic import TrafficSpec
@@ -71,6 +72,8 @@ PrometheusPortOpt = Annotated[
 
 def view_flags(quiet: QuietOpt = False, prometheus_port: PrometheusPortOpt = None) -> LiveView:
     """How `loadtest`, `run` and `demo` show a running test: the live line, the metrics."""
+    # Checked here, with the other flags: the exporter binds only once the test starts.
+    check_port("--prometheus-port", prometheus_port, allow_zero=True, hint="0 picks a free one")
     return LiveView(quiet=quiet, prometheus_port=prometheus_port)
 
 

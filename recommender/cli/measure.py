@@ -93,16 +93,22 @@ def serve(
     --async POST /endpoints/E/async-invocations; with
     --model llm also POST /endpoints/E/invocations-response-stream)."""
     from recommender.local.llm import LlmParams
-    from recommender.local.publisher import PublishConfig
+    from recommender.local.publisher import PublishConfig, check_period
     from recommender.local.server import ServerConfig, validate
     from recommender.local.server import serve as run_server
     from recommender.local.serverless import ServerlessEmulation
 
+    # The llm and --serverless flags are checked whatever the model and mode: a bad value is
+    # refused, never silently unused.
+    llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
+    emulated = ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
+                                   idle_seconds, memory_mb).check()  # fmt: skip
+    check_period(metrics_period)  # read only with --publish-metrics
     if async_endpoint:
         from recommender.local.asyncserver import AsyncServerConfig, serve_async
 
         server = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                              max_queue)  # fmt: skip
+                              max_queue, llm=llm)  # fmt: skip
         validate(server)
         if not output_s3:
             raise ConfigError("--async needs --output-s3", "e.g. --output-s3 s3://bucket/out")
@@ -118,9 +124,7 @@ def serve(
         return
     publish = (PublishConfig.from_flags(endpoint_name, variant, metrics_period, region,
                                         aws_endpoint_url) if publish_metrics else None)  # fmt: skip
-    emulation = (ServerlessEmulation(max_concurrency, provisioned_concurrency, cold_start_ms,
-                                     idle_seconds, memory_mb) if serverless else None)  # fmt: skip
-    llm = LlmParams(max_batch, step_ms, step_growth, prefill_ms_per_token, max_new_tokens)
+    emulation = emulated if serverless else None
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
                           max_queue, publish, serverless=emulation, llm=llm,
                           fault_control=fault_control)  # fmt: skip

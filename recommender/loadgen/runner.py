@@ -14,6 +14,7 @@ command), `drive` (Locust and its workers through the plan, progress, interrupts
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -31,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from recommender import __version__, runs
 from recommender.errors import ConfigError, EndpointError, LoadTestError, RunDirError
@@ -172,16 +173,24 @@ def preflight(
         raise EndpointError(
             f"cannot reach {target.shown_url}: {reason}", "is the endpoint running? check --url"
         ) from exc
-    request = urllib.request.Request(
-        target.url, data=body, method="POST", headers=request_headers(target, body, credentials)
-    )
+    url, headers = target.url, request_headers(target, body, credentials)
+    secret = target.secrets()
+    if parts.username is not None:
+        # urllib reads "user:password@host" as the host's name; Locust's FastHttpUser sends
+        # the URL's user and password as Basic auth, so the first request does the same.
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        basic = base64.b64encode(user_pass.encode("latin1")).decode("ascii")
+        headers["Authorization"] = f"Basic {basic}"
+        secret.append(basic)  # an endpoint echoing the request must not print it either
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         # Some servers echo the request back: its secrets must not reach the terminal.
         detail = scrub(" ".join(exc.read(300).decode("utf-8", "replace").split()),
-                       target.secrets())  # fmt: skip
+                       secret)  # fmt: skip
         if exc.code in (429, 503):
             return  # busy, not wrong: the ramp will measure it
         raise EndpointError(

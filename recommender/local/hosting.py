@@ -48,6 +48,7 @@ import psutil
 from aiohttp import web
 
 from recommender.aws import AwsClient, EndpointInfo
+from recommender.bounds import check_number, check_port
 from recommender.errors import ConfigError, RecommenderError
 from recommender.local.autoscaler import ScalerConfig, TargetTrackingScaler, next_tick
 from recommender.local.instance_types import InstanceProfile, profile_for
@@ -89,6 +90,8 @@ class HostingConfig:
             if not 0 <= value < 3600 or (flag == "--poll-seconds" and value == 0):
                 raise ConfigError(f"{flag} must be a number of seconds > 0 (got {value:g})")
         PublishConfig.from_flags("x", "v", self.metrics_period, self.region, None)
+        check_port("--port", self.port, allow_zero=True, hint="0 picks a free one")
+        check_number("--max-queue", self.max_queue, low=0)
         self.scaler_config().check()
         return self
 

@@ -58,12 +58,18 @@ class PublishConfig:
         """`serve --publish-metrics ...`, checked: an endpoint to name, a CloudWatch period."""
         if not endpoint:
             raise ConfigError("--publish-metrics needs --endpoint-name", "name the endpoint")
-        if period not in (1, 5, 10, 30) and period % 60:
-            raise ConfigError(
-                f"--metrics-period {period} is not a CloudWatch period",
-                "use 1, 5, 10, 30 or a multiple of 60",
-            )
+        check_period(period)
         return cls(endpoint, variant, period, region or "us-east-1", aws_endpoint_url)
+
+
+def check_period(period: int) -> None:
+    """--metrics-period: a period CloudWatch takes (0 or less is a multiple of 60 too, but
+    no period)."""
+    if period < 1 or (period not in (1, 5, 10, 30) and period % 60):
+        raise ConfigError(
+            f"--metrics-period {period} is not a CloudWatch period",
+            "use 1, 5, 10, 30 or a multiple of 60",
+        )
 
 
 @dataclass

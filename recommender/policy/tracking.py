@@ -16,9 +16,14 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
+from recommender.bounds import check_number
 from recommender.errors import ConfigError
 
 COOLDOWN_SECONDS = 300  # SageMaker's default for variants, in and out
+# Far above any SageMaker instance quota: a larger bound is a typo, and would overflow the
+# simulator's 64-bit integer arrays (a traceback instead of an error).
+MAX_CAPACITY = 100_000
+MAX_COOLDOWN = 86_400  # a day, in seconds: a longer cooldown is a typo
 
 _T = TypeVar("_T", bound="TargetTracking")
 
@@ -66,12 +71,14 @@ class TargetTracking:
         if isinstance(v, str):
             return parse_number(v, "--target-value")
         if not (math.isfinite(v) and v > 0):
-            raise ConfigError(f"the target value must be > 0 (got {v:g})")
+            raise ConfigError(f"--target-value must be > 0 (got {v:g})")
         return float(v)
 
     def check(self: _T) -> _T:
         """AWS's rules on the bounds and cooldowns, and a usable target; returns self."""
         lo, hi = self.min_capacity, self.max_capacity
+        check_number("--min-capacity", lo, high=MAX_CAPACITY)
+        check_number("--max-capacity", hi, high=MAX_CAPACITY)
         if lo is not None and (error := self.below_floor(lo)) is not None:
             raise error
         if hi is not None and hi < 1:
@@ -84,5 +91,6 @@ class TargetTracking:
                               ("--scale-in-cooldown", self.scale_in_cooldown)):  # fmt: skip
             if seconds < 0:
                 raise ConfigError(f"{flag} must be >= 0 seconds (got {seconds})")
+            check_number(flag, seconds, high=MAX_COOLDOWN, hint="seconds")
         self.target()
         return self
