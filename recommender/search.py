@@ -87,10 +87,11 @@ POISSON_Z = 3.09  # one-sided 0.1%: a Poisson count this far below its mean is n
 RATE_DECIMALS = 3  # stage rates are rounded to this (they name the stage in run.json)
 RATE_STEP = 10.0**-RATE_DECIMALS  # so each end of a bracket is off by up to half of it
 # The generator's own lateness (p95) that makes a stage say nothing: this share of the
-# tightest latency limit. Its lateness counts as latency (coordinated omission), so a stage
-# late by a tenth of the limit could fail where a punctual client's passes; at 0.9 x the
-# capacity of the M/D/c servers bench/README.md measures, 10% of the limit moved the
-# estimate by about 2% (bench_plain_client: the tool's p95 lateness is ~1.5 ms on 100 ms).
+# tightest latency limit. Its lateness counts as latency (coordinated omission). Added to
+# every request, a tenth of the limit lowers the M/D/c Poisson capacity by 0.1-4.6% (six
+# servers, C 1-32, S 5-60 ms, p95-p99.9: queueing.poisson_capacity with that overhead), near
+# the noise of a stage; a p95 lateness is on far fewer requests than every one. The tool's
+# own is ~1.5 ms against a 100 ms limit (bench/README.md, bench_plain_client).
 LATE_SHARE = 0.10
 
 

@@ -85,6 +85,17 @@ def test_the_locust_process_gets_the_real_headers_in_its_environment(tmp_path: P
     assert got.to_message([b"{}"])["headers"]["X-Api-Key"] == "k-123456"  # to workers, in memory
 
 
+def _reanalyse(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """`analyze` and `report` (every format) on the run directory; what they printed."""
+    printed_all = []
+    for command in (["analyze"], ["report", "--format", "html,md,json"]):
+        code = main([*command, str(run_dir)])
+        printed = capsys.readouterr()
+        assert code in FINISHED and "Error" not in printed.err, printed.err
+        printed_all += [printed.out, printed.err]
+    return printed_all
+
+
 def _files_text(run_dir: Path) -> dict[Path, bytes]:
     """Every file of the run directory as bytes, Parquet files also as their decoded rows."""
     out = {}
@@ -138,11 +149,7 @@ def test_run_leaves_no_secret_anywhere(
     assert headers["X-Api-Key"] == redacted(api_key)
     assert all(REDACTED.match(headers[h]) for h in ("Authorization", CUSTOM_ATTRIBUTES_HEADER))
     # Re-analysing the run directory works, and leaves no secret either.
-    for command in (["analyze"], ["report", "--format", "html,md,json"]):
-        code = main([*command, str(run_dir)])
-        printed = capsys.readouterr()
-        assert code in FINISHED and "Error" not in printed.err, printed.err
-        outputs += [printed.out, printed.err]
+    outputs += _reanalyse(run_dir, capsys)
     files = _files_text(run_dir)
     assert {"run.json", "analysis.json", "report.md", "report.html", "locust.log"} <= {
         p.name for p in files
@@ -215,11 +222,7 @@ def test_a_url_s_password_and_credential_query_leave_no_trace(
     recorded = meta["target"]["url"]
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in recorded  # not a credential: kept
     assert recorded.startswith("http://alice:<redacted sha256:"), recorded
-    for command in (["analyze"], ["report", "--format", "html,md,json"]):
-        code = main([*command, str(run_dir)])
-        printed = capsys.readouterr()
-        assert code in FINISHED and "Error" not in printed.err, printed.err
-        outputs += [printed.out, printed.err]
+    outputs += _reanalyse(run_dir, capsys)
     files = _files_text(run_dir)
     assert {"run.json", "analysis.json", "report.md", "report.html", "locust.log",
             "locust-worker-0.log"} <= {p.name for p in files}  # fmt: skip
