@@ -185,13 +185,17 @@ def test_no_credential_in_a_run_with_workers_and_kept_requests(
     assert code == 0, out + err
     (run_dir,) = tmp_path.iterdir()
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["totals"]["requests"] == 60 and meta["totals"]["errors"] == 0
+    # Every request went out and is a Parquet row the scan reads. What the endpoint answered
+    # is not the point (6 of 60 were errors beside a CPU-bound neighbour once): its answers,
+    # errors included, are scanned too.
+    totals = meta["totals"]
+    assert totals["requests"] == 60 and totals["successes"] > 0, totals
     names = {p.name for p in run_dir.rglob("*") if p.is_file()}
     assert "locust-worker-0.log" in names and any(n.endswith(".parquet") for n in names), names
     import pyarrow.parquet as pq
 
     (parquet,) = [p for p in run_dir.rglob("*.parquet")]
-    assert pq.read_table(parquet).num_rows == 60  # the rows the scan reads
+    assert pq.read_table(parquet).num_rows == 60
     assert_no_credentials(run_dir, out + err)
 
 
