@@ -335,6 +335,10 @@ def _read_run(r: TruthResult, doc: dict[str, Any] | None, out: Path) -> None:
 def summary(results: list[TruthResult]) -> dict[str, Any]:
     """Median |error|, the worst error, coverage, median wall time, and what went wrong."""
     errors = [r.error_pct for r in results if r.error_pct is not None]
+    # A run the generator could not drive (or cut short) says so rather than err: its lower
+    # bound is kept apart, so the machine's limit does not pass for the search's error.
+    driven = [r.error_pct for r in results
+              if r.error_pct is not None and not (r.stopped_late or r.timed_out)]  # fmt: skip
     judged = [r for r in results if r.covered is not None]
     worst = max(errors, key=abs, default=None)
     walls = [r.wall_s for r in results if not r.problem]
@@ -344,6 +348,9 @@ def summary(results: list[TruthResult]) -> dict[str, Any]:
         "median_abs_error_pct": statistics.median(abs(e) for e in errors) if errors else None,
         "worst_error_pct": worst,
         "worst_config": next((r.draw.index for r in results if r.error_pct == worst), None),
+        "median_abs_error_pct_driven": statistics.median(abs(e) for e in driven)
+        if driven else None,
+        "driven": len(driven),
         "coverage_pct": 100.0 * sum(bool(r.covered) for r in judged) / len(judged)
         if judged else None,
         "with_interval": len(judged),
@@ -384,6 +391,8 @@ def format_summary(s: dict[str, Any]) -> str:
     return (f"{s['configs']} configurations, {s['estimates']} estimates: median |error| "
             f"{pct(s['median_abs_error_pct'])}, worst {worst}, coverage "
             f"{pct(s['coverage_pct'])} of {s['with_interval']} intervals, median wall {wall}; "
+            f"median |error| {pct(s['median_abs_error_pct_driven'])} over the {s['driven']} "
+            f"runs neither late nor timed out; "
             f"{s['stopped_generator_late']} stopped on generator_late, {s['timed_out']} "
             f"timed out, {s['problems']} without a result")  # fmt: skip
 

@@ -50,6 +50,8 @@ def test_the_summary_counts_errors_coverage_and_what_went_wrong(bench: ModuleTyp
     assert s["median_abs_error_pct"] == 2.0 and s["worst_error_pct"] == 5.0
     assert s["coverage_pct"] == pytest.approx(200 / 3) and s["with_interval"] == 3
     assert s["median_wall_s"] == 200 and s["problems"] == 1
+    rs[1].stopped_late = True  # type: ignore[attr-defined]
+    assert bench.summary(rs)["median_abs_error_pct_driven"] == 1.5
     text = bench.format_summary(s)
     assert "median |error| 2.0%, worst +5.0% (#1), coverage 66.7% of 3 intervals" in text
     assert bench.table(rs).count("\n") == 5
