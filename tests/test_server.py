@@ -27,6 +27,9 @@ import pytest
 
 from recommender.errors import ConfigError
 from recommender.local.server import ServerConfig, serve, validate
+from tests.test_fuzz_cli import check_clean, guarded, invoke
+
+__all__ = ["guarded"]  # the fixture, used by name
 
 ROOT = Path(__file__).resolve().parents[1]
 # No proxy from the environment may get between the tests and 127.0.0.1.
@@ -323,6 +326,15 @@ def test_workers_die_with_a_killed_server() -> None:
         ({"max_queue": -1}, "--max-queue must be >= 0 (got -1)"),
         ({"model": "xgboost"}, "--model must be sklearn or sleep or llm (got 'xgboost')"),
         ({"host": ""}, "--host must be an address to bind"),
+        ({"service_time_dist": "gamma"}, "--service-time-dist must be det, exp or "
+         "lognormal:CV with CV > 0 (got 'gamma')"),
+        ({"service_time_dist": "lognormal:0"}, "--service-time-dist must be det"),
+        ({"service_time_dist": "lognormal:nan"}, "--service-time-dist must be det"),
+        ({"service_time_dist": "lognormal"}, "--service-time-dist must be det"),
+        ({"service_time_dist": "exp:2"}, "--service-time-dist must be det"),
+        ({"seed": -1}, "--seed must be >= 0 (got -1)"),
+        ({"model": "llm", "service_time_dist": "exp"},
+         "--service-time-dist must be det with --model llm (got 'exp')"),
     ],
 )
 def test_validate_rejects_bad_config(options: dict[str, Any], message: str) -> None:
@@ -335,6 +347,29 @@ def test_validate_rejects_bad_config(options: dict[str, Any], message: str) -> N
 
 def test_validate_accepts_defaults_and_capacity_is_n_c_over_s() -> None:
     validate(ServerConfig())
+    validate(ServerConfig(service_time_dist="lognormal:0.5", seed=7, model="sleep"))
+    validate(ServerConfig(service_time_dist="exp", seed=0))
     assert ServerConfig().capacity_rps == pytest.approx(200.0)
     config = ServerConfig(instances=3, concurrency=2, service_time_ms=50)
     assert config.capacity_rps == pytest.approx(120.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--service-time-dist", "gamma"], "Error: --service-time-dist must be det, exp or "
+         "lognormal:CV with CV > 0 (got 'gamma') (e.g. --service-time-dist lognormal:0.5)\n"),
+        (["--seed", "-3"], "Error: --seed must be >= 0 (got -3) (any whole number from 0 "
+         "replays the same draws)\n"),
+        (["--async", "--endpoint-name", "e", "--output-s3", "s3://b/o", "--service-time-dist",
+          "exp"], "Error: --service-time-dist must be det with --async (the asynchronous "
+         "endpoint holds each request exactly S)\n"),
+    ],
+)  # fmt: skip
+def test_serve_refuses_a_bad_service_time_law_in_one_line(
+    guarded: list[str], argv: list[str], error: str
+) -> None:
+    argv = ["serve", "--port", "0", "--model", "sleep", *argv]
+    code, stdout, stderr = invoke(argv)
+    check_clean(argv, code, stdout, stderr, guarded)
+    assert (code, stderr) == (2, error), stdout

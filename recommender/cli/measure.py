@@ -34,6 +34,12 @@ def serve(
     instances: Annotated[int, typer.Option(help="Worker processes, one per 'instance'.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Requests one instance serves at once.")] = 4,
     service_time_ms: Annotated[float, typer.Option(help="Time a request holds a slot.")] = 20.0,
+    service_time_dist: Annotated[
+        str, typer.Option(help="det (every request S), exp or lognormal:CV (drawn, mean S).")
+    ] = "det",
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the drawn service times (default: fresh).")
+    ] = None,
     model: Annotated[
         Model, typer.Option(help="sklearn (iris classifier), sleep, or llm (streams tokens).")
     ] = Model.sklearn,
@@ -108,8 +114,12 @@ def serve(
         from recommender.local.asyncserver import AsyncServerConfig, serve_async
 
         server = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
-                              max_queue, llm=llm)  # fmt: skip
+                              max_queue, llm=llm, service_time_dist=service_time_dist,
+                              seed=seed)  # fmt: skip
         validate(server)
+        if service_time_dist != "det":
+            raise ConfigError("--service-time-dist must be det with --async",
+                              "the asynchronous endpoint holds each request exactly S")
         if not output_s3:
             raise ConfigError("--async needs --output-s3", "e.g. --output-s3 s3://bucket/out")
         aconfig = AsyncServerConfig(server, endpoint_name or "", output_s3, failure_s3,
@@ -127,7 +137,8 @@ def serve(
     emulation = emulated if serverless else None
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
                           max_queue, publish, serverless=emulation, llm=llm,
-                          fault_control=fault_control)  # fmt: skip
+                          fault_control=fault_control, service_time_dist=service_time_dist,
+                          seed=seed)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
@@ -138,7 +149,9 @@ def serve(
             return
         what = (f"serverless: MaxConcurrency {max_concurrency}, ProvisionedConcurrency "
                 f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
-        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s)")
+        law = ("" if service_time_dist == "det" else
+               f", service times {service_time_dist} around {service_time_ms:g} ms")  # fmt: skip
+        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s{law})")
 
     run_server(config, ready)
 

@@ -30,8 +30,10 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
         "--host", config.host, "--port", str(config.port),
         "--instances", str(config.instances), "--concurrency", str(config.concurrency),
         "--service-time-ms", str(config.service_time_ms), "--model", config.model,
-        "--max-queue", str(config.max_queue),
+        "--max-queue", str(config.max_queue), "--service-time-dist", config.service_time_dist,
     ]  # fmt: skip
+    if config.seed is not None:
+        cmd += ["--seed", str(config.seed)]
     if (e := config.serverless) is not None:
         cmd += ["--serverless", "--max-concurrency", str(e.max_concurrency),
                 "--provisioned-concurrency", str(e.provisioned_concurrency),

@@ -9,6 +9,10 @@ second and the whole server saturates at
 
     capacity_rps = N * C / S
 
+With `--service-time-dist exp` or `lognormal:CV` each request holds its slot for a time drawn
+with mean S instead (recommender.local.service_time): the saturation is N * C / S on average,
+and the queue below it is an M/G/c one's.
+
 Below that, latency stays near S; at it, requests wait for a slot and latency climbs; once
 `max_queue` requests wait on an instance it answers 503 at once, like an overloaded container.
 A request that waited for its slot starts its S when the previous holder was due to finish,
@@ -51,6 +55,7 @@ from recommender.local.serverless import (
     Executions,
     ServerlessEmulation,
 )
+from recommender.local.service_time import ServiceTimeDist, instance_rng
 from recommender.redact import fingerprint
 
 MODELS = ("sklearn", "sleep", "llm")
@@ -84,6 +89,10 @@ class ServerConfig:
     serverless: ServerlessEmulation | None = None
     llm: LlmParams = LlmParams()  # --model llm: the decode model (recommender.local.llm)
     fault_control: bool = False  # serve /faults: inject failures on cue (local.faults)
+    # How each request's slot time is drawn around its mean S: det | exp | lognormal:CV
+    # (recommender.local.service_time), and the seed of the instances' draws (None: fresh).
+    service_time_dist: str = "det"
+    seed: int | None = None
 
     @property
     def capacity_rps(self) -> float:
@@ -114,6 +123,12 @@ def validate(config: ServerConfig) -> None:
         raise bad("service-time-ms", "a positive number", c.service_time_ms, "e.g. 20 (ms)")
     if c.max_queue < 0:
         raise bad("max-queue", ">= 0", c.max_queue, "0 rejects whatever finds every slot busy")
+    dist = ServiceTimeDist.parse(c.service_time_dist)
+    if c.seed is not None and c.seed < 0:
+        raise bad("seed", ">= 0", c.seed, "any whole number from 0 replays the same draws")
+    if c.model == "llm" and not dist.deterministic:
+        raise bad("service-time-dist", "det with --model llm", c.service_time_dist,
+                  "the LLM-like server's times come from --step-ms and the tokens")
     p = c.llm
     if p.max_batch < 1:
         raise bad("max-batch", ">= 1", p.max_batch, "e.g. --max-batch 16 sequences")
@@ -219,6 +234,8 @@ class _Instance:
         self.slots = asyncio.Semaphore(config.concurrency)
         self.free_at = collections.deque([-math.inf] * config.concurrency)  # idle slots' due ends
         self.service_time_s = config.service_time_ms / 1000.0
+        self.dist = ServiceTimeDist.parse(config.service_time_dist)
+        self.rng = instance_rng(config.seed, index)
         self.waiting = self.served = self.rejected_503 = self.bad_request = 0
         self.unsigned_403 = 0
         # Caller headers seen, as "Name: sha256:..." (never the value): tests check that a
@@ -233,6 +250,12 @@ class _Instance:
 
     def looks_signed(self, request: web.Request) -> bool:
         return _looks_signed(request)
+
+    def next_service_s(self) -> float:
+        """The next request's slot time, s: S itself, or a draw of the law around S."""
+        if self.dist.deterministic:
+            return self.service_time_s
+        return float(self.dist.draw(self.rng, self.service_time_s, 1)[0])
 
     def component(self, request: web.Request) -> str | None:
         """The inference component the request names, if any (its metrics go there too)."""
@@ -328,10 +351,11 @@ class _Instance:
         # A request that waited takes over its slot when the previous one was due to end, not
         # when the loop got round to it: timer and hand-over lag (~1 ms) would otherwise add to
         # every S and put the true capacity 5-10% under N*C/S. The credit is capped at S/2 so
-        # a stalled loop cannot make requests free.
+        # a stalled loop cannot make requests free. (S/2 of the mean S, whatever this
+        # request drew: the lag it makes up for does not depend on the draw.)
         now = loop.time()
         start = max(arrived, self.free_at.popleft(), now - self.service_time_s / 2)
-        end = start + self.service_time_s
+        end = start + self.next_service_s()
         try:
             predictions = self.predict(rows) if self.predict is not None else None
             # Pad to S so the slot's occupancy, hence capacity, does not depend on the CPU.
@@ -374,7 +398,7 @@ class _Instance:
         start = loop.time()
         try:
             predictions = self.predict(rows) if self.predict is not None else None
-            await asyncio.sleep(max(0.0, start + setup_s + self.service_time_s - loop.time()))
+            await asyncio.sleep(max(0.0, start + setup_s + self.next_service_s() - loop.time()))
         finally:
             executions.release(slot, loop.time())
         self.served += 1

@@ -1,0 +1,441 @@
+"""Issue 27: the randomized truth benchmark, the arbiter of every rule of the search.
+
+    .venv/bin/python bench/bench_truth.py [--configs 30] [--seed S] [--max-rps 400]
+        [--max-seconds 1200] [--json out.json] [--keep DIR]
+
+Draws configurations of `recommender serve --model sleep` at random, from a fresh seed each
+run (printed; `--seed` replays the same draws): instances N 1-4 (weighted to 1-2), slots C
+1-32, service time S 2-500 ms log-uniform, its law det, exp or lognormal:0.5 (`serve
+--service-time-dist`: each request's slot time drawn with mean S), an SLO percentile from
+p50, p90, p95, p99, p99.9 and its limit U(1.2, 20) x S. A draw is rejected (and another
+drawn) when its saturation N x C / S exceeds `--max-rps`, or when its truth with a nominal
+2 ms outside the slot is under 2 rps (nothing to find there). Conditioned on
+those, the draws lean to long service times (many slots of a short one saturate past
+`--max-rps`).
+
+`--max-rps` 400 by default: what one Locust process on this machine (2 vCPU, shared with the
+server under test) drives comfortably. Flat out one process reaches about 6,000 req/s
+(bench/README.md, bench_scale), but paced Poisson arrivals from hundreds of users, with the
+server's instances on the same two cores, make the generator late long before that; 400 rps
+(the probe at 1.3 x 400 = 520) is the bound assumed here, not measured by this script. What
+measures it is the table: each run's generator lateness per stage (p95 of how late sends
+left, `generator.stages[].lag_p95_ms` of `run --json`) and whether the search stopped on
+`generator_late`. A lateness that grows with the configuration's saturation says where the
+machine's limit is; lower `--max-rps` below it.
+
+For each configuration it starts the server (max queue 1000 per instance, seeded draws),
+times it at a trickle (100 requests one at a time, recommender.local.trickle: the slot
+times it reports and the time outside the slot), and computes the TRUTH: the highest
+Poisson rate at which N instances, each an M/G/c queue fed 1/N of the stream, keep the SLO
+percentile of latency within the limit (recommender.queueing.empirical_poisson_capacity),
+every request also spending the trickle's typical (median) time outside its slot. Its
+service times are the trickle's own for det (the machine's: a slot held past S shows there),
+and for exp and lognormal 100,000 or more draws of the law (100 trickled draws would make
+the tail of the law, what a p99.9 rests on, a matter of luck; the trickle's slot times are
+those draws exactly, nothing of the machine). `truth_trickle` beside it is the truth from the
+100 trickled slot times, to see that luck.
+
+Then it runs `recommender run --url ... --yes --json --out <tmp>` with the CLI's DEFAULT
+flags except `--slo` (the drawn one) and `--max-rps` (1.3 x saturation; and `--start-rps`
+half of that where it is under the default 10, which the CLI would refuse), and records the
+truth, the estimate, its interval and whether it covers the truth, the error, the wall
+time, the stages played, the verdict, the generator's lateness per stage, whether the run
+stopped on `generator_late`, and the share of the requests each instance served. Without
+`--instances` the run's figures are the whole server's, compared with the whole server's
+truth (the error and coverage are the same per instance). With N > 1 the truth assumes each
+instance gets 1/N of the requests; the kernel spreads connections, not requests (SO_REUSEPORT),
+so the shares recorded say how far a run was from that.
+
+A run past `--max-seconds` is interrupted (SIGINT, as Ctrl-C) and recorded as such.
+Not a test, and not for a busy machine: it takes minutes per configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender import runs
+from recommender.errors import RecommenderError
+from recommender.local.process import running_server, stop_group
+from recommender.local.server import ServerConfig
+from recommender.local.service_time import ServiceTimeDist
+from recommender.local.trickle import measure_trickle
+from recommender.queueing import EMPIRICAL_SAMPLES, empirical_poisson_capacity, mgc_latency_ms
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_accuracy import runs_root  # noqa: E402
+
+INSTANCES, INSTANCE_WEIGHTS = (1, 2, 3, 4), (0.35, 0.35, 0.15, 0.15)
+SLOTS = (1, 32)
+SERVICE_MS = (2.0, 500.0)  # log-uniform
+LAWS = ("det", "exp", "lognormal:0.5")
+QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
+LIMIT_X = (1.2, 20.0)  # the limit, x S
+MIN_TRUTH_RPS = 2.0
+NOMINAL_OUTSIDE_MS = 2.0  # HTTP and client time outside the slot, for rejecting draws
+TRICKLE = 100
+MAX_QUEUE = 1000  # per instance: the probe at 1.3 x saturation queues rather than 503s
+PROBE_X = 1.3  # --max-rps, x saturation
+DEFAULT_START_RPS = 10.0  # the CLI's --start-rps
+INTERRUPT_GRACE_S = 120.0  # after SIGINT: the run analyses what it has, then exits
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One drawn configuration; `server_seed` seeds its server's service times."""
+
+    index: int
+    instances: int
+    slots: int
+    service_ms: float
+    law: str
+    quantile: float
+    limit_ms: float
+    server_seed: int
+
+    @property
+    def saturation_rps(self) -> float:
+        return self.instances * self.slots / (self.service_ms / 1000.0)
+
+    @property
+    def slo(self) -> str:
+        return f"p{self.quantile * 100:g}<={self.limit_ms:g}ms"
+
+    def label(self) -> str:
+        return (f"#{self.index} {self.instances}x{self.slots} S={self.service_ms:g}ms "
+                f"{self.law} {self.slo}")  # fmt: skip
+
+
+@dataclass
+class TruthResult:
+    """What one configuration's run found, beside its truth (whole server, rps)."""
+
+    draw: Draw
+    saturation_rps: float
+    truth_rps: float
+    truth_trickle_rps: float
+    trickle: str
+    slot_mean_ms: float
+    outside_ms: float
+    max_rps: float
+    start_rps: float
+    estimate_rps: float | None = None
+    interval_rps: list[float] | None = None
+    method: str | None = None
+    covered: bool | None = None
+    error_pct: float | None = None
+    wall_s: float = 0.0
+    stages: int = 0
+    verdict: str | None = None
+    exit_code: int | None = None
+    status: str | None = None
+    stop: str | None = None
+    stopped_late: bool = False
+    timed_out: bool = False
+    lag_p95_ms: list[float | None] = field(default_factory=list)
+    instance_share: list[float] = field(default_factory=list)
+    problem: str | None = None
+
+    def line(self) -> str:
+        if self.problem:
+            return f"{self.draw.label()}: {self.problem}"
+        ci = ("-" if not self.interval_rps else
+              f"{self.interval_rps[0]:.1f}-{self.interval_rps[1]:.1f}")  # fmt: skip
+        err = "-" if self.error_pct is None else f"{self.error_pct:+.1f}%"
+        lags = [x for x in self.lag_p95_ms if x is not None]
+        return (f"{self.draw.label()} sat {self.saturation_rps:.1f}: truth {self.truth_rps:.1f}"
+                f" (trickle {self.truth_trickle_rps:.1f}) estimate "
+                f"{self.estimate_rps or 0:.1f} [{ci}] covered {self.covered} error {err} | "
+                f"{self.wall_s:.0f} s, {self.stages} stages, {self.verdict}, stop {self.stop}"
+                f"{' (timed out)' if self.timed_out else ''}, lag p95 max "
+                f"{max(lags, default=math.nan):.1f} ms")  # fmt: skip
+
+
+def truth_samples(quantile: float) -> int:
+    """Simulated requests per rate: at least 200 beyond the quantile, so a p99.9 is not
+    the luck of a few."""
+    return max(EMPIRICAL_SAMPLES, int(200 / (1.0 - quantile)))
+
+
+def law_times_ms(d: Draw, size: int) -> NDArray[np.float64]:
+    """`size` service times of the draw's law (seeded by the draw, so a replay agrees)."""
+    rng = np.random.default_rng([d.server_seed, 1])
+    return ServiceTimeDist.parse(d.law).draw(rng, d.service_ms, size)
+
+
+def has_truth(d: Draw) -> bool:
+    """Whether the truth with a nominal time outside the slot reaches MIN_TRUTH_RPS, before
+    any server is started (the truth's queue is monotone in the rate, so one look at that
+    rate answers it): most rejected draws miss the limit on their service time alone, and
+    need no simulation; the rest need 20,000 simulated requests, not a bisection."""
+    service = law_times_ms(d, 20_000)
+    idle = float(np.quantile(service, d.quantile)) + NOMINAL_OUTSIDE_MS
+    if idle > d.limit_ms:
+        return False
+    lat = mgc_latency_ms(MIN_TRUTH_RPS / d.instances, d.slots, service,
+                         np.array([NOMINAL_OUTSIDE_MS]), samples=20_000)  # fmt: skip
+    return float(np.quantile(lat, d.quantile, method="inverted_cdf")) <= d.limit_ms
+
+
+def draw_configs(seed: int, count: int, max_rps: float) -> list[Draw]:
+    """`count` configurations from `seed`, each within `max_rps` and with a nominal truth
+    of at least MIN_TRUTH_RPS. The same seed draws the same list on any machine."""
+    rng = np.random.default_rng(seed)
+    out: list[Draw] = []
+    for _ in range(10_000 * max(count, 1)):
+        if len(out) == count:
+            break
+        service = float(np.exp(rng.uniform(math.log(SERVICE_MS[0]), math.log(SERVICE_MS[1]))))
+        d = Draw(
+            index=len(out) + 1,
+            instances=int(rng.choice(INSTANCES, p=INSTANCE_WEIGHTS)),
+            slots=int(rng.integers(SLOTS[0], SLOTS[1] + 1)),
+            service_ms=round(service, 2),
+            law=LAWS[int(rng.integers(len(LAWS)))],
+            quantile=QUANTILES[int(rng.integers(len(QUANTILES)))],
+            limit_ms=round(float(rng.uniform(*LIMIT_X)) * service, 1),
+            server_seed=int(rng.integers(2**31)),
+        )
+        if d.saturation_rps <= max_rps and has_truth(d):
+            out.append(d)
+    else:
+        raise RuntimeError(f"could not draw {count} configurations within {max_rps} rps")
+    return out
+
+
+def run_config(d: Draw, out: Path, max_seconds: float) -> TruthResult:
+    """Start the draw's server, time it at a trickle, compute its truth, run `recommender
+    run` against it with the default flags (but --slo and --max-rps), and compare."""
+    server = ServerConfig(port=0, instances=d.instances, concurrency=d.slots,
+                          service_time_ms=d.service_ms, model="sleep", max_queue=MAX_QUEUE,
+                          service_time_dist=d.law, seed=d.server_seed)  # fmt: skip
+    saturation = d.saturation_rps
+    max_rps = float(f"{PROBE_X * saturation:.4g}")
+    start_rps = min(DEFAULT_START_RPS, max_rps / 2)
+    with running_server(server) as url:
+        trickle = measure_trickle(url, TRICKLE)
+        outside = np.array([trickle.outside_typical_ms])
+        samples = truth_samples(d.quantile)
+        slot = np.asarray(trickle.slot_ms)
+        by_trickle = empirical_poisson_capacity(d.instances, d.slots, slot, d.quantile,
+                                                d.limit_ms, outside, samples)  # fmt: skip
+        truth = (by_trickle if d.law == "det" else
+                 empirical_poisson_capacity(d.instances, d.slots, law_times_ms(d, samples),
+                                            d.quantile, d.limit_ms, outside, samples))  # fmt: skip
+        r = TruthResult(d, saturation, truth, by_trickle, trickle.describe(),
+                        float(slot.mean()), trickle.outside_typical_ms, max_rps,
+                        start_rps)  # fmt: skip
+        if truth < MIN_TRUTH_RPS:
+            r.problem = (f"skipped: its truth on this machine is {truth:.2f} rps (time outside "
+                         f"the slot {trickle.outside_typical_ms:.1f} ms)")  # fmt: skip
+            return r
+        before = instance_counts(url, d.instances)
+        args = ["run", "--url", f"{url}/invocations", "--slo", d.slo, "--max-rps", f"{max_rps:g}",
+                "--yes", "--json", "--out", str(out)]  # fmt: skip
+        if start_rps < DEFAULT_START_RPS:
+            args += ["--start-rps", f"{start_rps:g}"]
+        t = time.monotonic()
+        doc, r.timed_out, r.exit_code = _run_tool(args, out / "run.log", max_seconds)
+        r.wall_s = time.monotonic() - t
+        served = np.subtract(instance_counts(url, d.instances), before)
+        r.instance_share = [round(float(x), 3) for x in served / max(1, served.sum())]
+    _read_run(r, doc, out)
+    return r
+
+
+def instance_counts(base_url: str, instances: int) -> list[int]:
+    """Requests each instance has answered so far (served and 503): /stats over fresh
+    connections until every instance has answered (the kernel picks one per connection).
+    http.client, not urllib: no proxy from the environment between us and 127.0.0.1."""
+    host, _, port = base_url.removeprefix("http://").rpartition(":")
+    seen: dict[int, int] = {}
+    for _ in range(200 * instances):
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            conn.request("GET", "/stats")
+            data = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        seen[int(data["instance"])] = int(data["served"]) + int(data["rejected_503"])
+        if len(seen) == instances:
+            return [seen[i] for i in range(instances)]
+    raise RecommenderError(f"only instances {sorted(seen)} of {instances} answered /stats")
+
+
+def _run_tool(args: list[str], log: Path, max_seconds: float
+              ) -> tuple[dict[str, Any] | None, bool, int]:  # fmt: skip
+    """`recommender run` in its own process group (so a run past `max_seconds` can be
+    interrupted as Ctrl-C would, Locust included): its --json document, whether it timed
+    out, its exit code. Its progress goes to `log`."""
+    cmd = [sys.executable, "-m", "recommender", *args]
+    timed_out = False
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            stdout, _ = proc.communicate(timeout=max_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                stdout, _ = proc.communicate(timeout=INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                stop_group(proc)
+                stdout, _ = proc.communicate()
+    try:
+        doc = json.loads(stdout) if stdout.strip() else None
+    except ValueError:
+        doc = None
+    return doc, timed_out, int(proc.returncode)
+
+
+def _read_run(r: TruthResult, doc: dict[str, Any] | None, out: Path) -> None:
+    """Fill in what the run's --json document and its run directory say."""
+    if doc is None:
+        tail = (out / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
+        r.problem = f"no result (exit {r.exit_code}): {' | '.join(tail) or 'no output'}"
+        return
+    cap = doc["capacity"]
+    n = int(cap.get("instances") or 1)  # 1: the run was not told the instances
+    r.verdict, r.status, r.method = doc.get("verdict"), doc.get("status"), cap.get("method")
+    per = cap.get("rps_per_instance")
+    r.estimate_rps = None if per is None else float(per) * n
+    ci = cap.get("interval_rps_per_instance")
+    r.interval_rps = None if not ci else [float(ci[0]) * n, float(ci[1]) * n]
+    if r.interval_rps is not None:
+        r.covered = r.interval_rps[0] <= r.truth_rps <= r.interval_rps[1]
+    if r.estimate_rps:
+        r.error_pct = (r.estimate_rps / r.truth_rps - 1.0) * 100.0
+    r.lag_p95_ms = [s.get("lag_p95_ms") for s in doc.get("generator", {}).get("stages", [])]
+    meta = json.loads((Path(doc["run_dir"]) / runs.RUN_FILE).read_text())
+    r.stages = sum(1 for s in meta.get("stages", []) if s["rps"] > 0)
+    decisions = meta.get("search", {}).get("decisions", [])
+    r.stop = decisions[-1].get("code") if decisions else None
+    r.stopped_late = r.stop == "generator_late"
+
+
+def summary(results: list[TruthResult]) -> dict[str, Any]:
+    """Median |error|, the worst error, coverage, median wall time, and what went wrong."""
+    errors = [r.error_pct for r in results if r.error_pct is not None]
+    # A run the generator could not drive (or cut short) says so rather than err: its lower
+    # bound is kept apart, so the machine's limit does not pass for the search's error.
+    driven = [r.error_pct for r in results
+              if r.error_pct is not None and not (r.stopped_late or r.timed_out)]  # fmt: skip
+    judged = [r for r in results if r.covered is not None]
+    worst = max(errors, key=abs, default=None)
+    walls = [r.wall_s for r in results if not r.problem]
+    return {
+        "configs": len(results),
+        "estimates": len(errors),
+        "median_abs_error_pct": statistics.median(abs(e) for e in errors) if errors else None,
+        "worst_error_pct": worst,
+        "worst_config": next((r.draw.index for r in results if r.error_pct == worst), None),
+        "median_abs_error_pct_driven": statistics.median(abs(e) for e in driven)
+        if driven else None,
+        "driven": len(driven),
+        "coverage_pct": 100.0 * sum(bool(r.covered) for r in judged) / len(judged)
+        if judged else None,
+        "with_interval": len(judged),
+        "median_wall_s": statistics.median(walls) if walls else None,
+        "stopped_generator_late": sum(r.stopped_late for r in results),
+        "timed_out": sum(r.timed_out for r in results),
+        "problems": sum(r.problem is not None for r in results),
+    }
+
+
+def table(results: list[TruthResult]) -> str:
+    rows = ["| # | N x C | S ms | law | SLO | sat | truth | estimate | interval | covered "
+            "| error | wall s | stages | verdict | stop | lag p95 max ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        d = r.draw
+        ci = ("-" if not r.interval_rps else
+              f"{r.interval_rps[0]:.1f}-{r.interval_rps[1]:.1f}")  # fmt: skip
+        err = "-" if r.error_pct is None else f"{r.error_pct:+.1f}%"
+        lags = [x for x in r.lag_p95_ms if x is not None]
+        lag = "-" if not lags else f"{max(lags):.1f}"
+        rows.append(f"| {d.index} | {d.instances}x{d.slots} | {d.service_ms:g} | {d.law} "
+                    f"| {d.slo} | {r.saturation_rps:.1f} | {r.truth_rps:.1f} | "
+                    f"{'-' if r.estimate_rps is None else f'{r.estimate_rps:.1f}'} | {ci} | "
+                    f"{'-' if r.covered is None else r.covered} | {err} | {r.wall_s:.0f} | "
+                    f"{r.stages} | {r.verdict or r.problem or '-'} | "
+                    f"{r.stop}{' (timed out)' if r.timed_out else ''} | {lag} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f}%"
+
+    worst = "-" if s["worst_error_pct"] is None else (
+        f"{s['worst_error_pct']:+.1f}% (#{s['worst_config']})")  # fmt: skip
+    wall = "-" if s["median_wall_s"] is None else f"{s['median_wall_s']:.0f} s"
+    return (f"{s['configs']} configurations, {s['estimates']} estimates: median |error| "
+            f"{pct(s['median_abs_error_pct'])}, worst {worst}, coverage "
+            f"{pct(s['coverage_pct'])} of {s['with_interval']} intervals, median wall {wall}; "
+            f"median |error| {pct(s['median_abs_error_pct_driven'])} over the {s['driven']} "
+            f"runs neither late nor timed out; "
+            f"{s['stopped_generator_late']} stopped on generator_late, {s['timed_out']} "
+            f"timed out, {s['problems']} without a result")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--configs", type=int, default=30, help="configurations to draw [30]")
+    p.add_argument("--seed", type=int, default=None, help="replay a run's draws [fresh]")
+    p.add_argument("--max-rps", type=float, default=400.0,
+                   help="the highest saturation drawn: what one Locust process drives here")
+    p.add_argument("--max-seconds", type=float, default=1200.0,
+                   help="wall seconds per run before it is interrupted [1200]")
+    p.add_argument("--json", type=Path, help="write every result and the summary here")
+    p.add_argument("--keep", type=Path, help="keep the run directories here")
+    a = p.parse_args(argv)
+    seed = a.seed if a.seed is not None else secrets.randbits(32)
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} vCPU, load "
+          f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; seed {seed} (replay: "
+          f"--seed {seed}), --max-rps {a.max_rps:g}", flush=True)  # fmt: skip
+    draws = draw_configs(seed, a.configs, a.max_rps)
+    results: list[TruthResult] = []
+    with contextlib.ExitStack() as stack:
+        root = Path(runs_root(stack, a.keep, "bench-truth-"))
+        for d in draws:
+            out = root / f"config-{d.index}"
+            out.mkdir(parents=True, exist_ok=True)
+            print(f"{d.label()} (saturation {d.saturation_rps:.1f} rps)...", flush=True)
+            try:
+                r = run_config(d, out, a.max_seconds)
+            except RecommenderError as exc:  # the server did not start or answer: go on
+                r = TruthResult(d, d.saturation_rps, math.nan, math.nan, "", math.nan,
+                                math.nan, math.nan, math.nan, problem=exc.one_line())
+            print(f"  {r.trickle}\n  {r.line()}", flush=True)
+            results.append(r)
+    s = summary(results)
+    print("\n" + table(results) + "\n\n" + format_summary(s))
+    if a.json:
+        a.json.write_text(json.dumps({"seed": seed, "max_rps": a.max_rps,
+                                      "max_seconds": a.max_seconds,
+                                      "results": [asdict(r) for r in results],
+                                      "summary": s}, indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
