@@ -19,7 +19,12 @@ import pytest
 from recommender import runs
 from recommender.cli import main
 from recommender.search import PROBE_START
-from tests.conftest import assert_interpolates_the_known_truth, calm_config, known_truth
+from tests.conftest import (
+    assert_interpolates_the_known_truth,
+    calm_config,
+    interruptible,
+    known_truth,
+)
 
 
 def server_stats(url: str) -> dict[str, int]:
@@ -136,21 +141,60 @@ def served(stats: dict[str, int]) -> int:
     return stats["served"] + stats["rejected_503"]
 
 
+def recorded_requests(out: Path) -> int:
+    """Requests the run in `out` has on disk so far (0 before its run directory exists)."""
+    return sum(sum(r["requests"] for r in runs.read_seconds(d / "latency.jsonl"))
+               for d in out.iterdir())  # fmt: skip
+
+
+def start_cli_until_recorded(args: list[str], out: Path, requests: int,
+                             timeout: float = 120.0) -> tuple[subprocess.Popen[str], int]:
+    """`recommender ARGS --out OUT --yes` as a real process that Ctrl-C reaches, returned
+    once its run directory holds at least `requests` recorded requests, with the number it
+    held then. Waits on the run's own progress, not on a clock (a busy machine starts Locust
+    late and records slowly); fails, the process killed, when there is none within
+    `timeout`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", *args, "--out", str(out), "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen = recorded_requests(out)
+        if seen >= requests:
+            return proc, seen
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    got, err = proc.communicate(timeout=30)
+    raise AssertionError(f"fewer than {requests} requests recorded within {timeout:g} s "
+                         f"(exit {proc.returncode}): {got}{err}")  # fmt: skip
+
+
 def test_ctrl_c_keeps_what_was_measured(shared_demo_server: str, tmp_path: Path) -> None:
     before = server_stats(shared_demo_server)
-    proc = start_cli_until(
+    # A plan of 6 minutes, interrupted once 60 requests are on disk (3 s at 20 rps on an
+    # idle machine): it cannot end by itself first, however slow the machine. (It once did:
+    # a 30 s plan, signalled after a wait with a clock, exited 0 on a slow machine.)
+    proc, seen = start_cli_until_recorded(
         ["loadtest", "--url", f"{shared_demo_server}/invocations", "--start-rps", "20",
-         "--max-rps", "40", "--stages", "3", "--stage-seconds", "10", "--search", "fixed"],
-        tmp_path, seconds=4,
+         "--max-rps", "40", "--stages", "3", "--stage-seconds", "120", "--search", "fixed"],
+        tmp_path, requests=60,
     )  # fmt: skip
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     run_dir = only_run_dir(tmp_path)
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "interrupted"
-    assert meta["totals"]["requests"] >= 4 * 20 * 0.8
+    # What was on disk when the signal came is kept (and what was in flight is added).
+    assert meta["totals"]["requests"] >= seen
     assert "interrupted" in out
     # Nothing measured is lost: every request the server answered is on disk (the server
     # also answered the preflight request). Requests in flight at the interrupt once were
