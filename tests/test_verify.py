@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,7 @@ from recommender.verify import (
     request_cap,
     run_arrivals,
 )
+from tests.conftest import interruptible
 
 MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
@@ -252,20 +254,23 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
     measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two replays at once (sharing the stack's time): the real CLI, interrupted (SIGINT)
-    in the middle of a 30-minute replay (60 s of load), and one capped by --max-requests.
+    in the middle of a 300-minute replay (600 s of load), and one capped by --max-requests.
     The Ctrl-C one stops within seconds, exit 130; the capped one stops by itself at 25 of
     the 360 requests planned, exit 1 (incomplete). Both keep verify.json/.md/.html with the
-    minutes played, compared with a simulation of those minutes."""
+    minutes played, compared with a simulation of those minutes. The interrupted replay is
+    long so that it cannot end before the signal, which waits for the capped replay and
+    then for two minutes played, however slow the machine (a 60 s replay once ended
+    first on a slow one: exit 0)."""
     _, emulator, _, measured_dir = measured
     run_dir, capped_dir = _copy(measured_dir, tmp_path / "run"), _copy(measured_dir,
                                                                        tmp_path / "capped")
-    traffic = _csv(tmp_path / "quiet.csv", [5] * 30)
+    traffic = _csv(tmp_path / "quiet.csv", [5] * 300)
     capsys.readouterr()
     # --force: whether a policy is on the endpoint (the other tests') or not.
     proc = subprocess.Popen(
         [sys.executable, "-m", "recommender", "verify", str(run_dir), "--traffic", str(traffic),
          "--aws-endpoint-url", emulator, "--force"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)  # fmt: skip
+        stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)  # fmt: skip
     try:
         # The request cap is a hard one the load generator enforces.
         started = time.monotonic()
@@ -287,12 +292,7 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
             f"what was observed is in {capped_dir / 'verify.json'} (and verify.md, "
             "verify.html)"), out
         # Meanwhile the other replay has played its first traffic minutes: Ctrl-C.
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "stage 2 at" in line:
-                break
+        lines = _lines_until(proc, "stage 2 at", timeout=120)
         assert proc.poll() is None, "".join(lines)
         interrupted_at = time.time()
         proc.send_signal(signal.SIGINT)
@@ -304,12 +304,12 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
     out = "".join(lines) + rest
     assert proc.returncode == ExitCode.INTERRUPTED, (out, err)
     assert "Traceback" not in err, err
-    # Promptly: the rest of the plan was ~40 s of load.
+    # Promptly: the rest of the plan was minutes of load.
     assert stopped_after < 20, (stopped_after, out)
     doc = json.loads((run_dir / "verify.json").read_text())
     assert doc["status"] == "interrupted" and not doc["capped"]
     # The load was capped at the traffic's requests with a margin (request_cap).
-    assert doc["max_requests"] == 300 + math.ceil(5 * math.sqrt(300)) + 10
+    assert doc["max_requests"] == 3000 + math.ceil(5 * math.sqrt(3000)) + 10
     load = json.loads((Path(doc["load_run_dir"]) / "run.json").read_text())
     assert load["status"] == "interrupted"
     t0 = datetime.fromisoformat(load["started_at"].replace("Z", "+00:00")).timestamp()
@@ -321,14 +321,32 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
     assert not psutil.pid_exists(locust), locust
     # The minutes played, observed and predicted side by side.
     played = doc["traffic"]["minutes"]
-    assert 2 <= played < 30 and doc["minutes_planned"] == 30, doc["traffic"]
+    assert 2 <= played < 300 and doc["minutes_planned"] == 300, doc["traffic"]
     assert len(doc["observed"]["requests"]) == len(doc["predicted"]["requests"]) == played
     assert sum(doc["observed"]["requests"][:2]) > 0
     assert "| time to first scale-out |" in (run_dir / "verify.md").read_text()
     assert "<svg" in (run_dir / "verify.html").read_text()
     assert out.strip().splitlines()[-1] == (
-        f"interrupted: {played} of 30 traffic minutes played; what was observed is in "
+        f"interrupted: {played} of 300 traffic minutes played; what was observed is in "
         f"{run_dir / 'verify.json'} (and verify.md, verify.html)"), out
+
+
+def _lines_until(proc: subprocess.Popen[str], text: str, timeout: float) -> list[str]:
+    """`proc`'s stdout lines up to the first holding `text` (read in a thread, so the wait
+    has a deadline); fails when none comes within `timeout`."""
+    assert proc.stdout is not None
+    stream, lines, seen = proc.stdout, [], threading.Event()
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+            if text in line:
+                seen.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), (f"no {text!r} within {timeout:g} s", proc.poll(), lines)
+    return lines
 
 
 def test_the_request_cap_is_the_traffic_with_a_margin() -> None:
