@@ -273,11 +273,9 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
         stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)  # fmt: skip
     try:
         # The request cap is a hard one the load generator enforces.
-        started = time.monotonic()
         assert main(["verify", str(capped_dir), "--traffic", str(_csv(
             tmp_path / "busier.csv", [6] * 30)), "--aws-endpoint-url", emulator,
             "--max-requests", "25", "--force"]) == ExitCode.FAILED  # fmt: skip
-        took = time.monotonic() - started
         out = capsys.readouterr().out
         assert "The load stops by itself after 60 s or 25 requests (--max-requests)" in out
         doc = json.loads((capped_dir / "verify.json").read_text())
@@ -286,7 +284,9 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
         assert load["totals"]["intended"] == 25 and 20 <= load["totals"]["requests"] <= 25, load
         assert doc["capped"] and doc["status"] == "stopped" and doc["max_requests"] == 25
         played = doc["traffic"]["minutes"]
-        assert played < 10 and took < 40, (played, took)
+        # Stopped by the cap, not at the plan's end: fewer than 10 of 30 minutes played (by
+        # the load's own seconds; its wall time, 82 s once on a starved machine, is not).
+        assert played < 10, played
         assert out.strip().splitlines()[-1] == (
             f"stopped: the load reached --max-requests 25 after {played} of 30 traffic minutes; "
             f"what was observed is in {capped_dir / 'verify.json'} (and verify.md, "
