@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -48,6 +49,7 @@ BOUND_MINUTES = 1.5  # predicted vs observed times (the scaler ticks once a minu
 # Predicted vs observed SLO-violating minutes (of 12): the client folds a request into the
 # minute it completed, so a queue's minutes show late by its wait; measured 0 to 1 apart.
 VIOLATION_BOUND = 2
+SPARES = 2  # the stack's warm spares: as many instances as a scale-out adds (1 -> 3)
 
 
 Stack = tuple[AwsClient, str, str, Path]
@@ -68,14 +70,20 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             mp.setenv(key, value)
         mp.delenv("AWS_PROFILE", raising=False)
         with running_emulator() as emulator:
+            # Warm spares, as many as a scale-out adds (1 -> 3): new instances serve
+            # PROVISION_MINUTES after their launch, not after a model server's start as well
+            # (seconds, and on a slow machine 3 times as many: in service after 11.5 minutes,
+            # against the 12 of the simulator's default it must disagree with).
             config = HostingConfig(emulator, model="sleep", metrics_period=1, poll_seconds=0.5,
                                    provision_seconds=PROVISION_MINUTES * MINUTE_S,
-                                   minute_seconds=MINUTE_S)  # fmt: skip
+                                   minute_seconds=MINUTE_S, warm_spares=SPARES)  # fmt: skip
             with running_hosting(config) as router:
                 aws = AwsClient.create("us-east-1", endpoint_url=emulator)
                 aws.create_model("m", "local/model:latest")
                 aws.create_endpoint_config("e-config", "m", "AllTraffic", "ml.m5.large", 1, {})
                 aws.create_endpoint_from_config("e", "e-config", {})  # 16 rps per instance
+                # The spares' starts (seconds of CPU each) before the measured run, not in it.
+                _wait_for_spares(router)
                 runs_dir = tmp_path_factory.mktemp("runs")
                 assert main([
                     "run", "--endpoint", "e", "--region", "us-east-1", "--endpoint-url",
@@ -94,9 +102,28 @@ def _csv(path: Path, rps: Sequence[float]) -> Path:
     return path
 
 
-def _in_service(router: str) -> int:
+def _variant(router: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{router}/_local/endpoints", timeout=5) as r:
-        return int(json.loads(r.read())["endpoints"]["e"]["variants"]["AllTraffic"]["in_service"])
+        found: dict[str, Any] = json.loads(r.read())["endpoints"]["e"]["variants"]["AllTraffic"]
+        return found
+
+
+def _in_service(router: str) -> int:
+    return int(_variant(router)["in_service"])
+
+
+def _wait_for_spares(router: str, timeout: float = 120.0) -> None:
+    """Until the endpoint serves and its warm spares (SPARES) are started."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = _variant(router)
+            if v["in_service"] >= 1 and v["spares_ready"] == SPARES:
+                return
+        except (OSError, KeyError):
+            v = {}  # not hosted yet
+        assert time.monotonic() < deadline, f"spares not ready within {timeout:g} s: {v}"
+        time.sleep(0.2)
 
 
 def test_verify_observes_real_scaling_and_calibrates_the_simulator(
@@ -201,6 +228,7 @@ def test_verify_a_spike_agrees_once_calibrated(
         aws.set_desired_instance_count("e", "AllTraffic", 1)
     else:
         pytest.fail("the endpoint did not go back to one instance")
+    _wait_for_spares(router)  # those the step's scale-out took, started again
     spike = [QUIET] * 3 + [30] * 4 + [QUIET] * 5
     traffic = _csv(tmp_path / "spike.csv", spike)
     capsys.readouterr()
