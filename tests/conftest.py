@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests keep their order. `make test` passes --no-loadscope-reorder so xdist keeps it."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
+
+
+def interruptible() -> None:
+    """`preexec_fn` for a child process a test sends Ctrl-C (SIGINT): SIGINT's default
+    action in it, whatever pytest inherited. A shell starts a background job (`make test &`)
+    with SIGINT ignored; Python then installs no KeyboardInterrupt handler, so the child
+    ignored the test's SIGINT and ran its plan to the end (exit 0, not 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def use_emulator_credentials(mp: pytest.MonkeyPatch, home: Path) -> None:

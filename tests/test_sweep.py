@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import jsonschema
 import pytest
 from botocore.stub import Stubber
 
+from recommender import runs
 from recommender import sweep as sweep_mod
 from recommender.aws import AwsClient
 from recommender.cli import main
@@ -28,6 +30,7 @@ from recommender.local.instance_types import profile_for
 from recommender.options import RunOptions
 from recommender.sizing import PRICES_USD_PER_HOUR
 from recommender.traffic import TrafficSpec
+from tests.conftest import interruptible
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:"
 SCHEMA = Path(sweep_mod.__file__).parent / "report" / "sweep.schema.json"
@@ -215,19 +218,33 @@ def test_a_quota_error_on_create_deletes_the_config(monkeypatch: pytest.MonkeyPa
 def test_ctrl_c_deletes_what_was_deployed_and_keeps_the_data(
     stack: tuple[str, str], tmp_path: Path
 ) -> None:
+    # Minute-long stages, a budget of 10 minutes and a fine precision: the first type's
+    # search cannot end before the signal, however slow the machine. (With LOAD's 21 s a
+    # type, a slow machine's signal once came after the load: Ctrl-C ignored while the
+    # first endpoint was deleted, the sweep went on and exited 0.)
+    load = [*LOAD]
+    for flag, value in (("--stage-seconds", "60"), ("--max-duration", "600"),
+                        ("--precision", "0.02")):  # fmt: skip
+        load[load.index(flag) + 1] = value
     cmd = [sys.executable, "-m", "recommender", "sweep", "--model-name", "m", "--instance-types",
-           ",".join(TYPES), "--out", str(tmp_path), *urls(stack), *LOAD]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "stage 1 at" in line:  # the load is running against a deployed endpoint
-            break
-    assert deployed(stack[0])[0], "".join(lines)
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=90)
-    out = "".join(lines) + rest
+           ",".join(TYPES), "--out", str(tmp_path), *urls(stack), *load]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=interruptible)
+    try:
+        # The load is running against a deployed endpoint: requests are on disk.
+        deadline = time.monotonic() + 120
+        while sum(r["requests"] for f in tmp_path.glob("*/*/latency.jsonl")
+                  for r in runs.read_seconds(f)) < 20:  # fmt: skip
+            assert proc.poll() is None and time.monotonic() < deadline, proc.poll()
+            time.sleep(0.2)
+        assert deployed(stack[0])[0]
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == 130, out
     assert deployed(stack[0]) == ([], []), out
     (sweep_dir,) = tmp_path.iterdir()

@@ -54,6 +54,10 @@ def host(
         float, typer.Option(help="The local scaler's minute in real seconds (2: a minute in "
                             "two seconds; needs --metrics-period 1).")  # fmt: skip
     ] = 60.0,
+    warm_spares: Annotated[
+        int, typer.Option(help="Model servers kept started per variant for the next "
+                          "instances, so --provision-seconds is a scale-out's whole delay.")
+    ] = 0,
 ) -> None:
     """Host the AWS emulator's endpoints locally: a model server per endpoint (capacity from
     its instance type), one runtime URL for all (`run --endpoint-url`)."""
@@ -61,7 +65,7 @@ def host(
 
     config = HostingConfig(aws_endpoint_url, region, host_, port, poll_seconds,
                            provision_seconds, metrics_period, model.value, max_queue,
-                           minute_seconds=minute_seconds)  # fmt: skip
+                           minute_seconds=minute_seconds, warm_spares=warm_spares)  # fmt: skip
 
     def ready(url: str) -> None:
         echo(f"Listening on {url} (the SageMaker runtime of the endpoints in "

@@ -12,6 +12,11 @@ watching the emulator through the ordinary SageMaker API and never changing it:
   Scaling does: `AwsClient.set_desired_instance_count`) is followed: each instance is a
   `recommender serve --instances 1` process, started or stopped to match, and a new one
   serves only `provision_seconds` after it was launched (SageMaker's instances take minutes).
+  Starting a model server takes seconds of its own (more on a busy machine), which would
+  add to the provisioning time; with `warm_spares` N started servers per variant wait
+  ready, a scale-out's new instances take them (and new spares start), so a scale-out by
+  up to N instances serves `provision_seconds` after its launch however slow the machine
+  (tests that hold a provisioning time to its value).
   The emulator reports CurrentInstanceCount = desired at once; the instances really in
   service are in `GET /_local/endpoints`.
 - **Router.** One runtime URL for every endpoint (`--endpoint-url` of `run`):
@@ -81,6 +86,8 @@ class HostingConfig:
     startup_wait_seconds: float = 120.0
     # The local scaler's emulated minute in real seconds (recommender.local.autoscaler).
     minute_seconds: float = 60.0
+    # Model servers per variant started ahead, for the next instances (module docstring).
+    warm_spares: int = 0
 
     def check(self) -> HostingConfig:
         if self.model not in MODELS:
@@ -89,6 +96,8 @@ class HostingConfig:
                             ("--provision-seconds", self.provision_seconds)):  # fmt: skip
             if not 0 <= value < 3600 or (flag == "--poll-seconds" and value == 0):
                 raise ConfigError(f"{flag} must be a number of seconds > 0 (got {value:g})")
+        if not 0 <= self.warm_spares <= 16:
+            raise ConfigError(f"--warm-spares must be 0 to 16 (got {self.warm_spares})")
         PublishConfig.from_flags("x", "v", self.metrics_period, self.region, None)
         check_port("--port", self.port, allow_zero=True, hint="0 picks a free one")
         check_number("--max-queue", self.max_queue, low=0)
@@ -101,6 +110,8 @@ class HostingConfig:
 
 
 # --- state -------------------------------------------------------------------------------
+
+_Started = tuple[asyncio.subprocess.Process, str]  # a model server listening, and its URL
 
 
 @dataclass(eq=False)
@@ -132,6 +143,9 @@ class _Variant:
     serving: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     publisher: asyncio.Task[None] | None = None
+    # `warm_spares`: model servers starting or started for the next instances, oldest
+    # first (each gives its process and URL; None: it exited during startup).
+    spares: list[asyncio.Task[_Started | None]] = field(default_factory=list)
 
     def in_service(self) -> list[_Instance]:
         return [i for i in self.instances if i.state == "in_service"]
@@ -146,6 +160,8 @@ class _Variant:
                 "capacity_rps_per_instance": p.capacity_rps, "routing": self.routing,
                 "desired": self.desired, "in_service": len(self.in_service()),
                 "starting": sum(i.state == "starting" for i in self.instances),
+                "spares_ready": sum(t.done() and not t.cancelled() and t.exception() is None
+                                    and t.result() is not None for t in self.spares),
                 "instances": [i.to_dict() for i in self.instances]}  # fmt: skip
 
 
@@ -274,6 +290,8 @@ class Hosting:
                 publish_forever(variant.buckets, functools.partial(_usage, variant), variant.stop)
             )
             variants[v.name] = variant
+            variant.spares = [self._spawn(self._start_server(variant, "spare"))
+                              for _ in range(c.warm_spares)]  # fmt: skip
             self.log(f"endpoint {info.name} variant {v.name}: {profile.instance_type}, "
                      f"{profile.slots} slots x {profile.service_time_ms:g} ms = "
                      f"{profile.capacity_rps:g} rps per instance")  # fmt: skip
@@ -299,11 +317,16 @@ class Hosting:
     def _drop(self, ep: _Endpoint) -> None:
         for variant in ep.variants.values():
             variant.stop.set()
+            for spare in variant.spares:
+                self._spawn(_discard(spare))
+            variant.spares = []
             for instance in variant.instances:
                 if instance.state != "stopping":
                     self._spawn(self._stop_instance(variant, instance))
 
-    async def _launch(self, variant: _Variant, instance: _Instance) -> None:
+    async def _start_server(self, variant: _Variant, name: str) -> _Started | None:
+        """A model server of the variant's profile, once it listens: its process and URL
+        (None: it exited during startup, which is logged)."""
         p, c = variant.profile, self.config
         cmd = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1",
                "--port", "0", "--instances", "1", "--concurrency", str(p.slots),
@@ -315,25 +338,46 @@ class Hosting:
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
-        instance.proc = proc
-        if instance.state == "stopping":  # stopped while the process was being created
-            proc.terminate()
-            await proc.wait()
-            return
         assert proc.stdout is not None
-        tag = f"{variant.endpoint}/{variant.name}#{instance.index}"
+        tag = f"{variant.endpoint}/{variant.name}#{name}"
         while True:
             line = (await proc.stdout.readline()).decode(errors="replace")
             if not line:
-                if instance.state != "stopping":  # not stopped on purpose
+                if not variant.stop.is_set():  # not stopped on purpose
                     self.log(f"{tag}: the model server exited during startup")
-                    instance.state = "stopping"
-                return
+                await proc.wait()
+                return None
             m = READY.search(line)
             if m:
-                instance.url = m.group(1)
-                break
-        self._spawn(_drain(proc, tag, self.log))
+                self._spawn(_drain(proc, tag, self.log))
+                return proc, m.group(1)
+
+    async def _take_spare(self, variant: _Variant) -> _Started | None:
+        """The variant's oldest warm spare (awaited if still starting: it began before a
+        new one would), and a new spare started in its place; None without one."""
+        if not variant.spares:
+            return None
+        task = variant.spares.pop(0)
+        try:
+            return await task
+        finally:
+            if not variant.stop.is_set():
+                variant.spares.append(self._spawn(self._start_server(variant, "spare")))
+
+    async def _launch(self, variant: _Variant, instance: _Instance) -> None:
+        c = self.config
+        started = await self._take_spare(variant)
+        if started is None:
+            started = await self._start_server(variant, str(instance.index))
+        if started is None:
+            instance.state = "stopping"
+            return
+        proc, instance.url = started
+        instance.proc = proc
+        if instance.state == "stopping":  # stopped while the process was being started
+            proc.terminate()
+            await proc.wait()
+            return
         with contextlib.suppress(psutil.Error):
             instance.usage = psutil.Process(proc.pid)
         wait = instance.launched + c.provision_seconds - asyncio.get_running_loop().time()
@@ -505,6 +549,16 @@ def _usage(variant: _Variant) -> tuple[float, float]:
     return (cpu / n, memory / n) if n else (0.0, 0.0)
 
 
+async def _discard(spare: asyncio.Task[_Started | None]) -> None:
+    """Stop a warm spare (once started, if it is still starting)."""
+    started = await spare
+    if started is not None:
+        proc = started[0]
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        await proc.wait()
+
+
 async def _drain(proc: asyncio.subprocess.Process, tag: str, log: Callable[[str], None]) -> None:
     """Keep reading a server's output (a full pipe would block it); show its errors."""
     assert proc.stdout is not None
@@ -544,6 +598,7 @@ def running_hosting(config: HostingConfig, timeout: float = 60.0) -> Iterator[st
            "--region", c.region, "--port", str(c.port), "--poll-seconds", str(c.poll_seconds),
            "--provision-seconds", str(c.provision_seconds),
            "--metrics-period", str(c.metrics_period), "--model", c.model,
-           "--max-queue", str(c.max_queue), "--minute-seconds", str(c.minute_seconds)]  # fmt: skip
+           "--max-queue", str(c.max_queue), "--minute-seconds", str(c.minute_seconds),
+           "--warm-spares", str(c.warm_spares)]  # fmt: skip
     with running_command(cmd, "the local hosting layer", timeout, "[host] ") as url:
         yield url

@@ -238,6 +238,9 @@ class _Instance:
         self.rng = instance_rng(config.seed, index)
         self.waiting = self.served = self.rejected_503 = self.bad_request = 0
         self.unsigned_403 = 0
+        # Requests taken and not yet answered whole (a dribbled answer counts until its last
+        # byte): tests interrupt a run once answers are in flight, not after a guessed delay.
+        self.in_flight = 0
         # Caller headers seen, as "Name: sha256:..." (never the value): tests check that a
         # run's --header values arrived without the server keeping them.
         self.headers_seen: collections.Counter[str] = collections.Counter()
@@ -283,6 +286,7 @@ class _Instance:
                 "rejected_503": self.rejected_503,
                 "bad_request": self.bad_request,
                 "unsigned_403": self.unsigned_403,
+                "in_flight": self.in_flight,
                 "headers_seen": dict(self.headers_seen),
                 "faults_injected": dict(self.faults.injected) if self.faults else {},
                 **(
@@ -298,6 +302,13 @@ class _Instance:
         )
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._invoke_or_fault(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _invoke_or_fault(self, request: web.Request) -> web.StreamResponse:
         unsigned = "endpoint" in request.match_info and not _looks_signed(request)
         fault = (self.faults.pick(time.time())
                  if self.faults is not None and not unsigned else None)  # fmt: skip
