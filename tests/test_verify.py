@@ -126,6 +126,10 @@ def _wait_for_spares(router: str, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
+# Serial, as the other truth checks: it holds the simulator's SLO-violating minutes to what a
+# real stack showed within 2, and beside other load tests the starved server stayed over the
+# SLO 3 minutes longer than any simulation of it (10-11 observed, 7-8 predicted, 3 of 4 runs).
+@pytest.mark.serial
 def test_verify_observes_real_scaling_and_calibrates_the_simulator(
     measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,6 +207,7 @@ def _calibrated_simulation(aws: AwsClient, run_dir: Path, rps: Sequence[float]) 
                            initial_instances=1, minute_seconds=MINUTE_S)  # fmt: skip
 
 
+@pytest.mark.serial  # as the step's test above
 def test_verify_a_spike_agrees_once_calibrated(
     measured: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
