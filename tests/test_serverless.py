@@ -377,11 +377,16 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     # The cold mode: the requests that paid a cold start, seen by the client, counted by the
     # server, and published as ModelSetupTime samples.
     assert s["cold"] is not None and truth["cold_starts"] >= 3
+    # The client counts a request cold by its latency (past the split half-way up the setup
+    # time): it misses none, but a stalled warm request looks the same to it (a CPU-bound
+    # neighbour made 8 of ~120 do so once: 11 against 3). The exact count is the server's,
+    # as CloudWatch's ModelSetupTime samples give it, below.
     cold = sum(x["cold"] for x in s["stages"])
-    assert cold == truth["cold_starts"]
+    assert cold >= truth["cold_starts"]
     assert s["model_setup_count"] == truth["cold_starts"]
     assert s["model_setup_ms"] == pytest.approx(300.0, rel=0.01)
-    assert s["cold_latency_ms"] == pytest.approx(300.0 + SERVICE_MS, rel=0.15)
+    if cold == truth["cold_starts"]:  # every request above the split was a cold start
+        assert s["cold_latency_ms"] == pytest.approx(300.0 + SERVICE_MS, rel=0.15)
     # Throughput per execution (Little's law) lands on 1000 / S = 50 (HTTP adds a little).
     assert 0.8 * 50 < s["littles_rps_per_concurrency"] <= 50.5
 
@@ -440,8 +445,9 @@ def test_run_report_apply_against_the_emulated_serverless_endpoint(
     assert "pass --kind serverless" in capsys.readouterr().err
 
     # Without --kind, apply scales what the run measured: the serverless variant.
-    assert main(["apply", str(run_dir), *base[2:], "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    code = main(["apply", str(run_dir), *base[2:], "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     assert "--scalable-dimension sagemaker:variant:DesiredProvisionedConcurrency" in out
     assert main(["apply", str(run_dir), "--kind", "serverless", *base[2:], "--yes"]) == 0
     capsys.readouterr()
