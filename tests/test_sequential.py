@@ -101,6 +101,30 @@ def test_poisson_capacity_is_the_highest_rate_within_the_limit_to_its_precision(
     assert poisson_capacity(1, 1, 15.0, 0.95, 20.0, overhead_ms=5.5, samples=samples) == 0.0
 
 
+def test_poisson_capacity_bisects_the_saturation_rate_to_1e_4_of_it() -> None:
+    # From [0, saturation], halving until narrower than 1e-4 of it: 14 halvings, so the
+    # answer is a multiple of saturation / 2^14 (200 rps here: exact in binary).
+    cap = poisson_capacity(1, 4, 20.0, 0.95, 60.0, samples=4_000, seed=5)
+    assert (cap / 200.0 * 2**14).is_integer()
+    # Below 1 rps too: a one-slot server of 1 s per request saturates at 1 rps.
+    slow = poisson_capacity(1, 1, 1000.0, 0.5, 1500.0, samples=4_000)
+    assert 0 < slow < 1 and (slow * 2**14).is_integer()
+
+
+def test_poisson_capacity_reads_the_quantile_as_an_order_statistic() -> None:
+    # With 20 requests the median is the 10th latency (inverted CDF), not the mean of the
+    # 10th and 11th: every answer passes by that reading, and 1e-4 of saturation more fails.
+    sat = 1 / 0.010
+    for seed in range(1, 5):
+        cap = poisson_capacity(1, 1, 10.0, 0.5, 14.0, samples=20, seed=seed)
+        gaps = np.random.default_rng(seed).exponential(1.0, 20 + BURN_IN)
+
+        def median(rate: float, gaps: np.ndarray = gaps) -> float:
+            return float(np.sort(md_c_latency_ms(rate, 1, 10.0, gaps=gaps))[9])
+
+        assert median(cap) <= 14.0 < median(cap + 1e-4 * sat), seed
+
+
 def test_poisson_capacity_uses_the_default_seed_and_samples() -> None:
     # Cheap limit: the bisection stops after a few steps only if every rate passes or fails
     # the same way; compare against the defaults spelt out instead.
