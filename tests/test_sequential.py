@@ -71,6 +71,9 @@ def test_md_c_latencies_of_an_overloaded_queue_from_its_first_request() -> None:
     # Spaced wider than the service time: nobody waits.
     idle = md_c_latency_ms(1.0, 1, 500.0, gaps=np.full(BURN_IN + 3, 0.6))
     np.testing.assert_allclose(idle, [500.0] * 3, rtol=1e-12)
+    # A slot for every request: nobody waits, however close together they come.
+    n = BURN_IN + 3
+    np.testing.assert_allclose(md_c_latency_ms(1.0, n, 500.0, gaps=np.full(n, 0.01)), [500.0] * 3)
 
 
 def test_md_c_latencies_draw_their_gaps_from_the_seed() -> None:
