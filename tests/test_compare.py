@@ -21,6 +21,7 @@ from recommender.compare import (
     Comparison,
     RunSide,
     _bounds,
+    _rel,
     compare_runs,
     equal_load,
     p95_at,
@@ -28,8 +29,9 @@ from recommender.compare import (
     rank,
     stage_points,
 )
-from recommender.errors import ConfigError
-from tests.conftest import step_run
+from recommender.errors import ConfigError, InsufficientDataError
+from recommender.plan import parse_slo
+from tests.conftest import step_run, update_run_meta
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -287,3 +289,60 @@ def test_rank_meeting_the_slo_first_then_day_cost_then_cost_per_request_then_nam
     got = rank([candidate("y", 10.0, 300.0, usd=2.0), candidate("x", 10.0, 300.0, usd=3.0),
                 candidate("w", 10.0, 300.0, usd=2.0)])  # fmt: skip
     assert [c.instance_type for c in got] == ["w", "y", "x"]
+    # Two that fail alike (no day cost, no price per request): by name.
+    got = rank([candidate("q", None, None), candidate("p", None, None)])
+    assert [c.instance_type for c in got] == ["p", "q"]
+
+
+def test_both_runs_are_judged_on_base_slo_and_described_side_by_side(tmp_path: Path) -> None:
+    base = step_run(tmp_path / "base", passing_up_to=100)
+    # NEW's own SLO (p95 <= 250 ms) passes every stage; BASE's fails it above 70 rps.
+    new = update_run_meta(step_run(tmp_path / "new", passing_up_to=70, seed=2), name="new-one",
+                          slo=parse_slo(["p95<=250ms"]).to_dict())  # fmt: skip
+    c = compare_runs(runs.load_run(base), runs.load_run(new), 0.1, 0.75)
+    assert c.slo == "p95<=100ms, errors<=1.00%"
+    assert (c.base.dir, c.base.name, c.base.method) == (str(base), "synthetic", "interpolated")
+    assert (c.new.dir, c.new.name, c.new.method) == (str(new), "new-one", "interpolated")
+    assert c.new.interval_rps_per_instance == (70.0, 80.0)
+    assert c.base.rps_per_instance is not None and c.base.target_value is not None
+    assert c.base.target_value == pytest.approx(c.base.rps_per_instance * 0.75 * 60)
+    assert c.load_basis == "BASE capacity x 0.75 (where its target runs an instance)"
+    assert c.regression  # [93.5, 110] against [65.4, 80] at best
+
+    # A NEW run that measured other rates, all failing: no load in common, no target.
+    far = step_run(tmp_path / "far", passing_up_to=0, rates=(300, 400))
+    c = compare_runs(runs.load_run(base), runs.load_run(far))
+    assert (c.load_rps_per_instance, c.load_basis) == (None, "the runs measured no throughput "
+                                                             "in common")  # fmt: skip
+    assert (c.new.method, c.new.target_value, c.new.p95_at_load_ms) == ("none", None, None)
+    assert c.change == {"rps_per_instance": None, "target_value": None, "p95_at_load": None}
+    with pytest.raises(InsufficientDataError) as info:
+        compare_runs(runs.load_run(far), runs.load_run(base))
+    assert info.value.one_line() == (
+        f"BASE run {far} has no capacity estimate within p95<=100ms, errors<=1.00% (compare "
+        "against a run with at least one stage within the SLO)")  # fmt: skip
+
+
+def test_relative_change() -> None:
+    assert _rel(75.0, 100.0) == -0.25 and _rel(150.0, 100.0) == 0.5
+    assert _rel(None, 100.0) is None and _rel(75.0, None) is None and _rel(75.0, 0.0) is None
+    assert _rel(2.0, 1.0) == 1.0  # a base of 1 is a number like any other
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("1", 'write "1%" for percent, or a share like 0.1'),
+        ("99.5", 'write "99.5%" for percent, or a share like 0.1'),
+        ("100", 'write a share below 100%, e.g. "10%" or 0.1'),
+        ("100%", 'write a share below 100%, e.g. "10%" or 0.1'),
+        ("0.999%", None),  # fine: 0.00999
+    ],
+)
+def test_parse_threshold_hints(text: str, hint: str | None) -> None:
+    if hint is None:
+        assert parse_threshold(text) == pytest.approx(0.00999)
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_threshold(text)
+    assert info.value.hint == hint
