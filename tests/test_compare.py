@@ -307,7 +307,14 @@ def test_both_runs_are_judged_on_base_slo_and_described_side_by_side(tmp_path: P
     assert c.base.rps_per_instance is not None and c.base.target_value is not None
     assert c.base.target_value == pytest.approx(c.base.rps_per_instance * 0.75 * 60)
     assert c.load_basis == "BASE capacity x 0.75 (where its target runs an instance)"
+    assert c.new.rps_per_instance is not None and c.new.target_value is not None
+    assert c.new.target_value == pytest.approx(c.new.rps_per_instance * 0.75 * 60)
     assert c.regression  # [93.5, 110] against [65.4, 80] at best
+    # A NEW lower bound (no stage failed) says nothing of how high capacity goes: no drop.
+    higher = step_run(tmp_path / "higher", passing_up_to=1000, seed=3)
+    c = compare_runs(runs.load_run(base), runs.load_run(higher))
+    assert c.new.method == "lower_bound"
+    assert c.drop_beyond_intervals is None and not c.regression
 
     # A NEW run that measured other rates, all failing: no load in common, no target.
     far = step_run(tmp_path / "far", passing_up_to=0, rates=(300, 400))
