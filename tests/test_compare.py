@@ -310,6 +310,13 @@ def test_both_runs_are_judged_on_base_slo_and_described_side_by_side(tmp_path: P
     assert c.new.rps_per_instance is not None and c.new.target_value is not None
     assert c.new.target_value == pytest.approx(c.new.rps_per_instance * 0.75 * 60)
     assert c.regression  # [93.5, 110] against [65.4, 80] at best
+    assert c.new.p95_at_load_ms is not None and c.base.p95_at_load_ms is not None
+    assert c.change["p95_at_load"] == pytest.approx(
+        c.new.p95_at_load_ms / c.base.p95_at_load_ms - 1)  # fmt: skip
+    # A drop exactly at the limit is allowed: only beyond it is a regression.
+    assert c.drop_beyond_intervals is not None
+    at_limit = compare_runs(runs.load_run(base), runs.load_run(new), c.drop_beyond_intervals, 0.75)
+    assert at_limit.drop_beyond_intervals == c.drop_beyond_intervals and not at_limit.regression
     # A NEW lower bound (no stage failed) says nothing of how high capacity goes: no drop.
     higher = step_run(tmp_path / "higher", passing_up_to=1000, seed=3)
     c = compare_runs(runs.load_run(base), runs.load_run(higher))
