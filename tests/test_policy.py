@@ -4,6 +4,8 @@ service models (Stubber), for every scalable kind."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,15 @@ from recommender.policy.diff import diff, restore_calls
 from recommender.policy.kinds import POLICY_NAME, STEP_POLICY_NAME, Kind, Metric
 from recommender.policy.plan import PolicyRequest, build_plan
 from recommender.policy.render import format_changes, format_commands, kebab
-from recommender.policy.state import Call, PolicyState, Scope, State, TargetState, state_from_api
+from recommender.policy.state import (
+    AlarmState,
+    Call,
+    PolicyState,
+    Scope,
+    State,
+    TargetState,
+    state_from_api,
+)
 from recommender.policy.target import RunFacts, concurrency_target, trust_problems
 from tests.conftest import step_run, synthetic_records, update_run_meta, write_run
 
@@ -637,3 +647,61 @@ def test_run_apply_bounds_are_checked_before_any_load() -> None:
     with pytest.raises(ConfigError, match="--apply needs --endpoint"):
         check_before_run(endpoint=None, variant=None, min_capacity=1, max_capacity=2)
     check_before_run(endpoint="ep", variant=None, min_capacity=1, max_capacity=2)
+
+
+@pytest.mark.parametrize(
+    ("peak", "message"),
+    [(0.0, "--peak-rps must be > 0 (got 0)"), (-2.0, "--peak-rps must be > 0 (got -2)"),
+     (math.inf, "--peak-rps must be > 0 (got inf)"), (math.nan, "--peak-rps must be > 0 (got nan)"),
+     (0.5, None)],
+)  # fmt: skip
+def test_peak_rps_and_policy_name_are_checked(peak: float, message: str | None) -> None:
+    req = PolicyRequest(min_capacity=1, max_capacity=2, peak_rps=peak, target_value=600)
+    if message is None:
+        assert build_plan(req, run_facts()).warnings == ()  # 0.5 rps needs 1 instance
+    else:
+        with pytest.raises(ConfigError) as info:
+            build_plan(req, run_facts())
+        assert info.value.one_line() == message
+    longest = build_plan(replace(req, peak_rps=None, policy_name="p" * 256), run_facts())
+    assert longest.policies[0].name == "p" * 256
+    with pytest.raises(ConfigError, match="1 to 256 characters"):
+        build_plan(replace(req, peak_rps=None, policy_name="p" * 257), run_facts())
+
+
+def test_desired_state_is_the_plan_s_scope_target_policies_and_alarms() -> None:
+    plan = build_plan(REQUESTS["async"], run_facts())
+    alarm = "HasBacklogWithoutCapacity-ep"
+    assert plan.scope == Scope("endpoint/ep/variant/AllTraffic",
+                               "sagemaker:variant:DesiredInstanceCount", (alarm,))  # fmt: skip
+    assert plan.desired() == State(plan.scope, TargetState(0, 4), plan.policies, plan.alarms)
+    assert [a.name for a in plan.desired().alarms] == [alarm]
+    # An alarm wired to a policy outside the plan keeps the actions it has.
+    other = replace(plan, alarms=(AlarmState("x", {"Threshold": 1.0}, ("arn:a",), "other"),))
+    assert other.calls()[-1] == Call("cloudwatch", "PutMetricAlarm", {
+        "AlarmName": "x", "Threshold": 1.0, "AlarmActions": ["arn:a"]})  # fmt: skip
+
+
+def test_kind_serverless_or_async_comes_from_the_run() -> None:
+    serverless = build_plan(PolicyRequest(min_capacity=1, max_capacity=4), serverless_run_facts())
+    assert serverless.kind is Kind.SERVERLESS
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    plan = build_plan(PolicyRequest(target_value=5, min_capacity=0, max_capacity=2,
+                                    scale_from_zero=True), facts)  # fmt: skip
+    assert plan.kind is Kind.ASYNC
+
+
+def test_peak_warning_for_a_concurrency_policy_uses_the_run_s_rate_per_instance() -> None:
+    # The run's target 3000 per minute: 50 rps per instance; a peak of 500 rps needs 10.
+    req = PolicyRequest(metric=Metric.CONCURRENCY, min_capacity=2, max_capacity=4, peak_rps=500)
+    assert build_plan(req, run_facts()).warnings == (
+        "MaxCapacity 4 is below the 10 instance(s) the expected peak of 500 requests/s needs "
+        "at this target (ceil(500 / 50.0)): beyond 4 the SLO will not hold. Raise "
+        "--max-capacity to at least 10.",
+    )  # fmt: skip
+    assert build_plan(replace(req, max_capacity=10), run_facts()).warnings == ()
+    # No recommendation in the run to tell the rate per instance: no warning.
+    bare = replace(req, target_value=2.0)
+    assert build_plan(bare, run_facts(recommendation=None)).warnings == ()
+    assert build_plan(replace(bare, endpoint="ep"), None).warnings == ()
