@@ -705,3 +705,18 @@ def test_peak_warning_for_a_concurrency_policy_uses_the_run_s_rate_per_instance(
     bare = replace(req, target_value=2.0)
     assert build_plan(bare, run_facts(recommendation=None)).warnings == ()
     assert build_plan(replace(bare, endpoint="ep"), None).warnings == ()
+
+
+def test_a_kind_other_than_the_run_s_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=4),
+                   serverless_run_facts())  # fmt: skip
+    assert info.value.one_line() == ("the run reports/s measured a serverless variant, not "
+                                     "--kind variant (pass --kind serverless)")  # fmt: skip
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, target_value=5, min_capacity=1,
+                                 max_capacity=2), facts)  # fmt: skip
+    assert info.value.one_line() == ("the run reports/a measured an asynchronous endpoint, not "
+                                     "--kind variant (pass --kind async)")  # fmt: skip
