@@ -477,13 +477,14 @@ def test_simulation_record_minute_by_minute() -> None:
 
 
 def test_policy_checks_and_bounds() -> None:
-    for kw, message in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"scale_out_datapoints": 0}, "--scale-out-datapoints must be >= 1 (got 0)"),
         ({"scale_in_datapoints": 0}, "--scale-in-datapoints must be >= 1 (got 0)"),
         ({"scale_in_ratio": 0.0}, "--scale-in-ratio must be in (0, 1] (got 0)"),
         ({"scale_in_ratio": 1.5}, "--scale-in-ratio must be in (0, 1] (got 1.5)"),
         ({"provision_minutes": -1}, "--provision-minutes must be >= 0 (got -1)"),
-    ]:
+    ]
+    for kw, message in cases:
         with pytest.raises(ConfigError) as info:
             policy(**kw).check()
         assert info.value.one_line() == message
