@@ -720,3 +720,22 @@ def test_a_kind_other_than_the_run_s_is_refused() -> None:
                                  max_capacity=2), facts)  # fmt: skip
     assert info.value.one_line() == ("the run reports/a measured an asynchronous endpoint, not "
                                      "--kind variant (pass --kind async)")  # fmt: skip
+
+
+def test_inference_component_flags_on_a_variant_are_refused() -> None:
+    a = run_facts().analysis
+    facts = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                   "inference_component": "ic-1"}, a)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=3), facts)
+    assert info.value.one_line() == ("the run measured inference component ic-1: its capacity "
+                                     "is per copy (use --kind inference-component)")  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, inference_component="ic-2", min_capacity=1,
+                                 max_capacity=3), run_facts())  # fmt: skip
+    assert info.value.one_line() == "--inference-component is for --kind inference-component"
+    # Each plan names what it scales, and nothing else.
+    variant = build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts())
+    assert (variant.variant, variant.inference_component) == ("AllTraffic", None)
+    ic = build_plan(PolicyRequest(min_capacity=1, max_capacity=3), facts)
+    assert (ic.variant, ic.inference_component) == (None, "ic-1")
