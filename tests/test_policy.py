@@ -739,3 +739,47 @@ def test_inference_component_flags_on_a_variant_are_refused() -> None:
     assert (variant.variant, variant.inference_component) == ("AllTraffic", None)
     ic = build_plan(PolicyRequest(min_capacity=1, max_capacity=3), facts)
     assert (ic.variant, ic.inference_component) == (None, "ic-1")
+
+
+def test_bounds_from_the_run_are_checked_like_given_ones() -> None:
+    # A serverless run's sizing: ProvisionedConcurrency's bounds, used when none are given...
+    plan = build_plan(PolicyRequest(kind=Kind.SERVERLESS), serverless_run_facts())
+    assert (plan.min_capacity, plan.max_capacity) == (1, 4)
+    # ...but not for a target value given outright (the sizing assumed the run's).
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=0.5), serverless_run_facts())
+    # Utilization is a share: 1 (all in use) is the most.
+    full = build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=1, min_capacity=1,
+                                    max_capacity=2), serverless_run_facts())  # fmt: skip
+    assert full.target_value == 1.0
+    with pytest.raises(ConfigError, match="--target-value 1.5 is not a utilization"):
+        build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=1.5, min_capacity=1,
+                                 max_capacity=2), serverless_run_facts())  # fmt: skip
+    # Both bounds or neither.
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(endpoint="ep", target_value=600, max_capacity=3), None)
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(endpoint="ep", target_value=600, min_capacity=1), None)
+    # The report's sizing is checked against AWS's rules as flags are.
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(), run_facts(sizing={"min_capacity": 0, "max_capacity": 2}))
+    assert info.value.one_line().startswith("--min-capacity 0: a real-time variant needs")
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(), run_facts(sizing={"min_capacity": 3, "max_capacity": 2}))
+    assert info.value.one_line().startswith("--min-capacity (3) is above --max-capacity (2)")
+
+
+def test_a_component_target_from_a_variant_run_says_it_assumes_one_copy_per_instance() -> None:
+    req = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
+                        min_capacity=1, max_capacity=3)  # fmt: skip
+    assert build_plan(req, run_facts()).notes == (
+        "Target value 3000 invocations per copy per minute: the formula.",
+        "The target is per copy; the run measured per instance, so this assumes one copy per "
+        "instance tested (pass --target-value otherwise).",
+    )  # fmt: skip
+    # Given outright, or measured on the component itself: no such assumption.
+    assert len(build_plan(replace(req, target_value=900), run_facts()).notes) == 1
+    measured = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                      "inference_component": "ic-1"}, analysis())  # fmt: skip
+    assert len(build_plan(req, measured).notes) == 1
+    assert len(build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts()).notes) == 1
