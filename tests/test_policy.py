@@ -783,3 +783,17 @@ def test_a_component_target_from_a_variant_run_says_it_assumes_one_copy_per_inst
                                       "inference_component": "ic-1"}, analysis())  # fmt: skip
     assert len(build_plan(req, measured).notes) == 1
     assert len(build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts()).notes) == 1
+
+
+def test_async_at_zero_without_scale_from_zero_is_warned_about() -> None:
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    req = PolicyRequest(kind=Kind.ASYNC, target_value=5, min_capacity=0, max_capacity=2)
+    assert build_plan(req, facts).warnings == (
+        "MinCapacity 0 without --scale-from-zero: at zero instances the backlog per instance "
+        "is undefined, so nothing scales the endpoint up again. Add --scale-from-zero.",)
+    assert build_plan(replace(req, scale_from_zero=True), facts).warnings == ()
+    assert build_plan(replace(req, min_capacity=1), facts).warnings == ()
+    ic = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
+                       target_value=5, min_capacity=0, max_capacity=2)  # fmt: skip
+    assert build_plan(ic, run_facts()).warnings == ()  # a component at 0 scales up by itself
