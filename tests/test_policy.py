@@ -796,4 +796,4 @@ def test_async_at_zero_without_scale_from_zero_is_warned_about() -> None:
     assert build_plan(replace(req, min_capacity=1), facts).warnings == ()
     ic = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
                        target_value=5, min_capacity=0, max_capacity=2)  # fmt: skip
-    assert build_plan(ic, run_facts()).warnings == ()  # a component at 0 scales up by itself
+    assert build_plan(ic, run_facts()).warnings == ()  # the warning is for async endpoints
