@@ -797,3 +797,15 @@ def test_async_at_zero_without_scale_from_zero_is_warned_about() -> None:
     ic = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
                        target_value=5, min_capacity=0, max_capacity=2)  # fmt: skip
     assert build_plan(ic, run_facts()).warnings == ()  # the warning is for async endpoints
+
+
+def test_the_step_policy_that_scales_up_from_zero() -> None:
+    plan = build_plan(REQUESTS["async"], run_facts())
+    step = plan.policies[1]
+    assert (step.name, step.type) == (STEP_POLICY_NAME, "StepScaling")
+    # AWS's documented settings: one instance more whenever the alarm is at or above 1.
+    assert dict(step.configuration) == {
+        "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+        "Cooldown": 300,
+        "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}  # fmt: skip
+    assert plan.source == "given with --target-value" and plan.variant == "AllTraffic"
