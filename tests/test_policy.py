@@ -701,6 +701,9 @@ def test_peak_warning_for_a_concurrency_policy_uses_the_run_s_rate_per_instance(
         "--max-capacity to at least 10.",
     )  # fmt: skip
     assert build_plan(replace(req, max_capacity=10), run_facts()).warnings == ()
+    # 505 rps is 10.1 instances' worth: 11 are needed.
+    assert "below the 11 instance(s)" in build_plan(replace(req, peak_rps=505, max_capacity=10),
+                                                    run_facts()).warnings[0]  # fmt: skip
     # No recommendation in the run to tell the rate per instance: no warning.
     bare = replace(req, target_value=2.0)
     assert build_plan(bare, run_facts(recommendation=None)).warnings == ()
