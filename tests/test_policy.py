@@ -42,7 +42,12 @@ from recommender.policy.state import (
     TargetState,
     state_from_api,
 )
-from recommender.policy.target import RunFacts, concurrency_target, trust_problems
+from recommender.policy.target import (
+    RunFacts,
+    concurrency_target,
+    target_value_for,
+    trust_problems,
+)
 from tests.conftest import step_run, synthetic_records, update_run_meta, write_run
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -812,3 +817,44 @@ def test_the_step_policy_that_scales_up_from_zero() -> None:
         "Cooldown": 300,
         "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}  # fmt: skip
     assert plan.source == "given with --target-value" and plan.variant == "AllTraffic"
+
+
+def async_facts(**rec: Any) -> RunFacts:
+    """A run against an asynchronous endpoint: its recommendation is a backlog target."""
+    recommendation = {"metric": "ApproximateBacklogSizePerInstance", "target_value": 5.5, **rec}
+    return RunFacts("reports/a", {"endpoint": "ep", "kind": "async"},
+                    {**analysis(), "recommendation": recommendation})  # fmt: skip
+
+
+def test_the_async_target_comes_only_from_an_async_run() -> None:
+    assert target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, async_facts(formula="f")) == (
+        5.5, "f", True)  # fmt: skip
+    assert target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, async_facts()) == (
+        5.5, "the run's target", True)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, None)
+    assert info.value.one_line() == (
+        "--kind async needs --target-value (queued requests per instance), or a run directory "
+        "of an asynchronous endpoint (run `recommender run --endpoint E --input-s3 ...` first, "
+        "or pass --target-value (AWS's example uses 5))")  # fmt: skip
+    # ...and an async run's target is not an instance's invocations.
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.VARIANT, Metric.INVOCATIONS, async_facts())
+    assert info.value.one_line() == (
+        "the run reports/a measured an asynchronous endpoint (apply it with --kind async)")
+
+
+def test_a_serverless_stage_throttled_at_its_limit_is_not_an_error_problem() -> None:
+    def failing_stage(serverless: bool, kinds: dict[str, int]) -> dict[str, Any]:
+        a = analysis()
+        a["stages"][2] = {**a["stages"][2], "slo_values_ms": {"p95": 80.0}, "error_rate": 0.2,
+                          "errors_by_kind": kinds}  # fmt: skip
+        return {**a, "serverless": {"sizing": {}}} if serverless else a
+
+    throttled = {"ThrottlingException": 20}
+    assert trust_problems(failing_stage(True, throttled)) == []  # MaxConcurrency, measured
+    problem = ("stage 3 failed by errors (20.0%) while its latency was within the SLO: "
+               "errors, not load, set the capacity (check the endpoint's logs and quotas)")
+    assert trust_problems(failing_stage(False, throttled)) == [problem]
+    assert trust_problems(failing_stage(True, {**throttled, "ModelError": 1})) == [problem]
+    assert trust_problems(failing_stage(True, {})) == [problem]
