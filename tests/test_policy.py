@@ -858,3 +858,20 @@ def test_a_serverless_stage_throttled_at_its_limit_is_not_an_error_problem() -> 
     assert trust_problems(failing_stage(False, throttled)) == [problem]
     assert trust_problems(failing_stage(True, {**throttled, "ModelError": 1})) == [problem]
     assert trust_problems(failing_stage(True, {})) == [problem]
+
+
+def test_a_concurrency_target_is_the_run_s_own_when_it_has_one() -> None:
+    def facts(**rec: Any) -> RunFacts:
+        a = analysis()
+        return RunFacts("reports/r", {"endpoint": "ep"},
+                        {**a, "recommendation": {**a["recommendation"], **rec}})  # fmt: skip
+
+    own = facts(concurrency_target_value=2.5, concurrency_formula="cf")
+    assert target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, own) == (2.5, "cf", True)
+    # Not a positive number (an older or damaged analysis.json): Little's law, 50 x 20 ms.
+    small = facts(concurrency_target_value=0.5, concurrency_formula="cf")
+    assert target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, small)[0] == 0.5
+    for bad in (True, 0, -1.0, "2"):
+        run = facts(concurrency_target_value=bad)
+        value, formula, from_run = target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, run)
+        assert value == pytest.approx(1.0) and formula.endswith("(Little's law)") and from_run
