@@ -875,3 +875,14 @@ def test_a_concurrency_target_is_the_run_s_own_when_it_has_one() -> None:
         run = facts(concurrency_target_value=bad)
         value, formula, from_run = target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, run)
         assert value == pytest.approx(1.0) and formula.endswith("(Little's law)") and from_run
+
+
+def test_a_serverless_run_not_yet_sized_says_how_to_size_it() -> None:
+    unsized = RunFacts("reports/s", {"endpoint": "ep", "serverless": {"MaxConcurrency": 8}},
+                       {**analysis(), "serverless": {}})  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, unsized)
+    assert info.value.one_line() == (
+        "the run reports/s has no provisioned-concurrency sizing (size it for your peak first: "
+        "recommender report reports/s --peak-rps R (or pass --target-value and the "
+        "capacities))")  # fmt: skip
