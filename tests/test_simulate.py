@@ -4,9 +4,12 @@ the latency model from a run, and the `simulate` command."""
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import runs
-from recommender.analysis import analyze_run
+from recommender.analysis import Analysis, analyze_run
 from recommender.cli import main
 from recommender.errors import ConfigError, InsufficientDataError
 from recommender.plan import RampPlan, Stage
@@ -29,6 +32,7 @@ from recommender.simulate import (
     StagedLatencyModel,
     SweepRow,
     choose_safety_factor,
+    concurrency_curve,
     explain_choice,
     late_fraction,
     mean_wait,
@@ -563,9 +567,9 @@ def test_concurrency_curve_beyond_the_top_stage_grows_in_proportion() -> None:
     assert curve.at(15.0) == 2.0 and curve.at(20.0) == 3.0
     assert curve.at(40.0) == 6.0  # the last stage's latency held: 3 x 40 / 20
     assert ConcurrencyCurve(np.array([0.0]), np.array([0.0])).at(5.0) == 0.0
-    assert ConcurrencyCurve(np.array([1.23456]), np.array([0.5])).to_dict() == {
+    assert ConcurrencyCurve(np.array([1.23456]), np.array([0.12345])).to_dict() == {
         "method": "in flight per stage (running max), linear; proportional above",
-        "points": [[1.235, 0.5]]}  # fmt: skip
+        "points": [[1.235, 0.123]]}  # fmt: skip
 
 
 def row(factor: float, violating: int, hours: float = 10.0, outside: float = 0.0) -> SweepRow:
@@ -630,3 +634,41 @@ def test_the_sweep_checks_its_inputs_and_always_simulates_aws_default(
     assert choice.aws_default.safety_factor == 0.5 and choice.violation_budget == 0
     assert choice.rows[0].cost_usd == pytest.approx(choice.rows[0].instance_hours)
     assert choice.chosen is not None and choice.chosen.safety_factor == 0.8  # flat traffic
+
+
+def test_concurrency_curve_from_the_stages_in_flight() -> None:
+    def stage(rps: float, in_flight: float | None) -> SimpleNamespace:
+        return SimpleNamespace(achieved_rps=rps, in_flight=in_flight)
+
+    a = SimpleNamespace(capacity=SimpleNamespace(instances=2), stages=[
+        stage(80.0, 1.5), stage(40.0, 2.0), stage(0.0, 5.0), stage(60.0, None),
+        stage(100.0, 4.0)])  # fmt: skip
+    curve = concurrency_curve(cast(Analysis, a))
+    # Per instance, by throughput, never decreasing: (20, 1), (40, 1 not 0.75), (50, 2).
+    assert curve.rps.tolist() == [20.0, 40.0, 50.0]
+    assert curve.in_flight.tolist() == [1.0, 1.0, 2.0]
+    with pytest.raises(InsufficientDataError) as info:
+        concurrency_curve(cast(Analysis, SimpleNamespace(capacity=a.capacity,
+                                                         stages=[stage(10.0, None)])))  # fmt: skip
+    assert info.value.one_line() == ("the run's stages hold no latency to tell requests in "
+                                     "flight from (simulate --metric invocations)")  # fmt: skip
+
+
+def test_the_mean_wait_of_a_step() -> None:
+    # Draining: 1/6 min of backlog, half the capacity arriving: empty after 1/3 of the step.
+    assert mean_wait(600.0, 1800.0, 3600.0) == pytest.approx((1 / 6) * (1 / 3) / 2)
+    # Draining exactly by the step's end: the same by either formula (w0 / 2).
+    assert mean_wait(1800.0, 1800.0, 3600.0) == pytest.approx(0.25)
+    # No capacity: an arrival waits for ever; nothing arriving, nobody waits.
+    assert mean_wait(0.0, 10.0, 0.0) == math.inf and mean_wait(5.0, 0.0, 0.0) == 0.0
+    assert mean_wait(5.0, 0.0, 0.5) == pytest.approx(9.5)  # a small capacity is still one
+
+
+def test_the_concurrency_replay_keeps_a_numeric_target_and_real_minutes() -> None:
+    curve = ConcurrencyCurve(np.array([0.0, 30.0]), np.array([0.0, 1.5]))
+    p = policy(target_value="1.0", max_capacity=6)
+    sim = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p)
+    assert sim.policy.target_value == 1.0
+    real = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p, minute_seconds=60.0)
+    assert sim.violating.tolist() == real.violating.tolist()
+    assert sim.totals == real.totals
