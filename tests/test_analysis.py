@@ -10,7 +10,7 @@ import pytest
 from recommender import histograms, runs
 from recommender.analysis import analyze_run
 from recommender.analysis.capacity import capacity_at_slo, interpolate_crossing
-from recommender.analysis.recommend import recommend, target_value
+from recommender.analysis.recommend import parse_safety_factor, recommend, target_value
 from recommender.analysis.stages import measured_window, stage_stats
 from recommender.errors import ConfigError, ExitCode, RunDirError
 from recommender.plan import RampPlan, Stage, parse_slo
@@ -29,6 +29,42 @@ def test_target_is_aws_formula() -> None:
     assert rec.target_value == pytest.approx(187.4 * 0.5 * 60)
     assert "187.40 x 0.5 x 60 = 5622.0" in rec.formula
 
+
+
+def test_recommendation_record_field_by_field() -> None:
+    rec = recommend(10.0, 0.5)
+    assert rec.to_dict() == {
+        "metric": "SageMakerVariantInvocationsPerInstance", "target_value": 300.0,
+        "safety_factor": 0.5, "rps_per_instance": 10.0,
+        "formula": "target = rps_per_instance x safety_factor x 60 = 10.00 x 0.5 x 60 = "
+                   "300.0 invocations per instance per minute",
+        "concurrency_metric": None, "concurrency_target_value": None,
+        "concurrency_formula": None,
+    }  # fmt: skip
+    # Concurrency measured by closed-loop stages (the default basis).
+    rec = recommend(10.0, 0.5, concurrency_per_instance=4.0)
+    assert rec.concurrency_metric == "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    assert rec.concurrency_target_value == 2.0
+    assert rec.concurrency_formula == (
+        "target = concurrency per instance at the SLO x safety_factor = 4.00 x 0.5 = 2.00 "
+        "concurrent requests per instance (concurrency at the SLO measured with closed-loop "
+        "stages)")  # fmt: skip
+    # An inference component: per copy, its own metrics; Little's law as the basis.
+    rec = recommend(10.0, 0.25, concurrency_per_instance=4.0, per_copy=True,
+                    concurrency_basis="littles_law")  # fmt: skip
+    assert rec.metric == "SageMakerInferenceComponentInvocationsPerCopy"
+    assert rec.target_value == 150.0 and rec.rps_per_instance == 10.0
+    assert rec.formula == ("target = rps_per_copy x safety_factor x 60 = 10.00 x 0.25 x 60 = "
+                           "150.0 invocations per copy per minute")  # fmt: skip
+    assert rec.concurrency_metric == (
+        "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")  # fmt: skip
+    assert rec.concurrency_formula == (
+        "target = concurrency per copy at the SLO x safety_factor = 4.00 x 0.25 = 1.00 "
+        "concurrent requests per copy (concurrency at the SLO by Little's law: throughput x "
+        "mean latency of the bracketing stages)")  # fmt: skip
+    assert parse_safety_factor("0.75") == 0.75 and parse_safety_factor("1") == 1.0
+    with pytest.raises(ConfigError):
+        parse_safety_factor("0")
 
 @pytest.mark.parametrize("factor", [0, -0.5, 1.5])
 def test_safety_factor_is_checked(factor: float) -> None:

@@ -132,3 +132,34 @@ def test_late_records_are_dropped_one_by_one() -> None:
     assert (out["second"], out["requests"]) == (2, 2)
     m.lose("nobody")
     assert "nobody" not in m.workers
+
+
+def streamed(latencies: list[float], ttft: list[float], itl: list[float], tokens: int,
+             good: int, error_types: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A streamed second (recorder.SecondCounts.to_record's fields); TTFT from the intended
+    send is 5 ms later than from the actual one."""
+    r = record(0, latencies, errors=sum((error_types or {}).values()))
+    r.update(streamed=len(ttft), tokens_out=tokens, tokens_in=3 * tokens, good=good,
+             ttft_us=histograms.encode(hist_of(ttft)) if ttft else "",
+             ttft_co_us=histograms.encode(hist_of([v + 5.0 for v in ttft])) if ttft else "",
+             itl_us=histograms.encode(hist_of(itl)) if itl else "")  # fmt: skip
+    if error_types is not None:
+        r["errors"] = {"HTTP 424": sum(error_types.values())}
+        r["error_types"] = error_types
+    return r
+
+
+def test_streamed_fields_and_error_types_are_summed_too() -> None:
+    m = SecondMerger(expected=3)
+    m.add("w1", [streamed([30.0, 40.0], [10.0, 12.0], [2.0, 3.0, 4.0], 7, 2,
+                          {"ModelError": 2, "ThrottlingException": 1})], upto=0)  # fmt: skip
+    m.add("w2", [streamed([50.0], [20.0], [], 5, 1, {"ModelError": 4})], upto=0)
+    m.add("w3", [streamed([60.0], [30.0], [6.0], 11, 0)], upto=0)  # an older worker: no types
+    (out,) = m.final()
+    assert (out["streamed"], out["tokens_out"], out["tokens_in"], out["good"]) == (4, 23, 69, 3)
+    assert out["error_types"] == {"ModelError": 6, "ThrottlingException": 1}
+    assert out["errors"] == {"HTTP 424": 7}
+    assert counts(histograms.decode(out["ttft_us"])) == counts(hist_of([10, 12, 20, 30]))
+    assert counts(histograms.decode(out["ttft_co_us"])) == counts(hist_of([15, 17, 25, 35]))
+    assert counts(histograms.decode(out["itl_us"])) == counts(hist_of([2, 3, 4, 6]))
+    assert_exact_sum(out, [30.0, 40.0], [50.0], [60.0])

@@ -4,6 +4,8 @@ service models (Stubber), for every scalable kind."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,21 @@ from recommender.policy.diff import diff, restore_calls
 from recommender.policy.kinds import POLICY_NAME, STEP_POLICY_NAME, Kind, Metric
 from recommender.policy.plan import PolicyRequest, build_plan
 from recommender.policy.render import format_changes, format_commands, kebab
-from recommender.policy.state import Call, PolicyState, Scope, State, TargetState, state_from_api
-from recommender.policy.target import RunFacts, concurrency_target, trust_problems
+from recommender.policy.state import (
+    AlarmState,
+    Call,
+    PolicyState,
+    Scope,
+    State,
+    TargetState,
+    state_from_api,
+)
+from recommender.policy.target import (
+    RunFacts,
+    concurrency_target,
+    target_value_for,
+    trust_problems,
+)
 from tests.conftest import step_run, synthetic_records, update_run_meta, write_run
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -637,3 +652,237 @@ def test_run_apply_bounds_are_checked_before_any_load() -> None:
     with pytest.raises(ConfigError, match="--apply needs --endpoint"):
         check_before_run(endpoint=None, variant=None, min_capacity=1, max_capacity=2)
     check_before_run(endpoint="ep", variant=None, min_capacity=1, max_capacity=2)
+
+
+@pytest.mark.parametrize(
+    ("peak", "message"),
+    [(0.0, "--peak-rps must be > 0 (got 0)"), (-2.0, "--peak-rps must be > 0 (got -2)"),
+     (math.inf, "--peak-rps must be > 0 (got inf)"), (math.nan, "--peak-rps must be > 0 (got nan)"),
+     (0.5, None)],
+)  # fmt: skip
+def test_peak_rps_and_policy_name_are_checked(peak: float, message: str | None) -> None:
+    req = PolicyRequest(min_capacity=1, max_capacity=2, peak_rps=peak, target_value=600)
+    if message is None:
+        assert build_plan(req, run_facts()).warnings == ()  # 0.5 rps needs 1 instance
+    else:
+        with pytest.raises(ConfigError) as info:
+            build_plan(req, run_facts())
+        assert info.value.one_line() == message
+    longest = build_plan(replace(req, peak_rps=None, policy_name="p" * 256), run_facts())
+    assert longest.policies[0].name == "p" * 256
+    with pytest.raises(ConfigError, match="1 to 256 characters"):
+        build_plan(replace(req, peak_rps=None, policy_name="p" * 257), run_facts())
+
+
+def test_desired_state_is_the_plan_s_scope_target_policies_and_alarms() -> None:
+    plan = build_plan(REQUESTS["async"], run_facts())
+    alarm = "HasBacklogWithoutCapacity-ep"
+    assert plan.scope == Scope("endpoint/ep/variant/AllTraffic",
+                               "sagemaker:variant:DesiredInstanceCount", (alarm,))  # fmt: skip
+    assert plan.desired() == State(plan.scope, TargetState(0, 4), plan.policies, plan.alarms)
+    assert [a.name for a in plan.desired().alarms] == [alarm]
+    # An alarm wired to a policy outside the plan keeps the actions it has.
+    other = replace(plan, alarms=(AlarmState("x", {"Threshold": 1.0}, ("arn:a",), "other"),))
+    assert other.calls()[-1] == Call("cloudwatch", "PutMetricAlarm", {
+        "AlarmName": "x", "Threshold": 1.0, "AlarmActions": ["arn:a"]})  # fmt: skip
+
+
+def test_kind_serverless_or_async_comes_from_the_run() -> None:
+    serverless = build_plan(PolicyRequest(min_capacity=1, max_capacity=4), serverless_run_facts())
+    assert serverless.kind is Kind.SERVERLESS
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    plan = build_plan(PolicyRequest(target_value=5, min_capacity=0, max_capacity=2,
+                                    scale_from_zero=True), facts)  # fmt: skip
+    assert plan.kind is Kind.ASYNC
+
+
+def test_peak_warning_for_a_concurrency_policy_uses_the_run_s_rate_per_instance() -> None:
+    # The run's target 3000 per minute: 50 rps per instance; a peak of 500 rps needs 10.
+    req = PolicyRequest(metric=Metric.CONCURRENCY, min_capacity=2, max_capacity=4, peak_rps=500)
+    assert build_plan(req, run_facts()).warnings == (
+        "MaxCapacity 4 is below the 10 instance(s) the expected peak of 500 requests/s needs "
+        "at this target (ceil(500 / 50.0)): beyond 4 the SLO will not hold. Raise "
+        "--max-capacity to at least 10.",
+    )  # fmt: skip
+    assert build_plan(replace(req, max_capacity=10), run_facts()).warnings == ()
+    # 505 rps is 10.1 instances' worth: 11 are needed.
+    assert "below the 11 instance(s)" in build_plan(replace(req, peak_rps=505, max_capacity=10),
+                                                    run_facts()).warnings[0]  # fmt: skip
+    # No recommendation in the run to tell the rate per instance: no warning.
+    bare = replace(req, target_value=2.0)
+    assert build_plan(bare, run_facts(recommendation=None)).warnings == ()
+    assert build_plan(replace(bare, endpoint="ep"), None).warnings == ()
+
+
+def test_a_kind_other_than_the_run_s_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=4),
+                   serverless_run_facts())  # fmt: skip
+    assert info.value.one_line() == ("the run reports/s measured a serverless variant, not "
+                                     "--kind variant (pass --kind serverless)")  # fmt: skip
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, target_value=5, min_capacity=1,
+                                 max_capacity=2), facts)  # fmt: skip
+    assert info.value.one_line() == ("the run reports/a measured an asynchronous endpoint, not "
+                                     "--kind variant (pass --kind async)")  # fmt: skip
+
+
+def test_inference_component_flags_on_a_variant_are_refused() -> None:
+    a = run_facts().analysis
+    facts = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                   "inference_component": "ic-1"}, a)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, min_capacity=1, max_capacity=3), facts)
+    assert info.value.one_line() == ("the run measured inference component ic-1: its capacity "
+                                     "is per copy (use --kind inference-component)")  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(kind=Kind.VARIANT, inference_component="ic-2", min_capacity=1,
+                                 max_capacity=3), run_facts())  # fmt: skip
+    assert info.value.one_line() == "--inference-component is for --kind inference-component"
+    # Each plan names what it scales, and nothing else.
+    variant = build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts())
+    assert (variant.variant, variant.inference_component) == ("AllTraffic", None)
+    ic = build_plan(PolicyRequest(min_capacity=1, max_capacity=3), facts)
+    assert (ic.variant, ic.inference_component) == (None, "ic-1")
+
+
+def test_bounds_from_the_run_are_checked_like_given_ones() -> None:
+    # A serverless run's sizing: ProvisionedConcurrency's bounds, used when none are given...
+    plan = build_plan(PolicyRequest(kind=Kind.SERVERLESS), serverless_run_facts())
+    assert (plan.min_capacity, plan.max_capacity) == (1, 4)
+    # ...but not for a target value given outright (the sizing assumed the run's).
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=0.5), serverless_run_facts())
+    # Utilization is a share: 1 (all in use) is the most.
+    full = build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=1, min_capacity=1,
+                                    max_capacity=2), serverless_run_facts())  # fmt: skip
+    assert full.target_value == 1.0
+    with pytest.raises(ConfigError, match="--target-value 1.5 is not a utilization"):
+        build_plan(PolicyRequest(kind=Kind.SERVERLESS, target_value=1.5, min_capacity=1,
+                                 max_capacity=2), serverless_run_facts())  # fmt: skip
+    # Both bounds or neither.
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(endpoint="ep", target_value=600, max_capacity=3), None)
+    with pytest.raises(ConfigError, match="pass --min-capacity and --max-capacity"):
+        build_plan(PolicyRequest(endpoint="ep", target_value=600, min_capacity=1), None)
+    # The report's sizing is checked against AWS's rules as flags are.
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(), run_facts(sizing={"min_capacity": 0, "max_capacity": 2}))
+    assert info.value.one_line().startswith("--min-capacity 0: a real-time variant needs")
+    with pytest.raises(ConfigError) as info:
+        build_plan(PolicyRequest(), run_facts(sizing={"min_capacity": 3, "max_capacity": 2}))
+    assert info.value.one_line().startswith("--min-capacity (3) is above --max-capacity (2)")
+
+
+def test_a_component_target_from_a_variant_run_says_it_assumes_one_copy_per_instance() -> None:
+    req = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
+                        min_capacity=1, max_capacity=3)  # fmt: skip
+    assert build_plan(req, run_facts()).notes == (
+        "Target value 3000 invocations per copy per minute: the formula.",
+        "The target is per copy; the run measured per instance, so this assumes one copy per "
+        "instance tested (pass --target-value otherwise).",
+    )  # fmt: skip
+    # Given outright, or measured on the component itself: no such assumption.
+    assert len(build_plan(replace(req, target_value=900), run_facts()).notes) == 1
+    measured = RunFacts("reports/r", {"endpoint": "ep", "variant": "AllTraffic",
+                                      "inference_component": "ic-1"}, analysis())  # fmt: skip
+    assert len(build_plan(req, measured).notes) == 1
+    assert len(build_plan(PolicyRequest(min_capacity=1, max_capacity=3), run_facts()).notes) == 1
+
+
+def test_async_at_zero_without_scale_from_zero_is_warned_about() -> None:
+    facts = RunFacts("reports/a", {"endpoint": "ep", "variant": "AllTraffic", "kind": "async"},
+                     analysis())  # fmt: skip
+    req = PolicyRequest(kind=Kind.ASYNC, target_value=5, min_capacity=0, max_capacity=2)
+    assert build_plan(req, facts).warnings == (
+        "MinCapacity 0 without --scale-from-zero: at zero instances the backlog per instance "
+        "is undefined, so nothing scales the endpoint up again. Add --scale-from-zero.",)
+    assert build_plan(replace(req, scale_from_zero=True), facts).warnings == ()
+    assert build_plan(replace(req, min_capacity=1), facts).warnings == ()
+    ic = PolicyRequest(kind=Kind.INFERENCE_COMPONENT, inference_component="ic-1",
+                       target_value=5, min_capacity=0, max_capacity=2)  # fmt: skip
+    assert build_plan(ic, run_facts()).warnings == ()  # the warning is for async endpoints
+
+
+def test_the_step_policy_that_scales_up_from_zero() -> None:
+    plan = build_plan(REQUESTS["async"], run_facts())
+    step = plan.policies[1]
+    assert (step.name, step.type) == (STEP_POLICY_NAME, "StepScaling")
+    # AWS's documented settings: one instance more whenever the alarm is at or above 1.
+    assert dict(step.configuration) == {
+        "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+        "Cooldown": 300,
+        "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}  # fmt: skip
+    assert plan.source == "given with --target-value" and plan.variant == "AllTraffic"
+
+
+def async_facts(**rec: Any) -> RunFacts:
+    """A run against an asynchronous endpoint: its recommendation is a backlog target."""
+    recommendation = {"metric": "ApproximateBacklogSizePerInstance", "target_value": 5.5, **rec}
+    return RunFacts("reports/a", {"endpoint": "ep", "kind": "async"},
+                    {**analysis(), "recommendation": recommendation})  # fmt: skip
+
+
+def test_the_async_target_comes_only_from_an_async_run() -> None:
+    assert target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, async_facts(formula="f")) == (
+        5.5, "f", True)  # fmt: skip
+    assert target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, async_facts()) == (
+        5.5, "the run's target", True)  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.ASYNC, Metric.INVOCATIONS, None)
+    assert info.value.one_line() == (
+        "--kind async needs --target-value (queued requests per instance), or a run directory "
+        "of an asynchronous endpoint (run `recommender run --endpoint E --input-s3 ...` first, "
+        "or pass --target-value (AWS's example uses 5))")  # fmt: skip
+    # ...and an async run's target is not an instance's invocations.
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.VARIANT, Metric.INVOCATIONS, async_facts())
+    assert info.value.one_line() == (
+        "the run reports/a measured an asynchronous endpoint (apply it with --kind async)")
+
+
+def test_a_serverless_stage_throttled_at_its_limit_is_not_an_error_problem() -> None:
+    def failing_stage(serverless: bool, kinds: dict[str, int]) -> dict[str, Any]:
+        a = analysis()
+        a["stages"][2] = {**a["stages"][2], "slo_values_ms": {"p95": 80.0}, "error_rate": 0.2,
+                          "errors_by_kind": kinds}  # fmt: skip
+        return {**a, "serverless": {"sizing": {}}} if serverless else a
+
+    throttled = {"ThrottlingException": 20}
+    assert trust_problems(failing_stage(True, throttled)) == []  # MaxConcurrency, measured
+    problem = ("stage 3 failed by errors (20.0%) while its latency was within the SLO: "
+               "errors, not load, set the capacity (check the endpoint's logs and quotas)")
+    assert trust_problems(failing_stage(False, throttled)) == [problem]
+    assert trust_problems(failing_stage(True, {**throttled, "ModelError": 1})) == [problem]
+    assert trust_problems(failing_stage(True, {})) == [problem]
+
+
+def test_a_concurrency_target_is_the_run_s_own_when_it_has_one() -> None:
+    def facts(**rec: Any) -> RunFacts:
+        a = analysis()
+        return RunFacts("reports/r", {"endpoint": "ep"},
+                        {**a, "recommendation": {**a["recommendation"], **rec}})  # fmt: skip
+
+    own = facts(concurrency_target_value=2.5, concurrency_formula="cf")
+    assert target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, own) == (2.5, "cf", True)
+    # Not a positive number (an older or damaged analysis.json): Little's law, 50 x 20 ms.
+    small = facts(concurrency_target_value=0.5, concurrency_formula="cf")
+    assert target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, small)[0] == 0.5
+    for bad in (True, 0, -1.0, "2"):
+        run = facts(concurrency_target_value=bad)
+        value, formula, from_run = target_value_for(None, Kind.VARIANT, Metric.CONCURRENCY, run)
+        assert value == pytest.approx(1.0) and formula.endswith("(Little's law)") and from_run
+
+
+def test_a_serverless_run_not_yet_sized_says_how_to_size_it() -> None:
+    unsized = RunFacts("reports/s", {"endpoint": "ep", "serverless": {"MaxConcurrency": 8}},
+                       {**analysis(), "serverless": {}})  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        target_value_for(None, Kind.SERVERLESS, Metric.INVOCATIONS, unsized)
+    assert info.value.one_line() == (
+        "the run reports/s has no provisioned-concurrency sizing (size it for your peak first: "
+        "recommender report reports/s --peak-rps R (or pass --target-value and the "
+        "capacities))")  # fmt: skip

@@ -4,8 +4,12 @@ the latency model from a run, and the `simulate` command."""
 from __future__ import annotations
 
 import json
+import math
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
@@ -13,19 +17,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import runs
-from recommender.analysis import analyze_run
+from recommender.analysis import Analysis, analyze_run
 from recommender.cli import main
 from recommender.errors import ConfigError, InsufficientDataError
 from recommender.plan import RampPlan, Stage
 from recommender.simulate import (
+    ASSUMPTIONS,
     ConcurrencyCurve,
+    FluidQueue,
     LatencyModel,
     Policy,
+    SafetyFactorChoice,
     ScalingEvent,
+    StagedLatencyModel,
+    SweepRow,
     choose_safety_factor,
+    concurrency_curve,
+    explain_choice,
     late_fraction,
     mean_wait,
     model_from_analysis,
+    scale_in,
     simulate,
     simulate_concurrency,
 )
@@ -426,3 +438,237 @@ def test_the_ten_second_simulation_carries_the_queue_too() -> None:
     assert np.nonzero(plain.violating)[0].tolist() == list(range(10, 17))
     # 6 instances from 16.5 (10 s steps) drain the 7800 queued at 6000/min to 17.8.
     assert np.nonzero(queued.violating)[0].tolist() == list(range(10, 18))
+
+
+# --- the records, field by field ---------------------------------------------------------------
+
+
+def test_simulation_record_minute_by_minute() -> None:
+    # 1000/min on 2 instances, then 3000/min: a 1-datapoint alarm scales out at minute 1 to
+    # ceil(3000 / 600) = 5, which serve from minute 3 (1 minute to provision).
+    traffic = from_counts([1000.0, 3000.0, 3000.0, 3000.0])
+    sim = simulate(traffic, MODEL, policy(scale_out_datapoints=1, provision_minutes=1),
+                   instance_price=2.0)  # fmt: skip
+    d = sim.to_dict()
+    assert (d["schema_version"], d["metric"], d["step_seconds"]) == (1, "invocations", 60)
+    assert d["policy"] == {
+        "target_value": 600.0, "min_capacity": 2, "max_capacity": 10,
+        "scale_out_datapoints": 1, "scale_in_datapoints": 15, "scale_in_ratio": 0.9,
+        "scale_out_cooldown_s": 300, "scale_in_cooldown_s": 300, "provision_minutes": 1,
+        "disable_scale_in": False}  # fmt: skip
+    assert d["safety_factor"] is None and d["instance_price_usd_per_hour"] == 2.0
+    assert d["endpoint"] == {"capacity_rps_per_instance": 20.0, "max_rps_per_instance": 30.0,
+                             "latency_stat": "p95"}  # fmt: skip
+    assert d["traffic"] == traffic.to_dict() and d["assumptions"] == [ASSUMPTIONS]
+    assert d["events"] == [{"minute": 1, "kind": "out", "from_desired": 2, "to_desired": 5,
+                            "invocations_per_instance": 1500.0}]  # fmt: skip
+    assert d["totals"] == {
+        "minutes": 4, "violating_minutes": 2, "requests": 10000.0,
+        "requests_outside_slo": 6000.0, "requests_erroring": 0.0,
+        "instance_hours": pytest.approx(14 / 60), "cost_usd": pytest.approx(28 / 60),
+        "scale_out_events": 1, "scale_in_events": 0, "capped_minutes": 0,
+        "in_service_min": 2, "in_service_max": 5}  # fmt: skip
+    assert d["per_minute"] == {
+        "minute": [0, 1, 2, 3], "requests": [1000.0, 3000.0, 3000.0, 3000.0],
+        "in_service": [2, 2, 2, 5], "desired": [2, 2, 5, 5],
+        "invocations_per_instance": [500.0, 1500.0, 1500.0, 600.0],
+        "rps_per_instance": [8.333, 25.0, 25.0, 10.0], "p95_ms": [18.33, 35.0, 35.0, 20.0],
+        "slo_violating": [False, True, True, False], "erroring_requests": [0.0] * 4}  # fmt: skip
+    # With the SLO's limit the queue is modelled, and its backlog recorded each minute.
+    queued = simulate(traffic, QueueModel(), policy(scale_out_datapoints=1)).to_dict()
+    assert queued["per_minute"]["backlog"] == [0.0, 0.0, 0.0, 0.0]  # 3000 <= 2 x 1800
+    assert SweepRow.of(sim).safety_factor == 0.0  # a target given outright: no factor
+
+
+def test_policy_checks_and_bounds() -> None:
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"scale_out_datapoints": 0}, "--scale-out-datapoints must be >= 1 (got 0)"),
+        ({"scale_in_datapoints": 0}, "--scale-in-datapoints must be >= 1 (got 0)"),
+        ({"scale_in_ratio": 0.0}, "--scale-in-ratio must be in (0, 1] (got 0)"),
+        ({"scale_in_ratio": 1.5}, "--scale-in-ratio must be in (0, 1] (got 1.5)"),
+        ({"provision_minutes": -1}, "--provision-minutes must be >= 0 (got -1)"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(ConfigError) as info:
+            policy(**kw).check()
+        assert info.value.one_line() == message
+    ok = policy(scale_out_datapoints=1, scale_in_datapoints=1, scale_in_ratio=1.0,
+                provision_minutes=0)  # fmt: skip
+    assert ok.check() is ok and ok.bounds() == (600.0, 2, 10)
+    with pytest.raises(ConfigError) as info:
+        Policy(min_capacity=1).bounds()
+    assert info.value.one_line() == (
+        "the policy to simulate needs a target value, MinCapacity and MaxCapacity (size it "
+        "with Policy.for_target)")  # fmt: skip
+
+
+def test_policy_for_a_target_sizes_min_and_max_from_the_traffic() -> None:
+    # 10 rps per instance at 600/min: 30 rps at the lowest minute needs 3, the 100 rps
+    # peak 10, so MaxCapacity 15 (x 1.5, as the report sizes it).
+    traffic = from_counts([1800.0, 6000.0])
+    p = Policy().for_target(600.0, traffic)
+    assert (p.target_value, p.min_capacity, p.max_capacity) == (600.0, 3, 15)
+    # At least 2 (SageMaker spreads instances over zones), even for an idle minute.
+    assert Policy().for_target(600.0, from_counts([0.0, 6000.0])).min_capacity == 2
+    assert Policy().for_target(600.0, from_counts([600.0, 6000.0])).min_capacity == 2
+    # Given bounds are kept; MinCapacity never above a given MaxCapacity.
+    assert Policy(min_capacity=1).for_target(600.0, traffic).min_capacity == 1
+    capped = Policy(max_capacity=2).for_target(600.0, traffic)
+    assert (capped.min_capacity, capped.max_capacity) == (2, 2)
+    with pytest.raises(ConfigError):
+        Policy(scale_in_ratio=2.0).for_target(600.0, traffic)
+
+
+def test_a_fleet_started_outside_its_bounds_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        simulate(from_counts([600.0]), MODEL, policy(), initial_instances=11)
+    assert info.value.one_line() == "the initial instances (11) are outside Min/MaxCapacity"
+    assert simulate(from_counts([600.0]), MODEL, policy(), initial_instances=10).in_service[0] == 10
+    # The first minute settles the fleet: ceil(6000 / 600) = 10, and never above MaxCapacity.
+    assert simulate(from_counts([6000.0]), MODEL, policy()).in_service[0] == 10
+    assert simulate(from_counts([6001.0]), MODEL, policy()).in_service[0] == 10
+
+
+def test_scale_in_takes_instances_still_starting_first() -> None:
+    pending: deque[list[int]] = deque([[5, 2], [6, 3]])
+    assert scale_in(pending, 4, 4) == 4  # the 3 due at 6, then 1 of the 2 due at 5
+    assert list(pending) == [[5, 1]]
+    assert scale_in(pending, 4, 3) == 2 and not pending
+    assert scale_in(deque(), 4, 0) == 4
+
+
+def test_fluid_queue_drops_what_would_wait_past_the_timeout() -> None:
+    q = FluidQueue(serve=10.0, max_wait=2.0)
+    assert q.step(50.0, 1) == 10.0  # 40 left: 20 wait (2 steps of 10), 20 are dropped
+    assert (q.backlog, q.dropped, q.starts, q.capacity) == (20.0, [20.0], [0.0], [10.0])
+    assert q.step(5.0, 2) == 20.0  # 25 on 20: 5 wait
+    assert (q.backlog, q.dropped, q.starts, q.served) == (5.0, [20.0, 0.0], [0.0, 20.0],
+                                                          [10.0, 20.0])  # fmt: skip
+
+
+def test_latency_model_record_and_its_edges() -> None:
+    m = StagedLatencyModel(rps=np.array([10.0, 20.12345]), latency=np.array([30.0, 90.55555]),
+                           capacity_rps=18.0, max_rps=20.12345, stat="p95",
+                           capacity_method="interpolated", limit_ms=100.0,
+                           quantile=0.95)  # fmt: skip
+    assert m.to_dict() == {
+        "kind": "staged",
+        "method": "linear interpolation between stages (running max), numpy.interp",
+        "stat": "p95", "capacity_rps_per_instance": 18.0, "capacity_method": "interpolated",
+        "max_rps_per_instance": 20.12345, "slo_limit_ms": 100.0, "slo_quantile": 0.95,
+        "points": [[10.0, 30.0], [20.123, 90.556]]}  # fmt: skip
+    lat = m.latency_ms(np.array([0.0, 10.0, 20.12345 * (1 + 1e-10), 20.12345 * 1.001]))
+    assert lat[:3].tolist() == pytest.approx([30.0, 30.0, 90.55555])  # held below, float noise
+    assert np.isnan(lat[3])
+
+
+def test_concurrency_curve_beyond_the_top_stage_grows_in_proportion() -> None:
+    curve = ConcurrencyCurve(np.array([0.0, 10.0, 20.0]), np.array([0.0, 1.0, 3.0]))
+    assert curve.at(15.0) == 2.0 and curve.at(20.0) == 3.0
+    assert curve.at(40.0) == 6.0  # the last stage's latency held: 3 x 40 / 20
+    assert ConcurrencyCurve(np.array([0.0]), np.array([0.0])).at(5.0) == 0.0
+    assert ConcurrencyCurve(np.array([1.23456]), np.array([0.12345])).to_dict() == {
+        "method": "in flight per stage (running max), linear; proportional above",
+        "points": [[1.235, 0.123]]}  # fmt: skip
+
+
+def row(factor: float, violating: int, hours: float = 10.0, outside: float = 0.0) -> SweepRow:
+    return SweepRow(safety_factor=factor, target_value=factor * 1200, min_capacity=2,
+                    max_capacity=10, violating_minutes=violating, requests_outside_slo=outside,
+                    requests_erroring=0.0, instance_hours=hours, cost_usd=None,
+                    scale_out_events=0, scale_in_events=0)  # fmt: skip
+
+
+def test_the_choice_explained_in_each_case() -> None:
+    rows = [row(0.3, 2), row(0.5, 2), row(0.95, 5)]
+    assert explain_choice(None, rows[1], rows, 1) == (
+        "auto: no safety factor from 0.30 to 0.95 keeps within 1 violating minute (fewest: "
+        "0.50 with 2 violating minutes)")  # fmt: skip
+    aws = row(0.5, 0, hours=12.0)
+    assert explain_choice(aws, aws, [aws], 0) == (
+        "auto: 0.50 (target 600/min): 0 violating minutes; the same as AWS's 0.5")
+    assert explain_choice(row(0.4, 0), row(0.5, 3, outside=12345.6), [], 2) == (
+        "auto: 0.40 (target 480/min): 0 violating minutes; AWS's 0.5 would have 3 violating "
+        "minutes (12,346 requests outside the SLO)")  # fmt: skip
+    # Within the budget, AWS's 0.5 is compared on cost.
+    assert explain_choice(row(0.6, 1), row(0.5, 3, hours=12.0), [], 3) == (
+        "auto: 0.60 (target 720/min): 1 violating minute; AWS's 0.5 would cost 20% more "
+        "instance-hours")  # fmt: skip
+    assert explain_choice(row(0.4, 0), row(0.5, 0, hours=8.0), [], 0).endswith(
+        "AWS's 0.5 would cost 20% fewer instance-hours")  # fmt: skip
+    assert explain_choice(row(0.4, 0), row(0.5, 0), [], 0).endswith(
+        "AWS's 0.5 would cost 0% more instance-hours")  # fmt: skip
+
+
+def test_the_choice_record() -> None:
+    rows = (row(0.3, 0), row(0.5, 1))
+    choice = SafetyFactorChoice(rows, 0, rows[0], rows[1], "why")
+    assert choice.safety_factor == 0.3
+    assert choice.to_dict() == {
+        "method": "highest safety factor whose simulated SLO-violating minutes stay within "
+                  "the budget (recommender.simulate.choose_safety_factor)",
+        "violation_budget_minutes": 0, "chosen": 0.3, "target_value": 360.0,
+        "explanation": "why", "assumptions": [ASSUMPTIONS],
+        "sweep": [r.to_dict() for r in rows]}  # fmt: skip
+    none = SafetyFactorChoice(rows, 0, None, rows[1], "none kept")
+    assert (none.to_dict()["chosen"], none.to_dict()["target_value"]) == (None, None)
+    with pytest.raises(InsufficientDataError) as info:
+        _ = none.safety_factor
+    assert info.value.one_line() == (
+        "none kept (raise --max-capacity, shorten --provision-minutes if yours start faster, "
+        "or allow a --violation-budget)")  # fmt: skip
+
+
+def test_the_sweep_checks_its_inputs_and_always_simulates_aws_default(
+    model: LatencyModel,
+) -> None:
+    traffic = from_counts([3000.0] * 30)
+    with pytest.raises(ConfigError) as info:
+        choose_safety_factor(traffic, model, Policy(), violation_budget=-1)
+    assert info.value.one_line() == "--violation-budget must be >= 0 minutes (got -1)"
+    with pytest.raises(ConfigError, match="no safety factors to sweep"):
+        choose_safety_factor(traffic, model, Policy(), factors=())
+    choice = choose_safety_factor(traffic, model, Policy(), factors=(0.8, 0.3),
+                                  instance_price=1.0)  # fmt: skip
+    assert [r.safety_factor for r in choice.rows] == [0.3, 0.8]  # sorted, 0.5 not among them
+    assert choice.aws_default.safety_factor == 0.5 and choice.violation_budget == 0
+    assert choice.rows[0].cost_usd == pytest.approx(choice.rows[0].instance_hours)
+    assert choice.chosen is not None and choice.chosen.safety_factor == 0.8  # flat traffic
+
+
+def test_concurrency_curve_from_the_stages_in_flight() -> None:
+    def stage(rps: float, in_flight: float | None) -> SimpleNamespace:
+        return SimpleNamespace(achieved_rps=rps, in_flight=in_flight)
+
+    a = SimpleNamespace(capacity=SimpleNamespace(instances=2), stages=[
+        stage(80.0, 1.5), stage(40.0, 2.0), stage(0.0, 5.0), stage(60.0, None),
+        stage(100.0, 4.0)])  # fmt: skip
+    curve = concurrency_curve(cast(Analysis, a))
+    # Per instance, by throughput, never decreasing: (20, 1), (40, 1 not 0.75), (50, 2).
+    assert curve.rps.tolist() == [20.0, 40.0, 50.0]
+    assert curve.in_flight.tolist() == [1.0, 1.0, 2.0]
+    with pytest.raises(InsufficientDataError) as info:
+        concurrency_curve(cast(Analysis, SimpleNamespace(capacity=a.capacity,
+                                                         stages=[stage(10.0, None)])))  # fmt: skip
+    assert info.value.one_line() == ("the run's stages hold no latency to tell requests in "
+                                     "flight from (simulate --metric invocations)")  # fmt: skip
+
+
+def test_the_mean_wait_of_a_step() -> None:
+    # Draining: 1/6 min of backlog, half the capacity arriving: empty after 1/3 of the step.
+    assert mean_wait(600.0, 1800.0, 3600.0) == pytest.approx((1 / 6) * (1 / 3) / 2)
+    # Draining exactly by the step's end: the same by either formula (w0 / 2).
+    assert mean_wait(1800.0, 1800.0, 3600.0) == pytest.approx(0.25)
+    # No capacity: an arrival waits for ever; nothing arriving, nobody waits.
+    assert mean_wait(0.0, 10.0, 0.0) == math.inf and mean_wait(5.0, 0.0, 0.0) == 0.0
+    assert mean_wait(5.0, 0.0, 0.5) == pytest.approx(9.5)  # a small capacity is still one
+
+
+def test_the_concurrency_replay_keeps_a_numeric_target_and_real_minutes() -> None:
+    curve = ConcurrencyCurve(np.array([0.0, 30.0]), np.array([0.0, 1.5]))
+    p = policy(target_value="1.0", max_capacity=6)
+    sim = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p)
+    assert sim.policy.target_value == 1.0
+    real = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p, minute_seconds=60.0)
+    assert sim.violating.tolist() == real.violating.tolist()
+    assert sim.totals == real.totals
