@@ -672,3 +672,43 @@ def test_the_concurrency_replay_keeps_a_numeric_target_and_real_minutes() -> Non
     real = simulate_concurrency(from_counts(OVERLOAD), QueueModel(), curve, p, minute_seconds=60.0)
     assert sim.violating.tolist() == real.violating.tolist()
     assert sim.totals == real.totals
+
+
+# In flight = rps / 10 per instance: a concurrency target of 1 is 10 rps, as TARGET is.
+LINEAR = ConcurrencyCurve(np.array([0.0, 30.0]), np.array([0.0, 3.0]))
+
+
+def test_concurrency_scale_out_in_ten_second_steps() -> None:
+    # 1000/min settles on 2 (1.67 in flight on one). From minute 10, 500 a step on 2
+    # instances is 2.5 in flight each: the 3rd datapoint above (step 62, minute 10) asks for
+    # ceil(2 x 2.5) = 5, in service 36 steps later, from step 99 (minute 16's 4th step).
+    sim = simulate_concurrency(from_counts([1000.0] * 10 + [3000.0] * 40), MODEL, LINEAR,
+                               policy(target_value=1.0))  # fmt: skip
+    assert len(sim.events) == 1
+    e = sim.events[0]
+    assert (e.minute, e.kind, e.from_desired, e.to_desired) == (10, "out", 2, 5)
+    assert e.invocations_per_instance == pytest.approx(2.5)
+    assert sim.in_service.tolist() == [2] * 17 + [5] * 33  # each minute's fewest
+    assert sim.desired.tolist() == [2] * 10 + [5] * 40  # each minute's most
+    assert np.nonzero(sim.violating)[0].tolist() == list(range(10, 17))  # 25 rps > 20
+    assert sim.totals.instance_hours == pytest.approx((63 * 2 + 237 * 5) / 360)
+    assert (sim.totals.capped_minutes, sim.totals.scale_out_events) == (0, 1)
+    assert (sim.metric, sim.step_seconds) == ("concurrency", 10)
+
+
+def test_concurrency_scale_in_after_its_minutes_of_datapoints() -> None:
+    # 3000/min settles on 5 (1.0 in flight each). From minute 10, 0.2 each: below 0.9 for
+    # 15 minutes of 10-second datapoints (90), so at step 149 (minute 24) 5 -> 2 (MinCapacity).
+    sim = simulate_concurrency(from_counts([3000.0] * 10 + [600.0] * 40), MODEL, LINEAR,
+                               policy(target_value=1.0))  # fmt: skip
+    assert [(e.minute, e.kind, e.from_desired, e.to_desired) for e in sim.events] == [
+        (24, "in", 5, 2)]  # fmt: skip
+    assert sim.in_service.tolist() == [5] * 25 + [2] * 25
+    assert sim.desired.tolist() == [5] * 25 + [2] * 25
+    # The scale-in cooldown holds nothing here; a scale-out cooldown of 0 neither.
+    held = simulate_concurrency(from_counts([3000.0] * 10 + [600.0] * 40), MODEL, LINEAR,
+                                policy(target_value=1.0, scale_in_datapoints=16))  # fmt: skip
+    assert [e.minute for e in held.events] == [25]
+    never = simulate_concurrency(from_counts([3000.0] * 10 + [600.0] * 40), MODEL, LINEAR,
+                                 policy(target_value=1.0, disable_scale_in=True))  # fmt: skip
+    assert never.events == () and set(never.in_service.tolist()) == {5}
