@@ -443,14 +443,18 @@ class Controller:
         end is moved to `t`). Only the adaptive search looks."""
         return False
 
-    def _late(self, t: float, i: int, rps: float, s: StageSummary,
-              aborted: str | None) -> str | None:  # fmt: skip
-        """The stage that ended was sent late by the generator itself (`generator_late`):
-        it is judged neither pass nor fail. The first time, returns why, for the caller to
-        go on (the adaptive search plays the stage again); right after another, stops the
-        search and returns why. None: not late. An abort still stands: it protects the
-        endpoint."""
-        late = not aborted and generator_late(s.lag_p95_ms, self.slo)
+    def _late(self, t: float, i: int, rps: float, s: StageSummary, aborted: str | None,
+              outcome: str) -> str | None:  # fmt: skip
+        """The stage that ended missed its latency limits while the generator itself sent
+        late (`generator_late`): the miss may be the generator's, so it is judged neither
+        pass nor fail. The first time, returns why, for the caller to go on (the adaptive
+        search plays the stage again); right after another, stops the search and returns
+        why. None: not late. A pass stands (the lateness only added to its latency), as do
+        an abort (it protects the endpoint) and a failure on errors (lateness sends no
+        error)."""
+        errors = (s.requests - s.successes) / s.requests if s.requests else 0.0
+        late = (not aborted and outcome != PASS and errors <= self.slo.max_error_rate
+                and generator_late(s.lag_p95_ms, self.slo))  # fmt: skip
         before, self._late_before = self._late_before, late
         if not late:
             return None
@@ -540,7 +544,7 @@ class FixedRamp(Controller):
             return
         # A fixed ramp plays the plan as given: a late stage is left out by the analysis
         # and the ramp goes on; a second one in a row stops it.
-        late = self._late(t, i, rps, s, aborted)
+        late = self._late(t, i, rps, s, aborted, outcome)
         if self.done:
             return
         if late is not None:
@@ -666,7 +670,7 @@ class AdaptiveSearch(Controller):
             # README.md); the interval carries that uncertainty instead (analysis.bootstrap).
             verdict = early or judge(s, self.slo, self.final_confidence)
             outcome = verdict.outcome
-            late = None if self.closed_loop else self._late(t, i, rps, s, aborted)
+            late = None if self.closed_loop else self._late(t, i, rps, s, aborted, outcome)
             if late is not None:
                 self.requests += s.requests
                 if not self.done:

@@ -64,7 +64,8 @@ def test_the_generators_lateness_reaches_the_stage_summary_and_the_decision() ->
         ok = histograms.new()
         lag = histograms.new()
         for _ in range(10):
-            histograms.record_ms(ok, 20.0)
+            # Stage 2 misses p95 <= 100 ms while late: its miss may be the generator's.
+            histograms.record_ms(ok, 150.0 if 3 <= second < 6 else 20.0)
             histograms.record_ms(lag, lag_ms)
         record = {"second": second, "requests": 10, "ok": 10, "errors": {},
                   "latency_us": histograms.encode(ok), "latency_co_us": histograms.encode(ok),
@@ -76,6 +77,6 @@ def test_the_generators_lateness_reaches_the_stage_summary_and_the_decision() ->
     assert driver.summary(1).lag_p95_ms == pytest.approx(30.0, rel=0.01)
     codes = [d.code.value for d in driver.controller.decisions]
     assert codes == ["next_stage", "next_stage", "plan_complete"]
-    late = driver.controller.decisions[1]  # its latency was within, but no pass
+    late = driver.controller.decisions[1]  # a miss of the limit, but no fail
     assert late.outcome == "generator_late" and "p95 30 ms late" in late.reason
     assert driver.controller._late_before is False  # stage 3 was on time again

@@ -395,7 +395,7 @@ def test_a_stage_the_generator_sent_late_is_played_again_then_stops_the_search()
     search = AdaptiveSearch(settings_(), SLO)
     search.advance(10.0, late(summary(30, 300, 300, 20), 10.0))  # at the limit: on time
     assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 30
-    search.advance(20.0, late(summary(60, 600, 600, 20), 35.0))
+    search.advance(20.0, late(summary(60, 600, 400, 150), 35.0))  # missed the limit, late
     d = search.decisions[-1]
     assert (d.code, d.outcome, d.action, d.next_rps) == (
         DecisionCode.REPEAT_LATE, "generator_late", "next", 60)  # fmt: skip
@@ -407,17 +407,24 @@ def test_a_stage_the_generator_sent_late_is_played_again_then_stops_the_search()
     search.advance(end, summary(60, 600, 600, 20))
     assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 60
     _, rps, _, end = search.current() or (0, 0, 0, 0)
-    search.advance(end, late(summary(rps, 1200, 1200, 20), 50.0))
+    search.advance(end, late(summary(rps, 1200, 800, 150), 50.0))
     assert search.decisions[-1].code == DecisionCode.REPEAT_LATE and not search.done
     _, rps, _, end = search.current() or (0, 0, 0, 0)
-    search.advance(end, late(summary(rps, 1200, 1200, 20), 40.0))
+    search.advance(end, late(summary(rps, 1200, 800, 150), 40.0))
     d = search.decisions[-1]
     assert search.done and d.code == DecisionCode.GENERATOR_LATE and d.action == "stop"
     assert "add --workers, or run on a quieter machine" in d.why
     assert search.lo == 60  # no verdict drawn from the late stages
 
 
-def test_an_abort_stands_even_when_the_generator_was_late() -> None:
+def test_a_pass_an_abort_and_a_failure_on_errors_stand_when_the_generator_was_late() -> None:
+    """Lateness only adds latency and sends no errors: a pass despite it, a failure on
+    errors and an abort (it protects the endpoint) are the endpoint's."""
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, late(summary(30, 300, 300, 20), 50.0))
+    assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 30
+    search.advance(20.0, late(summary(60, 500, 500, 20, errors=100), 50.0))
+    assert search.decisions[-1].outcome == FAIL and search.hi == 60
     search = AdaptiveSearch(settings_(), SLO)
     search.advance(10.0, late(summary(30, 300, 100, 900), 50.0), aborted="p95 900ms")
     assert search.decisions[-1].outcome == "aborted" and search.hi == 30
@@ -426,12 +433,12 @@ def test_an_abort_stands_even_when_the_generator_was_late() -> None:
 def test_a_fixed_ramp_goes_on_past_one_late_stage_and_stops_at_two() -> None:
     plan = RampPlan(tuple(Stage(r, 5) for r in (10, 20, 30, 40)), 1)
     ramp = FixedRamp(plan, SLO)
-    ramp.advance(5, late(summary(10, 50, 50, 10), 20.0))
+    ramp.advance(5, late(summary(10, 50, 30, 150), 20.0))
     assert ramp.current() == (1, 20, 5, 10) and ramp.decisions[-1].code == DecisionCode.NEXT_STAGE
     ramp.advance(10, summary(20, 100, 100, 10))
-    ramp.advance(15, late(summary(30, 150, 150, 10), 20.0))
+    ramp.advance(15, late(summary(30, 150, 100, 150), 20.0))
     assert not ramp.done
-    ramp.advance(20, late(summary(40, 200, 200, 10), 30.0))
+    ramp.advance(20, late(summary(40, 200, 100, 150), 30.0))
     assert ramp.done and ramp.decisions[-1].code == DecisionCode.GENERATOR_LATE
 
 

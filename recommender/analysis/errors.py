@@ -11,9 +11,10 @@ Some errors say otherwise, and the stage is then left out of the estimate (`untr
 - ConnectionRefusedError beyond the error budget: nothing listened any more; the endpoint
   went down (or was never up), which is reported as such with the time it started.
 
-Not an error, but left out the same way: a stage the load generator itself sent late
-(recommender.search.generator_late: its p95 lateness past a tenth of the tightest latency
-limit, which counts as latency). Its verdict is the generator's, not the endpoint's.
+Not an error, but left out the same way: a stage that missed its latency limits while the
+load generator itself sent late (recommender.search.generator_late: its p95 lateness past a
+tenth of the tightest latency limit, which counts as latency). The miss may be the
+generator's, not the endpoint's; a pass stands.
 
 ModelError (the container answered an error) stays in the estimate, since callers see those
 errors, but is reported as the model failing, not the instance saturating.
@@ -49,7 +50,9 @@ def untrusted_reason(s: StageStats, slo: Slo, serverless: bool = False) -> str |
         return DOWN
     if not serverless and s.errors_by_type.get(THROTTLING, 0) / s.requests > slo.max_error_rate:
         return THROTTLED
-    if generator_late(s.lag_p95_ms, slo):
+    # Only a miss of the latency limits: a pass stands (lateness only adds latency), and
+    # lateness sends no errors.
+    if not s.passed and s.error_rate <= slo.max_error_rate and generator_late(s.lag_p95_ms, slo):
         return LATE
     return None
 
