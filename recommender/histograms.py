@@ -48,7 +48,7 @@ def percentile_ms(hist: HdrHistogram, quantile: float) -> float | None:
     """The value at `quantile` (0..1], in ms; None for an empty histogram."""
     if hist.get_total_count() == 0:
         return None
-    return stat_ms_from_counts(_view(hist), f"p{quantile * 100.0!r}")
+    return _at_percent(_view(hist), quantile * 100.0)
 
 
 def mean_ms(hist: HdrHistogram) -> float | None:
@@ -122,10 +122,17 @@ def stat_ms_from_counts(c: np.ndarray, stat: str) -> float | None:
     total = int(c.sum())
     if total == 0:
         return None
-    hi, mid = bucket_values_us()
     if stat == "mean":
-        return float((c * mid).sum() / total) / 1000.0
+        return float((c * bucket_values_us()[1]).sum() / total) / 1000.0
+    return _at_percent(c, float(stat[1:]))
+
+
+def _at_percent(c: np.ndarray, percent: float) -> float | None:
+    """HdrHistogram's get_value_at_percentile over a counts array, in ms (None: empty)."""
+    total = int(c.sum())
+    if total == 0:
+        return None
     # HdrHistogram's get_target_count_at_percentile, to the same float rounding.
-    target = max(1, int(min(float(stat[1:]), 100.0) * total / 100 + 0.5))
+    target = max(1, int(min(percent, 100.0) * total / 100 + 0.5))
     index = int(np.searchsorted(np.cumsum(c), target))
-    return float(hi[index]) / 1000.0
+    return float(bucket_values_us()[0][index]) / 1000.0
