@@ -286,6 +286,32 @@ def test_a_stage_the_generator_sent_late_is_left_out_and_said(
     assert "late ms" not in format_summary(old) and all(s.untrusted is None for s in old.stages)
 
 
+def test_a_closed_loop_pass_on_fewer_in_flight_than_its_level_is_left_out_and_said(
+    tmp_path: Path,
+) -> None:
+    """Closed loop at 2, 4, 8, 16 in flight, p95 <= 100 ms. Stage 3 answered 110 a second
+    at a mean of ~40 ms: by Little's law it held ~4.4 of 8 (a starved generator), so its
+    pass is left out and the concurrency is bracketed by stages 2 and 4; the held level is
+    in the stage table and --json. A failure on less load than its level stands."""
+    plan = RampPlan(tuple(Stage(r, 5) for r in (2, 4, 8, 16)), 1, control="concurrency")
+    records = synthetic_records(plan, [20, 20, 40, 120], achieved=[100, 200, 110, 100])
+    a = analyze_run(runs.load_run(write_run(tmp_path / "r", plan, records)))
+    held = [s.held_in_flight for s in a.stages]
+    assert held == pytest.approx([2.0, 4.0, 4.4, 12.0], rel=0.05)
+    assert [s.passed for s in a.stages] == [True, True, True, False]
+    assert [s.untrusted for s in a.stages] == [None, None, "generator_late", None]
+    assert (a.capacity.passing_stage, a.capacity.failing_stage) == (1, 3)
+    (w,) = [w for w in a.warnings if w.code == "generator_late"]
+    assert w.message.startswith(f"Stage 3: the load generator held fewer requests in flight "
+                                f"than the level ({held[2]:.1f} of 8: slow to turn")  # fmt: skip
+    assert "8 (held 4.4)" in format_summary(a)
+    doc = result_document("analyze", a, runs.load_run(tmp_path / "r").path, exit_code=0)
+    jsonschema.validate(doc, result_schema())
+    # Stage 4 held 12 of 16 too (late), and its failure stands: more load would only miss more.
+    assert [s["late"] for s in doc["generator"]["stages"]] == [False, False, True, True]
+    assert doc["generator"]["stages"][2]["held_in_flight"] == pytest.approx(held[2])
+
+
 def test_a_search_stopped_by_the_generators_lateness_recommends_nothing(
     tmp_path: Path, ramp: RampPlan
 ) -> None:

@@ -50,6 +50,27 @@ def test_truth_concurrency_at_slo() -> None:
         assert closed_loop.latency_quantile_ms(k + 1, slots, s, q) > limit
 
 
+def test_the_truth_is_robust_only_where_the_level_above_misses_whatever_the_phases() -> None:
+    """Rounds are the worst phases; spread evenly, 5 in flight on 4 slots of 50 ms each wait
+    12.5 ms. The mean is fixed (Little's law), so the p95 is at least (62.5 - 0.05 x 100) /
+    0.95 = 60.5 ms: a limit of 75 ms can pass 5 in flight, one of 68 ms on 2 slots cannot
+    pass 3 (at least 73.7 ms)."""
+    floor = closed_loop.quantile_floor_ms
+    assert floor(5, 4, 50.0, 0.95) == pytest.approx(57.5 / 0.95)
+    assert floor(3, 2, 50.0, 0.95) == pytest.approx(70.0 / 0.95)
+    assert floor(4, 4, 50.0, 0.95) == floor(1, 4, 50.0, 0.95) == 50.0  # nothing waits
+    assert floor(9, 4, 50.0, 0.5) == pytest.approx((112.5 - 0.5 * 150) / 0.5)
+    assert not closed_loop.robust_at_slo(4, 50.0, 0.95, 75.0)
+    assert closed_loop.robust_at_slo(2, 50.0, 0.95, 68.0)
+    assert closed_loop.robust_at_slo(1, 10.0, 0.95, 15.0)
+    # Never above the rounds' quantile: the floor is over every arrangement of phases.
+    for k in range(1, 40):
+        for slots in (1, 2, 4, 8):
+            for q in (0.5, 0.9, 0.95, 0.99):
+                assert floor(k, slots, 20.0, q) <= closed_loop.latency_quantile_ms(
+                    k, slots, 20.0, q) + 1e-9  # fmt: skip
+
+
 # --- the search over requests in flight, against the truth ----------------------------------
 
 
@@ -134,11 +155,10 @@ def test_closed_loop_is_never_generator_limited() -> None:
 def _closed_loop_run(tmp_path: Path, levels: list[int], slots: int,
                      service_ms: float) -> Path:  # fmt: skip
     plan = RampPlan(tuple(Stage(k, 6) for k in levels), warmup_seconds=1, control="concurrency")
-    # Synthetic latencies spread around their centre, so the centre is set by the truth's
-    # verdict: well within p95 <= 75 ms where the truth passes, well past it where it fails.
-    truth = [closed_loop.latency_quantile_ms(k, slots, service_ms, 0.95) for k in levels]
-    latency = [40.0 if t <= 75 else 150.0 for t in truth]
+    # Synthetic latencies spread around the truth's mean (Little's law: k / throughput), so
+    # each stage holds its level: within p95 <= 75 ms up to 4 in flight, past it above.
     rates = [closed_loop.throughput_rps(k, slots, service_ms) for k in levels]
+    latency = [1000.0 * k / r for k, r in zip(levels, rates, strict=True)]
     # synthetic_records offers each stage's `rps`: give it the throughput, then record the
     # levels in the plan the analysis reads.
     rate_plan = RampPlan(tuple(Stage(r, 6) for r in rates), warmup_seconds=1)

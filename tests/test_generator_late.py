@@ -74,3 +74,61 @@ def test_a_starved_generator_stops_the_search_with_its_lateness(
     assert "stage 1 at 10 rps: GENERATOR_LATE" in captured.err
     codes = {w["code"] for w in doc["warnings"]}
     assert {"generator_late", "generator_stopped"} <= codes
+
+
+SLOW_TURN_LOCUSTFILE = '''
+import gevent
+
+from recommender.loadgen import harness
+from recommender.loadgen.users import InvocationsUser
+
+
+class SlowTurn(InvocationsUser):
+    pass
+
+
+_release = harness.release
+
+
+def _slow_release():
+    gevent.spawn_later(0.03, _release)  # each slot freed 30 ms after its answer
+
+
+harness.release = _slow_release
+'''
+
+
+def test_a_closed_loop_that_holds_fewer_in_flight_than_its_level_stops_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Closed loop: each slot is freed 30 ms after its answer (~20 ms of service), as a
+    starved generator turns answers into sends late, so 2 in flight hold about 0.8. The
+    stages pass, on less load than they name: each pass says nothing, is played once more,
+    then the search stops. A busy machine only widens the gap: it holds wherever it runs."""
+    locustfile = tmp_path / "slow_turn.py"
+    locustfile.write_text(SLOW_TURN_LOCUSTFILE)
+    with running_demo_server(demo_config()) as url:
+        code = main([
+            "run", "--url", f"{url}/invocations", "--locustfile", str(locustfile),
+            "--control", "concurrency", "--start-concurrency", "2", "--max-concurrency", "8",
+            "--slo", "p95<=60ms", "--stage-seconds", "4", "--warmup-seconds", "1",
+            "--max-duration", "60", "--out", str(tmp_path / "out"), "--json", "--yes",
+        ])  # fmt: skip
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["verdict"] == "generator_late" and code == doc["exit_code"] == 1
+    assert doc["recommendation"] is None
+    stages = doc["generator"]["stages"]
+    assert len(stages) == 2 and all(s["late"] for s in stages)
+    assert all(0 < s["held_in_flight"] < 0.9 * 2 for s in stages), stages
+    run_dir = Path(doc["run_dir"])
+    decisions = json.loads((run_dir / "run.json").read_text())["search"]["decisions"]
+    assert [d["code"] for d in decisions] == ["repeat_late", "generator_late"]
+    assert [d["outcome"] for d in decisions] == ["generator_late", "generator_late"]
+    assert [d["rps"] for d in decisions] == [2, 2]
+    assert "the load generator held only " in decisions[-1]["why"]
+    assert "of 2 requests in flight (slow to turn answers" in decisions[-1]["why"]
+    assert "add --workers, or run on a quieter machine" in decisions[-1]["why"]
+    assert "stage 1 at 2 in flight: GENERATOR_LATE" in captured.err
+    codes = {w["code"] for w in doc["warnings"]}
+    assert {"generator_late", "generator_stopped"} <= codes

@@ -112,26 +112,29 @@ def test_unknown_or_foreign_component_is_one_line(
         assert err.startswith("Error: ") and message in err and err.count("\n") == 1, err
 
 
-# It holds a measured concurrency to a known truth: next to other load tests the load
-# generator, starved of CPU, kept fewer requests in flight than it counted, and 5 in flight
-# on 4 slots passed (make test, 2026-11-30 04:14 UTC).
+# It holds a measured concurrency to a known truth, so it runs alone. The truth holds
+# whatever the slots' phases (at 5 in flight on 4 slots of 50 ms, p95 <= 75 ms, spread phases
+# passed the level above the truth), and a generator that holds fewer in flight than the
+# level (starved of CPU) has its pass left out and replayed (recommender.search.short_of_level).
 @pytest.mark.serial
 def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
     emulator: AwsClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One copy served by 1 instance x 4 slots x 50 ms: with p95 <= 75 ms the true concurrency
-    is 4 in flight (closed_loop.concurrency_at_slo), at 80 requests/s."""
+    """One copy served by 1 instance x 2 slots x 50 ms: with p95 <= 68 ms the true
+    concurrency is 2 in flight (closed_loop.concurrency_at_slo), at 40 requests/s; 3 in flight
+    miss it whatever the phases (p95 at least 73.7 ms: closed_loop.robust_at_slo)."""
     aws, url = emulator, emulator.endpoint_url or ""
-    truth = closed_loop.concurrency_at_slo(4, 50.0, 0.95, 75.0)
+    truth = closed_loop.concurrency_at_slo(2, 50.0, 0.95, 68.0)
+    assert truth == 2 and closed_loop.robust_at_slo(2, 50.0, 0.95, 68.0)
     publish = PublishConfig("ep", "AllTraffic", 1, "us-east-1", url)
-    server = ServerConfig(port=0, concurrency=4, service_time_ms=50.0, model="sleep",
+    server = ServerConfig(port=0, concurrency=2, service_time_ms=50.0, model="sleep",
                           max_queue=50, publish=publish)  # fmt: skip
     with running_server(replace(server)) as base:
         code = main([
             "run", "--endpoint", "ep", "--region", "us-east-1", "--endpoint-url", base,
             "--aws-endpoint-url", url, "--inference-component", COMPONENT,
             "--control", "concurrency", "--start-concurrency", "2", "--max-concurrency", "16",
-            "--slo", "p95<=75ms", "--stage-seconds", "4", "--warmup-seconds", "1",
+            "--slo", "p95<=68ms", "--stage-seconds", "4", "--warmup-seconds", "1",
             "--max-duration", "60", "--cloudwatch-wait", "5", "--out", str(tmp_path),
         ])  # fmt: skip
         with urllib.request.urlopen(f"{base}/stats", timeout=5) as r:
@@ -149,7 +152,7 @@ def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
     assert meta["target"]["headers"][HEADER] == COMPONENT  # a name, not a secret
     assert meta["plan"]["control"] == "concurrency"
     levels = [s["rps"] for s in meta["plan"]["stages"] if s["rps"] > 0]
-    assert levels[:3] == [2, 4, 8] and all(float(k).is_integer() for k in levels)
+    assert levels[:3] == [2, 4, 3] and all(float(k).is_integer() for k in levels)
     # CloudWatch: the component's own series (dimension InferenceComponentName).
     table = metrics.read_csv(run_dir / "cloudwatch.csv")
     names = {r["metric"] for r in table}
@@ -164,8 +167,8 @@ def test_run_on_a_component_closed_loop_then_apply_its_concurrency_target(
     assert c["basis"] == "measured" and c["method"] == "interpolated"
     lo, hi = c["interval_per_instance"]
     assert lo <= truth < hi or lo == truth, c  # the bracket holds the truth
-    assert truth - 1 <= c["per_instance"] <= truth + 1
-    assert c["throughput_rps_per_instance"] == pytest.approx(80, rel=0.15)
+    assert truth <= c["per_instance"] < truth + 1  # between the bracketing levels
+    assert c["throughput_rps_per_instance"] == pytest.approx(40, rel=0.15)
     rec = analysis["recommendation"]
     assert rec["metric"] == "SageMakerInferenceComponentInvocationsPerCopy"
     assert rec["concurrency_metric"] == (

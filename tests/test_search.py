@@ -29,8 +29,10 @@ from recommender.search import (
     StageSummary,
     Verdict,
     generator_late,
+    held_in_flight,
     judge,
     late_limit_ms,
+    short_of_level,
     wilson,
 )
 from tests.conftest import synthetic_records, write_run
@@ -440,6 +442,47 @@ def test_a_fixed_ramp_goes_on_past_one_late_stage_and_stops_at_two() -> None:
     assert not ramp.done
     ramp.advance(20, late(summary(40, 200, 100, 150), 30.0))
     assert ramp.done and ramp.decisions[-1].code == DecisionCode.GENERATOR_LATE
+
+
+def held(level: float, in_flight: float, within: int | None = None) -> StageSummary:
+    """A closed-loop stage at `level` whose 1,000 answers in 10 s took 1000 x in_flight
+    / 100 ms each on average: by Little's law it held `in_flight` requests."""
+    s = StageSummary(level, 10, 1000, 1000, {"p95": 1000 if within is None else within},
+                     {"p95": 50.0}, mean_ms=in_flight * 10.0)  # fmt: skip
+    assert s.held_in_flight == pytest.approx(in_flight)
+    return s
+
+
+def test_a_closed_loop_pass_on_fewer_in_flight_than_its_level_is_played_again_then_stops() -> None:
+    """A generator slow to turn answers into sends holds fewer in flight than the level: a
+    pass on that says nothing (played again, then the search stops); a miss stands."""
+    assert held_in_flight(1000, 10, 50.0) == pytest.approx(5.0)
+    assert held_in_flight(0, 10, 50.0) is None and held_in_flight(10, 0, 50.0) is None
+    assert not short_of_level(7.2, 8) and short_of_level(7.19, 8)
+    assert not short_of_level(None, 8) and not short_of_level(0.0, 0)
+    search = AdaptiveSearch(settings_(control="concurrency", start_rps=4, max_rps=64), SLO)
+    search.advance(10.0, held(4, 3.6))  # 0.9 of the level: held
+    assert search.decisions[-1].code == DecisionCode.GROW and search.lo == 4
+    _, level, _, end = search.current() or (0, 0, 0, 0)
+    search.advance(end, held(level, 0.85 * level))
+    d = search.decisions[-1]
+    assert (d.code, d.outcome, d.action, d.next_rps) == (
+        DecisionCode.REPEAT_LATE, "generator_late", "next", level)  # fmt: skip
+    assert f"held only {0.85 * level:.1f} of {level:g} requests in flight (slow to" in d.why
+    assert search.lo == 4 and level not in search.tested
+    _, level, _, end = search.current() or (0, 0, 0, 0)
+    search.advance(end, held(level, 0.5 * level, within=600))  # a miss on less load stands
+    assert search.decisions[-1].outcome == FAIL and search.hi == level
+    ramp = FixedRamp(RampPlan(tuple(Stage(r, 5) for r in (2, 4, 8)), 1, control="concurrency"),
+                     SLO)  # fmt: skip
+    ramp.advance(5, held(2, 1.7))
+    assert ramp.decisions[-1].outcome == "generator_late" and not ramp.done
+    ramp.advance(10, held(4, 3.0))
+    assert ramp.done and ramp.decisions[-1].code == DecisionCode.GENERATOR_LATE
+    # Under rate control the in-flight held is the endpoint's doing, never the generator's.
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, held(30, 0.1))
+    assert search.decisions[-1].code == DecisionCode.GROW
 
 
 def test_a_limit_only_on_the_gaps_between_tokens_has_no_lateness_to_judge() -> None:

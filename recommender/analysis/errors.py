@@ -14,7 +14,10 @@ Some errors say otherwise, and the stage is then left out of the estimate (`untr
 Not an error, but left out the same way: a stage that missed its latency limits while the
 load generator itself sent late (recommender.search.generator_late: its p95 lateness past a
 tenth of the tightest latency limit, which counts as latency). The miss may be the
-generator's, not the endpoint's; a pass stands.
+generator's, not the endpoint's; a pass stands. In a closed loop (--control concurrency) it
+is a pass that is left out, when the generator held fewer requests in flight than the level
+(recommender.search.short_of_level): the endpoint was judged on less load than the stage
+names. A miss stands.
 
 ModelError (the container answered an error) stays in the estimate, since callers see those
 errors, but is reported as the model failing, not the instance saturating.
@@ -32,7 +35,7 @@ from recommender.analysis.checks import REFUSED, Finding
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
 from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY, THROTTLING
-from recommender.search import LATE_HINT, generator_late
+from recommender.search import LATE_HINT, generator_late, short_of_level
 
 THROTTLED, NOT_READY, DOWN = "throttled", "model_not_ready", "endpoint_down"
 LATE = "generator_late"
@@ -52,6 +55,8 @@ def untrusted_reason(s: StageStats, slo: Slo, serverless: bool = False) -> str |
         return THROTTLED
     # Only a miss of the latency limits: a pass stands (lateness only adds latency), and
     # lateness sends no errors.
+    if s.concurrency is not None:
+        return LATE if s.passed and short_of_level(s.held_in_flight, s.concurrency) else None
     if not s.passed and s.error_rate <= slo.max_error_rate and generator_late(s.lag_p95_ms, slo):
         return LATE
     return None
@@ -118,15 +123,24 @@ def findings(
             "model), so those stages are not trusted and are left out of the estimate. Wait "
             "until it serves (or warm it up), then re-run.",
         ))  # fmt: skip
-    late = which(LATE)
+    hint = f"{LATE_HINT[0].upper()}{LATE_HINT[1:]}, then re-run."
+    late = [s for s in which(LATE) if s.concurrency is None]
     if late:
         worst = max(s.lag_p95_ms or 0.0 for s in late)
         out.append(Finding(
             LATE,
             f"{names(late)}: the load generator fell behind (its own lateness p95 up to "
             f"{worst:.0f} ms; CPU-starved?), which counts as latency: those stages measured "
-            f"the generator, not the endpoint, and {_outcome(capacity)}. "
-            f"{LATE_HINT[0].upper()}{LATE_HINT[1:]}, then re-run.",
+            f"the generator, not the endpoint, and {_outcome(capacity)}. {hint}",
+        ))  # fmt: skip
+    short = [s for s in which(LATE) if s.concurrency is not None]
+    if short:
+        held = ", ".join(f"{s.held_in_flight or 0.0:.1f} of {s.concurrency:g}" for s in short)
+        out.append(Finding(
+            LATE,
+            f"{names(short)}: the load generator held fewer requests in flight than the "
+            f"level ({held}: slow to turn answers into sends; CPU-starved?): they passed on "
+            f"less load than they name, so {_outcome(capacity)}. {hint}",
         ))  # fmt: skip
     for s in stages:
         n = s.errors_by_type.get(MODEL_ERROR, 0)

@@ -17,7 +17,7 @@ from typing import Any
 
 from recommender import histograms
 from recommender.plan import RampPlan, Slo
-from recommender.search import MIN_LATE_TAIL, generator_limited
+from recommender.search import MIN_LATE_TAIL, generator_limited, held_in_flight
 
 REPORTED_STATS = ("p50", "p90", "p95", "p99")
 
@@ -65,6 +65,9 @@ class StageStats:
     lag_p95_ms: float | None = None
     lag_max_ms: float | None = None
     wait_p95_ms: float | None = None
+    # Closed loop: the requests in flight the endpoint held on average, by Little's law
+    # (recommender.search.held_in_flight); a starved generator holds fewer than the level.
+    held_in_flight: float | None = None
 
     @property
     def in_flight(self) -> float | None:
@@ -217,6 +220,8 @@ def stage_stats(
                 lag_p95_ms=histograms.percentile_ms(lag, 0.95),
                 lag_max_ms=histograms.percentile_ms(lag, 1.0),
                 wait_p95_ms=histograms.percentile_ms(wait, 0.95),
+                held_in_flight=held_in_flight(ok, len(window), histograms.mean_ms(raw))
+                if closed else None,
             )
         )
     return out

@@ -108,7 +108,7 @@ def _lateness(stages: Sequence[StageStats]) -> bool:
 def _row(s: StageStats, lateness: bool = False) -> list[str]:
     return [
         str(s.index + 1),
-        f"{s.concurrency:g}" if s.concurrency is not None else f"{s.offered_rps:g}",
+        _level(s),
         f"{s.achieved_rps:.1f}",
         str(s.requests),
         _ms(s.p50_ms),
@@ -118,6 +118,14 @@ def _row(s: StageStats, lateness: bool = False) -> list[str]:
         *([_ms(s.lag_p95_ms)] if lateness else []),
         ("pass" if s.passed else "FAIL") + (f" (left out: {s.untrusted})" if s.untrusted else ""),
     ]
+
+
+def _level(s: StageStats) -> str:
+    """The offered rate, or the closed loop's level and what it held (Little's law)."""
+    if s.concurrency is None:
+        return f"{s.offered_rps:g}"
+    held = "" if s.held_in_flight is None else f" (held {s.held_in_flight:.1f})"
+    return f"{s.concurrency:g}{held}"
 
 
 HEADER = ["stage", "offered rps", "achieved rps", "requests", "p50 ms", "p95 ms", "p99 ms",

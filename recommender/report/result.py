@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.analysis import Analysis
-from recommender.search import generator_late, late_limit_ms
+from recommender.search import generator_late, late_limit_ms, short_of_level
 
 SCHEMA = "recommender-result/1"
 
@@ -64,13 +64,16 @@ def result_document(
 
 def _generator(analysis: Analysis) -> dict[str, Any]:
     """The load generator's own lateness per stage (null where the run did not record it),
-    and the p95 past which a stage is left out (`recommender.search.generator_late`)."""
+    and the p95 past which a stage is left out (`recommender.search.generator_late`); in a
+    closed loop, the requests in flight each stage held (`recommender.search.short_of_level`)."""
     return {
         "late_limit_ms": late_limit_ms(analysis.slo),
         "stages": [{"stage": s.index + 1, "offered_rps": s.offered_rps,
                     "lag_p95_ms": s.lag_p95_ms, "lag_max_ms": s.lag_max_ms,
-                    "wait_p95_ms": s.wait_p95_ms,
-                    "late": generator_late(s.lag_p95_ms, analysis.slo)}
+                    "wait_p95_ms": s.wait_p95_ms, "held_in_flight": s.held_in_flight,
+                    "late": short_of_level(s.held_in_flight, s.concurrency)
+                    if s.concurrency is not None
+                    else generator_late(s.lag_p95_ms, analysis.slo)}
                    for s in analysis.stages],
     }  # fmt: skip
 
