@@ -7,7 +7,7 @@ With `--arrivals poisson` (the default, as the tool's) the truth is the Poisson 
 (`poisson_truth`: each instance an M/D/C queue fed its share of a Poisson stream, steady
 state, plus the HTTP/client time calibrated at the run's lowest passing stage), stages are
 10 s with 2 s warm-up, and configuration D (issue 17's C=3, S=30 ms) is added. What follows
-describes `--arrivals uniform`, the figures of bench/README.md's first accuracy section.
+describes `--arrivals uniform` (bench/README.md, bench_accuracy: its last paragraph).
 
 For each configuration of `recommender serve --model sleep` (N instances x C slots x S ms
 per request) the script

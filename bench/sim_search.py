@@ -14,9 +14,9 @@ second it completes, as the recorder does. The queue carries over from one stage
 next, rests included.
 
 What it is for: trying a rule of the search on hundreds of runs before measuring it for real
-(bench_poisson.py, minutes a run). Calibration (bench/README.md, sessions 6 to 8): today's
+(bench_poisson.py, minutes a run). Calibration (bench/README.md, sim_search): today's
 search (`--today`) takes 256 s on A and 264 s on C here (medians), 255-286 s and 248-295 s
-for real; the search of session 8 58, 58, 108 and 94 s on A, B, C and D here, for real
+for real; the current search 58, 58, 108 and 94 s on A, B, C and D here, for real
 68-79, 58-78, 98 and 100 s (medians). The server here is ideal (no CPU contention, no
 scheduling jitter). By default it splits requests at random between its instances, where
 the real one splits connections (SO_REUSEPORT): each of the load generator's users keeps

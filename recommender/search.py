@@ -41,11 +41,11 @@ one noisy failure can then cost at most that much, and the interval reaches up t
 (analysis.bootstrap.fail_above). Otherwise the search plays that corroborating stage itself,
 CORROBORATE x the precision above the failing end (`DecisionCode.CORROBORATE`). Its failure
 bounds the capacity the same way, and is usually clear at an interim look, since a rate 10%
-above a failure is far from the knee (C's failing ends, re-tested, had run 20-30 s; bench/README.md,
-session 8). A pass refutes the failure below it (the analysis drops that stage) and reopens
-the bracket above. Re-testing the failing end itself was the rule before: a coin
-flip near the knee, whose chance pass reopened a correct bracket (config C, coverage run 10
-of session 7: 188 s, estimate +3.2%). It stays where nothing above can be played: a failing
+above a failure is far from the knee (re-tests of config C's failing ends ran 20-30 s). A
+pass refutes the failure below it (the analysis drops that stage) and reopens the bracket
+above. Re-testing the failing end itself is a coin flip near the knee (bench/README.md,
+bench_accuracy) whose chance pass reopens a correct bracket (a C coverage run: 188 s, +3.2%;
+both in bench/README.md at 1fd14a8). It stays where nothing above can be played: a failing
 end at the probe's ceiling (uniform arrivals may pass there) or at --max-rps.
 
 The saturation probe: the search first offers --max-rps for a few seconds (the abort rules
@@ -468,8 +468,8 @@ class Controller:
         cur = self.current()
         if cur is None or cur[1] <= 0:
             # A rest sends nothing: its slow answers are the backlog it is there to drain.
-            # (Cut short by them, the probe's rest left config C's first stage its backlog,
-            # which aborted that stage at 1.06 x its capacity: bench/README.md, session 6.)
+            # (Cut short by them, a rest hands its backlog to the next stage, which aborts on
+            # it: config C's first stage did at 1.06 x its capacity, bench/README.md at 3ee0216.)
             return None
         reason = abort_reason(s, self.slo, self.abort_error_rate, self.abort_latency_factor)
         if reason is not None:
@@ -746,8 +746,8 @@ class AdaptiveSearch(Controller):
             # time, 30 s ones 41%: bench/README.md): with early stopping its point estimate
             # decides at full length, and the interval carries the doubt (analysis.bootstrap
             # .chance_low, fail_above). That holds before the bracket is narrow too: C's
-            # slowest simulated runs lost 30 s to extensions there (bench/README.md,
-            # session 6). --no-early-stop extends as today's search does.
+            # slowest simulated runs lost 30 s to extensions there (sim_search.py; bench/README.md
+            # at 73c258c). --no-early-stop extends as today's search does.
             if (self.extensions < cfg.max_extensions and budget_left >= ext
                     and not cfg.early_stop):  # fmt: skip
                 self.extensions += 1

@@ -64,8 +64,8 @@ KEPT_KEY = "recommender:kept"  # the winner kept by --keep: `cleanup` leaves it
 SWEEP_FILE, DEPLOYED_FILE = "sweep.json", "deployed.json"
 SCHEMA = "recommender-sweep/1"
 DEPLOY_TIMEOUT_S = 1800.0  # SageMaker endpoints take minutes (GPU types up to ~15) to deploy
-# What one Locust process sends, signed, with room to spare: bench/README.md measured
-# 5,000-6,000 signed requests/s on one core; half of it leaves the generator's timing honest.
+# What one Locust process sends, signed, with room to spare: bench/README.md (bench_signing,
+# bench_scale) measured 5,000-6,000 requests/s on one core; half leaves its timing honest.
 GENERATOR_RPS_PER_PROCESS = 2500.0
 
 Echo = Callable[[str], None]

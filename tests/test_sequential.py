@@ -623,7 +623,8 @@ def test_near_the_knee_the_interval_reaches_7_percent_under_the_knee_s_pass(
     # Why: 10 s stages of an M/D/4 queue (S = 20 ms) at its Poisson capacity for p95 <= 100
     # ms (182 rps) and 1.6% above it, each from an empty queue: the later pass as often as
     # not, and their median p95 is under the steady-state one (the window misses rare waits).
-    # 7% above it a pass is rare (8% of stages; bench/README.md), 10% above rarer still.
+    # 7% above it a pass is rare (8% of stages; bench/README.md, bench_accuracy), 10% above
+    # rarer still.
     from recommender.queueing import BURN_IN
 
     gaps = np.random.default_rng(3).exponential(1.0, (200, 2100))

@@ -104,7 +104,7 @@ def chance_low(capacity: Capacity) -> float | None:
     is a coin flip biased upwards: the p95 of a few seconds of a queue is skewed (most
     windows miss its rare long waits). Simulated, an M/D/4 queue's 10 s stages pass at 1.03
     x its Poisson capacity 42% of the time, at 1.05 x 23%, at 1.07 x 8%, at 1.10 x 1%
-    (30 s stages: 25%, 6%, 0.7%; bench/README.md, issue 17). So one pass there cannot
+    (30 s stages: 25%, 6%, 0.7%; bench/README.md, bench_accuracy). So one pass there cannot
     bound the capacity from below, and no resampling of its own seconds shows it; a pass
     CHANCE_PASS above the capacity is rare enough. None far from the knee."""
     bracket = near_knee(capacity)
@@ -118,8 +118,8 @@ def fail_above(
     bracket is near the knee (within KNEE), but at most CHANCE_FAIL above the failing end:
     where the interval's upper end must reach. The mirror of `chance_low`: near the knee a
     stage a little under the capacity fails by chance (10 s stages of the M/D/4 queue at
-    0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md), and the search
-    stops on a failing end that a failure (or the probe's ceiling) within two precision
+    0.97 of it 9% of the time, at 0.95 4%, at 0.93 1%; bench/README.md, bench_accuracy), and
+    the search stops on a failing end that a failure (or the probe's ceiling) within two precision
     steps above bounds, one it found or one it played to corroborate the failing end
     (recommender.search), without playing the failing end again. A failing end that failed twice
     (re-tested) is its own stage above, so adds nothing. Never above the saturation
@@ -181,9 +181,9 @@ def with_confidence(
     # Not widened to the span between the stages clear on per-second blocks (tried in
     # issue 17): on short stages almost no stage is clear that way, so the interval spanned
     # the whole ramp and `compare` could no longer gate a 30% regression
-    # (tests/test_integration.py). Coverage without it: 7 of 10 on config A (with it 8 of
-    # 10; bench/README.md, issue 17). It reaches past the bracket only as `chance_low` and
-    # `fail_above` say.
+    # (tests/test_integration.py), for one more of ten intervals holding the truth on config
+    # A (8 of 10, not 7: bench/README.md at 7737901). It reaches past the bracket only as
+    # `chance_low` and `fail_above` say.
     points = [v for pair in (boot, bracket) if pair for v in pair]
     method = "bracketing stages" if boot is None else (
         f"block bootstrap over seconds ({REPLICATES} replicates, {BLOCK_SECONDS} s blocks), "
