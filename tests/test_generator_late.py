@@ -111,7 +111,9 @@ def test_a_closed_loop_that_holds_fewer_in_flight_than_its_level_stops_the_searc
         code = main([
             "run", "--url", f"{url}/invocations", "--locustfile", str(locustfile),
             "--control", "concurrency", "--start-concurrency", "2", "--max-concurrency", "8",
-            "--slo", "p95<=60ms", "--stage-seconds", "4", "--warmup-seconds", "1",
+            # A limit no busy machine misses: the stages must pass for their pass to be
+            # left out (a miss on less load than the level stands).
+            "--slo", "p95<=1000ms", "--stage-seconds", "4", "--warmup-seconds", "1",
             "--max-duration", "60", "--out", str(tmp_path / "out"), "--json", "--yes",
         ])  # fmt: skip
     captured = capsys.readouterr()
@@ -123,6 +125,8 @@ def test_a_closed_loop_that_holds_fewer_in_flight_than_its_level_stops_the_searc
     assert all(0 < s["held_in_flight"] < 0.9 * 2 for s in stages), stages
     run_dir = Path(doc["run_dir"])
     decisions = json.loads((run_dir / "run.json").read_text())["search"]["decisions"]
+    # A stage too short to decide runs longer first (extend): not a verdict.
+    decisions = [d for d in decisions if d["code"] != "extend"]
     assert [d["code"] for d in decisions] == ["repeat_late", "generator_late"]
     assert [d["outcome"] for d in decisions] == ["generator_late", "generator_late"]
     assert [d["rps"] for d in decisions] == [2, 2]
