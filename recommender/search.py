@@ -7,7 +7,7 @@ the bracket is narrower than the precision asked for, or the time/request budget
 
 Each stage is judged with its uncertainty in mind (`judge`): for a percentile objective
 "p95 <= L", the share of requests within L must be at least 0.95, and the Wilson interval
-on that share (scipy's binomtest) must lie wholly above (pass) or below (fail) 0.95.
+on that share (`wilson`) must lie wholly above (pass) or below (fail) 0.95.
 Otherwise the stage is undecided and extends itself, up to `max_extensions` times, before
 its point estimate decides (with early stopping, at once: see `advance`).
 Requests within a second are correlated, so the interval is narrower than it should be; it
@@ -68,6 +68,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
+from statistics import NormalDist
 from typing import Any
 
 from recommender.plan import CORROBORATE, KNEE_BRACKET, RampPlan, SearchSettings, Slo
@@ -274,21 +275,28 @@ class Verdict:
     reason: str
 
 
-def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (scipy.stats.binomtest)."""
-    from scipy.stats import binomtest
+def two_sided_z(confidence: float) -> float:
+    """The normal quantile a two-sided interval at `confidence` spans either side."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
-    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n, without continuity correction: scipy's
+    `binomtest(k, n).proportion_ci(method="wilson")` (test_search holds it to that). Written
+    out with the standard library because it runs in the Locust process, where importing
+    scipy.stats cost 1.1 CPU-seconds at every start (and mid-run it would stall the load)."""
+    z = two_sided_z(confidence)
+    z2 = z * z
+    centre = (k + z2 / 2) / (n + z2)
+    half = z / (n + z2) * math.sqrt(k * (n - k) / n + z2 / 4)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def judge(s: StageSummary, slo: Slo, confidence: float = CONFIDENCE) -> Verdict:
     """Pass, fail or undecided at `confidence`, with the statistic that decided it."""
     if s.requests == 0 or s.successes == 0:
         return Verdict(FAIL, "no successful requests")
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = two_sided_z(confidence)
     outcomes: list[Verdict] = []
     errors = s.requests - s.successes
     rate = errors / s.requests

@@ -45,6 +45,21 @@ def summary(rps: float, n: int, within: int, p95: float, errors: int = 0) -> Sta
     return StageSummary(rps, seconds, n + errors, n, {"p95": within}, {"p95": p95})
 
 
+@pytest.mark.parametrize("confidence", [0.95, 0.96, 0.995, 0.80])
+def test_wilson_is_scipys_wilson_interval(confidence: float) -> None:
+    """The standard-library Wilson interval (the Locust process imports no scipy) is scipy's
+    binomtest(k, n).proportion_ci(method="wilson"), ends included."""
+    from scipy.stats import binomtest, norm
+
+    from recommender.search import two_sided_z
+
+    assert two_sided_z(confidence) == pytest.approx(float(norm.ppf(0.5 + confidence / 2)))
+    for n in (1, 2, 7, 20, 100, 999, 20000):
+        for k in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+            assert wilson(k, n, confidence) == pytest.approx((ci.low, ci.high), abs=1e-12), (k, n)
+
+
 def test_judge_uses_the_interval_on_the_share_within_the_slo() -> None:
     assert judge(summary(100, 2000, 1990, 50), SLO).outcome == PASS
     assert judge(summary(100, 2000, 1500, 300), SLO).outcome == FAIL

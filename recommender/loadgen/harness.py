@@ -17,7 +17,6 @@ import signal
 from typing import Any
 
 import gevent
-import scipy.stats  # noqa: F401 - imported now: a second-long import mid-run would stall the load
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
