@@ -47,7 +47,9 @@ import psutil
 from aiohttp import web
 
 from recommender.errors import ConfigError, RecommenderError
+from recommender.local import iris
 from recommender.local.faults import FaultBoard, Faults, dribble, error_response, reset
+from recommender.local.iris import Prediction, Predictor
 from recommender.local.llm import LlmHandlers, LlmParams
 from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
 from recommender.local.serverless import (
@@ -60,7 +62,7 @@ from recommender.redact import fingerprint
 
 MODELS = ("sklearn", "sleep", "llm")
 N_FEATURES = 4
-STARTUP_TIMEOUT_S = 120.0  # importing scikit-learn takes seconds on a busy, small machine
+STARTUP_TIMEOUT_S = 120.0  # a busy, small machine starts Python processes slowly
 STOP_TIMEOUT_S = 5.0
 EXPECTED = (
     f"expected rows of {N_FEATURES} numbers (sepal length, sepal width, petal length, "
@@ -70,8 +72,6 @@ EXPECTED = (
 # SageMaker's runtime routes a call to an inference component by this header.
 COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
 
-Prediction = dict[str, Any]
-Predictor = Callable[[list[list[float]]], list[Prediction]]
 
 
 @dataclass(frozen=True)
@@ -208,20 +208,8 @@ def _to_row(n: int, row: object, from_csv: bool) -> list[float]:
 
 
 def _train_iris() -> Predictor:
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    iris = load_iris()
-    model = LogisticRegression(max_iter=1000).fit(iris.data, iris.target)
-    names = [str(name) for name in iris.target_names]
-
-    def predict(rows: list[list[float]]) -> list[Prediction]:
-        out = []
-        for probs in model.predict_proba(rows):
-            cls = int(model.classes_[int(probs.argmax())])
-            out.append({"label": names[cls], "class": cls, "probabilities": probs.tolist()})
-        return out
-
+    """The iris classifier, from its fitted coefficients (recommender.local.iris)."""
+    predict = iris.predictor()
     predict([[5.1, 3.5, 1.4, 0.2]])  # the first call pays lazy imports; keep it off the clock
     return predict
 
