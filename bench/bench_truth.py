@@ -40,11 +40,21 @@ flags except `--slo` (the drawn one) and `--max-rps` (1.3 x saturation; and `--s
 half of that where it is under the default 10, which the CLI would refuse), and records the
 truth, the estimate, its interval and whether it covers the truth, the error, the wall
 time, the stages played, the verdict, the generator's lateness per stage, whether the run
-stopped on `generator_late`, and the share of the requests each instance served. Without
-`--instances` the run's figures are the whole server's, compared with the whole server's
-truth (the error and coverage are the same per instance). With N > 1 the truth assumes each
-instance gets 1/N of the requests; the kernel spreads connections, not requests (SO_REUSEPORT),
-so the shares recorded say how far a run was from that.
+stopped on `generator_late`, and the share of the requests each instance served
+(`instance_share`, from the server's /stats before and after the run). Without `--instances`
+the run's figures are the whole server's, compared with the whole server's truth (the error
+and coverage are the same per instance).
+
+Two truths for N > 1. `truth_rps` (with `error_pct`, `covered`) assumes each instance gets
+1/N of the requests. It is not the truth of the server the run loaded: the kernel spreads
+connections, not requests, over the instances (SO_REUSEPORT), and each Locust user keeps its
+connection, so the instances get uneven shares, the busiest saturates first and fills the
+tail. `truth_split` (with `error_split`, `covers_split`) is the truth for the shares the run
+recorded: instance i an M/G/c queue fed a Poisson stream of share_i x the rate, the SLO
+percentile read over all requests together (recommender.queueing.split_poisson_capacity;
+same service times, time outside the slot and samples as `truth_rps`). The split truth is
+the ARBITER: it is what the run could have found. For N = 1 the two are the same number.
+The 1/N figures stay beside it to show how much the uneven spread moved the truth.
 
 A run past `--max-seconds` is interrupted (SIGINT, as Ctrl-C) and recorded as such.
 Not a test, and not for a busy machine: it takes minutes per configuration.
@@ -78,7 +88,12 @@ from recommender.local.process import running_server, stop_group
 from recommender.local.server import ServerConfig
 from recommender.local.service_time import ServiceTimeDist
 from recommender.local.trickle import measure_trickle
-from recommender.queueing import EMPIRICAL_SAMPLES, empirical_poisson_capacity, mgc_latency_ms
+from recommender.queueing import (
+    EMPIRICAL_SAMPLES,
+    empirical_poisson_capacity,
+    mgc_latency_ms,
+    split_poisson_capacity,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_accuracy import runs_root  # noqa: E402
@@ -96,6 +111,8 @@ MAX_QUEUE = 1000  # per instance: the probe at 1.3 x saturation queues rather th
 PROBE_X = 1.3  # --max-rps, x saturation
 DEFAULT_START_RPS = 10.0  # the CLI's --start-rps
 INTERRUPT_GRACE_S = 120.0  # after SIGINT: the run analyses what it has, then exits
+ARBITER = ("truth_split: the truth for the instance shares the run recorded (the server as "
+           "the run loaded it); truth_rps assumes 1/N each and is the same for N = 1")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,10 @@ class Draw:
 
 @dataclass
 class TruthResult:
-    """What one configuration's run found, beside its truth (whole server, rps)."""
+    """What one configuration's run found, beside its truth (whole server, rps): `truth_rps`
+    with its instances fed 1/N each, `truth_split` (the arbiter) with the shares the run
+    recorded in `instance_share`; `error_*` in percent of each, `covered`/`covers_split`
+    whether the interval holds each."""
 
     draw: Draw
     saturation_rps: float
@@ -142,6 +162,9 @@ class TruthResult:
     method: str | None = None
     covered: bool | None = None
     error_pct: float | None = None
+    truth_split: float | None = None
+    error_split: float | None = None
+    covers_split: bool | None = None
     wall_s: float = 0.0
     stages: int = 0
     verdict: str | None = None
@@ -160,13 +183,21 @@ class TruthResult:
         ci = ("-" if not self.interval_rps else
               f"{self.interval_rps[0]:.1f}-{self.interval_rps[1]:.1f}")  # fmt: skip
         err = "-" if self.error_pct is None else f"{self.error_pct:+.1f}%"
+        err_split = "-" if self.error_split is None else f"{self.error_split:+.1f}%"
+        split = "-" if self.truth_split is None else f"{self.truth_split:.1f}"
         lags = [x for x in self.lag_p95_ms if x is not None]
-        return (f"{self.draw.label()} sat {self.saturation_rps:.1f}: truth {self.truth_rps:.1f}"
-                f" (trickle {self.truth_trickle_rps:.1f}) estimate "
-                f"{self.estimate_rps or 0:.1f} [{ci}] covered {self.covered} error {err} | "
+        return (f"{self.draw.label()} sat {self.saturation_rps:.1f}: truth split {split} "
+                f"(shares {shares_text(self.instance_share)}; 1/N {self.truth_rps:.1f}, trickle "
+                f"{self.truth_trickle_rps:.1f}) estimate {self.estimate_rps or 0:.1f} [{ci}] "
+                f"covers split {self.covers_split} (1/N {self.covered}) error split "
+                f"{err_split} (1/N {err}) | "
                 f"{self.wall_s:.0f} s, {self.stages} stages, {self.verdict}, stop {self.stop}"
                 f"{' (timed out)' if self.timed_out else ''}, lag p95 max "
                 f"{max(lags, default=math.nan):.1f} ms")  # fmt: skip
+
+
+def shares_text(shares: list[float]) -> str:
+    return "/".join(f"{x:.2f}" for x in shares) or "-"
 
 
 def truth_samples(quantile: float) -> int:
@@ -237,9 +268,10 @@ def run_config(d: Draw, out: Path, max_seconds: float) -> TruthResult:
         slot = np.asarray(trickle.slot_ms)
         by_trickle = empirical_poisson_capacity(d.instances, d.slots, slot, d.quantile,
                                                 d.limit_ms, outside, samples)  # fmt: skip
+        service = slot if d.law == "det" else law_times_ms(d, samples)
         truth = (by_trickle if d.law == "det" else
-                 empirical_poisson_capacity(d.instances, d.slots, law_times_ms(d, samples),
-                                            d.quantile, d.limit_ms, outside, samples))  # fmt: skip
+                 empirical_poisson_capacity(d.instances, d.slots, service, d.quantile,
+                                            d.limit_ms, outside, samples))  # fmt: skip
         r = TruthResult(d, saturation, truth, by_trickle, trickle.describe(),
                         float(slot.mean()), trickle.outside_typical_ms, max_rps,
                         start_rps)  # fmt: skip
@@ -258,7 +290,27 @@ def run_config(d: Draw, out: Path, max_seconds: float) -> TruthResult:
         served = np.subtract(instance_counts(url, d.instances), before)
         r.instance_share = [round(float(x), 3) for x in served / max(1, served.sum())]
     _read_run(r, doc, out)
+    judge_split(r, service, outside, samples)
     return r
+
+
+def judge_split(r: TruthResult, service_ms: NDArray[np.float64], outside_ms: NDArray[np.float64],
+                samples: int) -> None:  # fmt: skip
+    """Fill in the arbiter: `truth_split`, the truth for the shares of the requests the run's
+    instances served (`instance_share`), from the same service times, time outside the slot
+    and samples as `truth_rps`; and the estimate's error and coverage against it. Nothing
+    when no instance served a request (no run). One instance: the 1/N truth, the same
+    number (split_poisson_capacity of one share is empirical_poisson_capacity of one)."""
+    if not sum(r.instance_share) > 0:
+        return
+    d = r.draw
+    r.truth_split = (r.truth_rps if len(r.instance_share) == 1 else
+                     split_poisson_capacity(r.instance_share, d.slots, service_ms, d.quantile,
+                                            d.limit_ms, outside_ms, samples))  # fmt: skip
+    if r.interval_rps is not None:
+        r.covers_split = r.interval_rps[0] <= r.truth_split <= r.interval_rps[1]
+    if r.estimate_rps and r.truth_split > 0:
+        r.error_split = (r.estimate_rps / r.truth_split - 1.0) * 100.0
 
 
 def instance_counts(base_url: str, instances: int) -> list[int]:
@@ -332,28 +384,41 @@ def _read_run(r: TruthResult, doc: dict[str, Any] | None, out: Path) -> None:
     r.stopped_late = r.stop == "generator_late"
 
 
-def summary(results: list[TruthResult]) -> dict[str, Any]:
-    """Median |error|, the worst error, coverage, median wall time, and what went wrong."""
-    errors = [r.error_pct for r in results if r.error_pct is not None]
+def against(results: list[TruthResult], error: str, covered: str) -> dict[str, Any]:
+    """Median |error|, the worst error, coverage, against one truth: the result's attributes
+    named `error` (percent) and `covered`."""
+    errs = [(r, getattr(r, error)) for r in results if getattr(r, error) is not None]
+    errors = [e for _, e in errs]
     # A run the generator could not drive (or cut short) says so rather than err: its lower
     # bound is kept apart, so the machine's limit does not pass for the search's error.
-    driven = [r.error_pct for r in results
-              if r.error_pct is not None and not (r.stopped_late or r.timed_out)]  # fmt: skip
-    judged = [r for r in results if r.covered is not None]
+    driven = [e for r, e in errs if not (r.stopped_late or r.timed_out)]
+    judged = [getattr(r, covered) for r in results if getattr(r, covered) is not None]
     worst = max(errors, key=abs, default=None)
-    walls = [r.wall_s for r in results if not r.problem]
     return {
-        "configs": len(results),
         "estimates": len(errors),
         "median_abs_error_pct": statistics.median(abs(e) for e in errors) if errors else None,
         "worst_error_pct": worst,
-        "worst_config": next((r.draw.index for r in results if r.error_pct == worst), None),
+        "worst_config": next((r.draw.index for r, e in errs if e == worst), None),
         "median_abs_error_pct_driven": statistics.median(abs(e) for e in driven)
         if driven else None,
         "driven": len(driven),
-        "coverage_pct": 100.0 * sum(bool(r.covered) for r in judged) / len(judged)
-        if judged else None,
+        "coverage_pct": 100.0 * sum(map(bool, judged)) / len(judged) if judged else None,
         "with_interval": len(judged),
+    }
+
+
+def summary(results: list[TruthResult]) -> dict[str, Any]:
+    """Against each truth (the 1/N one's keys as before; the split one's, the arbiter's, with
+    `_split` after `error`, `coverage` or the key): median |error|, the worst error,
+    coverage; then median wall time, and what went wrong."""
+    walls = [r.wall_s for r in results if not r.problem]
+    split = against(results, "error_split", "covers_split")
+    return {
+        "configs": len(results),
+        "arbiter": ARBITER,
+        **against(results, "error_pct", "covered"),
+        **{(k.replace("_pct", "_split_pct") if "_pct" in k else f"{k}_split"): v
+           for k, v in split.items()},  # fmt: skip
         "median_wall_s": statistics.median(walls) if walls else None,
         "stopped_generator_late": sum(r.stopped_late for r in results),
         "timed_out": sum(r.timed_out for r in results),
@@ -362,20 +427,28 @@ def summary(results: list[TruthResult]) -> dict[str, Any]:
 
 
 def table(results: list[TruthResult]) -> str:
-    rows = ["| # | N x C | S ms | law | SLO | sat | truth | estimate | interval | covered "
-            "| error | wall s | stages | verdict | stop | lag p95 max ms |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """One row per configuration: the split truth (the arbiter) and its error and coverage
+    first, the 1/N truth's beside them."""
+    rows = ["| # | N x C | S ms | law | SLO | sat | shares | truth split | truth 1/N | estimate "
+            "| interval | covers split | covers 1/N | error split | error 1/N | wall s | stages "
+            "| verdict | stop | lag p95 max ms |",
+            "|" + "---|" * 20]
     for r in results:
         d = r.draw
         ci = ("-" if not r.interval_rps else
               f"{r.interval_rps[0]:.1f}-{r.interval_rps[1]:.1f}")  # fmt: skip
         err = "-" if r.error_pct is None else f"{r.error_pct:+.1f}%"
+        err_split = "-" if r.error_split is None else f"{r.error_split:+.1f}%"
+        split = "-" if r.truth_split is None else f"{r.truth_split:.1f}"
         lags = [x for x in r.lag_p95_ms if x is not None]
         lag = "-" if not lags else f"{max(lags):.1f}"
         rows.append(f"| {d.index} | {d.instances}x{d.slots} | {d.service_ms:g} | {d.law} "
-                    f"| {d.slo} | {r.saturation_rps:.1f} | {r.truth_rps:.1f} | "
+                    f"| {d.slo} | {r.saturation_rps:.1f} | {shares_text(r.instance_share)} | "
+                    f"{split} | {r.truth_rps:.1f} | "
                     f"{'-' if r.estimate_rps is None else f'{r.estimate_rps:.1f}'} | {ci} | "
-                    f"{'-' if r.covered is None else r.covered} | {err} | {r.wall_s:.0f} | "
+                    f"{'-' if r.covers_split is None else r.covers_split} | "
+                    f"{'-' if r.covered is None else r.covered} | {err_split} | {err} | "
+                    f"{r.wall_s:.0f} | "
                     f"{r.stages} | {r.verdict or r.problem or '-'} | "
                     f"{r.stop}{' (timed out)' if r.timed_out else ''} | {lag} |")  # fmt: skip
     return "\n".join(rows)
@@ -385,14 +458,20 @@ def format_summary(s: dict[str, Any]) -> str:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.1f}%"
 
-    worst = "-" if s["worst_error_pct"] is None else (
-        f"{s['worst_error_pct']:+.1f}% (#{s['worst_config']})")  # fmt: skip
+    def versus(x: str) -> str:  # one truth's figures: x is "" (1/N) or "_split"
+        worst = s[f"worst_error{x}_pct"]
+        worst_text = "-" if worst is None else f"{worst:+.1f}% (#{s[f'worst_config{x}']})"
+        return (f"{s[f'estimates{x}']} estimates: median |error| "
+                f"{pct(s[f'median_abs_error{x}_pct'])}, worst {worst_text}, coverage "
+                f"{pct(s[f'coverage{x}_pct'])} of {s[f'with_interval{x}']} intervals; "
+                f"median |error| {pct(s[f'median_abs_error{x}_pct_driven'])} over the "
+                f"{s[f'driven{x}']} runs neither late nor timed out")  # fmt: skip
+
     wall = "-" if s["median_wall_s"] is None else f"{s['median_wall_s']:.0f} s"
-    return (f"{s['configs']} configurations, {s['estimates']} estimates: median |error| "
-            f"{pct(s['median_abs_error_pct'])}, worst {worst}, coverage "
-            f"{pct(s['coverage_pct'])} of {s['with_interval']} intervals, median wall {wall}; "
-            f"median |error| {pct(s['median_abs_error_pct_driven'])} over the {s['driven']} "
-            f"runs neither late nor timed out; "
+    return (f"{s['configs']} configurations, median wall {wall}.\n"
+            f"Against the split truth (the arbiter: the instances' shares as the run loaded "
+            f"them): {versus('_split')}.\n"
+            f"Against the 1/N truth (each instance 1/N; the same for N = 1): {versus('')}.\n"
             f"{s['stopped_generator_late']} stopped on generator_late, {s['timed_out']} "
             f"timed out, {s['problems']} without a result")  # fmt: skip
 
@@ -431,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(results) + "\n\n" + format_summary(s))
     if a.json:
         a.json.write_text(json.dumps({"seed": seed, "max_rps": a.max_rps,
-                                      "max_seconds": a.max_seconds,
+                                      "max_seconds": a.max_seconds, "arbiter": ARBITER,
                                       "results": [asdict(r) for r in results],
                                       "summary": s}, indent=1))  # fmt: skip
     return 0

@@ -10,12 +10,18 @@ customers ago), so W[n] = max(0, W[n-c] + S - (a[n] - a[n-c])): c interleaved Li
 recursions, each a running minimum of partial sums (vectorised, about 10 ms per million
 requests). The same exponential draws are reused for every rate (common random numbers),
 so the bisection over the rate is monotone.
+
+An instance of N gets 1/N of the stream in `poisson_capacity` and
+`empirical_poisson_capacity`; `split_poisson_capacity` takes the shares a run's instances
+really got (SO_REUSEPORT spreads connections, not requests), reading the quantile over all
+requests together (`mixture_quantile`).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -164,3 +170,79 @@ def empirical_poisson_capacity(
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if within(mid) else (lo, mid)
     return instances * lo
+
+
+def mixture_quantile(
+    latencies: Sequence[NDArray[np.float64]], weights: Sequence[float], quantile: float
+) -> float:
+    """The `quantile` of a mixture: sample set i drawn with probability proportional to
+    `weights[i]`, its values equally likely within it. The smallest value v whose mixture
+    CDF, sum_i w_i #{x in set i: x <= v} / n_i, reaches the quantile: Hyndman and Fan's
+    definition 1, NumPy's `inverted_cdf`, as the truths above read a quantile (one set is
+    handed to NumPy, so it is exactly theirs). Each CDF value is computed directly, not
+    summed along the sorted values (a running sum of 100,000 terms of 1/n drifts past any
+    fixed tolerance), and compared with a relative slack of 1e-12, so a CDF that reaches
+    the quantile exactly is not lost to rounding."""
+    sets = [np.sort(np.asarray(x, dtype=np.float64)) for x, w in
+            zip(latencies, weights, strict=True) if w > 0]  # fmt: skip
+    kept = [float(w) for w in weights if w > 0]
+    if len(sets) == 1:
+        return float(np.quantile(sets[0], quantile, method="inverted_cdf"))
+    values = np.unique(np.concatenate(sets))
+    cdf = sum(w / len(x) * np.searchsorted(x, values, side="right")
+              for x, w in zip(sets, kept, strict=True)) / sum(kept)  # fmt: skip
+    k = int(np.searchsorted(cdf, quantile * (1.0 - 1e-12), side="left"))
+    return float(values[min(k, len(values) - 1)])
+
+
+def split_poisson_capacity(
+    shares: Sequence[float],
+    concurrency: int,
+    service_ms: NDArray[np.float64],
+    quantile: float,
+    limit_ms: float,
+    overhead_ms: NDArray[np.float64] | None = None,
+    samples: int = EMPIRICAL_SAMPLES,
+    seed: int = 1,
+) -> float:
+    """`empirical_poisson_capacity` for a server whose instances get uneven shares of the
+    stream: the highest Poisson rate (whole server, requests/s) at which, instance i fed a
+    Poisson stream of `shares[i]` x the rate (each an M/G/c queue, `mgc_latency_ms`), the
+    `quantile` of the latency of all requests together stays within `limit_ms`.
+
+    Why: SO_REUSEPORT spreads connections, not requests, over the instances, and a Locust
+    user keeps its connection, so a run's instances get uneven shares (the server's /stats
+    says which); the busiest saturates first and fills the tail, and the 1/N truth overrates
+    what the run could have found. All requests together is a mixture, each instance's
+    latencies weighted by its share (`mixture_quantile`), as the run measures them.
+
+    Shares are normalised to sum 1; an instance of share 0 gets nothing and is left out.
+    Every instance draws from the same `seed` (common random numbers: the mixture needs
+    each instance's law, not their independence): equal shares give
+    `empirical_poisson_capacity(N, ...)` (to rounding) and shares (1, 0, ...) one instance's
+    capacity; instances of equal share are simulated once. The bisection runs up to the rate
+    that saturates the busiest instance, to 1e-3 of it. 0.0 when even an idle server misses
+    the limit."""
+    weights = np.asarray(shares, dtype=np.float64)
+    if weights.size == 0 or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError(f"shares must be non-negative with a positive sum, not {shares!r}")
+    weights = weights / weights.sum()
+    used = [float(w) for w in weights if w > 0]
+    service = np.asarray(service_ms, dtype=np.float64)
+    saturation = concurrency / (float(service.mean()) / 1000.0) / max(used)  # the busiest's
+
+    # Instances of one share have one law: simulated once, weighted by their total share.
+    share_of = {w: sum(x for x in used if x == w) for w in sorted(set(used))}
+
+    def within(rate: float) -> bool:
+        lat = [mgc_latency_ms(w * rate, concurrency, service, overhead_ms, samples, seed)
+               for w in share_of]  # fmt: skip
+        return mixture_quantile(lat, list(share_of.values()), quantile) <= limit_ms
+
+    if not within(1e-3 * saturation):
+        return 0.0
+    lo, hi = 0.0, saturation
+    while hi - lo >= 1e-3 * saturation:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if within(mid) else (lo, mid)
+    return lo

@@ -778,3 +778,72 @@ def test_the_mgc_queue_of_equal_service_times_is_the_md_c_queue() -> None:
     assert empirical_poisson_capacity(2, 4, equal, 0.95, 15.0) == 0.0
     # Two instances: twice one's rate.
     assert empirical_poisson_capacity(2, 4, equal, 0.95, 150.0) == pytest.approx(2 * same)
+
+
+def test_the_quantile_of_a_mixture_weighs_each_set_by_its_share() -> None:
+    """All requests together: set i drawn with its weight, its values equally likely."""
+    from recommender.queueing import mixture_quantile
+
+    small, big = np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0])
+    # Half the weight on 1-4 (1/8 each), half on 10: the CDF reaches 0.5 at 4.
+    assert mixture_quantile([small, big], [0.5, 0.5], 0.5) == 4.0
+    assert mixture_quantile([small, big], [0.5, 0.5], 0.51) == 10.0
+    # Weighted by share, not by how many values a set holds.
+    assert mixture_quantile([small, big], [0.9, 0.1], 0.85) == 4.0
+    assert mixture_quantile([small, big], [0.1, 0.9], 0.85) == 10.0
+    # One set, or copies of it at equal weights: NumPy's inverted_cdf, ties included.
+    x = np.random.default_rng(0).exponential(1.0, 1001)
+    for q in (0.0, 0.1, 0.5, 0.95, 0.999, 1.0):
+        order = float(np.quantile(x, q, method="inverted_cdf"))
+        assert mixture_quantile([x], [1.0], q) == order
+        assert mixture_quantile([x, x, x], [1 / 3] * 3, q) == order
+    # A CDF that reaches the quantile exactly (0.6 / 0.8 at 1) is not lost to rounding.
+    ones = [np.array([1.0]), np.array([2.0]), np.array([3.0])]
+    assert mixture_quantile(ones, [0.6, 0.15, 0.05], 0.75) == 1.0
+
+
+SPLIT_SERVICE = np.array([10.0, 20.0, 30.0])  # slot times of mean 20 ms: C / S = 200 rps
+
+
+def split_capacity(shares: list[float], q: float = 0.95, limit: float = 100.0) -> float:
+    from recommender.queueing import split_poisson_capacity
+
+    return split_poisson_capacity(shares, 4, SPLIT_SERVICE, q, limit, samples=2_000, seed=2)
+
+
+def equal_capacity(n: int, q: float = 0.95, limit: float = 100.0) -> float:
+    from recommender.queueing import empirical_poisson_capacity
+
+    return empirical_poisson_capacity(n, 4, SPLIT_SERVICE, q, limit, samples=2_000, seed=2)
+
+
+def test_the_truth_of_a_split_server_is_the_1_over_n_truth_only_for_equal_shares() -> None:
+    """Issue 27: SO_REUSEPORT spreads connections, so a run's instances get uneven shares.
+    Equal shares are the 1/N truth; all to one instance is that instance's; an uneven split
+    saturates its busiest instance first."""
+    one, three = equal_capacity(1), equal_capacity(3)
+    assert split_capacity([1, 1, 1]) == pytest.approx(three, abs=1e-3 * 3 * 200.0)  # bisection
+    assert split_capacity([1, 0, 0]) == pytest.approx(one, abs=1e-3 * 200.0)
+    uneven = split_capacity([0.5, 0.3, 0.2])
+    # The busiest instance, fed half the stream, saturates at 400 rps: well under 3 x 1/3's.
+    assert uneven < 0.8 * three and uneven < 400.0
+    assert uneven > one  # but the other two still take their half
+
+
+def test_the_truth_of_a_split_server_reads_all_requests_together() -> None:
+    """The quantile is of the mixture of the instances' latencies, not the worst one's."""
+    # At p50, 40% of requests at a lightly loaded instance let the busy one run past its
+    # own median: its p50 alone would hold the server to one instance's capacity / 0.6.
+    assert split_capacity([0.6, 0.4], q=0.5, limit=60.0) > 1.02 * equal_capacity(
+        1, q=0.5, limit=60.0) / 0.6  # fmt: skip
+    # Instances of one share, simulated once, weigh as many: three at 0.2 are 60% of the
+    # requests, as the nearly equal 0.2, 0.2, 0.1999 are (that one simulated three times).
+    assert split_capacity([0.4, 0.2, 0.2, 0.2]) == pytest.approx(
+        split_capacity([0.4, 0.2, 0.2, 0.1999]), abs=1e-3 * 200 / 0.4)  # fmt: skip
+    # Shares are normalised; the same seed, the same answer.
+    assert split_capacity([3, 2]) == split_capacity([0.6, 0.4])
+    # An idle server past the limit: nothing is within it, however the stream is split.
+    assert split_capacity([0.5, 0.5], limit=15.0) == 0.0
+    for bad in ([], [0.0, 0.0], [1.5, -0.5]):
+        with pytest.raises(ValueError, match="shares"):
+            split_capacity(bad)
