@@ -165,7 +165,9 @@ def loadtest(options: RunOptions, yes: YesOpt = False, view: LiveView = NO_VIEW)
     with view:
         lt = pipeline.loadtest(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     t = lt.totals
-    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
+    again = (f" ({t['reconnects']} sent again after a kept-alive connection closed)"
+             if t.get("reconnects") else "")  # fmt: skip
+    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors{again} -> {lt.run_dir}")
     if lt.status == "interrupted":
         raise typer.Exit(ExitCode.INTERRUPTED)
 
