@@ -118,6 +118,7 @@ def mgc_latency_ms(
     overhead_ms: NDArray[np.float64] | None = None,
     samples: int = EMPIRICAL_SAMPLES,
     seed: int = 1,
+    overlap: float = 0.0,
 ) -> NDArray[np.float64]:
     """Steady-state latencies (wait + service + overhead, ms) of an M/G/c FIFO queue at
     `rate` requests/s whose service times are drawn (with replacement) from `service_ms`,
@@ -125,7 +126,11 @@ def mgc_latency_ms(
     client time: it delays nobody else). Slots go to requests in arrival order, each to the
     earliest free one (a heap). The same seed draws the same unit gaps and the same service
     and overhead picks at every rate (common random numbers), so a bisection over the rate
-    sees a monotone latency. With every service time equal it is `md_c_latency_ms` exactly."""
+    sees a monotone latency. With every service time equal it is `md_c_latency_ms` exactly.
+
+    `overlap` (a) is the local server's rule for a tail that grows with overlap
+    (recommender.local.server): a request's slot time is its draw times
+    1 + a x (busy - 1) / c, busy the slots whose due end is past its start, its own included."""
     rng = np.random.default_rng(seed)
     n = samples + BURN_IN
     arrivals = np.cumsum(rng.exponential(1.0, n) / rate)
@@ -134,11 +139,16 @@ def mgc_latency_ms(
                 else rng.choice(np.asarray(overhead_ms, dtype=np.float64), n))  # fmt: skip
     free = [0.0] * concurrency  # a heap of the slots' next free times
     start = np.empty(n)
+    held: NDArray[np.float64] = service.copy()  # slot times, stretched by the overlap rule
     for i, (a, s) in enumerate(zip(arrivals.tolist(), service.tolist(), strict=True)):
         begin = a if a > free[0] else free[0]
+        if overlap:
+            busy = 1 + sum(1 for f in free[1:] if f > begin)
+            s *= 1.0 + overlap * (busy - 1) / concurrency
+            held[i] = s
         heapq.heapreplace(free, begin + s)
         start[i] = begin
-    latency = (start - arrivals + service) * 1000.0 + overhead
+    latency = (start - arrivals + held) * 1000.0 + overhead
     return latency[BURN_IN:]
 
 

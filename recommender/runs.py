@@ -143,8 +143,10 @@ def read_seconds(path: Path) -> list[dict[str, Any]]:
 
 def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Requests completed, succeeded and failed: by kind ("HTTP 503", "ConnectionRefusedError")
-    and, for answers that carried one, by SageMaker error type (a subset of the kinds)."""
-    requests = ok = 0
+    and, for answers that carried one, by SageMaker error type (a subset of the kinds); and,
+    when there were some, `reconnects`: sends made again after a kept-alive connection
+    closed before answering (retried as a SageMaker client would: no errors)."""
+    requests = ok = reconnects = 0
     kinds: Counter[str] = Counter()
     types: Counter[str] = Counter()
     for r in records:
@@ -152,13 +154,17 @@ def totals(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         ok += r["ok"]
         kinds.update(r["errors"])
         types.update(r.get("error_types") or {})
-    return {
+        reconnects += r.get("reconnects", 0)
+    out: dict[str, Any] = {
         "requests": requests,
         "successes": ok,
         "errors": requests - ok,
         "errors_by_kind": dict(kinds.most_common()),
         "errors_by_type": dict(types.most_common()),
     }
+    if reconnects:
+        out["reconnects"] = reconnects
+    return out
 
 
 def stage_totals(records: Iterable[dict[str, Any]], stage: int) -> dict[str, Any]:

@@ -163,3 +163,20 @@ def test_streamed_fields_and_error_types_are_summed_too() -> None:
     assert counts(histograms.decode(out["ttft_co_us"])) == counts(hist_of([15, 17, 25, 35]))
     assert counts(histograms.decode(out["itl_us"])) == counts(hist_of([2, 3, 4, 6]))
     assert_exact_sum(out, [30.0, 40.0], [50.0], [60.0])
+
+
+def test_reconnects_are_summed_and_kept_apart_from_the_errors() -> None:
+    # Sends made again after a kept-alive connection closed (recommender.loadgen.users):
+    # summed across workers, never errors; a line without any carries no count, as before.
+    m = SecondMerger(expected=3)
+    m.add("w1", [{**record(0, [10.0], errors=1), "reconnects": 2}], upto=0)
+    m.add("w2", [{**record(0, [12.0]), "reconnects": 3}], upto=0)
+    m.add("w3", [record(0, [14.0])], upto=0)
+    (merged,) = m.final()
+    assert merged["reconnects"] == 5
+    assert merged["requests"] == 4 and merged["ok"] == 3 and merged["errors"] == {"HTTP 503": 1}
+    m.add("w1", [record(1, [10.0])], upto=1)
+    m.add("w2", [record(1, [10.0])], upto=1)
+    m.add("w3", [record(1, [10.0])], upto=1)
+    (quiet,) = m.final()
+    assert "reconnects" not in quiet

@@ -94,10 +94,23 @@ def serve(
     fault_control: Annotated[
         bool, typer.Option(help="Serve /faults on loopback: inject failures on cue.")
     ] = False,
+    keepalive_s: Annotated[
+        float | None, typer.Option(help="Close keep-alive connections idle this long (s), as "
+                                   "real servers do (default: about an hour).")
+    ] = None,
+    overlap: Annotated[
+        float, typer.Option(help="a: a request's slot time x (1 + a x (busy - 1) / C), busy "
+                            "counting the slots held at its start, its own included; the "
+                            "truth (recommender.queueing) applies the same rule.")
+    ] = 0.0,
 ) -> None:
     """Run a local SageMaker-contract model server (GET /ping, POST /invocations; with
     --async POST /endpoints/E/async-invocations; with
-    --model llm also POST /endpoints/E/invocations-response-stream)."""
+    --model llm also POST /endpoints/E/invocations-response-stream).
+
+    Like a third-party model server it finishes requests its client abandoned and has a
+    1024-deep accept queue; --keepalive-s closes idle keep-alive connections and --overlap
+    makes the tail grow with the requests in flight."""
     from recommender.local.llm import LlmParams
     from recommender.local.publisher import PublishConfig, check_period
     from recommender.local.server import ServerConfig, validate
@@ -138,7 +151,7 @@ def serve(
     config = ServerConfig(host, port, instances, concurrency, service_time_ms, model.value,
                           max_queue, publish, serverless=emulation, llm=llm,
                           fault_control=fault_control, service_time_dist=service_time_dist,
-                          seed=seed)  # fmt: skip
+                          seed=seed, keepalive_s=keepalive_s, overlap=overlap)  # fmt: skip
     validate(config)
 
     def ready(url: str) -> None:
@@ -165,7 +178,9 @@ def loadtest(options: RunOptions, yes: YesOpt = False, view: LiveView = NO_VIEW)
     with view:
         lt = pipeline.loadtest(options, echo=view.echo, confirm=asks(yes), watch=view.update)
     t = lt.totals
-    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors -> {lt.run_dir}")
+    again = (f" ({t['reconnects']} sent again after a kept-alive connection closed)"
+             if t.get("reconnects") else "")  # fmt: skip
+    echo(f"{lt.status}: {t['requests']} requests, {t['errors']} errors{again} -> {lt.run_dir}")
     if lt.status == "interrupted":
         raise typer.Exit(ExitCode.INTERRUPTED)
 

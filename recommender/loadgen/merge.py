@@ -55,6 +55,7 @@ class SecondMerger:
             p.ok += r["ok"]
             p.errors.update(r["errors"])
             p.error_types.update(r.get("error_types") or {})
+            p.reconnects += r.get("reconnects", 0)
             if r["latency_us"]:
                 p.hist.add(histograms.decode(r["latency_us"]))
                 p.hist_co.add(histograms.decode(r["latency_co_us"]))

@@ -9,8 +9,12 @@ intended send (`latency_co_us`, corrected for coordinated omission). The differe
 send's lateness, told apart in two more histograms of every request sent: the wait for a
 free user (`wait_us`: every user busy with an answer, the endpoint's doing) and the
 generator's own lateness past the time it had both a due send and a free user (`lag_us`:
-its event loop late, CPU-starved). Memory is one or two open seconds whatever the run
-length; each finished second is handed to `sink` (a JSON-lines appender) and forgotten.
+its event loop late, CPU-starved). `reconnects` counts the sends made again because a
+kept-alive connection closed before any response byte (recommender.loadgen.users): a
+SageMaker client retries those, so they are no errors, but they are shown beside them
+(a line carries the count only when there were some). Memory is one or two open seconds
+whatever the run length; each finished second is handed to `sink` (a JSON-lines appender)
+and forgotten.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class SecondCounts:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)  # a subset of the errors
+    reconnects: int = 0  # sends made again on a fresh connection; not requests, not errors
     hist: HdrHistogram = field(default_factory=histograms.new)
     hist_co: HdrHistogram = field(default_factory=histograms.new)
     lag: HdrHistogram = field(default_factory=histograms.new)
@@ -64,6 +69,8 @@ class SecondCounts:
             "latency_co_us": histograms.encode(self.hist_co) if self.ok else "",
             "cpu_percent": cpu,
         }
+        if self.reconnects:
+            record["reconnects"] = self.reconnects
         if self.lag.get_total_count():  # not in runs recorded before, nor by custom senders
             record.update(lag_us=histograms.encode(self.lag), wait_us=histograms.encode(self.wait))
         if self.streamed or self.tokens_in:
@@ -79,7 +86,7 @@ class SecondCounts:
         return record
 
     def reset(self) -> None:
-        self.requests = self.ok = 0
+        self.requests = self.ok = self.reconnects = 0
         self.errors.clear()
         self.error_types.clear()
         self.hist.reset()
@@ -123,17 +130,20 @@ class Recorder:
         streamed: dict[str, Any] | None = None,
         error_type: str | None = None,
         free: float | None = None,
+        reconnects: int = 0,
     ) -> None:
         """One finished request. `intended` is its scheduled send time (epoch seconds),
         `free` when the user that sent it was free to (its last request over);
         `streamed`: a streamed response's `tokens_in`, and when it streamed to its end
         `ttft` (s from the actual send), `gaps` (s) and `tokens_out`; `error_type` the
-        SageMaker error type of a failure's answer, if it had one."""
+        SageMaker error type of a failure's answer, if it had one; `reconnects` how many
+        times it was sent again after a kept-alive connection closed before answering."""
         second = int(end_time - self.t0)
         bucket = self._open.get(second)
         if bucket is None:
             bucket = self._open[second] = self._spare.pop() if self._spare else SecondCounts()
         bucket.requests += 1
+        bucket.reconnects += reconnects
         if intended is not None:
             sent = end_time - latency_ms / 1000.0
             ready = intended if free is None else max(intended, free)

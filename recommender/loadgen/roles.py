@@ -398,7 +398,9 @@ class Sender(Role):
         kind = response_error_type(response, status) if exception is not None else None
         error = error_kind(exception, status, kind)
         streamed = context if "tokens_in" in context else None
-        recorder.record(end, latency_ms, intended, error, streamed, kind, context.get("free"))
+        reconnects = getattr(context.get("send"), "reconnects", 0)  # users.Send
+        recorder.record(end, latency_ms, intended, error, streamed, kind, context.get("free"),
+                        reconnects)  # fmt: skip
         log = self.request_log
         if log is not None and self.t0 is not None and self.driver is not None:
             # The stage it was sent in (one completing after the plan's end still has one).

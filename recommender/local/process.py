@@ -34,6 +34,10 @@ def running_server(config: ServerConfig, timeout: float = 60.0) -> Iterator[str]
     ]  # fmt: skip
     if config.seed is not None:
         cmd += ["--seed", str(config.seed)]
+    if config.keepalive_s is not None:
+        cmd += ["--keepalive-s", str(config.keepalive_s)]
+    if config.overlap:
+        cmd += ["--overlap", str(config.overlap)]
     if (e := config.serverless) is not None:
         cmd += ["--serverless", "--max-concurrency", str(e.max_concurrency),
                 "--provisioned-concurrency", str(e.provisioned_concurrency),

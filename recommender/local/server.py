@@ -18,6 +18,23 @@ Below that, latency stays near S; at it, requests wait for a slot and latency cl
 A request that waited for its slot starts its S when the previous holder was due to finish,
 so event-loop lag does not leak into the capacity (measured: 200.0 req/s for C=4, S=20 ms).
 
+Habits of third-party model servers, on request (the truth stays computable):
+- `keepalive_s`: idle keep-alive connections are closed after that many seconds, as
+  gunicorn, uvicorn or a load balancer close them (default: aiohttp's own, about an hour).
+  A send that crosses such a close is sent again by the load generator, as botocore does
+  (recommender.loadgen.users); it changes no slot's time, so no truth.
+- Abandoned requests are always finished: aiohttp does not cancel a handler whose client
+  went away (handler_cancellation off), so a request the client timed out on keeps its slot
+  to its end, as in TorchServe or a Flask worker. The accept queue is 1024 deep.
+- `overlap` (a, default 0): a tail that grows with overlap (requests in flight slow each
+  other: CPU, memory bandwidth). A request's slot time is its draw (S, or the law around
+  S) times 1 + a x (busy - 1) / C, `busy` the instance's slots held at its start, its own
+  included: S alone, up to S x (1 + a (C - 1) / C) with every slot busy. The saturation is
+  then below N * C / S; recommender.queueing.mgc_latency_ms(overlap=a) applies the same
+  rule to its slots (busy: those whose due end is past the request's start), so the
+  machine-true truth (recommender.local.trickle) is computed from the trickle's times with
+  it. The rule is the server's, exactly; contention on a real host only resembles it.
+
 The bound is exact only while CPU is not the bottleneck: each request also costs roughly
 0.2-0.5 ms of CPython time (HTTP handling, inference), so keep C/S per instance well below
 ~2000 requests/s and give every instance a core, or the measured capacity falls short.
@@ -93,6 +110,8 @@ class ServerConfig:
     # (recommender.local.service_time), and the seed of the instances' draws (None: fresh).
     service_time_dist: str = "det"
     seed: int | None = None
+    keepalive_s: float | None = None  # close keep-alive connections idle this long (s)
+    overlap: float = 0.0  # a: slot time x (1 + a x (busy - 1) / C), see the module docstring
 
     @property
     def capacity_rps(self) -> float:
@@ -121,6 +140,10 @@ def validate(config: ServerConfig) -> None:
         raise bad("concurrency", ">= 1", c.concurrency, "e.g. --concurrency 4 slots per instance")
     if not (math.isfinite(c.service_time_ms) and c.service_time_ms > 0):
         raise bad("service-time-ms", "a positive number", c.service_time_ms, "e.g. 20 (ms)")
+    if c.keepalive_s is not None and not (math.isfinite(c.keepalive_s) and c.keepalive_s > 0):
+        raise bad("keepalive-s", "a positive number", c.keepalive_s, "e.g. 5 (seconds idle)")
+    if not (math.isfinite(c.overlap) and c.overlap >= 0):
+        raise bad("overlap", ">= 0", c.overlap, "e.g. 0.5: +50% with every slot busy")
     if c.max_queue < 0:
         raise bad("max-queue", ">= 0", c.max_queue, "0 rejects whatever finds every slot busy")
     dist = ServiceTimeDist.parse(c.service_time_dist)
@@ -225,6 +248,7 @@ class _Instance:
         self.dist = ServiceTimeDist.parse(config.service_time_dist)
         self.rng = instance_rng(config.seed, index)
         self.waiting = self.served = self.rejected_503 = self.bad_request = 0
+        self.busy = 0  # slots held
         self.unsigned_403 = 0
         # Requests taken and not yet answered whole (a dribbled answer counts until its last
         # byte): tests interrupt a run once answers are in flight, not after a guessed delay.
@@ -354,7 +378,9 @@ class _Instance:
         # request drew: the lag it makes up for does not depend on the draw.)
         now = loop.time()
         start = max(arrived, self.free_at.popleft(), now - self.service_time_s / 2)
-        end = start + self.next_service_s()
+        self.busy += 1
+        stretch = 1.0 + self.config.overlap * (self.busy - 1) / self.config.concurrency
+        end = start + self.next_service_s() * stretch
         try:
             predictions = self.predict(rows) if self.predict is not None else None
             # Pad to S so the slot's occupancy, hence capacity, does not depend on the CPU.
@@ -362,6 +388,7 @@ class _Instance:
         finally:
             released = loop.time()
             self.free_at.append(min(end, released))
+            self.busy -= 1
             self.slots.release()
         self.served += 1
         self.record(200, received, arrived, request.headers.get(COMPONENT_HEADER))
@@ -507,7 +534,10 @@ async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connect
     else:
         app.router.add_post("/invocations", instance.invoke)
         app.router.add_post("/endpoints/{endpoint}/invocations", instance.invoke)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT_S / 2)
+    keepalive: dict[str, Any] = ({} if config.keepalive_s is None
+                                 else {"keepalive_timeout": config.keepalive_s})  # fmt: skip
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT_S / 2,
+                           **keepalive)  # fmt: skip
     await runner.setup()
     sock = _bind(config.host, port)
     # aiohttp sets TCP_NODELAY per connection; accepted sockets also inherit it from the
