@@ -37,14 +37,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from recommender.bounds import check_number
 from recommender.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a CSV or a time is read: every command imports this
+    # module (its flags), and pandas took a third of a second of each start (`serve` too)
 
 PATTERNS = ("diurnal", "spike", "step")
 DEFAULT_RAMP_MINUTES = {"diurnal": 120.0, "spike": 5.0, "step": 0.0}
@@ -127,6 +130,8 @@ def _pick_columns(columns: list[str], name: str) -> tuple[str, str]:
 
 def _epoch_seconds(values: pd.Series, name: str) -> npt.NDArray[np.float64]:
     """Epoch seconds from epoch numbers (s or ms) or ISO 8601 strings (naive = UTC)."""
+    import pandas as pd
+
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
         secs: npt.NDArray[np.float64] = numeric.to_numpy(dtype=np.float64)
@@ -146,6 +151,8 @@ def _epoch_seconds(values: pd.Series, name: str) -> npt.NDArray[np.float64]:
 
 
 def _parses(value: object) -> bool:
+    import pandas as pd
+
     try:
         pd.to_datetime(str(value), utc=True, format="ISO8601")
     except (ValueError, TypeError):
@@ -154,11 +161,15 @@ def _parses(value: object) -> bool:
 
 
 def _iso(epoch_s: float) -> str:
+    import pandas as pd
+
     return str(pd.Timestamp(epoch_s, unit="s", tz="UTC").isoformat())
 
 
 def read_traffic_csv(path: Path) -> TrafficSeries:
     """Per-minute requests from a CSV of timestamp and request count (see the module doc)."""
+    import pandas as pd
+
     name = path.name
     if not path.is_file():
         raise ConfigError(f"traffic file not found: {path}", "check the --traffic path")
