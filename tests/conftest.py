@@ -61,6 +61,19 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.fixture
+def keyboard_interrupts() -> Iterator[None]:
+    """In this process, SIGINT raises KeyboardInterrupt, as in a terminal, whatever pytest
+    inherited: under a background job (`.ci/run &`, `make test &`) SIGINT is ignored and
+    Python installs no handler, so a test's own SIGINT did nothing (test_sweep, beside
+    the neighbour in CI). The handler before is put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def use_emulator_credentials(mp: pytest.MonkeyPatch, home: Path) -> None:
     """The emulator's throwaway credentials, and none of the user's AWS config or credential
     files (a profile there must never be picked up by a test)."""

@@ -333,6 +333,7 @@ class _DeletingAws:
         self.deleted.append(f"endpoint-config {name}")
 
 
+@pytest.mark.usefixtures("keyboard_interrupts")
 def test_a_second_ctrl_c_is_held_off_until_deletion_is_done(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
