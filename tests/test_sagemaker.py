@@ -269,7 +269,10 @@ def test_run_then_apply_puts_the_runs_target_on_the_endpoint(
     name, base = endpoint
     code = main([
         "run", "--endpoint", name, "--region", "us-east-1", "--endpoint-url", base,
-        "--aws-endpoint-url", emulator, "--slo", "p95<=100ms", "--search", "fixed",
+        # Plumbing, not a truth: an SLO a starved server keeps at 40 rps (beside the CI's
+        # neighbour it showed p95 144 ms at 40, under p95<=100ms: exit 3), that 130 rps
+        # (past its 100 rps saturation) still misses.
+        "--aws-endpoint-url", emulator, "--slo", "p95<=500ms", "--search", "fixed",
         "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path),
         "--apply", "--min-capacity", "1", "--max-capacity", "3", "--yes",
