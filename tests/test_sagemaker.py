@@ -262,18 +262,20 @@ def test_collect_again_and_refuses_url_runs(
 
 
 def test_run_then_apply_puts_the_runs_target_on_the_endpoint(
-    endpoint: tuple[str, str], emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    calm_endpoint: tuple[str, str], emulator: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`run --apply`: the policy applied is the one this run's analysis recommends, with the
     bounds given, and the state before it is saved for `rollback`."""
-    name, base = endpoint
+    name, base = calm_endpoint
     code = main([
         "run", "--endpoint", name, "--region", "us-east-1", "--endpoint-url", base,
-        # Plumbing, not a truth: an SLO a starved server keeps at 40 rps (beside the CI's
-        # neighbour it showed p95 144 ms at 40, under p95<=100ms: exit 3), that 130 rps
-        # (past its 100 rps saturation) still misses.
+        # Plumbing, not a truth: a calm server (40 rps) under an SLO a starved machine keeps
+        # below saturation (the demo server under p95<=100ms showed 144 ms at 40% of its
+        # saturation beside the CI's neighbour: exit 3), which the stages past saturation miss
+        # on latency (its queue climbs to 1.1 s), not on errors alone (apply would refuse).
         "--aws-endpoint-url", emulator, "--slo", "p95<=500ms", "--search", "fixed",
-        "--start-rps", "40", "--max-rps", "130", "--stages", "4", "--stage-seconds", "5",
+        "--start-rps", "14", "--max-rps", "60", "--stages", "4", "--stage-seconds", "5",
         "--warmup-seconds", "1", "--out", str(tmp_path),
         "--apply", "--min-capacity", "1", "--max-capacity", "3", "--yes",
     ])  # fmt: skip
