@@ -12,8 +12,16 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
-from recommender.queueing import mgc_latency_ms
+from recommender.local.server import ServerConfig
+from recommender.local.trickle import measure_trickle
+from recommender.queueing import (
+    empirical_poisson_capacity,
+    mgc_latency_ms,
+    split_poisson_capacity,
+)
+from tests.conftest import running_demo_server
 from tests.test_server import running_server
 
 POST = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -58,3 +66,37 @@ def test_the_queue_simulation_applies_the_same_overlap_rule() -> None:
     assert np.isclose(grown.min(), 100.0)  # a request alone holds its slot S
     assert np.isclose(grown, 150.0).any()  # one that starts beside another: S x (1 + 1 x 1/2)
     assert grown.mean() > flat.mean()
+
+
+def test_the_truths_take_the_overlap_and_give_it_to_the_simulation() -> None:
+    """Issue 27: the truth of a server with --overlap is its queue with the same rule."""
+    service, outside = np.array([10.0, 20.0, 30.0]), np.array([1.0])
+    args = (0.95, 150.0, outside, 3_000)
+    flat = empirical_poisson_capacity(2, 4, service, *args)
+    assert empirical_poisson_capacity(2, 4, service, *args, overlap=0.0) == flat
+    grown = empirical_poisson_capacity(2, 4, service, *args, overlap=0.5)
+    assert grown < 0.9 * flat  # every slot busy near the knee: up to 1.375 x each time
+    # One slot is never beside another: the rule changes nothing (exactly, same draws).
+    one = empirical_poisson_capacity(1, 1, service, *args)
+    assert empirical_poisson_capacity(1, 1, service, *args, overlap=0.5) == one
+    shares = [0.6, 0.4]
+    split_flat = split_poisson_capacity(shares, 4, service, *args)
+    split_grown = split_poisson_capacity(shares, 4, service, *args, overlap=0.5)
+    assert split_grown < 0.9 * split_flat
+    # Equal shares: the 1/N truth, with the overlap as without.
+    assert split_poisson_capacity([0.5, 0.5], 4, service, *args, overlap=0.5) == \
+        pytest.approx(grown, rel=2e-3)
+
+
+def test_the_trickle_measures_unstretched_slot_times_on_an_overlapping_server() -> None:
+    """One request at a time holds its slot alone (busy = 1), so the trickle reports the
+    draws themselves, S here, not S x (1 + a x ...): the times the truth's simulation must
+    be given, as it stretches them itself."""
+    config = ServerConfig(port=0, concurrency=2, service_time_ms=50.0, model="sleep",
+                          overlap=1.0)  # fmt: skip
+    with running_demo_server(config) as url:
+        trickle = measure_trickle(url, requests=8)
+    assert float(np.median(trickle.slot_ms)) == pytest.approx(50.0, abs=0.5), trickle.slot_ms
+    assert min(trickle.slot_ms) < 60.0  # stretched, every one would be 75
+    # Its saturation is every slot busy, so stretched: 1 + 1 x (2 - 1) / 2 = 1.5 x each.
+    assert trickle.saturation(3, 2, overlap=1.0) == pytest.approx(trickle.saturation(3, 2) / 1.5)
