@@ -100,3 +100,34 @@ def test_the_trickle_measures_unstretched_slot_times_on_an_overlapping_server() 
     assert min(trickle.slot_ms) < 60.0  # stretched, every one would be 75
     # Its saturation is every slot busy, so stretched: 1 + 1 x (2 - 1) / 2 = 1.5 x each.
     assert trickle.saturation(3, 2, overlap=1.0) == pytest.approx(trickle.saturation(3, 2) / 1.5)
+
+
+def test_the_saturation_with_overlap_is_every_slot_stretched() -> None:
+    """With all C slots busy each is held S x (1 + a (C - 1) / C): 2 x 4 / (20 ms x 1.375)."""
+    config = ServerConfig(instances=2, concurrency=4, service_time_ms=20.0, overlap=0.5)
+    assert config.stretch == 1.375
+    assert config.capacity_rps == pytest.approx(400.0 / 1.375)
+    assert ServerConfig(instances=2, concurrency=4, service_time_ms=20.0).capacity_rps == 400.0
+    assert ServerConfig(concurrency=1, service_time_ms=20.0, overlap=0.5).capacity_rps == 50.0
+    # The queue with the same rule agrees: a loose SLO's truth reaches near that saturation,
+    # never past it (the flat queue's would pass it by a third).
+    loose = empirical_poisson_capacity(2, 4, np.array([20.0]), 0.5, 400.0, samples=5_000,
+                                       overlap=0.5)  # fmt: skip
+    assert 0.95 * config.capacity_rps < loose <= config.capacity_rps
+
+
+def test_serve_prints_the_saturation_with_overlap(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recommender.cli import main
+    from recommender.local import server
+
+    monkeypatch.setattr(server, "serve", lambda config, ready: ready("http://127.0.0.1:1"))
+    args = ["serve", "--model", "sleep", "--instances", "2", "--concurrency", "4",
+            "--service-time-ms", "20"]  # fmt: skip
+    assert main([*args, "--overlap", "0.5"]) == 0
+    assert capsys.readouterr().out == (
+        "Listening on http://127.0.0.1:1 (capacity 290.909 requests/s, slots held up to "
+        "1.375 x as long with every one busy (--overlap 0.5))\n")
+    assert main(args) == 0
+    assert capsys.readouterr().out == "Listening on http://127.0.0.1:1 (capacity 400 requests/s)\n"
