@@ -1,7 +1,7 @@
 """Issue 27: the randomized truth benchmark, the arbiter of every rule of the search.
 
     .venv/bin/python bench/bench_truth.py [--configs 30] [--seed S] [--max-rps 400]
-        [--max-seconds 1200] [--json out.json] [--keep DIR]
+        [--max-seconds 1200] [--habits none|real|P] [--json out.json] [--keep DIR]
 
 Draws configurations of `recommender serve --model sleep` at random, from a fresh seed each
 run (printed; `--seed` replays the same draws): instances N 1-4 (weighted to 1-2), slots C
@@ -56,6 +56,25 @@ same service times, time outside the slot and samples as `truth_rps`). The split
 the ARBITER: it is what the run could have found. For N = 1 the two are the same number.
 The 1/N figures stay beside it to show how much the uneven spread moved the truth.
 
+Real server habits (`--habits real`, or a probability P per configuration; `none` by
+default). A configuration with habits runs its server with `serve --keepalive-s K`, K
+U(1, 5) s (idle keep-alive connections closed, as gunicorn, uvicorn or a load balancer close
+them), and `--overlap a`, a U(0, 0.5) (a slot held x (1 + a x (busy - 1) / C), busy the
+slots held at its start: recommender.local.server). Its truths (`truth_rps`, `truth_trickle`,
+`truth_split`) are computed with the same overlap (the trickle's times are unstretched, one
+request at a time, and the simulation stretches them itself: recommender.local.trickle), and
+its saturation, the probe and the `sat` column are N x C / (S x (1 + a (C - 1) / C)); the
+keep-alive timeout changes no truth. The habits are drawn from their own stream of the
+seed, three numbers per configuration whatever P (whether, K, a), after and apart from the
+configurations: a seed draws the same configurations with habits as without (the rejection
+of draws is the one without habits; a configuration whose truth the overlap puts under
+2 rps is skipped when run), and earlier seeds replay as before. Each result records them
+(`draw.keepalive_s`, `draw.overlap`, shown after the law), the run's `reconnects` (sends made
+again after a kept-alive connection closed, run.json `totals`) and `close_errors`: requests
+the run counted as errors of a kind a connection close makes (HTTPConnectionClosed, resets,
+broken pipes). The load generator sends such a request again, as botocore does, so any is a
+failure of the check (counted per run in the summary), whether or not the estimate is right.
+
 A run past `--max-seconds` is interrupted (SIGINT, as Ctrl-C) and recorded as such.
 Not a test, and not for a busy machine: it takes minutes per configuration.
 """
@@ -74,7 +93,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -111,13 +130,21 @@ MAX_QUEUE = 1000  # per instance: the probe at 1.3 x saturation queues rather th
 PROBE_X = 1.3  # --max-rps, x saturation
 DEFAULT_START_RPS = 10.0  # the CLI's --start-rps
 INTERRUPT_GRACE_S = 120.0  # after SIGINT: the run analyses what it has, then exits
+KEEPALIVE_S = (1.0, 5.0)  # --habits: the idle keep-alive timeout, U(lo, hi) s
+OVERLAP = (0.0, 0.5)  # --habits: the overlap a, U(lo, hi)
+HABITS_STREAM = 2  # the habits' RNG stream: [seed, 2] (the configurations' is the seed itself)
+# Error kinds a connection's close makes (recommender.loadgen.recorder.error_kind: the
+# exception's name); a kept-alive connection's close is sent again, never one of these.
+CLOSE_KINDS = frozenset({"HTTPConnectionClosed", "ConnectionResetError", "BrokenPipeError",
+                         "ConnectionAbortedError", "RemoteDisconnected"})  # fmt: skip
 ARBITER = ("truth_split: the truth for the instance shares the run recorded (the server as "
            "the run loaded it); truth_rps assumes 1/N each and is the same for N = 1")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Draw:
-    """One drawn configuration; `server_seed` seeds its server's service times."""
+    """One drawn configuration; `server_seed` seeds its server's service times;
+    `keepalive_s` and `overlap` its server's habits (`--habits`: None and 0 without)."""
 
     index: int
     instances: int
@@ -127,10 +154,21 @@ class Draw:
     quantile: float
     limit_ms: float
     server_seed: int
+    keepalive_s: float | None = None
+    overlap: float = 0.0
 
     @property
     def saturation_rps(self) -> float:
-        return self.instances * self.slots / (self.service_ms / 1000.0)
+        """N x C / S, every slot busy: stretched by the overlap, N x C / (S x (1 + a (C -
+        1) / C)), as the server's capacity_rps."""
+        stretch = 1.0 + self.overlap * (self.slots - 1) / self.slots
+        return self.instances * self.slots / (self.service_ms / 1000.0 * stretch)
+
+    def habits(self) -> str:
+        """The habits, as the label and the table show them ("" without)."""
+        keepalive = "" if self.keepalive_s is None else f" keep-alive {self.keepalive_s:g}s"
+        overlap = f" overlap {self.overlap:g}" if self.overlap else ""
+        return keepalive + overlap
 
     @property
     def slo(self) -> str:
@@ -138,7 +176,7 @@ class Draw:
 
     def label(self) -> str:
         return (f"#{self.index} {self.instances}x{self.slots} S={self.service_ms:g}ms "
-                f"{self.law} {self.slo}")  # fmt: skip
+                f"{self.law}{self.habits()} {self.slo}")  # fmt: skip
 
 
 @dataclass
@@ -175,6 +213,8 @@ class TruthResult:
     timed_out: bool = False
     lag_p95_ms: list[float | None] = field(default_factory=list)
     instance_share: list[float] = field(default_factory=list)
+    reconnects: int | None = None  # run.json totals: sent again after a keep-alive close
+    close_errors: int | None = None  # requests counted as errors of a close's kind: a failure
     problem: str | None = None
 
     def line(self) -> str:
@@ -193,7 +233,15 @@ class TruthResult:
                 f"{err_split} (1/N {err}) | "
                 f"{self.wall_s:.0f} s, {self.stages} stages, {self.verdict}, stop {self.stop}"
                 f"{' (timed out)' if self.timed_out else ''}, lag p95 max "
-                f"{max(lags, default=math.nan):.1f} ms")  # fmt: skip
+                f"{max(lags, default=math.nan):.1f} ms{self.closes()}")  # fmt: skip
+
+    def closes(self) -> str:
+        """The keep-alive closes, where there were some: sent again, and counted as errors
+        (a failure of the check)."""
+        again = f", {self.reconnects} sent again" if self.reconnects else ""
+        failed = (f", FAILED: {self.close_errors} connection closes counted as errors"
+                  if self.close_errors else "")  # fmt: skip
+        return again + failed
 
 
 def shares_text(shares: list[float]) -> str:
@@ -226,9 +274,11 @@ def has_truth(d: Draw) -> bool:
     return float(np.quantile(lat, d.quantile, method="inverted_cdf")) <= d.limit_ms
 
 
-def draw_configs(seed: int, count: int, max_rps: float) -> list[Draw]:
+def draw_configs(seed: int, count: int, max_rps: float, habits: float = 0.0) -> list[Draw]:
     """`count` configurations from `seed`, each within `max_rps` and with a nominal truth
-    of at least MIN_TRUTH_RPS. The same seed draws the same list on any machine."""
+    of at least MIN_TRUTH_RPS. The same seed draws the same list on any machine; `habits`
+    is the probability that a configuration runs with real server habits (`with_habits`),
+    which leaves the configurations themselves as they are."""
     rng = np.random.default_rng(seed)
     out: list[Draw] = []
     for _ in range(10_000 * max(count, 1)):
@@ -249,15 +299,64 @@ def draw_configs(seed: int, count: int, max_rps: float) -> list[Draw]:
             out.append(d)
     else:
         raise RuntimeError(f"could not draw {count} configurations within {max_rps} rps")
+    return with_habits(seed, out, habits) if habits > 0 else out
+
+
+def with_habits(seed: int, draws: list[Draw], probability: float) -> list[Draw]:
+    """`draws`, each with real server habits with `probability`: a keep-alive timeout
+    U(KEEPALIVE_S) s and an overlap U(OVERLAP). From their own stream of the seed, three
+    numbers per draw whatever the probability, so the configurations' stream is untouched
+    and a draw's habits are the same at any probability that gives it some."""
+    rng = np.random.default_rng([seed, HABITS_STREAM])
+    out = []
+    for d in draws:
+        u, keepalive, overlap = rng.uniform(), rng.uniform(*KEEPALIVE_S), rng.uniform(*OVERLAP)
+        out.append(replace(d, keepalive_s=round(float(keepalive), 1),
+                           overlap=round(float(overlap), 3)) if u < probability else d)  # fmt: skip
     return out
+
+
+def parse_habits(text: str) -> float:
+    """`--habits`: none (0), real (1), or a probability per configuration."""
+    named = {"none": 0.0, "real": 1.0}
+    try:
+        p = named[text] if text in named else float(text)
+    except ValueError:
+        p = math.nan
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"--habits takes none, real or a probability in "
+                                         f"[0, 1], not {text!r}")  # fmt: skip
+    return p
+
+
+def server_config(d: Draw) -> ServerConfig:
+    """The draw's server: its law, seeded, a deep queue, and its habits."""
+    return ServerConfig(port=0, instances=d.instances, concurrency=d.slots,
+                        service_time_ms=d.service_ms, model="sleep", max_queue=MAX_QUEUE,
+                        service_time_dist=d.law, seed=d.server_seed, keepalive_s=d.keepalive_s,
+                        overlap=d.overlap)  # fmt: skip
+
+
+def truths(d: Draw, slot_ms: NDArray[np.float64], outside_ms: NDArray[np.float64],
+           samples: int) -> tuple[float, float, NDArray[np.float64]]:  # fmt: skip
+    """The 1/N truth, the truth from the trickled slot times alone, and the service times
+    the first was computed from (the trickle's for det, the law's draws otherwise), each
+    with the draw's overlap: the trickle's times are unstretched (one request at a time)."""
+    by_trickle = empirical_poisson_capacity(d.instances, d.slots, slot_ms, d.quantile,
+                                            d.limit_ms, outside_ms, samples,
+                                            overlap=d.overlap)  # fmt: skip
+    if d.law == "det":
+        return by_trickle, by_trickle, slot_ms
+    service = law_times_ms(d, samples)
+    truth = empirical_poisson_capacity(d.instances, d.slots, service, d.quantile, d.limit_ms,
+                                       outside_ms, samples, overlap=d.overlap)  # fmt: skip
+    return truth, by_trickle, service
 
 
 def run_config(d: Draw, out: Path, max_seconds: float) -> TruthResult:
     """Start the draw's server, time it at a trickle, compute its truth, run `recommender
     run` against it with the default flags (but --slo and --max-rps), and compare."""
-    server = ServerConfig(port=0, instances=d.instances, concurrency=d.slots,
-                          service_time_ms=d.service_ms, model="sleep", max_queue=MAX_QUEUE,
-                          service_time_dist=d.law, seed=d.server_seed)  # fmt: skip
+    server = server_config(d)
     saturation = d.saturation_rps
     max_rps = float(f"{PROBE_X * saturation:.4g}")
     start_rps = min(DEFAULT_START_RPS, max_rps / 2)
@@ -266,12 +365,7 @@ def run_config(d: Draw, out: Path, max_seconds: float) -> TruthResult:
         outside = np.array([trickle.outside_typical_ms])
         samples = truth_samples(d.quantile)
         slot = np.asarray(trickle.slot_ms)
-        by_trickle = empirical_poisson_capacity(d.instances, d.slots, slot, d.quantile,
-                                                d.limit_ms, outside, samples)  # fmt: skip
-        service = slot if d.law == "det" else law_times_ms(d, samples)
-        truth = (by_trickle if d.law == "det" else
-                 empirical_poisson_capacity(d.instances, d.slots, service, d.quantile,
-                                            d.limit_ms, outside, samples))  # fmt: skip
+        truth, by_trickle, service = truths(d, slot, outside, samples)
         r = TruthResult(d, saturation, truth, by_trickle, trickle.describe(),
                         float(slot.mean()), trickle.outside_typical_ms, max_rps,
                         start_rps)  # fmt: skip
@@ -300,13 +394,15 @@ def judge_split(r: TruthResult, service_ms: NDArray[np.float64], outside_ms: NDA
     instances served (`instance_share`), from the same service times, time outside the slot
     and samples as `truth_rps`; and the estimate's error and coverage against it. Nothing
     when no instance served a request (no run). One instance: the 1/N truth, the same
-    number (split_poisson_capacity of one share is empirical_poisson_capacity of one)."""
+    number (split_poisson_capacity of one share is empirical_poisson_capacity of one).
+    With the draw's overlap, as the 1/N truth."""
     if not sum(r.instance_share) > 0:
         return
     d = r.draw
     r.truth_split = (r.truth_rps if len(r.instance_share) == 1 else
                      split_poisson_capacity(r.instance_share, d.slots, service_ms, d.quantile,
-                                            d.limit_ms, outside_ms, samples))  # fmt: skip
+                                            d.limit_ms, outside_ms, samples,
+                                            overlap=d.overlap))  # fmt: skip
     if r.interval_rps is not None:
         r.covers_split = r.interval_rps[0] <= r.truth_split <= r.interval_rps[1]
     if r.estimate_rps and r.truth_split > 0:
@@ -378,6 +474,11 @@ def _read_run(r: TruthResult, doc: dict[str, Any] | None, out: Path) -> None:
         r.error_pct = (r.estimate_rps / r.truth_rps - 1.0) * 100.0
     r.lag_p95_ms = [s.get("lag_p95_ms") for s in doc.get("generator", {}).get("stages", [])]
     meta = json.loads((Path(doc["run_dir"]) / runs.RUN_FILE).read_text())
+    totals = meta.get("totals")
+    if totals is not None:
+        r.reconnects = int(totals.get("reconnects", 0))
+        kinds = totals.get("errors_by_kind") or {}
+        r.close_errors = sum(int(n) for kind, n in kinds.items() if kind in CLOSE_KINDS)
     r.stages = sum(1 for s in meta.get("stages", []) if s["rps"] > 0)
     decisions = meta.get("search", {}).get("decisions", [])
     r.stop = decisions[-1].get("code") if decisions else None
@@ -423,6 +524,9 @@ def summary(results: list[TruthResult]) -> dict[str, Any]:
         "stopped_generator_late": sum(r.stopped_late for r in results),
         "timed_out": sum(r.timed_out for r in results),
         "problems": sum(r.problem is not None for r in results),
+        "with_habits": sum(bool(r.draw.habits()) for r in results),
+        "reconnects": sum(r.reconnects or 0 for r in results),
+        "runs_with_close_errors": sum(bool(r.close_errors) for r in results),
     }
 
 
@@ -442,7 +546,8 @@ def table(results: list[TruthResult]) -> str:
         split = "-" if r.truth_split is None else f"{r.truth_split:.1f}"
         lags = [x for x in r.lag_p95_ms if x is not None]
         lag = "-" if not lags else f"{max(lags):.1f}"
-        rows.append(f"| {d.index} | {d.instances}x{d.slots} | {d.service_ms:g} | {d.law} "
+        rows.append(f"| {d.index} | {d.instances}x{d.slots} | {d.service_ms:g} | "
+                    f"{d.law}{d.habits()} "
                     f"| {d.slo} | {r.saturation_rps:.1f} | {shares_text(r.instance_share)} | "
                     f"{split} | {r.truth_rps:.1f} | "
                     f"{'-' if r.estimate_rps is None else f'{r.estimate_rps:.1f}'} | {ci} | "
@@ -450,7 +555,8 @@ def table(results: list[TruthResult]) -> str:
                     f"{'-' if r.covered is None else r.covered} | {err_split} | {err} | "
                     f"{r.wall_s:.0f} | "
                     f"{r.stages} | {r.verdict or r.problem or '-'} | "
-                    f"{r.stop}{' (timed out)' if r.timed_out else ''} | {lag} |")  # fmt: skip
+                    f"{r.stop}{' (timed out)' if r.timed_out else ''}{r.closes()} | "
+                    f"{lag} |")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -468,12 +574,17 @@ def format_summary(s: dict[str, Any]) -> str:
                 f"{s[f'driven{x}']} runs neither late nor timed out")  # fmt: skip
 
     wall = "-" if s["median_wall_s"] is None else f"{s['median_wall_s']:.0f} s"
+    closes = s.get("runs_with_close_errors", 0)
+    habits = ("" if not (s.get("with_habits") or s.get("reconnects") or closes) else
+              f".\n{s['with_habits']} with real server habits: {s['reconnects']} sends made "
+              f"again after a keep-alive close; {closes} runs counted a connection close as "
+              f"an error{' (FAILED: the generator must send those again)' if closes else ''}")
     return (f"{s['configs']} configurations, median wall {wall}.\n"
             f"Against the split truth (the arbiter: the instances' shares as the run loaded "
             f"them): {versus('_split')}.\n"
             f"Against the 1/N truth (each instance 1/N; the same for N = 1): {versus('')}.\n"
             f"{s['stopped_generator_late']} stopped on generator_late, {s['timed_out']} "
-            f"timed out, {s['problems']} without a result")  # fmt: skip
+            f"timed out, {s['problems']} without a result{habits}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -484,14 +595,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="the highest saturation drawn: what one Locust process drives here")
     p.add_argument("--max-seconds", type=float, default=1200.0,
                    help="wall seconds per run before it is interrupted [1200]")
+    p.add_argument("--habits", type=parse_habits, default=0.0, metavar="none|real|P",
+                   help="real server habits (keep-alive timeout, overlap) for every "
+                        "configuration (real) or each with probability P [none]")
     p.add_argument("--json", type=Path, help="write every result and the summary here")
     p.add_argument("--keep", type=Path, help="keep the run directories here")
     a = p.parse_args(argv)
     seed = a.seed if a.seed is not None else secrets.randbits(32)
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} vCPU, load "
           f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; seed {seed} (replay: "
-          f"--seed {seed}), --max-rps {a.max_rps:g}", flush=True)  # fmt: skip
-    draws = draw_configs(seed, a.configs, a.max_rps)
+          f"--seed {seed}), --max-rps {a.max_rps:g}, --habits {a.habits:g}",
+          flush=True)  # fmt: skip
+    draws = draw_configs(seed, a.configs, a.max_rps, a.habits)
     results: list[TruthResult] = []
     with contextlib.ExitStack() as stack:
         root = Path(runs_root(stack, a.keep, "bench-truth-"))
@@ -510,7 +625,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(results) + "\n\n" + format_summary(s))
     if a.json:
         a.json.write_text(json.dumps({"seed": seed, "max_rps": a.max_rps,
-                                      "max_seconds": a.max_seconds, "arbiter": ARBITER,
+                                      "max_seconds": a.max_seconds, "habits": a.habits,
+                                      "arbiter": ARBITER,
                                       "results": [asdict(r) for r in results],
                                       "summary": s}, indent=1))  # fmt: skip
     return 0

@@ -161,16 +161,24 @@ def empirical_poisson_capacity(
     overhead_ms: NDArray[np.float64] | None = None,
     samples: int = EMPIRICAL_SAMPLES,
     seed: int = 1,
+    overlap: float = 0.0,
 ) -> float:
     """`poisson_capacity` for a server whose service times (and time outside the slot) are
     the ones measured on this machine (`mgc_latency_ms`): the highest Poisson rate (whole
     server, N instances each fed 1/N) whose `quantile` of latency stays within `limit_ms`.
-    0.0 when even an idle server misses the limit."""
+    0.0 when even an idle server misses the limit.
+
+    `overlap` (a) is the server's `--overlap`, applied by `mgc_latency_ms`: `service_ms` are
+    then the slot times of requests that ran alone (busy = 1, unstretched), as a trickle
+    measures them (recommender.local.trickle: one request at a time), and the simulation
+    stretches each by the slots busy at its start. Times measured under load, stretched
+    already, would be stretched twice. The bisection's top, C / mean time, stays above the
+    stretched saturation (C / (mean x (1 + a (C - 1) / C)))."""
     service = np.asarray(service_ms, dtype=np.float64)
     saturation = concurrency / (float(service.mean()) / 1000.0)
 
     def within(rate: float) -> bool:
-        lat = mgc_latency_ms(rate, concurrency, service, overhead_ms, samples, seed)
+        lat = mgc_latency_ms(rate, concurrency, service, overhead_ms, samples, seed, overlap)
         return float(np.quantile(lat, quantile, method="inverted_cdf")) <= limit_ms
 
     if not within(1e-3 * saturation):
@@ -214,6 +222,7 @@ def split_poisson_capacity(
     overhead_ms: NDArray[np.float64] | None = None,
     samples: int = EMPIRICAL_SAMPLES,
     seed: int = 1,
+    overlap: float = 0.0,
 ) -> float:
     """`empirical_poisson_capacity` for a server whose instances get uneven shares of the
     stream: the highest Poisson rate (whole server, requests/s) at which, instance i fed a
@@ -232,7 +241,8 @@ def split_poisson_capacity(
     `empirical_poisson_capacity(N, ...)` (to rounding) and shares (1, 0, ...) one instance's
     capacity; instances of equal share are simulated once. The bisection runs up to the rate
     that saturates the busiest instance, to 1e-3 of it. 0.0 when even an idle server misses
-    the limit."""
+    the limit. `overlap` as in `empirical_poisson_capacity` (the times unstretched: the
+    trickle's), applied to every instance's slots."""
     weights = np.asarray(shares, dtype=np.float64)
     if weights.size == 0 or (weights < 0).any() or not weights.sum() > 0:
         raise ValueError(f"shares must be non-negative with a positive sum, not {shares!r}")
@@ -245,8 +255,8 @@ def split_poisson_capacity(
     share_of = {w: sum(x for x in used if x == w) for w in sorted(set(used))}
 
     def within(rate: float) -> bool:
-        lat = [mgc_latency_ms(w * rate, concurrency, service, overhead_ms, samples, seed)
-               for w in share_of]  # fmt: skip
+        lat = [mgc_latency_ms(w * rate, concurrency, service, overhead_ms, samples, seed,
+                              overlap) for w in share_of]  # fmt: skip
         return mixture_quantile(lat, list(share_of.values()), quantile) <= limit_ms
 
     if not within(1e-3 * saturation):

@@ -134,3 +134,113 @@ def test_the_summary_and_table_show_both_truths_and_name_the_arbiter(
     assert "| 0.60/0.40 | 250.0 | 300.0 | 300.0 | 240.0-320.0 | True | False | -1.0% | +10.0% |" \
         in table
     assert "truth split 250.0 (shares 0.60/0.40; 1/N 300.0" in rs[0].line()
+
+
+def test_the_habits_come_from_their_own_stream_and_leave_the_draws_as_they_were(
+    bench: ModuleType,
+) -> None:
+    """--habits: earlier seeds replay the same configurations (pinned: seed 11's first two,
+    drawn before the habits existed), with habits added on top from a stream of their own."""
+    plain = bench.draw_configs(11, 2, 400.0)
+    assert plain == [bench.Draw(1, 1, 18, 336.38, "det", 0.99, 4336.4, 2036519846),
+                     bench.Draw(2, 2, 15, 155.13, "exp", 0.999, 1787.5, 1753928140)]  # fmt: skip
+    assert bench.with_habits(11, plain, 0.0) == plain
+    real = bench.draw_configs(11, 2, 400.0, habits=1.0)
+    assert [bench.replace(d, keepalive_s=None, overlap=0.0) for d in real] == plain
+    assert real == bench.with_habits(11, plain, 1.0)  # replayed by the seed
+    many = [bench.Draw(i, 2, 4, 20.0, "exp", 0.95, 100.0, i) for i in range(1, 41)]
+    every = bench.with_habits(11, many, 1.0)
+    for d in every:
+        assert 1.0 <= d.keepalive_s <= 5.0 and 0.0 <= d.overlap <= 0.5 and d.overlap > 0
+    assert len({d.overlap for d in every}) > 30
+    assert every != bench.with_habits(12, many, 1.0)
+    # A probability picks some; each picked one has the habits it has at probability 1.
+    half = bench.with_habits(11, many, 0.5)
+    picked = [i for i, d in enumerate(half) if d.keepalive_s is not None]
+    assert 8 < len(picked) < 32
+    assert all(half[i] == (every[i] if i in picked else many[i]) for i in range(len(many)))
+    assert bench.parse_habits("none") == 0.0 and bench.parse_habits("real") == 1.0
+    assert bench.parse_habits("0.25") == 0.25
+    for bad in ("sometimes", "1.5", "-0.1", "nan"):
+        with pytest.raises(Exception, match="--habits takes none, real or a probability"):
+            bench.parse_habits(bad)
+
+
+def test_a_configuration_with_habits_runs_and_is_judged_with_them(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = bench.Draw(1, 2, 4, 20.0, "det", 0.95, 100.0, 5, keepalive_s=2.5, overlap=0.5)
+    server = bench.server_config(d)
+    assert (server.keepalive_s, server.overlap, server.seed) == (2.5, 0.5, 5)
+    assert d.saturation_rps == pytest.approx(server.capacity_rps) == pytest.approx(400 / 1.375)
+    assert bench.Draw(1, 2, 4, 20.0, "det", 0.95, 100.0, 5).saturation_rps == 400.0
+    assert d.label() == "#1 2x4 S=20ms det keep-alive 2.5s overlap 0.5 p95<=100ms"
+    # Every truth is the queue's with the draw's overlap (its effect: tests/test_real_habits).
+    calls: list[tuple[str, Any, float]] = []
+
+    def recorded(name: str, value: float) -> Any:
+        def capacity(first: Any, c: int, service: Any, *args: Any, overlap: float = 0.0) -> float:
+            calls.append((name, service, overlap))
+            return value
+        return capacity
+
+    monkeypatch.setattr(bench, "empirical_poisson_capacity", recorded("1/N", 90.0))
+    monkeypatch.setattr(bench, "split_poisson_capacity", recorded("split", 80.0))
+    slot, outside = np.array([18.0, 20.0, 22.0]), np.array([1.0])
+    assert bench.truths(d, slot, outside, 2_000) == (90.0, 90.0, slot)
+    assert calls == [("1/N", slot, 0.5)]
+    calls.clear()
+    truth, by_trickle, service = bench.truths(bench.replace(d, law="exp"), slot, outside, 2_000)
+    assert [(name, overlap) for name, _, overlap in calls] == [("1/N", 0.5), ("1/N", 0.5)]
+    assert calls[0][1] is slot and calls[1][1] is service and len(service) == 2_000
+    calls.clear()
+    r = bench.TruthResult(d, d.saturation_rps, 90.0, 90.0, "", 20.0, 1.0, 380.0, 10.0,
+                          instance_share=[0.6, 0.4])  # fmt: skip
+    bench.judge_split(r, slot, outside, 2_000)
+    assert r.truth_split == 80.0 and calls == [("split", slot, 0.5)]
+
+
+def test_keepalive_closes_are_recorded_and_one_counted_as_an_error_fails(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    import json
+
+    from recommender import runs
+
+    d = bench.Draw(1, 1, 4, 20.0, "exp", 0.95, 100.0, 5, keepalive_s=1.5, overlap=0.2)
+
+    def read(totals: dict[str, Any] | None) -> Any:
+        run_dir = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
+        run_dir.mkdir()
+        meta: dict[str, Any] = {"stages": [{"rps": 10.0}], "search": {"decisions": []}}
+        if totals is not None:
+            meta["totals"] = totals
+        (run_dir / runs.RUN_FILE).write_text(json.dumps(meta))
+        doc = {"capacity": {"rps_per_instance": 150.0, "interval_rps_per_instance": [140, 160]},
+               "verdict": "pass", "run_dir": str(run_dir)}
+        r = bench.TruthResult(d, 190.0, 150.0, 150.0, "", 20.0, 1.0, 247.0, 10.0)
+        bench._read_run(r, doc, tmp_path)
+        return r
+
+    clean = read({"requests": 900, "errors": 1, "reconnects": 7,
+                  "errors_by_kind": {"HTTP 503": 1}})  # fmt: skip
+    assert (clean.reconnects, clean.close_errors) == (7, 0)
+    assert "7 sent again" in clean.line() and "FAILED" not in clean.line()
+    none = read({"requests": 900, "errors": 0, "errors_by_kind": {}})
+    assert (none.reconnects, none.close_errors) == (0, 0)
+    assert read(None).reconnects is None  # no totals: nothing recorded
+    bad = read({"requests": 900, "errors": 3, "reconnects": 2,
+                "errors_by_kind": {"HTTPConnectionClosed": 2, "ConnectionResetError": 1}})
+    assert (bad.reconnects, bad.close_errors) == (2, 3)
+    assert "FAILED: 3 connection closes counted as errors" in bad.line()
+    s = bench.summary([clean, none, bad])
+    assert (s["with_habits"], s["reconnects"], s["runs_with_close_errors"]) == (3, 9, 1)
+    assert ("3 with real server habits: 9 sends made again after a keep-alive close; 1 runs "
+            "counted a connection close as an error (FAILED") in bench.format_summary(s)
+    table = bench.table([clean, bad])
+    assert "| exp keep-alive 1.5s overlap 0.2 |" in table
+    assert ", 2 sent again, FAILED: 3 connection closes counted as errors |" in table
+    # Without habits or closes the summary reads as before.
+    plain = bench.TruthResult(bench.Draw(1, 1, 4, 20.0, "exp", 0.95, 100.0, 5), 200.0, 150.0,
+                              150.0, "", 20.0, 1.0, 260.0, 10.0)  # fmt: skip
+    assert bench.format_summary(bench.summary([plain])).endswith("0 without a result")

@@ -164,7 +164,11 @@ def serve(
                 f"{provisioned_concurrency}, " if serverless else "")  # fmt: skip
         law = ("" if service_time_dist == "det" else
                f", service times {service_time_dist} around {service_time_ms:g} ms")  # fmt: skip
-        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s{law})")
+        grown = ("" if not overlap or serverless else
+                 f", slots held up to {config.stretch:g} x as long with every one busy "
+                 f"(--overlap {overlap:g})")  # fmt: skip
+        echo(f"Listening on {url} ({what}capacity {config.capacity_rps:g} requests/s{law}"
+             f"{grown})")
 
     run_server(config, ready)
 

@@ -102,11 +102,11 @@ def machine_true_capacity(server: ServerConfig, trickle: Trickle, slo: str,
     """The demo server's capacity at its SLO on this machine: its slots held as long as they
     were at a trickle, and the time outside them on every request (whole server, rps)."""
     if arrivals == "uniform":
-        return trickle.saturation(server.instances, server.concurrency)
+        return trickle.saturation(server.instances, server.concurrency, server.overlap)
     term = parse_slo([slo]).terms[0]
     assert term.quantile is not None
     return trickle.poisson_capacity(server.instances, server.concurrency, term.quantile,
-                                    term.limit_ms)  # fmt: skip
+                                    term.limit_ms, server.overlap)  # fmt: skip
 
 
 def true_capacity(server: ServerConfig, slo: str, arrivals: str) -> float:

@@ -29,8 +29,9 @@ Habits of third-party model servers, on request (the truth stays computable):
 - `overlap` (a, default 0): a tail that grows with overlap (requests in flight slow each
   other: CPU, memory bandwidth). A request's slot time is its draw (S, or the law around
   S) times 1 + a x (busy - 1) / C, `busy` the instance's slots held at its start, its own
-  included: S alone, up to S x (1 + a (C - 1) / C) with every slot busy. The saturation is
-  then below N * C / S; recommender.queueing.mgc_latency_ms(overlap=a) applies the same
+  included: S alone, up to S x (1 + a (C - 1) / C) with every slot busy. The saturation,
+  every slot busy, is then N * C / (S * (1 + a (C - 1) / C)) (`capacity_rps`, as the
+  server prints it); recommender.queueing.mgc_latency_ms(overlap=a) applies the same
   rule to its slots (busy: those whose due end is past the request's start), so the
   machine-true truth (recommender.local.trickle) is computed from the trickle's times with
   it. The rule is the server's, exactly; contention on a real host only resembles it.
@@ -115,12 +116,22 @@ class ServerConfig:
 
     @property
     def capacity_rps(self) -> float:
-        """Requests/s the server saturates at (sklearn, sleep); for --model llm see
-        recommender.local.llm.capacity_rps, which needs the SLO and the request sizes."""
+        """Requests/s the server saturates at (sklearn, sleep): N x C / (S x `stretch`);
+        for --model llm see recommender.local.llm.capacity_rps, which needs the SLO and the
+        request sizes."""
         if self.service_time_ms <= 0:
             return math.inf
-        slots = self.serverless.max_concurrency if self.serverless else self.concurrency
-        return self.instances * slots / (self.service_time_ms / 1000.0)
+        if self.serverless:  # its executions take no overlap rule
+            return self.instances * self.serverless.max_concurrency / (self.service_time_ms
+                                                                       / 1000.0)  # fmt: skip
+        return self.instances * self.concurrency / (self.service_time_ms / 1000.0
+                                                    * self.stretch)  # fmt: skip
+
+    @property
+    def stretch(self) -> float:
+        """How much longer a slot is held with every slot busy, as at saturation (the
+        overlap rule, 1 + a x (busy - 1) / C, at busy = C): 1 without --overlap."""
+        return 1.0 + self.overlap * (self.concurrency - 1) / self.concurrency
 
 
 def validate(config: ServerConfig) -> None:

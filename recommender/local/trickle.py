@@ -10,6 +10,12 @@ header, recommender.local.server), and the client times the whole exchange; the 
 is the time outside the slot (HTTP, parsing, the client). The truth is then the M/G/c queue
 with those service times, plus the typical (median) outside time on every request
 (recommender.queueing.empirical_poisson_capacity).
+
+With `serve --overlap a` a request's slot time grows with the slots busy at its start. At a
+trickle each request runs alone (busy = 1: the previous one has released its slot before
+its answer left), so the times measured here are the unstretched draws, which is what the
+simulation must be given: it stretches them itself (`overlap`, the same rule), and times
+measured under load would be stretched twice.
 """
 
 from __future__ import annotations
@@ -54,16 +60,20 @@ class Trickle:
         return float(np.median(self.outside_ms))
 
     def poisson_capacity(self, instances: int, concurrency: int, quantile: float,
-                         limit_ms: float) -> float:  # fmt: skip
+                         limit_ms: float, overlap: float = 0.0) -> float:  # fmt: skip
         """The M/G/c truth from the slot times, the typical outside time on every request
-        (whole server, requests/s)."""
+        (whole server, requests/s); `overlap` the server's, applied by the simulation to
+        these unstretched times (see the module docstring)."""
         return empirical_poisson_capacity(instances, concurrency, np.asarray(self.slot_ms),
                                           quantile, limit_ms,
-                                          np.array([self.outside_typical_ms]))  # fmt: skip
+                                          np.array([self.outside_typical_ms]),
+                                          overlap=overlap)  # fmt: skip
 
-    def saturation(self, instances: int, concurrency: int) -> float:
-        """N x C / mean slot time: what the server completes at most, on this machine."""
-        return instances * concurrency / (float(np.mean(self.slot_ms)) / 1000.0)
+    def saturation(self, instances: int, concurrency: int, overlap: float = 0.0) -> float:
+        """N x C / (mean slot time x (1 + a (C - 1) / C)): what the server completes at most,
+        on this machine, every slot busy and so stretched by the overlap rule."""
+        stretch = 1.0 + overlap * (concurrency - 1) / concurrency
+        return instances * concurrency / (float(np.mean(self.slot_ms)) / 1000.0 * stretch)
 
 
 def measure_trickle(base_url: str, requests: int = TRICKLE_REQUESTS, body: bytes = IRIS_ROW,
