@@ -187,6 +187,8 @@ def short_message(held: float, level: float) -> str:
 
 
 LATE_HINT = "add --workers, or run on a quieter machine"
+# Closed-loop load runs in one Locust process (--workers is refused with --control concurrency).
+SHORT_HINT = "run on a quieter or faster machine (closed-loop load runs in one Locust process)"
 
 
 @dataclass(frozen=True)
@@ -520,7 +522,7 @@ class Controller:
         if before:
             self._decide(t, i, rps, "generator_late", reason, "stop", DecisionCode.GENERATOR_LATE,
                          f"{reason} in two stages in a row: no capacity drawn from them; "
-                         f"{LATE_HINT}")  # fmt: skip
+                         f"{SHORT_HINT if self.closed_loop else LATE_HINT}")  # fmt: skip
         return reason
 
     def advance(self, t: float, s: StageSummary, aborted: str | None = None) -> None:

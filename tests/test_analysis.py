@@ -304,6 +304,8 @@ def test_a_closed_loop_pass_on_fewer_in_flight_than_its_level_is_left_out_and_sa
     (w,) = [w for w in a.warnings if w.code == "generator_late"]
     assert w.message.startswith(f"Stage 3: the load generator held fewer requests in flight "
                                 f"than the level ({held[2]:.1f} of 8: slow to turn")  # fmt: skip
+    assert w.message.endswith("Run on a quieter or faster machine (closed-loop load runs in "
+                              "one Locust process), then re-run.")  # fmt: skip
     assert "8 (held 4.4)" in format_summary(a)
     doc = result_document("analyze", a, runs.load_run(tmp_path / "r").path, exit_code=0)
     jsonschema.validate(doc, result_schema())

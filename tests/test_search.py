@@ -494,6 +494,9 @@ def test_a_closed_loop_pass_on_fewer_in_flight_than_its_level_is_played_again_th
     assert ramp.decisions[-1].outcome == "generator_late" and not ramp.done
     ramp.advance(10, held(4, 3.0))
     assert ramp.done and ramp.decisions[-1].code == DecisionCode.GENERATOR_LATE
+    # --workers is refused under closed loop: the hint says what can help.
+    assert ramp.decisions[-1].why.endswith("run on a quieter or faster machine (closed-loop "
+                                           "load runs in one Locust process)")  # fmt: skip
     # Under rate control the in-flight held is the endpoint's doing, never the generator's.
     search = AdaptiveSearch(settings_(), SLO)
     search.advance(10.0, held(30, 0.1))

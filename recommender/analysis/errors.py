@@ -35,7 +35,7 @@ from recommender.analysis.checks import REFUSED, Finding
 from recommender.analysis.stages import StageStats
 from recommender.plan import Slo
 from recommender.runtime_errors import MODEL_ERROR, MODEL_NOT_READY, THROTTLING
-from recommender.search import LATE_HINT, generator_late, short_of_level
+from recommender.search import LATE_HINT, SHORT_HINT, generator_late, short_of_level
 
 THROTTLED, NOT_READY, DOWN = "throttled", "model_not_ready", "endpoint_down"
 LATE = "generator_late"
@@ -123,7 +123,9 @@ def findings(
             "model), so those stages are not trusted and are left out of the estimate. Wait "
             "until it serves (or warm it up), then re-run.",
         ))  # fmt: skip
-    hint = f"{LATE_HINT[0].upper()}{LATE_HINT[1:]}, then re-run."
+    def hint(text: str) -> str:
+        return f"{text[0].upper()}{text[1:]}, then re-run."
+
     late = [s for s in which(LATE) if s.concurrency is None]
     if late:
         worst = max(s.lag_p95_ms or 0.0 for s in late)
@@ -131,7 +133,7 @@ def findings(
             LATE,
             f"{names(late)}: the load generator fell behind (its own lateness p95 up to "
             f"{worst:.0f} ms; CPU-starved?), which counts as latency: those stages measured "
-            f"the generator, not the endpoint, and {_outcome(capacity)}. {hint}",
+            f"the generator, not the endpoint, and {_outcome(capacity)}. {hint(LATE_HINT)}",
         ))  # fmt: skip
     short = [s for s in which(LATE) if s.concurrency is not None]
     if short:
@@ -140,7 +142,7 @@ def findings(
             LATE,
             f"{names(short)}: the load generator held fewer requests in flight than the "
             f"level ({held}: slow to turn answers into sends; CPU-starved?): they passed on "
-            f"less load than they name, so {_outcome(capacity)}. {hint}",
+            f"less load than they name, so {_outcome(capacity)}. {hint(SHORT_HINT)}",
         ))  # fmt: skip
     for s in stages:
         n = s.errors_by_type.get(MODEL_ERROR, 0)
