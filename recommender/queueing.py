@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -181,13 +181,20 @@ def empirical_poisson_capacity(
         lat = mgc_latency_ms(rate, concurrency, service, overhead_ms, samples, seed, overlap)
         return float(np.quantile(lat, quantile, method="inverted_cdf")) <= limit_ms
 
+    return instances * _highest_within(within, saturation)
+
+
+def _highest_within(within: Callable[[float], bool], saturation: float) -> float:
+    """The highest rate in (0, saturation) that `within` accepts, to 1e-3 of saturation by
+    bisection (within is monotone: more load, more latency); 0.0 when even an idle server,
+    at 1e-3 of saturation, is not within."""
     if not within(1e-3 * saturation):
         return 0.0
     lo, hi = 0.0, saturation
     while hi - lo >= 1e-3 * saturation:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if within(mid) else (lo, mid)
-    return instances * lo
+    return lo
 
 
 def mixture_quantile(
@@ -259,10 +266,4 @@ def split_poisson_capacity(
                               overlap) for w in share_of]  # fmt: skip
         return mixture_quantile(lat, list(share_of.values()), quantile) <= limit_ms
 
-    if not within(1e-3 * saturation):
-        return 0.0
-    lo, hi = 0.0, saturation
-    while hi - lo >= 1e-3 * saturation:
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if within(mid) else (lo, mid)
-    return lo
+    return _highest_within(within, saturation)
