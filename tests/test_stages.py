@@ -184,6 +184,81 @@ def test_bootstrap_draws_blocks_of_the_given_size(monkeypatch: pytest.MonkeyPatc
     assert len(seen) == 100
 
 
+def test_bootstrap_draws_from_seed_0_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same run analysed twice gives the same interval: the draws are seeded, with 0.
+    recs, stages = one_stage([10, 20, 30, 40])
+    seen = stub(monkeypatch)
+
+    def drawn(**seed: int) -> list[float]:
+        seen.clear()
+        bootstrap.capacity_interval(recs, ONE, SLO, stages, 1, replicates=30, block=1, **seed)
+        return [s.achieved_rps for s in seen]
+
+    assert drawn() == drawn() == drawn(seed=0) != drawn(seed=1)
+
+
+def test_bootstrap_falls_back_to_the_records_stage_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seconds the plan's measured window does not hold: the stage's seconds are the records
+    # marked with its index (here 0; stage 1's records, at 99/s, are not drawn).
+    recs, stages = one_stage([10, 20, 30, 40])
+    moved = [{**r, "second": r["second"] + 100, "stage": 0} for r in recs]
+    other = [{**rec(200 + t, 99, 99, 2.0, 2.0), "stage": 1} for t in range(4)]
+    seen = stub(monkeypatch)
+    assert bootstrap.capacity_interval(moved + other, ONE, SLO, stages, 1, replicates=200,
+                                       block=2) == (15.0, 35.0)  # fmt: skip
+    assert {s.achieved_rps for s in seen} == {15.0, 25.0, 35.0}
+
+
+def test_bootstrap_blocks_without_successes_or_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stalled endpoint: seconds 0-1 answered nothing but errors (no latency histogram).
+    recs = [rec(t, 10, 0, 0.0, 0.0, errors={"timeout": 10}) for t in (0, 1)]
+    recs += [rec(t, 10, 10, 2.0, 2.0) for t in (2, 3)]
+    (st,) = stage_stats(recs, ONE, SLO)
+    seen = stub(monkeypatch)
+    assert bootstrap.capacity_interval(recs, ONE, SLO, [st], 1, replicates=100,
+                                       block=2) == (10.0, 10.0)  # fmt: skip
+    good = pct(0.95, (2.0, 20)) / 100.0  # type: ignore[operator]
+    # Both blocks good; one of each (half the requests failed: 10 x the 5% allowed); both
+    # stalled (no successes: infinite).
+    assert st.settled and {s.score for s in seen} == {good, 10.0, math.inf}
+    # Seconds with no requests at all: a replicate of only those has none (no error rate).
+    idle = [rec(t, 0, 0, 0.0, 0.0) for t in (0, 1)] + recs[2:]
+    (st,) = stage_stats(idle, ONE, SLO)
+    seen.clear()
+    bootstrap.capacity_interval(idle, ONE, SLO, [st], 1, replicates=100, block=2)
+    assert {(s.achieved_rps, s.score) for s in seen} == {(10.0, good), (5.0, good),
+                                                         (0.0, math.inf)}  # fmt: skip
+
+
+def test_near_knee_is_an_interpolated_bracket_at_most_20_percent_wide() -> None:
+    cap = Capacity("interpolated", 1, 110.0, 110.0, (100.0, 120.0), 1, 2)
+    assert bootstrap.near_knee(cap) == (100.0, 120.0)  # 20% of its passing end: near
+    assert bootstrap.chance_low(cap) == 100.0 / 1.07
+    assert bootstrap.near_knee(replace(cap, interval_rps_per_instance=(100.0, 124.0))) is None
+    # The model's extrapolation has a bracket too (measured, crossing): not a knee's.
+    assert bootstrap.near_knee(replace(cap, method="model_extrapolation")) is None
+    assert bootstrap.near_knee(replace(cap, rps_per_instance=None)) is None
+
+
+def test_unretested_is_an_adaptive_search_with_no_retest_decision() -> None:
+    from types import SimpleNamespace
+
+    from recommender.search import DecisionCode
+
+    def run(search: dict[str, Any] | None) -> Any:
+        return SimpleNamespace(meta={"search": search} if search is not None else {})
+
+    stop = {"code": DecisionCode.PRECISION_REACHED.value}
+    retest = {"code": DecisionCode.RETEST.value}
+    assert bootstrap.unretested(run({"mode": "adaptive", "decisions": [stop]}))
+    assert bootstrap.unretested(run({"mode": "adaptive"}))  # no decisions recorded
+    assert not bootstrap.unretested(run({"mode": "adaptive", "decisions": [retest, stop]}))
+    assert not bootstrap.unretested(run({"mode": "fixed", "decisions": [stop]}))
+    assert not bootstrap.unretested(run(None))
+
+
 def test_bootstrap_interval_percentiles_and_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     recs, stages = one_stage([10, 20, 30, 40])
     stub(monkeypatch, interpolated=2)
