@@ -85,6 +85,20 @@ def test_uncorrected_reads_the_raw_histogram() -> None:
     s0, _ = stage_stats(records(), PLAN, SLO, corrected=False)
     assert s0.p95_ms == pct(0.95, (1.0, 19), (2.0, 20)) == s0.p95_uncorrected_ms
     assert s0.p50_ms == pct(0.5, (2.0, 1))
+    # ... and judges the SLO on it.
+    assert s0.slo_values_ms == {"p95": s0.p95_ms} and s0.score == 0.5  # the errors' 2.5%
+
+
+def test_a_ttft_term_is_judged_on_the_ttft_histogram() -> None:
+    from recommender.plan import parse_slo
+
+    slo = parse_slo(["p95<=100ms", "ttft_p95<=50ms"])
+    plan = RampPlan((Stage(20, 3),), warmup_seconds=0)
+    recs = [{**rec(t, 20, 20, 10.0, 30.0), "ttft_co_us": hist((40.0, 20))} for t in (0, 1)]
+    recs.append(rec(2, 0, 0, 0.0, 0.0))  # a second with nothing answered: no ttft field
+    (s,) = stage_stats(recs, plan, slo)
+    assert s.slo_values_ms == {"p95": pct(0.95, (30.0, 40)), "ttft_p95": pct(0.95, (40.0, 40))}
+    assert s.score == pct(0.95, (40.0, 40)) / 50.0  # type: ignore[operator]
 
 
 def test_partial_last_second_and_a_stage_cut_in_its_warm_up() -> None:
@@ -112,6 +126,56 @@ def test_a_stage_with_no_requests_fails_without_dividing_by_zero() -> None:
                                                                         False, None)
     assert s.to_dict()["score"] is None and "extra" not in s.to_dict()
     assert StageStats.to_dict(s)["achieved_rps"] == 0.0
+
+
+def test_stream_stats_of_a_window_and_in_the_stage_s_json() -> None:
+    from dataclasses import asdict
+
+    from recommender.analysis.stages import StreamStats, stream_stats
+
+    # 100 observations each: p50, p95, p99 and the maximum all differ.
+    first = {"streamed": 97, "ttft_co_us": hist((50.0, 97)), "itl_us": hist((10.0, 97)),
+             "tokens_out": 970, "tokens_in": 1940, "good": 90}  # fmt: skip
+    second = {"streamed": 3, "ttft_co_us": hist((100.0, 2), (200.0, 1)),
+              "itl_us": hist((20.0, 2), (30.0, 1)), "tokens_out": 30, "tokens_in": 60,
+              "good": 3}  # fmt: skip
+    ttft, itl = ((50.0, 97), (100.0, 2), (200.0, 1)), ((10.0, 97), (20.0, 2), (30.0, 1))
+    assert len({pct(q, *ttft) for q in (0.5, 0.95, 0.99, 1.0)}) == 3  # p50 = p95 = 50
+    assert pct(0.99, *ttft) != pct(1.0, *ttft) and pct(0.95, *itl) != pct(1.0, *itl)
+    assert stream_stats([first, second, {}], 4) == StreamStats(
+        pct(0.5, *ttft), pct(0.95, *ttft), pct(0.99, *ttft),
+        pct(0.5, *itl), pct(0.95, *itl), pct(0.99, *itl),
+        output_tokens_per_s=250.0, input_tokens_per_s=500.0, output_tokens_per_request=10.0,
+        input_tokens_per_request=20.0, goodput_rps=23.25, streamed=100)  # fmt: skip
+    assert stream_stats([{}, {"streamed": 0}], 4) is None
+    # In the stage: its window's, and in its JSON as a dict; absent from a stage without.
+    plan = RampPlan((Stage(1, 2),), warmup_seconds=0)
+    (s,) = stage_stats([{**rec(0, 97, 97, 5.0, 5.0), **first},
+                        {**rec(1, 3, 3, 5.0, 5.0), **second}], plan, SLO)  # fmt: skip
+    assert s.stream == stream_stats([first, second], 2)
+    assert s.to_dict()["stream"] == asdict(s.stream) and s.to_dict()["stream"]["streamed"] == 100
+    (plain,) = stage_stats([rec(0, 3, 3, 5.0, 5.0)], plan, SLO)
+    assert plain.stream is None and "stream" not in plain.to_dict()
+
+
+def test_a_stage_with_no_whole_second_is_skipped_not_the_ones_after() -> None:
+    # An aborted stage cut to half a second holds no whole second to measure.
+    plan = RampPlan((Stage(20, 4), Stage(30, 0.5), Stage(40, 4)), warmup_seconds=0)
+    recs = [rec(t, 20, 20, 5.0, 5.0) for t in range(9)]
+    assert [s.index for s in stage_stats(recs, plan, SLO)] == [0, 2]
+
+
+def test_errors_by_sagemaker_type_are_summed_most_common_first() -> None:
+    plan = RampPlan((Stage(10, 3),), warmup_seconds=0)
+    recs = [{**rec(0, 10, 8, 5.0, 5.0), "error_types": {"ModelError": 2}},
+            {**rec(1, 10, 6, 5.0, 5.0), "error_types": {"ModelError": 1, "Throttling": 3}},
+            {**rec(2, 10, 9, 5.0, 5.0), "error_types": None}]  # fmt: skip
+    (s,) = stage_stats(recs, plan, SLO)
+    assert s.errors_by_type == {"Throttling": 3, "ModelError": 3}
+    assert list(s.errors_by_type) == ["ModelError", "Throttling"]  # ties: first seen first
+    recs[1]["error_types"] = {"Throttling": 4}
+    (s,) = stage_stats(recs, plan, SLO)
+    assert list(s.errors_by_type.items()) == [("Throttling", 4), ("ModelError", 2)]
 
 
 def test_generator_shortfall_and_pass_boundaries() -> None:
