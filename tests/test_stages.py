@@ -178,6 +178,35 @@ def test_errors_by_sagemaker_type_are_summed_most_common_first() -> None:
     assert list(s.errors_by_type.items()) == [("Throttling", 4), ("ModelError", 2)]
 
 
+def test_the_later_half_of_two_seconds_is_the_second_and_one_second_has_none() -> None:
+    # 200 requests a second: 10 beyond the p95, enough to read the later half's (MIN_LATE_TAIL).
+    slow = hist((5.0, 180), (300.0, 20))  # 10% slow: its p95 is 300 ms
+    queued = {"second": 1, "requests": 200, "ok": 200, "errors": {}, "latency_us": slow,
+              "latency_co_us": slow}  # fmt: skip
+    two = RampPlan((Stage(200, 2),), warmup_seconds=0)
+    (s,) = stage_stats([rec(0, 200, 200, 5.0, 5.0), queued], two, SLO)
+    assert s.p95_ms == pct(0.95, (5.0, 380), (300.0, 20))  # 5% slow: the window passes ...
+    late = pct(0.95, (5.0, 180), (300.0, 20))
+    assert late is not None and not s.settled and s.score == late / 100  # ... its later half not
+    one = RampPlan((Stage(200, 1),), warmup_seconds=0)
+    (s,) = stage_stats([{**queued, "second": 0}], one, SLO)
+    assert s.settled and not s.passed  # one second: no later half to tell apart
+
+
+def test_the_generator_s_lag_and_wait_for_a_user() -> None:
+    plan = RampPlan((Stage(10, 2),), warmup_seconds=0)
+    lag, wait = ((2.0, 19), (50.0, 1)), ((1.0, 15), (7.0, 5))
+    recs = [{**rec(t, 10, 10, 5.0, 5.0), "lag_us": hist(*lag), "wait_us": hist(*wait)}
+            for t in (0, 1)]  # fmt: skip
+    (s,) = stage_stats(recs, plan, SLO)
+    doubled = tuple((ms, 2 * n) for ms, n in lag)
+    assert (s.lag_p95_ms, s.lag_max_ms) == (pct(0.95, *doubled), pct(1.0, *doubled))
+    assert s.wait_p95_ms == pct(0.95, *((ms, 2 * n) for ms, n in wait))
+    assert s.lag_p95_ms != s.lag_max_ms
+    (plain,) = stage_stats([rec(0, 10, 10, 5.0, 5.0)], plan, SLO)
+    assert (plain.lag_p95_ms, plain.lag_max_ms, plain.wait_p95_ms) == (None, None, None)
+
+
 def test_generator_shortfall_and_pass_boundaries() -> None:
     plan = RampPlan((Stage(20, 1), Stage(20, 1), Stage(20, 1)), warmup_seconds=0)
     limit = pct(0.95, (4.0, 1))
