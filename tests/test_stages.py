@@ -207,6 +207,17 @@ def test_the_generator_s_lag_and_wait_for_a_user() -> None:
     assert (plain.lag_p95_ms, plain.lag_max_ms, plain.wait_p95_ms) == (None, None, None)
 
 
+def test_a_closed_loop_stage_is_its_level_and_offers_what_it_sent() -> None:
+    # --control concurrency: a stage's "rps" is the requests it holds in flight (4).
+    closed = RampPlan((Stage(4, 2),), warmup_seconds=0, control="concurrency")
+    recs = [rec(t, 30, 30, 5.0, 5.0) for t in (0, 1)]
+    (s,) = stage_stats(recs, closed, SLO)
+    assert (s.concurrency, s.offered_rps, s.achieved_rps, s.level) == (4, 30.0, 30.0, 4)
+    assert not s.generator_limited  # 30 sent, not "4 offered"
+    (r,) = stage_stats(recs, replace(closed, control="rate"), SLO)
+    assert (r.concurrency, r.offered_rps, r.level) == (None, 4, 4)
+
+
 def test_generator_shortfall_and_pass_boundaries() -> None:
     plan = RampPlan((Stage(20, 1), Stage(20, 1), Stage(20, 1)), warmup_seconds=0)
     limit = pct(0.95, (4.0, 1))
