@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 
 from recommender import histograms, runs
 from recommender.analysis import analyze_run
 from recommender.analysis.capacity import capacity_at_slo, interpolate_crossing
 from recommender.analysis.recommend import parse_safety_factor, recommend, target_value
-from recommender.analysis.stages import measured_window, stage_stats
+from recommender.analysis.stages import StageStats, measured_window, stage_stats
 from recommender.errors import ConfigError, ExitCode, RunDirError
 from recommender.plan import RampPlan, Stage, parse_slo
 from recommender.report.render import format_summary
@@ -227,6 +229,95 @@ def test_capacity_records_of_each_method_exactly(ramp: RampPlan) -> None:
         "lower_bound", 2, top, top / 2, None, 0, None)  # fmt: skip
     # Two stages at the same achieved rate: no slope, the crossing is the passing one.
     assert interpolate_crossing(80.0, 0.5, 80.0, 2.0) == 80.0
+
+
+def test_capacity_json_keeps_its_intervals_as_lists() -> None:
+    from recommender.analysis.capacity import Capacity, ConcurrencyAtSlo
+
+    cap = Capacity("interpolated", 2, 70.0, 35.0, (30.0, 40.0), 2, 3, (29.0, 41.0), "m")
+    d = cap.to_dict()
+    assert (d["interval_rps_per_instance"], d["ci_rps_per_instance"]) == ([30.0, 40.0],
+                                                                          [29.0, 41.0])
+    none = Capacity("none", 2, None, None, None, None, 0).to_dict()
+    assert (none["interval_rps_per_instance"], none["ci_rps_per_instance"]) == (None, None)
+    conc = ConcurrencyAtSlo("littles_law", "interpolated", 2.0, (1.5, 2.5), 35.0)
+    assert conc.to_dict()["interval_per_instance"] == [1.5, 2.5]
+    bound = ConcurrencyAtSlo("measured", "lower_bound", 2.0, None, 35.0)
+    assert bound.to_dict()["interval_per_instance"] is None
+
+
+def stat_stage(index: int, rps: float, score: float, mean_ms: float | None = None,
+               concurrency: float | None = None) -> StageStats:
+    """A 10 s stage at `rps` (achieved as offered, all successes) with this SLO score."""
+    return StageStats(index=index, offered_rps=rps, achieved_rps=rps, seconds=10,
+                      requests=int(rps * 10), successes=int(rps * 10), error_rate=0.0,
+                      errors_by_kind={}, p50_ms=None, p90_ms=None, p95_ms=None, p99_ms=None,
+                      mean_ms=mean_ms, p95_uncorrected_ms=None, slo_values_ms={}, score=score,
+                      passed=score <= 1.0, cpu_percent_max=None, generator_limited=False,
+                      concurrency=concurrency)  # fmt: skip
+
+
+def test_concurrency_at_slo_by_littles_law_or_as_measured() -> None:
+    from recommender.analysis.capacity import ConcurrencyAtSlo, concurrency_at_slo
+
+    # Rate control: in flight = throughput x mean latency, 40 x 0.05 = 2 and 60 x 0.1 = 6;
+    # the score crosses 1.0 half way (0.5 to 1.5): 4 in flight, 2 per instance of 2.
+    rate = [stat_stage(0, 40, 0.5, mean_ms=50), stat_stage(1, 60, 1.5, mean_ms=100)]
+    cap = capacity_at_slo(rate, instances=2)
+    assert (cap.rps, cap.rps_per_instance) == (50, 25)
+    assert concurrency_at_slo(rate, cap) == ConcurrencyAtSlo(
+        "littles_law", "interpolated", 2.0, (1.0, 3.0), 25.0)
+    # Closed loop: the levels the run set, whatever Little's law would say.
+    closed = [replace(s, concurrency=c) for s, c in zip(rate, (4.0, 8.0), strict=True)]
+    cap = capacity_at_slo(closed, instances=2)
+    assert concurrency_at_slo(closed, cap) == ConcurrencyAtSlo(
+        "measured", "interpolated", 3.0, (2.0, 4.0), 25.0)
+    # No failing stage: the best passing stage's level, a lower bound.
+    passing = [replace(closed[0], index=1), replace(closed[0], index=0, concurrency=2.0,
+                                                    achieved_rps=30.0)]  # fmt: skip
+    cap = capacity_at_slo(passing, instances=2)
+    assert concurrency_at_slo(passing, cap) == ConcurrencyAtSlo(
+        "measured", "lower_bound", 2.0, None, 20.0)
+    # The first stage failed: nothing.
+    failed = [stat_stage(0, 40, 1.5, mean_ms=50)]
+    assert concurrency_at_slo(failed, capacity_at_slo(failed, instances=2)) == ConcurrencyAtSlo(
+        "littles_law", "none", None, None, None)
+
+
+def test_a_pass_at_the_same_level_to_a_millionth_refutes_a_failure() -> None:
+    from recommender.analysis.capacity import refuted
+
+    fail = stat_stage(0, 416.667, 1.2)
+    assert refuted([fail, stat_stage(1, 416.6671, 0.8)]) == {0}  # 2.4e-7 apart: the same level
+    assert refuted([fail, stat_stage(1, 416.7, 0.8)]) == set()  # 8e-5 above: another level
+    assert refuted([fail, stat_stage(1, 416.7, 0.8)], checks={1}) == {0}  # ... played to check
+
+
+def test_extrapolate_needs_a_good_fit_whose_knee_shows_and_goes_at_most_half_again() -> None:
+    from recommender.analysis.capacity import KNEE_SHOWN, MIN_R2, extrapolate
+    from recommender.analysis.fit import LatencyFit
+
+    stages = [stat_stage(0, 50, 0.2), stat_stage(1, 100, 0.25)]  # measured: 100 rps
+    cap = capacity_at_slo(stages, instances=2)
+    assert (cap.method, cap.rps) == ("lower_bound", 100)
+    # 20 + 500 / (200 - 100) = 25 ms at the top stage: exactly KNEE_SHOWN x the flat part.
+    knee = LatencyFit("p95", 20.0, 500.0, 200.0, MIN_R2, 6, 120.0)
+    assert float(knee.latency_ms(np.array([100.0]))[0]) == KNEE_SHOWN * knee.a_ms
+    assert extrapolate(cap, [knee], stages) == replace(
+        cap, method="model_extrapolation", rps=120.0, rps_per_instance=60.0,
+        interval_rps_per_instance=(50.0, 60.0))  # fmt: skip
+    # Half again the measured rate at most, itself included; at the measured rate, no.
+    assert extrapolate(cap, [replace(knee, x_at_limit=150.0)], stages).rps == 150.0
+    for x in (150.01, 100.0):
+        assert extrapolate(cap, [replace(knee, x_at_limit=x)], stages) == cap
+    # A poor fit (even one whose knee shows), no knee yet, or no crossing: unchanged.
+    assert extrapolate(cap, [replace(knee, r2=0.89)], stages) == cap
+    assert extrapolate(cap, [replace(knee, b=499.0)], stages) == cap  # 24.99 ms at the top
+    assert extrapolate(cap, [replace(knee, x_at_limit=None)], stages) == cap
+    # Every SLO term's fit must say so; the lowest crossing is taken.
+    assert extrapolate(cap, [knee, replace(knee, r2=0.5)], stages) == cap
+    assert extrapolate(cap, [knee, replace(knee, x_at_limit=110.0)], stages).rps == 110.0
+    assert extrapolate(cap, [], stages) == cap
 
 
 def test_safety_factor_message_and_bounds() -> None:

@@ -703,6 +703,89 @@ def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     assert narrow.ci_rps_per_instance == pytest.approx((175 / 1.07, 183.3))
 
 
+def test_fail_above_counts_only_unrefuted_failures_at_or_above_the_estimate() -> None:
+    from recommender.analysis import bootstrap
+    from recommender.analysis.capacity import Capacity
+
+    def two(index: int, per_instance: float, passed: bool) -> StageStats:
+        """A stage on 2 instances at `per_instance` rps each."""
+        return ten_s(index, 2 * per_instance, passed)
+
+    # Per instance: the estimate 175 in a bracket near the knee (170, 180).
+    cap = Capacity("interpolated", 2, 350.0, 175.0, (170.0, 180.0), 1, 10)
+    stages = [
+        two(7, 181, False), two(8, 184, True),  # a failure the check played above refutes
+        two(10, 180, False), two(11, 183, False), two(12, 185, False),  # the failures above
+        two(13, 150, False),  # a failure under the estimate
+        two(14, 182, True),  # a pass above the estimate (not a check)
+        replace(two(15, 179, False), seconds=0),  # a stage with no measured second
+    ]
+    # The second failure at or above the estimate (183), under 180 x 1.05 and the most
+    # any stage served (185).
+    assert bootstrap.fail_above(cap, stages, checks={8}) == 183
+    # A failure exactly at the estimate counts.
+    assert bootstrap.fail_above(cap, [*stages, two(16, 175, False)], checks={8}) == 180
+    # Nothing served more than 182 per instance: the top stops there.
+    saturated = [replace(s, successes=min(s.successes, 3640)) for s in stages]
+    assert bootstrap.fail_above(cap, saturated, checks={8}) == 182
+    # A bracket wider than KNEE: not near the knee, nothing to reach for.
+    wide = replace(cap, interval_rps_per_instance=(170.0, 250.0))
+    assert bootstrap.fail_above(wide, stages, checks={8}) is None
+
+
+def test_corroborations_are_the_first_stages_after_each_decision_at_its_rate() -> None:
+    from types import SimpleNamespace
+
+    from recommender.analysis.bootstrap import corroborations
+
+    stages = [ten_s(0, 458.334, False), ten_s(1, 416.667, False), ten_s(2, 400, True),
+              ten_s(3, 458.3336, True)]  # fmt: skip
+    decisions = [
+        # After stage 1, 458.334 (played before it, at stage 0): stage 3, the rate to 1e-6.
+        {"code": DecisionCode.CORROBORATE.value, "stage": 1, "next_rps": 458.334},
+        # At stage 2's own rate, never played after it: none.
+        {"code": DecisionCode.CORROBORATE.value, "stage": 2, "next_rps": 400},
+        {"code": DecisionCode.CORROBORATE.value, "stage": 0, "next_rps": None},
+        {"code": DecisionCode.RETEST.value, "stage": 1, "next_rps": 400},  # not a check above
+    ]
+    run = SimpleNamespace(meta={"search": {"mode": "adaptive", "decisions": decisions}})
+    assert corroborations(run, stages) == frozenset({3})  # type: ignore[arg-type]
+    assert corroborations(SimpleNamespace(meta={}), stages) == frozenset()  # type: ignore[arg-type]
+
+
+def test_with_confidence_reaches_both_ways_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from recommender.analysis import bootstrap
+    from recommender.analysis.capacity import capacity_at_slo
+
+    # 182 failed; the search corroborated at 188, which passed (refuting 182); then 180, 183
+    # and 185 failed.
+    stages = [ten_s(0, 170, True), ten_s(1, 182, False), ten_s(2, 188, True),
+              ten_s(3, 180, False), ten_s(4, 183, False), ten_s(5, 185, False)]  # fmt: skip
+    decisions = [{"code": DecisionCode.CORROBORATE.value, "stage": 1, "next_rps": 188.0}]
+    run = SimpleNamespace(seconds=[], plan=None,
+                          meta={"search": {"mode": "adaptive", "decisions": decisions}})
+    checks = bootstrap.corroborations(run, stages)  # type: ignore[arg-type]
+    cap = capacity_at_slo(stages, 1, checks)
+    assert checks == {2} and cap.interval_rps_per_instance == (170, 180)
+    monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: (172.0, 178.0))
+    ci = bootstrap.with_confidence(cap, run, SLO, stages)  # type: ignore[arg-type]
+    # Down 7% under the knee's pass; up to the second failure above the estimate that no
+    # check refuted (183; the refuted 182 left out).
+    low = bootstrap.chance_low(cap)
+    assert low == 170 / 1.07 and ci.ci_rps_per_instance == (low, 183)
+    assert ci.ci_method == (
+        "block bootstrap over seconds (200 replicates, 3 s blocks), widened to the bracketing "
+        "stages and 7% under the knee's pass, up to the fail above the knee's")  # fmt: skip
+    # Where the bootstrap already reaches as far, the interval is its own and says only so.
+    monkeypatch.setattr(bootstrap, "capacity_interval", lambda *a, **k: (low, 183.0))
+    ci = bootstrap.with_confidence(cap, run, SLO, stages)  # type: ignore[arg-type]
+    assert ci.ci_rps_per_instance == (low, 183)
+    assert ci.ci_method == ("block bootstrap over seconds (200 replicates, 3 s blocks), "
+                            "widened to the bracketing stages")  # fmt: skip
+
+
 def test_under_poisson_arrivals_a_failure_at_the_ceiling_is_not_re_tested() -> None:
     # Every stage below the ceiling passes; the ceiling, played as a stage, fails. Under
     # uniform arrivals that may be chance (they can meet the SLO up to saturation): re-test.

@@ -85,6 +85,20 @@ def test_uncorrected_reads_the_raw_histogram() -> None:
     s0, _ = stage_stats(records(), PLAN, SLO, corrected=False)
     assert s0.p95_ms == pct(0.95, (1.0, 19), (2.0, 20)) == s0.p95_uncorrected_ms
     assert s0.p50_ms == pct(0.5, (2.0, 1))
+    # ... and judges the SLO on it.
+    assert s0.slo_values_ms == {"p95": s0.p95_ms} and s0.score == 0.5  # the errors' 2.5%
+
+
+def test_a_ttft_term_is_judged_on_the_ttft_histogram() -> None:
+    from recommender.plan import parse_slo
+
+    slo = parse_slo(["p95<=100ms", "ttft_p95<=50ms"])
+    plan = RampPlan((Stage(20, 3),), warmup_seconds=0)
+    recs = [{**rec(t, 20, 20, 10.0, 30.0), "ttft_co_us": hist((40.0, 20))} for t in (0, 1)]
+    recs.append(rec(2, 0, 0, 0.0, 0.0))  # a second with nothing answered: no ttft field
+    (s,) = stage_stats(recs, plan, slo)
+    assert s.slo_values_ms == {"p95": pct(0.95, (30.0, 40)), "ttft_p95": pct(0.95, (40.0, 40))}
+    assert s.score == pct(0.95, (40.0, 40)) / 50.0  # type: ignore[operator]
 
 
 def test_partial_last_second_and_a_stage_cut_in_its_warm_up() -> None:
@@ -112,6 +126,96 @@ def test_a_stage_with_no_requests_fails_without_dividing_by_zero() -> None:
                                                                         False, None)
     assert s.to_dict()["score"] is None and "extra" not in s.to_dict()
     assert StageStats.to_dict(s)["achieved_rps"] == 0.0
+
+
+def test_stream_stats_of_a_window_and_in_the_stage_s_json() -> None:
+    from dataclasses import asdict
+
+    from recommender.analysis.stages import StreamStats, stream_stats
+
+    # 100 observations each: p50, p95, p99 and the maximum all differ.
+    first = {"streamed": 97, "ttft_co_us": hist((50.0, 97)), "itl_us": hist((10.0, 97)),
+             "tokens_out": 970, "tokens_in": 1940, "good": 90}  # fmt: skip
+    second = {"streamed": 3, "ttft_co_us": hist((100.0, 2), (200.0, 1)),
+              "itl_us": hist((20.0, 2), (30.0, 1)), "tokens_out": 30, "tokens_in": 60,
+              "good": 3}  # fmt: skip
+    ttft, itl = ((50.0, 97), (100.0, 2), (200.0, 1)), ((10.0, 97), (20.0, 2), (30.0, 1))
+    assert len({pct(q, *ttft) for q in (0.5, 0.95, 0.99, 1.0)}) == 3  # p50 = p95 = 50
+    assert pct(0.99, *ttft) != pct(1.0, *ttft) and pct(0.95, *itl) != pct(1.0, *itl)
+    assert stream_stats([first, second, {}], 4) == StreamStats(
+        pct(0.5, *ttft), pct(0.95, *ttft), pct(0.99, *ttft),
+        pct(0.5, *itl), pct(0.95, *itl), pct(0.99, *itl),
+        output_tokens_per_s=250.0, input_tokens_per_s=500.0, output_tokens_per_request=10.0,
+        input_tokens_per_request=20.0, goodput_rps=23.25, streamed=100)  # fmt: skip
+    assert stream_stats([{}, {"streamed": 0}], 4) is None
+    # In the stage: its window's, and in its JSON as a dict; absent from a stage without.
+    plan = RampPlan((Stage(1, 2),), warmup_seconds=0)
+    (s,) = stage_stats([{**rec(0, 97, 97, 5.0, 5.0), **first},
+                        {**rec(1, 3, 3, 5.0, 5.0), **second}], plan, SLO)  # fmt: skip
+    assert s.stream == stream_stats([first, second], 2)
+    assert s.to_dict()["stream"] == asdict(s.stream) and s.to_dict()["stream"]["streamed"] == 100
+    (plain,) = stage_stats([rec(0, 3, 3, 5.0, 5.0)], plan, SLO)
+    assert plain.stream is None and "stream" not in plain.to_dict()
+
+
+def test_a_stage_with_no_whole_second_is_skipped_not_the_ones_after() -> None:
+    # An aborted stage cut to half a second holds no whole second to measure.
+    plan = RampPlan((Stage(20, 4), Stage(30, 0.5), Stage(40, 4)), warmup_seconds=0)
+    recs = [rec(t, 20, 20, 5.0, 5.0) for t in range(9)]
+    assert [s.index for s in stage_stats(recs, plan, SLO)] == [0, 2]
+
+
+def test_errors_by_sagemaker_type_are_summed_most_common_first() -> None:
+    plan = RampPlan((Stage(10, 3),), warmup_seconds=0)
+    recs = [{**rec(0, 10, 8, 5.0, 5.0), "error_types": {"ModelError": 2}},
+            {**rec(1, 10, 6, 5.0, 5.0), "error_types": {"ModelError": 1, "Throttling": 3}},
+            {**rec(2, 10, 9, 5.0, 5.0), "error_types": None}]  # fmt: skip
+    (s,) = stage_stats(recs, plan, SLO)
+    assert s.errors_by_type == {"Throttling": 3, "ModelError": 3}
+    assert list(s.errors_by_type) == ["ModelError", "Throttling"]  # ties: first seen first
+    recs[1]["error_types"] = {"Throttling": 4}
+    (s,) = stage_stats(recs, plan, SLO)
+    assert list(s.errors_by_type.items()) == [("Throttling", 4), ("ModelError", 2)]
+
+
+def test_the_later_half_of_two_seconds_is_the_second_and_one_second_has_none() -> None:
+    # 200 requests a second: 10 beyond the p95, enough to read the later half's (MIN_LATE_TAIL).
+    slow = hist((5.0, 180), (300.0, 20))  # 10% slow: its p95 is 300 ms
+    queued = {"second": 1, "requests": 200, "ok": 200, "errors": {}, "latency_us": slow,
+              "latency_co_us": slow}  # fmt: skip
+    two = RampPlan((Stage(200, 2),), warmup_seconds=0)
+    (s,) = stage_stats([rec(0, 200, 200, 5.0, 5.0), queued], two, SLO)
+    assert s.p95_ms == pct(0.95, (5.0, 380), (300.0, 20))  # 5% slow: the window passes ...
+    late = pct(0.95, (5.0, 180), (300.0, 20))
+    assert late is not None and not s.settled and s.score == late / 100  # ... its later half not
+    one = RampPlan((Stage(200, 1),), warmup_seconds=0)
+    (s,) = stage_stats([{**queued, "second": 0}], one, SLO)
+    assert s.settled and not s.passed  # one second: no later half to tell apart
+
+
+def test_the_generator_s_lag_and_wait_for_a_user() -> None:
+    plan = RampPlan((Stage(10, 2),), warmup_seconds=0)
+    lag, wait = ((2.0, 19), (50.0, 1)), ((1.0, 15), (7.0, 5))
+    recs = [{**rec(t, 10, 10, 5.0, 5.0), "lag_us": hist(*lag), "wait_us": hist(*wait)}
+            for t in (0, 1)]  # fmt: skip
+    (s,) = stage_stats(recs, plan, SLO)
+    doubled = tuple((ms, 2 * n) for ms, n in lag)
+    assert (s.lag_p95_ms, s.lag_max_ms) == (pct(0.95, *doubled), pct(1.0, *doubled))
+    assert s.wait_p95_ms == pct(0.95, *((ms, 2 * n) for ms, n in wait))
+    assert s.lag_p95_ms != s.lag_max_ms
+    (plain,) = stage_stats([rec(0, 10, 10, 5.0, 5.0)], plan, SLO)
+    assert (plain.lag_p95_ms, plain.lag_max_ms, plain.wait_p95_ms) == (None, None, None)
+
+
+def test_a_closed_loop_stage_is_its_level_and_offers_what_it_sent() -> None:
+    # --control concurrency: a stage's "rps" is the requests it holds in flight (4).
+    closed = RampPlan((Stage(4, 2),), warmup_seconds=0, control="concurrency")
+    recs = [rec(t, 30, 30, 5.0, 5.0) for t in (0, 1)]
+    (s,) = stage_stats(recs, closed, SLO)
+    assert (s.concurrency, s.offered_rps, s.achieved_rps, s.level) == (4, 30.0, 30.0, 4)
+    assert not s.generator_limited  # 30 sent, not "4 offered"
+    (r,) = stage_stats(recs, replace(closed, control="rate"), SLO)
+    assert (r.concurrency, r.offered_rps, r.level) == (None, 4, 4)
 
 
 def test_generator_shortfall_and_pass_boundaries() -> None:
@@ -182,6 +286,81 @@ def test_bootstrap_draws_blocks_of_the_given_size(monkeypatch: pytest.MonkeyPatc
     bootstrap.capacity_interval(recs, ONE, SLO, stages, 2, replicates=100, block=3)
     assert {s.achieved_rps for s in seen} == {20.0, 40.0, 100 / 4}
     assert len(seen) == 100
+
+
+def test_bootstrap_draws_from_seed_0_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same run analysed twice gives the same interval: the draws are seeded, with 0.
+    recs, stages = one_stage([10, 20, 30, 40])
+    seen = stub(monkeypatch)
+
+    def drawn(**seed: int) -> list[float]:
+        seen.clear()
+        bootstrap.capacity_interval(recs, ONE, SLO, stages, 1, replicates=30, block=1, **seed)
+        return [s.achieved_rps for s in seen]
+
+    assert drawn() == drawn() == drawn(seed=0) != drawn(seed=1)
+
+
+def test_bootstrap_falls_back_to_the_records_stage_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seconds the plan's measured window does not hold: the stage's seconds are the records
+    # marked with its index (here 0; stage 1's records, at 99/s, are not drawn).
+    recs, stages = one_stage([10, 20, 30, 40])
+    moved = [{**r, "second": r["second"] + 100, "stage": 0} for r in recs]
+    other = [{**rec(200 + t, 99, 99, 2.0, 2.0), "stage": 1} for t in range(4)]
+    seen = stub(monkeypatch)
+    assert bootstrap.capacity_interval(moved + other, ONE, SLO, stages, 1, replicates=200,
+                                       block=2) == (15.0, 35.0)  # fmt: skip
+    assert {s.achieved_rps for s in seen} == {15.0, 25.0, 35.0}
+
+
+def test_bootstrap_blocks_without_successes_or_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stalled endpoint: seconds 0-1 answered nothing but errors (no latency histogram).
+    recs = [rec(t, 10, 0, 0.0, 0.0, errors={"timeout": 10}) for t in (0, 1)]
+    recs += [rec(t, 10, 10, 2.0, 2.0) for t in (2, 3)]
+    (st,) = stage_stats(recs, ONE, SLO)
+    seen = stub(monkeypatch)
+    assert bootstrap.capacity_interval(recs, ONE, SLO, [st], 1, replicates=100,
+                                       block=2) == (10.0, 10.0)  # fmt: skip
+    good = pct(0.95, (2.0, 20)) / 100.0  # type: ignore[operator]
+    # Both blocks good; one of each (half the requests failed: 10 x the 5% allowed); both
+    # stalled (no successes: infinite).
+    assert st.settled and {s.score for s in seen} == {good, 10.0, math.inf}
+    # Seconds with no requests at all: a replicate of only those has none (no error rate).
+    idle = [rec(t, 0, 0, 0.0, 0.0) for t in (0, 1)] + recs[2:]
+    (st,) = stage_stats(idle, ONE, SLO)
+    seen.clear()
+    bootstrap.capacity_interval(idle, ONE, SLO, [st], 1, replicates=100, block=2)
+    assert {(s.achieved_rps, s.score) for s in seen} == {(10.0, good), (5.0, good),
+                                                         (0.0, math.inf)}  # fmt: skip
+
+
+def test_near_knee_is_an_interpolated_bracket_at_most_20_percent_wide() -> None:
+    cap = Capacity("interpolated", 1, 110.0, 110.0, (100.0, 120.0), 1, 2)
+    assert bootstrap.near_knee(cap) == (100.0, 120.0)  # 20% of its passing end: near
+    assert bootstrap.chance_low(cap) == 100.0 / 1.07
+    assert bootstrap.near_knee(replace(cap, interval_rps_per_instance=(100.0, 124.0))) is None
+    # The model's extrapolation has a bracket too (measured, crossing): not a knee's.
+    assert bootstrap.near_knee(replace(cap, method="model_extrapolation")) is None
+    assert bootstrap.near_knee(replace(cap, rps_per_instance=None)) is None
+
+
+def test_unretested_is_an_adaptive_search_with_no_retest_decision() -> None:
+    from types import SimpleNamespace
+
+    from recommender.search import DecisionCode
+
+    def run(search: dict[str, Any] | None) -> Any:
+        return SimpleNamespace(meta={"search": search} if search is not None else {})
+
+    stop = {"code": DecisionCode.PRECISION_REACHED.value}
+    retest = {"code": DecisionCode.RETEST.value}
+    assert bootstrap.unretested(run({"mode": "adaptive", "decisions": [stop]}))
+    assert bootstrap.unretested(run({"mode": "adaptive"}))  # no decisions recorded
+    assert not bootstrap.unretested(run({"mode": "adaptive", "decisions": [retest, stop]}))
+    assert not bootstrap.unretested(run({"mode": "fixed", "decisions": [stop]}))
+    assert not bootstrap.unretested(run(None))
 
 
 def test_bootstrap_interval_percentiles_and_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
