@@ -131,3 +131,18 @@ def test_serve_prints_the_saturation_with_overlap(
         "1.375 x as long with every one busy (--overlap 0.5))\n")
     assert main(args) == 0
     assert capsys.readouterr().out == "Listening on http://127.0.0.1:1 (capacity 400 requests/s)\n"
+
+
+def test_overlap_where_no_slot_stretches_is_refused_in_one_line() -> None:
+    """The LLM-like server and the serverless emulation take no overlap rule: --overlap
+    there is refused, not ignored."""
+    from recommender.errors import ConfigError
+    from recommender.local.server import ServerConfig, validate
+    from recommender.local.serverless import ServerlessEmulation
+
+    validate(ServerConfig(model="sleep", overlap=0.5))  # where it applies: accepted
+    for config in (ServerConfig(model="llm", overlap=0.5),
+                   ServerConfig(model="sleep", overlap=0.5, serverless=ServerlessEmulation())):
+        with pytest.raises(ConfigError) as e:
+            validate(config)
+        assert e.value.message.startswith("--overlap must be 0 with --model llm or --serverless")

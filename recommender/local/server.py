@@ -160,6 +160,10 @@ def validate(config: ServerConfig) -> None:
     dist = ServiceTimeDist.parse(c.service_time_dist)
     if c.seed is not None and c.seed < 0:
         raise bad("seed", ">= 0", c.seed, "any whole number from 0 replays the same draws")
+    if c.overlap and (c.model == "llm" or c.serverless is not None):
+        # Only the slots of `_Instance` stretch; taken and ignored, the flag would mislead.
+        raise bad("overlap", "0 with --model llm or --serverless", c.overlap,
+                  "the overlap rule applies to the sklearn and sleep models' slots")
     if c.model == "llm" and not dist.deterministic:
         raise bad("service-time-dist", "det with --model llm", c.service_time_dist,
                   "the LLM-like server's times come from --step-ms and the tokens")
