@@ -163,8 +163,8 @@ def late_message(lag_p95_ms: float) -> str:
 # share of its level, as lateness may take a tenth of the latency limit (LATE_SHARE). One
 # Locust process held 1.0 of levels 2-4 on a 50 ms server (beside a CPU-bound neighbour too),
 # 0.93-0.95 of 4-16 on a 10 ms one and 0.88 of 8 on a 2 ms one at 1,600 rps, where its own
-# turnaround (~0.6 ms a request) is a seventh of the latency (bench/README.md, "Closed loop:
-# the requests in flight held").
+# turnaround (~0.6 ms a request) is a seventh of the latency (bench/README.md,
+# bench_concurrency, "Least held").
 HELD_SHARE = 1.0 - LATE_SHARE
 
 
