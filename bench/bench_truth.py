@@ -217,15 +217,20 @@ class TruthResult:
     close_errors: int | None = None  # requests counted as errors of a close's kind: a failure
     problem: str | None = None
 
-    def line(self) -> str:
-        if self.problem:
-            return f"{self.draw.label()}: {self.problem}"
+    def texts(self) -> tuple[str, str, str, str, list[float]]:
+        """The interval, the errors (1/N and split), the split truth as printed ("-": none),
+        and the stages' lateness p95s that were recorded: for the line and the table."""
         ci = ("-" if not self.interval_rps else
               f"{self.interval_rps[0]:.1f}-{self.interval_rps[1]:.1f}")  # fmt: skip
         err = "-" if self.error_pct is None else f"{self.error_pct:+.1f}%"
         err_split = "-" if self.error_split is None else f"{self.error_split:+.1f}%"
         split = "-" if self.truth_split is None else f"{self.truth_split:.1f}"
-        lags = [x for x in self.lag_p95_ms if x is not None]
+        return ci, err, err_split, split, [x for x in self.lag_p95_ms if x is not None]
+
+    def line(self) -> str:
+        if self.problem:
+            return f"{self.draw.label()}: {self.problem}"
+        ci, err, err_split, split, lags = self.texts()
         return (f"{self.draw.label()} sat {self.saturation_rps:.1f}: truth split {split} "
                 f"(shares {shares_text(self.instance_share)}; 1/N {self.truth_rps:.1f}, trickle "
                 f"{self.truth_trickle_rps:.1f}) estimate {self.estimate_rps or 0:.1f} [{ci}] "
@@ -539,12 +544,7 @@ def table(results: list[TruthResult]) -> str:
             "|" + "---|" * 20]
     for r in results:
         d = r.draw
-        ci = ("-" if not r.interval_rps else
-              f"{r.interval_rps[0]:.1f}-{r.interval_rps[1]:.1f}")  # fmt: skip
-        err = "-" if r.error_pct is None else f"{r.error_pct:+.1f}%"
-        err_split = "-" if r.error_split is None else f"{r.error_split:+.1f}%"
-        split = "-" if r.truth_split is None else f"{r.truth_split:.1f}"
-        lags = [x for x in r.lag_p95_ms if x is not None]
+        ci, err, err_split, split, lags = r.texts()
         lag = "-" if not lags else f"{max(lags):.1f}"
         rows.append(f"| {d.index} | {d.instances}x{d.slots} | {d.service_ms:g} | "
                     f"{d.law}{d.habits()} "
