@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,18 @@ def interruptible() -> None:
     with SIGINT ignored; Python then installs no KeyboardInterrupt handler, so the child
     ignored the test's SIGINT and ran its plan to the end (exit 0, not 130)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A test's child process, killed and reaped on the way out if it still runs (a wait
+    that ran out, an assertion that failed), so no load outlives the test."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 @pytest.fixture

@@ -38,7 +38,13 @@ from recommender.local.process import running_server
 from recommender.local.server import ServerConfig
 from recommender.pipeline import write_reports
 from tests.aws_front import AwsFront
-from tests.conftest import interruptible, step_run, update_run_meta, use_emulator_credentials
+from tests.conftest import (
+    interruptible,
+    reaped,
+    step_run,
+    update_run_meta,
+    use_emulator_credentials,
+)
 from tests.test_apply import RESOURCE, snapshot
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -336,7 +342,7 @@ def test_ctrl_c_with_answers_in_flight_records_them(url: str, tmp_path: Path) ->
     proc = start(["loadtest", "--url", f"{url}/invocations", "--start-rps", "20",
                   "--max-rps", "20", "--stages", "3", "--slo", "p95<=5s", "--search", "fixed",
                   "--stage-seconds", "60", "--warmup-seconds", "0.5"], tmp_path)  # fmt: skip
-    try:
+    with reaped(proc):
         t0 = clock_origin(tmp_path, proc)
         control(url, "POST", at_run_seconds(t0, [
             {"kind": "dribble", "at": 0.0, "dribble_seconds": 0.6}]))  # fmt: skip
@@ -352,10 +358,6 @@ def test_ctrl_c_with_answers_in_flight_records_them(url: str, tmp_path: Path) ->
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         code, out, err = finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     after = stats(url)
     assert code == 130, (out, err)
     run_dir = only_run_dir(tmp_path)

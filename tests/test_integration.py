@@ -25,6 +25,7 @@ from tests.conftest import (
     calm_config,
     interruptible,
     known_truth,
+    reaped,
 )
 
 
@@ -187,13 +188,9 @@ def test_ctrl_c_keeps_what_was_measured(shared_demo_server: str, tmp_path: Path)
          "--slo", "p95<=5s"],
         tmp_path, requests=60,
     )  # fmt: skip
-    try:
+    with reaped(proc):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     run_dir = only_run_dir(tmp_path)
@@ -427,7 +424,7 @@ def test_sigterm_to_run_exits_130_and_keeps_what_was_measured(
          "--yes"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    try:
+    with reaped(proc):
         deadline, seen = time.monotonic() + 120, 0
         while seen < 3:
             assert proc.poll() is None, proc.communicate()
@@ -438,10 +435,6 @@ def test_sigterm_to_run_exits_130_and_keeps_what_was_measured(
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     run_dir = only_run_dir(tmp_path)

@@ -30,7 +30,7 @@ from recommender.local.instance_types import profile_for
 from recommender.options import RunOptions
 from recommender.sizing import PRICES_USD_PER_HOUR
 from recommender.traffic import TrafficSpec
-from tests.conftest import interruptible
+from tests.conftest import interruptible, reaped
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:"
 SCHEMA = Path(sweep_mod.__file__).parent / "report" / "sweep.schema.json"
@@ -230,7 +230,7 @@ def test_ctrl_c_deletes_what_was_deployed_and_keeps_the_data(
            ",".join(TYPES), "--out", str(tmp_path), *urls(stack), *load]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=interruptible)
-    try:
+    with reaped(proc):
         # The load is running against a deployed endpoint: requests are on disk.
         deadline = time.monotonic() + 120
         while sum(r["requests"] for f in tmp_path.glob("*/*/latency.jsonl")
@@ -241,10 +241,6 @@ def test_ctrl_c_deletes_what_was_deployed_and_keeps_the_data(
         assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     assert proc.returncode == 130, out
     assert deployed(stack[0]) == ([], []), out
     (sweep_dir,) = tmp_path.iterdir()

@@ -41,7 +41,7 @@ from recommender.verify import (
     request_cap,
     run_arrivals,
 )
-from tests.conftest import interruptible
+from tests.conftest import interruptible, reaped
 
 MINUTE_S = 2.0
 PROVISION_MINUTES = 2  # the local stack's truth; the simulator assumes 6 until calibrated
@@ -304,7 +304,7 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
         [sys.executable, "-m", "recommender", "verify", str(run_dir), "--traffic", str(traffic),
          "--aws-endpoint-url", emulator, "--force"], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)  # fmt: skip
-    try:
+    with reaped(proc):
         # The request cap is a hard one the load generator enforces.
         assert main(["verify", str(capped_dir), "--traffic", str(_csv(
             tmp_path / "busier.csv", [6] * 30)), "--aws-endpoint-url", emulator,
@@ -330,9 +330,6 @@ def test_ctrl_c_and_the_request_cap_end_the_load_and_keep_what_was_observed(
         interrupted_at = time.time()
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     stopped_after = time.time() - interrupted_at
     out = "".join(lines) + rest
     assert proc.returncode == ExitCode.INTERRUPTED, (out, err)
