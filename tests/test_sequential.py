@@ -660,6 +660,26 @@ def test_near_the_knee_the_interval_reaches_7_percent_under_the_knee_s_pass(
     assert bootstrap.chance_low(far) is None
 
 
+def test_a_probe_past_saturation_bounds_the_bracket_at_what_it_served() -> None:
+    # The demo on a fast machine (CI, 2026-12-08): the probe at 240 rps sent 235 a second, of
+    # which its server (saturation 200) answered 200 and refused the rest with 503 at once;
+    # 194 passed. The capacity cannot lie above the 200 served, so the bracket is (194, 200),
+    # near the knee, and the interval reaches 7% under the knee's pass. Read as (194, 235)
+    # the bracket was 21% wide, "far from the knee", and the interval (190.7, ...) missed
+    # the truth, 188.5.
+    from recommender.analysis import bootstrap
+    from recommender.analysis.capacity import capacity_at_slo
+
+    probe = replace(ten_s(0, 240, False), achieved_rps=235.0, requests=2350, successes=2000)
+    stages = [probe, ten_s(1, 166.1, True), ten_s(2, 182.7, True), ten_s(3, 194, True)]
+    cap = capacity_at_slo(stages, 1)
+    assert cap.interval_rps_per_instance == (194, 200)
+    assert bootstrap.chance_low(cap) == pytest.approx(194 / 1.07)
+    # A failing stage that served all it was sent keeps its own rate as the bracket's end.
+    calm = [ten_s(0, 240, False), *stages[1:]]
+    assert capacity_at_slo(calm, 1).interval_rps_per_instance == (194, 240)
+
+
 def test_near_the_knee_the_interval_reaches_the_fail_above_the_knee_s(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -4,8 +4,9 @@ Method "interpolated": the stages are taken in order of offered rate (a fixed ra
 them so; the adaptive search jumps about); the capacity lies between the highest-rate stage
 that passed below the lowest-rate stage that failed. Each stage's SLO score (worst observed /
 allowed ratio, 1.0 at the boundary) is interpolated linearly against achieved throughput
-to where it crosses 1.0. The bracket [last passing, first failing] is reported as the
-interval the true value lies in, assuming latency grows with load.
+to where it crosses 1.0. The bracket [last passing, first failing] (the failing end at most
+the most any stage served: the saturation) is reported as the interval the true value lies
+in, assuming latency grows with load.
 Method "lower_bound": no stage failed; the highest passing throughput is a lower bound.
 Method "model_extrapolation": no stage failed, and the fitted latency model (analysis.fit)
 says where the SLO would break, close enough beyond the data to trust (`extrapolate`).
@@ -83,6 +84,9 @@ def capacity_at_slo(
     """The capacity between the highest passing stage under the first failure (by level)
     and that failure, leaving out failures a later stage refuted (`refuted`)."""
     noise = refuted(stages, checks)
+    # No capacity within an SLO exceeds the most any stage served (successes per second): a
+    # failing stage past saturation sends more than that, its excess answered 503 at once.
+    served = max((s.successes / s.seconds for s in stages if s.seconds), default=math.inf)
     stages = sorted((s for s in stages if s.index not in noise),
                     key=lambda s: s.level)  # stable: replays keep their order  # fmt: skip
     if not stages:
@@ -96,7 +100,7 @@ def capacity_at_slo(
         return Capacity("lower_bound", instances, rps, rps / instances, None, best.index, None)
     ok, bad = stages[first_fail - 1], stages[first_fail]
     rps = interpolate_crossing(ok.achieved_rps, ok.score, bad.achieved_rps, bad.score)
-    hi = max(bad.achieved_rps, ok.achieved_rps)
+    hi = max(min(bad.achieved_rps, served), ok.achieved_rps)
     return Capacity(
         "interpolated",
         instances,
