@@ -287,7 +287,8 @@ class Hosting:
             variant = _Variant(info.name, v.name, profile, routing.get(v.name, "RANDOM"),
                                MetricBuckets(publish, 1))  # fmt: skip
             variant.publisher = self._spawn(
-                publish_forever(variant.buckets, functools.partial(_usage, variant), variant.stop)
+                publish_forever(variant.buckets, functools.partial(_usage, variant), variant.stop,
+                                self.aws)
             )
             variants[v.name] = variant
             variant.spares = [self._spawn(self._start_server(variant, "spare"))
@@ -499,6 +500,9 @@ class Hosting:
             connector=aiohttp.TCPConnector(limit=0), timeout=timeout)  # fmt: skip
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        # Made now, not when the first variant's metrics are due: it stalls the event loop
+        # (recommender.local.publisher.publisher_client).
+        self.aws.client("cloudwatch")
         try:
             site = web.TCPSite(runner, self.config.host, self.config.port, backlog=1024)
             await site.start()

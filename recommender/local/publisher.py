@@ -33,11 +33,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recommender.errors import ConfigError
 from recommender.local.serverless import ServerlessEmulation
 from recommender.plan import DEFAULT_VARIANT
+
+if TYPE_CHECKING:
+    from recommender.aws import AwsClient
 
 SAGEMAKER_NS = "AWS/SageMaker"
 ENDPOINTS_NS = "/aws/sagemaker/Endpoints"
@@ -290,14 +293,31 @@ class MetricBuckets:
         return d
 
 
-async def publish_forever(
-    buckets: MetricBuckets, usage: Callable[[], tuple[float, float]], stop: asyncio.Event
-) -> None:
-    """Publish each bucket shortly after it ends, until `stop`; then publish what is left."""
+def publisher_client(config: PublishConfig) -> AwsClient:
+    """The client `publish_forever` puts metrics through, its CloudWatch client made now.
+
+    Importing boto3 and loading CloudWatch's service model take ~0.6 s of CPU (2-3x that on a
+    slower machine), most of it holding the GIL. Done lazily, it ran in the serving process
+    just after the server said it was ready (the import) and when the first requests'
+    metrics were due (the model): a stall of every request in flight at the start of a load
+    test, which released them together (past a serverless variant's MaxConcurrency on a busy
+    machine). Call it before the server says it is ready."""
     from recommender.aws import AwsClient  # boto3 only in processes that publish
 
-    config = buckets.config
     aws = AwsClient.create(config.region, endpoint_url=config.aws_endpoint_url)
+    aws.client("cloudwatch")
+    return aws
+
+
+async def publish_forever(
+    buckets: MetricBuckets,
+    usage: Callable[[], tuple[float, float]],
+    stop: asyncio.Event,
+    aws: AwsClient,
+) -> None:
+    """Publish each bucket shortly after it ends, until `stop`; then publish what is left,
+    through `aws` (`publisher_client`'s)."""
+    config = buckets.config
     warned = False
     while True:
         now = time.time()

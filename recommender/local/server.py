@@ -69,7 +69,12 @@ from recommender.local import iris
 from recommender.local.faults import FaultBoard, Faults, dribble, error_response, reset
 from recommender.local.iris import Prediction, Predictor
 from recommender.local.llm import LlmHandlers, LlmParams
-from recommender.local.publisher import MetricBuckets, PublishConfig, publish_forever
+from recommender.local.publisher import (
+    MetricBuckets,
+    PublishConfig,
+    publish_forever,
+    publisher_client,
+)
 from recommender.local.serverless import (
     THROTTLING_HEADER,
     Executions,
@@ -561,13 +566,14 @@ async def _run_worker(config: ServerConfig, index: int, port: int, conn: Connect
     await web.SockSite(runner, sock, backlog=1024).start()
     publisher = None
     if instance.metrics is not None:
+        aws = publisher_client(instance.metrics.config)  # before ready: it stalls the loop
         process = psutil.Process()
         process.cpu_percent(None)
 
         def usage() -> tuple[float, float]:
             return float(process.cpu_percent(None)), float(process.memory_percent())
 
-        publisher = asyncio.create_task(publish_forever(instance.metrics, usage, stop))
+        publisher = asyncio.create_task(publish_forever(instance.metrics, usage, stop, aws))
     conn.send(("ready", index))
     await stop.wait()
     if faults is not None:
