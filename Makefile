@@ -23,12 +23,13 @@ demo: $(STAMP)
 # Most tests wait on wall-clock load stages, so four processes share the two cores well
 # (pytest-xdist; whole files per process, so a module's costly fixture is set up once).
 # The `serial` tests measure capacity against a known truth and run alone afterwards:
-# next to other load tests the server they measure is starved of CPU.
+# next to other load tests the server they measure is starved of CPU. Each part prints its
+# ten slowest tests: where the suite's time goes, on the machine that ran it.
 PYTEST_WORKERS ?= 4
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
-	$(BIN)/python -m pytest -q -m serial
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial" --durations=10
+	$(BIN)/python -m pytest -q -m serial --durations=10
 	$(BIN)/python -m mypy
 	$(BIN)/python -m ruff check recommender tests bench
 
