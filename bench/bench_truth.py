@@ -621,15 +621,19 @@ def main(argv: list[str] | None = None) -> int:
                                 math.nan, math.nan, math.nan, problem=exc.one_line())
             print(f"  {r.trickle}\n  {r.line()}", flush=True)
             results.append(r)
-    s = summary(results)
-    print("\n" + table(results) + "\n\n" + format_summary(s))
-    if a.json:
-        a.json.write_text(json.dumps({"seed": seed, "max_rps": a.max_rps,
-                                      "max_seconds": a.max_seconds, "habits": a.habits,
-                                      "arbiter": ARBITER,
-                                      "results": [asdict(r) for r in results],
-                                      "summary": s}, indent=1))  # fmt: skip
+            if a.json:  # after each: a run cut short (hours long) keeps what it measured
+                write_json(a.json, seed, a, results)
+    print("\n" + table(results) + "\n\n" + format_summary(summary(results)))
     return 0
+
+
+def write_json(path: Path, seed: int, a: argparse.Namespace, results: list[TruthResult]) -> None:
+    """Every result so far and their summary, as --json gives them."""
+    path.write_text(json.dumps({"seed": seed, "max_rps": a.max_rps,
+                                "max_seconds": a.max_seconds, "habits": a.habits,
+                                "arbiter": ARBITER, "configs": a.configs,
+                                "results": [asdict(r) for r in results],
+                                "summary": summary(results)}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":
