@@ -23,17 +23,26 @@ from recommender.loadgen.driver import Driver
 from recommender.plan import RampPlan, SearchSettings, Stage, parse_slo
 from recommender.search import (
     FAIL,
+    FINAL_CONFIDENCE,
+    INTERIM_CONFIDENCE,
     PASS,
     UNDECIDED,
     AdaptiveSearch,
+    Decision,
     DecisionCode,
     FixedRamp,
+    Follower,
     StageSummary,
     Verdict,
+    abort_reason,
     generator_late,
+    generator_limited,
     held_in_flight,
     judge,
     late_limit_ms,
+    late_message,
+    point_verdict,
+    short_message,
     short_of_level,
     wilson,
 )
@@ -340,6 +349,7 @@ def stage(requests: int, successes: int, within: int | None = None, value: float
 P95 = parse_slo(["p95<=100ms"])
 MEAN = parse_slo(["mean<=50ms"])
 MAX = parse_slo(["max<=300ms"])
+TTFT = parse_slo(["ttft_p95<=400ms"])
 
 
 def ci(k: int, n: int) -> str:
@@ -396,6 +406,20 @@ JUDGED = [
     # No errors allowed and none made: a pass, not a fail on the interval's edge.
     (stage(1000, 1000), parse_slo(["p95<=100ms"], max_error_rate=0.0), PASS,
      "errors 0.00%; p95 50.0ms"),
+    # One success and no count within the limit: none within, a clear fail (one within
+    # would leave it undecided).
+    (StageSummary(1, 1, 1, 1, {}, {"p95": 50.0}), P95, FAIL, "p95 50.0ms > 100ms"),
+    # For a median one success says little either way: undecided, and with no count within
+    # its limit the share said is none (0.0%), not one.
+    (StageSummary(1, 1, 1, 1, {}, {"p50": 50.0}), parse_slo(["p50<=100ms"]), UNDECIDED,
+     f"p50 50.0ms ~ 100ms (0.0% within, {ci(0, 1)})"),
+    # A TTFT term is judged on the streamed successes (its count), not on all successes.
+    (StageSummary(100, 10, 1000, 1000, {"ttft_p95": 300}, {"ttft_p95": 200.0},
+                  counts={"ttft_p95": 300}), TTFT, PASS, "errors 0.00%; ttft_p95 200.0ms"),
+    # Nothing streamed: that term fails, and the terms after it are still judged.
+    (StageSummary(100, 10, 1000, 1000, {"p95": 500}, {"p95": 150.0}, counts={"ttft_p95": 0}),
+     parse_slo(["ttft_p95<=400ms", "p95<=100ms"]), FAIL,
+     "ttft_p95: nothing measured; p95 150.0ms > 100ms"),
 ]  # fmt: skip
 
 
@@ -515,3 +539,370 @@ def test_a_limit_only_on_the_gaps_between_tokens_has_no_lateness_to_judge() -> N
     """Send lateness moves end-to-end latency and TTFT, not the gaps between tokens."""
     assert late_limit_ms(parse_slo(["itl_p95<=50ms"])) is None
     assert late_limit_ms(parse_slo(["itl_p95<=50ms", "ttft_p95<=400ms"])) == pytest.approx(40)
+
+
+# --- every field of a decision (mutation testing: tests/mutation/search.json) --------------
+# run.json's `search.decisions` is what a user reads to learn why the search went where it
+# went, and what the analysis reads to find the checks: each field must be the one meant.
+
+
+def test_a_fixed_ramp_records_each_decision_in_full() -> None:
+    plan = RampPlan((Stage(10, 5), Stage(20, 5), Stage(30, 5)), 1)
+    ramp = FixedRamp(plan, SLO)
+    assert not ramp.look(3.0, summary(10, 30, 30, 10))  # a fixed ramp never ends a stage early
+    ramp.advance(5.0, summary(10, 50, 50, 10))
+    ramp.advance(10.0, summary(20, 100, 60, 150))
+    ramp.advance(15.0, summary(30, 150, 150, 20))
+    assert ramp.decisions == [
+        Decision(5.0, 0, 10, PASS, "within the SLO (point estimate)", "next", 20,
+                 "the plan's next stage", code=DecisionCode.NEXT_STAGE),
+        Decision(10.0, 1, 20, FAIL, "p95 150.0ms > 100ms (point estimate)", "next", 30,
+                 "the plan's next stage", code=DecisionCode.NEXT_STAGE),
+        Decision(15.0, 2, 30, PASS, "within the SLO (point estimate)", "stop", None,
+                 "the plan is complete", code=DecisionCode.PLAN_COMPLETE),
+    ]  # fmt: skip
+    assert ramp.done and ramp.current() is None
+    # As run.json holds it: the code as its plain string, no other key.
+    assert ramp.decisions[0].to_dict() == {
+        "at": 5.0, "stage": 0, "rps": 10, "outcome": PASS,
+        "reason": "within the SLO (point estimate)", "action": "next", "next_rps": 20,
+        "why": "the plan's next stage", "code": "next_stage"}  # fmt: skip
+    # An abort stops the ramp, its reason the abort's.
+    aborted = FixedRamp(plan, SLO)
+    why = "p95 900ms above --abort-latency (3 x 100ms)"
+    aborted.advance(3.0, summary(10, 30, 0, 900), aborted=why)
+    assert aborted.decisions == [Decision(3.0, 0, 10, "aborted", why, "stop", None,
+                                          "aborted: the ramp stops here",
+                                          code=DecisionCode.ABORTED)]  # fmt: skip
+
+
+def test_a_fixed_ramp_records_its_late_stages_in_full() -> None:
+    plan = RampPlan((Stage(10, 5), Stage(20, 5), Stage(30, 5)), 1)
+    ramp = FixedRamp(plan, SLO)
+    ramp.advance(5.0, late(summary(10, 50, 30, 150), 20.0))
+    ramp.advance(10.0, late(summary(20, 100, 60, 150), 30.0))
+    first, second = (late_message(20.0), late_message(30.0))
+    assert first == "the load generator fell behind (p95 20 ms late; CPU-starved?)"
+    assert ramp.decisions == [
+        Decision(5.0, 0, 10, "generator_late", f"{first}: neither pass nor fail", "next", 20,
+                 "the plan's next stage", code=DecisionCode.NEXT_STAGE),
+        Decision(10.0, 1, 20, "generator_late", second, "stop", None,
+                 f"{second} in two stages in a row: no capacity drawn from them; add "
+                 "--workers, or run on a quieter machine", code=DecisionCode.GENERATOR_LATE),
+    ]  # fmt: skip
+    assert ramp.done
+
+
+def test_a_fixed_ramp_aborts_at_10_percent_errors_and_3_x_the_limit_by_default() -> None:
+    plan = RampPlan((Stage(10, 30),), 1)
+    # 11 errors in 100 requests: above the 10% a fixed ramp allows by default.
+    assert FixedRamp(plan, SLO).abort(10.0, summary(10, 89, 89, 20, errors=11)) == (
+        "error rate 11.0% above --abort-error-rate 10%")
+    # A p95 of 350 ms against 100 ms: above 3 x the limit.
+    assert FixedRamp(plan, SLO).abort(10.0, summary(10, 100, 0, 350)) == (
+        "p95 350ms above --abort-latency (3 x 100ms)")
+    # A stage at 1 rps is aborted as any other (slow endpoints run such stages).
+    slow = FixedRamp(RampPlan((Stage(1, 60),), 1), SLO)
+    overloaded = summary(1, 25, 0, 900)
+    assert slow.abort(30.0, overloaded) is not None and slow.stages[0] == (1, 0.0, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("requests", "successes", "p95", "reason"),
+    [
+        # The error rule needs 20 requests: 20 with half failing abort, 19 do not.
+        (20, 10, 50.0, "error rate 50.0% above --abort-error-rate 10%"),
+        (19, 9, 50.0, None),
+        # Exactly the abort rate (10 of 100) is not above it; 5 of 100 is under it.
+        (100, 90, 50.0, None),
+        (100, 95, 50.0, None),
+        # The latency rule needs 20 successes; exactly 3 x the limit is not above it.
+        (20, 20, 301.0, "p95 301ms above --abort-latency (3 x 100ms)"),
+        (19, 19, 301.0, None),
+        (100, 100, 300.0, None),
+    ],
+)
+def test_abort_reason_at_its_boundaries(
+    requests: int, successes: int, p95: float, reason: str | None
+) -> None:
+    s = StageSummary(10, 10, requests, successes, {"p95": 0}, {"p95": p95})
+    assert abort_reason(s, SLO, 0.10, 3.0) == reason
+
+
+def test_a_second_belongs_to_the_stage_that_starts_there() -> None:
+    ramp = FixedRamp(RampPlan((Stage(10, 5), Stage(20, 5)), 1), SLO)
+    ramp.advance(5.0, summary(10, 50, 50, 10))
+    assert [ramp.stage_at(t) for t in (-0.5, 0.0, 4.99, 5.0, 9.99, 10.0)] == [
+        None, 0, 0, 1, 1, None]  # fmt: skip
+
+
+def test_the_realized_plan_holds_the_stages_as_played() -> None:
+    """run.json's plan: each stage for as long as it ran, a stage cut at its start left out;
+    the arrivals, users and control as the run had them."""
+    plan = RampPlan((Stage(10, 5), Stage(20, 5)), 1)
+    ramp = FixedRamp(plan, SLO)
+    ramp.advance(5.0, summary(10, 50, 50, 10))
+    ramp.abort(5.0, summary(20, 100, 0, 900))  # cut short before it ran at all
+    ramp.advance(5.0, summary(20, 100, 0, 900), aborted="p95 900ms")
+    assert ramp.realized_plan("poisson", 7) == RampPlan((Stage(10, 5),), 1, "poisson", 7, "rate")
+    assert ramp.realized_plan() == RampPlan((Stage(10, 5),), 1, "uniform", 0, "rate")
+    closed = AdaptiveSearch(settings_(control="concurrency", start_rps=4, max_rps=64), SLO)
+    assert closed.realized_plan() == RampPlan((Stage(4, 10),), 2, "uniform", 0, "concurrency")
+
+
+def test_a_worker_plays_the_master_s_stages_and_waits_at_each_end() -> None:
+    follower = Follower(SLO, 2.0)
+    assert follower.slo == SLO  # its driver summarises the worker's seconds against it
+    assert follower.current() is None  # no stage from the master yet
+    follower.update([(10, 0.0, 5.0)], False)
+    assert follower.current() == (0, 10, 0.0, 5.0)
+    # The master judges the merged data: a worker never aborts, whatever it saw.
+    assert follower.abort(3.0, summary(10, 30, 0, 900)) is None
+    follower.advance(5.0, summary(10, 50, 50, 10))
+    assert follower.current() is None  # waits for the master's decision
+    follower.update([(10, 0.0, 5.0)], False)  # the same stages again: still waiting
+    assert follower.current() is None
+    follower.update([(10, 0.0, 5.0), (20, 5.0, 10.0)], False)
+    assert follower.current() == (1, 20, 5.0, 10.0)
+    follower.update([(10, 0.0, 5.0), (20, 5.0, 10.0)], True)
+    assert follower.current() is None and follower.done
+    assert follower.realized_plan() == RampPlan((Stage(10, 5), Stage(20, 5)), 2.0)
+
+
+def test_the_search_records_each_decision_in_full() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, summary(30, 300, 300, 30))
+    assert search.decisions == [Decision(10.0, 0, 30, PASS, "errors 0.00%; p95 30.0ms", "next",
+                                         60, "passed: grow x2",
+                                         code=DecisionCode.GROW)]  # fmt: skip
+    # An aborted stage (an overload): its reason the abort's, then a rest of rest_seconds.
+    bad = summary(60, 180, 20, 900)
+    why = search.abort(13.0, bad)
+    assert why == "p95 900ms above --abort-latency (3 x 100ms)"
+    search.advance(13.0, bad, why)
+    assert search.decisions[-1] == Decision(
+        13.0, 1, 60, "aborted", why, "next", 45.0,
+        "bisect 30-60 (100.0% wide); after 3s without load to drain the queue",
+        code=DecisionCode.BISECT)  # fmt: skip
+    assert search.stages[-1] == (0, 13.0, 16.0)
+    search.advance(16.0, summary(0, 0, 0, 0))
+    assert search.stages[-1] == (45.0, 16.0, 26.0) and len(search.decisions) == 2
+
+
+def test_a_search_failing_from_its_start_halves_down_to_an_eighth_of_it() -> None:
+    search = AdaptiveSearch(settings_(start_rps=32), SLO)
+    run_search(search, endpoint(1.0))
+    # 4 rps is exactly 32 / 2**3: played; its half would be under it: stop.
+    assert [r for r, _, _ in search.stages if r] == [32, 16, 8, 4]
+    last = search.decisions[-1]
+    assert (last.code, last.why) == (
+        DecisionCode.FAILS_AT_START, "fails even at 4 rps: lower --start-rps or relax --slo")
+    assert search.decisions[0].why.startswith("failed without a passing rate: divide by 2")
+
+
+def test_the_request_budget_counts_every_stage_played() -> None:
+    # 300 requests at 30 rps, then 600 at 60: 900 fit --max-requests 900 exactly.
+    search = AdaptiveSearch(settings_(max_requests=900), SLO)
+    search.advance(10.0, summary(30, 300, 300, 30))
+    assert search.requests == 300 and search.current() == (1, 60, 10.0, 20.0)
+    search = AdaptiveSearch(settings_(max_requests=899), SLO)
+    search.advance(10.0, summary(30, 300, 300, 30))
+    assert search.decisions == [Decision(
+        10.0, 0, 30, PASS, "errors 0.00%; p95 30.0ms", "stop", None,
+        "--max-requests would be exceeded (899)", code=DecisionCode.BUDGET_REQUESTS)]  # fmt: skip
+    # Both stages count: 300 + 600 + 1,200 at 120 rps would pass 2,099.
+    search = AdaptiveSearch(settings_(max_requests=2099), SLO)
+    run_search(search, endpoint(1e9))
+    assert [r for r, _, _ in search.stages] == [30, 60] and search.requests == 900
+    # A late stage's requests count too (it is played again).
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, summary(30, 300, 300, 30))
+    search.advance(20.0, late(summary(60, 600, 400, 150), 35.0))
+    assert search.decisions[-1].code == DecisionCode.REPEAT_LATE and search.requests == 900
+
+
+def test_the_time_budget_plays_a_stage_that_fits_exactly() -> None:
+    search = AdaptiveSearch(settings_(max_duration=40), SLO)
+    run_search(search, endpoint(1e9))
+    assert [r for r, _, _ in search.stages] == [30, 60, 120, 240]  # the last in 30-40 s
+    assert search.decisions[-1] == Decision(
+        40.0, 3, 240, PASS, "errors 0.00%; p95 30.0ms", "stop", None,
+        "--max-duration spent (40s of 40s)", code=DecisionCode.BUDGET_DURATION)  # fmt: skip
+
+
+def test_an_undecided_stage_is_extended_while_the_time_budget_allows() -> None:
+    undecided = summary(30, 200, 191, 99)  # 95.5% within: the interval spans 95%
+    search = AdaptiveSearch(settings_(early_stop=False), SLO)
+    search.advance(10.0, undecided)
+    reason = judge(undecided, SLO).reason
+    assert search.decisions == [Decision(10.0, 0, 30, UNDECIDED, reason, "extend", 30,
+                                         "undecided: +5s", code=DecisionCode.EXTEND)]  # fmt: skip
+    search.advance(15.0, undecided)
+    search.advance(20.0, undecided)  # twice extended: the point estimate decides
+    assert search.decisions[-1].reason == "within the SLO (point estimate)"
+    # The next undecided stage gets its own two extensions.
+    for end in (30.0, 35.0):
+        search.advance(end, summary(60, 200, 191, 99))
+        assert search.decisions[-1].code == DecisionCode.EXTEND
+    # 5 s of budget left is room for a 5 s extension; 4 s is not.
+    room = AdaptiveSearch(settings_(early_stop=False, max_duration=15), SLO)
+    room.advance(10.0, undecided)
+    assert room.decisions[-1].code == DecisionCode.EXTEND
+    short = AdaptiveSearch(settings_(early_stop=False, max_duration=14), SLO)
+    short.advance(10.0, undecided)
+    assert short.decisions[-1].reason == "within the SLO (point estimate)"
+
+
+def test_with_early_stopping_the_final_look_is_at_96_percent() -> None:
+    # 964 of 1,000 within: clear at 95% (lower bound 95.06%), not at 96% (94.98%): the
+    # point estimate decides.
+    s = summary(30, 1000, 964, 90)
+    assert judge(s, SLO, 0.95).outcome == PASS and judge(s, SLO, FINAL_CONFIDENCE).outcome == (
+        UNDECIDED)
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(33.0, s)
+    assert search.decisions[-1].reason == "within the SLO (point estimate)"
+
+
+def test_a_pass_under_1_rps_sets_the_bracket_s_passing_end() -> None:
+    # A slow endpoint (an LLM): its first stage, 0.5 rps, passes.
+    search = AdaptiveSearch(settings_(start_rps=0.5, max_rps=8), SLO)
+    search.advance(10.0, summary(0.5, 5, 5, 30))
+    assert search.lo == 0.5 and search.decisions[-1].next_rps == 1.0
+
+
+def test_off_aws_a_rest_lasts_rest_seconds_and_on_aws_to_the_next_period() -> None:
+    for period, rest_end in ((1, 10.5), (2, 12.0)):
+        search = AdaptiveSearch(settings_(period=period), SLO)
+        search.advance(7.5, summary(30, 225, 0, 900), aborted="p95 900ms")
+        assert search.stages[-1] == (0, 7.5, rest_end), period
+    # A stage that passes is followed at once, even off a period's boundary.
+    search = AdaptiveSearch(settings_(period=60, stage_seconds=90), SLO)
+    search.advance(90.0, summary(30, 2700, 2700, 30))
+    assert search.stages[-1] == (60, 90.0, 180.0)
+
+
+def test_the_generator_s_shortfall_and_lateness_are_recorded_in_full() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10, StageSummary(30, 10, 200, 200, {"p95": 200}, {"p95": 20}))
+    assert search.decisions == [Decision(
+        10, 0, 30, "generator_limited", "errors 0.00%; p95 20.0ms", "stop", None,
+        "achieved 20.0 of 30 rps while within the SLO (short beyond the spread of uniform "
+        "arrivals): the load generator cannot drive more; add --workers",
+        code=DecisionCode.GENERATOR_LIMITED)]  # fmt: skip
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, summary(30, 300, 300, 20))
+    search.advance(20.0, late(summary(60, 600, 400, 150), 35.0))
+    first = late_message(35.0)
+    assert search.decisions[-1] == Decision(20.0, 1, 60, "generator_late", first, "next", 60,
+                                            f"{first}: neither pass nor fail; play it again",
+                                            code=DecisionCode.REPEAT_LATE)  # fmt: skip
+    search.advance(30.0, late(summary(60, 600, 400, 150), 40.0))
+    second = late_message(40.0)
+    assert search.decisions[-1] == Decision(
+        30.0, 2, 60, "generator_late", second, "stop", None,
+        f"{second} in two stages in a row: no capacity drawn from them; add --workers, or run "
+        "on a quieter machine", code=DecisionCode.GENERATOR_LATE)  # fmt: skip
+
+
+def test_a_late_stage_at_the_allowed_error_rate_or_with_no_answer_is_played_again() -> None:
+    """Lateness sends no error: a miss with errors within the SLO's 1% (6 of 600, exactly at
+    it) may be the generator's, as may a stage that got no answer at all."""
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, summary(30, 300, 300, 20))
+    search.advance(20.0, late(summary(60, 594, 400, 150, errors=6), 35.0))
+    assert search.decisions[-1].code == DecisionCode.REPEAT_LATE
+    search = AdaptiveSearch(settings_(), SLO)
+    search.advance(10.0, late(StageSummary(30, 10, 0, 0, {}, {}), 50.0))
+    assert search.decisions[-1].code == DecisionCode.REPEAT_LATE
+
+
+CLOSED = parse_slo(["p95<=100ms"])
+
+
+def closed_loop(start: int, max_level: int, capacity: float) -> AdaptiveSearch:
+    """A closed-loop search against an endpoint within the SLO up to `capacity` in flight
+    (each stage holding its whole level)."""
+    search = AdaptiveSearch(settings_(control="concurrency", start_rps=start, max_rps=max_level,
+                                      probe=True), CLOSED)  # fmt: skip
+    t = 0.0
+    while (cur := search.current()) is not None:
+        _, level, _, t = cur
+        search.advance(t, held(level, level, within=None if level <= capacity else 500))
+    return search
+
+
+def test_a_closed_loop_search_grows_descends_and_bisects_whole_requests_in_flight() -> None:
+    # No probe under closed loop (there is no rate to overload with), even when asked.
+    assert closed_loop(1, 10, 1e9).stages[0] == (1, 0.0, 10.0)
+    # Growth doubles, from 1 too, up to --max-concurrency, where it stops.
+    grow = closed_loop(1, 10, 1e9)
+    assert [r for r, _, _ in grow.stages] == [1, 2, 4, 8, 10]
+    assert (grow.decisions[-1].code, grow.decisions[-1].why) == (
+        DecisionCode.MAX_RPS,
+        "--max-concurrency 10 passed: the concurrency within the SLO is at least that")
+    # Failing from the start: halves (rounded down) to 1 request in flight, then stops.
+    down = closed_loop(8, 64, 0.5)
+    assert [r for r, _, _ in down.stages] == [8, 4, 2, 1]
+    assert (down.decisions[-1].code, down.decisions[-1].why) == (
+        DecisionCode.FAILS_AT_START, "fails even with 1 request in flight: relax --slo")
+    assert down.decisions[0].why == "failed without a passing concurrency: divide by 2"
+    # Bisection rounds down; a bracket one request wide is as narrow as it gets.
+    mid = closed_loop(3, 64, 10)
+    assert [r for r, _, _ in mid.stages] == [3, 6, 12, 9, 10, 11]
+    assert (mid.decisions[-1].code, mid.decisions[-1].why) == (
+        DecisionCode.PRECISION_REACHED,
+        "bracket 10-11 in flight is 10.0% wide (<= 5%, or one request)")
+    assert mid.decisions[-3].why == "bisect 9-12 in flight (33.3% wide)"
+    # Two requests wide but exactly 5%: narrow enough.
+    wide = closed_loop(10, 100, 41)
+    assert [r for r, _, _ in wide.stages][-1] == 42
+    assert wide.decisions[-1].why == "bracket 40-42 in flight is 5.0% wide (<= 5%, or one request)"
+
+
+def test_a_bracket_exactly_the_precision_wide_with_its_rounding_slack_is_narrow() -> None:
+    # 10.94-11.488: (hi - lo) / lo is exactly 5% + slack(10.94), the rounding allowed.
+    search = AdaptiveSearch(settings_(start_rps=11.488, retest=False), SLO)
+    search.lo = 10.94
+    search.advance(10.0, summary(11.488, 115, 0, 500))
+    assert search.decisions[-1].code == DecisionCode.PRECISION_REACHED
+
+
+def test_small_helpers_at_their_boundaries() -> None:
+    # The upper end of a share's interval is never above 1 (the formula's rounding can be).
+    assert wilson(32, 32) == (pytest.approx(0.8928, abs=1e-4), 1.0)
+    # Little's law from one answer in one second.
+    assert held_in_flight(1, 1, 100.0) == pytest.approx(0.1)
+    # One request in flight is a level like any other.
+    assert short_of_level(0.5, 1)
+    assert short_message(3.0, 4) == ("the load generator held only 3.0 of 4 requests in "
+                                     "flight (slow to turn answers into sends; CPU-starved?)")
+    # A rest expects nothing, so falls short of nothing; one expected request, none sent, is
+    # short (a 0.1 rps stage of 10 s).
+    assert not generator_limited(0, 0, 10, "uniform")
+    assert generator_limited(0, 0.1, 10, "uniform")
+
+
+def test_an_interim_look_judges_the_error_rate_at_its_own_confidence() -> None:
+    # 17 errors in 1,000 against 1%: clearly above at 95% (lower bound 1.06%), not at an
+    # interim look's 99.5% (0.87%).
+    s = stage(1000, 983)
+    assert judge(s, P95).outcome == FAIL
+    assert judge(s, P95, INTERIM_CONFIDENCE) == Verdict(UNDECIDED, "errors 1.70% ~ 1.00%")
+
+
+@pytest.mark.parametrize(
+    ("summary", "verdict"),
+    [
+        # At the limit is within it, for the latency and for the error rate (10 of 1,000).
+        (stage(1000, 1000, value=100.0), Verdict(PASS, "within the SLO (point estimate)")),
+        (stage(1000, 990), Verdict(PASS, "within the SLO (point estimate)")),
+        # No requests: no value (shown "-") and every request an error, both said.
+        (StageSummary(0, 10, 0, 0, {}, {}),
+         Verdict(FAIL, "p95 -ms > 100ms; errors 100.00% > 1.00% (point estimate)")),
+        (stage(1000, 980, value=100.1),
+         Verdict(FAIL, "p95 100.1ms > 100ms; errors 2.00% > 1.00% (point estimate)")),
+    ],
+)  # fmt: skip
+def test_point_verdict_outcome_and_reason_exactly(summary: StageSummary, verdict: Verdict) -> None:
+    assert point_verdict(summary, P95) == verdict

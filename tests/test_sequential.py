@@ -4,6 +4,7 @@ sequential stages (interim looks with the alpha spent) and the saturation probe.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from recommender import histograms, runs
 from recommender.analysis import analyze_run
 from recommender.analysis.stages import StageStats, stage_stats
 from recommender.loadgen.driver import Driver
-from recommender.plan import RampPlan, SearchSettings, Stage, estimate_seconds, parse_slo
+from recommender.plan import RampPlan, SearchSettings, Slo, Stage, estimate_seconds, parse_slo
 from recommender.queueing import (
     BURN_IN,
     SAMPLES,
@@ -31,8 +32,11 @@ from recommender.search import (
     PASS,
     UNDECIDED,
     AdaptiveSearch,
+    Decision,
     DecisionCode,
     StageSummary,
+    Verdict,
+    design_effect,
     generator_limited,
     judge,
     point_verdict,
@@ -950,3 +954,275 @@ def test_the_truth_of_a_split_server_reads_all_requests_together() -> None:
     for bad in ([], [0.0, 0.0], [1.5, -0.5]):
         with pytest.raises(ValueError, match="shares"):
             split_capacity(bad)
+
+
+# --- the probe, the looks and the later half at their edges (mutation testing:
+# tests/mutation/search.json) ------------------------------------------------------------
+
+
+def test_an_aborted_probe_records_its_ceiling_and_rests_until_its_backlog_drains() -> None:
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    assert search.stages == [(1000, 0.0, 6.0)]  # warm-up + 3 s at --max-rps
+    # One measured second: 1,000 sent, 250 answered.
+    s = StageSummary(1000, 1, 1000, 250, {"p95": 0}, {"p95": 2000.0})
+    why = search.abort(4.0, s)
+    assert why == "error rate 75.0% above --abort-error-rate 10%"
+    search.advance(4.0, s, why)
+    # 750 rps queued for 4 s: 3,000 requests, 12 s at the 250 rps it serves.
+    assert search.decisions == [Decision(
+        4.0, 0, 1000, "aborted", why, "next", 208.333,
+        "probe: the endpoint served at most 250.0 rps (its ceiling); search below it from "
+        "208.333 rps; after 12s without load to drain the queue",
+        code=DecisionCode.PROBE_CEILING)]  # fmt: skip
+    assert (search.ceiling, search.hi, search.requests) == (250, 250, 1000)
+    assert search.stages[-1] == (0, 4.0, 16.0)
+
+
+def test_a_probe_aborted_before_its_first_measured_second_reads_the_abort_s_window() -> None:
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    window = StageSummary(1000, 2, 1000, 400, {"p95": 0}, {"p95": 2000.0})  # in the warm-up
+    why = search.abort(2.0, window)
+    search.advance(2.0, StageSummary(1000, 0, 0, 0, {}, {}), why)
+    assert search.ceiling == 200 and search.decisions[0].code == DecisionCode.PROBE_CEILING
+
+
+def test_a_probe_that_measured_nothing_or_served_nothing_finds_no_ceiling() -> None:
+    # Nothing measured, and no abort to read: nothing served; the search climbs.
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    search.advance(6.0, StageSummary(1000, 0, 0, 0, {}, {}))
+    assert search.decisions == [Decision(
+        6.0, 0, 1000, FAIL, "no successful requests", "next", 30,
+        "probe: not overloaded at 1000 rps (served 0.0); climb from --start-rps 30; after 3s "
+        "without load to drain the queue", code=DecisionCode.PROBE_NO_CEILING)]  # fmt: skip
+    assert search.ceiling is None
+    # Every request answered with an error: a ceiling of 0 would bound nothing.
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    s = StageSummary(1000, 3, 3000, 0, {}, {})
+    search.advance(6.0, s, search.abort(6.0, s))
+    assert search.ceiling is None and search.decisions[0].code == DecisionCode.PROBE_NO_CEILING
+
+
+def test_a_probe_within_the_slo_is_followed_at_once_by_the_climb() -> None:
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    search.advance(6.0, StageSummary(1000, 3, 3000, 3000, {"p95": 3000}, {"p95": 20.0}))
+    assert search.decisions == [Decision(
+        6.0, 0, 1000, PASS, "errors 0.00%; p95 20.0ms", "next", 30,
+        "probe: not overloaded at 1000 rps (served 1000.0); climb from --start-rps 30",
+        code=DecisionCode.PROBE_NO_CEILING)]  # fmt: skip
+    assert search.stages[-1] == (30, 6.0, 36.0)  # no rest after a pass
+    # Within the SLO on 80% of the rate (the generator's shortfall): no ceiling either.
+    short = AdaptiveSearch(settings_(probe=True), SLO)
+    short.advance(6.0, StageSummary(1000, 3, 2400, 2400, {"p95": 2400}, {"p95": 20.0}))
+    assert short.ceiling is None and short.decisions[0].code == DecisionCode.PROBE_NO_CEILING
+
+
+def test_a_failing_probe_is_a_ceiling_only_below_90_percent_of_its_rate() -> None:
+    exactly = AdaptiveSearch(settings_(probe=True), SLO)
+    exactly.advance(6.0, StageSummary(1000, 3, 2700, 2700, {"p95": 0}, {"p95": 500.0}))
+    assert exactly.ceiling is None  # 900 of 1,000 rps: not saturated
+    # One that served all it was sent rests rest_seconds: it queued nothing (a 1 rps probe).
+    tiny = AdaptiveSearch(settings_(probe=True, start_rps=0.5, max_rps=1), SLO)
+    tiny.advance(6.0, StageSummary(1, 3, 3, 3, {"p95": 0}, {"p95": 500.0}))
+    assert tiny.ceiling is None and tiny.stages[-1] == (0, 6.0, 9.0)
+
+
+def test_a_ceiling_under_1_rps_is_a_ceiling() -> None:
+    # A slow endpoint (an LLM): the probe at 8 rps is answered 2 times in 3 s.
+    search = AdaptiveSearch(settings_(probe=True, start_rps=1, max_rps=8), SLO)
+    s = StageSummary(8, 3, 24, 2, {"p95": 0}, {"p95": 5000.0})
+    search.advance(6.0, s, search.abort(6.0, s))
+    assert search.ceiling == pytest.approx(2 / 3)
+    assert search.decisions[0].next_rps == 0.556  # 1 / 1.2 of it
+    # The (8 - 2/3) rps it queued for 6 s drain at 2/3 rps: 66 s.
+    assert search.stages[-1] == (0, 6.0, pytest.approx(72.0))
+
+
+def test_below_a_ceiling_far_under_start_rps_the_search_starts_at_an_eighth_of_it() -> None:
+    # 2 rps served: 1 / 1.2 of it is under --start-rps / 2**3, where the descent gives up.
+    search = AdaptiveSearch(settings_(probe=True), SLO)
+    s = StageSummary(1000, 3, 3000, 6, {"p95": 0}, {"p95": 5000.0})
+    search.advance(6.0, s, search.abort(6.0, s))
+    assert search.decisions[0].next_rps == 3.75
+
+
+def test_no_probe_where_it_would_offer_no_more_than_start_rps() -> None:
+    search = AdaptiveSearch(settings_(probe=True, start_rps=100, max_rps=100), SLO)
+    assert search.stages == [(100, 0.0, 30.0)]
+
+
+def test_a_pass_at_the_ceiling_grows_one_precision_step_to_3_decimals() -> None:
+    search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=False), SLO)
+    play(search, lambda rps, seconds: saturating(101, 101 if rps < 1000 else 0)(rps, seconds))
+    ceiling = next(d for d in search.decisions if d.code == DecisionCode.CEILING)
+    assert ceiling.why == ("bracket 96.792-101 rps is 4.3% wide: play 101, the probe's "
+                           "ceiling, as a stage before stopping")  # fmt: skip
+    grow = search.decisions[-2]
+    assert (grow.rps, grow.next_rps, grow.why) == (
+        101, 106.05, "passed at or above the probe's ceiling 101: grow x1.05")
+
+
+def test_one_check_per_search_even_after_a_refuted_failure() -> None:
+    # 240 fails once by chance (the endpoint meets the SLO up to 460); the stage 10% above
+    # it passes, refuting it. The bracket the search ends on (445.5-462) has a failing end
+    # that failed once, uncorroborated (528 is 14% above): it is not checked again.
+    plays: dict[float, int] = {}
+
+    def noisy(rps: float, seconds: float) -> StageSummary:
+        plays[rps] = plays.get(rps, 0) + 1
+        out: StageSummary = saturating(1e9, 460)(1000.0 if rps == 240 and plays[rps] == 1
+                                                 else rps, seconds)  # fmt: skip
+        return out
+
+    search = AdaptiveSearch(settings_(early_stop=False, retest=True), SLO)
+    play(search, noisy)
+    codes = [d.code for d in search.decisions]
+    assert codes.count(DecisionCode.CORROBORATE) == 1 and DecisionCode.RETEST not in codes
+    assert (search.lo, search.hi) == (445.5, 462) and not search.corroborated(462)
+    assert codes[-1] == DecisionCode.PRECISION_REACHED
+
+
+def test_a_refuted_sub_1_rps_failure_reopens_the_bracket_to_growth() -> None:
+    # A slow endpoint within the SLO up to 0.9 rps; 0.5 fails once by chance. The check
+    # 10% above it passes: nothing failed above, there is no probe's ceiling: grow again.
+    plays: dict[float, int] = {}
+
+    def noisy(rps: float, seconds: float) -> StageSummary:
+        plays[rps] = plays.get(rps, 0) + 1
+        ok = rps <= 0.9 and not (rps == 0.5 and plays[rps] == 1)
+        n = math.ceil(rps * seconds)
+        return StageSummary(rps, int(seconds), n, n, {"p95": n if ok else 0},
+                            {"p95": 30.0 if ok else 500.0})  # fmt: skip
+
+    search = AdaptiveSearch(settings_(start_rps=0.25, max_rps=8, retest=True), SLO)
+    play(search, noisy)
+    check = next(i for i, d in enumerate(search.decisions) if d.code == DecisionCode.CORROBORATE)
+    after = search.decisions[check + 1]
+    assert (after.rps, after.outcome, after.code, after.next_rps) == (
+        0.55, PASS, DecisionCode.GROW, 1.1)
+
+
+def test_the_checks_say_what_they_play_and_why() -> None:
+    plays: dict[float, int] = {}
+    base = saturating(500, 460)
+
+    def noisy(rps: float, seconds: float) -> StageSummary:
+        plays[rps] = plays.get(rps, 0) + 1
+        out: StageSummary = base(1000.0 if rps == 416.667 and plays[rps] == 1 else rps, seconds)
+        return out
+
+    search = AdaptiveSearch(settings_(probe=True, early_stop=False, retest=True), SLO)
+    play(search, noisy)
+    by_rps = {d.rps: d for d in search.decisions}
+    assert by_rps[399.305].why == (
+        "bracket 399.305-416.667 rps is 4.3% wide: play 458.334, 10% above 416.667 (failed "
+        "once), before stopping: its failure bounds the capacity, a pass refutes 416.667")
+    # The pass at 458.334 refutes 416.667: the bracket reopens up to the probe's ceiling.
+    assert (by_rps[458.334].next_rps, by_rps[458.334].why) == (
+        479.167, "bisect 458.334-500 (9.1% wide)")
+
+
+def test_a_failure_exactly_10_percent_above_with_rounding_slack_corroborates() -> None:
+    search = AdaptiveSearch(settings_(), SLO)
+    search.failed = {50.0, 55.001}  # 50 x (1 + 10%) + the rounding slack, exactly
+    assert search.corroborated(50.0)
+    # Without a probe's ceiling nothing stands in for one, under 1 rps too.
+    search.failed = {0.95}
+    assert not search.corroborated(0.95)
+
+
+def test_looks_at_their_edges() -> None:
+    # A rest is never ended at a look, whatever its seconds show.
+    search = AdaptiveSearch(settings_(start_rps=100, warmup_seconds=30), SLO)
+    search.advance(8.0, summary(100, 5, 0), aborted="p95 900ms")
+    assert search.stages[-1] == (0, 8.0, 38.0)
+    assert not search.look(18.0, StageSummary(0, 7, 0, 0, {}, {}))
+    assert search.stages[-1] == (0, 8.0, 38.0)
+    # A 1 rps stage (a slow endpoint) clearly failing ends at its first look.
+    slow = AdaptiveSearch(settings_(start_rps=1), SLO)
+    assert slow.look(10.0, StageSummary(1, 7, 7, 7, {"p95": 0}, {"p95": 500.0}))
+    assert slow.stages == [(1, 0.0, 10.0)]
+    # 5 measured seconds are enough for a look; 4 are not.
+    five = AdaptiveSearch(settings_(start_rps=100), SLO)
+    assert five.look(10.0, summary(100, 5, 100))
+    four = AdaptiveSearch(settings_(start_rps=100), SLO)
+    assert not four.look(10.0, summary(100, 4, 100)) and four.stages == [(100, 0.0, 30.0)]
+    # Looks fall on whole seconds (off AWS): 15 s stages look at 5 s and 10 s.
+    fifteen = AdaptiveSearch(settings_(stage_seconds=15), SLO)
+    assert [fifteen._look_time(0.0, k) for k in (1, 2)] == [5.0, 10.0]
+
+
+def later_half(slo: Slo, successes: int, within: dict[str, int],
+               counts: dict[str, int] | None = None) -> StageSummary:  # fmt: skip
+    """A stage whose whole window passes (all within), with the later half given."""
+    keys = [t.key for t in slo.terms]
+    return StageSummary(100, 20, 2000, 2000, dict.fromkeys(keys, 2000), dict.fromkeys(keys, 50.0),
+                        late_successes=successes, late_within=within,
+                        late_counts=counts or {})  # fmt: skip
+
+
+def test_the_later_half_at_its_edges() -> None:
+    p50 = parse_slo(["p50<=100ms"])
+    # 20 in the later half are exactly the 10 beyond the median it needs to be read.
+    s = later_half(p50, 20, {"p50": 9})
+    assert s.late_readable(p50)
+    assert s.rising(p50) == ["p50 within 100ms for only 45.0% of the later half"]
+    # Exactly at the percentile is not rising.
+    assert later_half(SLO, 200, {"p95": 190}).rising(SLO) == []
+    # No count within the limit: none within.
+    assert later_half(SLO, 200, {}).rising(SLO) == [
+        "p95 within 100ms for only 0.0% of the later half"]
+    # A term too thin to read does not hide the terms after it.
+    two = parse_slo(["p99<=200ms", "p50<=100ms"])
+    assert later_half(two, 20, {"p99": 20, "p50": 9}).rising(two) == [
+        "p50 within 100ms for only 45.0% of the later half"]
+    # A mean or a max has no tail to read: readable as it is.
+    for slo in (parse_slo(["mean<=50ms"]), parse_slo(["max<=300ms"])):
+        assert later_half(slo, 0, {}).late_readable(slo)
+    # A TTFT term reads its own count of streamed successes, not all successes.
+    ttft = parse_slo(["ttft_p95<=400ms"])
+    thin = later_half(ttft, 1000, {"ttft_p95": 90}, {"ttft_p95": 100})
+    assert thin.late_n("ttft_p95") == 100
+    assert not thin.late_readable(ttft) and thin.rising(ttft) == []
+    read = later_half(ttft, 1000, {"ttft_p95": 360}, {"ttft_p95": 400})
+    assert read.rising(ttft) == ["ttft_p95 within 400ms for only 90.0% of the later half"]
+    # Two terms rising: both said, in the SLO's order.
+    both = parse_slo(["p95<=100ms", "p50<=100ms"])
+    assert judge(later_half(both, 200, {"p95": 180, "p50": 80}), both) == Verdict(
+        UNDECIDED, "p95 within 100ms for only 90.0% of the later half; p50 within 100ms for "
+        "only 40.0% of the later half: not settled")  # fmt: skip
+
+
+def test_the_effective_sample_size_scales_every_count() -> None:
+    s = StageSummary(100, 10, 1000, 1000, {"ttft_p95": 900}, {"ttft_p95": 200.0},
+                     counts={"ttft_p95": 950}, design_effect={"ttft_p95": 10.0})  # fmt: skip
+    e = s.effective()
+    assert (e.requests, e.successes, e.within, e.counts) == (
+        100, 100, {"ttft_p95": 90}, {"ttft_p95": 95})
+
+
+def test_the_design_effect_by_hand() -> None:
+    # 3 seconds of 100, 100, 0 within of 100 each: p = 2/3, the between-block variance
+    # ((33.3^2 x 2 + 66.7^2) / (3 - 1) = 3,333.3) over 3 x 100^2 is 0.1111; the binomial
+    # p(1 - p) / n = (2/9) / 300 = 0.000741: 150 times less evidence than 300 requests.
+    assert design_effect([100] * 3, [100, 100, 0]) == pytest.approx(150.0)
+    # Fewer than 3 blocks, or no requests: nothing to say.
+    assert design_effect([100, 100], [100, 0]) == 1.0
+    assert design_effect([0, 0, 0], [0, 0, 0]) == 1.0
+    # One miss in 100 requests (p(1 - p) under 1/n: the floor 1/n applies), in a second of
+    # one request: sum((w - p k)^2) = 0.9606 - 0.02 + 1 = 1.9406, / 2 = 0.9703, x 3 / 100^2
+    # over 1 / 100^2: 2.91.
+    assert design_effect([1, 1, 98], [0, 1, 98]) == pytest.approx(2.9109)
+
+
+def test_a_stage_off_the_period_s_boundary_has_no_look_at_its_start() -> None:
+    # 90 s stages on 60 s periods (--stage-length 90 --cloudwatch-period 60): the second
+    # stage starts at 90 s, off a minute; the first whole minute after its start (120 s) is
+    # its first look, 1/3 of the way in, not a look "0 of 3".
+    search = AdaptiveSearch(settings_(start_rps=100, period=60, stage_seconds=90,
+                                      warmup_seconds=2), SLO)  # fmt: skip
+    search.advance(90.0, summary(100, 88, 8800, late=(4400, 4400)))
+    assert search.stages[-1] == (200, 90.0, 180.0)
+    clear = summary(200, 28, 5600, late=(2800, 2800))
+    assert search.look(120.0, clear)
+    search.advance(120.0, clear)
+    assert "(clear at look 1 of 3, 99.5% interval)" in search.decisions[-1].reason
