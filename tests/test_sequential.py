@@ -1226,3 +1226,142 @@ def test_a_stage_off_the_period_s_boundary_has_no_look_at_its_start() -> None:
     assert search.look(120.0, clear)
     search.advance(120.0, clear)
     assert "(clear at look 1 of 3, 99.5% interval)" in search.decisions[-1].reason
+# --- the empirical truths, edit by edit (mutation testing of queueing.py: TESTING.md) -------
+
+
+def first_free_slot_latencies(rate: float, c: int, service_ms: np.ndarray,
+                              overhead_ms: np.ndarray | None, samples: int, seed: int,
+                              overlap: float) -> np.ndarray:  # fmt: skip
+    """mgc_latency_ms written out the slow way, from its doc: the same draws (gaps, then
+    service picks, then overhead picks), each request to the slot free first, its slot time
+    stretched by 1 + a x (busy - 1) / c, busy the slots whose end is past its start (its
+    own included)."""
+    rng = np.random.default_rng(seed)
+    n = samples + BURN_IN
+    arrivals = np.cumsum(rng.exponential(1.0, n) / rate)
+    service = rng.choice(service_ms, n) / 1000.0
+    overhead = np.zeros(n) if overhead_ms is None else rng.choice(overhead_ms, n)
+    ends = [0.0] * c
+    out = []
+    for a, s, o in zip(arrivals, service, overhead, strict=True):
+        j = min(range(c), key=lambda k: ends[k])
+        begin = max(a, ends[j])
+        busy = 1 + sum(1 for k in range(c) if k != j and ends[k] > begin)
+        held = s * (1.0 + overlap * (busy - 1) / c)
+        ends[j] = begin + held
+        out.append((begin - a + held) * 1000.0 + o)
+    return np.array(out[BURN_IN:])
+
+
+@pytest.mark.parametrize(("rate", "overhead", "overlap"), [
+    (120.0, None, 0.5),  # busy 3-slot server, slots stretched by what overlaps them
+    (120.0, np.array([1.0, 4.0, 9.0]), 0.0),  # time outside the slot, drawn per request
+    (120.0, np.array([5.0]), 0.0),  # one measured overhead: every request pays it
+    (400.0, None, 1.0),  # past saturation: a queue from the first request on
+])  # fmt: skip
+def test_mgc_latencies_equal_the_first_free_slot_simulation_with_overlap(
+    rate: float, overhead: np.ndarray | None, overlap: float
+) -> None:
+    # The truth of a server run with --overlap (and of its HTTP time) is this simulation:
+    # each of its rules as documented, request by request.
+    from recommender.queueing import mgc_latency_ms
+
+    service = np.array([10.0, 20.0, 30.0])
+    fast = mgc_latency_ms(rate, 3, service, overhead, samples=500, seed=4, overlap=overlap)
+    slow = first_free_slot_latencies(rate, 3, service, overhead, 500, 4, overlap)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    if overlap:
+        # The stretch matters here: without it every latency would be lower or equal.
+        plain = mgc_latency_ms(rate, 3, service, overhead, samples=500, seed=4)
+        assert np.all(fast >= plain) and np.any(fast > plain)
+
+
+def test_the_empirical_truths_use_seed_1_unless_told() -> None:
+    # The demo and the accuracy benchmark print these truths: the same run, the same truth.
+    from recommender.queueing import (
+        empirical_poisson_capacity,
+        mgc_latency_ms,
+        split_poisson_capacity,
+    )
+
+    service = np.array([10.0, 30.0])
+    lat = mgc_latency_ms(150.0, 2, service, samples=200)
+    np.testing.assert_array_equal(lat, mgc_latency_ms(150.0, 2, service, samples=200, seed=1))
+    assert not np.array_equal(lat, mgc_latency_ms(150.0, 2, service, samples=200, seed=2))
+    args = (2, service, 0.9, 60.0)
+    one = empirical_poisson_capacity(1, *args, samples=300)
+    assert one == empirical_poisson_capacity(1, *args, samples=300, seed=1)
+    assert one != empirical_poisson_capacity(1, *args, samples=300, seed=2)
+    split = split_poisson_capacity([0.7, 0.3], *args, samples=300)
+    assert split == split_poisson_capacity([0.7, 0.3], *args, samples=300, seed=1)
+    assert split != split_poisson_capacity([0.7, 0.3], *args, samples=300, seed=2)
+
+
+def test_the_empirical_truths_bisect_from_0_to_saturation_to_1e_3_of_it() -> None:
+    # From [0, C / mean slot time] (200 rps: exact in binary), halving while at least 1e-3
+    # of it wide: 10 halvings, so each answer is a multiple of 200 / 2^10.
+    one, split = equal_capacity(1), split_capacity([1.0])
+    assert one == split  # a single share is one instance, not an error
+    for cap in (one, split):
+        assert 0 < cap < 200 and (cap / 200.0 * 2**10).is_integer()
+    # The busiest of (0.5, 0.5) saturates at 400 rps: multiples of 400 / 2^10.
+    halves = split_capacity([0.5, 0.5])
+    assert 200 < halves < 400 and (halves / 400.0 * 2**10).is_integer()
+
+
+def test_the_empirical_truths_read_the_quantile_as_an_order_statistic() -> None:
+    # 20 requests: the median is the 10th latency (inverted CDF), not the mean of the 10th
+    # and 11th; the answer passes by that reading and the next grid step (1/1024 of the
+    # saturation, 100 rps) fails.
+    from recommender.queueing import empirical_poisson_capacity, mgc_latency_ms
+
+    service = np.array([5.0, 15.0])
+    for seed in (1, 2, 3):
+        cap = empirical_poisson_capacity(1, 1, service, 0.5, 14.0, samples=20, seed=seed)
+
+        def median(rate: float, seed: int = seed) -> float:
+            return float(np.sort(mgc_latency_ms(rate, 1, service, samples=20, seed=seed))[9])
+
+        assert median(cap) <= 14.0 < median(cap + 100.0 / 2**10), seed
+
+
+def test_an_idle_server_exactly_at_the_limit_meets_it() -> None:
+    # Every slot takes exactly 20 ms: the median latency at a light load is the limit
+    # itself, which is within it (<=), for one instance or a split server alike.
+    from recommender.queueing import empirical_poisson_capacity, split_poisson_capacity
+
+    exact = np.array([20.0])
+    assert empirical_poisson_capacity(1, 1, exact, 0.5, 20.0, samples=200) > 0
+    assert split_poisson_capacity([0.5, 0.5], 1, exact, 0.5, 20.0, samples=200) > 0
+    assert empirical_poisson_capacity(1, 1, exact, 0.5, 19.9, samples=200) == 0.0
+
+
+def test_the_empirical_truths_count_overlap_and_time_outside_the_slot() -> None:
+    # --overlap stretches the slots and HTTP time adds to each request: both lower the truth,
+    # for a server split over instances as for one.
+    from recommender.queueing import empirical_poisson_capacity, split_poisson_capacity
+
+    def one(overlap: float = 0.0) -> float:
+        return empirical_poisson_capacity(1, 4, SPLIT_SERVICE, 0.95, 100.0, samples=2_000,
+                                          seed=2, overlap=overlap)  # fmt: skip
+
+    def split(overhead: np.ndarray | None = None, overlap: float = 0.0) -> float:
+        return split_poisson_capacity([0.6, 0.4], 4, SPLIT_SERVICE, 0.95, 100.0, overhead,
+                                      samples=2_000, seed=2, overlap=overlap)  # fmt: skip
+
+    assert one(overlap=1.0) < one()
+    assert split(overlap=1.0) < split() and split(np.full(3, 30.0)) < split()
+
+
+def test_the_quantile_of_a_mixture_leaves_out_sets_of_weight_0_and_reads_order() -> None:
+    from recommender.queueing import mixture_quantile
+
+    a, b, c = np.array([1.0, 2.0]), np.array([50.0]), np.array([3.0, 4.0])
+    # A set of weight 0 is no part of the mixture, wherever it stands.
+    assert mixture_quantile([a, b, c], [0.5, 0.0, 0.5], 1.0) == 4.0
+    assert mixture_quantile([a, b], [1.0, 0.0], 1.0) == 2.0
+    # One set: its inverted-CDF order statistic (the 2nd of 4), not an interpolation (2.5).
+    assert mixture_quantile([np.array([1.0, 2.0, 3.0, 4.0])], [1.0], 0.5) == 2.0
+    # A weight for every set: a missing one is an error, not a set silently dropped.
+    with pytest.raises(ValueError):
+        mixture_quantile([a, b, c], [0.5, 0.5], 0.5)

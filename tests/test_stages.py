@@ -193,16 +193,94 @@ def test_the_later_half_of_two_seconds_is_the_second_and_one_second_has_none() -
     assert s.settled and not s.passed  # one second: no later half to tell apart
 
 
+# --- the later half (settled): which terms, which histogram, how many observations ----------
+
+
+def later_half(slo: Slo, late: dict[str, Any], corrected: bool = True) -> StageStats:
+    """A two-second stage judged on `slo`: a quiet first second (200 at 5 ms), then `late`,
+    its later half."""
+    plan = RampPlan((Stage(200, 2),), warmup_seconds=0)
+    recs = [rec(0, 200, 200, 5.0, 5.0), {**late, "second": 1}]
+    (s,) = stage_stats(recs, plan, slo, corrected=corrected)
+    return s
+
+
+def slow_second(n: int, slow: int, slow_ms: float = 300.0, **fields: Any) -> dict[str, Any]:
+    """A second of `n` successes, `slow` of them at `slow_ms` (the rest at 5 ms)."""
+    h = hist((5.0, n - slow), (slow_ms, slow))
+    return {"second": 1, "requests": n, "ok": n, "errors": {}, "latency_us": h,
+            "latency_co_us": h, **fields}  # fmt: skip
+
+
+def test_settled_holds_at_a_later_half_exactly_at_the_limit_and_not_just_above() -> None:
+    # The later half's p95 is 300 ms (20 of 200 slow); the whole window's is 5 ms.
+    late_p95 = pct(0.95, (5.0, 180), (300.0, 20))
+    assert late_p95 is not None
+    at = later_half(Slo((SloTerm("p95", late_p95),)), slow_second(200, 20))
+    assert at.settled and at.passed and at.score == 1.0  # "within" includes the limit
+    # 1.5 x the limit: not settled (a queue still growing), and the stage fails by it.
+    above = later_half(Slo((SloTerm("p95", late_p95 / 1.5),)), slow_second(200, 20))
+    assert not above.settled and not above.passed and above.score == pytest.approx(1.5)
+
+
+def test_the_later_half_reads_percentile_terms_only_and_one_second_has_none() -> None:
+    # A mean term is judged on the whole window only (its later half has no tail to
+    # count): a slow later half's mean neither unsettles the stage nor raises an error.
+    slo = Slo((SloTerm("p95", 1000.0), SloTerm("mean", 20.0)))
+    s = later_half(slo, slow_second(200, 20))
+    assert s.settled and s.score == pytest.approx(s.slo_values_ms["mean"] / 20.0)
+    # One second has no later half: its score is the window's alone, however low.
+    (one,) = stage_stats([rec(0, 20, 20, 5.0, 5.0)], RampPlan((Stage(20, 1),), 0), SLO)
+    assert one.score == pct(0.95, (5.0, 20)) / 100.0  # type: ignore[operator]
+    assert one.score < 0.1 and one.settled
+
+
+def test_an_uncorrected_later_half_reads_the_raw_latencies() -> None:
+    # The later half's requests were answered fast (raw 5 ms) but sent late (from their
+    # intended time, 300 ms): corrected it is not settled; uncorrected it is.
+    late = {**slow_second(200, 20), "latency_us": hist((5.0, 200))}
+    assert not later_half(SLO, late).settled
+    raw = later_half(SLO, late, corrected=False)
+    assert raw.settled and raw.passed
+
+
+def test_a_ttft_term_s_later_half_reads_the_ttft_histogram_and_its_own_count() -> None:
+    slo = Slo((SloTerm("p95", 50.0, metric="ttft"),))
+    fast = hist((5.0, 200))
+    early = {**rec(0, 200, 200, 5.0, 5.0), "ttft_co_us": fast}
+    # 200 first tokens, 20 of them slow (300 ms): the later half's TTFT p95 fails.
+    late = {**rec(1, 200, 200, 5.0, 5.0), "ttft_co_us": hist((5.0, 180), (300.0, 20))}
+    plan = RampPlan((Stage(200, 2),), warmup_seconds=0)
+    (s,) = stage_stats([early, late], plan, slo)
+    assert not s.settled and not s.passed
+    # Only 100 of the 200 successes streamed: 5 beyond the p95, too few to read the later
+    # half by (MIN_LATE_TAIL = 10), however many requests succeeded.
+    thin = {**late, "ttft_co_us": hist((5.0, 90), (300.0, 10))}
+    (s,) = stage_stats([early, thin], plan, slo)
+    assert s.settled
+
+
+def test_the_later_half_needs_min_late_tail_observations_beyond_each_percentile() -> None:
+    # p50: 20 successes have exactly 10 beyond the median (enough); 18 have 9 (not).
+    slo = Slo((SloTerm("p50", 100.0),))
+    assert not later_half(slo, slow_second(20, 11)).settled
+    assert later_half(slo, slow_second(18, 10)).settled
+    # A term with too few (p99: 2 of 200) is passed over, not the terms after it.
+    both = Slo((SloTerm("p99", 1000.0), SloTerm("p95", 100.0)))
+    assert not later_half(both, slow_second(200, 20)).settled
+
+
 def test_the_generator_s_lag_and_wait_for_a_user() -> None:
     plan = RampPlan((Stage(10, 2),), warmup_seconds=0)
-    lag, wait = ((2.0, 19), (50.0, 1)), ((1.0, 15), (7.0, 5))
+    lag, wait = ((2.0, 19), (50.0, 1)), ((1.0, 15), (7.0, 4), (40.0, 1))
     recs = [{**rec(t, 10, 10, 5.0, 5.0), "lag_us": hist(*lag), "wait_us": hist(*wait)}
             for t in (0, 1)]  # fmt: skip
     (s,) = stage_stats(recs, plan, SLO)
     doubled = tuple((ms, 2 * n) for ms, n in lag)
     assert (s.lag_p95_ms, s.lag_max_ms) == (pct(0.95, *doubled), pct(1.0, *doubled))
     assert s.wait_p95_ms == pct(0.95, *((ms, 2 * n) for ms, n in wait))
-    assert s.lag_p95_ms != s.lag_max_ms
+    # The p95s are not the longest lag (50 ms) or wait (40 ms).
+    assert s.lag_p95_ms != s.lag_max_ms and s.wait_p95_ms != pct(1.0, (40.0, 2))
     (plain,) = stage_stats([rec(0, 10, 10, 5.0, 5.0)], plan, SLO)
     assert (plain.lag_p95_ms, plain.lag_max_ms, plain.wait_p95_ms) == (None, None, None)
 
@@ -214,8 +292,12 @@ def test_a_closed_loop_stage_is_its_level_and_offers_what_it_sent() -> None:
     (s,) = stage_stats(recs, closed, SLO)
     assert (s.concurrency, s.offered_rps, s.achieved_rps, s.level) == (4, 30.0, 30.0, 4)
     assert not s.generator_limited  # 30 sent, not "4 offered"
+    # What the endpoint held (Little's law on the raw latency): 30/s x 5 ms, well short of
+    # the level 4 (a starved generator, as recommender.search reads it).
+    mean = histograms.mean_ms(histograms.decode(hist((5.0, 60))))
+    assert mean is not None and s.held_in_flight == pytest.approx(30 * mean / 1000)
     (r,) = stage_stats(recs, replace(closed, control="rate"), SLO)
-    assert (r.concurrency, r.offered_rps, r.level) == (None, 4, 4)
+    assert (r.concurrency, r.offered_rps, r.level, r.held_in_flight) == (None, 4, 4, None)
 
 
 def test_generator_shortfall_and_pass_boundaries() -> None:
