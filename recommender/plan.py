@@ -491,6 +491,13 @@ def parse_slo(texts: Sequence[str], max_error_rate: float = 0.01) -> Slo:
         )
     # A comma also separates terms, so --slo "p95<=300ms,p99<=1s" works.
     terms = [parse_slo_term(part) for t in texts for part in t.split(",") if part.strip()]
+    # One limit per statistic: a stage's value of each is judged once (analysis.stages.score).
+    seen: dict[str, SloTerm] = {}
+    for term in terms:
+        if term.key in seen:
+            raise ConfigError(f"--slo gives {term.key} twice ({seen[term.key]} and {term})",
+                              "give each statistic one limit")  # fmt: skip
+        seen[term.key] = term
     return Slo(tuple(terms), max_error_rate)
 
 

@@ -77,6 +77,16 @@ def test_parse_slo_several_terms_and_comma_form() -> None:
     assert str(slo) == "p95<=300ms, p99<=1000ms, mean<=100ms, errors<=2.00%"
 
 
+def test_parse_slo_refuses_two_limits_on_one_statistic() -> None:
+    # Found by mutation testing (analysis.stages.score's zip over the terms' values): two
+    # terms of one key kept one value and the analysis raised a traceback.
+    for texts in (["p95<=100ms", "p95<=200ms"], ["p95<=1s,p99<=2s,p95<=3s"], ["max<=1s", "max<=2s"]):
+        with pytest.raises(ConfigError, match="twice"):
+            parse_slo(texts)
+    # A TTFT and an end-to-end p95 are two statistics.
+    assert len(parse_slo(["ttft_p95<=1s", "p95<=2s"]).terms) == 2
+
+
 def test_parse_slo_rejects_bad_error_rate() -> None:
     with pytest.raises(ConfigError, match="--max-error-rate"):
         parse_slo(["p95<=1s"], 1.5)
