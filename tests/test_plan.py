@@ -80,7 +80,8 @@ def test_parse_slo_several_terms_and_comma_form() -> None:
 def test_parse_slo_refuses_two_limits_on_one_statistic() -> None:
     # Found by mutation testing (analysis.stages.score's zip over the terms' values): two
     # terms of one key kept one value and the analysis raised a traceback.
-    for texts in (["p95<=100ms", "p95<=200ms"], ["p95<=1s,p99<=2s,p95<=3s"], ["max<=1s", "max<=2s"]):
+    twice = (["p95<=100ms", "p95<=200ms"], ["p95<=1s,p99<=2s,p95<=3s"], ["max<=1s", "max<=2s"])
+    for texts in twice:
         with pytest.raises(ConfigError, match="twice"):
             parse_slo(texts)
     # A TTFT and an end-to-end p95 are two statistics.
