@@ -31,6 +31,8 @@ from recommender.simulate import (
     ScalingEvent,
     StagedLatencyModel,
     SweepRow,
+    Totals,
+    backlog_violating,
     choose_safety_factor,
     concurrency_curve,
     explain_choice,
@@ -626,12 +628,15 @@ def test_the_sweep_checks_its_inputs_and_always_simulates_aws_default(
     with pytest.raises(ConfigError) as info:
         choose_safety_factor(traffic, model, Policy(), violation_budget=-1)
     assert info.value.one_line() == "--violation-budget must be >= 0 minutes (got -1)"
-    with pytest.raises(ConfigError, match="no safety factors to sweep"):
+    with pytest.raises(ConfigError) as info:
         choose_safety_factor(traffic, model, Policy(), factors=())
+    assert info.value.one_line() == "no safety factors to sweep"
     choice = choose_safety_factor(traffic, model, Policy(), factors=(0.8, 0.3),
                                   instance_price=1.0)  # fmt: skip
     assert [r.safety_factor for r in choice.rows] == [0.3, 0.8]  # sorted, 0.5 not among them
     assert choice.aws_default.safety_factor == 0.5 and choice.violation_budget == 0
+    aws = choice.aws_default  # simulated apart, at the same price
+    assert aws.cost_usd is not None and aws.cost_usd == pytest.approx(aws.instance_hours)
     assert choice.rows[0].cost_usd == pytest.approx(choice.rows[0].instance_hours)
     assert choice.chosen is not None and choice.chosen.safety_factor == 0.8  # flat traffic
 
@@ -712,3 +717,333 @@ def test_concurrency_scale_in_after_its_minutes_of_datapoints() -> None:
     never = simulate_concurrency(from_counts([3000.0] * 10 + [600.0] * 40), MODEL, LINEAR,
                                  policy(target_value=1.0, disable_scale_in=True))  # fmt: skip
     assert never.events == () and set(never.in_service.tolist()) == {5}
+
+
+# --- the 10-second replay, rule by rule (mutation testing: TESTING.md) ----------------------
+
+# 1/8 in flight per request/s per instance, exact in binary: at a target of 2 in flight, an
+# instance takes 16 rps, and the scale-in threshold (90%) is 1.8 in flight, 14.4 rps.
+EXACT = ConcurrencyCurve(np.array([0.0, 32.0]), np.array([0.0, 4.0]))
+
+
+def test_concurrency_scale_out_provisioning_and_max_capacity_minute_by_minute() -> None:
+    # 32 rps settles on 2 instances at the target exactly (16 rps, 2 in flight: not above
+    # it). From minute 10, 64 rps: 4 in flight each, so ceil(2 x 4 / 2) = 4 (MaxCapacity,
+    # not beyond it); the 6th datapoint above is step 65, the last of minute 10, and the 2
+    # new instances serve 1 + 36 steps later, from step 102: minute 17's first.
+    # From minute 20, 96 rps: 3 in flight on each of 4 wants 6, held at 4 for 10 minutes.
+    traffic = from_counts([1920.0] * 10 + [3840.0] * 10 + [5760.0] * 10)
+    sim = simulate_concurrency(traffic, MODEL, EXACT,
+                               policy(target_value=2.0, max_capacity=4, scale_out_datapoints=6),
+                               safety_factor=0.4, instance_price=3.0)  # fmt: skip
+    assert sim.events == (ScalingEvent(10, "out", 2, 4, 4.0),)
+    assert sim.in_service.tolist() == [2] * 17 + [4] * 13
+    assert sim.desired.tolist() == [2] * 11 + [4] * 19  # the event ends minute 10
+    # 64 rps on 2 is 32 each: over the 20 within the SLO, and 2 over the 30 served (240/min
+    # error); 96 on 4 is 24 each: violating, but served.
+    assert np.nonzero(sim.violating)[0].tolist() == [*range(10, 17), *range(20, 30)]
+    assert sim.erroring.tolist() == [0.0] * 10 + [240.0] * 7 + [0.0] * 13
+    assert np.isnan(sim.latency_ms[10]) and sim.latency_ms[20] == 10.0 + 24.0
+    # Billed from the scale-out: 66 steps of 2 and 114 of 4, at $3 an hour.
+    assert sim.totals == Totals(
+        minutes=30, violating_minutes=17, requests=115200.0,
+        requests_outside_slo=7 * (3840.0 - 240.0) + 10 * 5760.0, requests_erroring=7 * 240.0,
+        instance_hours=pytest.approx((66 * 2 + 114 * 4) / 360), cost_usd=pytest.approx(4.9),
+        scale_out_events=1, scale_in_events=0, capped_minutes=10, in_service_min=2,
+        in_service_max=4)  # fmt: skip
+    assert type(sim.totals.capped_minutes) is int  # whole minutes in simulation.json
+    d = sim.to_dict()  # no queue modelled: what the minute's requests make of it
+    assert (d["safety_factor"], d["instance_price_usd_per_hour"]) == (0.4, 3.0)
+    assert d["endpoint"] == {"capacity_rps_per_instance": 20.0, "max_rps_per_instance": 30.0,
+                             "latency_stat": "p95"}  # fmt: skip
+    assert d["traffic"] == traffic.to_dict() and "backlog" not in d["per_minute"]
+    assert d["per_minute"]["invocations_per_instance"][:11] == [960.0] * 10 + [1920.0]
+
+
+def test_concurrency_scale_in_waits_for_both_cooldowns_and_takes_the_starting_first() -> None:
+    # 64 rps settles on 4. Minute 2, 96 rps: 3 in flight each, out at step 17 (6 datapoints)
+    # to 6, serving from step 54. Minute 3, 20 rps: below 1.8 in flight from step 18, but
+    # the scale-out cooldown (300 s: 30 steps) holds the scale-in to step 47, the last of
+    # minute 7: 6 -> 2 (ceil(4 x 0.625 / 2)), the 2 still starting going first. Minute 8,
+    # 8 rps: 0.5 each wants 1, held by the scale-in cooldown (120 s: 12 steps) to step 59.
+    traffic = from_counts([3840.0] * 2 + [5760.0] + [1200.0] * 5 + [480.0] * 4)
+    sim = simulate_concurrency(traffic, MODEL, EXACT,
+                               policy(target_value=2.0, min_capacity=1, scale_out_datapoints=6,
+                                      scale_in_datapoints=1, scale_in_cooldown=120))  # fmt: skip
+    assert [(e.minute, e.kind, e.from_desired, e.to_desired, e.invocations_per_instance)
+            for e in sim.events] == [(2, "out", 4, 6, 3.0), (7, "in", 6, 2, 0.625),
+                                     (9, "in", 2, 1, 0.5)]  # fmt: skip
+    assert sim.in_service.tolist() == [4] * 8 + [2] * 2 + [1] * 2
+    assert sim.desired.tolist() == [4] * 3 + [6] * 5 + [2] * 2 + [1] * 2
+    assert (sim.totals.scale_out_events, sim.totals.scale_in_events) == (1, 2)
+
+
+@pytest.mark.parametrize(("first", "scaled_in"), [
+    # 68 rps on 5 is 1.7 in flight each: below the threshold from the first step, so the
+    # 12th low datapoint is step 11 and minute 1 ends on 2.
+    (4080.0, 1),
+    # 72 rps on 5 is 1.8 each: at the threshold, not below; low from step 6, in at step 17.
+    (4320.0, 2),
+])  # fmt: skip
+def test_concurrency_scale_in_counts_low_datapoints_from_the_first_step(
+    first: float, scaled_in: int
+) -> None:
+    traffic = from_counts([first] + [1920.0] * 3)  # then 32 rps: 0.8 each on 5, wants 2
+    sim = simulate_concurrency(traffic, MODEL, EXACT,
+                               policy(target_value=2.0, min_capacity=1,
+                                      scale_in_datapoints=2))  # fmt: skip
+    assert [(e.minute, e.to_desired) for e in sim.events] == [(scaled_in, 2)]
+    assert sim.in_service.tolist() == [5] * (scaled_in + 1) + [2] * (3 - scaled_in)
+
+
+def test_the_concurrency_replay_settles_its_first_fleet_on_its_own_metric() -> None:
+    # 0.5 in flight even when idle (an intercept): 100 rps needs ceil(0.5 d + 10) = d
+    # instances, 20, not the 12 one instance's reading suggests (11.7 in flight at 100 rps).
+    curve = ConcurrencyCurve(np.array([0.0, 30.0]), np.array([0.5, 3.5]))
+    sim = simulate_concurrency(from_counts([6000.0] * 3), MODEL, curve,
+                               policy(target_value=1.0, max_capacity=30))  # fmt: skip
+    assert sim.in_service.tolist() == [20] * 3 and sim.events == ()
+
+
+def test_the_concurrency_replay_counts_the_queue_as_in_flight_and_records_it() -> None:
+    # 32 rps settles on 2 (30 rps each at most: 300 a step). Minute 1, 96 rps (960 a step):
+    # 360 wait after its first step, so the metric is 3.75 serving + 180 queued per
+    # instance, out at once to MaxCapacity (10), serving from step 19. Meanwhile the queue
+    # holds at most 6 steps of service (60 s, 3600) and drops the rest.
+    traffic = from_counts([1920.0] + [5760.0] * 3 + [15000.0] * 2)
+    sim = simulate_concurrency(traffic, QueueModel(), EXACT,
+                               policy(target_value=2.0, scale_out_datapoints=1,
+                                      provision_minutes=2))  # fmt: skip
+    assert sim.events == (ScalingEvent(1, "out", 2, 10, 3.75 + 360 / 2),)
+    assert sim.backlog is not None and sim.served is not None
+    assert sim.backlog.tolist() == [0.0, 2160.0, 3600.0, 0.0, 0.0, 0.0]  # at each minute's end
+    assert sim.served.tolist() == [1920.0, 3600.0, 3600.0, 9000.0, 15000.0, 15000.0]
+    assert sim.erroring.tolist() == [0.0, 0.0, 720.0, 360.0, 0.0, 0.0]
+    # Minutes 4 and 5 queue nothing (25 rps each on 10) but still exceed the 20 within the
+    # SLO; capped: 27 steps wanted more than 10 (4.5 minutes, counted as 4).
+    assert np.nonzero(sim.violating)[0].tolist() == [1, 2, 3, 4, 5]
+    assert sim.totals.capped_minutes == 4
+    assert sim.to_dict()["per_minute"]["backlog"] == sim.backlog.tolist()
+
+
+# --- the pieces, edge by edge (mutation testing: TESTING.md) ---------------------------------
+
+
+def test_the_share_of_a_step_waiting_past_the_limit_at_its_edges() -> None:
+    # No capacity in service: every arrival waits past any limit; nothing arriving, none.
+    assert late_fraction(0.0, 0.5, 0.0, 1.0) == 1.0 and late_fraction(5.0, 0.0, 0.0, 1.0) == 0.0
+    assert late_fraction(0.0, 0.5, 0.5, 0.1) == 0.0  # a small capacity is still one
+    # A steady queue waits w0 throughout: late only above the limit, not at it.
+    assert late_fraction(1800.0, 3600.0, 3600.0, 0.5) == 0.0  # 0.5 of a step, at the limit
+    assert late_fraction(900.0, 3600.0, 3600.0, 0.5) == 0.0
+    # Growing by half a step per step from nothing: past 0.1 after 0.2 of it, so 0.8 late.
+    assert late_fraction(0.0, 5400.0, 3600.0, 0.1) == pytest.approx(0.8)
+    assert late_fraction(0.0, 7200.0, 3600.0, 0.25) == pytest.approx(0.75)
+    # Already past the limit and growing: all of it, never more.
+    assert late_fraction(3600.0, 7200.0, 3600.0, 0.5) == 1.0
+    assert mean_wait(0.0, 0.5, 0.0) == math.inf  # any arrival on no capacity waits for ever
+
+
+def test_a_minute_is_late_by_the_slo_s_rule_for_its_queue() -> None:
+    def one_step(start: float, arrivals: float, capacity: float, limit: float,
+                 quantile: float | None) -> bool:  # fmt: skip
+        q = FluidQueue(serve=capacity, starts=[start], capacity=[capacity])
+        return bool(backlog_violating(q, [arrivals], limit, quantile)[0])
+
+    # A mean objective reads the mean wait: half a step queued, nothing arriving, drained
+    # at half the step: mean 0.125 > 0.1, though only 0.4 of the step waits past 0.1.
+    assert one_step(5.0, 0.0, 10.0, 0.1, None)
+    assert not one_step(5.0, 0.0, 10.0, 0.125, None)  # a mean exactly at the limit is within
+    # p50: a step half past the limit is within (more than half would not be).
+    assert not one_step(0.0, 20.0, 10.0, 0.5, 0.5)
+    assert one_step(0.0, 20.0, 10.0, 0.4, 0.5)
+    # One request queued on a slow endpoint (1/10 of a step against 1/20) is late.
+    assert one_step(1.0, 10.0, 10.0, 0.05, 0.95)
+
+
+def test_the_model_of_a_run_from_its_analysis() -> None:
+    from recommender.analysis.capacity import Capacity
+    from recommender.plan import Slo, SloTerm
+
+    def analysis(slo: Slo, per_instance: float | None = 30.0) -> Analysis:
+        cap = Capacity("interpolated", 2, None if per_instance is None else 2 * per_instance,
+                       per_instance, None, 0, 1)  # fmt: skip
+        stages = [SimpleNamespace(achieved_rps=rps, slo_values_ms={slo.terms[0].key: v})
+                  for rps, v in ((0.5, 12.0), (40.0, 20.0), (80.0, 90.0), (0.0, 5.0),
+                                 (60.0, None))]  # fmt: skip
+        return cast(Analysis, SimpleNamespace(capacity=cap, slo=slo, stages=stages))
+
+    m = model_from_analysis(analysis(Slo((SloTerm("p95", 100.0),))))
+    # Per instance (2): the stages' throughput halved; one that served nothing, or has no
+    # value of the SLO's statistic, left out.
+    assert m.rps.tolist() == [0.25, 20.0, 40.0] and m.latency.tolist() == [12.0, 20.0, 90.0]
+    assert (m.capacity_rps, m.max_rps, m.capacity_method) == (30.0, 40.0, "interpolated")
+    assert (m.stat, m.limit_ms, m.quantile) == ("p95", 100.0, 0.95)  # the queue's limit
+    ttft = model_from_analysis(analysis(Slo((SloTerm("p99", 800.0, metric="ttft"),))))
+    assert (ttft.stat, ttft.limit_ms, ttft.quantile) == ("ttft_p99", 800.0, 0.99)
+    # Waiting delays the first token, not the gaps between tokens: ITL has no queue limit.
+    itl = model_from_analysis(analysis(Slo((SloTerm("p95", 50.0, metric="itl"),))))
+    assert (itl.stat, itl.limit_ms) == ("itl_p95", None)
+    with pytest.raises(InsufficientDataError) as info:
+        model_from_analysis(analysis(Slo((SloTerm("p95", 100.0),)), per_instance=None))
+    assert info.value.one_line() == ("no stage passed the SLO, so there is no capacity to "
+                                     "simulate with (re-run the test starting from a lower "
+                                     "rate)")  # fmt: skip
+    empty = analysis(Slo((SloTerm("p95", 100.0),)))
+    empty.stages.clear()  # type: ignore[attr-defined]
+    with pytest.raises(InsufficientDataError) as info:
+        model_from_analysis(empty)
+    assert info.value.one_line() == "the run's stages hold no latency to simulate with"
+
+
+def test_the_concurrency_curve_of_a_slow_endpoint() -> None:
+    # Under 1 rps per instance is still a stage, and beyond it in flight grows in proportion.
+    slow = ConcurrencyCurve(np.array([0.0, 0.5]), np.array([0.0, 0.05]))
+    assert slow.at(1.0) == pytest.approx(0.1)
+    a = SimpleNamespace(capacity=SimpleNamespace(instances=1),
+                        stages=[SimpleNamespace(achieved_rps=0.5, in_flight=0.05)])  # fmt: skip
+    assert concurrency_curve(cast(Analysis, a)).rps.tolist() == [0.5]
+
+
+def test_min_capacity_for_a_small_target_reads_even_a_trickle() -> None:
+    # 1 rps at its lowest minute on 12 invocations per instance a minute: 5 instances.
+    assert Policy().for_target(12.0, from_counts([60.0, 600.0])).min_capacity == 5
+
+
+def test_the_record_rounds_each_column_and_keeps_serverless_columns() -> None:
+    # Per minute, requests and invocations to 2 decimals, rps to 3, utilization to 3.
+    sim = simulate(from_counts([1000.125, 1000.125]), QueueModel(), policy())
+    pm = sim.to_dict()["per_minute"]
+    assert pm["requests"] == [1000.12, 1000.12] and pm["backlog"] == [0.0, 0.0]
+    assert pm["invocations_per_instance"] == [500.06, 500.06]
+    over = simulate(from_counts([4000.125]), MODEL, policy(max_capacity=2))  # 3600 served
+    assert over.to_dict()["per_minute"]["erroring_requests"] == [400.12]
+    slow = QueueModel(capacity_rps=0.2, max_rps=0.5)  # 30 a minute per instance
+    queued = simulate(from_counts([100.125, 30.0]), slow, policy(max_capacity=2))
+    assert queued.to_dict()["per_minute"]["backlog"] == [40.12, 10.12]  # 40.125, 10.125
+    served = sim.to_dict()
+    assert "cold_starts" not in served["per_minute"]
+    serverless = replace(sim, cold_starts=np.array([1.234567, 0.0]),
+                         utilization=np.array([0.123456, 1.0]))  # fmt: skip
+    pm = serverless.to_dict()["per_minute"]
+    assert (pm["cold_starts"], pm["utilization"]) == ([1.23, 0.0], [0.123, 1.0])
+    assert "cold_starts" not in replace(sim, utilization=np.array([0.5, 0.5])).to_dict()[
+        "per_minute"]  # fmt: skip
+    assert "utilization" not in replace(sim, cold_starts=np.array([1.0, 1.0])).to_dict()[
+        "per_minute"]  # fmt: skip
+
+
+def test_a_sweep_row_is_its_simulation_s_policy_and_totals() -> None:
+    sim = simulate(from_counts([1000.0] * 5 + [4800.0] * 5), MODEL,
+                   policy(max_capacity=6), safety_factor=0.4, instance_price=2.0)  # fmt: skip
+    t = sim.totals
+    assert t.requests_erroring > 0 and t.scale_out_events == 1
+    assert SweepRow.of(sim) == SweepRow(
+        safety_factor=0.4, target_value=600.0, min_capacity=2, max_capacity=6,
+        violating_minutes=t.violating_minutes, requests_outside_slo=t.requests_outside_slo,
+        requests_erroring=t.requests_erroring, instance_hours=t.instance_hours,
+        cost_usd=t.cost_usd, scale_out_events=1, scale_in_events=0)  # fmt: skip
+
+
+def test_the_minute_replay_runs_on_real_minutes_unless_told() -> None:
+    # The queue's timeout and the SLO's limit in minutes of the replay: 60 s by default.
+    p = policy(max_capacity=6)
+    sim = simulate(from_counts(OVERLOAD), QueueModel(), p)
+    assert sim.totals == simulate(from_counts(OVERLOAD), QueueModel(), p,
+                                  minute_seconds=60.0).totals  # fmt: skip
+    assert sim.totals.requests_erroring == pytest.approx(1200.0 * 6)
+
+
+def test_a_minute_exactly_at_the_capacity_is_within_the_slo() -> None:
+    # 2400/min on 2 instances is 20 rps each: the capacity itself, not above it.
+    sim = simulate(from_counts([2400.0] * 3), MODEL, policy(max_capacity=2))
+    assert not sim.violating.any() and sim.totals.violating_minutes == 0
+
+
+def test_scale_in_events_record_their_metric_and_count() -> None:
+    sim = simulate(from_counts(drop_traffic()), MODEL, policy(min_capacity=1, max_capacity=20))
+    assert [(e.kind, e.invocations_per_instance) for e in sim.events] == [("in", 300.0),
+                                                                        ("in", 120.0)]
+    assert (sim.totals.scale_in_events, sim.totals.scale_out_events) == (2, 0)
+
+
+def test_cooldowns_hold_whole_minute_ends_rounded_up() -> None:
+    # A 61-second cooldown outlasts the next minute-end: it holds two (alarms act at
+    # minute ends). Scale-in after the scale-in cooldown: 24, then 26 (not 25) ...
+    _, events = run_policy(drop_traffic(), min_capacity=1, max_capacity=20,
+                           scale_in_cooldown=61)  # fmt: skip
+    assert [e.minute for e in events] == [24, 26]
+    # ... and after the scale-out cooldown: out at 7, in at 9 (not 8).
+    counts = [600.0] * 5 + [1800.0] * 3 + [60.0] * 20
+    _, events = run_policy(counts, min_capacity=1, scale_in_datapoints=1, scale_out_cooldown=61)
+    assert [(e.minute, e.kind) for e in events] == [(7, "out"), (9, "in")]
+
+
+def test_a_fleet_started_off_target_counts_datapoints_from_its_first_minute() -> None:
+    # Started on 2 at 3000/min (1500 each): the 3rd datapoint above is minute 2.
+    sim = simulate(from_counts([3000.0] * 5), MODEL, policy(), initial_instances=2)
+    assert [(e.minute, e.kind, e.to_desired) for e in sim.events] == [(2, "out", 5)]
+    # Started on 10 at 600/min, one low datapoint: in at the end of minute 0 already.
+    sim = simulate(from_counts([600.0] * 3), MODEL, policy(scale_in_datapoints=1),
+                   initial_instances=10)  # fmt: skip
+    assert [(e.minute, e.kind, e.to_desired) for e in sim.events] == [(0, "in", 2)]
+    assert sim.in_service.tolist() == [10, 2, 2]
+
+
+def test_a_metric_at_the_threshold_neither_scales_nor_is_capped() -> None:
+    # 10 instances at 5400/min: 540 each, exactly 90% of the target, is not below it.
+    sim = simulate(from_counts([6000.0] + [5400.0] * 30), MODEL, policy(max_capacity=10))
+    assert sim.events == () and sim.totals.capped_minutes == 0  # wanted 10 = MaxCapacity
+
+
+def test_a_scale_in_takes_the_instances_still_starting_first() -> None:
+    # 600/min settles on 1. Out at minute 7 to 3 (the 2 new ones due at minute 14); traffic
+    # collapses, and the scale-out cooldown holds the scale-in to minute 12: 3 -> 1 takes
+    # the 2 still starting, and the one serving never stops.
+    counts = [600.0] * 5 + [1800.0] * 3 + [60.0] * 10
+    sim = simulate(from_counts(counts), MODEL, policy(min_capacity=1, scale_in_datapoints=1))
+    assert [(e.minute, e.kind, e.to_desired) for e in sim.events] == [(7, "out", 3),
+                                                                      (12, "in", 1)]
+    assert sim.in_service.tolist() == [1] * 18
+    assert sim.desired.tolist() == [1] * 8 + [3] * 5 + [1] * 5
+
+
+def test_track_with_a_saturating_metric_scales_by_at_most_one_over_the_target() -> None:
+    # Provisioned-concurrency utilization counts at most the capacity in service: 5 busy
+    # on 2 is 100%, so at a target of 0.5 one scale-out asks for 4, not 10.
+    from recommender.simulate import track
+
+    p = policy(target_value=0.5, scale_out_datapoints=1, provision_minutes=0)
+    _, _, events, _ = track([5.0, 5.0], p, 2, saturates=True)
+    assert [(e.from_desired, e.to_desired, e.invocations_per_instance)
+            for e in events] == [(2, 4, 1.0), (4, 8, 1.0)]  # fmt: skip
+    _, _, events, _ = track([5.0, 5.0], p, 2)
+    assert [(e.to_desired, e.invocations_per_instance) for e in events] == [(10, 2.5)]
+
+
+def test_the_queue_is_modelled_for_any_throughput_but_none() -> None:
+    slow = QueueModel(capacity_rps=0.2, max_rps=0.5)  # 30 a minute per instance
+    sim = simulate(from_counts([120.0, 30.0]), slow, policy(max_capacity=2))
+    assert sim.backlog is not None and sim.backlog.tolist() == [60.0, 30.0]
+    none = simulate(from_counts([120.0]), QueueModel(capacity_rps=0.0, max_rps=0.0),
+                    policy(max_capacity=2))  # fmt: skip
+    assert none.backlog is None and none.served is None
+
+
+def test_bounds_need_each_of_target_min_and_max() -> None:
+    for kw in ({"min_capacity": 1, "max_capacity": 5}, {"target_value": 600.0, "min_capacity": 1},
+               {"target_value": 600.0, "max_capacity": 5}):  # fmt: skip
+        with pytest.raises(ConfigError, match="needs a target value, MinCapacity and"):
+            Policy(**kw).bounds()  # type: ignore[arg-type]
+
+
+def test_a_standing_queue_is_late_only_past_the_slo_s_limit() -> None:
+    # Two instances held at 30 rps each (the most they serve, and here the capacity too).
+    # Minute 0, 4 requests a step too many, leaves 24 queued: a standing queue of 24 / 600
+    # of a 10-second step, 0.4 s, exactly the SLO's limit: within it, not late. 48 queued
+    # (0.8 s) are late for every request of the minute.
+    at = QueueModel(capacity_rps=30.0)
+    fixed = policy(target_value=100.0, max_capacity=2)
+    for over, late in ((3624.0, False), (3648.0, True)):
+        sim = simulate_concurrency(from_counts([over, 3600.0, 3600.0]), at, EXACT, fixed)
+        assert sim.violating.tolist() == [True, late, late], over  # minute 0: over capacity
