@@ -21,6 +21,7 @@ from recommender.analysis.capacity import (
     capacity_at_slo,
     concurrency_at_slo,
     extrapolate,
+    measured_rps,
 )
 from recommender.analysis.checks import (
     GENERATOR_STOPPED,
@@ -75,7 +76,7 @@ def saturation(stages: list[StageStats], instances: int) -> Saturation | None:
     measured = [s for s in stages if s.seconds]
     if not measured:
         return None
-    best = max(s.successes / s.seconds for s in measured)
+    best = measured_rps(measured)
     reached = any(s.successes / s.seconds < SATURATED * s.offered_rps
                   and not s.generator_limited for s in measured)  # fmt: skip
     return Saturation(best, best / instances, reached)

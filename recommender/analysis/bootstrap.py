@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recommender import histograms
-from recommender.analysis.capacity import Capacity, capacity_at_slo, refuted
+from recommender.analysis.capacity import Capacity, capacity_at_slo, measured_rps, refuted
 from recommender.analysis.stages import StageStats, measured_window, score
 from recommender.plan import RampPlan, Slo
 from recommender.runs import RunData
@@ -136,7 +136,7 @@ def fail_above(
     if len(fails) < 2:
         return None
     # Nor above the most any stage served: no capacity within an SLO exceeds saturation.
-    served = max((s.successes / s.seconds / n for s in stages if s.seconds), default=0.0)
+    served = measured_rps(stages, default=0.0) / n
     return min(fails[1], bracket[1] * (1 + CHANCE_FAIL), max(served, bracket[1]))
 
 

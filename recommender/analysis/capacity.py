@@ -86,7 +86,7 @@ def capacity_at_slo(
     noise = refuted(stages, checks)
     # No capacity within an SLO exceeds the most any stage served (successes per second): a
     # failing stage past saturation sends more than that, its excess answered 503 at once.
-    served = max((s.successes / s.seconds for s in stages if s.seconds), default=math.inf)
+    served = measured_rps(stages, default=math.inf)
     stages = sorted((s for s in stages if s.index not in noise),
                     key=lambda s: s.level)  # stable: replays keep their order  # fmt: skip
     if not stages:
@@ -112,9 +112,13 @@ def capacity_at_slo(
     )
 
 
-def measured_rps(stages: Sequence[StageStats]) -> float:
-    """The highest throughput measured: successes per second of the best stage."""
-    return max(s.successes / s.seconds for s in stages if s.seconds)
+def measured_rps(stages: Sequence[StageStats], default: float | None = None) -> float:
+    """The highest throughput measured (the saturation, when a stage reached it): successes
+    per second of the best stage. `default` when no stage measured a second (None: raise)."""
+    served = [s.successes / s.seconds for s in stages if s.seconds]
+    if not served and default is not None:
+        return default
+    return max(served)
 
 
 def extrapolate(
